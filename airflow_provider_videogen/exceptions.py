@@ -1,0 +1,63 @@
+"""Typed errors of the provider; none of them ever carries the API key."""
+
+from __future__ import annotations
+
+from airflow.exceptions import AirflowException
+
+
+class VideoGenError(AirflowException):
+    """Base of every error raised by this provider.
+
+    :param message: what went wrong and what to do about it.
+    :param video_task_id: the video task concerned, if any.
+    :param http_status: the HTTP status the service answered, if any.
+    :param api_code: the API's own error code, if it sent one.
+    :param api_message: the API's own error message, if it sent one.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        video_task_id: str | None = None,
+        http_status: int | None = None,
+        api_code: str | None = None,
+        api_message: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.video_task_id = video_task_id
+        self.http_status = http_status
+        self.api_code = api_code
+        self.api_message = api_message
+
+
+class VideoGenConfigurationError(VideoGenError):
+    """The connection or an argument is set up wrongly; nothing was sent. Fix the setting and retry."""
+
+
+class VideoGenAPIError(VideoGenError):
+    """The service refused a request (4xx other than the cases below): retrying the same call will not help."""
+
+
+class VideoGenAuthError(VideoGenAPIError):
+    """401/403: the API key is wrong, belongs to another data center, or lacks access."""
+
+
+class VideoTaskNotFoundError(VideoGenAPIError):
+    """The video task does not exist (404, or the gateway's 400 ``task_not_exist``)."""
+
+
+class VideoGenTransientError(VideoGenError):
+    """A fault that may pass: connection error, timeout, 429, 5xx, or an empty or non-JSON answer.
+
+    Raised once the retry budget is spent; ``retry_after`` holds the service's ``Retry-After``
+    in seconds when it sent one.
+    """
+
+    def __init__(self, message: str, *, retry_after: float | None = None, **kwargs: object) -> None:
+        super().__init__(message, **kwargs)  # type: ignore[arg-type]
+        self.retry_after = retry_after
+
+
+class VideoGenRequestNotSentError(VideoGenTransientError):
+    """A transient fault that surely happened before the service received the request."""

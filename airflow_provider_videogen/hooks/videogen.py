@@ -1,0 +1,726 @@
+"""``VideoGenHook``: the ``videogen`` connection and every call to the video generation APIs."""
+
+from __future__ import annotations
+
+import asyncio
+import email.utils
+import json
+import random
+import time
+import weakref
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Literal
+from urllib.parse import quote, urlsplit
+
+import aiohttp
+import requests
+from airflow.sdk import BaseHook
+from tenacity import AsyncRetrying, RetryCallState, Retrying, retry_if_exception, stop_after_attempt
+from tenacity import stop_before_delay as _stop_before_delay
+
+from airflow_provider_videogen import API_STYLE_CHOICES, DATA_CENTER_CHOICES, __version__
+from airflow_provider_videogen.exceptions import (
+    VideoGenAPIError,
+    VideoGenAuthError,
+    VideoGenConfigurationError,
+    VideoGenError,
+    VideoGenRequestNotSentError,
+    VideoGenTransientError,
+    VideoTaskNotFoundError,
+)
+from airflow_provider_videogen.video_task import VideoTask, parse_video_task
+
+if TYPE_CHECKING:
+    from airflow.sdk import Connection
+
+DATA_CENTER_URLS: dict[str, str] = {
+    "beijing": "https://ai.rong-api.com",
+    "north_america": "https://ai.us-light-api.com",
+}
+DEFAULT_PATH_PREFIXES: dict[str, str] = {
+    "contents_generations": "/llm/v1",
+    "video_generations": "/v1",
+}
+USER_AGENT = f"airflow-provider-videogen/{__version__}"
+MAX_VIDEO_TASK_ID_LENGTH = 256
+# Characters that could move a request to another path or endpoint, or that no real id contains.
+_UNSAFE_ID_CHARACTERS = frozenset("/\\?#%") | {chr(c) for c in range(0x21)} | {"\x7f"}
+# Transient statuses: the service may answer differently if asked again.
+_TRANSIENT_STATUSES = frozenset({408, 425, 429, 500, 502, 503, 504})
+_ERROR_TEXT_LIMIT = 300
+
+ApiStyle = Literal["contents_generations", "video_generations"]
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How transient faults are retried.
+
+    :param max_attempts: attempts in all, the first included (1 disables retries).
+    :param max_seconds: give up rather than start a wait that would end later than this many
+        seconds after the first attempt.
+    :param initial_wait: first backoff in seconds; it doubles each attempt.
+    :param max_wait: longest single backoff in seconds.
+    :param max_retry_after: longest ``Retry-After`` the hook will honour, in seconds.
+    """
+
+    max_attempts: int = 5
+    max_seconds: float = 120.0
+    initial_wait: float = 1.0
+    max_wait: float = 30.0
+    max_retry_after: float = 300.0
+
+    def wait_seconds(self, retry_state: RetryCallState) -> float:
+        """Seconds to sleep before the next attempt: ``Retry-After`` if sent, else backoff with jitter."""
+        error = retry_state.outcome.exception() if retry_state.outcome else None
+        retry_after = getattr(error, "retry_after", None)
+        if retry_after is not None:
+            return min(max(retry_after, 0.0), self.max_retry_after)
+        backoff = min(self.max_wait, self.initial_wait * 2 ** (retry_state.attempt_number - 1))
+        return random.uniform(backoff / 2, backoff)
+
+
+@dataclass(frozen=True)
+class VideoGenConnectionSettings:
+    """Everything a ``videogen`` connection says, checked and resolved.
+
+    :param conn_id: the Airflow connection id it came from.
+    :param base_url: scheme and host (and port) of the API, without a trailing slash.
+    :param api_key: the API key (never shown in ``repr``).
+    :param api_style: ``contents_generations`` or ``video_generations``.
+    :param path_prefix: path before the API routes, e.g. ``/llm/v1``.
+    :param timeout: seconds allowed for one HTTP request.
+    :param data_center: the data center the base URL came from, or ``None`` when a host was given.
+    :param retry_policy: how transient faults are retried.
+    """
+
+    conn_id: str
+    base_url: str
+    api_key: str = field(repr=False)
+    api_style: ApiStyle = "contents_generations"
+    path_prefix: str = "/llm/v1"
+    timeout: float = 30.0
+    data_center: str | None = "beijing"
+    retry_policy: RetryPolicy = field(default_factory=RetryPolicy)
+
+    @classmethod
+    def from_connection_fields(
+        cls,
+        conn_id: str,
+        *,
+        host: str | None,
+        password: str | None,
+        port: int | None = None,
+        extra: Mapping[str, Any] | None = None,
+    ) -> VideoGenConnectionSettings:
+        """Resolve the fields of a ``videogen`` connection; raise a clear error for a bad value."""
+        extra = dict(extra or {})
+        api_key = (password or "").strip() or str(extra.get("api_key") or "").strip()
+        if not api_key:
+            raise VideoGenConfigurationError(
+                f"Connection {conn_id!r} has no API key: put the key in the connection's password "
+                "field (shown as 'API key' in the connection form)."
+            )
+        api_style = _choice(conn_id, "api_style", extra.get("api_style"), API_STYLE_CHOICES)
+        data_center: str | None = None
+        if host and host.strip():
+            base_url = _base_url_from_host(conn_id, host.strip(), port)
+        else:
+            data_center = _choice(conn_id, "data_center", extra.get("data_center"), DATA_CENTER_CHOICES)
+            base_url = DATA_CENTER_URLS[data_center]
+        prefix = extra.get("path_prefix")
+        path_prefix = DEFAULT_PATH_PREFIXES[api_style] if prefix is None else str(prefix).strip()
+        path_prefix = "/" + path_prefix.strip("/") if path_prefix.strip("/") else ""
+        defaults = RetryPolicy()
+        retry_policy = RetryPolicy(
+            max_attempts=int(_positive(conn_id, "max_attempts", extra.get("max_attempts"), defaults.max_attempts)),
+            max_seconds=_positive(conn_id, "max_retry_seconds", extra.get("max_retry_seconds"), defaults.max_seconds),
+        )
+        return cls(
+            conn_id=conn_id,
+            base_url=base_url,
+            api_key=api_key,
+            api_style=api_style,  # type: ignore[arg-type]
+            path_prefix=path_prefix,
+            timeout=_positive(conn_id, "timeout", extra.get("timeout"), 30.0),
+            data_center=data_center,
+            retry_policy=retry_policy,
+        )
+
+    @classmethod
+    def from_connection(cls, conn: Connection, extra: Mapping[str, Any]) -> VideoGenConnectionSettings:
+        """Resolve an Airflow connection whose extras were already decoded."""
+        return cls.from_connection_fields(
+            conn.conn_id, host=conn.host, password=conn.password, port=conn.port, extra=extra
+        )
+
+    @property
+    def tasks_url(self) -> str:
+        """URL of the collection of video tasks (create and list)."""
+        route = "/contents/generations/tasks" if self.api_style == "contents_generations" else "/video/generations"
+        return f"{self.base_url}{self.path_prefix}{route}"
+
+    def task_url(self, video_task_id: str) -> str:
+        """URL of one video task; the id is checked and percent-encoded so it stays one path segment."""
+        return f"{self.tasks_url}/{quote(check_video_task_id(video_task_id), safe='')}"
+
+    def redact(self, text: str) -> str:
+        """Remove the API key from a text that came from elsewhere (an error body may echo it)."""
+        return text.replace(self.api_key, "***") if self.api_key else text
+
+
+def check_video_task_id(video_task_id: Any) -> str:
+    """Return the id if it is safe to put in a URL path, else raise a clear error.
+
+    Ids with a path separator, ``?``, ``#``, ``%``, white space or control characters, ``.`` or
+    ``..``, an empty id or one longer than 256 characters can never be a real video task id and could
+    address another endpoint, so they are refused before anything is sent.
+    """
+    if not isinstance(video_task_id, str):
+        raise VideoGenConfigurationError(
+            f"The video task id must be a string, got {type(video_task_id).__name__} ({video_task_id!r})."
+        )
+    problem = None
+    if not video_task_id:
+        problem = "it is empty"
+    elif len(video_task_id) > MAX_VIDEO_TASK_ID_LENGTH:
+        problem = f"it is {len(video_task_id)} characters long (at most {MAX_VIDEO_TASK_ID_LENGTH})"
+    elif video_task_id in (".", ".."):
+        problem = "it is a relative path"
+    elif bad := sorted(set(video_task_id) & _UNSAFE_ID_CHARACTERS):
+        problem = f"it contains {', '.join(repr(c) for c in bad)}"
+    if problem:
+        shown = video_task_id if len(video_task_id) <= 80 else video_task_id[:77] + "..."
+        raise VideoGenConfigurationError(
+            f"Invalid video task id {shown!r}: {problem}. Pass the id the create call returned "
+            "(like 'cgt-20250331175019-68d9t' or 'task_...'); check the template or XCom that supplies it."
+        )
+    return video_task_id
+
+
+class VideoGenHook(BaseHook):
+    """Talk to a video generation service through a ``videogen`` connection.
+
+    Speaks both API styles ("contents generations", as served by RongCloud and Volcengine Ark, and
+    "video generations", as served by new-api gateways) and returns every answer as one
+    :class:`~airflow_provider_videogen.video_task.VideoTask`. Sync calls use ``requests``; the
+    ``a``-prefixed calls use ``aiohttp`` and never block the event loop, and all hooks in one event
+    loop share one HTTP session and its keep-alive connections.
+
+    Transient faults (connection errors, timeouts, 429, 5xx, empty or non-JSON answers) are retried
+    with exponential backoff and jitter, honouring ``Retry-After``; 400/401/403/404 raise at once.
+
+    :param videogen_conn_id: the ``videogen`` connection to use.
+    :param retry_policy: overrides the retry policy of the connection's extras.
+    """
+
+    conn_name_attr = "videogen_conn_id"
+    default_conn_name = "videogen_default"
+    conn_type = "videogen"
+    hook_name = "VideoGen"
+
+    def __init__(
+        self,
+        videogen_conn_id: str = default_conn_name,
+        *,
+        retry_policy: RetryPolicy | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.videogen_conn_id = videogen_conn_id
+        self._retry_policy_override = retry_policy
+        self._settings: VideoGenConnectionSettings | None = None
+        self._session: requests.Session | None = None
+        self._async_lease: _SharedSessionLease | None = None
+
+    # ---- connection form (Airflow 3.1 reads these; 3.2+ reads conn-fields from the provider info) ----
+
+    @classmethod
+    def get_connection_form_widgets(cls) -> dict[str, Any]:
+        """Extra fields of the connection form, for Airflow versions before 3.2."""
+        from flask_appbuilder.fieldwidgets import BS3TextFieldWidget
+        from flask_babel import lazy_gettext
+        from wtforms import StringField
+        from wtforms.validators import any_of
+
+        return {
+            "data_center": StringField(
+                lazy_gettext("Data center"),
+                widget=BS3TextFieldWidget(),
+                validators=[any_of(DATA_CENTER_CHOICES)],
+                default="beijing",
+            ),
+            "api_style": StringField(
+                lazy_gettext("API style"),
+                widget=BS3TextFieldWidget(),
+                validators=[any_of(API_STYLE_CHOICES)],
+                default="contents_generations",
+            ),
+            "path_prefix": StringField(lazy_gettext("Path prefix"), widget=BS3TextFieldWidget()),
+            "timeout": StringField(lazy_gettext("Request timeout (seconds)"), widget=BS3TextFieldWidget()),
+        }
+
+    @classmethod
+    def get_ui_field_behaviour(cls) -> dict[str, Any]:
+        """Hidden and relabelled standard fields, for Airflow versions before 3.2."""
+        from airflow_provider_videogen import get_provider_info
+
+        behaviour = get_provider_info()["connection-types"][0]["ui-field-behaviour"]
+        return {
+            "hidden_fields": behaviour["hidden-fields"],
+            "relabeling": behaviour["relabeling"],
+            "placeholders": behaviour["placeholders"],
+        }
+
+    # ---- settings ----
+
+    @property
+    def settings(self) -> VideoGenConnectionSettings:
+        """The resolved connection (fetched once, synchronously)."""
+        if self._settings is None:
+            conn = self.get_connection(self.videogen_conn_id)
+            self._settings = self._with_override(VideoGenConnectionSettings.from_connection(conn, conn.extra_dejson))
+        return self._settings
+
+    async def aget_settings(self) -> VideoGenConnectionSettings:
+        """Resolve the connection with Airflow's async connection API (once per hook)."""
+        if self._settings is None:
+            conn = await self.aget_connection(self.videogen_conn_id)
+            self._settings = self._with_override(VideoGenConnectionSettings.from_connection(conn, await _aextra(conn)))
+        return self._settings
+
+    def _with_override(self, settings: VideoGenConnectionSettings) -> VideoGenConnectionSettings:
+        if self._retry_policy_override is None:
+            return settings
+        from dataclasses import replace
+
+        return replace(settings, retry_policy=self._retry_policy_override)
+
+    # ---- sync API ----
+
+    def get_conn(self) -> requests.Session:
+        """Return the ``requests`` session (created once, with the provider's User-Agent)."""
+        if self._session is None:
+            session = requests.Session()
+            session.headers["User-Agent"] = USER_AGENT
+            self._session = session
+        return self._session
+
+    def get_task(self, video_task_id: str) -> VideoTask:
+        """Read a video task.
+
+        :param video_task_id: the id the create call returned.
+        :raises VideoTaskNotFoundError: the task does not exist (or is older than 7 days).
+        :raises VideoGenAuthError: the key was refused.
+        :raises VideoGenTransientError: transient faults outlasted the retry policy.
+        """
+        settings = self.settings
+        url = settings.task_url(video_task_id)
+        payload = self._request("GET", url, settings, video_task_id=video_task_id, action="query")
+        return _parse_task_payload(payload, settings, video_task_id)
+
+    def test_connection(self) -> tuple[bool, str]:
+        """Make one cheap authenticated request and say whether the key and the URL work."""
+        try:
+            settings = self.settings
+            self._request(
+                "GET",
+                settings.task_url(_PROBE_TASK_ID),
+                settings,
+                video_task_id=_PROBE_TASK_ID,
+                action="test the connection with",
+                policy=RetryPolicy(max_attempts=1),
+            )
+        except VideoTaskNotFoundError as error:
+            return _probe_not_found_result(self.settings, error)
+        except VideoGenAuthError as error:
+            return False, (
+                f"The service at {self.settings.base_url} refused the API key (HTTP {error.http_status}): "
+                f"check the key, and that it belongs to this data center or gateway. {error.api_message or ''}"
+            ).strip()
+        except VideoGenTransientError as error:
+            return (
+                False,
+                f"Could not get an answer from {self.settings.base_url}: {error}. Check the base URL.",
+            )
+        except VideoGenError as error:
+            return False, str(error)
+        return True, f"Connected to {self.settings.base_url} ({self.settings.api_style})."
+
+    def close(self) -> None:
+        """Close the sync HTTP session."""
+        if self._session is not None:
+            self._session.close()
+            self._session = None
+
+    def _request(
+        self,
+        method: str,
+        url: str,
+        settings: VideoGenConnectionSettings,
+        *,
+        video_task_id: str | None,
+        action: str,
+        json_body: Any = None,
+        policy: RetryPolicy | None = None,
+        retry_if: Callable[[BaseException], bool] | None = None,
+    ) -> Any:
+        session = self.get_conn()
+        headers = {"Authorization": f"Bearer {settings.api_key}", "Accept": "application/json"}
+
+        def attempt() -> Any:
+            try:
+                response = session.request(
+                    method,
+                    url,
+                    headers=headers,
+                    json=json_body,
+                    timeout=settings.timeout,
+                    allow_redirects=False,
+                )
+                body = response.content
+            except (
+                requests.ConnectionError,
+                requests.Timeout,
+                requests.exceptions.ChunkedEncodingError,
+            ) as e:
+                raise _transport_error(e, action, video_task_id, settings, sent=not _surely_unsent(e)) from None
+            return _interpret(response.status_code, response.headers, body, settings, action, video_task_id)
+
+        retrying = Retrying(**_retry_kwargs(policy or settings.retry_policy, retry_if, self.log))
+        return retrying(attempt)
+
+    # ---- async API ----
+
+    async def aget_task(self, video_task_id: str) -> VideoTask:
+        """Read a video task without blocking the event loop; see :meth:`get_task`."""
+        settings = await self.aget_settings()
+        url = settings.task_url(video_task_id)
+        payload = await self._arequest("GET", url, settings, video_task_id=video_task_id, action="query")
+        return _parse_task_payload(payload, settings, video_task_id)
+
+    async def aclose(self) -> None:
+        """Release this hook's share of the event loop's HTTP session (closed when the last hook lets go)."""
+        lease, self._async_lease = self._async_lease, None
+        if lease is not None:
+            await lease.release()
+
+    async def __aenter__(self) -> VideoGenHook:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
+    async def _arequest(
+        self,
+        method: str,
+        url: str,
+        settings: VideoGenConnectionSettings,
+        *,
+        video_task_id: str | None,
+        action: str,
+        json_body: Any = None,
+        policy: RetryPolicy | None = None,
+        retry_if: Callable[[BaseException], bool] | None = None,
+    ) -> Any:
+        if self._async_lease is None:
+            self._async_lease = _SharedSessionLease.acquire()
+        session = self._async_lease.session
+        headers = {"Authorization": f"Bearer {settings.api_key}", "Accept": "application/json"}
+        timeout = aiohttp.ClientTimeout(total=settings.timeout)
+
+        async def attempt() -> Any:
+            try:
+                async with session.request(
+                    method, url, headers=headers, json=json_body, timeout=timeout, allow_redirects=False
+                ) as response:
+                    body = await response.read()
+                    return _interpret(response.status, response.headers, body, settings, action, video_task_id)
+            except (aiohttp.ClientError, asyncio.TimeoutError) as e:
+                sent = not isinstance(e, aiohttp.ClientConnectorError)
+                raise _transport_error(e, action, video_task_id, settings, sent=sent) from None
+
+        retrying = AsyncRetrying(**_retry_kwargs(policy or settings.retry_policy, retry_if, self.log))
+        return await retrying(attempt)
+
+
+# ---- helpers shared by the sync and async paths ----
+
+_PROBE_TASK_ID = "airflow-connection-test"
+
+
+def _parse_task_payload(payload: Any, settings: VideoGenConnectionSettings, video_task_id: str) -> VideoTask:
+    try:
+        return parse_video_task(payload, video_task_id=video_task_id)
+    except ValueError as e:
+        raise VideoGenAPIError(
+            f"The answer for video task {video_task_id!r} from {settings.base_url} is not a video task ({e}). "
+            f"Check that the connection's api_style ({settings.api_style}) matches the service.",
+            video_task_id=video_task_id,
+        ) from None
+
+
+def _probe_not_found_result(settings: VideoGenConnectionSettings, error: VideoTaskNotFoundError) -> tuple[bool, str]:
+    if error.api_code or error.api_message:
+        return True, (
+            f"Connected to {settings.base_url} ({settings.api_style}): the API key was accepted "
+            "(a lookup of a test task id answered 'not found', as expected)."
+        )
+    return False, (
+        f"{settings.base_url} answered HTTP 404 without an API error at {settings.task_url(_PROBE_TASK_ID)}: "
+        "the host does not serve this API there. Check the base URL, path_prefix and api_style."
+    )
+
+
+def _retry_kwargs(policy: RetryPolicy, retry_if: Callable[[BaseException], bool] | None, logger: Any) -> dict[str, Any]:
+    def before_sleep(state: RetryCallState) -> None:
+        error = state.outcome.exception() if state.outcome else None
+        logger.warning(
+            "Attempt %d of %d failed (%s); retrying in %.1f s.",
+            state.attempt_number,
+            policy.max_attempts,
+            error,
+            state.upcoming_sleep,
+        )
+
+    return {
+        "stop": stop_after_attempt(policy.max_attempts) | _stop_before_delay(policy.max_seconds),
+        "wait": policy.wait_seconds,
+        "retry": retry_if_exception(retry_if or _is_transient),
+        "before_sleep": before_sleep,
+        "reraise": True,
+    }
+
+
+def _is_transient(error: BaseException) -> bool:
+    return isinstance(error, VideoGenTransientError)
+
+
+def _surely_unsent(error: BaseException) -> bool:
+    """Tell whether ``requests`` failed before any byte of the request could reach the service."""
+    if isinstance(error, requests.exceptions.ConnectTimeout):
+        return True
+    if isinstance(error, requests.ConnectionError) and not isinstance(error, requests.exceptions.ReadTimeout):
+        text = repr(error)
+        return any(m in text for m in ("NewConnectionError", "Connection refused", "NameResolutionError"))
+    return False
+
+
+def _transport_error(
+    error: BaseException,
+    action: str,
+    video_task_id: str | None,
+    settings: VideoGenConnectionSettings,
+    *,
+    sent: bool,
+) -> VideoGenTransientError:
+    kind = "timed out" if isinstance(error, (requests.Timeout, asyncio.TimeoutError)) else "failed"
+    reason = settings.redact(f"{type(error).__name__}: {error}")[:_ERROR_TEXT_LIMIT]
+    message = f"Could not {action} {_describe(video_task_id)} at {settings.base_url}: the request {kind} ({reason})."
+    cls = VideoGenTransientError if sent else VideoGenRequestNotSentError
+    return cls(message, video_task_id=video_task_id)
+
+
+def _interpret(
+    status: int,
+    headers: Mapping[str, str],
+    body: bytes,
+    settings: VideoGenConnectionSettings,
+    action: str,
+    video_task_id: str | None,
+) -> Any:
+    """Turn one HTTP answer into decoded JSON, or raise the typed error it calls for."""
+    decoded = _decode_json(body)
+    succeeded = 200 <= status < 300
+    # A task that failed is still a successful answer: its "error" describes the task, not the call.
+    is_task = isinstance(decoded, Mapping) and any(k in decoded for k in ("status", "id", "task_id"))
+    api_code, api_message = (None, None) if succeeded and is_task else _api_error(decoded)
+    if succeeded and api_code is None:
+        if decoded is _NOT_JSON:
+            raise VideoGenTransientError(
+                f"The service answered {action} {_describe(video_task_id)} with HTTP {status} and "
+                f"{'an empty body' if not body.strip() else 'a body that is not JSON'}; this happens now and then.",
+                video_task_id=video_task_id,
+                http_status=status,
+            )
+        return decoded
+    if api_code is not None and api_message is not None:
+        api_message = settings.redact(api_message)[:_ERROR_TEXT_LIMIT]
+    detail = f"HTTP {status}"
+    if api_code or api_message:
+        detail += f", API error {api_code or '-'}: {api_message or '(no message)'}"
+    elif body.strip():
+        detail += f", body {settings.redact(body[:_ERROR_TEXT_LIMIT].decode('utf-8', 'replace'))!r}"
+    where = f"{_describe(video_task_id)} at {settings.base_url}"
+    kwargs: dict[str, Any] = {
+        "video_task_id": video_task_id,
+        "http_status": status,
+        "api_code": api_code,
+        "api_message": api_message,
+    }
+    if api_code == "task_not_exist" or (status == 404 and video_task_id is not None):
+        hint = "" if (api_code or api_message) else " The answer was not an API error: check base URL and path_prefix."
+        raise VideoTaskNotFoundError(
+            f"Video task {video_task_id!r} was not found at {settings.base_url} ({detail}). Tasks can be "
+            f"queried for 7 days, with the key of the data center that created them.{hint}",
+            **kwargs,
+        )
+    if status in (401, 403):
+        raise VideoGenAuthError(
+            f"The service refused the API key of connection {settings.conn_id!r} to {action} {where} ({detail}). "
+            "Check the key, and that it belongs to this data center or gateway.",
+            **kwargs,
+        )
+    if status in _TRANSIENT_STATUSES or status >= 500:
+        raise VideoGenTransientError(
+            f"Could not {action} {where}: {detail}.", retry_after=_retry_after(headers), **kwargs
+        )
+    raise VideoGenAPIError(f"Could not {action} {where}: {detail}.", **kwargs)
+
+
+_NOT_JSON: Any = object()
+
+
+def _decode_json(body: bytes) -> Any:
+    if not body.strip():
+        return _NOT_JSON
+    try:
+        return json.loads(body)
+    except ValueError:
+        return _NOT_JSON
+
+
+def _api_error(decoded: Any) -> tuple[str | None, str | None]:
+    """Read ``{"error": {"code", "message"}}`` or the gateway's ``{"code", "message", "data": null}``."""
+    if not isinstance(decoded, Mapping):
+        return None, None
+    error = decoded.get("error")
+    if isinstance(error, Mapping):
+        code = error.get("code")
+        return (str(code) if code not in (None, "") else None), _text(error.get("message"))
+    code = decoded.get("code")
+    if isinstance(code, str) and code.lower() not in ("success", "ok", "0", "") and decoded.get("data") is None:
+        message = _text(decoded.get("message"))
+        if code == "fail_to_fetch_task" and message:
+            upstream_code, upstream_message = _api_error(_decode_json(message.encode()))
+            if upstream_code or upstream_message:
+                return upstream_code or code, upstream_message or message
+        return code, message
+    return None, None
+
+
+def _text(value: Any) -> str | None:
+    return str(value) if value not in (None, "") else None
+
+
+def _retry_after(headers: Mapping[str, str]) -> float | None:
+    value = headers.get("Retry-After")
+    if not value:
+        return None
+    try:
+        return max(float(value), 0.0)
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(when.timestamp() - time.time(), 0.0)
+
+
+def _describe(video_task_id: str | None) -> str:
+    return f"video task {video_task_id!r}" if video_task_id is not None else "the video tasks"
+
+
+def _choice(conn_id: str, name: str, value: Any, choices: list[str]) -> str:
+    if value is None or str(value).strip() == "":
+        return choices[0]
+    normalized = str(value).strip().lower().replace("-", "_").replace(" ", "_")
+    if normalized not in choices:
+        raise VideoGenConfigurationError(
+            f"Connection {conn_id!r} has {name}={value!r}; choose one of: {', '.join(choices)}."
+        )
+    return normalized
+
+
+def _positive(conn_id: str, name: str, value: Any, default: float) -> float:
+    if value is None or value == "":
+        return default
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        number = float("nan")
+    if not number > 0 or number == float("inf"):
+        raise VideoGenConfigurationError(
+            f"Connection {conn_id!r} has {name}={value!r}; it must be a positive number (default {default:g})."
+        )
+    return number
+
+
+def _base_url_from_host(conn_id: str, host: str, port: int | None) -> str:
+    if "://" not in host:
+        host = f"https://{host}"
+    parts = urlsplit(host)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise VideoGenConfigurationError(
+            f"Connection {conn_id!r} has host {host!r}, which is not an http(s) base URL such as "
+            "'https://ai.rong-api.com' or 'http://127.0.0.1:9000'. Leave it empty to use the data center."
+        )
+    netloc = parts.netloc.rpartition("@")[2]  # credentials in a base URL would end up in logs
+    if port and parts.port is None:
+        netloc = f"{netloc}:{port}"
+    return f"{parts.scheme}://{netloc}{parts.path.rstrip('/')}"
+
+
+async def _aextra(conn: Connection) -> dict[str, Any]:
+    """Decode the connection's extras without blocking (Airflow 3.3 adds ``aextra_dejson``)."""
+    aextra_dejson = getattr(conn, "aextra_dejson", None)
+    if aextra_dejson is not None:
+        return await aextra_dejson()
+    # Older versions only offer the sync property, which masks secrets through a blocking call:
+    # decode the JSON directly (this connection keeps no secret in its extras).
+    try:
+        extra = json.loads(conn.extra) if conn.extra else {}
+    except ValueError:
+        raise VideoGenConfigurationError(
+            f"Connection {conn.conn_id!r} has extras that are not valid JSON; fix them in the connection."
+        ) from None
+    return extra if isinstance(extra, dict) else {}
+
+
+class _SharedSessionLease:
+    """One ``aiohttp`` session per event loop, shared by every hook running in that loop.
+
+    Thousands of triggers wait at once in one triggerer loop; sharing one session (and its pool of
+    keep-alive connections) instead of one per hook or per request keeps the CPU per poll and the
+    memory per waiting task small. The session closes when the last hook releases it.
+    """
+
+    _by_loop: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _SharedSessionLease] = weakref.WeakKeyDictionary()
+    connection_limit = 100
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+        self.session = aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(limit=self.connection_limit, ttl_dns_cache=300),
+            headers={"User-Agent": USER_AGENT},
+        )
+        self.holders = 0
+
+    @classmethod
+    def acquire(cls) -> _SharedSessionLease:
+        loop = asyncio.get_running_loop()
+        lease = cls._by_loop.get(loop)
+        if lease is None or lease.session.closed:
+            lease = cls(loop)
+            cls._by_loop[loop] = lease
+        lease.holders += 1
+        return lease
+
+    async def release(self) -> None:
+        self.holders -= 1
+        if self.holders <= 0:
+            if self._by_loop.get(self.loop) is self:
+                del self._by_loop[self.loop]
+            await self.session.close()
