@@ -54,10 +54,17 @@ class VideoGenTransientError(VideoGenError):
     in seconds when it sent one.
     """
 
-    def __init__(self, message: str, *, retry_after: float | None = None, **kwargs: object) -> None:
+    def __init__(
+        self, message: str, *, retry_after: float | None = None, empty_body: bool = False, **kwargs: object
+    ) -> None:
         super().__init__(message, **kwargs)  # type: ignore[arg-type]
         self.retry_after = retry_after
+        self.empty_body = empty_body
 
 
 class VideoGenRequestNotSentError(VideoGenTransientError):
     """A transient fault that surely happened before the service received the request."""
+
+
+class VideoGenNotSupportedError(VideoGenError):
+    """The connection's API style has no such operation (e.g. cancelling on a video-generations gateway)."""

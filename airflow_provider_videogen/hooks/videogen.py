@@ -25,11 +25,13 @@ from airflow_provider_videogen.exceptions import (
     VideoGenAuthError,
     VideoGenConfigurationError,
     VideoGenError,
+    VideoGenNotSupportedError,
     VideoGenRequestNotSentError,
     VideoGenTransientError,
     VideoTaskNotFoundError,
 )
-from airflow_provider_videogen.video_task import VideoTask, parse_video_task
+from airflow_provider_videogen.generation_request import VideoGenerationRequest
+from airflow_provider_videogen.video_task import VideoTask, VideoTaskStatus, parse_video_task
 
 if TYPE_CHECKING:
     from airflow.sdk import Connection
@@ -320,6 +322,80 @@ class VideoGenHook(BaseHook):
         payload = self._request("GET", url, settings, video_task_id=video_task_id, action="query")
         return _parse_task_payload(payload, settings, video_task_id)
 
+    def create_task(self, request: VideoGenerationRequest | None = None, /, **request_fields: Any) -> str:
+        """Submit a video generation and return the new video task id.
+
+        Pass a :class:`~airflow_provider_videogen.generation_request.VideoGenerationRequest`, or its
+        fields as keywords (``model=..., prompt=..., image_urls=..., resolution=...``; unknown names
+        are sent as extra top-level fields). The same fields work for both API styles: on
+        video_generations the Seedance options go into ``metadata``.
+
+        A generation costs money, so the create call is **not** retried blindly. It is retried only
+        when the service surely did not take the request: the connection was refused or could not be
+        opened, a 429 (the service refused it for the rate limit), or a 503 with an empty body (a
+        proxy in front of the service answered). A timeout, a dropped connection, a 5xx with a body or
+        an unreadable 2xx answer are not retried, because the service may have created the task: the
+        error says so, and the caller should look at the service's task list before submitting again.
+
+        :raises VideoGenConfigurationError: the request is incomplete or mixes the API styles' fields.
+        :raises VideoGenAPIError: the service refused it (400 invalid parameter, input moderation...).
+        :raises VideoGenTransientError: the service could not be reached or may have created the task.
+        """
+        if request is None:
+            if "model" not in request_fields:
+                raise VideoGenConfigurationError("create_task needs a model (and a prompt, image or content).")
+            request = VideoGenerationRequest.from_fields(**request_fields)
+        elif request_fields:
+            raise VideoGenConfigurationError("Pass either a VideoGenerationRequest or keyword fields, not both.")
+        settings = self.settings
+        body = request.to_body(settings.api_style)
+        try:
+            answer = self._request(
+                "POST",
+                settings.tasks_url,
+                settings,
+                video_task_id=None,
+                action="create",
+                json_body=body,
+                retry_if=_create_may_retry,
+            )
+        except VideoGenTransientError as error:
+            raise _maybe_created(error) from None
+        video_task_id = _created_task_id(answer, settings)
+        self.log.info("Created video task %s with model %s at %s.", video_task_id, request.model, settings.base_url)
+        return video_task_id
+
+    def cancel_task(self, video_task_id: str) -> bool:
+        """Cancel a video task that is still queued; return whether it was cancelled.
+
+        Only a ``queued`` task is cancelled: on the contents-generations API the same ``DELETE``
+        call *deletes* a finished task for good, its video with it, and is refused for a running one.
+        So the task is read first and left alone (returning ``False``) unless it is queued.
+
+        :raises VideoGenNotSupportedError: on the video_generations style, which has no cancel call.
+        """
+        settings = self.settings
+        _require_cancel_support(settings)
+        task = self.get_task(video_task_id)
+        if task.status is not VideoTaskStatus.QUEUED:
+            self.log.info("Video task %s is %s, not queued: leaving it alone.", video_task_id, task.status.value)
+            return False
+        try:
+            self._request(
+                "DELETE",
+                settings.task_url(video_task_id),
+                settings,
+                video_task_id=video_task_id,
+                action="cancel",
+                retry_if=_create_may_retry,
+            )
+        except VideoGenAPIError as error:
+            # It started running between the read and the DELETE: the service refuses to cancel it.
+            self.log.warning("Video task %s could not be cancelled: %s", video_task_id, error)
+            return False
+        self.log.info("Cancelled queued video task %s.", video_task_id)
+        return True
+
     def test_connection(self) -> tuple[bool, str]:
         """Make one cheap authenticated request and say whether the key and the URL work."""
         try:
@@ -400,6 +476,29 @@ class VideoGenHook(BaseHook):
         payload = await self._arequest("GET", url, settings, video_task_id=video_task_id, action="query")
         return _parse_task_payload(payload, settings, video_task_id)
 
+    async def acancel_task(self, video_task_id: str) -> bool:
+        """Cancel a still-queued video task without blocking the event loop; see :meth:`cancel_task`."""
+        settings = await self.aget_settings()
+        _require_cancel_support(settings)
+        task = await self.aget_task(video_task_id)
+        if task.status is not VideoTaskStatus.QUEUED:
+            self.log.info("Video task %s is %s, not queued: leaving it alone.", video_task_id, task.status.value)
+            return False
+        try:
+            await self._arequest(
+                "DELETE",
+                settings.task_url(video_task_id),
+                settings,
+                video_task_id=video_task_id,
+                action="cancel",
+                retry_if=_create_may_retry,
+            )
+        except VideoGenAPIError as error:
+            self.log.warning("Video task %s could not be cancelled: %s", video_task_id, error)
+            return False
+        self.log.info("Cancelled queued video task %s.", video_task_id)
+        return True
+
     async def aclose(self) -> None:
         """Release this hook's share of the event loop's HTTP session (closed when the last hook lets go)."""
         lease, self._async_lease = self._async_lease, None
@@ -448,6 +547,50 @@ class VideoGenHook(BaseHook):
 # ---- helpers shared by the sync and async paths ----
 
 _PROBE_TASK_ID = "airflow-connection-test"
+
+
+def _create_may_retry(error: BaseException) -> bool:
+    """Retry a call that must not run twice only where the service surely did not take it."""
+    if isinstance(error, VideoGenRequestNotSentError):
+        return True
+    if isinstance(error, VideoGenTransientError):
+        return error.http_status == 429 or (error.http_status == 503 and error.empty_body)
+    return False
+
+
+def _maybe_created(error: VideoGenTransientError) -> VideoGenTransientError:
+    if isinstance(error, VideoGenRequestNotSentError) or error.http_status in (429, 503):
+        return error
+    return VideoGenTransientError(
+        f"{error} The service may have created the video task anyway: look at its task list before "
+        "submitting again, to avoid paying twice.",
+        http_status=error.http_status,
+        api_code=error.api_code,
+        api_message=error.api_message,
+    )
+
+
+def _created_task_id(answer: Any, settings: VideoGenConnectionSettings) -> str:
+    """Read the new id from any create answer: ``{"id"}``, ``{"task_id"}``, or the gateway's wrapped form."""
+    data = answer.get("data") if isinstance(answer, Mapping) and isinstance(answer.get("data"), Mapping) else answer
+    video_task_id = None
+    if isinstance(data, Mapping):
+        video_task_id = data.get("task_id") or data.get("id")
+    if not isinstance(video_task_id, str) or not video_task_id:
+        raise VideoGenAPIError(
+            f"The service at {settings.base_url} accepted the generation but its answer holds no task id "
+            f"({settings.redact(json.dumps(answer)[:_ERROR_TEXT_LIMIT])}). The task may exist: look at the "
+            "service's task list before submitting again."
+        )
+    return check_video_task_id(video_task_id)
+
+
+def _require_cancel_support(settings: VideoGenConnectionSettings) -> None:
+    if settings.api_style != "contents_generations":
+        raise VideoGenNotSupportedError(
+            f"Cancelling is not supported by the {settings.api_style} API style (connection "
+            f"{settings.conn_id!r}): new-api gateways have no cancel call. Only contents_generations can cancel."
+        )
 
 
 def _parse_task_payload(payload: Any, settings: VideoGenConnectionSettings, video_task_id: str) -> VideoTask:
@@ -545,7 +688,7 @@ def _interpret(
                 http_status=status,
             )
         return decoded
-    if api_code is not None and api_message is not None:
+    if api_message is not None:
         api_message = settings.redact(api_message)[:_ERROR_TEXT_LIMIT]
     detail = f"HTTP {status}"
     if api_code or api_message:
@@ -574,7 +717,10 @@ def _interpret(
         )
     if status in _TRANSIENT_STATUSES or status >= 500:
         raise VideoGenTransientError(
-            f"Could not {action} {where}: {detail}.", retry_after=_retry_after(headers), **kwargs
+            f"Could not {action} {where}: {detail}.",
+            retry_after=_retry_after(headers),
+            empty_body=not body.strip(),
+            **kwargs,
         )
     raise VideoGenAPIError(f"Could not {action} {where}: {detail}.", **kwargs)
 

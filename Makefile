@@ -1,0 +1,46 @@
+# Everything installs itself: the only prerequisites are Python 3.10+ and make.
+PYTHON ?= python3
+VENVS := .venvs
+UV := $(VENVS)/tools/bin/uv
+AIRFLOW_NEWEST := 3.3.2
+AIRFLOW_OLDEST := 3.1.8
+NEWEST := $(VENVS)/airflow-$(AIRFLOW_NEWEST)
+OLDEST := $(VENVS)/airflow-$(AIRFLOW_OLDEST)
+PYTEST_ARGS ?=
+
+.PHONY: help demo airflow test lint typecheck test-newest test-oldest test-e2e bench clean
+
+help:
+	@echo "make demo   - run the example DAG end to end against the bundled simulator"
+	@echo "make test   - lint, type-check and run the tests on Airflow $(AIRFLOW_NEWEST) and $(AIRFLOW_OLDEST)"
+	@echo "make bench  - run the benchmarks"
+
+$(UV):
+	$(PYTHON) -m venv $(VENVS)/tools
+	$(VENVS)/tools/bin/python -m pip install --quiet --disable-pip-version-check uv
+
+$(VENVS)/airflow-%/.installed: pyproject.toml | $(UV)
+	$(UV) venv --quiet --allow-existing --python $(PYTHON) $(VENVS)/airflow-$*
+	VIRTUAL_ENV=$(VENVS)/airflow-$* $(UV) pip install --quiet -e ".[s3,dev,bench]" "apache-airflow==$*"
+	touch $@
+
+demo: $(NEWEST)/.installed
+	$(NEWEST)/bin/python scripts/demo.py
+
+lint: $(NEWEST)/.installed
+	$(NEWEST)/bin/ruff check .
+	$(NEWEST)/bin/ruff format --check .
+
+typecheck: $(NEWEST)/.installed
+	$(NEWEST)/bin/mypy
+
+test-newest: $(NEWEST)/.installed
+	$(NEWEST)/bin/python -m pytest -p no:cacheprovider $(PYTEST_ARGS)
+
+test-oldest: $(OLDEST)/.installed
+	$(OLDEST)/bin/python -m pytest -p no:cacheprovider $(PYTEST_ARGS)
+
+test: lint typecheck test-newest test-oldest
+
+clean:
+	rm -rf $(VENVS) .demo build dist *.egg-info

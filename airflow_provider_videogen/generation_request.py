@@ -1,0 +1,171 @@
+"""What to generate, and how each API style wants it sent."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, fields
+from typing import Any
+
+from airflow_provider_videogen.exceptions import VideoGenConfigurationError
+
+IMAGE_ROLES = ("first_frame", "last_frame", "reference_image")
+
+# Generation options of the Seedance family. The contents-generations API takes them at the top
+# level; video-generations gateways take vendor options inside "metadata".
+_SEEDANCE_OPTIONS = (
+    "resolution",
+    "ratio",
+    "frames",
+    "camera_fixed",
+    "watermark",
+    "generate_audio",
+    "return_last_frame",
+    "service_tier",
+    "execution_expires_after",
+    "callback_url",
+)
+# Top-level fields of the video-generations create call (besides model, prompt and image).
+_VIDEO_GENERATIONS_FIELDS = ("duration", "width", "height", "fps", "seed")
+
+
+@dataclass(frozen=True)
+class VideoGenerationRequest:
+    """One video generation to submit, in terms both API styles understand.
+
+    :param model: the model to run, e.g. ``doubao-seedance-1-0-pro-250528``.
+    :param prompt: the text prompt.
+    :param image_urls: input images: URLs (or ``data:`` URIs), or ``{"url": ..., "role": ...}`` with a
+        role of ``first_frame``, ``last_frame`` or ``reference_image``.
+    :param content: a raw ``content`` list for the contents-generations API, instead of
+        ``prompt`` and ``image_urls``.
+    :param resolution: e.g. ``480p``, ``720p``, ``1080p``.
+    :param ratio: e.g. ``16:9``, ``9:16``, ``adaptive``.
+    :param duration: length in seconds (exclusive with ``frames``).
+    :param frames: length in frames (exclusive with ``duration``).
+    :param seed: random seed.
+    :param camera_fixed: keep the camera still.
+    :param watermark: add the service's watermark.
+    :param generate_audio: generate a sound track (send it explicitly: defaults differ by model).
+    :param return_last_frame: also return the last frame as a PNG.
+    :param service_tier: ``default`` or ``flex`` (cheaper, slower).
+    :param execution_expires_after: seconds (3600-259200) after which an unfinished task expires.
+    :param callback_url: URL the service calls on status changes (a hint only).
+    :param width: width in pixels (video-generations style only).
+    :param height: height in pixels (video-generations style only).
+    :param fps: frames per second (video-generations style only).
+    :param extra_fields: any other request fields, sent as they are at the top level (a
+        ``metadata`` mapping here is merged into the video-generations ``metadata``).
+    """
+
+    model: str
+    prompt: str | None = None
+    image_urls: Sequence[str | Mapping[str, Any]] = ()
+    content: Sequence[Mapping[str, Any]] | None = None
+    resolution: str | None = None
+    ratio: str | None = None
+    duration: int | float | None = None
+    frames: int | None = None
+    seed: int | None = None
+    camera_fixed: bool | None = None
+    watermark: bool | None = None
+    generate_audio: bool | None = None
+    return_last_frame: bool | None = None
+    service_tier: str | None = None
+    execution_expires_after: int | None = None
+    callback_url: str | None = None
+    width: int | None = None
+    height: int | None = None
+    fps: int | None = None
+    extra_fields: Mapping[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_fields(cls, model: str, **request_fields: Any) -> VideoGenerationRequest:
+        """Build a request from keyword fields; unknown names go to ``extra_fields``."""
+        known = {f.name for f in fields(cls)} - {"model", "extra_fields"}
+        extra = dict(request_fields.pop("extra_fields", None) or {})
+        named = {k: v for k, v in request_fields.items() if k in known}
+        extra.update({k: v for k, v in request_fields.items() if k not in known})
+        return cls(model=model, extra_fields=extra, **named)
+
+    def to_body(self, api_style: str) -> dict[str, Any]:
+        """Return the JSON body of the create call for an API style; raise a clear error if it cannot."""
+        if not isinstance(self.model, str) or not self.model.strip():
+            raise VideoGenConfigurationError(
+                "A video generation needs a model name, e.g. 'doubao-seedance-1-0-pro-250528'."
+            )
+        if self.duration is not None and self.frames is not None:
+            raise VideoGenConfigurationError("Pass either duration or frames, not both.")
+        if api_style == "contents_generations":
+            return self._contents_generations_body()
+        return self._video_generations_body()
+
+    def _contents_generations_body(self) -> dict[str, Any]:
+        unsupported = [name for name in ("width", "height", "fps") if getattr(self, name) is not None]
+        if unsupported:
+            raise VideoGenConfigurationError(
+                f"{', '.join(unsupported)} are video_generations fields; the contents_generations API sizes "
+                "the video with resolution and ratio instead."
+            )
+        if self.content is not None:
+            if self.prompt is not None or self.image_urls:
+                raise VideoGenConfigurationError("Pass either content or prompt/image_urls, not both.")
+            content = [dict(item) for item in self.content]
+        else:
+            content = []
+            if self.prompt:
+                content.append({"type": "text", "text": self.prompt})
+            content.extend(_image_item(image) for image in self.image_urls)
+        if not content:
+            raise VideoGenConfigurationError("A video generation needs a prompt, an image or a content list.")
+        body: dict[str, Any] = {"model": self.model, "content": content}
+        for name in (*_SEEDANCE_OPTIONS, "duration", "seed"):
+            if (value := getattr(self, name)) is not None:
+                body[name] = value
+        body.update(self.extra_fields)
+        return body
+
+    def _video_generations_body(self) -> dict[str, Any]:
+        if self.content is not None:
+            raise VideoGenConfigurationError(
+                "A content list is a contents_generations field; on video_generations pass prompt and image_urls."
+            )
+        images = [_image_item(image) for image in self.image_urls]
+        if len(images) > 1:
+            raise VideoGenConfigurationError(
+                "The video_generations API takes one input image; pass more through extra_fields as your "
+                "gateway documents them."
+            )
+        if not self.prompt and not images:
+            raise VideoGenConfigurationError("A video generation needs a prompt or an image.")
+        body: dict[str, Any] = {"model": self.model}
+        if self.prompt:
+            body["prompt"] = self.prompt
+        if images:
+            body["image"] = images[0]["image_url"]["url"]
+        for name in _VIDEO_GENERATIONS_FIELDS:
+            if (value := getattr(self, name)) is not None:
+                body[name] = value
+        metadata = {name: value for name in _SEEDANCE_OPTIONS if (value := getattr(self, name)) is not None}
+        extra = dict(self.extra_fields)
+        metadata.update(extra.pop("metadata", None) or {})
+        body.update(extra)
+        if metadata:
+            body["metadata"] = metadata
+        return body
+
+
+def _image_item(image: str | Mapping[str, Any]) -> dict[str, Any]:
+    if isinstance(image, str):
+        url, role = image, None
+    elif isinstance(image, Mapping) and isinstance(image.get("url"), str):
+        url, role = image["url"], image.get("role")
+    else:
+        raise VideoGenConfigurationError(f"Each image must be a URL or {{'url': ..., 'role': ...}}, got {image!r}.")
+    if not url.strip():
+        raise VideoGenConfigurationError("An image URL is empty.")
+    item: dict[str, Any] = {"type": "image_url", "image_url": {"url": url}}
+    if role is not None:
+        if role not in IMAGE_ROLES:
+            raise VideoGenConfigurationError(f"Image role {role!r} is not one of: {', '.join(IMAGE_ROLES)}.")
+        item["role"] = role
+    return item

@@ -1,0 +1,201 @@
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from airflow_provider_videogen import get_provider_info
+from airflow_provider_videogen.exceptions import VideoGenConfigurationError
+from airflow_provider_videogen.hooks.videogen import (
+    VideoGenConnectionSettings,
+    VideoGenHook,
+    check_video_task_id,
+)
+
+KEY = "sk-settings-test-123"
+
+
+def resolve(host=None, password=KEY, port=None, **extra):
+    return VideoGenConnectionSettings.from_connection_fields(
+        "my_videogen", host=host, password=password, port=port, extra=extra
+    )
+
+
+def test_defaults_are_beijing_contents_generations():
+    s = resolve()
+    assert s.base_url == "https://ai.rong-api.com"
+    assert s.data_center == "beijing"
+    assert s.api_style == "contents_generations"
+    assert s.path_prefix == "/llm/v1"
+    assert s.timeout == 30.0
+    assert s.task_url("cgt-1") == "https://ai.rong-api.com/llm/v1/contents/generations/tasks/cgt-1"
+
+
+@pytest.mark.parametrize("spelling", ["north_america", "North-America", "NORTH_AMERICA", " north-america "])
+def test_north_america_tolerates_case_and_separators(spelling):
+    s = resolve(data_center=spelling)
+    assert s.base_url == "https://ai.us-light-api.com"
+    assert s.data_center == "north_america"
+
+
+@pytest.mark.parametrize("spelling", ["Beijing", "BEIJING", ""])
+def test_beijing_spellings(spelling):
+    assert resolve(data_center=spelling).base_url == "https://ai.rong-api.com"
+
+
+def test_unknown_data_center_lists_the_choices():
+    with pytest.raises(VideoGenConfigurationError, match=r"data_center='shanghai'.*beijing, north_america"):
+        resolve(data_center="shanghai")
+
+
+def test_host_wins_over_data_center():
+    s = resolve(host="http://127.0.0.1:9000", data_center="north_america")
+    assert s.base_url == "http://127.0.0.1:9000"
+    assert s.data_center is None
+
+
+def test_host_without_scheme_means_https():
+    assert resolve(host="gateway.example.com").base_url == "https://gateway.example.com"
+
+
+def test_host_with_separate_port_field():
+    assert resolve(host="127.0.0.1", port=9000).base_url == "https://127.0.0.1:9000"
+
+
+def test_host_trailing_slash_and_credentials_are_dropped():
+    assert resolve(host="https://user:pw@gw.example.com/").base_url == "https://gw.example.com"
+
+
+def test_non_http_host_is_refused():
+    with pytest.raises(VideoGenConfigurationError, match="not an http"):
+        resolve(host="ftp://files.example.com")
+
+
+def test_video_generations_style_uses_v1_prefix():
+    s = resolve(host="https://gw.example.com", api_style="video-generations")
+    assert s.api_style == "video_generations"
+    assert s.task_url("task_abc") == "https://gw.example.com/v1/video/generations/task_abc"
+    assert s.tasks_url == "https://gw.example.com/v1/video/generations"
+
+
+def test_ark_is_reached_with_host_and_path_prefix():
+    s = resolve(host="https://ark.cn-beijing.volces.com", path_prefix="api/v3/")
+    assert s.task_url("cgt-1") == "https://ark.cn-beijing.volces.com/api/v3/contents/generations/tasks/cgt-1"
+
+
+def test_empty_path_prefix_is_allowed():
+    assert resolve(host="https://gw.example.com", api_style="video_generations", path_prefix="").tasks_url == (
+        "https://gw.example.com/video/generations"
+    )
+
+
+def test_unknown_api_style_lists_the_choices():
+    with pytest.raises(VideoGenConfigurationError, match="contents_generations, video_generations"):
+        resolve(api_style="images")
+
+
+@pytest.mark.parametrize("timeout", ["0", -1, "abc", "inf"])
+def test_bad_timeout_is_refused(timeout):
+    with pytest.raises(VideoGenConfigurationError, match="timeout"):
+        resolve(timeout=timeout)
+
+
+def test_timeout_and_retry_extras():
+    s = resolve(timeout="12.5", max_attempts=2, max_retry_seconds=10)
+    assert s.timeout == 12.5
+    assert s.retry_policy.max_attempts == 2
+    assert s.retry_policy.max_seconds == 10
+
+
+@pytest.mark.parametrize("password", [None, "", "   "])
+def test_missing_api_key_names_the_connection(password):
+    with pytest.raises(VideoGenConfigurationError, match="'my_videogen' has no API key"):
+        resolve(password=password)
+
+
+def test_api_key_never_appears_in_repr():
+    assert KEY not in repr(resolve())
+
+
+def test_redact_removes_the_key_from_foreign_text():
+    assert resolve().redact(f"invalid key {KEY} given") == "invalid key *** given"
+
+
+def test_hook_reads_the_connection_from_an_environment_variable(monkeypatch):
+    conn = {
+        "conn_type": "videogen",
+        "password": KEY,
+        "extra": {"data_center": "north_america", "api_style": "video_generations"},
+    }
+    monkeypatch.setenv("AIRFLOW_CONN_VG_ENV", json.dumps(conn))
+    settings = VideoGenHook("vg_env").settings
+    assert settings.base_url == "https://ai.us-light-api.com"
+    assert settings.tasks_url == "https://ai.us-light-api.com/v1/video/generations"
+
+
+async def test_async_hook_reads_the_connection_without_the_sync_api(monkeypatch):
+    monkeypatch.setenv("AIRFLOW_CONN_VG_ASYNC", json.dumps({"conn_type": "videogen", "password": KEY}))
+
+    def no_sync_lookup(*args, **kwargs):
+        raise AssertionError("the async path must not use the blocking connection lookup")
+
+    monkeypatch.setattr(VideoGenHook, "get_connection", classmethod(no_sync_lookup))
+    settings = await VideoGenHook("vg_async").aget_settings()
+    assert settings.base_url == "https://ai.rong-api.com"
+
+
+@pytest.mark.parametrize("task_id", ["cgt-20250331175019-68d9t", "task_0123456789abcdefABCDEF0123456789", "a:b=c"])
+def test_real_looking_ids_pass_and_are_one_path_segment(task_id):
+    url = resolve().task_url(task_id)
+    assert url.startswith("https://ai.rong-api.com/llm/v1/contents/generations/tasks/")
+    assert "/" not in url.rsplit("/tasks/", 1)[1]
+
+
+@pytest.mark.parametrize(
+    ("task_id", "problem"),
+    [
+        ("../x", "'/'"),
+        ("a/b", "'/'"),
+        ("a\\b", "'\\\\\\\\'"),
+        ("x?status=succeeded", "'\\?'"),
+        ("x#frag", "'#'"),
+        ("x y", "' '"),
+        ("x%2F..", "'%'"),
+        ("x\ny", "'\\\\n'"),
+        ("", "empty"),
+        ("..", "relative path"),
+        ("x" * 257, "257 characters"),
+    ],
+)
+def test_unsafe_ids_are_refused_before_any_request(task_id, problem):
+    with pytest.raises(VideoGenConfigurationError, match=problem):
+        check_video_task_id(task_id)
+
+
+@pytest.mark.parametrize("task_id", [None, 12345, ["cgt-1"]])
+def test_non_string_ids_are_refused(task_id):
+    with pytest.raises(VideoGenConfigurationError, match="must be a string"):
+        check_video_task_id(task_id)
+
+
+def test_provider_info_declares_the_connection_form():
+    info = get_provider_info()
+    assert info["package-name"] == "airflow-provider-videogen"
+    (conn_type,) = info["connection-types"]
+    assert conn_type["connection-type"] == "videogen"
+    assert conn_type["hook-class-name"] == "airflow_provider_videogen.hooks.videogen.VideoGenHook"
+    fields = conn_type["conn-fields"]
+    assert fields["data_center"]["schema"]["enum"] == ["beijing", "north_america"]
+    assert fields["api_style"]["schema"]["enum"] == ["contents_generations", "video_generations"]
+    behaviour = conn_type["ui-field-behaviour"]
+    assert behaviour["relabeling"]["password"] == "API key"
+    assert set(behaviour["hidden-fields"]) == {"schema", "port", "login"}
+
+
+def test_provider_info_matches_airflow_schema():
+    import importlib.resources
+
+    import jsonschema
+
+    schema = json.loads(importlib.resources.files("airflow").joinpath("provider_info.schema.json").read_text())
+    jsonschema.validate(get_provider_info(), schema)
