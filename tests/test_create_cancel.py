@@ -1,0 +1,232 @@
+"""Submitting and cancelling generations through the hook, against the simulator."""
+
+from __future__ import annotations
+
+import pytest
+
+from airflow_provider_videogen.exceptions import (
+    VideoGenAPIError,
+    VideoGenConfigurationError,
+    VideoGenNotSupportedError,
+    VideoGenRequestNotSentError,
+    VideoGenTransientError,
+)
+from airflow_provider_videogen.generation_request import VideoGenerationRequest
+from airflow_provider_videogen.hooks.videogen import RetryPolicy, VideoGenHook
+from tests.test_hook import _closed_port
+
+FAST = RetryPolicy(max_attempts=3, initial_wait=0.01, max_wait=0.02)
+MODEL = "doubao-seedance-1-0-pro-250528"
+
+
+def hook(conn_id: str = "videogen_default") -> VideoGenHook:
+    return VideoGenHook(conn_id, retry_policy=FAST)
+
+
+def created_body(sim) -> dict:
+    (request,) = sim.requests(target="create")
+    return request["body"]
+
+
+def test_contents_create_sends_every_field_kind(sim, videogen_connection):
+    task_id = hook().create_task(
+        model=MODEL,
+        prompt="a red fox running through snow",
+        image_urls=[
+            {"url": "https://img.example.com/first.png", "role": "first_frame"},
+            {"url": "https://img.example.com/last.png", "role": "last_frame"},
+        ],
+        resolution="720p",
+        ratio="16:9",
+        duration=5,
+        seed=42,
+        camera_fixed=False,
+        watermark=True,
+        generate_audio=False,
+        return_last_frame=True,
+        service_tier="flex",
+        execution_expires_after=7200,
+        callback_url="https://hooks.example.com/videogen",
+        my_vendor_flag="on",
+    )
+    assert task_id.startswith("cgt-")
+    assert created_body(sim) == {
+        "model": MODEL,
+        "content": [
+            {"type": "text", "text": "a red fox running through snow"},
+            {"type": "image_url", "image_url": {"url": "https://img.example.com/first.png"}, "role": "first_frame"},
+            {"type": "image_url", "image_url": {"url": "https://img.example.com/last.png"}, "role": "last_frame"},
+        ],
+        "resolution": "720p",
+        "ratio": "16:9",
+        "duration": 5,
+        "seed": 42,
+        "camera_fixed": False,
+        "watermark": True,
+        "generate_audio": False,
+        "return_last_frame": True,
+        "service_tier": "flex",
+        "execution_expires_after": 7200,
+        "callback_url": "https://hooks.example.com/videogen",
+        "my_vendor_flag": "on",
+    }
+    assert sim.get_task(task_id)["created_body"] == created_body(sim)
+
+
+def test_contents_create_with_a_raw_content_list_and_frames(sim, videogen_connection):
+    content = [
+        {"type": "text", "text": "a lighthouse at dusk"},
+        {"type": "image_url", "image_url": {"url": "https://img.example.com/ref.png"}, "role": "reference_image"},
+    ]
+    hook().create_task(VideoGenerationRequest(model=MODEL, content=content, frames=121))
+    assert created_body(sim) == {"model": MODEL, "content": content, "frames": 121}
+
+
+@pytest.mark.parametrize("shape", ["gateway", "documented"])
+def test_video_generations_create_reads_both_answers(shape, sim, videogen_connection):
+    sim.configure(video_generations_shape=shape)
+    videogen_connection(conn_id="vg_video", api_style="video_generations")
+    task_id = hook("vg_video").create_task(
+        model=MODEL,
+        prompt="waves on a beach",
+        image_urls=["https://img.example.com/first.png"],
+        duration=5,
+        width=1280,
+        height=720,
+        fps=24,
+        seed=7,
+        resolution="720p",
+        generate_audio=True,
+        metadata={"ratio": "16:9"},
+    )
+    assert task_id.startswith("task_")
+    assert created_body(sim) == {
+        "model": MODEL,
+        "prompt": "waves on a beach",
+        "image": "https://img.example.com/first.png",
+        "duration": 5,
+        "width": 1280,
+        "height": 720,
+        "fps": 24,
+        "seed": 7,
+        "metadata": {"resolution": "720p", "generate_audio": True, "ratio": "16:9"},
+    }
+    (request,) = sim.requests(target="create")
+    assert request["path"] == "/v1/video/generations"
+
+
+def test_input_moderation_400_raises_at_once_with_the_api_code(sim, videogen_connection):
+    with pytest.raises(VideoGenAPIError, match="InputTextSensitiveContentDetected") as caught:
+        hook().create_task(model=MODEL, prompt="something [sim:input-moderation]")
+    assert caught.value.http_status == 400
+    assert len(sim.requests(target="create")) == 1
+
+
+def test_create_is_not_retried_after_a_timeout(sim, videogen_connection):
+    videogen_connection(conn_id="vg_quick", timeout=0.3)
+    sim.add_fault(kind="slow", target="create", delay=1.0)
+    with pytest.raises(VideoGenTransientError, match="may have created the video task"):
+        hook("vg_quick").create_task(model=MODEL, prompt="a slow one")
+    assert len(sim.requests(target="create")) == 1
+
+
+@pytest.mark.parametrize("fault", [{"kind": "reset"}, {"kind": "http_error", "status": 500}])
+def test_create_is_not_retried_when_the_service_may_have_taken_it(fault, sim, videogen_connection):
+    sim.add_fault(target="create", **fault)
+    with pytest.raises(VideoGenTransientError, match="look at its task list"):
+        hook().create_task(model=MODEL, prompt="maybe created")
+    assert len(sim.requests(target="create")) == 1
+
+
+@pytest.mark.parametrize(
+    "fault",
+    [
+        pytest.param({"kind": "http_error", "status": 429, "retry_after": "0"}, id="429"),
+        pytest.param({"kind": "http_error", "status": 503, "body": ""}, id="503-empty"),
+    ],
+)
+def test_create_is_retried_when_the_service_surely_refused_it(fault, sim, videogen_connection):
+    sim.add_fault(target="create", **fault)
+    task_id = hook().create_task(model=MODEL, prompt="retry me")
+    assert len(sim.requests(target="create")) == 2
+    assert len([t for t in sim.tasks() if t["id"] == task_id]) == 1
+
+
+def test_create_is_retried_when_the_connection_is_refused(videogen_connection):
+    videogen_connection(conn_id="vg_down", host=f"http://127.0.0.1:{_closed_port()}")
+    with pytest.raises(VideoGenRequestNotSentError):
+        hook("vg_down").create_task(model=MODEL, prompt="nobody home")
+
+
+def test_create_without_a_prompt_image_or_content_is_refused_before_sending(sim, videogen_connection):
+    with pytest.raises(VideoGenConfigurationError, match="needs a prompt"):
+        hook().create_task(model=MODEL)
+    assert sim.requests() == []
+
+
+def test_cancel_a_queued_task(sim, videogen_connection):
+    task_id = sim.add_task(queued_seconds=600)
+    assert hook().cancel_task(task_id) is True
+    assert sim.get_task(task_id)["status"] == "cancelled"
+    assert [r["method"] for r in sim.requests(task_id=task_id)] == ["GET", "DELETE"]
+
+
+async def test_async_cancel_a_queued_task(sim, videogen_connection):
+    task_id = sim.add_task(queued_seconds=600)
+    async with hook() as h:
+        assert await h.acancel_task(task_id) is True
+    assert sim.get_task(task_id)["status"] == "cancelled"
+
+
+@pytest.mark.parametrize("status", ["running", "succeeded", "failed", "expired", "cancelled"])
+def test_cancel_leaves_a_task_that_is_not_queued_alone(status, sim, videogen_connection):
+    task_id = sim.add_task(queued_seconds=0, running_seconds=0, final_status="succeeded")
+    sim.set_status(task_id, status)
+    assert hook().cancel_task(task_id) is False
+    assert sim.get_task(task_id)["status"] == status
+    assert sim.requests(method="DELETE") == []
+
+
+def test_cancel_refused_by_the_service_returns_false(sim, videogen_connection):
+    task_id = sim.add_task(queued_seconds=600)
+    sim.add_fault(
+        kind="http_error",
+        target="cancel",
+        status=400,
+        body={"error": {"code": "InvalidAction.TaskStatus", "message": "task is running"}},
+    )
+    assert hook().cancel_task(task_id) is False
+
+
+def test_cancel_is_not_supported_on_video_generations(sim, videogen_connection):
+    videogen_connection(conn_id="vg_video", api_style="video_generations")
+    with pytest.raises(VideoGenNotSupportedError, match="not supported by the video_generations API style"):
+        hook("vg_video").cancel_task("task_0123456789abcdef0123456789abcdef")
+    assert sim.requests() == []
+
+
+@pytest.mark.parametrize(
+    ("request_fields", "api_style", "problem"),
+    [
+        ({"model": "", "prompt": "x"}, "contents_generations", "needs a model"),
+        ({"model": MODEL, "prompt": "x", "duration": 5, "frames": 121}, "contents_generations", "duration or frames"),
+        ({"model": MODEL, "prompt": "x", "width": 1280}, "contents_generations", "width are video_generations"),
+        (
+            {"model": MODEL, "prompt": "x", "content": [{"type": "text", "text": "y"}]},
+            "contents_generations",
+            "not both",
+        ),
+        (
+            {"model": MODEL, "content": [{"type": "text", "text": "y"}]},
+            "video_generations",
+            "contents_generations field",
+        ),
+        ({"model": MODEL, "image_urls": ["a", "b"]}, "video_generations", "one input image"),
+        ({"model": MODEL, "image_urls": [{"url": "a", "role": "middle"}]}, "contents_generations", "role 'middle'"),
+        ({"model": MODEL, "image_urls": [42]}, "contents_generations", "must be a URL"),
+    ],
+)
+def test_bad_requests_are_refused_with_a_clear_message(request_fields, api_style, problem):
+    request = VideoGenerationRequest.from_fields(**request_fields)
+    with pytest.raises(VideoGenConfigurationError, match=problem):
+        request.to_body(api_style)
