@@ -674,6 +674,11 @@ def _drop_connection(request: web.BaseRequest) -> web.Response:
     return web.Response(status=500)
 
 
+def _dropped(request: web.BaseRequest) -> bool:
+    transport = request.transport
+    return transport is None or transport.is_closing()
+
+
 async def _send_truncated(
     request: web.BaseRequest, response: web.StreamResponse, chunks: Any, total: int, limit: int
 ) -> web.StreamResponse:
@@ -760,7 +765,7 @@ class _Simulator:
         target = self._target(style, method, task_id)
         entry = state.record(request, target or "other", task_id, body)
         response = await self._api_answer(request, style, target, task_id, body, entry)
-        entry.status = response.status
+        entry.status = None if _dropped(request) and entry.fault in ("reset", "slow") else response.status
         return response
 
     @staticmethod
@@ -1122,7 +1127,7 @@ class _Simulator:
         task_id = match.group(2) if match else None
         entry = state.record(request, "download", task_id, b"")
         response = await self._download_answer(request, match, entry)
-        entry.status = response.status
+        entry.status = None if _dropped(request) and entry.fault in ("reset", "slow") else response.status
         return response
 
     async def _download_answer(
