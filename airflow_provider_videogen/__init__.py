@@ -73,13 +73,17 @@ def get_provider_info() -> dict[str, Any]:
                         "label": "Data center",
                         "description": "Where the API key belongs: beijing (https://ai.rong-api.com) or "
                         "north_america (https://ai.us-light-api.com). Ignored when a base URL is set.",
-                        "schema": {"type": ["string", "null"], "enum": DATA_CENTER_CHOICES},
+                        "schema": {"type": ["string", "null"], "enum": DATA_CENTER_CHOICES, "default": "beijing"},
                     },
                     "api_style": {
                         "label": "API style",
                         "description": "contents_generations (RongCloud / Ark: .../contents/generations/tasks) "
                         "or video_generations (new-api gateways: .../video/generations).",
-                        "schema": {"type": ["string", "null"], "enum": API_STYLE_CHOICES},
+                        "schema": {
+                            "type": ["string", "null"],
+                            "enum": API_STYLE_CHOICES,
+                            "default": "contents_generations",
+                        },
                     },
                     "path_prefix": {
                         "label": "Path prefix",

@@ -246,22 +246,20 @@ class VideoGenHook(BaseHook):
         from wtforms import StringField
         from wtforms.validators import any_of
 
-        return {
-            "data_center": StringField(
-                lazy_gettext("Data center"),
+        from airflow_provider_videogen import get_provider_info
+
+        fields = get_provider_info()["connection-types"][0]["conn-fields"]
+        widgets: dict[str, Any] = {}
+        for name, definition in fields.items():
+            schema = definition["schema"]
+            widgets[name] = StringField(
+                lazy_gettext(definition["label"]),
                 widget=BS3TextFieldWidget(),
-                validators=[any_of(DATA_CENTER_CHOICES)],
-                default="beijing",
-            ),
-            "api_style": StringField(
-                lazy_gettext("API style"),
-                widget=BS3TextFieldWidget(),
-                validators=[any_of(API_STYLE_CHOICES)],
-                default="contents_generations",
-            ),
-            "path_prefix": StringField(lazy_gettext("Path prefix"), widget=BS3TextFieldWidget()),
-            "timeout": StringField(lazy_gettext("Request timeout (seconds)"), widget=BS3TextFieldWidget()),
-        }
+                description=definition["description"],
+                validators=[any_of(schema["enum"])] if "enum" in schema else [],
+                default=schema.get("default"),
+            )
+        return widgets
 
     @classmethod
     def get_ui_field_behaviour(cls) -> dict[str, Any]:

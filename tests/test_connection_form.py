@@ -1,0 +1,49 @@
+"""The ``videogen`` connection type as Airflow's connection form sees it, on every supported version."""
+
+from __future__ import annotations
+
+import pytest
+
+
+@pytest.fixture(scope="module")
+def videogen_form():
+    from airflow.api_fastapi.core_api.services.ui.connections import HookMetaService
+
+    forms = {meta.connection_type: meta for meta in HookMetaService.hook_meta_data()}
+    assert "videogen" in forms, "the provider's connection type is not registered"
+    return forms["videogen"]
+
+
+def schema_of(field) -> dict:
+    data = field if isinstance(field, dict) else field.dump()
+    return data["schema"]
+
+
+def test_the_form_names_the_hook(videogen_form):
+    assert videogen_form.hook_class_name == "airflow_provider_videogen.hooks.videogen.VideoGenHook"
+    assert videogen_form.hook_name == "VideoGen"
+
+
+def test_password_is_relabelled_api_key_and_unused_fields_are_hidden(videogen_form):
+    fields = videogen_form.standard_fields
+    assert fields.password.title == "API key"
+    assert fields.host.title == "Base URL (optional)"
+    assert fields.login.hidden and fields.port.hidden and fields.url_schema.hidden
+
+
+@pytest.mark.parametrize(
+    ("name", "choices", "default"),
+    [
+        ("data_center", ["beijing", "north_america"], "beijing"),
+        ("api_style", ["contents_generations", "video_generations"], "contents_generations"),
+    ],
+)
+def test_dropdowns_offer_the_choices(videogen_form, name, choices, default):
+    field = videogen_form.extra_fields[name]
+    assert schema_of(field)["enum"] == choices
+    data = field if isinstance(field, dict) else field.dump()
+    assert data["value"] == default
+
+
+def test_optional_text_fields_are_offered(videogen_form):
+    assert {"path_prefix", "timeout"} <= set(videogen_form.extra_fields)
