@@ -825,8 +825,12 @@ def test_reset_restores_everything(sim, http):
     sim.add_fault(kind="reset")
     assert sim.config["api_key"] == "other"
     sim.reset()
-    assert sim.config == {**SimulatorConfig(**{**sim.config, "api_key": KEY}).to_dict()}
-    assert sim.config["video_generations_shape"] == "gateway"
+    assert sim.config == {
+        **SimulatorConfig().to_dict(),
+        "queued_seconds": 0.1,
+        "running_seconds": 0.15,
+        "video_size": 200_000,
+    }
     assert sim.tasks() == sim.faults() == sim.requests() == []
     with pytest.raises(KeyError):
         sim.get_task(task_id)

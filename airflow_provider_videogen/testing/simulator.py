@@ -65,7 +65,6 @@ VIDEO = "video_generations"
 STYLES = (CONTENTS, VIDEO)
 SHAPES = ("gateway", "documented")
 FINAL_STATUSES = ("succeeded", "failed", "cancelled", "expired")
-CANONICAL_STATUSES = ("queued", "running", *FINAL_STATUSES)
 FAULT_KINDS = ("http_error", "reset", "slow", "empty_body", "malformed_body", "truncate", "expired")
 FAULT_TARGETS = ("query", "create", "cancel", "list", "download", "any")
 
