@@ -1,0 +1,282 @@
+"""``VideoTaskTrigger``: wait in Airflow's triggerer until a video task reaches a final state."""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import random
+import time
+from collections.abc import AsyncIterator
+from datetime import datetime, timezone
+from typing import Any, Final, Literal
+
+from airflow.triggers.base import BaseTrigger, TriggerEvent
+
+from airflow_provider_videogen.exceptions import VideoGenError, VideoGenTransientError
+from airflow_provider_videogen.hooks.videogen import RetryPolicy, VideoGenHook
+from airflow_provider_videogen.video_task import VideoTask, VideoTaskStatus
+
+__all__ = ["EVENT_STATUSES", "EventStatus", "VideoTaskTrigger"]
+
+EventStatus = Literal["success", "failed", "timeout", "error"]
+EVENT_STATUSES: Final[tuple[EventStatus, ...]] = ("success", "failed", "timeout", "error")
+"""Every ``status`` a :class:`VideoTaskTrigger` event can have."""
+
+# The hook makes one attempt per poll: the trigger itself waits between polls (backing off after
+# failures and honouring Retry-After). This keeps one place that sleeps, so the error budget counts
+# polls rather than hidden retries, and a struggling service is not hit by a burst of quick retries
+# from each of thousands of waiting triggers at once.
+_ONE_ATTEMPT: Final = RetryPolicy(max_attempts=1)
+
+
+class VideoTaskTrigger(BaseTrigger):
+    """Poll a video task from the triggerer until it reaches a final state, then fire one event.
+
+    Deferring to this trigger frees the worker slot: thousands of video tasks can wait at once in one
+    triggerer, which polls them all from one event loop and one shared HTTP session.
+
+    The trigger fires exactly one event and returns. Its payload is a ``dict``:
+
+    - ``status``: ``"success"`` (the task succeeded), ``"failed"`` (the task ended ``failed``,
+      ``cancelled`` or ``expired``), ``"timeout"`` (``end_time`` passed first) or ``"error"`` (the
+      wait could not go on: a permanent error such as a refused API key or an unknown task, or too
+      many failed polls in a row).
+    - ``video_task_id``: the id waited for.
+    - ``task``: the last state read, as :meth:`VideoTask.to_dict()
+      <airflow_provider_videogen.video_task.VideoTask.to_dict>` (``None`` if it was never read).
+    - ``message``: one line saying what happened, for logs and errors.
+    - ``error_code`` and ``error_message``: the API's own error code and message, for ``"failed"``
+      (why the generation failed) and ``"error"`` (why the request was refused), else ``None``.
+
+    A transient fault (connection error, timeout, 429, 5xx, unreadable answer) does not end the wait:
+    the next poll comes after an exponential backoff (at least the service's ``Retry-After``), and
+    only ``max_consecutive_errors`` failed polls in a row end it with ``"error"``.
+
+    This trigger only waits: it never cancels or changes the video task.
+
+    :param video_task_id: the id the create call returned.
+    :param videogen_conn_id: the ``videogen`` connection to use.
+    :param poll_interval: seconds between two polls (a random 0-10% is added to each wait, so that
+        triggers started together do not poll in lockstep).
+    :param end_time: deadline as an absolute time in seconds since the epoch (``time.time()``), or
+        ``None`` to wait without one. Being absolute, it survives a triggerer restart. The task is
+        polled one last time at the deadline.
+    :param max_consecutive_errors: failed polls in a row that end the wait with ``"error"``.
+    """
+
+    #: Longest wait between two polls after failures, in seconds (unless ``poll_interval`` is longer).
+    max_backoff: float = 300.0
+    #: Longest ``Retry-After`` honoured, in seconds.
+    max_retry_after: float = 600.0
+    #: Largest random fraction of a wait added to it.
+    jitter: float = 0.1
+
+    def __init__(
+        self,
+        video_task_id: str,
+        videogen_conn_id: str = VideoGenHook.default_conn_name,
+        poll_interval: float = 10.0,
+        end_time: float | None = None,
+        max_consecutive_errors: int = 8,
+    ) -> None:
+        super().__init__()
+        if not isinstance(poll_interval, (int, float)) or not (math.isfinite(poll_interval) and poll_interval > 0):
+            raise ValueError(f"poll_interval must be a positive number of seconds, got {poll_interval!r}.")
+        if end_time is not None and not (isinstance(end_time, (int, float)) and math.isfinite(end_time)):
+            raise ValueError(f"end_time must be seconds since the epoch or None, got {end_time!r}.")
+        if isinstance(max_consecutive_errors, bool) or not isinstance(max_consecutive_errors, int):
+            raise ValueError(f"max_consecutive_errors must be a whole number, got {max_consecutive_errors!r}.")
+        if max_consecutive_errors < 1:
+            raise ValueError(f"max_consecutive_errors must be at least 1, got {max_consecutive_errors}.")
+        self.video_task_id = video_task_id
+        self.videogen_conn_id = videogen_conn_id
+        self.poll_interval = float(poll_interval)
+        self.end_time = float(end_time) if end_time is not None else None
+        self.max_consecutive_errors = max_consecutive_errors
+
+    def serialize(self) -> tuple[str, dict[str, Any]]:
+        """Return the class path and the keyword arguments that rebuild this trigger (primitives only)."""
+        cls = type(self)
+        return (
+            f"{cls.__module__}.{cls.__qualname__}",
+            {
+                "video_task_id": self.video_task_id,
+                "videogen_conn_id": self.videogen_conn_id,
+                "poll_interval": self.poll_interval,
+                "end_time": self.end_time,
+                "max_consecutive_errors": self.max_consecutive_errors,
+            },
+        )
+
+    async def run(self) -> AsyncIterator[TriggerEvent]:
+        """Poll until the task is final, the deadline passes or the wait fails; yield one event."""
+        hook = VideoGenHook(self.videogen_conn_id, retry_policy=_ONE_ATTEMPT)
+        try:
+            payload = await self._wait(hook)
+        finally:
+            # Also runs when the triggerer cancels the wait (deferral timeout, task cleared, shutdown).
+            await hook.aclose()
+        if payload["status"] == "success":
+            self.log.info("%s", payload["message"])
+        else:
+            self.log.warning("%s", payload["message"])
+        # The hook is released before the event is yielded: the triggerer may never resume us after it.
+        yield TriggerEvent(payload)
+
+    async def on_kill(self) -> None:
+        """Do nothing when a user kills the waiting task (Airflow 3.3+): this trigger never cancels the video task.
+
+        Cancelling belongs to the operator that created the video task, not to a waiter.
+        """
+
+    # ---- the poll loop ----
+
+    async def _wait(self, hook: VideoGenHook) -> dict[str, Any]:
+        try:
+            # Resolved once: the hook keeps the settings, so no poll looks the connection up again.
+            settings = await hook.aget_settings()
+        except Exception as error:
+            return self._error_event(None, f"Cannot wait for video task {self.video_task_id!r}: {error}", error)
+        self.log.info(
+            "Waiting for video task %s at %s (poll every %.1f s%s).",
+            self.video_task_id,
+            settings.base_url,
+            self.poll_interval,
+            f", until {_format_time(self.end_time)}" if self.end_time is not None else "",
+        )
+        last_task: VideoTask | None = None
+        last_status: VideoTaskStatus | None = None
+        failures = 0
+        last_error: BaseException | None = None
+        # The caller has just looked at the task (the sensor before deferring, an operator after
+        # creating it), so the first poll waits one interval too.
+        delay = self._jittered(self.poll_interval)
+        while True:
+            # Set when this wait ends at the deadline: the poll after it is the last one. (Deciding it
+            # here, not by reading the clock after the poll, means a timer firing a hair early cannot
+            # cause an extra poll a few milliseconds later.)
+            final_deadline: float | None = None
+            if self.end_time is not None:
+                remaining = self.end_time - self._now()
+                if remaining <= delay:
+                    delay, final_deadline = max(remaining, 0.0), self.end_time
+            await self._sleep(delay)
+            try:
+                task = await hook.aget_task(self.video_task_id)
+            except VideoGenTransientError as error:
+                failures += 1
+                last_error = error
+                if failures >= self.max_consecutive_errors:
+                    return self._error_event(
+                        last_task,
+                        f"Stopped waiting for video task {self.video_task_id!r} after {failures} failed polls "
+                        f"in a row; last error: {error}",
+                        error,
+                    )
+                delay = self._backoff(failures, error.retry_after)
+                self.log.warning(
+                    "Poll %d of video task %s failed (%s); polling again in %.1f s.",
+                    failures,
+                    self.video_task_id,
+                    error,
+                    delay,
+                )
+            except Exception as error:
+                # Refused key, unknown task, bad id or answer, missing connection: polling again cannot help.
+                message = f"Stopped waiting for video task {self.video_task_id!r}: {_describe_error(error)}"
+                return self._error_event(last_task, settings.redact(message), error)
+            else:
+                failures, last_error, last_task = 0, None, task
+                if task.is_terminal:
+                    return self._final_event(task)
+                if task.status is not last_status:  # log changes, not polls
+                    last_status = task.status
+                    shown = task.status.value if task.status is not VideoTaskStatus.UNKNOWN else repr(task.raw_status)
+                    self.log.info("Video task %s is %s.", self.video_task_id, shown)
+                delay = self._jittered(self.poll_interval)
+            if final_deadline is not None:
+                return self._timeout_event(final_deadline, last_task, last_error)
+
+    def _backoff(self, failures: int, retry_after: float | None) -> float:
+        """Seconds before the next poll after ``failures`` failed polls in a row."""
+        ceiling = max(self.poll_interval, self.max_backoff)
+        wait = min(self.poll_interval * 2.0 ** (failures - 1), ceiling)
+        if retry_after is not None:
+            wait = max(wait, min(retry_after, self.max_retry_after))
+        return self._jittered(wait)
+
+    def _jittered(self, seconds: float) -> float:
+        return seconds * (1.0 + random.uniform(0.0, self.jitter))
+
+    # The only places that read the clock and sleep; tests replace them to step the loop.
+
+    def _now(self) -> float:
+        return time.time()
+
+    async def _sleep(self, seconds: float) -> None:
+        await asyncio.sleep(seconds)
+
+    # ---- events ----
+
+    def _payload(
+        self,
+        status: EventStatus,
+        message: str,
+        task: VideoTask | None,
+        *,
+        error_code: str | None = None,
+        error_message: str | None = None,
+    ) -> dict[str, Any]:
+        return {
+            "status": status,
+            "video_task_id": self.video_task_id,
+            "task": task.to_dict() if task is not None else None,
+            "message": message,
+            "error_code": error_code,
+            "error_message": error_message,
+        }
+
+    def _final_event(self, task: VideoTask) -> dict[str, Any]:
+        if task.status is VideoTaskStatus.SUCCEEDED:
+            return self._payload("success", f"Video task {task.id} succeeded.", task)
+        failure = task.describe_failure()
+        return self._payload(
+            "failed",
+            _sentence(failure),
+            task,
+            error_code=task.error_code,
+            error_message=task.error_message,
+        )
+
+    def _timeout_event(self, deadline: float, task: VideoTask | None, error: BaseException | None) -> dict[str, Any]:
+        state = f"still {task.status.value}" if task is not None else "never read successfully"
+        message = (
+            f"Video task {self.video_task_id!r} was {state} at the deadline ({_format_time(deadline)}); "
+            "stopped waiting."
+        )
+        if error is not None:
+            message += f" The last poll failed: {error}"
+        return self._payload("timeout", message, task)
+
+    def _error_event(self, task: VideoTask | None, message: str, error: BaseException) -> dict[str, Any]:
+        return self._payload(
+            "error",
+            message,
+            task,
+            error_code=getattr(error, "api_code", None),
+            error_message=getattr(error, "api_message", None),
+        )
+
+
+def _describe_error(error: BaseException) -> str:
+    # The provider's own errors are complete sentences; name the type of anything else.
+    return str(error) if isinstance(error, VideoGenError) else f"{type(error).__name__}: {error}"
+
+
+def _sentence(text: str) -> str:
+    text = text[:1].upper() + text[1:]
+    return text if text.endswith((".", "!", "?")) else text + "."
+
+
+def _format_time(epoch_seconds: float) -> str:
+    return datetime.fromtimestamp(epoch_seconds, tz=timezone.utc).isoformat(timespec="seconds")
