@@ -16,7 +16,7 @@ from airflow_provider_videogen.exceptions import VideoGenError, VideoGenTransien
 from airflow_provider_videogen.hooks.videogen import RetryPolicy, VideoGenHook
 from airflow_provider_videogen.video_task import VideoTask, VideoTaskStatus
 
-__all__ = ["EVENT_STATUSES", "EventStatus", "VideoTaskTrigger"]
+__all__ = ["EVENT_STATUSES", "EventStatus", "VideoTaskTrigger", "event_payload", "final_event_payload"]
 
 EventStatus = Literal["success", "failed", "timeout", "error"]
 EVENT_STATUSES: Final[tuple[EventStatus, ...]] = ("success", "failed", "timeout", "error")
@@ -218,35 +218,8 @@ class VideoTaskTrigger(BaseTrigger):
 
     # ---- events ----
 
-    def _payload(
-        self,
-        status: EventStatus,
-        message: str,
-        task: VideoTask | None,
-        *,
-        error_code: str | None = None,
-        error_message: str | None = None,
-    ) -> dict[str, Any]:
-        return {
-            "status": status,
-            "video_task_id": self.video_task_id,
-            "task": task.to_dict() if task is not None else None,
-            "message": message,
-            "error_code": error_code,
-            "error_message": error_message,
-        }
-
     def _final_event(self, task: VideoTask) -> dict[str, Any]:
-        if task.status is VideoTaskStatus.SUCCEEDED:
-            return self._payload("success", f"Video task {task.id} succeeded.", task)
-        failure = task.describe_failure()
-        return self._payload(
-            "failed",
-            _sentence(failure),
-            task,
-            error_code=task.error_code,
-            error_message=task.error_message,
-        )
+        return final_event_payload(self.video_task_id, task)
 
     def _timeout_event(self, deadline: float, task: VideoTask | None, error: BaseException | None) -> dict[str, Any]:
         state = f"still {task.status.value}" if task is not None else "never read successfully"
@@ -256,16 +229,55 @@ class VideoTaskTrigger(BaseTrigger):
         )
         if error is not None:
             message += f" The last poll failed: {error}"
-        return self._payload("timeout", message, task)
+        return event_payload("timeout", self.video_task_id, message, task)
 
     def _error_event(self, task: VideoTask | None, message: str, error: BaseException) -> dict[str, Any]:
-        return self._payload(
+        return event_payload(
             "error",
+            self.video_task_id,
             message,
             task,
             error_code=getattr(error, "api_code", None),
             error_message=getattr(error, "api_message", None),
         )
+
+
+def event_payload(
+    status: EventStatus,
+    video_task_id: str,
+    message: str,
+    task: VideoTask | None,
+    *,
+    error_code: str | None = None,
+    error_message: str | None = None,
+) -> dict[str, Any]:
+    """Build the payload of a :class:`VideoTaskTrigger` event (see the class for its keys)."""
+    return {
+        "status": status,
+        "video_task_id": video_task_id,
+        "task": task.to_dict() if task is not None else None,
+        "message": message,
+        "error_code": error_code,
+        "error_message": error_message,
+    }
+
+
+def final_event_payload(video_task_id: str, task: VideoTask) -> dict[str, Any]:
+    """Build the ``"success"`` or ``"failed"`` event payload for a task in a final state.
+
+    Callers that find a task already final (a sensor before deferring, or poking) use it to handle
+    that task exactly as if the trigger had reported it.
+    """
+    if task.status is VideoTaskStatus.SUCCEEDED:
+        return event_payload("success", video_task_id, f"Video task {task.id} succeeded.", task)
+    return event_payload(
+        "failed",
+        video_task_id,
+        _sentence(task.describe_failure()),
+        task,
+        error_code=task.error_code,
+        error_message=task.error_message,
+    )
 
 
 def _describe_error(error: BaseException) -> str:

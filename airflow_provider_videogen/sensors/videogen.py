@@ -1,0 +1,263 @@
+"""``VideoTaskSensor``: wait until a video task reaches a final state, deferred to Airflow's triggerer."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping, Sequence
+from datetime import timedelta
+from functools import cached_property
+from typing import TYPE_CHECKING, Any, NoReturn
+from urllib.parse import urlsplit
+
+from airflow.exceptions import AirflowException
+from airflow.sdk import BaseSensorOperator, PokeReturnValue
+
+from airflow_provider_videogen.exceptions import VideoGenError, VideoGenTransientError
+from airflow_provider_videogen.hooks.videogen import VideoGenHook
+from airflow_provider_videogen.triggers.videogen import EVENT_STATUSES, VideoTaskTrigger, final_event_payload
+from airflow_provider_videogen.video_task import VideoTask, VideoTaskStatus
+
+try:  # Airflow 3.2+
+    from airflow.sdk.configuration import conf
+except ImportError:  # Airflow 3.1
+    from airflow.configuration import conf  # type: ignore[no-redef]
+try:  # Airflow 3.2+: the Task SDK owns the task exceptions
+    from airflow.sdk.exceptions import AirflowFailException, AirflowSensorTimeout, AirflowSkipException
+except ImportError:  # Airflow 3.1
+    from airflow.exceptions import (  # type: ignore[no-redef,attr-defined]
+        AirflowFailException,
+        AirflowSensorTimeout,
+        AirflowSkipException,
+    )
+
+if TYPE_CHECKING:
+    from airflow.sdk import Context
+
+__all__ = ["VideoTaskSensor"]
+
+# Airflow's own deferral timeout is a backstop (e.g. when no triggerer is running): it is set this
+# much later than the trigger's deadline, on top of one request timeout, so that normally the
+# trigger's last poll at the deadline wins and its "timeout" event names the task's last status.
+_DEFERRAL_GRACE_SECONDS = 60.0
+
+
+class VideoTaskSensor(BaseSensorOperator):
+    """Wait until a video task reaches a final state; succeed with the task, or fail with the API's reason.
+
+    Deferrable: with ``deferrable=True`` the sensor checks the task once, then hands the wait to
+    Airflow's triggerer (:class:`~airflow_provider_videogen.triggers.videogen.VideoTaskTrigger`), so a
+    waiting video holds no worker slot. With ``deferrable=False`` it pokes with the sync hook in the
+    classic ``poke`` or ``reschedule`` mode.
+
+    On success the XCom return value is the task as
+    :meth:`VideoTask.to_dict() <airflow_provider_videogen.video_task.VideoTask.to_dict>` (``video_url``,
+    ``last_frame_url``, ``duration``, ``resolution``...). A task that ends ``failed``, ``cancelled``
+    or ``expired`` fails the sensor without retries (retrying cannot change a final state), with a
+    message naming the task, its final status and the API's error code and message. Reaching
+    ``timeout`` fails it as a sensor timeout (skipped with ``soft_fail=True``) in every mode.
+
+    .. code-block:: python
+
+        wait = VideoTaskSensor(
+            task_id="wait_for_video",
+            video_task_id="{{ ti.xcom_pull(task_ids='submit_video') }}",
+            deferrable=True,
+            poke_interval=15,
+            timeout=3600,
+        )
+
+    :param video_task_id: the id the create call returned (templated).
+    :param videogen_conn_id: the ``videogen`` connection to use (templated).
+    :param poke_interval: seconds between two checks (also the trigger's poll interval).
+    :param timeout: seconds to wait in all, counted from the first check; defaults to Airflow's
+        ``[sensors] default_timeout``.
+    :param deferrable: wait in the triggerer. Defaults to Airflow's ``[operators] default_deferrable``
+        setting (``False`` unless set), so that a deployment without a triggerer does not hang; pass
+        ``True`` to free the worker slot while the video renders.
+    """
+
+    template_fields: Sequence[str] = ("video_task_id", "videogen_conn_id")
+    ui_color = "#e8dff5"
+
+    def __init__(
+        self,
+        *,
+        video_task_id: str,
+        videogen_conn_id: str = VideoGenHook.default_conn_name,
+        poke_interval: timedelta | float = 10,
+        timeout: timedelta | float | None = None,
+        deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
+        **kwargs: Any,
+    ) -> None:
+        if timeout is None:
+            # Airflow 3.1's BaseSensorOperator does not accept None.
+            timeout = conf.getfloat("sensors", "default_timeout")
+        super().__init__(poke_interval=poke_interval, timeout=timeout, **kwargs)
+        if deferrable and not self.poke_interval > 0:
+            raise ValueError("A deferrable VideoTaskSensor needs a poke_interval greater than 0.")
+        self.video_task_id = video_task_id
+        self.videogen_conn_id = videogen_conn_id
+        self.deferrable = deferrable
+        self._last_status: VideoTaskStatus | None = None
+        self._started_at: float | None = None
+
+    @cached_property
+    def hook(self) -> VideoGenHook:
+        """The sync hook (the trigger makes its own async one)."""
+        return VideoGenHook(self.videogen_conn_id)
+
+    def execute(self, context: Context) -> Any:
+        """Check the task; defer to the trigger unless it is already final (or poke when not deferrable)."""
+        try:
+            if not self.deferrable:
+                self._started_at = self._poke_started_at(context)
+                return super().execute(context)
+            try:
+                return self._check_then_defer()
+            except AirflowException as error:
+                # The same rule Airflow applies to whatever execute_complete raises.
+                self._raise_soft(error)
+        finally:
+            if "hook" in self.__dict__:
+                self.hook.close()
+
+    def poke(self, context: Context) -> bool | PokeReturnValue:
+        """Check the task once (``deferrable=False``)."""
+        task = self.hook.get_task(self.video_task_id)
+        if not task.is_terminal:
+            self._log_status_change(task)
+            return False
+        waited = time.time() - self._started_at if self._started_at is not None else None
+        return PokeReturnValue(
+            is_done=True, xcom_value=self._complete(final_event_payload(self.video_task_id, task), waited)
+        )
+
+    def execute_complete(
+        self, context: Context, event: dict[str, Any] | None = None, wait_started_at: float | None = None
+    ) -> dict[str, Any]:
+        """Resume on the worker with the trigger's event: return the task, or raise why the wait ended."""
+        waited = time.time() - wait_started_at if wait_started_at is not None else None
+        return self._complete(self._validate_event(event), waited)
+
+    # ---- helpers ----
+
+    def _check_then_defer(self) -> dict[str, Any]:
+        started_at = time.time()
+        task: VideoTask | None
+        try:
+            task = self.hook.get_task(self.video_task_id)
+        except VideoGenTransientError as error:
+            # The trigger is built to poll through such faults: wait there rather than fail now.
+            self.log.warning(
+                "Could not check video task %s before deferring (%s); deferring anyway.", self.video_task_id, error
+            )
+            task = None
+        if task is not None and task.is_terminal:
+            return self._complete(final_event_payload(self.video_task_id, task), waited=0.0)
+        if task is not None:
+            self._log_status_change(task)
+        end_time = started_at + self.timeout
+        self.defer(
+            trigger=VideoTaskTrigger(
+                video_task_id=self.video_task_id,
+                videogen_conn_id=self.videogen_conn_id,
+                poll_interval=self.poke_interval,
+                end_time=end_time,
+            ),
+            method_name="execute_complete",
+            kwargs={"wait_started_at": started_at},
+            timeout=timedelta(
+                seconds=max(end_time - time.time(), 0.0) + self.hook.settings.timeout + _DEFERRAL_GRACE_SECONDS
+            ),
+        )
+
+    def _complete(self, event: Mapping[str, Any], waited: float | None) -> dict[str, Any]:
+        """Log the outcome on the worker and turn the event into the return value or an exception."""
+        status = event["status"]
+        task_data = event.get("task")
+        task = VideoTask.from_dict(task_data) if isinstance(task_data, Mapping) else None
+        facts = (
+            self.video_task_id,
+            task.status.value if task is not None else "unknown",
+            _format_duration(waited),
+            _url_host(task.video_url if task is not None else None),
+            event["message"],
+        )
+        # Logged again here because the triggerer's log of the wait is easy to lose.
+        template = "Video task %s: final status %s, waited %s, video URL host %s. %s"
+        if status == "success":
+            self.log.info(template, *facts)
+            return dict(event["task"])
+        self.log.warning(template, *facts)
+        if status == "failed":
+            raise AirflowFailException(event["message"])
+        if status == "timeout":
+            raise AirflowSensorTimeout(event["message"])
+        raise VideoGenError(
+            event["message"],
+            video_task_id=self.video_task_id,
+            api_code=event.get("error_code"),
+            api_message=event.get("error_message"),
+        )
+
+    def _validate_event(self, event: Any) -> Mapping[str, Any]:
+        if event is None:
+            raise VideoGenError(
+                f"The sensor for video task {self.video_task_id!r} resumed without a trigger event. "
+                "Clear the task to wait again.",
+                video_task_id=self.video_task_id,
+            )
+        if not isinstance(event, Mapping) or event.get("status") not in EVENT_STATUSES:
+            shown = repr(event)
+            raise VideoGenError(
+                f"The sensor for video task {self.video_task_id!r} got an event it does not understand "
+                f"({shown[:200]}); expected a dict whose status is one of {', '.join(EVENT_STATUSES)}.",
+                video_task_id=self.video_task_id,
+            )
+        if not isinstance(event.get("message"), str):
+            raise VideoGenError(
+                f"The sensor for video task {self.video_task_id!r} got a {event['status']!r} event without a message.",
+                video_task_id=self.video_task_id,
+            )
+        if event["status"] == "success" and not isinstance(event.get("task"), Mapping):
+            raise VideoGenError(
+                f"The sensor for video task {self.video_task_id!r} got a 'success' event without the task.",
+                video_task_id=self.video_task_id,
+            )
+        return event
+
+    def _raise_soft(self, error: AirflowException) -> NoReturn:
+        if self.soft_fail:
+            raise AirflowSkipException("Skipping due to soft_fail is set to True.") from error
+        if self.never_fail:
+            raise AirflowSkipException("Skipping due to never_fail is set to True.") from error
+        raise error
+
+    def _log_status_change(self, task: VideoTask) -> None:
+        if task.status is not self._last_status:
+            self._last_status = task.status
+            self.log.info("Video task %s is %s.", self.video_task_id, task.status.value)
+
+    def _poke_started_at(self, context: Context) -> float:
+        """When the wait began: the first try for ``reschedule`` mode, else now."""
+        if self.reschedule:
+            first = context["ti"].get_first_reschedule_date(context)
+            if first is not None:
+                return first.timestamp()
+        return time.time()
+
+
+def _format_duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "unknown"
+    seconds = max(seconds, 0.0)
+    if seconds < 120:
+        return f"{seconds:.1f} s"
+    minutes, secs = divmod(round(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes:02d} min {secs:02d} s" if hours else f"{minutes} min {secs:02d} s"
+
+
+def _url_host(url: str | None) -> str:
+    # Only the host: the rest of a pre-signed URL is a credential.
+    return (urlsplit(url).hostname or "unknown") if url else "none"
