@@ -1,0 +1,1044 @@
+"""Land generated videos in object storage: streamed, verified, atomic and idempotent.
+
+A video task's file URLs are pre-signed URLs on a file host (not the API host) that expire about
+24 hours after generation, so copying the file somewhere durable is what keeps a generation. This
+module does that copy for :class:`~airflow_provider_videogen.operators.videogen.FetchVideoOperator`:
+
+Streaming
+    The body is read with ``requests`` in large chunks (8 MiB by default) and each chunk is hashed
+    and written before the next is read, so memory stays flat whatever the size of the video.
+
+Integrity
+    The byte count is checked against ``Content-Length``. A short or broken download is retried:
+    resumed with ``Range`` (guarded by ``If-Range`` with the file's ETag or ``Last-Modified``, so two
+    different files are never spliced) where the host supports it, else restarted from the first
+    byte. The SHA-256 of what was written is always computed while writing; it is checked against
+    the host's own SHA-256 when the host advertises one (``x-amz-checksum-sha256``, ``Repr-Digest``,
+    ``Digest`` or ``x-checksum-sha256``). ETags are used only as opaque validators, never as hashes:
+    an S3-style ETag is the MD5 of single-part uploads only, and the simulator's is not a content
+    hash at all.
+
+Atomic publication
+    Bytes go to a hidden temporary file beside the destination (``.<name>.<random>.part``) that is
+    moved into place only once complete and verified; every failure path (errors, a broken stream,
+    :meth:`VideoDownloader.cancel` from ``on_kill``) removes it. On a local file system the move is a
+    ``rename`` in the same folder, which is atomic; on an object store it is a server-side copy and
+    delete, and the destination key only ever appears whole. A process killed outright (SIGKILL)
+    can leave its hidden ``.part`` file behind, never a partial file at the destination.
+
+Idempotency
+    Beside each landed file an integrity record ``<name>.videogen.json`` is written (just before
+    the file is moved into place) with the video task id, the SHA-256, the size, and the host's
+    ETag and ``Last-Modified``. When the destination already exists, its size is compared with the
+    remote ``Content-Length`` (read with a one-byte ranged ``GET``: pre-signed URLs are usually
+    signed for ``GET`` only, so ``HEAD`` cannot be used) and the existing file is re-hashed and
+    compared with the host's SHA-256 or, failing that, with the record when the record names the
+    same task and the same remote file (size and validators). A match means the video is already
+    landed and nothing is downloaded; that also holds after the URL expired, as long as the record
+    and the re-hash agree. Anything else is a different or unverifiable file: an error, unless
+    ``overwrite`` is set.
+
+Credentials
+    The file host gets no credentials: a plain session separate from the API hook's is used, and its
+    adapter strips any ``Authorization`` header (e.g. one ``requests`` would take from ``.netrc``),
+    including on redirects. Only ``http`` and ``https`` URLs are followed.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import json
+import logging
+import random
+import re
+import threading
+import time
+import uuid
+from collections.abc import Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING, Any, Literal
+from urllib.parse import urlsplit
+
+import requests
+from requests.adapters import HTTPAdapter
+from tenacity import RetryCallState, Retrying, retry_if_exception_type
+
+from airflow_provider_videogen import __version__
+from airflow_provider_videogen.exceptions import VideoGenError
+from airflow_provider_videogen.hooks.videogen import RetryPolicy
+
+try:  # Airflow 3.2+ moved it to the task SDK; the old import warns there.
+    from airflow.sdk.exceptions import AirflowFailException
+except ImportError:  # Airflow 3.1
+    from airflow.exceptions import AirflowFailException  # type: ignore[no-redef,attr-defined]
+
+if TYPE_CHECKING:
+    from airflow.sdk import ObjectStoragePath
+
+    from airflow_provider_videogen.video_task import VideoTask
+
+log = logging.getLogger(__name__)
+
+DEFAULT_CHUNK_SIZE = 8 * 1024 * 1024
+"""Bytes read from the network and written per step: large, to keep per-chunk Python work negligible."""
+
+RECORD_SUFFIX = ".videogen.json"
+"""Suffix of the integrity record written beside each landed file."""
+
+URL_LIFETIME_HOURS = 24
+"""How long the services keep a generated file's URL valid."""
+
+FileKind = Literal["video", "last_frame"]
+
+_USER_AGENT = f"airflow-provider-videogen/{__version__}"
+# Statuses with which a pre-signed URL's host says the URL is no longer (or never was) valid.
+_REFUSED_STATUSES = frozenset({401, 403, 404, 410})
+_TRANSIENT_STATUSES = frozenset({408, 425, 429, 500, 502, 503, 504})
+# Object stores need at least 5 MiB per multipart part; larger parts mean fewer requests.
+_MIN_UPLOAD_BLOCK = 8 * 1024 * 1024
+_ERROR_BODY_LIMIT = 2048
+# Chunks smaller than this are hashed inline; larger ones in the background (see _BackgroundSha256).
+_BACKGROUND_HASH_MIN = 256 * 1024
+# A break loses the chunk being read; after a break without progress, reads shrink down to this.
+_MIN_CHUNK_SIZE = 64 * 1024
+_XML_TAG_RE = re.compile(r"<(Code|Message)>([^<]{0,300})</\1>")
+
+
+# ---- errors ------------------------------------------------------------------------------------
+
+
+class VideoTaskNotReadyError(VideoGenError):
+    """The video task has not finished yet, so it has no video to fetch (a later retry may succeed)."""
+
+
+class VideoTaskFailedError(VideoGenError, AirflowFailException):
+    """The video task ended without a video (failed, cancelled or expired); retrying cannot help."""
+
+
+class VideoDownloadError(VideoGenError):
+    """The file could not be downloaded completely (after retries) or could not be stored."""
+
+
+class VideoDownloadCancelledError(VideoDownloadError):
+    """The download was cancelled (the task was killed); the temporary file was removed."""
+
+
+class VideoIntegrityError(VideoDownloadError):
+    """The downloaded bytes do not match the checksum the file host advertised."""
+
+
+class VideoURLExpiredError(VideoDownloadError, AirflowFailException):
+    """The file host refused the pre-signed URL (403/404/410): it expired or was revoked."""
+
+
+class VideoDestinationExistsError(VideoDownloadError, AirflowFailException):
+    """The destination holds a different (or unverifiable) file and ``overwrite`` is not set."""
+
+
+# ---- public helpers ----------------------------------------------------------------------------
+
+
+def require_succeeded(task: VideoTask) -> None:
+    """Raise a clear error unless the task succeeded and has a video URL.
+
+    :raises VideoTaskFailedError: the task ended failed, cancelled or expired (no retry: it cannot change).
+    :raises VideoTaskNotReadyError: the task is still queued or running.
+    :raises VideoDownloadError: the task succeeded but the API sent no video URL.
+    """
+    from airflow_provider_videogen.video_task import VideoTaskStatus
+
+    if task.status is VideoTaskStatus.SUCCEEDED:
+        if not task.video_url:
+            raise VideoDownloadError(
+                f"Video task {task.id} succeeded but the API returned no video URL; nothing can be fetched.",
+                video_task_id=task.id,
+            )
+        return
+    if task.status.is_failure:
+        raise VideoTaskFailedError(
+            f"Cannot fetch the video: {task.describe_failure()}. The task produced no video; "
+            "generate it again (fix the request if the error says it was refused).",
+            video_task_id=task.id,
+            api_code=task.error_code,
+            api_message=task.error_message,
+        )
+    shown = f" (API status {task.raw_status!r})" if task.raw_status else ""
+    raise VideoTaskNotReadyError(
+        f"Video task {task.id} is {task.status.value}{shown}, not succeeded: it has no video yet. "
+        "Wait for it with VideoTaskSensor (sensor >> fetch) before fetching.",
+        video_task_id=task.id,
+    )
+
+
+def check_file_url(url: str, *, video_task_id: str | None = None) -> str:
+    """Return the URL if it is an ``http(s)`` URL with a host, else raise ``VideoDownloadError``.
+
+    Only the web is followed: a ``file:``, ``ftp:`` or other URL from a compromised or confused
+    service must not make the worker read local files or reach other protocols.
+    """
+    parts = urlsplit(url)
+    if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
+        raise VideoDownloadError(
+            f"Refusing to download {redact_url(url)!r}: only http and https URLs are followed.",
+            video_task_id=video_task_id,
+        )
+    return url
+
+
+def redact_url(url: str) -> str:
+    """Return the URL without its query and fragment (a pre-signed URL's query is a credential)."""
+    parts = urlsplit(url)
+    suffix = "?…" if parts.query else ""
+    return f"{parts.scheme}://{parts.netloc}{parts.path}{suffix}"
+
+
+def storage_uri(path: ObjectStoragePath) -> str:
+    """Return a plain URI for a path (``s3://bucket/key``, ``file:///dir/name``), without the connection id."""
+    protocol = path.protocol or "file"
+    if protocol in ("file", "local"):
+        return "file://" + path.path
+    return f"{protocol}://{path.path}"
+
+
+def resolve_destination(
+    destination: str | ObjectStoragePath,
+    *,
+    file_name: str,
+    conn_id: str | None = None,
+) -> ObjectStoragePath:
+    """Return the file path a destination names.
+
+    A string ending in ``/`` (and an ``ObjectStoragePath`` that is an existing folder) is a folder:
+    the file is ``file_name`` inside it. Anything else is the file's own path.
+
+    :param destination: a URL such as ``s3://bucket/videos/`` or ``file:///data/x.mp4``, or a path.
+    :param file_name: the name used inside a folder destination.
+    :param conn_id: the storage connection; overrides one the path already carries.
+    """
+    from airflow.sdk import ObjectStoragePath
+
+    if isinstance(destination, ObjectStoragePath):
+        conn_id = conn_id or _conn_id_of(destination)
+        path = ObjectStoragePath(storage_uri(destination), conn_id=conn_id)
+        text = storage_uri(path) + ("/" if path.is_dir() else "")
+    else:
+        text = str(destination).strip()
+        if not text:
+            raise VideoDownloadError("The destination is empty: pass a URL such as s3://bucket/videos/.")
+        path = ObjectStoragePath(text, conn_id=conn_id)
+    if text.endswith("/"):
+        # Joined as text: joining paths warns on some Airflow versions.
+        return ObjectStoragePath(text + file_name, conn_id=conn_id)
+    if not path.name:
+        raise VideoDownloadError(f"The destination {destination!s} names no file; end a folder with '/'.")
+    return path
+
+
+def _conn_id_of(path: ObjectStoragePath) -> str | None:
+    # Airflow 3.2+ has a ``conn_id`` property; 3.1 keeps it in the storage options.
+    conn_id = getattr(path, "conn_id", None) or path.storage_options.get("conn_id")
+    return str(conn_id) if conn_id else None
+
+
+def advertised_sha256(headers: Mapping[str, str], *, whole_file: bool = True) -> str | None:
+    """Return the hex SHA-256 the file host advertises for the file in these headers, if any.
+
+    Understood: ``x-amz-checksum-sha256`` (S3 and compatible stores; base64, full-object checksums
+    only: composite multipart checksums end in ``-N`` and are ignored), ``Repr-Digest`` (RFC 9530),
+    ``Digest`` (RFC 3230) and ``x-checksum-sha256`` (hex). ``Content-Digest`` describes only the
+    bytes of one response, so it is used only for a whole-file (200) answer.
+    """
+    lowered = {k.lower(): v for k, v in headers.items()}
+    candidates: list[str | None] = []
+    amz = lowered.get("x-amz-checksum-sha256", "")
+    checksum_type = lowered.get("x-amz-checksum-type", "FULL_OBJECT").upper()
+    if amz and "-" not in amz and checksum_type == "FULL_OBJECT":
+        candidates.append(_b64_to_hex(amz))
+    for name in ("repr-digest", "content-digest") if whole_file else ("repr-digest",):
+        candidates.append(_structured_digest(lowered.get(name, "")))
+    candidates.append(_legacy_digest(lowered.get("digest", "")))
+    hex_header = lowered.get("x-checksum-sha256", "").strip().lower()
+    candidates.append(hex_header if re.fullmatch(r"[0-9a-f]{64}", hex_header) else None)
+    return next((c for c in candidates if c), None)
+
+
+@dataclass(frozen=True)
+class StoredFile:
+    """A file landed in storage.
+
+    :param uri: where it is, as a plain URI (``s3://bucket/key``, ``file:///dir/name``).
+    :param size_bytes: its size.
+    :param sha256: hex SHA-256 of its bytes (computed while writing, or by re-reading it).
+    :param downloaded: ``False`` when the destination already held it and nothing was downloaded.
+    """
+
+    uri: str
+    size_bytes: int
+    sha256: str
+    downloaded: bool
+
+
+# ---- the downloader ----------------------------------------------------------------------------
+
+
+class VideoDownloader:
+    """Copy files from pre-signed URLs into ``ObjectStoragePath`` destinations.
+
+    One downloader serves one task run; :meth:`cancel` (from ``on_kill``, possibly in a signal
+    handler) stops the current copy and removes its temporary file.
+
+    :param chunk_size: bytes read and written per step.
+    :param retry_policy: how broken or refused-for-now downloads are retried. ``max_attempts`` counts
+        consecutive attempts that brought no new bytes (a download that keeps progressing keeps
+        going); ``max_seconds`` bounds the time since the last progress.
+    :param connect_timeout: seconds to connect to the file host.
+    :param read_timeout: seconds to wait for the next bytes before the attempt counts as broken.
+    :param session: a ``requests`` session to use (it must carry no credentials); a plain one by default.
+    """
+
+    def __init__(
+        self,
+        *,
+        chunk_size: int = DEFAULT_CHUNK_SIZE,
+        retry_policy: RetryPolicy | None = None,
+        connect_timeout: float = 10.0,
+        read_timeout: float = 60.0,
+        session: requests.Session | None = None,
+    ) -> None:
+        if chunk_size < 1:
+            raise ValueError("chunk_size must be positive")
+        self.chunk_size = chunk_size
+        self.retry_policy = retry_policy or RetryPolicy(max_seconds=300.0)
+        self.timeout = (connect_timeout, read_timeout)
+        self._session = session
+        self._cancelled = threading.Event()
+        self._response: requests.Response | None = None
+        self._staged: _StagedFile | None = None
+
+    @property
+    def session(self) -> requests.Session:
+        """The session used for the file host: no credentials, no ``Authorization`` ever sent."""
+        if self._session is None:
+            session = requests.Session()
+            adapter = _NoCredentialsAdapter()
+            session.mount("https://", adapter)
+            session.mount("http://", adapter)
+            session.headers["User-Agent"] = _USER_AGENT
+            session.max_redirects = 5
+            self._session = session
+        return self._session
+
+    def close(self) -> None:
+        """Close the HTTP session."""
+        if self._session is not None:
+            self._session.close()
+            self._session = None
+
+    def cancel(self) -> None:
+        """Stop the copy in progress and remove its temporary file (safe to call from a signal handler)."""
+        self._cancelled.set()
+        response, staged = self._response, self._staged
+        if response is not None:
+            try:
+                response.close()
+            except Exception:  # best effort: the download loop notices the cancellation anyway
+                log.debug("Closing the download response failed", exc_info=True)
+        if staged is not None:
+            staged.discard()
+
+    def fetch(
+        self,
+        url: str,
+        destination: ObjectStoragePath,
+        *,
+        video_task_id: str,
+        kind: FileKind = "video",
+        overwrite: bool = False,
+    ) -> StoredFile:
+        """Copy the file at ``url`` to ``destination``; return what is stored there.
+
+        :param url: the pre-signed ``http(s)`` URL of the file.
+        :param destination: the file's path (not a folder).
+        :param video_task_id: the video task the file belongs to (recorded, and used in messages).
+        :param kind: ``video`` or ``last_frame``, recorded so one record is never taken for another.
+        :param overwrite: replace a destination that holds a different file instead of failing.
+        :raises VideoURLExpiredError: the file host refused the URL.
+        :raises VideoDestinationExistsError: the destination holds another file and ``overwrite`` is off.
+        :raises VideoDownloadError: the download could not be completed within the retry policy.
+        """
+        check_file_url(url, video_task_id=video_task_id)
+        what = "video" if kind == "video" else "last frame"
+        target = _Target(url=url, destination=destination, video_task_id=video_task_id, kind=kind, what=what)
+        fs, path = destination.fs, destination.path
+        if fs.isdir(path):
+            raise VideoDownloadError(
+                f"The destination {storage_uri(destination)} is a folder: end the destination with '/' to "
+                "write into it, or name a file.",
+                video_task_id=video_task_id,
+            )
+        if fs.exists(path):
+            existing = self._existing_copy(target, overwrite)
+            if existing is not None:
+                return existing
+        return self._download(target)
+
+    # -- existing destination -------------------------------------------------------------------
+
+    def _existing_copy(self, target: _Target, overwrite: bool) -> StoredFile | None:
+        """Return the existing file if it is this task's complete file; else raise or return ``None``."""
+        destination = target.destination
+        uri = storage_uri(destination)
+        record = _read_record(destination)
+        try:
+            remote = self._retrying(lambda: self._probe(target), target)
+        except VideoURLExpiredError:
+            # The URL is gone, but a file already verified as this task's is still a complete copy.
+            if record is not None and record.describes(target) and _size(destination) == record.size_bytes:
+                digest = _hash_file(destination, self.chunk_size)
+                if digest == record.sha256:
+                    log.warning(
+                        "The %s URL of video task %s has expired, but %s already holds it "
+                        "(size and SHA-256 match its integrity record); nothing to download.",
+                        target.what,
+                        target.video_task_id,
+                        uri,
+                    )
+                    return StoredFile(uri, record.size_bytes, digest, downloaded=False)
+            raise
+        size = _size(destination)
+        problem = None
+        expected: str | None = None
+        if remote.total is not None and size != remote.total:
+            problem = f"it is {size} bytes and the {target.what} is {remote.total} bytes"
+        elif remote.sha256:
+            expected = remote.sha256
+        elif record is not None and record.describes(target) and record.matches(remote):
+            expected = record.sha256
+        elif record is None:
+            problem = (
+                f"it has no integrity record ({destination.name}{RECORD_SUFFIX}) and the file host "
+                "advertises no SHA-256, so it cannot be verified"
+            )
+        else:
+            problem = f"its integrity record describes another file ({record.describe()})"
+        if expected is not None:
+            digest = _hash_file(destination, self.chunk_size)
+            if digest == expected:
+                log.info(
+                    "%s already holds the %s of video task %s; nothing to download.",
+                    uri,
+                    target.what,
+                    target.video_task_id,
+                )
+                return StoredFile(uri, size, digest, downloaded=False)
+            problem = f"its SHA-256 {digest} differs from the expected {expected}"
+        if overwrite:
+            log.info("Replacing %s (overwrite=True): %s.", uri, problem)
+            return None
+        raise VideoDestinationExistsError(
+            f"The destination {uri} already exists and is not the {target.what} of video task "
+            f"{target.video_task_id}: {problem}. Pass overwrite=True to replace it, or choose another destination.",
+            video_task_id=target.video_task_id,
+        )
+
+    def _probe(self, target: _Target) -> _Remote:
+        """Read the remote file's size and validators with a one-byte ranged ``GET`` (no body transfer)."""
+        with self._get(target, {"Range": "bytes=0-0"}) as response:
+            remote = _Remote.from_response(response)
+        return remote
+
+    # -- download -------------------------------------------------------------------------------
+
+    def _download(self, target: _Target) -> StoredFile:
+        destination = target.destination
+        progress = _Progress()
+        staged = _StagedFile(destination, block_size=max(self.chunk_size, _MIN_UPLOAD_BLOCK))
+        self._staged = staged
+        try:
+            staged.open()
+            remote = self._retrying(lambda: self._attempt(target, staged, progress), target, progress)
+            size, digest = staged.written, staged.hexdigest()
+            if remote.sha256 and remote.sha256 != digest:
+                raise VideoIntegrityError(
+                    f"The {target.what} of video task {target.video_task_id} arrived corrupted: its SHA-256 is "
+                    f"{digest} but the file host advertises {remote.sha256}. Retry the task.",
+                    video_task_id=target.video_task_id,
+                )
+            staged.close()
+            if self._cancelled.is_set():
+                raise self._cancelled_error(target)
+            # The record goes first: if the move below never happens, a retry sees a record that
+            # does not match the old file (or no file) and downloads again.
+            _write_record(destination, _Record.build(target, remote, size, digest))
+            staged.publish()
+        except BaseException:
+            staged.discard()
+            raise
+        finally:
+            self._staged = None
+        uri = storage_uri(destination)
+        log.info(
+            "Stored the %s of video task %s at %s (%d bytes, sha256 %s).",
+            target.what,
+            target.video_task_id,
+            uri,
+            size,
+            digest,
+        )
+        return StoredFile(uri, size, digest, downloaded=True)
+
+    def _attempt(self, target: _Target, staged: _StagedFile, progress: _Progress) -> _Remote:
+        """Stream the rest of the file into ``staged`` (resuming or restarting as the host allows)."""
+        headers: dict[str, str] = {}
+        remote = progress.remote
+        if staged.written:
+            validator = remote.validator if remote is not None and progress.resumable else None
+            if validator:
+                headers["Range"] = f"bytes={staged.written}-"
+                headers["If-Range"] = validator
+            else:
+                # Without a validator a resumed range might come from a changed file: start over.
+                log.info("The %s cannot be resumed safely; restarting from the first byte.", target.what)
+                staged.restart()
+        with self._get(target, headers) as response:
+            answer = _Remote.from_response(response)
+            if response.status_code == 206:
+                if remote is None or answer.range_start != staged.written or answer.total != remote.total:
+                    staged.restart()
+                    raise _RetryableDownloadError(
+                        f"the file host answered {response.headers.get('Content-Range')!r} to a request "
+                        f"for the bytes from {headers.get('Range', 'the start')}"
+                    )
+                answer = remote
+            else:
+                if staged.written:
+                    log.info("The file host sent the whole %s instead of the rest; restarting.", target.what)
+                    staged.restart()
+                progress.remote = answer
+            # A content coding (despite Accept-Encoding: identity) makes Content-Length count encoded
+            # bytes and ranges meaningless: check the bytes off the wire, and never resume.
+            encoded = response.headers.get("Content-Encoding", "identity").strip().lower() not in ("", "identity")
+            progress.resumable = not encoded
+            body_length = _int_header(response.headers.get("Content-Length"))
+            first = staged.written
+            try:
+                for chunk in response.iter_content(progress.chunk_size or self.chunk_size):
+                    if self._cancelled.is_set():
+                        raise self._cancelled_error(target)
+                    staged.write(chunk)
+            except requests.RequestException as error:
+                if self._cancelled.is_set():
+                    raise self._cancelled_error(target) from None
+                if staged.written == first:
+                    # The bytes of a chunk cut short are lost: read smaller pieces so that a host
+                    # cutting every response early still lets the copy advance.
+                    progress.chunk_size = max((progress.chunk_size or self.chunk_size) // 4, _MIN_CHUNK_SIZE)
+                raise _RetryableDownloadError(
+                    f"the stream broke after {staged.written} bytes ({type(error).__name__})"
+                ) from None
+            except VideoDownloadCancelledError:
+                raise
+            except Exception:
+                # A cancel from a signal handler closes the response and the file under the loop.
+                if self._cancelled.is_set():
+                    raise self._cancelled_error(target) from None
+                raise
+            finally:
+                progress.advance(staged.written)
+            if self._cancelled.is_set():
+                raise self._cancelled_error(target)
+            received = response.raw.tell() if encoded else staged.written - first
+        if body_length is not None and received != body_length:
+            raise _RetryableDownloadError(f"the body ended after {received} of {body_length} bytes")
+        if answer.total is not None and not encoded and staged.written != answer.total:
+            staged.restart()
+            raise _RetryableDownloadError(f"got {staged.written} bytes of a {answer.total}-byte file")
+        if answer.total is None and body_length is None:
+            log.warning(
+                "The file host sent no Content-Length for the %s of video task %s: its size cannot be checked.",
+                target.what,
+                target.video_task_id,
+            )
+        return answer
+
+    def _get(self, target: _Target, headers: dict[str, str]) -> requests.Response:
+        """Send a ``GET`` to the file host and return the streamed response once its status is good."""
+        # Ask for the bytes as stored, so Content-Length counts the file's own bytes.
+        headers = {"Accept-Encoding": "identity", **headers}
+        try:
+            response = self.session.get(target.url, headers=headers, stream=True, timeout=self.timeout)
+        except requests.exceptions.InvalidSchema as error:
+            raise VideoDownloadError(
+                f"The file host redirected the {target.what} download away from http(s): {error}",
+                video_task_id=target.video_task_id,
+            ) from None
+        except requests.RequestException as error:
+            raise _RetryableDownloadError(f"{type(error).__name__}: {error}") from None
+        self._response = response
+        if response.status_code in (200, 206):
+            return response
+        try:
+            self._raise_for_status(response, target)
+        finally:
+            response.close()
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _raise_for_status(self, response: requests.Response, target: _Target) -> None:
+        status = response.status_code
+        detail = _error_detail(response)
+        if status in _REFUSED_STATUSES:
+            raise VideoURLExpiredError(
+                f"The file host refused the {target.what} URL of video task {target.video_task_id} "
+                f"(HTTP {status}{': ' + detail if detail else ''}): the URL has expired or was revoked. "
+                f"Generated files must be fetched within {URL_LIFETIME_HOURS} hours of generation; "
+                "generate the video again.",
+                video_task_id=target.video_task_id,
+                http_status=status,
+            )
+        if status == 416:
+            # Our range no longer fits the file: start over rather than guess.
+            self._staged_restart()
+            raise _RetryableDownloadError(f"HTTP 416 for a ranged request{': ' + detail if detail else ''}")
+        if status in _TRANSIENT_STATUSES:
+            raise _RetryableDownloadError(
+                f"HTTP {status}{': ' + detail if detail else ''}",
+                retry_after=_retry_after(response.headers.get("Retry-After")),
+            )
+        raise VideoDownloadError(
+            f"The file host answered HTTP {status} for the {target.what} of video task "
+            f"{target.video_task_id}{': ' + detail if detail else ''}.",
+            video_task_id=target.video_task_id,
+            http_status=status,
+        )
+
+    def _staged_restart(self) -> None:
+        if self._staged is not None and self._staged.written:
+            self._staged.restart()
+
+    # -- retries --------------------------------------------------------------------------------
+
+    def _retrying(self, call: Any, target: _Target, progress: _Progress | None = None) -> Any:
+        """Run ``call`` until it returns, retrying broken attempts as the policy allows."""
+        policy = self.retry_policy
+        progress = _Progress() if progress is None else progress
+
+        def stop(state: RetryCallState) -> bool:
+            if self._cancelled.is_set():
+                return True
+            streak = progress.barren_attempts
+            waited = time.monotonic() - progress.last_progress_at
+            return streak >= policy.max_attempts or waited + _next_wait(policy, streak) > policy.max_seconds
+
+        def wait(state: RetryCallState) -> float:
+            error = state.outcome.exception() if state.outcome else None
+            retry_after = getattr(error, "retry_after", None)
+            if retry_after is not None:
+                return min(max(retry_after, 0.0), policy.max_retry_after)
+            return _next_wait(policy, progress.barren_attempts)
+
+        def before_sleep(state: RetryCallState) -> None:
+            error = state.outcome.exception() if state.outcome else None
+            log.warning(
+                "Downloading the %s of video task %s was interrupted (%s); retrying in %.1f s.",
+                target.what,
+                target.video_task_id,
+                error,
+                state.upcoming_sleep,
+            )
+
+        retrying = Retrying(
+            stop=stop,
+            wait=wait,
+            retry=retry_if_exception_type(_RetryableDownloadError),
+            before_sleep=before_sleep,
+            sleep=self._sleep,
+            reraise=True,
+        )
+
+        def attempt() -> Any:
+            progress.begin_attempt()
+            return call()
+
+        try:
+            return retrying(attempt)
+        except _RetryableDownloadError as error:
+            if self._cancelled.is_set():
+                raise self._cancelled_error(target) from None
+            raise VideoDownloadError(
+                f"Could not download the complete {target.what} of video task {target.video_task_id} from "
+                f"{redact_url(target.url)}: {error}. Gave up after {progress.attempts} attempts, the last "
+                f"{progress.barren_attempts} without progress; the Airflow task may be retried.",
+                video_task_id=target.video_task_id,
+            ) from None
+
+    def _sleep(self, seconds: float) -> None:
+        # Wake up at once when cancelled rather than finishing the backoff.
+        self._cancelled.wait(seconds)
+
+    def _cancelled_error(self, target: _Target) -> VideoDownloadCancelledError:
+        return VideoDownloadCancelledError(
+            f"Downloading the {target.what} of video task {target.video_task_id} was cancelled.",
+            video_task_id=target.video_task_id,
+        )
+
+
+# ---- internals ---------------------------------------------------------------------------------
+
+
+class _RetryableDownloadError(Exception):
+    """One attempt broke in a way another attempt may fix."""
+
+    def __init__(self, message: str, *, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class _NoCredentialsAdapter(HTTPAdapter):
+    """An adapter that never lets an ``Authorization`` header reach the file host."""
+
+    def send(self, request: requests.PreparedRequest, *args: Any, **kwargs: Any) -> requests.Response:  # type: ignore[override]
+        request.headers.pop("Authorization", None)
+        return super().send(request, *args, **kwargs)
+
+
+@dataclass(frozen=True)
+class _Target:
+    url: str
+    destination: ObjectStoragePath
+    video_task_id: str
+    kind: FileKind
+    what: str
+
+
+@dataclass(frozen=True)
+class _Remote:
+    """What the file host says about the file."""
+
+    total: int | None
+    etag: str | None
+    last_modified: str | None
+    sha256: str | None
+    range_start: int | None = None
+
+    @property
+    def validator(self) -> str | None:
+        """The value for ``If-Range``: a strong ETag, else ``Last-Modified`` (weak ETags are not allowed)."""
+        if self.etag and not self.etag.startswith("W/"):
+            return self.etag
+        return self.last_modified
+
+    @classmethod
+    def from_response(cls, response: requests.Response) -> _Remote:
+        headers = response.headers
+        total: int | None = None
+        start: int | None = None
+        if response.status_code == 206:
+            match = re.fullmatch(r"\s*bytes\s+(\d+)-(\d+)/(\d+|\*)\s*", headers.get("Content-Range", ""))
+            if match is None:
+                raise _RetryableDownloadError(f"unusable Content-Range {headers.get('Content-Range')!r}")
+            start = int(match.group(1))
+            total = int(match.group(3)) if match.group(3) != "*" else None
+        else:
+            total = _int_header(headers.get("Content-Length"))
+        return cls(
+            total=total,
+            etag=headers.get("ETag"),
+            last_modified=headers.get("Last-Modified"),
+            sha256=advertised_sha256(headers, whole_file=response.status_code == 200),
+            range_start=start,
+        )
+
+
+class _Progress:
+    """How far a copy got across attempts, so that attempts that bring new bytes are not failures."""
+
+    def __init__(self) -> None:
+        self.best = 0
+        self.remote: _Remote | None = None
+        self.resumable = True
+        self.chunk_size: int | None = None
+        self.attempts = 0
+        self.last_progress_at = time.monotonic()
+        self._attempt_with_progress = 0
+
+    def begin_attempt(self) -> None:
+        self.attempts += 1
+
+    def advance(self, written: int) -> None:
+        if written > self.best:
+            self.best = written
+            self.last_progress_at = time.monotonic()
+            self._attempt_with_progress = self.attempts
+
+    @property
+    def barren_attempts(self) -> int:
+        """Attempts since the last one that brought new bytes."""
+        return self.attempts - self._attempt_with_progress
+
+
+class _StagedFile:
+    """A file written under a hidden temporary name beside its destination, then moved into place."""
+
+    def __init__(self, destination: ObjectStoragePath, *, block_size: int) -> None:
+        self.destination = destination
+        self.fs = destination.fs
+        self.block_size = block_size
+        self.written = 0
+        self._sha = _BackgroundSha256()
+        self._file: Any = None
+        self._temp: str | None = None
+        self._lock = threading.RLock()
+
+    def open(self) -> None:
+        parent = self.destination.parent
+        if (self.destination.protocol or "file") in ("file", "local"):
+            # Object stores have no folders to create (and creating one could create a bucket).
+            self.fs.makedirs(parent.path, exist_ok=True)
+        self._temp = f"{parent.path.rstrip('/')}/.{self.destination.name}.{uuid.uuid4().hex[:12]}.part"
+        self._file = self.fs.open(self._temp, "wb", block_size=self.block_size)
+
+    def write(self, chunk: bytes) -> None:
+        self._sha.update(chunk)
+        self._file.write(chunk)
+        self.written += len(chunk)
+
+    def hexdigest(self) -> str:
+        return self._sha.hexdigest()
+
+    def restart(self) -> None:
+        """Throw away what was written and start a new temporary file."""
+        self.discard()
+        self.written = 0
+        self._sha = _BackgroundSha256()
+        self.open()
+
+    def close(self) -> None:
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+
+    def publish(self) -> None:
+        """Move the complete file into place (replacing what is there)."""
+        if self._temp is None:
+            raise VideoDownloadError("Nothing to publish: the temporary file is gone (cancelled?).")
+        self.fs.mv(self._temp, self.destination.path)
+        self._temp = None
+        self._sha.close()
+
+    def discard(self) -> None:
+        """Drop the temporary file without ever committing it (idempotent, never raises)."""
+        with self._lock:
+            file, temp = self._file, self._temp
+            self._file = self._temp = None
+        self._sha.close()
+        if file is not None:
+            _abandon(file)
+        if temp is not None:
+            try:
+                if self.fs.exists(temp):
+                    self.fs.rm_file(temp)
+            except Exception:
+                log.warning("Could not remove the temporary file %s", temp, exc_info=True)
+
+
+class _BackgroundSha256:
+    """SHA-256 of a stream, computed in a helper thread while the caller writes and reads on.
+
+    ``hashlib`` releases the GIL while hashing a large buffer, so hashing chunk *n* overlaps writing
+    it and receiving chunk *n + 1*: the copy runs at the speed of its slowest stage instead of the
+    sum of all three. Updates still run one at a time and in order; at most one chunk is held.
+    """
+
+    def __init__(self) -> None:
+        self._sha = hashlib.sha256()
+        self._executor: ThreadPoolExecutor | None = None
+        self._pending: Future[None] | None = None
+
+    def update(self, chunk: bytes) -> None:
+        self._wait()
+        if len(chunk) < _BACKGROUND_HASH_MIN:
+            self._sha.update(chunk)  # a thread hand-off costs more than hashing a small chunk
+            return
+        if self._executor is None:
+            self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="videogen-sha256")
+        self._pending = self._executor.submit(self._sha.update, chunk)
+
+    def hexdigest(self) -> str:
+        self._wait()
+        return self._sha.hexdigest()
+
+    def close(self) -> None:
+        executor, self._executor = self._executor, None
+        if executor is not None:
+            executor.shutdown(wait=True)
+
+    def _wait(self) -> None:
+        pending, self._pending = self._pending, None
+        if pending is not None:
+            pending.result()
+
+
+def _abandon(file: Any) -> None:
+    """Close a file being written without committing its content where the backend allows it."""
+    from fsspec.spec import AbstractBufferedFile
+
+    try:
+        if isinstance(file, AbstractBufferedFile):
+            # Closing a buffered remote file uploads and commits what it holds; discarding (e.g.
+            # aborting an S3 multipart upload) and marking it closed leaves nothing behind instead.
+            file.discard()
+            file.closed = True
+        else:
+            file.close()
+    except Exception:
+        log.debug("Abandoning a temporary file failed", exc_info=True)
+
+
+@dataclass(frozen=True)
+class _Record:
+    """The integrity record kept beside a landed file (``<name>.videogen.json``)."""
+
+    video_task_id: str
+    kind: str
+    sha256: str
+    size_bytes: int
+    etag: str | None
+    last_modified: str | None
+    source: str
+    written_at: str
+
+    @classmethod
+    def build(cls, target: _Target, remote: _Remote, size: int, digest: str) -> _Record:
+        return cls(
+            video_task_id=target.video_task_id,
+            kind=target.kind,
+            sha256=digest,
+            size_bytes=size,
+            etag=remote.etag,
+            last_modified=remote.last_modified,
+            source=redact_url(target.url).removesuffix("?…"),
+            written_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        )
+
+    def describes(self, target: _Target) -> bool:
+        return self.video_task_id == target.video_task_id and self.kind == target.kind
+
+    def matches(self, remote: _Remote) -> bool:
+        """Whether the remote file is the one recorded: same size, and same validators where both are known."""
+        if remote.total is not None and remote.total != self.size_bytes:
+            return False
+        if remote.etag and self.etag and remote.etag != self.etag:
+            return False
+        return not (remote.last_modified and self.last_modified and remote.last_modified != self.last_modified)
+
+    def describe(self) -> str:
+        return f"{self.kind} of video task {self.video_task_id}, {self.size_bytes} bytes"
+
+    def to_json(self) -> bytes:
+        return json.dumps(self.__dict__, indent=2, sort_keys=True).encode() + b"\n"
+
+
+def _record_path(destination: ObjectStoragePath) -> str:
+    return destination.path + RECORD_SUFFIX
+
+
+def _read_record(destination: ObjectStoragePath) -> _Record | None:
+    """Read the integrity record beside a file; ``None`` if absent or unreadable (then nothing is trusted)."""
+    fs, path = destination.fs, _record_path(destination)
+    try:
+        if not fs.exists(path):
+            return None
+        data = json.loads(fs.cat_file(path))
+        return _Record(
+            video_task_id=str(data["video_task_id"]),
+            kind=str(data["kind"]),
+            sha256=str(data["sha256"]).lower(),
+            size_bytes=int(data["size_bytes"]),
+            etag=data.get("etag"),
+            last_modified=data.get("last_modified"),
+            source=str(data.get("source", "")),
+            written_at=str(data.get("written_at", "")),
+        )
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        log.warning("Ignoring the unreadable integrity record %s: %s", path, error)
+        return None
+
+
+def _write_record(destination: ObjectStoragePath, record: _Record) -> None:
+    # One small write: a single PUT on object stores; a torn local write only makes the record unreadable.
+    destination.fs.pipe_file(_record_path(destination), record.to_json())
+
+
+def _size(path: ObjectStoragePath) -> int:
+    return int(path.fs.size(path.path))
+
+
+def _hash_file(path: ObjectStoragePath, chunk_size: int) -> str:
+    """Stream a stored file and return its hex SHA-256."""
+    digest = hashlib.sha256()
+    with path.fs.open(path.path, "rb", block_size=chunk_size) as handle:
+        for chunk in iter(lambda: handle.read(chunk_size), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _next_wait(policy: RetryPolicy, streak: int) -> float:
+    backoff = min(policy.max_wait, policy.initial_wait * 2 ** max(streak - 1, 0))
+    return random.uniform(backoff / 2, backoff)
+
+
+def _int_header(value: str | None) -> int | None:
+    value = (value or "").strip()
+    return int(value) if value.isdigit() else None
+
+
+def _retry_after(value: str | None) -> float | None:
+    if not value:
+        return None
+    try:
+        return max(float(value), 0.0)
+    except ValueError:
+        from email.utils import parsedate_to_datetime
+
+        try:
+            return max((parsedate_to_datetime(value) - datetime.now(timezone.utc)).total_seconds(), 0.0)
+        except (TypeError, ValueError):
+            return None
+
+
+def _error_detail(response: requests.Response) -> str:
+    """Describe an error answer shortly and safely (S3-style XML code and message, or text)."""
+    try:
+        raw = response.raw.read(_ERROR_BODY_LIMIT, decode_content=True) if response.raw is not None else b""
+    except Exception:
+        return ""
+    text = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else ""
+    tags = dict(_XML_TAG_RE.findall(text))
+    if tags:
+        return ": ".join(v for v in (tags.get("Code"), tags.get("Message")) if v)
+    text = " ".join(text.split())
+    return text[:200]
+
+
+def _b64_to_hex(value: str) -> str | None:
+    try:
+        raw = base64.b64decode(value.strip(), validate=True)
+    except (binascii.Error, ValueError):
+        return None
+    return raw.hex() if len(raw) == 32 else None
+
+
+def _structured_digest(value: str) -> str | None:
+    """``sha-256=:<base64>:`` in an RFC 9530 dictionary."""
+    match = re.search(r"(?:^|,)\s*sha-256=:([A-Za-z0-9+/=]+):", value)
+    return _b64_to_hex(match.group(1)) if match else None
+
+
+def _legacy_digest(value: str) -> str | None:
+    """``SHA-256=<base64>`` in an RFC 3230 ``Digest`` header."""
+    match = re.search(r"(?:^|,)\s*sha-256=([A-Za-z0-9+/=]+)", value, flags=re.IGNORECASE)
+    return _b64_to_hex(match.group(1)) if match else None
