@@ -28,11 +28,11 @@ from airflow_provider_videogen.hooks.videogen import VideoGenConnectionSettings
 from airflow_provider_videogen.triggers import videogen as trigger_module
 from airflow_provider_videogen.triggers.videogen import EVENT_STATUSES, VideoTaskTrigger
 from airflow_provider_videogen.video_task import VideoTask, VideoTaskStatus
-from tests.conftest import API_KEY
 
 TASK_ID = "cgt-20250331175019-68d9t"
 START = 1_700_000_000.0
 CLASSPATH = "airflow_provider_videogen.triggers.videogen.VideoTaskTrigger"
+API_KEY = "fake-hook-key-5b1e93"  # the fake hook's key; the simulator tests use the simulator's own
 
 
 def video_task(status: str, **fields: Any) -> VideoTask:
@@ -557,6 +557,7 @@ async def test_simulator_success_after_surviving_a_rate_limit_with_retry_after(s
     assert payload["task"]["video_url"]
     assert clock.sleeps[1] >= 3 and clock.sleeps[2] >= 3
     assert len(sim.requests(target="query")) == 3
+    assert sim.api_key not in json.dumps(payload)
 
 
 async def test_simulator_failed_gateway_task_carries_the_api_error(sim, real_hook_trigger, videogen_connection):
