@@ -5,14 +5,16 @@ A video task's file URLs are pre-signed URLs on a file host (not the API host) t
 module does that copy for :class:`~airflow_provider_videogen.operators.videogen.FetchVideoOperator`:
 
 Streaming
-    The body is read with ``requests`` in large chunks (8 MiB by default) and each chunk is hashed
-    and written before the next is read, so memory stays flat whatever the size of the video.
+    The body is read with ``requests`` in large chunks (8 MiB by default); each chunk is written,
+    and hashed in a helper thread while the next one arrives, so at most a few chunks are in memory
+    whatever the size of the video, and hashing costs little wall time.
 
 Integrity
     The byte count is checked against ``Content-Length``. A short or broken download is retried:
     resumed with ``Range`` (guarded by ``If-Range`` with the file's ETag or ``Last-Modified``, so two
     different files are never spliced) where the host supports it, else restarted from the first
-    byte. The SHA-256 of what was written is always computed while writing; it is checked against
+    byte. A break loses the chunk being read, so after a break that brought nothing new, reads get
+    smaller. The SHA-256 of what was written is always computed while writing; it is checked against
     the host's own SHA-256 when the host advertises one (``x-amz-checksum-sha256``, ``Repr-Digest``,
     ``Digest`` or ``x-checksum-sha256``). ETags are used only as opaque validators, never as hashes:
     an S3-style ETag is the MD5 of single-part uploads only, and the simulator's is not a content
@@ -23,8 +25,10 @@ Atomic publication
     moved into place only once complete and verified; every failure path (errors, a broken stream,
     :meth:`VideoDownloader.cancel` from ``on_kill``) removes it. On a local file system the move is a
     ``rename`` in the same folder, which is atomic; on an object store it is a server-side copy and
-    delete, and the destination key only ever appears whole. A process killed outright (SIGKILL)
-    can leave its hidden ``.part`` file behind, never a partial file at the destination.
+    delete, so the destination key only ever appears whole, and a temporary object abandoned midway
+    has its multipart upload aborted rather than committed. A process killed outright (SIGKILL) can
+    leave its hidden ``.part`` file (or a pending multipart upload) behind, never a partial file at
+    the destination.
 
 Idempotency
     Beside each landed file an integrity record ``<name>.videogen.json`` is written (just before
@@ -505,7 +509,11 @@ class VideoDownloader:
                 log.info("The %s cannot be resumed safely; restarting from the first byte.", target.what)
                 staged.restart()
         with self._get(target, headers) as response:
-            answer = _Remote.from_response(response)
+            try:
+                answer = _Remote.from_response(response)
+            except _RetryableDownloadError:
+                progress.resumable = False  # a host that garbles ranges gets plain requests from now on
+                raise
             if response.status_code == 206:
                 if remote is None or answer.range_start != staged.written or answer.total != remote.total:
                     staged.restart()

@@ -22,6 +22,7 @@ from airflow_provider_videogen.video_download import (
     VideoDownloadCancelledError,
     VideoDownloader,
     VideoDownloadError,
+    VideoIntegrityError,
     VideoTaskFailedError,
     VideoTaskNotReadyError,
     VideoURLExpiredError,
@@ -209,13 +210,24 @@ def test_transient_file_host_errors_are_retried(sim, videogen_connection, videos
 
 def test_host_without_range_support_is_downloaded_again_from_the_start(tmp_path):
     body = bytes(range(256)) * 4096  # 1 MiB
-    with _RangeIgnoringServer(body, cut_first_answer_at=400_000) as server:
+    with _PlainFileHost(body, cut_first_answer_at=400_000) as server:
         downloader = VideoDownloader(chunk_size=64 * 1024, retry_policy=FAST_RETRIES)
         stored = downloader.fetch(server.url, ObjectStoragePath(f"file://{tmp_path}/x.mp4"), video_task_id="t1")
 
     assert stored.sha256 == hashlib.sha256(body).hexdigest()
     assert (tmp_path / "x.mp4").read_bytes() == body
     assert server.ranges == [None, "bytes=393216-"]  # asked to resume, got the whole file, kept it whole
+
+
+def test_bytes_that_differ_from_the_advertised_sha256_fail_and_leave_no_file(tmp_path):
+    body = b"video bytes" * 1000
+    wrong = hashlib.sha256(b"other bytes").hexdigest()
+    with _PlainFileHost(body, headers={"x-checksum-sha256": wrong}) as server:
+        downloader = VideoDownloader(retry_policy=FAST_RETRIES)
+        with pytest.raises(VideoIntegrityError, match=f"advertises {wrong}"):
+            downloader.fetch(server.url, ObjectStoragePath(f"file://{tmp_path}/x.mp4"), video_task_id="t1")
+
+    assert files_in(tmp_path) == []
 
 
 # ---- idempotent retries ----------------------------------------------------------------------
@@ -414,10 +426,10 @@ def test_advertised_sha256_reads_the_standard_checksum_headers(headers, expected
 # ---- helpers ---------------------------------------------------------------------------------
 
 
-class _RangeIgnoringServer:
-    """A file host that ignores ``Range`` and cuts its first answer short."""
+class _PlainFileHost:
+    """A minimal file host: ignores ``Range``, may cut its first answer short or send extra headers."""
 
-    def __init__(self, body: bytes, cut_first_answer_at: int) -> None:
+    def __init__(self, body: bytes, cut_first_answer_at: int | None = None, headers: dict[str, str] | None = None):
         self.body = body
         self.cut = cut_first_answer_at
         self.ranges: list[str | None] = []
@@ -431,8 +443,10 @@ class _RangeIgnoringServer:
                 self.send_response(200)
                 self.send_header("Content-Length", str(len(outer.body)))
                 self.send_header("ETag", '"v1"')
+                for name, value in (headers or {}).items():
+                    self.send_header(name, value)
                 self.end_headers()
-                if len(outer.ranges) == 1:
+                if len(outer.ranges) == 1 and outer.cut is not None:
                     self.wfile.write(outer.body[: outer.cut])
                     self.close_connection = True
                 else:
@@ -443,9 +457,9 @@ class _RangeIgnoringServer:
 
         self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}/video.mp4?X-Signature=s"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread = threading.Thread(target=self.server.serve_forever, args=(0.01,), daemon=True)
 
-    def __enter__(self) -> _RangeIgnoringServer:
+    def __enter__(self) -> _PlainFileHost:
         self.thread.start()
         return self
 

@@ -37,14 +37,35 @@ class FetchVideoOperator(BaseOperator):
     successful copy verifies the existing file and downloads nothing; see
     :mod:`airflow_provider_videogen.video_download` for the details per backend.
 
+    The video task must have succeeded. A queued or running task raises
+    :class:`~airflow_provider_videogen.video_download.VideoTaskNotReadyError` (put a
+    ``VideoTaskSensor`` before this operator); a failed, cancelled or expired one raises
+    :class:`~airflow_provider_videogen.video_download.VideoTaskFailedError` with the API's error code
+    and message, and a refused (expired) file URL raises
+    :class:`~airflow_provider_videogen.video_download.VideoURLExpiredError`; neither of the last two
+    is retried by Airflow, since retrying cannot change them.
+
+    .. code-block:: python
+
+        wait = VideoTaskSensor(task_id="wait", video_task_id="{{ ti.xcom_pull('generate') }}", deferrable=True)
+        fetch = FetchVideoOperator(
+            task_id="fetch",
+            video_task_id="{{ ti.xcom_pull('generate') }}",
+            destination="s3://my-bucket/videos/{{ ds }}/",
+            dest_conn_id="aws_default",
+            include_last_frame=True,
+        )
+        wait >> fetch
+
     :param video_task_id: the id the create call returned (templated), e.g.
         ``"{{ ti.xcom_pull('generate') }}"``.
-    :param videogen_conn_id: the ``videogen`` connection.
+    :param videogen_conn_id: the ``videogen`` connection (templated).
     :param destination: where to land the video (templated): a URL such as
         ``s3://bucket/videos/{{ ds }}/`` or ``file:///data/videos/x.mp4``, or an ``ObjectStoragePath``.
         One ending in ``/`` (or an existing folder) is a folder and the file is named
         ``<video_task_id>.mp4``; anything else is the file's own path. ``None``: metadata only.
-    :param dest_conn_id: the storage connection of the destination (e.g. an ``aws`` connection).
+    :param dest_conn_id: the storage connection of the destination, e.g. an ``aws`` connection
+        (templated); ``None`` uses the backend's default credentials.
     :param include_last_frame: also land the last frame PNG beside the video, as ``<name>.png``
         (the task must have been created with ``return_last_frame``).
     :param overwrite: replace a destination that holds a different file; otherwise that is an error.
@@ -55,7 +76,7 @@ class FetchVideoOperator(BaseOperator):
         retried.)
     """
 
-    template_fields: Sequence[str] = ("video_task_id", "destination")
+    template_fields: Sequence[str] = ("video_task_id", "destination", "videogen_conn_id", "dest_conn_id")
     ui_color = "#d8e8f8"
 
     def __init__(
