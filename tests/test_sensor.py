@@ -5,12 +5,13 @@ from __future__ import annotations
 import inspect
 import logging
 import time
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import pytest
 from airflow.exceptions import (
     AirflowFailException,
+    AirflowRescheduleException,
     AirflowSensorTimeout,
     AirflowSkipException,
     TaskDeferred,
@@ -243,7 +244,7 @@ def test_execute_complete_logs_the_key_facts_on_the_worker(caplog, monkeypatch):
         sensor.execute_complete(CONTEXT, event=event("success"), wait_started_at=started)
     (record,) = caplog.records
     line = record.getMessage()
-    assert line.startswith(f"Video task {TASK_ID}: final status succeeded, waited 9")
+    assert line.startswith(f"Video task {TASK_ID}: wait ended with success; task status succeeded; waited 9")
     assert "video URL host cdn.example.com" in line
     assert "secret" not in line  # the signed part of the URL is never logged
 
@@ -283,3 +284,33 @@ def test_poke_mode_timeout_with_soft_fail_skips(sim, videogen_connection):
     sim.set_status(task_id, "running")
     with pytest.raises(AirflowSkipException):
         make_sensor(task_id, deferrable=False, poke_interval=0.01, timeout=0, soft_fail=True).execute(CONTEXT)
+
+
+class FirstTryTI:
+    """The bit of the task instance that reschedule mode reads: when the first try started."""
+
+    def __init__(self, first_try: datetime) -> None:
+        self.first_try = first_try
+
+    def get_first_reschedule_date(self, context: Any) -> datetime:
+        return self.first_try
+
+
+def test_reschedule_mode_frees_the_worker_slot_while_the_task_runs(sim, videogen_connection):
+    task_id = sim.add_task(final_status="succeeded")
+    sim.set_status(task_id, "running")
+    sensor = make_sensor(task_id, deferrable=False, mode="reschedule", poke_interval=30, timeout=3600)
+    with pytest.raises(AirflowRescheduleException):
+        sensor.execute({"ti": FirstTryTI(datetime.now(timezone.utc))})
+
+
+def test_reschedule_mode_counts_the_wait_from_the_first_try(sim, videogen_connection, caplog, monkeypatch):
+    logger = logging.getLogger("test.video_task_sensor")
+    monkeypatch.setattr(VideoTaskSensor, "log", property(lambda self: logger))
+    task_id = sim.add_task(final_status="succeeded", queued_seconds=0, running_seconds=0)
+    sensor = make_sensor(task_id, deferrable=False, mode="reschedule", poke_interval=30, timeout=3600)
+    first_try = datetime.now(timezone.utc) - timedelta(minutes=5)
+    with caplog.at_level(logging.INFO, logger="test.video_task_sensor"):
+        sensor.execute({"ti": FirstTryTI(first_try)})
+    expected = f"Video task {task_id}: wait ended with success; task status succeeded; waited 5 min"
+    assert any(r.getMessage().startswith(expected) for r in caplog.records)

@@ -178,13 +178,14 @@ class VideoTaskSensor(BaseSensorOperator):
         task = VideoTask.from_dict(task_data) if isinstance(task_data, Mapping) else None
         facts = (
             self.video_task_id,
+            status,
             task.status.value if task is not None else "unknown",
             _format_duration(waited),
             _url_host(task.video_url if task is not None else None),
             event["message"],
         )
         # Logged again here because the triggerer's log of the wait is easy to lose.
-        template = "Video task %s: final status %s, waited %s, video URL host %s. %s"
+        template = "Video task %s: wait ended with %s; task status %s; waited %s; video URL host %s. %s"
         if status == "success":
             self.log.info(template, *facts)
             return dict(event["task"])
