@@ -50,7 +50,9 @@ class VideoTaskTrigger(BaseTrigger):
 
     A transient fault (connection error, timeout, 429, 5xx, unreadable answer) does not end the wait:
     the next poll comes after an exponential backoff (at least the service's ``Retry-After``), and
-    only ``max_consecutive_errors`` failed polls in a row end it with ``"error"``.
+    only ``max_consecutive_errors`` failed polls in a row end it with ``"error"``. Each poll is a single
+    request: the connection's ``max_attempts`` and ``max_retry_seconds`` govern calls made on workers,
+    while in the triggerer this backoff between polls takes their place.
 
     This trigger only waits: it never cancels or changes the video task.
 
