@@ -181,6 +181,7 @@ def test_serialize_returns_class_path_and_primitive_kwargs():
             "poll_interval": 15.0,
             "end_time": START + 3600,
             "max_consecutive_errors": 4,
+            "cancel_on_kill": False,
         },
     )
 
@@ -192,6 +193,7 @@ def test_defaults():
         "poll_interval": 10.0,
         "end_time": None,
         "max_consecutive_errors": 8,
+        "cancel_on_kill": False,
     }
 
 
@@ -585,3 +587,40 @@ async def test_simulator_refused_key_ends_the_wait_at_once(sim, real_hook_trigge
     assert payload["status"] == "error"
     assert "refused the API key" in payload["message"]
     assert len(sim.requests(target="query")) == 1
+
+
+# ---- on_kill with cancel_on_kill (set by the operator that created the task) ----
+
+
+async def test_on_kill_with_cancel_on_kill_cancels_a_queued_task(sim, videogen_connection):
+    task_id = sim.add_task(queued_seconds=600)
+    await VideoTaskTrigger(task_id, cancel_on_kill=True).on_kill()
+    assert sim.get_task(task_id)["status"] == "cancelled"
+
+
+@pytest.mark.parametrize("status", ["running", "succeeded"])
+async def test_on_kill_with_cancel_on_kill_leaves_a_task_that_is_not_queued(status, sim, videogen_connection):
+    task_id = sim.add_task(queued_seconds=0, running_seconds=0)
+    sim.set_status(task_id, status)
+    await VideoTaskTrigger(task_id, cancel_on_kill=True).on_kill()
+    assert sim.get_task(task_id)["status"] == status
+    assert sim.requests(method="DELETE") == []
+
+
+async def test_on_kill_without_cancel_on_kill_sends_nothing(sim, videogen_connection):
+    task_id = sim.add_task(queued_seconds=600)
+    await VideoTaskTrigger(task_id).on_kill()
+    assert sim.requests() == []
+    assert sim.get_task(task_id)["status"] == "queued"
+
+
+async def test_on_kill_on_video_generations_sends_nothing_and_does_not_raise(sim, videogen_connection):
+    videogen_connection(conn_id="vg_video", api_style="video_generations")
+    task_id = sim.add_task(style="video_generations", queued_seconds=600)
+    await VideoTaskTrigger(task_id, videogen_conn_id="vg_video", cancel_on_kill=True).on_kill()
+    assert sim.requests() == []
+
+
+def test_cancel_on_kill_survives_serialization():
+    trigger = VideoTaskTrigger(TASK_ID, cancel_on_kill=True)
+    assert airflow_round_trip(trigger).cancel_on_kill is True

@@ -14,7 +14,7 @@ from airflow.sdk import BaseSensorOperator, PokeReturnValue
 
 from airflow_provider_videogen.exceptions import VideoGenError, VideoGenTransientError
 from airflow_provider_videogen.hooks.videogen import VideoGenHook
-from airflow_provider_videogen.triggers.videogen import EVENT_STATUSES, VideoTaskTrigger, final_event_payload
+from airflow_provider_videogen.triggers.videogen import VideoTaskTrigger, final_event_payload, validate_event
 from airflow_provider_videogen.video_task import VideoTask, VideoTaskStatus
 
 try:  # Airflow 3.2+
@@ -137,7 +137,7 @@ class VideoTaskSensor(BaseSensorOperator):
     ) -> dict[str, Any]:
         """Resume on the worker with the trigger's event: return the task, or raise why the wait ended."""
         waited = time.time() - wait_started_at if wait_started_at is not None else None
-        return self._complete(self._validate_event(event), waited)
+        return self._complete(validate_event(event, self.video_task_id, "sensor"), waited)
 
     # ---- helpers ----
 
@@ -200,32 +200,6 @@ class VideoTaskSensor(BaseSensorOperator):
             api_code=event.get("error_code"),
             api_message=event.get("error_message"),
         )
-
-    def _validate_event(self, event: Any) -> Mapping[str, Any]:
-        if event is None:
-            raise VideoGenError(
-                f"The sensor for video task {self.video_task_id!r} resumed without a trigger event. "
-                "Clear the task to wait again.",
-                video_task_id=self.video_task_id,
-            )
-        if not isinstance(event, Mapping) or event.get("status") not in EVENT_STATUSES:
-            shown = repr(event)
-            raise VideoGenError(
-                f"The sensor for video task {self.video_task_id!r} got an event it does not understand "
-                f"({shown[:200]}); expected a dict whose status is one of {', '.join(EVENT_STATUSES)}.",
-                video_task_id=self.video_task_id,
-            )
-        if not isinstance(event.get("message"), str):
-            raise VideoGenError(
-                f"The sensor for video task {self.video_task_id!r} got a {event['status']!r} event without a message.",
-                video_task_id=self.video_task_id,
-            )
-        if event["status"] == "success" and not isinstance(event.get("task"), Mapping):
-            raise VideoGenError(
-                f"The sensor for video task {self.video_task_id!r} got a 'success' event without the task.",
-                video_task_id=self.video_task_id,
-            )
-        return event
 
     def _raise_soft(self, error: AirflowException) -> NoReturn:
         if self.soft_fail:

@@ -6,17 +6,24 @@ import asyncio
 import math
 import random
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from datetime import datetime, timezone
 from typing import Any, Final, Literal
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
-from airflow_provider_videogen.exceptions import VideoGenError, VideoGenTransientError
+from airflow_provider_videogen.exceptions import VideoGenError, VideoGenNotSupportedError, VideoGenTransientError
 from airflow_provider_videogen.hooks.videogen import RetryPolicy, VideoGenHook
 from airflow_provider_videogen.video_task import VideoTask, VideoTaskStatus
 
-__all__ = ["EVENT_STATUSES", "EventStatus", "VideoTaskTrigger", "event_payload", "final_event_payload"]
+__all__ = [
+    "EVENT_STATUSES",
+    "EventStatus",
+    "VideoTaskTrigger",
+    "event_payload",
+    "final_event_payload",
+    "validate_event",
+]
 
 EventStatus = Literal["success", "failed", "timeout", "error"]
 EVENT_STATUSES: Final[tuple[EventStatus, ...]] = ("success", "failed", "timeout", "error")
@@ -27,6 +34,8 @@ EVENT_STATUSES: Final[tuple[EventStatus, ...]] = ("success", "failed", "timeout"
 # polls rather than hidden retries, and a struggling service is not hit by a burst of quick retries
 # from each of thousands of waiting triggers at once.
 _ONE_ATTEMPT: Final = RetryPolicy(max_attempts=1)
+# Airflow gives on_kill() 30 seconds by default: a few quick retries fit in that.
+_KILL_RETRIES: Final = RetryPolicy(max_attempts=3, max_seconds=20.0, initial_wait=0.5, max_wait=5.0)
 
 
 class VideoTaskTrigger(BaseTrigger):
@@ -54,7 +63,10 @@ class VideoTaskTrigger(BaseTrigger):
     request: the connection's ``max_attempts`` and ``max_retry_seconds`` govern calls made on workers,
     while in the triggerer this backoff between polls takes their place.
 
-    This trigger only waits: it never cancels or changes the video task.
+    By default this trigger only waits: it never cancels or changes the video task. The operator
+    that created the task may pass ``cancel_on_kill=True``: then, on Airflow 3.3+, a user killing the
+    deferred task (mark failed, clear...) cancels the video task if it is still queued. A triggerer
+    restart or a move to another triggerer never cancels anything (that is ``cleanup()``, not ``on_kill()``).
 
     :param video_task_id: the id the create call returned.
     :param videogen_conn_id: the ``videogen`` connection to use.
@@ -64,6 +76,8 @@ class VideoTaskTrigger(BaseTrigger):
         ``None`` to wait without one. Being absolute, it survives a triggerer restart. The task is
         polled one last time at the deadline.
     :param max_consecutive_errors: failed polls in a row that end the wait with ``"error"``.
+    :param cancel_on_kill: cancel the video task, if still queued, when a user kills the deferred task
+        (Airflow 3.3+; contents-generations API style only). For the operator that created the task.
     """
 
     #: Longest wait between two polls after failures, in seconds (unless ``poll_interval`` is longer).
@@ -80,6 +94,7 @@ class VideoTaskTrigger(BaseTrigger):
         poll_interval: float = 10.0,
         end_time: float | None = None,
         max_consecutive_errors: int = 8,
+        cancel_on_kill: bool = False,
     ) -> None:
         super().__init__()
         if not isinstance(poll_interval, (int, float)) or not (math.isfinite(poll_interval) and poll_interval > 0):
@@ -95,6 +110,7 @@ class VideoTaskTrigger(BaseTrigger):
         self.poll_interval = float(poll_interval)
         self.end_time = float(end_time) if end_time is not None else None
         self.max_consecutive_errors = max_consecutive_errors
+        self.cancel_on_kill = bool(cancel_on_kill)
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         """Return the class path and the keyword arguments that rebuild this trigger (primitives only)."""
@@ -107,6 +123,7 @@ class VideoTaskTrigger(BaseTrigger):
                 "poll_interval": self.poll_interval,
                 "end_time": self.end_time,
                 "max_consecutive_errors": self.max_consecutive_errors,
+                "cancel_on_kill": self.cancel_on_kill,
             },
         )
 
@@ -126,10 +143,23 @@ class VideoTaskTrigger(BaseTrigger):
         yield TriggerEvent(payload)
 
     async def on_kill(self) -> None:
-        """Do nothing when a user kills the waiting task (Airflow 3.3+): this trigger never cancels the video task.
+        """Cancel the video task if it is still queued, when ``cancel_on_kill`` is set (Airflow 3.3+).
 
-        Cancelling belongs to the operator that created the video task, not to a waiter.
+        Airflow calls this only when a user acts on the deferred task, never on a triggerer restart.
+        Only a queued task is cancelled: the same call would delete a finished task's video.
         """
+        if not self.cancel_on_kill:
+            return
+        async with VideoGenHook(self.videogen_conn_id, retry_policy=_KILL_RETRIES) as hook:
+            try:
+                cancelled = await hook.acancel_task(self.video_task_id)
+            except VideoGenNotSupportedError as error:
+                self.log.info("Not cancelling video task %s: %s", self.video_task_id, error)
+            except VideoGenError as error:
+                self.log.warning("Could not cancel video task %s: %s", self.video_task_id, error)
+            else:
+                if cancelled:
+                    self.log.warning("The task was killed: cancelled queued video task %s.", self.video_task_id)
 
     # ---- the poll loop ----
 
@@ -280,6 +310,30 @@ def final_event_payload(video_task_id: str, task: VideoTask) -> dict[str, Any]:
         error_code=task.error_code,
         error_message=task.error_message,
     )
+
+
+def validate_event(event: Any, video_task_id: str, waiter: str) -> Mapping[str, Any]:
+    """Check a :class:`VideoTaskTrigger` event before trusting it; raise a clear error if it is not one.
+
+    :param event: what the worker resumed with.
+    :param video_task_id: the task that was waited for.
+    :param waiter: who waited, for the message (e.g. ``"sensor"``).
+    """
+    problem = None
+    if event is None:
+        problem = "resumed without a trigger event. Clear the task to wait again"
+    elif not isinstance(event, Mapping) or event.get("status") not in EVENT_STATUSES:
+        problem = (
+            f"got an event it does not understand ({repr(event)[:200]}); expected a dict whose status is "
+            f"one of {', '.join(EVENT_STATUSES)}"
+        )
+    elif not isinstance(event.get("message"), str):
+        problem = f"got a {event['status']!r} event without a message"
+    elif event["status"] == "success" and not isinstance(event.get("task"), Mapping):
+        problem = "got a 'success' event without the task"
+    if problem is not None:
+        raise VideoGenError(f"The {waiter} for video task {video_task_id!r} {problem}.", video_task_id=video_task_id)
+    return event
 
 
 def _describe_error(error: BaseException) -> str:
