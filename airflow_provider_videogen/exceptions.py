@@ -4,6 +4,11 @@ from __future__ import annotations
 
 from airflow.exceptions import AirflowException
 
+try:  # Airflow 3.2+ moved it to the task SDK; the old import warns there.
+    from airflow.sdk.exceptions import AirflowFailException
+except ImportError:  # Airflow 3.1
+    from airflow.exceptions import AirflowFailException  # type: ignore[no-redef,attr-defined]
+
 
 class VideoGenError(AirflowException):
     """Base of every error raised by this provider.
@@ -68,3 +73,35 @@ class VideoGenRequestNotSentError(VideoGenTransientError):
 
 class VideoGenNotSupportedError(VideoGenError):
     """The connection's API style has no such operation (e.g. cancelling on a video-generations gateway)."""
+
+
+class VideoGenerationFailedError(VideoGenError):
+    """A generation ended failed, cancelled or expired; retrying the operator submits a new one."""
+
+
+class VideoTaskNotReadyError(VideoGenError):
+    """The video task has not finished yet, so it has no video to fetch (a later retry may succeed)."""
+
+
+class VideoTaskFailedError(VideoGenError, AirflowFailException):
+    """The video task ended without a video (failed, cancelled or expired); retrying cannot help."""
+
+
+class VideoDownloadError(VideoGenError):
+    """The file could not be downloaded completely (after retries) or could not be stored."""
+
+
+class VideoDownloadCancelledError(VideoDownloadError):
+    """The download was cancelled (the task was killed); the temporary file was removed."""
+
+
+class VideoIntegrityError(VideoDownloadError):
+    """The downloaded bytes do not match the checksum the file host advertised."""
+
+
+class VideoURLExpiredError(VideoDownloadError, AirflowFailException):
+    """The file host refused the pre-signed URL (403/404/410): it expired or was revoked."""
+
+
+class VideoDestinationExistsError(VideoDownloadError, AirflowFailException):
+    """The destination holds a different (or unverifiable) file and ``overwrite`` is not set."""

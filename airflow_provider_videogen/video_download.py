@@ -72,13 +72,16 @@ from requests.adapters import HTTPAdapter
 from tenacity import RetryCallState, Retrying, retry_if_exception_type
 
 from airflow_provider_videogen import __version__
-from airflow_provider_videogen.exceptions import VideoGenError
+from airflow_provider_videogen.exceptions import (
+    VideoDestinationExistsError,
+    VideoDownloadCancelledError,
+    VideoDownloadError,
+    VideoIntegrityError,
+    VideoTaskFailedError,
+    VideoTaskNotReadyError,
+    VideoURLExpiredError,
+)
 from airflow_provider_videogen.hooks.videogen import RetryPolicy
-
-try:  # Airflow 3.2+ moved it to the task SDK; the old import warns there.
-    from airflow.sdk.exceptions import AirflowFailException
-except ImportError:  # Airflow 3.1
-    from airflow.exceptions import AirflowFailException  # type: ignore[no-redef,attr-defined]
 
 if TYPE_CHECKING:
     from airflow.sdk import ObjectStoragePath
@@ -110,37 +113,6 @@ _BACKGROUND_HASH_MIN = 256 * 1024
 # A break loses the chunk being read; after a break without progress, reads shrink down to this.
 _MIN_CHUNK_SIZE = 64 * 1024
 _XML_TAG_RE = re.compile(r"<(Code|Message)>([^<]{0,300})</\1>")
-
-
-# ---- errors ------------------------------------------------------------------------------------
-
-
-class VideoTaskNotReadyError(VideoGenError):
-    """The video task has not finished yet, so it has no video to fetch (a later retry may succeed)."""
-
-
-class VideoTaskFailedError(VideoGenError, AirflowFailException):
-    """The video task ended without a video (failed, cancelled or expired); retrying cannot help."""
-
-
-class VideoDownloadError(VideoGenError):
-    """The file could not be downloaded completely (after retries) or could not be stored."""
-
-
-class VideoDownloadCancelledError(VideoDownloadError):
-    """The download was cancelled (the task was killed); the temporary file was removed."""
-
-
-class VideoIntegrityError(VideoDownloadError):
-    """The downloaded bytes do not match the checksum the file host advertised."""
-
-
-class VideoURLExpiredError(VideoDownloadError, AirflowFailException):
-    """The file host refused the pre-signed URL (403/404/410): it expired or was revoked."""
-
-
-class VideoDestinationExistsError(VideoDownloadError, AirflowFailException):
-    """The destination holds a different (or unverifiable) file and ``overwrite`` is not set."""
 
 
 # ---- public helpers ----------------------------------------------------------------------------

@@ -20,9 +20,10 @@ boto3 = pytest.importorskip("boto3")
 
 from moto.server import ThreadedMotoServer  # noqa: E402
 
+from airflow_provider_videogen.exceptions import VideoDownloadError  # noqa: E402
 from airflow_provider_videogen.hooks.videogen import RetryPolicy  # noqa: E402
 from airflow_provider_videogen.operators.videogen import FetchVideoOperator  # noqa: E402
-from airflow_provider_videogen.video_download import RECORD_SUFFIX, VideoDownloadError  # noqa: E402
+from airflow_provider_videogen.video_download import RECORD_SUFFIX  # noqa: E402
 
 pytestmark = pytest.mark.s3
 

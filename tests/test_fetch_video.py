@@ -14,21 +14,18 @@ import pytest
 import requests
 from airflow.sdk import ObjectStoragePath
 
-from airflow_provider_videogen.hooks.videogen import RetryPolicy, VideoGenHook
-from airflow_provider_videogen.operators.videogen import FetchVideoOperator
-from airflow_provider_videogen.video_download import (
-    RECORD_SUFFIX,
+from airflow_provider_videogen.exceptions import (
     VideoDestinationExistsError,
     VideoDownloadCancelledError,
-    VideoDownloader,
     VideoDownloadError,
     VideoIntegrityError,
     VideoTaskFailedError,
     VideoTaskNotReadyError,
     VideoURLExpiredError,
-    _StagedFile,
-    advertised_sha256,
 )
+from airflow_provider_videogen.hooks.videogen import RetryPolicy, VideoGenHook
+from airflow_provider_videogen.operators.videogen import FetchVideoOperator
+from airflow_provider_videogen.video_download import RECORD_SUFFIX, VideoDownloader, _StagedFile, advertised_sha256
 from airflow_provider_videogen.video_task import VideoTask, VideoTaskStatus
 
 try:

@@ -7,11 +7,11 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator
 
+from airflow_provider_videogen.exceptions import VideoDownloadError
 from airflow_provider_videogen.hooks.videogen import RetryPolicy, VideoGenHook
 from airflow_provider_videogen.video_download import (
     DEFAULT_CHUNK_SIZE,
     VideoDownloader,
-    VideoDownloadError,
     check_file_url,
     require_succeeded,
     resolve_destination,

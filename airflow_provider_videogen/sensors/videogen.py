@@ -12,7 +12,7 @@ from urllib.parse import urlsplit
 from airflow.exceptions import AirflowException
 from airflow.sdk import BaseSensorOperator, PokeReturnValue
 
-from airflow_provider_videogen.exceptions import VideoGenError, VideoGenTransientError
+from airflow_provider_videogen.exceptions import VideoGenError, VideoGenTransientError, VideoTaskFailedError
 from airflow_provider_videogen.hooks.videogen import VideoGenHook
 from airflow_provider_videogen.triggers.videogen import VideoTaskTrigger, final_event_payload, validate_event
 from airflow_provider_videogen.video_task import VideoTask, VideoTaskStatus
@@ -22,10 +22,9 @@ try:  # Airflow 3.2+
 except ImportError:  # Airflow 3.1
     from airflow.configuration import conf  # type: ignore[no-redef]
 try:  # Airflow 3.2+: the Task SDK owns the task exceptions
-    from airflow.sdk.exceptions import AirflowFailException, AirflowSensorTimeout, AirflowSkipException
+    from airflow.sdk.exceptions import AirflowSensorTimeout, AirflowSkipException
 except ImportError:  # Airflow 3.1
     from airflow.exceptions import (  # type: ignore[no-redef,attr-defined]
-        AirflowFailException,
         AirflowSensorTimeout,
         AirflowSkipException,
     )
@@ -191,7 +190,12 @@ class VideoTaskSensor(BaseSensorOperator):
             return dict(event["task"])
         self.log.warning(template, *facts)
         if status == "failed":
-            raise AirflowFailException(event["message"])
+            raise VideoTaskFailedError(
+                event["message"],
+                video_task_id=self.video_task_id,
+                api_code=event.get("error_code"),
+                api_message=event.get("error_message"),
+            )
         if status == "timeout":
             raise AirflowSensorTimeout(event["message"])
         raise VideoGenError(
