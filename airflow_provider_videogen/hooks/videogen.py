@@ -538,7 +538,13 @@ class VideoGenHook(BaseHook):
                 sent = not isinstance(e, aiohttp.ClientConnectorError)
                 raise _transport_error(e, action, video_task_id, settings, sent=sent) from None
 
-        retrying = AsyncRetrying(**_retry_kwargs(policy or settings.retry_policy, retry_if, self.log))
+        policy = policy or settings.retry_policy
+        if policy.max_attempts <= 1:
+            # One attempt (every poll of a trigger): the retry machinery would cost about as much CPU
+            # as the request itself and leave reference cycles for the garbage collector, whose full
+            # collections stall an event loop holding thousands of waiting triggers.
+            return await attempt()
+        retrying = AsyncRetrying(**_retry_kwargs(policy, retry_if, self.log))
         return await retrying(attempt)
 
 
