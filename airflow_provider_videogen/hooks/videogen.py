@@ -8,7 +8,7 @@ import json
 import random
 import time
 import weakref
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Coroutine, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import quote, urlsplit
@@ -284,11 +284,19 @@ class VideoGenHook(BaseHook):
         return self._settings
 
     async def aget_settings(self) -> VideoGenConnectionSettings:
-        """Resolve the connection with Airflow's async connection API (once per hook)."""
+        """Resolve the connection with Airflow's async connection API (once per hook).
+
+        Hooks of one event loop that need the same connection while a lookup of it is under way
+        share that lookup: thousands of triggers starting together make one lookup, not thousands.
+        """
         if self._settings is None:
-            conn = await self.aget_connection(self.videogen_conn_id)
-            self._settings = self._with_override(VideoGenConnectionSettings.from_connection(conn, await _aextra(conn)))
+            settings = await _SharedLookups.resolve(self.videogen_conn_id, self._alookup_settings)
+            self._settings = self._with_override(settings)
         return self._settings
+
+    async def _alookup_settings(self) -> VideoGenConnectionSettings:
+        conn = await self.aget_connection(self.videogen_conn_id)
+        return VideoGenConnectionSettings.from_connection(conn, await _aextra(conn))
 
     def _with_override(self, settings: VideoGenConnectionSettings) -> VideoGenConnectionSettings:
         if self._retry_policy_override is None:
@@ -837,6 +845,39 @@ async def _aextra(conn: Connection) -> dict[str, Any]:
             f"Connection {conn.conn_id!r} has extras that are not valid JSON; fix them in the connection."
         ) from None
     return extra if isinstance(extra, dict) else {}
+
+
+class _SharedLookups:
+    """The connection lookups under way in each event loop, shared by the hooks that ask meanwhile.
+
+    A lookup is only shared while it runs: a hook that asks after it finished makes its own, so it
+    sees the connection as it is then, exactly as without sharing.
+    """
+
+    _by_loop: weakref.WeakKeyDictionary[
+        asyncio.AbstractEventLoop, dict[str, asyncio.Task[VideoGenConnectionSettings]]
+    ] = weakref.WeakKeyDictionary()
+
+    @classmethod
+    async def resolve(
+        cls, conn_id: str, lookup: Callable[[], Coroutine[Any, Any, VideoGenConnectionSettings]]
+    ) -> VideoGenConnectionSettings:
+        loop = asyncio.get_running_loop()
+        under_way = cls._by_loop.setdefault(loop, {})
+        task = under_way.get(conn_id)
+        if task is None:
+            task = loop.create_task(lookup())
+            under_way[conn_id] = task
+
+            def forget(done: asyncio.Task[VideoGenConnectionSettings]) -> None:
+                if under_way.get(conn_id) is done:
+                    del under_way[conn_id]
+                if not done.cancelled():
+                    done.exception()  # retrieved, even if every hook that waited was cancelled
+
+            task.add_done_callback(forget)
+        # Shielded: one waiting hook being cancelled must not cancel the lookup for the others.
+        return await asyncio.shield(task)
 
 
 class _SharedSessionLease:
