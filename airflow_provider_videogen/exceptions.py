@@ -4,10 +4,7 @@ from __future__ import annotations
 
 from airflow.exceptions import AirflowException
 
-try:  # Airflow 3.2+ moved it to the task SDK; the old import warns there.
-    from airflow.sdk.exceptions import AirflowFailException
-except ImportError:  # Airflow 3.1
-    from airflow.exceptions import AirflowFailException  # type: ignore[no-redef,attr-defined]
+from airflow_provider_videogen._compat import AirflowFailException
 
 
 class VideoGenError(AirflowException):

@@ -2,13 +2,31 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import time
+from collections.abc import Mapping, Sequence
+from datetime import datetime, timedelta, timezone
+from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator
 
-from airflow_provider_videogen.exceptions import VideoDownloadError
+from airflow_provider_videogen._compat import conf
+from airflow_provider_videogen.exceptions import (
+    VideoDownloadError,
+    VideoGenerationFailedError,
+    VideoGenError,
+    VideoGenNotSupportedError,
+    VideoTaskNotFoundError,
+)
+from airflow_provider_videogen.generation_request import VideoGenerationRequest
 from airflow_provider_videogen.hooks.videogen import RetryPolicy, VideoGenHook
+from airflow_provider_videogen.triggers.videogen import (
+    VideoTaskTrigger,
+    deferral_timeout,
+    event_payload,
+    final_event_payload,
+    validate_event,
+)
 from airflow_provider_videogen.video_download import (
     DEFAULT_CHUNK_SIZE,
     VideoDownloader,
@@ -16,6 +34,7 @@ from airflow_provider_videogen.video_download import (
     require_succeeded,
     resolve_destination,
 )
+from airflow_provider_videogen.video_task import VideoTask
 
 if TYPE_CHECKING:
     from airflow.sdk import Context, ObjectStoragePath
@@ -174,3 +193,252 @@ def _last_frame_path(video_path: ObjectStoragePath) -> ObjectStoragePath:
             "name the video file .mp4."
         )
     return frame
+
+
+class GenerateVideoOperator(BaseOperator):
+    """Submit a video generation, wait for it (deferred to the triggerer), and return the finished task.
+
+    The id of the new video task is pushed to XCom (key ``video_task_id``) as soon as it exists. With
+    ``wait_for_completion=True`` (the default) the operator then waits like
+    :class:`~airflow_provider_videogen.sensors.videogen.VideoTaskSensor`: deferred to
+    :class:`~airflow_provider_videogen.triggers.videogen.VideoTaskTrigger` when ``deferrable``, else
+    polling in the worker. It returns the finished task's ``to_dict()`` (video URL, metadata); a task
+    that ends failed, cancelled or expired fails the operator with the API's error code and message.
+    With ``wait_for_completion=False`` it returns the id at once.
+
+    A generation costs money, so it is never submitted twice by accident:
+
+    - the create call is retried only where the service surely did not take it (see
+      :meth:`VideoGenHook.create_task <airflow_provider_videogen.hooks.videogen.VideoGenHook.create_task>`);
+    - on Airflow 3.3+ the new id is saved in the task's ``task_state_store`` before waiting, so a
+      retry (after a worker crash, a lost triggerer event, a deadline...) reconnects to the same
+      generation instead of paying for a new one. Only a retry after the generation itself ended
+      failed, cancelled or expired submits a new one. On Airflow 3.1 and 3.2 there is no such store:
+      every try submits a new generation, so keep ``retries`` at 0 there, or wait with a separate
+      ``VideoTaskSensor`` (``wait_for_completion=False`` + sensor), which retries without resubmitting.
+
+    With ``cancel_on_kill=True`` (the default) a generation that is still queued is cancelled when
+    the task is killed (worker mode: ``on_kill``; deferred: the trigger's ``on_kill`` on Airflow
+    3.3+) or when ``timeout`` passes first; a running or finished one is never touched (cancelling
+    is not possible once it runs, and on a finished task the same call would delete its video).
+    Only the contents-generations API style can cancel; on gateways this is logged and skipped.
+
+    :param model: the model to run (templated).
+    :param prompt: the text prompt (templated).
+    :param image_urls: input images, as URLs or ``{"url": ..., "role": ...}`` with a role of
+        ``first_frame``, ``last_frame`` or ``reference_image`` (templated).
+    :param content: a raw contents-generations ``content`` list, instead of prompt and images (templated).
+    :param generation_params: other request fields (templated), e.g. ``{"resolution": "720p",
+        "ratio": "16:9", "duration": 5, "generate_audio": False, "return_last_frame": True}``; the
+        same names work for both API styles. (Not ``params``: Airflow reserves that name for the
+        task's Jinja ``params``.)
+    :param videogen_conn_id: the ``videogen`` connection (templated).
+    :param wait_for_completion: wait until the generation ends; ``False`` returns its id at once.
+    :param poll_interval: seconds between two status checks while waiting.
+    :param timeout: seconds to wait at most (counted from the start of the try), or ``None``. Past
+        it the operator fails and, with ``cancel_on_kill``, cancels a generation still queued.
+    :param cancel_on_kill: cancel a still-queued generation when the task is killed or times out.
+    :param deferrable: wait in the triggerer. Defaults to Airflow's ``[operators] default_deferrable``
+        (so a deployment without a triggerer does not hang); pass ``True`` to free the worker slot.
+    :param http_retry_policy: retries of the API calls within one try; by default the connection's.
+    """
+
+    template_fields: Sequence[str] = (
+        "model",
+        "prompt",
+        "image_urls",
+        "content",
+        "generation_params",
+        "videogen_conn_id",
+    )
+    template_fields_renderers = {"generation_params": "json", "content": "json", "image_urls": "json"}
+    ui_color = "#f8e0c8"
+
+    #: The ``task_state_store`` key holding the id of the generation this task submitted.
+    #: Renaming it would make in-flight retries submit again.
+    state_store_key = "video_task_id"
+
+    def __init__(
+        self,
+        *,
+        model: str,
+        prompt: str | None = None,
+        image_urls: Sequence[str | Mapping[str, Any]] | None = None,
+        content: Sequence[Mapping[str, Any]] | None = None,
+        generation_params: Mapping[str, Any] | None = None,
+        videogen_conn_id: str = VideoGenHook.default_conn_name,
+        wait_for_completion: bool = True,
+        poll_interval: float = 10.0,
+        timeout: float | timedelta | None = None,
+        cancel_on_kill: bool = True,
+        deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
+        http_retry_policy: RetryPolicy | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        if not poll_interval > 0:
+            raise ValueError(f"poll_interval must be a positive number of seconds, got {poll_interval!r}.")
+        if isinstance(timeout, timedelta):
+            timeout = timeout.total_seconds()
+        if timeout is not None and not timeout > 0:
+            raise ValueError(f"timeout must be a positive number of seconds or None, got {timeout!r}.")
+        self.model = model
+        self.prompt = prompt
+        self.image_urls = image_urls
+        self.content = content
+        self.generation_params = generation_params
+        self.videogen_conn_id = videogen_conn_id
+        self.wait_for_completion = wait_for_completion
+        self.poll_interval = float(poll_interval)
+        self.timeout = float(timeout) if timeout is not None else None
+        self.cancel_on_kill = cancel_on_kill
+        self.deferrable = deferrable
+        self.http_retry_policy = http_retry_policy
+        self._waiting_for: str | None = None
+
+    @cached_property
+    def hook(self) -> VideoGenHook:
+        """The sync hook (the trigger makes its own async one)."""
+        return VideoGenHook(self.videogen_conn_id, retry_policy=self.http_retry_policy)
+
+    def generation_request(self) -> VideoGenerationRequest:
+        """Build the request this operator submits from its (rendered) fields."""
+        return VideoGenerationRequest.from_fields(
+            model=self.model,
+            prompt=self.prompt,
+            image_urls=tuple(self.image_urls or ()),
+            content=self.content,
+            **dict(self.generation_params or {}),
+        )
+
+    def execute(self, context: Context) -> Any:
+        """Submit (or reconnect to) the generation, then wait for it as configured."""
+        started_at = time.time()
+        video_task_id, known = self._reconnect_or_submit(context)
+        context["ti"].xcom_push(key="video_task_id", value=video_task_id)
+        if not self.wait_for_completion:
+            return video_task_id
+        if known is not None and known.is_terminal:
+            return self._finish(final_event_payload(video_task_id, known), started_at)
+        end_time = started_at + self.timeout if self.timeout is not None else None
+        if not self.deferrable:
+            return self._wait_in_worker(video_task_id, end_time, started_at)
+        self.defer(
+            trigger=VideoTaskTrigger(
+                video_task_id=video_task_id,
+                videogen_conn_id=self.videogen_conn_id,
+                poll_interval=self.poll_interval,
+                end_time=end_time,
+                cancel_on_kill=self.cancel_on_kill,
+            ),
+            method_name="execute_complete",
+            kwargs={"started_at": started_at},
+            timeout=deferral_timeout(end_time, self.hook.settings.timeout),
+        )
+
+    def execute_complete(
+        self, context: Context, event: dict[str, Any] | None = None, started_at: float | None = None
+    ) -> dict[str, Any]:
+        """Resume on the worker with the trigger's event: return the task, or fail with the reason."""
+        video_task_id = event.get("video_task_id") if isinstance(event, Mapping) else None
+        checked = validate_event(event, str(video_task_id or "(unknown)"), "operator")
+        return self._finish(checked, started_at)
+
+    def on_kill(self) -> None:
+        """Cancel the generation if it is still queued (worker mode; deferred waits cancel in the trigger)."""
+        if self._waiting_for is not None and self.cancel_on_kill:
+            self._cancel_if_queued(self._waiting_for, reason="the task was killed")
+
+    # ---- helpers ----
+
+    def _reconnect_or_submit(self, context: Context) -> tuple[str, VideoTask | None]:
+        """Return the id of this task's generation: the one an earlier try submitted, if usable, else a new one."""
+        store = context.get("task_state_store")  # Airflow 3.3+
+        if store is None:
+            self.log.debug("No task_state_store (Airflow < 3.3): a retry of this task submits again.")
+        else:
+            previous = store.get(self.state_store_key)
+            if isinstance(previous, str) and previous:
+                task = self._previous_task(previous)
+                if task is not None and not task.status.is_failure:
+                    self.log.info(
+                        "Reconnecting to video task %s (%s), submitted by an earlier try: not submitting again.",
+                        previous,
+                        task.status.value,
+                    )
+                    return previous, task
+        video_task_id = self.hook.create_task(self.generation_request())
+        if store is not None:
+            # Saved before anything else can fail, so that a retry finds it.
+            store.set(self.state_store_key, video_task_id, retention=_STATE_RETENTION)
+        self.log.info("Submitted video task %s.", video_task_id)
+        return video_task_id, None
+
+    def _previous_task(self, video_task_id: str) -> VideoTask | None:
+        try:
+            task = self.hook.get_task(video_task_id)
+        except VideoTaskNotFoundError:
+            self.log.warning("Video task %s of an earlier try no longer exists: submitting again.", video_task_id)
+            return None
+        if task.status.is_failure:
+            self.log.warning("%s: submitting a new generation.", _sentence(task.describe_failure()))
+        return task
+
+    def _wait_in_worker(self, video_task_id: str, end_time: float | None, started_at: float) -> dict[str, Any]:
+        self._waiting_for = video_task_id
+        last_status = None
+        try:
+            while True:
+                task = self.hook.get_task(video_task_id)
+                if task.is_terminal:
+                    return self._finish(final_event_payload(video_task_id, task), started_at)
+                if task.status is not last_status:
+                    last_status = task.status
+                    self.log.info("Video task %s is %s.", video_task_id, task.status.value)
+                if end_time is not None and time.time() >= end_time:
+                    return self._finish(_timeout_payload(video_task_id, task, end_time), started_at)
+                remaining = end_time - time.time() if end_time is not None else self.poll_interval
+                time.sleep(max(0.0, min(self.poll_interval, remaining)))
+        finally:
+            self._waiting_for = None
+
+    def _finish(self, event: Mapping[str, Any], started_at: float | None) -> dict[str, Any]:
+        """Log the outcome on the worker and turn the event into the return value or an exception."""
+        status, message = event["status"], event["message"]
+        video_task_id = event["video_task_id"]
+        waited = f"{time.time() - started_at:.0f} s" if started_at is not None else "unknown"
+        self.log.info("Video task %s: %s (waited %s). %s", video_task_id, status, waited, message)
+        if status == "success":
+            return dict(event["task"])
+        if status == "timeout" and self.cancel_on_kill:
+            self._cancel_if_queued(video_task_id, reason="the deadline passed")
+        error_class = VideoGenerationFailedError if status == "failed" else VideoGenError
+        raise error_class(
+            message,
+            video_task_id=video_task_id,
+            api_code=event.get("error_code"),
+            api_message=event.get("error_message"),
+        )
+
+    def _cancel_if_queued(self, video_task_id: str, *, reason: str) -> None:
+        try:
+            if self.hook.cancel_task(video_task_id):
+                self.log.warning("Cancelled queued video task %s because %s.", video_task_id, reason)
+        except VideoGenNotSupportedError as error:
+            self.log.info("Not cancelling video task %s: %s", video_task_id, error)
+        except VideoGenError as error:
+            self.log.warning("Could not cancel video task %s: %s", video_task_id, error)
+
+
+# Tasks stay queryable for 7 days; a retry later than that cannot reconnect anyway.
+_STATE_RETENTION = timedelta(days=7)
+
+
+def _timeout_payload(video_task_id: str, task: VideoTask, end_time: float) -> dict[str, Any]:
+    deadline = datetime.fromtimestamp(end_time, tz=timezone.utc).isoformat(timespec="seconds")
+    message = f"Video task {video_task_id!r} was still {task.status.value} at the deadline ({deadline})."
+    return event_payload("timeout", video_task_id, message, task)
+
+
+def _sentence(text: str) -> str:
+    return text[:1].upper() + text[1:]

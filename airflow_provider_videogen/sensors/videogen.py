@@ -12,32 +12,21 @@ from urllib.parse import urlsplit
 from airflow.exceptions import AirflowException
 from airflow.sdk import BaseSensorOperator, PokeReturnValue
 
+from airflow_provider_videogen._compat import AirflowSensorTimeout, AirflowSkipException, conf
 from airflow_provider_videogen.exceptions import VideoGenError, VideoGenTransientError, VideoTaskFailedError
 from airflow_provider_videogen.hooks.videogen import VideoGenHook
-from airflow_provider_videogen.triggers.videogen import VideoTaskTrigger, final_event_payload, validate_event
+from airflow_provider_videogen.triggers.videogen import (
+    VideoTaskTrigger,
+    deferral_timeout,
+    final_event_payload,
+    validate_event,
+)
 from airflow_provider_videogen.video_task import VideoTask, VideoTaskStatus
-
-try:  # Airflow 3.2+
-    from airflow.sdk.configuration import conf
-except ImportError:  # Airflow 3.1
-    from airflow.configuration import conf  # type: ignore[no-redef]
-try:  # Airflow 3.2+: the Task SDK owns the task exceptions
-    from airflow.sdk.exceptions import AirflowSensorTimeout, AirflowSkipException
-except ImportError:  # Airflow 3.1
-    from airflow.exceptions import (  # type: ignore[no-redef,attr-defined]
-        AirflowSensorTimeout,
-        AirflowSkipException,
-    )
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
 __all__ = ["VideoTaskSensor"]
-
-# Airflow's own deferral timeout is a backstop (e.g. when no triggerer is running): it is set this
-# much later than the trigger's deadline, on top of one request timeout, so that normally the
-# trigger's last poll at the deadline wins and its "timeout" event names the task's last status.
-_DEFERRAL_GRACE_SECONDS = 60.0
 
 
 class VideoTaskSensor(BaseSensorOperator):
@@ -165,9 +154,7 @@ class VideoTaskSensor(BaseSensorOperator):
             ),
             method_name="execute_complete",
             kwargs={"wait_started_at": started_at},
-            timeout=timedelta(
-                seconds=max(end_time - time.time(), 0.0) + self.hook.settings.timeout + _DEFERRAL_GRACE_SECONDS
-            ),
+            timeout=deferral_timeout(end_time, self.hook.settings.timeout),
         )
 
     def _complete(self, event: Mapping[str, Any], waited: float | None) -> dict[str, Any]:

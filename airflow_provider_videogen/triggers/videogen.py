@@ -7,7 +7,7 @@ import math
 import random
 import time
 from collections.abc import AsyncIterator, Mapping
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Any, Final, Literal
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
@@ -20,6 +20,7 @@ __all__ = [
     "EVENT_STATUSES",
     "EventStatus",
     "VideoTaskTrigger",
+    "deferral_timeout",
     "event_payload",
     "final_event_payload",
     "validate_event",
@@ -310,6 +311,19 @@ def final_event_payload(video_task_id: str, task: VideoTask) -> dict[str, Any]:
         error_code=task.error_code,
         error_message=task.error_message,
     )
+
+
+# Airflow's own deferral timeout is a backstop (e.g. when no triggerer is running): it is set this
+# much later than the trigger's deadline, on top of one request timeout, so that normally the
+# trigger's last poll at the deadline wins and its "timeout" event names the task's last status.
+_DEFERRAL_GRACE_SECONDS = 60.0
+
+
+def deferral_timeout(end_time: float | None, request_timeout: float) -> timedelta | None:
+    """Airflow's deferral timeout for a wait whose trigger ends at ``end_time`` (epoch seconds)."""
+    if end_time is None:
+        return None
+    return timedelta(seconds=max(end_time - time.time(), 0.0) + request_timeout + _DEFERRAL_GRACE_SECONDS)
 
 
 def validate_event(event: Any, video_task_id: str, waiter: str) -> Mapping[str, Any]:

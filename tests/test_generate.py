@@ -1,0 +1,259 @@
+"""GenerateVideoOperator against the simulator: submit once, wait, reconnect, cancel."""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any
+
+import pytest
+
+from airflow_provider_videogen._compat import AirflowFailException
+from airflow_provider_videogen.exceptions import (
+    VideoGenerationFailedError,
+    VideoGenError,
+    VideoGenTransientError,
+)
+from airflow_provider_videogen.hooks.videogen import RetryPolicy
+from airflow_provider_videogen.operators.videogen import GenerateVideoOperator
+from airflow_provider_videogen.triggers.videogen import VideoTaskTrigger
+
+try:
+    from airflow.sdk.exceptions import TaskDeferred
+except ImportError:  # Airflow 3.1
+    from airflow.exceptions import TaskDeferred  # type: ignore[no-redef,attr-defined]
+
+MODEL = "doubao-seedance-1-0-pro-250528"
+FAST = RetryPolicy(max_attempts=2, initial_wait=0.01, max_wait=0.02)
+
+
+class FakeTaskInstance:
+    def __init__(self) -> None:
+        self.xcom: dict[str, Any] = {}
+
+    def xcom_push(self, key: str, value: Any) -> None:
+        self.xcom[key] = value
+
+
+class FakeStateStore:
+    """Stands in for Airflow 3.3's ``task_state_store``: it outlives one try, like the real one."""
+
+    def __init__(self) -> None:
+        self.values: dict[str, Any] = {}
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return self.values.get(key, default)
+
+    def set(self, key: str, value: Any, *, retention: Any = None) -> None:
+        self.values[key] = value
+
+
+def context(store: FakeStateStore | None = None) -> dict[str, Any]:
+    ctx: dict[str, Any] = {"ti": FakeTaskInstance()}
+    if store is not None:
+        ctx["task_state_store"] = store
+    return ctx
+
+
+def operator(**kwargs: Any) -> GenerateVideoOperator:
+    defaults: dict[str, Any] = {
+        "task_id": "generate",
+        "model": MODEL,
+        "prompt": "a red fox in the snow",
+        "poll_interval": 0.05,
+        "deferrable": False,
+        "http_retry_policy": FAST,
+    }
+    return GenerateVideoOperator(**{**defaults, **kwargs})
+
+
+def quick(prompt: str = "a red fox in the snow") -> str:
+    """A prompt whose simulated generation finishes at once."""
+    return f"{prompt} [sim:queued=0] [sim:running=0.1]"
+
+
+def test_worker_mode_submits_once_waits_and_returns_the_task(sim, videogen_connection):
+    ctx = context()
+    result = operator(
+        prompt=quick(), generation_params={"resolution": "720p", "duration": 5, "return_last_frame": True}
+    ).execute(ctx)
+    assert result["status"] == "succeeded"
+    assert result["video_url"]
+    assert ctx["ti"].xcom["video_task_id"] == result["id"]
+    (create,) = sim.requests(target="create")
+    assert create["body"]["resolution"] == "720p"
+    assert create["body"]["return_last_frame"] is True
+
+
+def test_without_waiting_the_id_is_returned_at_once(sim, videogen_connection):
+    ctx = context()
+    video_task_id = operator(wait_for_completion=False).execute(ctx)
+    assert video_task_id == ctx["ti"].xcom["video_task_id"]
+    assert video_task_id.startswith("cgt-")
+    assert sim.requests(target="query") == []
+
+
+def test_video_generations_style_submits_to_the_gateway(sim, videogen_connection):
+    videogen_connection(conn_id="vg_video", api_style="video_generations")
+    result = operator(videogen_conn_id="vg_video", prompt=quick()).execute(context())
+    assert result["id"].startswith("task_")
+    assert result["status"] == "succeeded"
+
+
+def test_deferrable_defers_with_the_trigger_and_pushes_the_id_first(sim, videogen_connection):
+    ctx = context()
+    op = operator(deferrable=True, timeout=600, poll_interval=7)
+    with pytest.raises(TaskDeferred) as deferred:
+        op.execute(ctx)
+    trigger = deferred.value.trigger
+    assert isinstance(trigger, VideoTaskTrigger)
+    assert trigger.video_task_id == ctx["ti"].xcom["video_task_id"]
+    assert trigger.poll_interval == 7
+    assert trigger.cancel_on_kill is True
+    assert trigger.end_time == pytest.approx(time.time() + 600, abs=30)
+    assert deferred.value.method_name == "execute_complete"
+    assert deferred.value.timeout is not None
+    assert len(sim.requests(target="create")) == 1
+
+
+def test_remote_failure_fails_with_the_api_message(sim, videogen_connection):
+    with pytest.raises(VideoGenerationFailedError, match="OutputVideoSensitiveContentDetected") as caught:
+        operator(prompt=quick("[sim:fail] a fox")).execute(context())
+    assert caught.value.api_code == "OutputVideoSensitiveContentDetected"
+    # Retrying may succeed with a new generation: not an AirflowFailException.
+    assert not isinstance(caught.value, AirflowFailException)
+
+
+def test_crash_mid_wait_then_retry_reconnects_without_a_second_create(sim, videogen_connection):
+    store = FakeStateStore()
+    sim.add_fault(kind="http_error", target="query", status=503, times=2)
+    first_try = operator(prompt="a fox [sim:queued=0] [sim:running=0.5]", http_retry_policy=RetryPolicy(max_attempts=1))
+    with pytest.raises(VideoGenTransientError):
+        first_try.execute(context(store))
+    video_task_id = store.values["video_task_id"]
+
+    retry = operator(prompt="a fox [sim:queued=0] [sim:running=0.5]")
+    result = retry.execute(context(store))
+    assert result["id"] == video_task_id
+    assert result["status"] == "succeeded"
+    assert len(sim.requests(target="create")) == 1
+
+
+def test_retry_after_success_returns_the_same_video_without_creating(sim, videogen_connection):
+    store = FakeStateStore()
+    first = operator(prompt=quick()).execute(context(store))
+    again = operator(prompt=quick()).execute(context(store))
+    assert again["id"] == first["id"]
+    assert len(sim.requests(target="create")) == 1
+
+
+def test_retry_after_a_remote_failure_submits_anew(sim, videogen_connection):
+    store = FakeStateStore()
+    with pytest.raises(VideoGenerationFailedError):
+        operator(prompt=quick("[sim:fail] a fox")).execute(context(store))
+    failed_id = store.values["video_task_id"]
+    result = operator(prompt=quick()).execute(context(store))
+    assert result["id"] != failed_id
+    assert store.values["video_task_id"] == result["id"]
+    assert len(sim.requests(target="create")) == 2
+
+
+def test_without_a_state_store_every_try_submits(sim, videogen_connection):
+    operator(prompt=quick(), wait_for_completion=False).execute(context())
+    operator(prompt=quick(), wait_for_completion=False).execute(context())
+    assert len(sim.requests(target="create")) == 2
+
+
+def test_deadline_cancels_a_still_queued_generation(sim, videogen_connection):
+    ctx = context()
+    with pytest.raises(VideoGenError, match="still queued at the deadline"):
+        operator(prompt="slow [sim:queued=600]", timeout=0.3).execute(ctx)
+    assert sim.get_task(ctx["ti"].xcom["video_task_id"])["status"] == "cancelled"
+
+
+def test_deadline_leaves_a_running_generation_alone(sim, videogen_connection):
+    ctx = context()
+    with pytest.raises(VideoGenError, match="still running at the deadline"):
+        operator(prompt="slow [sim:queued=0] [sim:running=600]", timeout=0.3).execute(ctx)
+    assert sim.get_task(ctx["ti"].xcom["video_task_id"])["status"] == "running"
+    assert sim.requests(method="DELETE") == []
+
+
+def test_deadline_without_cancel_on_kill_cancels_nothing(sim, videogen_connection):
+    with pytest.raises(VideoGenError, match="deadline"):
+        operator(prompt="slow [sim:queued=600]", timeout=0.3, cancel_on_kill=False).execute(context())
+    assert sim.requests(method="DELETE") == []
+
+
+def test_killing_the_worker_cancels_a_queued_generation(sim, videogen_connection):
+    ctx = context()
+    op = operator(prompt="slow [sim:queued=600]", timeout=30)
+    outcome: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            op.execute(ctx)
+        except BaseException as error:
+            outcome.append(error)
+
+    worker = threading.Thread(target=run)
+    worker.start()
+    deadline = time.time() + 10
+    while not sim.requests(target="query") and time.time() < deadline:
+        time.sleep(0.02)
+    op.on_kill()
+    worker.join(timeout=10)
+    video_task_id = ctx["ti"].xcom["video_task_id"]
+    assert sim.get_task(video_task_id)["status"] == "cancelled"
+    assert [type(e) for e in outcome] == [VideoGenerationFailedError]
+
+
+def test_kill_before_submitting_sends_nothing(sim, videogen_connection):
+    operator().on_kill()
+    assert sim.requests() == []
+
+
+@pytest.mark.parametrize(
+    ("event", "error", "match"),
+    [
+        (
+            {"status": "failed", "message": "Video task x ended failed.", "error_code": "E1"},
+            VideoGenerationFailedError,
+            "ended failed",
+        ),
+        ({"status": "error", "message": "Stopped waiting: HTTP 401."}, VideoGenError, "HTTP 401"),
+        (None, VideoGenError, "without a trigger event"),
+        ({"status": "weird", "message": "?"}, VideoGenError, "does not understand"),
+    ],
+)
+def test_execute_complete_turns_bad_events_into_clear_errors(event, error, match, videogen_connection):
+    if isinstance(event, dict):
+        event = {"video_task_id": "cgt-1", "task": None, **event}
+    with pytest.raises(error, match=match):
+        operator().execute_complete(context(), event)
+
+
+def test_execute_complete_success_returns_the_task(videogen_connection):
+    task = {"id": "cgt-1", "status": "succeeded", "video_url": "https://files.example.com/v.mp4"}
+    event = {"status": "success", "video_task_id": "cgt-1", "task": task, "message": "Video task cgt-1 succeeded."}
+    assert operator().execute_complete(context(), event) == task
+
+
+def test_execute_complete_timeout_cancels_a_queued_generation(sim, videogen_connection):
+    task_id = sim.add_task(queued_seconds=600)
+    event = {"status": "timeout", "video_task_id": task_id, "task": None, "message": "still queued at the deadline"}
+    with pytest.raises(VideoGenError, match="deadline"):
+        operator().execute_complete(context(), event)
+    assert sim.get_task(task_id)["status"] == "cancelled"
+
+
+def test_generation_fields_are_templated():
+    assert {"model", "prompt", "image_urls", "content", "generation_params", "videogen_conn_id"} <= set(
+        GenerateVideoOperator.template_fields
+    )
+
+
+@pytest.mark.parametrize("kwargs", [{"poll_interval": 0}, {"timeout": -1}])
+def test_bad_arguments_are_refused(kwargs):
+    with pytest.raises(ValueError):
+        operator(**kwargs)
