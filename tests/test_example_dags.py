@@ -1,0 +1,121 @@
+"""The example DAGs: they parse, and run end to end under ``dag.test()`` against the simulator."""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import json
+import shutil
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "example_dags"
+EXAMPLE_FILES = sorted(EXAMPLES.glob("example_*.py"))
+
+
+def test_every_example_dag_parses_without_import_errors():
+    from airflow.dag_processing.dagbag import DagBag
+
+    bag = DagBag(dag_folder=str(EXAMPLES))
+    assert bag.import_errors == {}
+    assert set(bag.dag_ids) == {
+        "videogen_generate_and_fetch",
+        "videogen_wait_and_fetch",
+        "videogen_many_videos",
+        "videogen_gateway_generate_and_fetch",
+    }
+    for dag in bag.dags.values():
+        assert dag.doc_md, f"{dag.dag_id} has no documentation"
+
+
+def load_example(name: str) -> ModuleType:
+    """Place an example in the DAGs folder (``dag.test()`` serializes it from there) and import it."""
+    from airflow.configuration import conf
+
+    dags_folder = Path(conf.get("core", "dags_folder"))
+    dags_folder.mkdir(parents=True, exist_ok=True)
+    path = dags_folder / name
+    shutil.copyfile(EXAMPLES / name, path)
+    spec = importlib.util.spec_from_file_location(path.stem, path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(autouse=True)
+def fast_polls(monkeypatch):
+    """The examples poll every 10-15 s, as real services want; against the simulator 0.2 s will do."""
+    from airflow_provider_videogen.triggers.videogen import VideoTaskTrigger
+
+    real_init = VideoTaskTrigger.__init__
+
+    def init(self, *args, **kwargs):
+        real_init(self, *args, **kwargs)
+        self.poll_interval = min(self.poll_interval, 0.2)
+
+    monkeypatch.setattr(VideoTaskTrigger, "__init__", init)
+
+
+def sha256_of(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def quick(prompt: str) -> str:
+    return f"{prompt} [sim:queued=0.2] [sim:running=0.3]"
+
+
+def test_generate_and_fetch_lands_the_video_and_its_metadata(airflow_db, sim, videogen_connection, tmp_path):
+    dag = load_example("example_videogen_generate_and_fetch.py").dag
+    run = dag.test(
+        run_conf={"prompt": quick("a paper boat"), "destination": tmp_path.as_uri() + "/"},
+    )
+    assert run.state == "success"
+    (video,) = tmp_path.glob("*.mp4")
+    (create,) = sim.requests(target="create")
+    assert create["body"]["return_last_frame"] is True
+    assert sha256_of(video) == sim.get_task(video.stem)["video_sha256"]
+    assert (tmp_path / f"{video.stem}.png").exists()
+    metadata = json.loads((tmp_path / f"{video.stem}.json").read_text())
+    assert metadata["id"] == video.stem
+    assert metadata["sha256"] == sha256_of(video)
+    assert metadata["resolution"] == "720p"
+
+
+def test_gateway_example_runs_on_the_video_generations_style(airflow_db, sim, videogen_connection, tmp_path):
+    videogen_connection(conn_id="videogen_gateway", api_style="video_generations")
+    dag = load_example("example_videogen_gateway.py").dag
+    run = dag.test(run_conf={"prompt": quick("waves"), "destination": tmp_path.as_uri() + "/"})
+    assert run.state == "success"
+    (video,) = tmp_path.glob("*.mp4")
+    assert video.stem.startswith("task_")
+    (create,) = sim.requests(target="create")
+    assert create["path"] == "/v1/video/generations"
+    assert create["body"]["metadata"] == {"resolution": "720p", "ratio": "16:9"}
+
+
+def test_many_videos_lands_one_file_per_prompt(airflow_db, sim, videogen_connection, tmp_path):
+    dag = load_example("example_videogen_many_videos.py").dag
+    prompts = [quick(f"clip {n}") for n in range(3)]
+    run = dag.test(run_conf={"prompts": prompts, "destination": tmp_path.as_uri() + "/"})
+    assert run.state == "success"
+    assert len(list(tmp_path.glob("*.mp4"))) == 3
+    assert len(sim.requests(target="create")) == 3
+
+
+def test_wait_and_fetch_lands_a_video_created_elsewhere(airflow_db, sim, videogen_connection, tmp_path):
+    task_id = sim.add_task(queued_seconds=0.2, running_seconds=0.3)
+    dag = load_example("example_videogen_wait_and_fetch.py").dag
+    run = dag.test(run_conf={"video_task_id": task_id, "destination": tmp_path.as_uri() + "/"})
+    assert run.state == "success"
+    assert sha256_of(tmp_path / f"{task_id}.mp4") == sim.get_task(task_id)["video_sha256"]
+
+
+@pytest.mark.parametrize("name", [p.name for p in EXAMPLE_FILES])
+def test_examples_wait_deferred(name):
+    """The point of the examples is waiting without a worker slot: every wait is deferrable."""
+    text = (EXAMPLES / name).read_text()
+    assert "deferrable=False" not in text
+    assert text.count("deferrable=True") >= 1 or ("VideoTaskSensor" not in text and "GenerateVideo" not in text)
