@@ -16,7 +16,10 @@ EXAMPLE_FILES = sorted(EXAMPLES.glob("example_*.py"))
 
 
 def test_every_example_dag_parses_without_import_errors():
-    from airflow.dag_processing.dagbag import DagBag
+    try:
+        from airflow.dag_processing.dagbag import DagBag
+    except ImportError:  # Airflow 3.1
+        from airflow.models.dagbag import DagBag
 
     bag = DagBag(dag_folder=str(EXAMPLES))
     assert bag.import_errors == {}
