@@ -33,6 +33,7 @@ def main() -> int:
             "AIRFLOW__CORE__DAGS_FOLDER": str(REPO / "example_dags"),
             "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
             "AIRFLOW__LOGGING__LOGGING_LEVEL": "WARNING",
+            "PYTHONWARNINGS": "ignore",
         }
     )
     os.environ.update(env)
@@ -90,6 +91,9 @@ def report(video: Path, simulated: dict) -> None:
     print(f"    size       : {video.stat().st_size:,} bytes")
     print(f"    sha256     : {digest.hexdigest()}")
     print(f"    matches what the service served: {digest.hexdigest() == simulated.get('video_sha256')}")
+    frame = video.with_suffix(".png")
+    if frame.exists():
+        print(f"    last frame : {frame} ({frame.stat().st_size:,} bytes)")
     if metadata.exists():
         print(f"    metadata   : {metadata}")
         print("    " + json.dumps(json.loads(metadata.read_text()), indent=2).replace("\n", "\n    "))
