@@ -1,13 +1,14 @@
 """Fixtures of the end-to-end suite: the simulator in its own process and a real Airflow deployment.
 
 One deployment (scheduler, triggerer, dag-processor, api-server on SQLite with LocalExecutor) serves
-the whole session; ``start_deployment`` starts more, e.g. on the repo's ``example_dags`` folder.
+the whole session, with the DAGs of ``tests/e2e/dags`` and the repo's ``example_dags``;
+``start_deployment`` starts more (other DAG folders, connections or settings).
 When a test fails, the tail of every running service's output is added to its report.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +18,8 @@ from airflow_provider_videogen.testing import SimulatorProcess
 
 from .deployment import AirflowDeployment, DeploymentError
 
-E2E_DAGS = Path(__file__).parent / "dags"
+E2E_DAGS = Path(__file__).resolve().parent / "dags"
+EXAMPLE_DAGS = Path(__file__).resolve().parents[2] / "example_dags"
 API_KEY = "sim-e2e-key-4b1d"
 
 _started: list[AirflowDeployment] = []
@@ -45,12 +47,12 @@ def e2e_simulator() -> Iterator[SimulatorProcess]:
 def start_deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StartDeployment]:
     """Start a deployment in a fresh home; every one is stopped at the end of the session.
 
-    ``start_deployment(dags_folder=..., env={"AIRFLOW_CONN_...": ...}, config={"core": {...}})``
+    ``start_deployment([dags folders], env={"AIRFLOW_CONN_...": ...}, config={"core": {...}})``
     """
     created: list[AirflowDeployment] = []
 
     def start(
-        dags_folder: Path = E2E_DAGS,
+        dags_folders: Sequence[Path] = (E2E_DAGS,),
         *,
         env: Mapping[str, str] | None = None,
         config: Mapping[str, Mapping[str, Any]] | None = None,
@@ -58,7 +60,7 @@ def start_deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Start
         name: str = "airflow",
     ) -> AirflowDeployment:
         home = tmp_path_factory.mktemp(name)
-        deployment = AirflowDeployment(home, dags_folder, env=env, config=config, service_env=service_env)
+        deployment = AirflowDeployment(home, dags_folders, env=env, config=config, service_env=service_env)
         created.append(deployment)
         try:
             deployment.migrate()
@@ -81,8 +83,11 @@ def start_deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Start
 @pytest.fixture(scope="session")
 def _e2e_deployment(start_deployment: StartDeployment, e2e_simulator: SimulatorProcess) -> AirflowDeployment:
     return start_deployment(
-        E2E_DAGS,
-        env=e2e_simulator.conn_env("videogen_default"),
+        [E2E_DAGS, EXAMPLE_DAGS],
+        env={
+            **e2e_simulator.conn_env("videogen_default"),
+            **e2e_simulator.conn_env("videogen_gateway", api_style="video_generations"),
+        },
         # asyncio then names the coroutine behind each blocked step of the triggerer's event loop.
         service_env={"triggerer": {"PYTHONASYNCIODEBUG": "1"}},
         name="e2e-airflow",

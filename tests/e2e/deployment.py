@@ -30,6 +30,8 @@ SERVICES = ("api-server", "dag-processor", "scheduler", "triggerer")
 
 T = TypeVar("T")
 
+_LOCAL_BUNDLE = "airflow.dag_processing.bundles.local.LocalDagBundle"
+
 
 class DeploymentError(RuntimeError):
     """The deployment did not start, or did not reach the awaited state in time."""
@@ -74,7 +76,8 @@ class AirflowDeployment:
     """The four Airflow services of one deployment, and a client of its REST API.
 
     :param home: a new, empty folder to use as ``AIRFLOW_HOME``.
-    :param dags_folder: the DAG files to deploy (e.g. the e2e DAGs or the repo's ``example_dags``).
+    :param dags_folders: the folders of DAG files to deploy (e.g. the e2e DAGs and the repo's
+        ``example_dags``), each as a DAG bundle (``<folder name>-bundle``).
     :param env: extra environment for every service and task, e.g. ``AIRFLOW_CONN_*`` connections.
     :param config: ``{"section": {"option": value}}`` overriding the defaults set here.
     :param service_env: extra environment of single services, e.g. ``{"triggerer": {...}}``.
@@ -84,7 +87,7 @@ class AirflowDeployment:
     def __init__(
         self,
         home: Path,
-        dags_folder: Path,
+        dags_folders: Path | Iterable[Path],
         *,
         env: Mapping[str, str] | None = None,
         config: Mapping[str, Mapping[str, object]] | None = None,
@@ -92,7 +95,16 @@ class AirflowDeployment:
         python: str | None = None,
     ) -> None:
         self.home = Path(home).resolve()
-        self.dags_folder = Path(dags_folder).resolve()
+        folders = [dags_folders] if isinstance(dags_folders, Path) else list(dags_folders)
+        self.dags_folders = [Path(folder).resolve() for folder in folders]
+        names = [folder.name for folder in self.dags_folders]
+        if not names or len(set(names)) != len(names):
+            raise ValueError(f"Give DAG folders with distinct names, got {names}")
+        bundles = [
+            # Not the folder's bare name: Airflow reserves "example_dags".
+            {"name": f"{folder.name}-bundle", "classpath": _LOCAL_BUNDLE, "kwargs": {"path": str(folder)}}
+            for folder in self.dags_folders
+        ]
         self.python = python or sys.executable
         self.port = free_port()
         self.base_url = f"http://127.0.0.1:{self.port}"
@@ -103,7 +115,7 @@ class AirflowDeployment:
         self._opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
         settings: dict[str, dict[str, object]] = {
             "core": {
-                "dags_folder": self.dags_folder,
+                "dags_folder": self.dags_folders[0],
                 "executor": "LocalExecutor",
                 # LocalExecutor starts this many worker processes: the machine may have 2 cores.
                 "parallelism": 4,
@@ -125,6 +137,7 @@ class AirflowDeployment:
                 "trigger_log_server_port": free_port(),
             },
             "dag_processor": {
+                "dag_bundle_config_list": json.dumps(bundles),
                 "refresh_interval": 2,
                 "bundle_refresh_check_interval": 2,
                 "min_file_process_interval": 60,
@@ -335,10 +348,10 @@ class AirflowDeployment:
         )
         return {int(match.group(1)) for match in pattern.finditer(self.log_text("scheduler"))}
 
-    def diagnostics(self, lines: int = 60, task_logs: int = 4) -> str:
+    def diagnostics(self, lines: int = 40, task_logs: int = 4) -> str:
         """The tail of every service's output and of the latest task logs, to explain a failure."""
         parts = [f"Airflow deployment in {self.home} (api-server {self.base_url})"]
-        for name in ["db-migrate", *SERVICES]:
+        for name in SERVICES:
             path = self.log_path(name)
             if path.exists():
                 state = ""

@@ -3,22 +3,31 @@
 from __future__ import annotations
 
 import hashlib
+import json
+import uuid
 from pathlib import Path
 from typing import Any
 
 from airflow_provider_videogen.testing import SimulatorProcess
 
-from .deployment import AirflowDeployment, wait_for
+from .deployment import AirflowDeployment, ApiError, wait_for
 
-WAIT_AND_FETCH = "videogen_e2e_wait_and_fetch"
+# The repo's example DAGs.
+GENERATE_AND_FETCH = "videogen_generate_and_fetch"
+WAIT_AND_FETCH = "videogen_wait_and_fetch"
+# The DAG of tests/e2e/dags.
 FAN_IN = "videogen_e2e_fan_in"
 TRIGGER_CLASSPATH = "airflow_provider_videogen.triggers.videogen.VideoTaskTrigger"
 
 
-def held_video_task(sim: SimulatorProcess) -> str:
-    """Create a simulator task that stays ``running`` until :func:`release` lets it succeed.
+# A generation asked for with this in its prompt renders for an hour, until :func:`release`.
+HOLD = "[sim:queued=0.2] [sim:running=3600]"
 
-    Holding it keeps the sensor deferred for as long as a test needs, however slow the machine.
+
+def held_video_task(sim: SimulatorProcess) -> str:
+    """Create a simulator task that stays ``running`` until :func:`release` makes it succeed.
+
+    Holding it keeps the waiting task deferred for as long as a test needs, however slow the machine.
     """
     task_id = sim.add_task()
     sim.set_status(task_id, "running")
@@ -26,8 +35,23 @@ def held_video_task(sim: SimulatorProcess) -> str:
 
 
 def release(sim: SimulatorProcess, task_id: str) -> None:
-    """Let a held task follow its (short, long elapsed) lifecycle: the next poll finds it succeeded."""
-    sim.set_status(task_id, "auto")
+    """Make a held task succeed: the next poll finds its video ready."""
+    sim.set_status(task_id, "succeeded")
+
+
+def held_prompt(text: str) -> str:
+    """A prompt whose generation renders until :func:`release` (and that no other test uses)."""
+    return f"{text} {uuid.uuid4().hex} {HOLD}"
+
+
+def creates_with(sim: SimulatorProcess, prompt: str) -> list[dict[str, Any]]:
+    """The create calls that submitted ``prompt``."""
+    return [r for r in sim.requests(target="create") if prompt in json.dumps(r["body"])]
+
+
+def video_downloads(sim: SimulatorProcess, task_id: str) -> list[dict[str, Any]]:
+    """The requests that downloaded the task's video (not its last frame)."""
+    return [r for r in sim.requests(target="download", task_id=task_id) if "/videos/" in r["path"]]
 
 
 def new_folder(airflow: AirflowDeployment, name: str) -> Path:
@@ -83,3 +107,20 @@ def _is_waiting(event: dict[str, Any]) -> bool:
 def fired_events(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """The "Trigger fired event" entries of a trigger log."""
     return [e for e in events if e.get("event") == "Trigger fired event"]
+
+
+def wait_for_xcom(
+    airflow: AirflowDeployment, dag_id: str, run_id: str, task_id: str, key: str, timeout: float = 120.0
+) -> Any:
+    """Wait until a task has pushed ``key``; return its value."""
+
+    def pushed() -> list[Any] | None:
+        airflow.check_alive()
+        try:
+            return [airflow.xcom(dag_id, run_id, task_id, key)]
+        except ApiError as error:
+            if error.status != 404:
+                raise
+            return None
+
+    return wait_for(pushed, timeout=timeout, message=f"XCom {key!r} of {task_id!r} in run {run_id}")[0]

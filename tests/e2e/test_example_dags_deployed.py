@@ -1,0 +1,120 @@
+"""The repo's example DAGs in a real deployment: the triggerer does the waiting, workers land the video."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from airflow_provider_videogen.testing import SimulatorProcess
+from airflow_provider_videogen.video_download import RECORD_SUFFIX
+
+from .deployment import AirflowDeployment, ti_key
+from .videos import (
+    GENERATE_AND_FETCH,
+    TRIGGER_CLASSPATH,
+    WAIT_AND_FETCH,
+    creates_with,
+    fired_events,
+    held_prompt,
+    held_video_task,
+    new_folder,
+    release,
+    sha256_of,
+    video_downloads,
+    wait_for_xcom,
+    wait_until_triggers_run,
+)
+
+pytestmark = pytest.mark.e2e
+
+
+def test_generate_and_fetch_example_waits_in_the_triggerer_and_lands_the_video(
+    airflow: AirflowDeployment, sim: SimulatorProcess
+) -> None:
+    airflow.wait_for_dag(GENERATE_AND_FETCH)
+    prompt = held_prompt("A paper boat drifting down a rainy street")
+    folder = new_folder(airflow, "generate-and-fetch")
+
+    run_id = airflow.trigger_dag(GENERATE_AND_FETCH, {"prompt": prompt, "destination": f"file://{folder}/"})
+
+    # While the video renders, "generate" holds no worker: it is deferred to the provider's trigger,
+    # which a triggerer has taken and is running.
+    video_task_id = wait_for_xcom(airflow, GENERATE_AND_FETCH, run_id, "generate", "video_task_id")
+    [waiting] = wait_until_triggers_run(airflow, GENERATE_AND_FETCH, [run_id], "generate", count=1)
+    assert waiting["trigger"]["classpath"] == TRIGGER_CLASSPATH
+    triggerer_id = waiting["trigger"]["triggerer_id"]
+    release(sim, video_task_id)
+
+    run = airflow.wait_for_run(GENERATE_AND_FETCH, run_id)
+    tis = {ti_key(ti): (ti["state"], ti["try_number"]) for ti in airflow.task_instances(GENERATE_AND_FETCH, run_id)}
+    assert run["state"] == "success", tis
+    assert tis == {"generate": ("success", 1), "fetch": ("success", 1), "record_metadata": ("success", 1)}
+    # That triggerer, and only it, ran the trigger and fired the event "generate" resumed with.
+    trigger_logs = airflow.trigger_log_events(GENERATE_AND_FETCH, run_id, "generate")
+    assert list(trigger_logs) == [triggerer_id]
+    [fired] = fired_events(trigger_logs[triggerer_id])
+    assert "'status': 'success'" in fired["result"]
+
+    # One generation submitted, its video downloaded once, landed whole with its last frame and metadata.
+    assert len(creates_with(sim, prompt)) == 1
+    assert len(video_downloads(sim, video_task_id)) == 1
+    expected = sim.get_task(video_task_id)
+    video, frame, metadata = (folder / f"{video_task_id}{suffix}" for suffix in (".mp4", ".png", ".json"))
+    assert {p.name for p in folder.iterdir()} == {
+        video.name,
+        video.name + RECORD_SUFFIX,
+        frame.name,
+        frame.name + RECORD_SUFFIX,
+        metadata.name,
+    }
+    assert (video.stat().st_size, sha256_of(video)) == (expected["video_size"], expected["video_sha256"])
+    described = json.loads(metadata.read_text())
+    assert (described["id"], described["sha256"], described["video_path"]) == (
+        video_task_id,
+        expected["video_sha256"],
+        video.as_uri(),
+    )
+
+
+def test_wait_and_fetch_example_waits_in_the_triggerer_and_lands_the_video(
+    airflow: AirflowDeployment, sim: SimulatorProcess
+) -> None:
+    airflow.wait_for_dag(WAIT_AND_FETCH)
+    video_task_id = held_video_task(sim)
+    folder = new_folder(airflow, "wait-and-fetch")
+
+    run_id = airflow.trigger_dag(WAIT_AND_FETCH, {"video_task_id": video_task_id, "destination": f"file://{folder}/"})
+
+    [waiting] = wait_until_triggers_run(airflow, WAIT_AND_FETCH, [run_id], "wait", count=1)
+    assert waiting["trigger"]["classpath"] == TRIGGER_CLASSPATH
+    triggerer_id = waiting["trigger"]["triggerer_id"]
+    release(sim, video_task_id)
+
+    run = airflow.wait_for_run(WAIT_AND_FETCH, run_id)
+    tis = {ti_key(ti): (ti["state"], ti["try_number"]) for ti in airflow.task_instances(WAIT_AND_FETCH, run_id)}
+    assert run["state"] == "success", tis
+    assert tis == {"wait": ("success", 1), "describe": ("success", 1), "land": ("success", 1)}
+    trigger_logs = airflow.trigger_log_events(WAIT_AND_FETCH, run_id, "wait")
+    assert list(trigger_logs) == [triggerer_id]
+    [fired] = fired_events(trigger_logs[triggerer_id])
+    assert "'status': 'success'" in fired["result"]
+
+    expected = sim.get_task(video_task_id)
+    video = folder / f"{video_task_id}.mp4"
+    # Only the video and its integrity record: no temporary file left behind.
+    assert {p.name for p in folder.iterdir()} == {video.name, video.name + RECORD_SUFFIX}
+    assert (video.stat().st_size, sha256_of(video)) == (expected["video_size"], expected["video_sha256"])
+    record = json.loads((folder / (video.name + RECORD_SUFFIX)).read_text())
+    assert (record["video_task_id"], record["sha256"]) == (video_task_id, expected["video_sha256"])
+    # "land" downloaded it, once; "describe" only read its metadata.
+    assert len(video_downloads(sim, video_task_id)) == 1
+    landed = airflow.xcom(WAIT_AND_FETCH, run_id, "land")
+    assert (landed["sha256"], landed["size_bytes"], landed["video_path"]) == (
+        expected["video_sha256"],
+        expected["video_size"],
+        video.as_uri(),
+    )
+    described = airflow.xcom(WAIT_AND_FETCH, run_id, "describe")
+    assert described["id"] == video_task_id and described["video_url"]
+    assert "video_path" not in described
