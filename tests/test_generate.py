@@ -257,3 +257,43 @@ def test_generation_fields_are_templated():
 def test_bad_arguments_are_refused(kwargs):
     with pytest.raises(ValueError):
         operator(**kwargs)
+
+
+# ---- a real Airflow task_state_store, under dag.test() ----
+
+
+def _has_task_state_store() -> bool:
+    try:
+        from airflow.sdk.execution_time.context import TaskStateStoreAccessor  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+@pytest.fixture
+def retry_dag(airflow_db):
+    import importlib.util
+    import shutil
+    from pathlib import Path
+
+    from airflow.configuration import conf
+
+    source = Path(__file__).parent / "dags" / "generate_with_retry.py"
+    dags_folder = Path(conf.get("core", "dags_folder"))
+    dags_folder.mkdir(parents=True, exist_ok=True)
+    path = dags_folder / source.name
+    shutil.copyfile(source, path)
+    spec = importlib.util.spec_from_file_location(path.stem, path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.dag
+
+
+def test_airflow_retry_after_a_failure_mid_wait_reconnects_or_resubmits(retry_dag, sim, videogen_connection):
+    """Airflow 3.3+: the retry reconnects through task_state_store (one create); before 3.3 it submits again."""
+    sim.add_fault(kind="http_error", target="query", status=503, times=1)
+    run = retry_dag.test(run_conf={"prompt": "a fox [sim:queued=0] [sim:running=0.5]"})
+    assert run.state == "success"
+    expected_creates = 1 if _has_task_state_store() else 2
+    assert len(sim.requests(target="create")) == expected_creates
