@@ -13,6 +13,7 @@ PYTEST_ARGS ?=
 help:
 	@echo "make demo   - run the example DAG end to end against the bundled simulator"
 	@echo "make test   - lint, type-check and run the tests on Airflow $(AIRFLOW_NEWEST) and $(AIRFLOW_OLDEST)"
+	@echo "make airflow - a full local Airflow (UI) with the simulator and the example DAGs"
 	@echo "make bench  - run the benchmarks"
 
 $(UV):
@@ -26,6 +27,9 @@ $(VENVS)/airflow-%/.installed: pyproject.toml | $(UV)
 
 demo: $(NEWEST)/.installed
 	$(NEWEST)/bin/python scripts/demo.py
+
+airflow: $(NEWEST)/.installed
+	$(NEWEST)/bin/python scripts/airflow_local.py
 
 lint: $(NEWEST)/.installed
 	$(NEWEST)/bin/ruff check .
