@@ -9,7 +9,7 @@ import sys
 import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -36,6 +36,32 @@ def airflow_db() -> Path:
         env=os.environ.copy(),
     )
     return AIRFLOW_HOME
+
+
+@pytest.fixture(scope="session")
+def load_dag_file(airflow_db: Path) -> Callable[[Path], Any]:
+    """
+    Place a DAG file in the DAGs folder and import it; returns the module (its ``dag`` runs with ``dag.test()``).
+
+    ``dag.test()`` serializes the DAG from its file, so the file must sit in the DAGs folder.
+    """
+    import importlib.util
+    import shutil
+
+    from airflow.configuration import conf
+
+    def load(source: Path) -> Any:
+        dags_folder = Path(conf.get("core", "dags_folder"))
+        dags_folder.mkdir(parents=True, exist_ok=True)
+        path = dags_folder / source.name
+        shutil.copyfile(source, path)
+        spec = importlib.util.spec_from_file_location(path.stem, path)
+        assert spec is not None and spec.loader is not None
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        return module
+
+    return load
 
 
 @pytest.fixture(scope="session")

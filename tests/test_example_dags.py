@@ -3,11 +3,8 @@
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 import json
-import shutil
 from pathlib import Path
-from types import ModuleType
 
 import pytest
 
@@ -33,21 +30,6 @@ def test_every_example_dag_parses_without_import_errors():
         assert dag.doc_md, f"{dag.dag_id} has no documentation"
 
 
-def load_example(name: str) -> ModuleType:
-    """Place an example in the DAGs folder (``dag.test()`` serializes it from there) and import it."""
-    from airflow.configuration import conf
-
-    dags_folder = Path(conf.get("core", "dags_folder"))
-    dags_folder.mkdir(parents=True, exist_ok=True)
-    path = dags_folder / name
-    shutil.copyfile(EXAMPLES / name, path)
-    spec = importlib.util.spec_from_file_location(path.stem, path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 @pytest.fixture(autouse=True)
 def fast_polls(monkeypatch):
     """The examples poll every 10-15 s, as real services want; against the simulator 0.2 s will do."""
@@ -70,8 +52,8 @@ def quick(prompt: str) -> str:
     return f"{prompt} [sim:queued=0.2] [sim:running=0.3]"
 
 
-def test_generate_and_fetch_lands_the_video_and_its_metadata(airflow_db, sim, videogen_connection, tmp_path):
-    dag = load_example("example_videogen_generate_and_fetch.py").dag
+def test_generate_and_fetch_lands_the_video_and_its_metadata(load_dag_file, sim, videogen_connection, tmp_path):
+    dag = load_dag_file(EXAMPLES / "example_videogen_generate_and_fetch.py").dag
     run = dag.test(
         run_conf={"prompt": quick("a paper boat"), "destination": tmp_path.as_uri() + "/"},
     )
@@ -87,9 +69,9 @@ def test_generate_and_fetch_lands_the_video_and_its_metadata(airflow_db, sim, vi
     assert metadata["resolution"] == "720p"
 
 
-def test_gateway_example_runs_on_the_video_generations_style(airflow_db, sim, videogen_connection, tmp_path):
+def test_gateway_example_runs_on_the_video_generations_style(load_dag_file, sim, videogen_connection, tmp_path):
     videogen_connection(conn_id="videogen_gateway", api_style="video_generations")
-    dag = load_example("example_videogen_gateway.py").dag
+    dag = load_dag_file(EXAMPLES / "example_videogen_gateway.py").dag
     run = dag.test(run_conf={"prompt": quick("waves"), "destination": tmp_path.as_uri() + "/"})
     assert run.state == "success"
     (video,) = tmp_path.glob("*.mp4")
@@ -99,8 +81,8 @@ def test_gateway_example_runs_on_the_video_generations_style(airflow_db, sim, vi
     assert create["body"]["metadata"] == {"resolution": "720p", "ratio": "16:9"}
 
 
-def test_many_videos_lands_one_file_per_prompt(airflow_db, sim, videogen_connection, tmp_path):
-    dag = load_example("example_videogen_many_videos.py").dag
+def test_many_videos_lands_one_file_per_prompt(load_dag_file, sim, videogen_connection, tmp_path):
+    dag = load_dag_file(EXAMPLES / "example_videogen_many_videos.py").dag
     prompts = [quick(f"clip {n}") for n in range(3)]
     run = dag.test(run_conf={"prompts": prompts, "destination": tmp_path.as_uri() + "/"})
     assert run.state == "success"
@@ -108,9 +90,9 @@ def test_many_videos_lands_one_file_per_prompt(airflow_db, sim, videogen_connect
     assert len(sim.requests(target="create")) == 3
 
 
-def test_wait_and_fetch_lands_a_video_created_elsewhere(airflow_db, sim, videogen_connection, tmp_path):
+def test_wait_and_fetch_lands_a_video_created_elsewhere(load_dag_file, sim, videogen_connection, tmp_path):
     task_id = sim.add_task(queued_seconds=0.2, running_seconds=0.3)
-    dag = load_example("example_videogen_wait_and_fetch.py").dag
+    dag = load_dag_file(EXAMPLES / "example_videogen_wait_and_fetch.py").dag
     run = dag.test(run_conf={"video_task_id": task_id, "destination": tmp_path.as_uri() + "/"})
     assert run.state == "success"
     assert sha256_of(tmp_path / f"{task_id}.mp4") == sim.get_task(task_id)["video_sha256"]

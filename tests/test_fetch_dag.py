@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import importlib.util
-import shutil
 from datetime import datetime, timezone
 from pathlib import Path
 from types import ModuleType
@@ -16,19 +14,8 @@ LOGICAL_DATE = datetime(2025, 5, 1, tzinfo=timezone.utc)
 
 
 @pytest.fixture(scope="module")
-def dag_module(airflow_db) -> ModuleType:
-    """The DAG file, placed in the DAGs folder (``dag.test()`` serializes it from there) and imported."""
-    from airflow.configuration import conf
-
-    dags_folder = Path(conf.get("core", "dags_folder"))
-    dags_folder.mkdir(parents=True, exist_ok=True)
-    path = dags_folder / DAG_FILE.name
-    shutil.copyfile(DAG_FILE, path)
-    spec = importlib.util.spec_from_file_location(DAG_FILE.stem, path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+def dag_module(load_dag_file) -> ModuleType:
+    return load_dag_file(DAG_FILE)
 
 
 def test_sensor_then_fetch_lands_the_video_and_last_frame(dag_module, sim, videogen_connection, tmp_path):

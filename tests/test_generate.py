@@ -271,23 +271,10 @@ def _has_task_state_store() -> bool:
 
 
 @pytest.fixture
-def retry_dag(airflow_db):
-    import importlib.util
-    import shutil
+def retry_dag(load_dag_file):
     from pathlib import Path
 
-    from airflow.configuration import conf
-
-    source = Path(__file__).parent / "dags" / "generate_with_retry.py"
-    dags_folder = Path(conf.get("core", "dags_folder"))
-    dags_folder.mkdir(parents=True, exist_ok=True)
-    path = dags_folder / source.name
-    shutil.copyfile(source, path)
-    spec = importlib.util.spec_from_file_location(path.stem, path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.dag
+    return load_dag_file(Path(__file__).parent / "dags" / "generate_with_retry.py").dag
 
 
 def test_airflow_retry_after_a_failure_mid_wait_reconnects_or_resubmits(retry_dag, sim, videogen_connection):

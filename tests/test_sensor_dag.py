@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
-import shutil
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -17,19 +15,8 @@ DAG_FILE = Path(__file__).parent / "dags" / "sensor_wait_for_video.py"
 
 
 @pytest.fixture(scope="module")
-def dag_module(airflow_db) -> ModuleType:
-    """The DAG file, placed in the DAGs folder (``dag.test()`` serializes it from there) and imported."""
-    from airflow.configuration import conf
-
-    dags_folder = Path(conf.get("core", "dags_folder"))
-    dags_folder.mkdir(parents=True, exist_ok=True)
-    path = dags_folder / DAG_FILE.name
-    shutil.copyfile(DAG_FILE, path)
-    spec = importlib.util.spec_from_file_location("sensor_wait_for_video", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+def dag_module(load_dag_file) -> ModuleType:
+    return load_dag_file(DAG_FILE)
 
 
 @pytest.fixture
