@@ -1,0 +1,338 @@
+"""One waiting-cost measurement: N waits on one event loop, in a process of their own.
+
+Started by ``run.py``, one process per variant and N, so that the peak RSS is that variant's.
+Protocol: it imports what its variant needs, prints one JSON line ``{"ready": ...}``, reads one JSON
+line ``{"tasks": [[video_task_id, finish_epoch], ...]}`` from stdin, waits for every task, and
+prints one JSON line with the results.
+
+Variants (same simulator, same task schedule, same poll interval and jitter):
+
+- ``trigger``: ``VideoTaskTrigger.run()``, driven as Airflow's triggerer drives triggers: one asyncio
+  task per trigger in one event loop, created one after the other with ``await asyncio.sleep(0)``
+  in between, each consuming its single event.
+- ``http``: the same wait written on ``HttpAsyncHook`` the way ``apache-airflow-providers-http``'s
+  own ``HttpSensorTrigger`` uses it (a new ``aiohttp.ClientSession`` per request): what a user
+  writes without this provider.
+- ``bare``: a bare loop on one ``aiohttp.ClientSession`` shared by every wait: the floor for this
+  design.
+
+Polls are counted at the client: the trigger is instrumented by overriding ``_sleep`` (one sleep
+precedes each poll, the trigger makes one attempt per poll), the references count in their loop.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import gc
+import json
+import os
+import random
+import resource
+import sys
+import time
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+FINAL = frozenset({"succeeded", "failed", "cancelled", "expired"})
+TASKS_PATH = "/llm/v1/contents/generations/tasks"
+
+
+class Counters:
+    polls = 0
+    errors = 0
+
+
+_SHARED_SESSIONS: list[Any] = []
+
+
+def _rss_now_mb() -> float:
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+def _peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def _cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+# ---- the three ways to wait -----------------------------------------------------------------------
+
+
+def make_trigger_variant(args: argparse.Namespace) -> Callable[[str], AsyncIterator[Any]]:
+    from airflow_provider_videogen.triggers.videogen import VideoTaskTrigger
+
+    class CountingTrigger(VideoTaskTrigger):
+        async def _sleep(self, seconds: float) -> None:
+            Counters.polls += 1
+            await asyncio.sleep(seconds)
+
+    CountingTrigger.jitter = args.jitter
+    if args.no_trigger_logs:
+        # Measures what the trigger's own log lines cost: its logger is replaced by one that drops them.
+        class _Silent:
+            def __getattr__(self, name: str) -> Callable[..., None]:
+                return lambda *args, **kwargs: None
+
+        CountingTrigger.log = _Silent()  # type: ignore[assignment]
+    cls: type[VideoTaskTrigger] = CountingTrigger
+    if args.jitter_mode == "proposed":
+
+        class ProposedJitterTrigger(CountingTrigger):
+            """A change proposed for the trigger, measured here: waits drawn below the interval, not above.
+
+            The first wait is drawn from [(1 - first_spread) * interval, interval] so that triggers
+            started together (a triggerer restart, a large mapped task) do not poll in one burst;
+            later waits from [(1 - jitter) * interval, interval], so that the poll interval bounds
+            the detection latency.
+            """
+
+            first_spread = args.first_spread
+            _waited = False
+
+            def _jittered(self, seconds: float) -> float:
+                spread = self.jitter if self._waited else self.first_spread
+                self._waited = True
+                return seconds * (1.0 - random.uniform(0.0, spread))
+
+        cls = ProposedJitterTrigger
+
+    def wait(video_task_id: str) -> AsyncIterator[Any]:
+        trigger = cls(video_task_id, videogen_conn_id="videogen_bench", poll_interval=args.poll)
+        return trigger.run()
+
+    return wait
+
+
+class Waits:
+    """The references' waits between polls: the same as the trigger's (see ``--jitter-mode``)."""
+
+    def __init__(self, args: argparse.Namespace) -> None:
+        self.args = args
+        self.waited = False
+
+    def next(self) -> float:
+        args = self.args
+        if args.jitter_mode == "current":
+            return args.poll * (1.0 + random.uniform(0.0, args.jitter))
+        spread = args.jitter if self.waited else args.first_spread
+        self.waited = True
+        return args.poll * (1.0 - random.uniform(0.0, spread))
+
+
+def make_http_variant(args: argparse.Namespace) -> Callable[[str], AsyncIterator[Any]]:
+    import aiohttp
+    from airflow.providers.http.hooks.http import HttpAsyncHook
+
+    async def wait(video_task_id: str) -> AsyncIterator[Any]:
+        hook = HttpAsyncHook(method="GET", http_conn_id="videogen_http")
+        endpoint = f"{TASKS_PATH}/{video_task_id}"
+        waits = Waits(args)
+        while True:
+            await asyncio.sleep(waits.next())
+            Counters.polls += 1
+            try:
+                async with aiohttp.ClientSession() as session:
+                    response = await hook.run(session=session, endpoint=endpoint)
+                    answer = await response.json()
+            except Exception:
+                Counters.errors += 1
+                continue
+            if answer.get("status") in FINAL:
+                yield {"status": answer["status"], "task": answer}
+                return
+
+    return wait
+
+
+def make_bare_variant(args: argparse.Namespace) -> Callable[[str], AsyncIterator[Any]]:
+    import aiohttp
+
+    base_url = os.environ["BENCH_BASE_URL"]
+    headers = {"Authorization": f"Bearer {os.environ['BENCH_API_KEY']}", "Accept": "application/json"}
+    shared = _SHARED_SESSIONS
+
+    async def wait(video_task_id: str) -> AsyncIterator[Any]:
+        if not shared:
+            shared.append(aiohttp.ClientSession())
+        session = shared[0]
+        url = f"{base_url}{TASKS_PATH}/{video_task_id}"
+        waits = Waits(args)
+        while True:
+            await asyncio.sleep(waits.next())
+            Counters.polls += 1
+            try:
+                async with session.get(url, headers=headers) as response:
+                    answer = await response.json() if response.status == 200 else {}
+            except Exception:
+                Counters.errors += 1
+                continue
+            finally:
+                response = None  # do not keep the last answer alive while sleeping
+            if answer.get("status") in FINAL:
+                yield {"status": answer["status"], "task": answer}
+                return
+
+    return wait
+
+
+VARIANTS = {"trigger": make_trigger_variant, "http": make_http_variant, "bare": make_bare_variant}
+
+
+# ---- the driver -----------------------------------------------------------------------------------
+
+
+async def measure(wait: Callable[[str], AsyncIterator[Any]], tasks: list[tuple[str, float]], tick: float) -> dict:
+    loop = asyncio.get_running_loop()
+    lags: list[float] = []
+    latencies: list[float] = []
+    statuses: dict[str, int] = {}
+    done = asyncio.Event()
+
+    spikes: list[tuple[float, float]] = []
+    t0 = loop.time()
+
+    async def ticker() -> None:
+        while not done.is_set():
+            start = loop.time()
+            await asyncio.sleep(tick)
+            lag = loop.time() - start - tick
+            lags.append(lag)
+            if lag > 0.02:
+                spikes.append((round(start - t0, 2), round(1000 * lag)))
+
+    async def run_one(video_task_id: str, finish: float) -> None:
+        # As the triggerer's run_trigger: consume the events of run() as they come.
+        async for event in wait(video_task_id):
+            latencies.append(time.time() - finish)
+            payload = getattr(event, "payload", event)
+            status = str(payload.get("status"))
+            statuses[status] = statuses.get(status, 0) + 1
+
+    gc_pauses: dict[int, list[float]] = {0: [], 1: [], 2: []}
+    gc_started = [0.0]
+
+    def on_gc(phase: str, info: dict) -> None:
+        if phase == "start":
+            gc_started[0] = time.perf_counter()
+        else:
+            gc_pauses[info["generation"]].append(time.perf_counter() - gc_started[0])
+
+    gc.collect()
+    gc.callbacks.append(on_gc)
+    cpu0, wall0 = _cpu_seconds(), time.monotonic()
+    ticking = asyncio.create_task(ticker())
+    running = []
+    for video_task_id, finish in tasks:
+        await asyncio.sleep(0)  # as the triggerer's create_triggers
+        running.append(asyncio.create_task(run_one(video_task_id, finish)))
+    results = await asyncio.gather(*running, return_exceptions=True)
+    cpu1, wall1 = _cpu_seconds(), time.monotonic()
+    gc.callbacks.remove(on_gc)
+    done.set()
+    await ticking
+    failures = [repr(r) for r in results if isinstance(r, BaseException)]
+    lags.sort()
+    latencies.sort()
+
+    def pct(values: list[float], q: float) -> float:
+        return values[min(len(values) - 1, int(q * len(values)))] if values else float("nan")
+
+    return {
+        "n": len(tasks),
+        "polls": Counters.polls,
+        "errors": Counters.errors,
+        "failures": failures[:5],
+        "statuses": statuses,
+        "cpu_s": cpu1 - cpu0,
+        "wall_s": wall1 - wall0,
+        "lag_max_ms": 1000 * (lags[-1] if lags else float("nan")),
+        "lag_p99_ms": 1000 * pct(lags, 0.99),
+        "ticks": len(lags),
+        "gc": {g: [len(p), round(1000 * sum(p), 1), round(1000 * max(p, default=0), 1)] for g, p in gc_pauses.items()},
+        "lag_spikes": sorted(spikes, key=lambda s: -s[1])[:10],
+        "lag_spikes_count": len(spikes),
+        "latency_max_s": latencies[-1] if latencies else float("nan"),
+        "latency_p50_s": pct(latencies, 0.5),
+        "latency_p99_s": pct(latencies, 0.99),
+        "latency_min_s": latencies[0] if latencies else float("nan"),
+    }
+
+
+async def idle_cost(tick: float, seconds: float = 3.0) -> float:
+    """CPU seconds per second that the event loop and the lag ticker cost with nothing to wait for."""
+    loop = asyncio.get_running_loop()
+    await asyncio.sleep(tick)
+    cpu0, wall0 = _cpu_seconds(), loop.time()
+    while loop.time() - wall0 < seconds:
+        start = loop.time()
+        await asyncio.sleep(tick)
+        _ = loop.time() - start - tick
+    return (_cpu_seconds() - cpu0) / (loop.time() - wall0)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--variant", choices=sorted(VARIANTS), required=True)
+    parser.add_argument("--poll", type=float, default=5.0, help="poll interval in seconds")
+    parser.add_argument("--jitter", type=float, default=0.1, help="largest random fraction added to each wait")
+    parser.add_argument("--tick", type=float, default=0.01, help="period of the lag ticker in seconds")
+    parser.add_argument(
+        "--jitter-mode",
+        choices=("current", "proposed"),
+        default="current",
+        help="the trigger's own jitter, or the proposed one (see ProposedJitterTrigger); references follow",
+    )
+    parser.add_argument("--first-spread", type=float, default=0.5, help="proposed jitter: spread of the first wait")
+    parser.add_argument("--connector-limit", type=int, default=None, help="trigger only: shared session's limit")
+    parser.add_argument("--no-trigger-logs", action="store_true", help="trigger only: drop its log lines")
+    parser.add_argument(
+        "--gc-freeze",
+        action="store_true",
+        help="move every object alive after the imports out of the collector's sight (gc.freeze()) before waiting",
+    )
+    args = parser.parse_args()
+    # The protocol owns stdout; anything else written there (logging) goes to stderr.
+    protocol = os.fdopen(os.dup(1), "w")
+    os.dup2(2, 1)
+
+    wait = VARIANTS[args.variant](args)
+    if args.connector_limit is not None:
+        from airflow_provider_videogen.hooks.videogen import _SharedSessionLease
+
+        _SharedSessionLease.connection_limit = args.connector_limit
+    if args.gc_freeze:
+        gc.collect()
+        gc.freeze()
+    idle_cpu_per_s = asyncio.run(idle_cost(args.tick))
+    ready = {"ready": True, "idle_cpu_per_s": idle_cpu_per_s, "rss_mb": _rss_now_mb(), "peak_rss_mb": _peak_rss_mb()}
+    print(json.dumps(ready), file=protocol, flush=True)
+    request = json.loads(sys.stdin.readline())
+    tasks = [(str(t), float(f)) for t, f in request["tasks"]]
+    del request
+
+    async def go() -> dict:
+        result = await measure(wait, tasks, args.tick)
+        for session in _SHARED_SESSIONS:
+            await session.close()
+        return result
+
+    result = asyncio.run(go())
+    # The idle cost is measured before and after the waits; their mean is subtracted by run.py.
+    idle_after = asyncio.run(idle_cost(args.tick))
+    result["idle_cpu_per_s_before"], result["idle_cpu_per_s_after"] = idle_cpu_per_s, idle_after
+    idle_cpu_per_s = (idle_cpu_per_s + idle_after) / 2
+    result["variant"] = args.variant
+    result["peak_rss_mb"] = _peak_rss_mb()
+    result["rss_ready_mb"] = ready["rss_mb"]
+    result["idle_cpu_per_s"] = idle_cpu_per_s
+    print(json.dumps(result), file=protocol, flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
