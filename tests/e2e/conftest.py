@@ -8,7 +8,7 @@ When a test fails, the tail of every running service's output is added to its re
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Generator, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -16,31 +16,78 @@ import pytest
 
 from airflow_provider_videogen.testing import SimulatorProcess
 
-from .deployment import AirflowDeployment, DeploymentError
+from .deployment import AirflowDeployment, DeploymentError, free_port
 
 E2E_DAGS = Path(__file__).resolve().parent / "dags"
 EXAMPLE_DAGS = Path(__file__).resolve().parents[2] / "example_dags"
 API_KEY = "sim-e2e-key-4b1d"
 
 _started: list[AirflowDeployment] = []
+_simulators: list[SimulatorService] = []
 
 StartDeployment = Callable[..., AirflowDeployment]
 
 
 @pytest.hookimpl(wrapper=True)
-def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
-    report: pytest.TestReport = yield
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    report = yield
     if report.failed and report.when in ("setup", "call"):
+        for simulator in _simulators:
+            report.sections.append(("VideoGen simulator", simulator.status()))
         for deployment in _started:
             report.sections.append((f"Airflow services ({deployment.home.name})", deployment.diagnostics()))
     return report
 
 
+class SimulatorService:
+    """The session's simulator, in its own process on a fixed port.
+
+    The deployment's connections name that port, so if the simulator dies (a test killed it, or it
+    crashed) it is started again there, for the following tests; the failing test's report says how
+    it ended.
+    """
+
+    def __init__(self) -> None:
+        self.port = free_port()
+        self.exit_codes: list[int | None] = []
+        self.process = self._start()
+
+    def _start(self) -> SimulatorProcess:
+        simulator = SimulatorProcess(
+            api_key=API_KEY, port=self.port, queued_seconds=0.5, running_seconds=0.5, video_size=300_000
+        )
+        return simulator.start()
+
+    def alive(self) -> SimulatorProcess:
+        """The simulator, started again first if it has died."""
+        if not self.process.running:
+            self.exit_codes.append(self.process.stop())
+            self.process = self._start()
+        return self.process
+
+    def status(self) -> str:
+        state = "running" if self.process.running else "NOT RUNNING"
+        text = f"simulator on port {self.port}: {state}"
+        if self.exit_codes:
+            text += f"; earlier processes exited with codes {self.exit_codes} (negative: killed by that signal)"
+        return text
+
+    def stop(self) -> None:
+        self.process.stop()
+
+
 @pytest.fixture(scope="session")
-def e2e_simulator() -> Iterator[SimulatorProcess]:
+def e2e_simulator() -> Iterator[SimulatorService]:
     """The simulator in its own process, shared by every deployment of the session."""
-    with SimulatorProcess(api_key=API_KEY, queued_seconds=0.5, running_seconds=0.5, video_size=300_000) as sim:
-        yield sim
+    service = SimulatorService()
+    _simulators.append(service)
+    try:
+        yield service
+    finally:
+        _simulators.remove(service)
+        service.stop()
 
 
 @pytest.fixture(scope="session")
@@ -81,12 +128,13 @@ def start_deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Start
 
 
 @pytest.fixture(scope="session")
-def _e2e_deployment(start_deployment: StartDeployment, e2e_simulator: SimulatorProcess) -> AirflowDeployment:
+def _e2e_deployment(start_deployment: StartDeployment, e2e_simulator: SimulatorService) -> AirflowDeployment:
+    simulator = e2e_simulator.alive()
     return start_deployment(
         [E2E_DAGS, EXAMPLE_DAGS],
         env={
-            **e2e_simulator.conn_env("videogen_default"),
-            **e2e_simulator.conn_env("videogen_gateway", api_style="video_generations"),
+            **simulator.conn_env("videogen_default"),
+            **simulator.conn_env("videogen_gateway", api_style="video_generations"),
         },
         # asyncio then names the coroutine behind each blocked step of the triggerer's event loop.
         service_env={"triggerer": {"PYTHONASYNCIODEBUG": "1"}},
@@ -107,6 +155,6 @@ def airflow(_e2e_deployment: AirflowDeployment) -> AirflowDeployment:
 
 
 @pytest.fixture
-def sim(e2e_simulator: SimulatorProcess) -> SimulatorProcess:
+def sim(e2e_simulator: SimulatorService) -> SimulatorProcess:
     """The session's simulator (not reset: tests tell their tasks apart by id)."""
-    return e2e_simulator
+    return e2e_simulator.alive()

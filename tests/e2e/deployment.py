@@ -225,21 +225,23 @@ class AirflowDeployment:
         return process
 
     def kill_service(self, name: str, sig: int = signal.SIGKILL, timeout: float = 30.0) -> None:
-        """Send ``sig`` to the service's whole process group and wait for it to exit."""
+        """Send ``sig`` to the service's process group and wait for it to exit.
+
+        After a SIGKILL nothing the service started survives it (e.g. the triggerer's trigger runner),
+        as when a machine or container dies.
+        """
         process = self.processes[name]
         _signal_group(process, sig)
         try:
             process.wait(timeout)
         except subprocess.TimeoutExpired:
-            _signal_group(process, signal.SIGKILL)
+            _kill_all(process)
             process.wait(timeout)
         if sig == signal.SIGKILL:
-            # Make sure no forked child (e.g. the trigger runner) lingers, even outside the group.
-            _signal_group(process, signal.SIGKILL)
-            _kill_session(process.pid)
+            _kill_all(process)
 
     def stop(self, timeout: float = 5.0) -> None:
-        """Stop every service: SIGTERM to each process group, then SIGKILL what is left."""
+        """Stop every service: SIGTERM to each process group, then SIGKILL whatever is left of it."""
         for process in self.processes.values():
             _signal_group(process, signal.SIGTERM)
         deadline = time.monotonic() + timeout
@@ -247,10 +249,7 @@ class AirflowDeployment:
             with contextlib.suppress(subprocess.TimeoutExpired):
                 process.wait(max(deadline - time.monotonic(), 0.1))
         for process in self.processes.values():
-            # Also reaches children that outlived their parent in the group (workers, runners)...
-            _signal_group(process, signal.SIGKILL)
-            # ...and task processes, which run in process groups of their own within the session.
-            _kill_session(process.pid)
+            _kill_all(process)
             with contextlib.suppress(subprocess.TimeoutExpired):
                 process.wait(10)
 
@@ -474,20 +473,37 @@ def ti_key(ti: Mapping[str, Any]) -> str:
 
 
 def _signal_group(process: subprocess.Popen[bytes], sig: int) -> None:
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(process.pid, sig)
+    """Signal the process group of a service that has not exited (so the group id is surely its own)."""
+    if process.poll() is None:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(process.pid, sig)
 
 
-def _kill_session(session_id: int) -> None:
-    """SIGKILL every process of a session (Linux ``/proc``; elsewhere process groups must do)."""
-    for stat in Path("/proc").glob("[0-9]*/stat"):
+def _kill_all(process: subprocess.Popen[bytes]) -> None:
+    """SIGKILL a service with everything it started: its process group and its session.
+
+    Task processes leave the service's process group for groups of their own, but stay in its
+    session (it was started with ``start_new_session``). Where there is no ``/proc``, only the
+    process group is reached.
+    """
+    leader = process.pid
+    proc = Path("/proc")
+    if not (proc / "self" / "stat").exists():
+        _signal_group(process, signal.SIGKILL)
+        return
+    if process.returncode is not None and (proc / str(leader)).exists():
+        # Reaped, and its pid now belongs to another process: no process of ours can still use it as
+        # a group or session id (Linux does not reuse such a pid), so there is nothing left to kill.
+        return
+    for stat in proc.glob("[0-9]*/stat"):
         try:
+            # After the command name: state, ppid, pgrp, session, ...
             fields = stat.read_text().rsplit(")", 1)[1].split()
-        except (OSError, IndexError):
+            group, session = int(fields[2]), int(fields[3])
+        except (OSError, IndexError, ValueError):
             continue
-        # After the command name: state, ppid, pgrp, session, ...
-        if len(fields) > 3 and fields[3] == str(session_id):
-            with contextlib.suppress(ProcessLookupError, PermissionError, ValueError):
+        if leader in (group, session):
+            with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.kill(int(stat.parent.name), signal.SIGKILL)
 
 
