@@ -456,20 +456,16 @@ class AirflowDeployment:
             run = self.dag_run(dag_id, run_id)
             if run["state"] in ("success", "failed"):
                 return run
-            states = {_ti_key(ti): ti["state"] for ti in self.task_instances(dag_id, run_id)}
+            states = {ti_key(ti): ti["state"] for ti in self.task_instances(dag_id, run_id)}
             return None
 
         return wait_for(ended, timeout=timeout, interval=1.0, message=lambda: f"run {run_id} to end; tasks {states}")
 
 
-def _ti_key(ti: Mapping[str, Any]) -> str:
-    index = ti.get("map_index", -1)
-    return ti["task_id"] if index in (-1, None) else f"{ti['task_id']}[{index}]"
-
-
 def ti_key(ti: Mapping[str, Any]) -> str:
     """``task_id`` or ``task_id[map_index]`` of a task instance returned by the REST API."""
-    return _ti_key(ti)
+    index = ti.get("map_index", -1)
+    return ti["task_id"] if index in (-1, None) else f"{ti['task_id']}[{index}]"
 
 
 def _signal_group(process: subprocess.Popen[bytes], sig: int) -> None:
