@@ -46,5 +46,10 @@ test-oldest: $(OLDEST)/.installed
 
 test: lint typecheck test-newest test-oldest
 
+# The end-to-end suite alone (a real scheduler, triggerer, dag-processor and api-server); `make test` runs it too.
+test-e2e: $(NEWEST)/.installed $(OLDEST)/.installed
+	$(NEWEST)/bin/python -m pytest -p no:cacheprovider -m e2e tests/e2e
+	$(OLDEST)/bin/python -m pytest -p no:cacheprovider -m e2e tests/e2e
+
 clean:
 	rm -rf $(VENVS) .demo build dist *.egg-info
