@@ -7,6 +7,7 @@ AIRFLOW_OLDEST := 3.1.8
 NEWEST := $(VENVS)/airflow-$(AIRFLOW_NEWEST)
 OLDEST := $(VENVS)/airflow-$(AIRFLOW_OLDEST)
 PYTEST_ARGS ?=
+BENCH_ARGS ?=
 
 .PHONY: help demo airflow test lint typecheck test-newest test-oldest test-e2e bench clean
 
@@ -50,6 +51,9 @@ test: lint typecheck test-newest test-oldest
 test-e2e: $(NEWEST)/.installed $(OLDEST)/.installed
 	$(NEWEST)/bin/python -m pytest -p no:cacheprovider -m e2e tests/e2e
 	$(OLDEST)/bin/python -m pytest -p no:cacheprovider -m e2e tests/e2e
+
+bench: $(NEWEST)/.installed
+	$(NEWEST)/bin/python benchmarks/run.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENVS) .demo build dist *.egg-info
