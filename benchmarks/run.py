@@ -22,6 +22,7 @@ import json
 import os
 import platform
 import random
+import select
 import statistics
 import subprocess
 import sys
@@ -155,12 +156,16 @@ def worker_env(sim: Any, home: str) -> dict[str, str]:
 # ---- part 1: waiting cost --------------------------------------------------------------------------
 
 
-def read_json_line(stream: Any) -> str:
+def read_json_line(stream: Any, timeout: float) -> str:
     """Next line that holds a JSON object (a profiler wrapping the worker may print lines of its own)."""
-    while line := stream.readline():
-        if line.startswith("{"):
+    deadline = time.monotonic() + timeout
+    while True:
+        ready, _, _ = select.select([stream], [], [], max(deadline - time.monotonic(), 0.0))
+        if not ready:
+            raise TimeoutError(f"no answer from the worker within {timeout:g} s")
+        line = stream.readline()
+        if not line or line.startswith("{"):
             return str(line)
-    return ""
 
 
 def run_waiting(sim: Any, variant: str, n: int, args: argparse.Namespace, home: str, extra: list[str]) -> dict:
@@ -179,7 +184,7 @@ def run_waiting(sim: Any, variant: str, n: int, args: argparse.Namespace, home: 
         )
         assert worker.stdin is not None and worker.stdout is not None
         try:
-            ready = json.loads(read_json_line(worker.stdout) or "null")
+            ready = json.loads(read_json_line(worker.stdout, timeout=120) or "null")
             if not ready:
                 raise failure("did not start")
             sim.reset()
@@ -191,9 +196,12 @@ def run_waiting(sim: Any, variant: str, n: int, args: argparse.Namespace, home: 
             with CpuSampler(sim.process.pid) as sampler:
                 worker.stdin.write(json.dumps({"tasks": tasks}) + "\n")
                 worker.stdin.flush()
-                line = read_json_line(worker.stdout)
+                # Long enough for the last poll after the last finish, even on a struggling machine.
+                line = read_json_line(worker.stdout, timeout=high + 4 * args.poll + 120)
             busy1 = machine_busy_seconds()
             code = worker.wait(timeout=120)
+            if not sim.running:
+                raise RuntimeError("the simulator process died during the measurement")
         finally:
             if worker.poll() is None:
                 worker.kill()
@@ -298,10 +306,10 @@ def download_table(d: dict) -> str:
                 f"{statistics.median(r['cpu_s'] for r in runs):.2f}",
                 f"{max(r['peak_rss_mb'] for r in runs):.0f}",
                 f"{max(r['peak_rss_mb'] - r['peak_rss_before_mb'] for r in runs):.0f}" if name != "curl -o" else "-",
-                f"{100 * statistics.median(r['sim_cpu_avg'] for r in runs):.0f}%",
+                f"{statistics.median(r['sim_cpu_s'] for r in runs):.2f}",
             ]
         )
-    headers = ["copy", "MiB/s", "of curl", "wall s", "CPU s", "peak RSS MB", "RSS growth MB", "simulator CPU"]
+    headers = ["copy", "MiB/s", "of curl", "wall s", "CPU s", "peak RSS MB", "RSS growth MB", "simulator CPU s"]
     return fmt_table(headers, rows)
 
 
@@ -334,6 +342,9 @@ def main() -> int:
     parser.add_argument("--wrap", default="", help="command prefix for the waiting workers, e.g. a profiler")
     parser.add_argument("--download-size", type=int, default=None, help="bytes (default 1 GiB, 256 MiB with --quick)")
     parser.add_argument("--download-rounds", type=int, default=3, help="copies with curl and with the operator each")
+    parser.add_argument(
+        "--download-cold", action="store_true", help="no page-cache warm-up before each copy (see download.py)"
+    )
     parser.add_argument("--skip-waiting", action="store_true")
     parser.add_argument("--skip-download", action="store_true")
     parser.add_argument(
@@ -383,7 +394,14 @@ def main() -> int:
             print(f"download: {size / 2**20:.0f} MiB x {args.download_rounds} ...", file=sys.stderr, flush=True)
             sim.reset()
             download = measure_download(
-                sim, size, args.download_rounds, worker_env(sim, home), home, CpuSampler, before_copy=quiet
+                sim,
+                size,
+                args.download_rounds,
+                worker_env(sim, home),
+                home,
+                CpuSampler,
+                before_copy=quiet,
+                warm=not args.download_cold,
             )
 
     print()
@@ -404,7 +422,8 @@ def main() -> int:
         print()
         print(
             f"Download: one {download['size'] / 2**20:.0f} MiB video from the simulator to file://, "
-            f"median of {download['rounds']} copies each, alternating."
+            f"median of {download['rounds']} copies each, alternating"
+            + (", each right after an equal-size scratch write (see download.py)." if download["warm"] else ".")
         )
         print()
         print(download_table(download))

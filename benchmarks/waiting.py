@@ -35,6 +35,8 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 FINAL = frozenset({"succeeded", "failed", "cancelled", "expired"})
+# The references give up after this many failed polls in a row, as the trigger does by default.
+MAX_CONSECUTIVE_ERRORS = 8
 TASKS_PATH = "/llm/v1/contents/generations/tasks"
 
 
@@ -132,6 +134,7 @@ def make_http_variant(args: argparse.Namespace) -> Callable[[str], AsyncIterator
         hook = HttpAsyncHook(method="GET", http_conn_id="videogen_http")
         endpoint = f"{TASKS_PATH}/{video_task_id}"
         waits = Waits(args)
+        failures = 0
         while True:
             await asyncio.sleep(waits.next())
             Counters.polls += 1
@@ -139,9 +142,14 @@ def make_http_variant(args: argparse.Namespace) -> Callable[[str], AsyncIterator
                 async with aiohttp.ClientSession() as session:
                     response = await hook.run(session=session, endpoint=endpoint)
                     answer = await response.json()
-            except Exception:
+            except Exception as error:
                 Counters.errors += 1
+                failures += 1
+                if failures >= MAX_CONSECUTIVE_ERRORS:
+                    yield {"status": "error", "error": repr(error)}
+                    return
                 continue
+            failures = 0
             if answer.get("status") in FINAL:
                 yield {"status": answer["status"], "task": answer}
                 return
@@ -162,17 +170,24 @@ def make_bare_variant(args: argparse.Namespace) -> Callable[[str], AsyncIterator
         session = shared[0]
         url = f"{base_url}{TASKS_PATH}/{video_task_id}"
         waits = Waits(args)
+        failures = 0
         while True:
             await asyncio.sleep(waits.next())
             Counters.polls += 1
             try:
                 async with session.get(url, headers=headers) as response:
-                    answer = await response.json() if response.status == 200 else {}
-            except Exception:
+                    response.raise_for_status()
+                    answer = await response.json()
+            except Exception as error:
                 Counters.errors += 1
+                failures += 1
+                if failures >= MAX_CONSECUTIVE_ERRORS:
+                    yield {"status": "error", "error": repr(error)}
+                    return
                 continue
             finally:
                 response = None  # do not keep the last answer alive while sleeping
+            failures = 0
             if answer.get("status") in FINAL:
                 yield {"status": answer["status"], "task": answer}
                 return
