@@ -298,3 +298,46 @@ def test_test_connection_reports_an_unreachable_host(videogen_connection):
     ok, message = VideoGenHook("vg_down").test_connection()
     assert not ok
     assert "Check the base URL" in message
+
+
+async def test_hooks_starting_together_share_one_connection_lookup(sim, videogen_connection, monkeypatch):
+    lookups: list[str] = []
+    real = VideoGenHook.aget_connection.__func__  # type: ignore[attr-defined]
+
+    async def counting(cls, conn_id):
+        lookups.append(conn_id)
+        await asyncio.sleep(0.05)
+        return await real(cls, conn_id)
+
+    monkeypatch.setattr(VideoGenHook, "aget_connection", classmethod(counting))
+    settings = await asyncio.gather(*(VideoGenHook().aget_settings() for _ in range(50)))
+    assert lookups == ["videogen_default"]
+    assert {s.base_url for s in settings} == {sim.base_url}
+    # Once it has finished, a new hook looks the connection up again (it may have changed).
+    await VideoGenHook().aget_settings()
+    assert len(lookups) == 2
+
+
+async def test_a_failed_shared_lookup_reaches_every_waiting_hook(videogen_connection):
+    videogen_connection(conn_id="vg_keyless", api_key="")
+    results = await asyncio.gather(
+        *(VideoGenHook("vg_keyless").aget_settings() for _ in range(5)), return_exceptions=True
+    )
+    assert all(isinstance(r, VideoGenConfigurationError) for r in results)
+
+
+async def test_cancelling_one_waiting_hook_does_not_cancel_the_shared_lookup(videogen_connection, monkeypatch):
+    real = VideoGenHook.aget_connection.__func__  # type: ignore[attr-defined]
+
+    async def slow(cls, conn_id):
+        await asyncio.sleep(0.1)
+        return await real(cls, conn_id)
+
+    monkeypatch.setattr(VideoGenHook, "aget_connection", classmethod(slow))
+    first = asyncio.ensure_future(VideoGenHook().aget_settings())
+    second = asyncio.ensure_future(VideoGenHook().aget_settings())
+    await asyncio.sleep(0.01)
+    first.cancel()
+    settings = await second
+    assert settings.conn_id == "videogen_default"
+    assert first.cancelled()
