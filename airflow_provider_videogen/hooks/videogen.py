@@ -382,25 +382,25 @@ class VideoGenHook(BaseHook):
         """
         settings = self.settings
         _require_cancel_support(settings)
-        task = self.get_task(video_task_id)
-        if task.status is not VideoTaskStatus.QUEUED:
-            self.log.info("Video task %s is %s, not queued: leaving it alone.", video_task_id, task.status.value)
+        if not self._is_queued(self.get_task(video_task_id)):
             return False
         try:
-            self._request(
-                "DELETE",
-                settings.task_url(video_task_id),
-                settings,
-                video_task_id=video_task_id,
-                action="cancel",
-                retry_if=_create_may_retry,
-            )
+            self._request("DELETE", settings.task_url(video_task_id), settings, **_cancel_call(video_task_id))
         except VideoGenAPIError as error:
-            # It started running between the read and the DELETE: the service refuses to cancel it.
-            self.log.warning("Video task %s could not be cancelled: %s", video_task_id, error)
-            return False
+            return self._cancel_refused(video_task_id, error)
         self.log.info("Cancelled queued video task %s.", video_task_id)
         return True
+
+    def _is_queued(self, task: VideoTask) -> bool:
+        if task.status is VideoTaskStatus.QUEUED:
+            return True
+        self.log.info("Video task %s is %s, not queued: leaving it alone.", task.id, task.status.value)
+        return False
+
+    def _cancel_refused(self, video_task_id: str, error: VideoGenAPIError) -> bool:
+        # It started running between the read and the DELETE: the service refuses to cancel it.
+        self.log.warning("Video task %s could not be cancelled: %s", video_task_id, error)
+        return False
 
     def test_connection(self) -> tuple[bool, str]:
         """Make one cheap authenticated request and say whether the key and the URL work."""
@@ -486,22 +486,12 @@ class VideoGenHook(BaseHook):
         """Cancel a still-queued video task without blocking the event loop; see :meth:`cancel_task`."""
         settings = await self.aget_settings()
         _require_cancel_support(settings)
-        task = await self.aget_task(video_task_id)
-        if task.status is not VideoTaskStatus.QUEUED:
-            self.log.info("Video task %s is %s, not queued: leaving it alone.", video_task_id, task.status.value)
+        if not self._is_queued(await self.aget_task(video_task_id)):
             return False
         try:
-            await self._arequest(
-                "DELETE",
-                settings.task_url(video_task_id),
-                settings,
-                video_task_id=video_task_id,
-                action="cancel",
-                retry_if=_create_may_retry,
-            )
+            await self._arequest("DELETE", settings.task_url(video_task_id), settings, **_cancel_call(video_task_id))
         except VideoGenAPIError as error:
-            self.log.warning("Video task %s could not be cancelled: %s", video_task_id, error)
-            return False
+            return self._cancel_refused(video_task_id, error)
         self.log.info("Cancelled queued video task %s.", video_task_id)
         return True
 
@@ -595,6 +585,11 @@ def _created_task_id(answer: Any, settings: VideoGenConnectionSettings) -> str:
             "service's task list before submitting again."
         )
     return check_video_task_id(video_task_id)
+
+
+def _cancel_call(video_task_id: str) -> dict[str, Any]:
+    """How a DELETE of a video task is made: like a create, never retried where it may have arrived."""
+    return {"video_task_id": video_task_id, "action": "cancel", "retry_if": _create_may_retry}
 
 
 def _require_cancel_support(settings: VideoGenConnectionSettings) -> None:
