@@ -29,6 +29,35 @@ from .videos import (
 pytestmark = pytest.mark.e2e
 
 
+def finish_in_the_triggerer(
+    airflow: AirflowDeployment,
+    sim: SimulatorProcess,
+    dag_id: str,
+    run_id: str,
+    task_id: str,
+    video_task_id: str,
+) -> dict[str, tuple[str, int]]:
+    """Let a run whose ``task_id`` waits on a held video finish through the triggerer; return its tasks' states.
+
+    Checks that the task is deferred to the provider's trigger running in a triggerer before the
+    video is released, that the run then succeeds, and that that triggerer, and only it, ran the
+    trigger and fired the success event the task resumed with.
+    """
+    [waiting] = wait_until_triggers_run(airflow, dag_id, [run_id], task_id, count=1)
+    assert waiting["trigger"]["classpath"] == TRIGGER_CLASSPATH
+    triggerer_id = waiting["trigger"]["triggerer_id"]
+    release(sim, video_task_id)
+
+    run = airflow.wait_for_run(dag_id, run_id)
+    tis = {ti_key(ti): (ti["state"], ti["try_number"]) for ti in airflow.task_instances(dag_id, run_id)}
+    assert run["state"] == "success", tis
+    trigger_logs = airflow.trigger_log_events(dag_id, run_id, task_id)
+    assert list(trigger_logs) == [triggerer_id]
+    [fired] = fired_events(trigger_logs[triggerer_id])
+    assert "'status': 'success'" in fired["result"]
+    return tis
+
+
 def test_generate_and_fetch_example_waits_in_the_triggerer_and_lands_the_video(
     airflow: AirflowDeployment, sim: SimulatorProcess
 ) -> None:
@@ -41,20 +70,8 @@ def test_generate_and_fetch_example_waits_in_the_triggerer_and_lands_the_video(
     # While the video renders, "generate" holds no worker: it is deferred to the provider's trigger,
     # which a triggerer has taken and is running.
     video_task_id = wait_for_xcom(airflow, GENERATE_AND_FETCH, run_id, "generate", "video_task_id")
-    [waiting] = wait_until_triggers_run(airflow, GENERATE_AND_FETCH, [run_id], "generate", count=1)
-    assert waiting["trigger"]["classpath"] == TRIGGER_CLASSPATH
-    triggerer_id = waiting["trigger"]["triggerer_id"]
-    release(sim, video_task_id)
-
-    run = airflow.wait_for_run(GENERATE_AND_FETCH, run_id)
-    tis = {ti_key(ti): (ti["state"], ti["try_number"]) for ti in airflow.task_instances(GENERATE_AND_FETCH, run_id)}
-    assert run["state"] == "success", tis
+    tis = finish_in_the_triggerer(airflow, sim, GENERATE_AND_FETCH, run_id, "generate", video_task_id)
     assert tis == {"generate": ("success", 1), "fetch": ("success", 1), "record_metadata": ("success", 1)}
-    # That triggerer, and only it, ran the trigger and fired the event "generate" resumed with.
-    trigger_logs = airflow.trigger_log_events(GENERATE_AND_FETCH, run_id, "generate")
-    assert list(trigger_logs) == [triggerer_id]
-    [fired] = fired_events(trigger_logs[triggerer_id])
-    assert "'status': 'success'" in fired["result"]
 
     # One generation submitted, its video downloaded once, landed whole with its last frame and metadata.
     assert len(creates_with(sim, prompt)) == 1
@@ -86,19 +103,8 @@ def test_wait_and_fetch_example_waits_in_the_triggerer_and_lands_the_video(
 
     run_id = airflow.trigger_dag(WAIT_AND_FETCH, {"video_task_id": video_task_id, "destination": f"file://{folder}/"})
 
-    [waiting] = wait_until_triggers_run(airflow, WAIT_AND_FETCH, [run_id], "wait", count=1)
-    assert waiting["trigger"]["classpath"] == TRIGGER_CLASSPATH
-    triggerer_id = waiting["trigger"]["triggerer_id"]
-    release(sim, video_task_id)
-
-    run = airflow.wait_for_run(WAIT_AND_FETCH, run_id)
-    tis = {ti_key(ti): (ti["state"], ti["try_number"]) for ti in airflow.task_instances(WAIT_AND_FETCH, run_id)}
-    assert run["state"] == "success", tis
+    tis = finish_in_the_triggerer(airflow, sim, WAIT_AND_FETCH, run_id, "wait", video_task_id)
     assert tis == {"wait": ("success", 1), "describe": ("success", 1), "land": ("success", 1)}
-    trigger_logs = airflow.trigger_log_events(WAIT_AND_FETCH, run_id, "wait")
-    assert list(trigger_logs) == [triggerer_id]
-    [fired] = fired_events(trigger_logs[triggerer_id])
-    assert "'status': 'success'" in fired["result"]
 
     expected = sim.get_task(video_task_id)
     video = folder / f"{video_task_id}.mp4"
