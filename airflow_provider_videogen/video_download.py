@@ -55,7 +55,6 @@ import binascii
 import hashlib
 import json
 import logging
-import random
 import re
 import threading
 import time
@@ -81,7 +80,7 @@ from airflow_provider_videogen.exceptions import (
     VideoTaskNotReadyError,
     VideoURLExpiredError,
 )
-from airflow_provider_videogen.hooks.videogen import RetryPolicy
+from airflow_provider_videogen.hooks.videogen import RetryPolicy, parse_retry_after
 
 if TYPE_CHECKING:
     from airflow.sdk import ObjectStoragePath
@@ -586,7 +585,7 @@ class VideoDownloader:
         if status in _TRANSIENT_STATUSES:
             raise _RetryableDownloadError(
                 f"HTTP {status}{': ' + detail if detail else ''}",
-                retry_after=_retry_after(response.headers.get("Retry-After")),
+                retry_after=parse_retry_after(response.headers.get("Retry-After")),
             )
         raise VideoDownloadError(
             f"The file host answered HTTP {status} for the {target.what} of video task "
@@ -611,14 +610,11 @@ class VideoDownloader:
                 return True
             streak = progress.barren_attempts
             waited = time.monotonic() - progress.last_progress_at
-            return streak >= policy.max_attempts or waited + _next_wait(policy, streak) > policy.max_seconds
+            return streak >= policy.max_attempts or waited + policy.backoff(streak) > policy.max_seconds
 
         def wait(state: RetryCallState) -> float:
             error = state.outcome.exception() if state.outcome else None
-            retry_after = getattr(error, "retry_after", None)
-            if retry_after is not None:
-                return min(max(retry_after, 0.0), policy.max_retry_after)
-            return _next_wait(policy, progress.barren_attempts)
+            return policy.wait_after(progress.barren_attempts, getattr(error, "retry_after", None))
 
         def before_sleep(state: RetryCallState) -> None:
             error = state.outcome.exception() if state.outcome else None
@@ -966,28 +962,9 @@ def _hash_file(path: ObjectStoragePath, chunk_size: int) -> str:
     return digest.hexdigest()
 
 
-def _next_wait(policy: RetryPolicy, streak: int) -> float:
-    backoff = min(policy.max_wait, policy.initial_wait * 2 ** max(streak - 1, 0))
-    return random.uniform(backoff / 2, backoff)
-
-
 def _int_header(value: str | None) -> int | None:
     value = (value or "").strip()
     return int(value) if value.isdigit() else None
-
-
-def _retry_after(value: str | None) -> float | None:
-    if not value:
-        return None
-    try:
-        return max(float(value), 0.0)
-    except ValueError:
-        from email.utils import parsedate_to_datetime
-
-        try:
-            return max((parsedate_to_datetime(value) - datetime.now(timezone.utc)).total_seconds(), 0.0)
-        except (TypeError, ValueError):
-            return None
 
 
 def _error_detail(response: requests.Response) -> str:

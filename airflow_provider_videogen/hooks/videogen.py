@@ -76,11 +76,18 @@ class RetryPolicy:
     def wait_seconds(self, retry_state: RetryCallState) -> float:
         """Seconds to sleep before the next attempt: ``Retry-After`` if sent, else backoff with jitter."""
         error = retry_state.outcome.exception() if retry_state.outcome else None
-        retry_after = getattr(error, "retry_after", None)
+        return self.wait_after(retry_state.attempt_number, getattr(error, "retry_after", None))
+
+    def wait_after(self, failures: int, retry_after: float | None) -> float:
+        """Seconds to wait after ``failures`` failed attempts in a row, honouring the service's ``Retry-After``."""
         if retry_after is not None:
             return min(max(retry_after, 0.0), self.max_retry_after)
-        backoff = min(self.max_wait, self.initial_wait * 2 ** (retry_state.attempt_number - 1))
-        return random.uniform(backoff / 2, backoff)
+        return self.backoff(failures)
+
+    def backoff(self, failures: int) -> float:
+        """Exponential backoff with jitter after ``failures`` failed attempts in a row."""
+        ceiling = min(self.max_wait, self.initial_wait * 2 ** max(failures - 1, 0))
+        return random.uniform(ceiling / 2, ceiling)
 
 
 @dataclass(frozen=True)
@@ -725,7 +732,7 @@ def _interpret(
     if status in _TRANSIENT_STATUSES or status >= 500:
         raise VideoGenTransientError(
             f"Could not {action} {where}: {detail}.",
-            retry_after=_retry_after(headers),
+            retry_after=parse_retry_after(headers.get("Retry-After")),
             empty_body=not body.strip(),
             **kwargs,
         )
@@ -767,8 +774,8 @@ def _text(value: Any) -> str | None:
     return str(value) if value not in (None, "") else None
 
 
-def _retry_after(headers: Mapping[str, str]) -> float | None:
-    value = headers.get("Retry-After")
+def parse_retry_after(value: str | None) -> float | None:
+    """Read a ``Retry-After`` header (seconds or an HTTP date) as seconds from now; ``None`` if absent or unreadable."""
     if not value:
         return None
     try:
