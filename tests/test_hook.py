@@ -18,7 +18,7 @@ from airflow_provider_videogen.exceptions import (
     VideoGenTransientError,
     VideoTaskNotFoundError,
 )
-from airflow_provider_videogen.hooks.videogen import RetryPolicy, VideoGenHook
+from airflow_provider_videogen.hooks.videogen import RetryPolicy, VideoGenHook, parse_retry_after
 from airflow_provider_videogen.video_task import VideoTask, VideoTaskStatus
 from tests.conftest import API_KEY
 
@@ -341,3 +341,33 @@ async def test_cancelling_one_waiting_hook_does_not_cancel_the_shared_lookup(vid
     settings = await second
     assert settings.conn_id == "videogen_default"
     assert first.cancelled()
+
+
+# ---- hardening: an unreadable Retry-After is no Retry-After ---------------------------------
+
+UNREADABLE_RETRY_AFTER = ["nan", "inf", "-inf", "-1", "garbage", "1e400", "NaN", "+nan"]
+
+
+@pytest.mark.parametrize("value", UNREADABLE_RETRY_AFTER)
+def test_unreadable_or_non_finite_retry_after_reads_as_none(value):
+    assert parse_retry_after(value) is None
+
+
+def test_huge_retry_after_is_capped_by_the_policy():
+    policy = RetryPolicy(max_retry_after=300.0)
+    assert parse_retry_after("1e12") == 1e12
+    assert policy.wait_after(1, parse_retry_after("1e12")) == 300.0
+
+
+@pytest.mark.parametrize("value", ["nan", "inf", "-1", "garbage"])
+@pytest.mark.parametrize("mode", MODES)
+def test_non_finite_retry_after_falls_back_to_backoff_and_the_call_returns(mode, value, sim, videogen_connection):
+    task_id = add_finished_task(sim, style="contents_generations", final_status="succeeded")
+    sim.add_fault(kind="http_error", target="query", status=503, retry_after=value, times=1)
+    if mode == "sync":
+        task = sync_get(task_id)
+    else:
+        # Bounded: a hook that sleeps nan seconds never returns.
+        task = asyncio.run(asyncio.wait_for(async_get(task_id), timeout=20))
+    assert task.status is VideoTaskStatus.SUCCEEDED
+    assert len(sim.requests(target="query")) == 2

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import math
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -362,6 +363,14 @@ async def test_retry_after_is_capped(hook):
     clock = FakeClock()
     await only_event(make_trigger(clock, poll_interval=10.0))
     assert clock.sleeps == [10.0, VideoTaskTrigger.max_retry_after]
+
+
+@pytest.mark.parametrize("retry_after", [math.nan, math.inf, -1.0])
+async def test_a_non_finite_retry_after_is_ignored_by_the_backoff(hook, retry_after):
+    hook.script = [transient("HTTP 503", retry_after=retry_after), SUCCEEDED]
+    clock = FakeClock()
+    await only_event(make_trigger(clock, poll_interval=10.0))
+    assert clock.sleeps == [10.0, 10.0]
 
 
 async def test_a_successful_poll_resets_the_error_count(hook):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import email.utils
 import json
+import math
 import random
 import time
 import weakref
@@ -80,7 +81,7 @@ class RetryPolicy:
 
     def wait_after(self, failures: int, retry_after: float | None) -> float:
         """Seconds to wait after ``failures`` failed attempts in a row, honouring the service's ``Retry-After``."""
-        if retry_after is not None:
+        if retry_after is not None and math.isfinite(retry_after):
             return min(max(retry_after, 0.0), self.max_retry_after)
         return self.backoff(failures)
 
@@ -775,16 +776,24 @@ def _text(value: Any) -> str | None:
 
 
 def parse_retry_after(value: str | None) -> float | None:
-    """Read a ``Retry-After`` header (seconds or an HTTP date) as seconds from now; ``None`` if absent or unreadable."""
-    if not value:
+    """Read a ``Retry-After`` header (seconds or an HTTP date) as seconds from now.
+
+    ``None`` when absent or unreadable: a negative number, ``nan``, ``inf`` or anything that is
+    neither a number nor an HTTP date is treated as no hint at all (the caller backs off as usual),
+    never as a wait. A date in the past reads as 0. Huge values are returned as they are: each
+    caller caps them (``RetryPolicy.max_retry_after``, ``VideoTaskTrigger.max_retry_after``).
+    """
+    if not value or not value.strip():
         return None
     try:
-        return max(float(value), 0.0)
+        seconds = float(value)
     except ValueError:
         pass
+    else:
+        return seconds if math.isfinite(seconds) and seconds >= 0 else None
     try:
         when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         return None
     return max(when.timestamp() - time.time(), 0.0)
 

@@ -234,7 +234,7 @@ class VideoTaskTrigger(BaseTrigger):
         """Seconds before the next poll after ``failures`` failed polls in a row."""
         ceiling = max(self.poll_interval, self.max_backoff)
         wait = min(self.poll_interval * 2.0 ** (failures - 1), ceiling)
-        if retry_after is not None:
+        if retry_after is not None and math.isfinite(retry_after):
             wait = max(wait, min(retry_after, self.max_retry_after))
         return self._jittered(wait)
 
