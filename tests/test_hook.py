@@ -364,10 +364,7 @@ def test_huge_retry_after_is_capped_by_the_policy():
 def test_non_finite_retry_after_falls_back_to_backoff_and_the_call_returns(mode, value, sim, videogen_connection):
     task_id = add_finished_task(sim, style="contents_generations", final_status="succeeded")
     sim.add_fault(kind="http_error", target="query", status=503, retry_after=value, times=1)
-    if mode == "sync":
-        task = sync_get(task_id)
-    else:
-        # Bounded: a hook that sleeps nan seconds never returns.
-        task = asyncio.run(asyncio.wait_for(async_get(task_id), timeout=20))
+    # Bounded: a hook that sleeps nan seconds never returns.
+    task = sync_get(task_id) if mode == "sync" else asyncio.run(asyncio.wait_for(async_get(task_id), timeout=20))
     assert task.status is VideoTaskStatus.SUCCEEDED
     assert len(sim.requests(target="query")) == 2
