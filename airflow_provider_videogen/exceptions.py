@@ -102,3 +102,10 @@ class VideoURLExpiredError(VideoDownloadError, AirflowFailException):
 
 class VideoDestinationExistsError(VideoDownloadError, AirflowFailException):
     """The destination holds a different (or unverifiable) file and ``overwrite`` is not set."""
+
+
+class VideoFileHostRefusedError(VideoDownloadError, AirflowFailException):
+    """A file URL (or one of its redirects) leads to a loopback, private or link-local address.
+
+    Nothing was sent there. Allow such hosts with the connection extra ``allow_private_file_hosts``.
+    """

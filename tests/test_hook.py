@@ -368,3 +368,39 @@ def test_non_finite_retry_after_falls_back_to_backoff_and_the_call_returns(mode,
     task = sync_get(task_id) if mode == "sync" else asyncio.run(asyncio.wait_for(async_get(task_id), timeout=20))
     assert task.status is VideoTaskStatus.SUCCEEDED
     assert len(sim.requests(target="query")) == 2
+
+
+# ---- hardening: the connection's timeout bounds the whole request ---------------------------
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_a_trickling_answer_is_cut_at_the_connection_timeout(mode, sim, videogen_connection):
+    """A 200 whose body arrives a few bytes at a time must not hold the caller past ``timeout``."""
+    videogen_connection(conn_id="vg_trickle", timeout=1.0)
+    task_id = add_finished_task(sim, style="contents_generations", final_status="succeeded")
+    # About 150 pieces 0.2 s apart: 30 s for the whole answer, each piece well inside the timeout.
+    sim.add_fault(kind="trickle", target="query", delay=0.2, times=1)
+    with pytest.raises(VideoGenTransientError, match="timed out") as caught:
+        get(mode, task_id, conn_id="vg_trickle", policy=RetryPolicy(max_attempts=1))
+    assert API_KEY not in str(caught.value)
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_a_trickling_answer_is_retried_within_the_budget(mode, sim, videogen_connection):
+    videogen_connection(conn_id="vg_trickle", timeout=1.0)
+    task_id = add_finished_task(sim, style="contents_generations", final_status="succeeded")
+    sim.add_fault(kind="trickle", target="query", delay=0.2, times=1)
+    assert get(mode, task_id, conn_id="vg_trickle").status is VideoTaskStatus.SUCCEEDED
+    assert len(sim.requests(target="query")) == 2
+
+
+# ---- hardening: answers are bounded ---------------------------------------------------------
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_an_answer_of_several_mib_is_refused_at_the_default_limit(mode, sim, videogen_connection):
+    task_id = add_finished_task(sim, style="contents_generations", final_status="succeeded")
+    huge = {"id": task_id, "status": "succeeded", "padding": "x" * (5 * 1024 * 1024)}
+    sim.add_fault(kind="http_error", target="query", status=200, body=huge, times=1)
+    with pytest.raises(VideoGenAPIError, match="limit of 4194304 bytes"):
+        get(mode, task_id)

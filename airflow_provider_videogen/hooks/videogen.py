@@ -20,7 +20,7 @@ from airflow.sdk import BaseHook
 from tenacity import AsyncRetrying, RetryCallState, Retrying, retry_if_exception, stop_after_attempt
 from tenacity import stop_before_delay as _stop_before_delay
 
-from airflow_provider_videogen import API_STYLE_CHOICES, DATA_CENTER_CHOICES, __version__
+from airflow_provider_videogen import API_STYLE_CHOICES, DATA_CENTER_CHOICES, transport
 from airflow_provider_videogen.exceptions import (
     VideoGenAPIError,
     VideoGenAuthError,
@@ -45,7 +45,7 @@ DEFAULT_PATH_PREFIXES: dict[str, str] = {
     "contents_generations": "/llm/v1",
     "video_generations": "/v1",
 }
-USER_AGENT = f"airflow-provider-videogen/{__version__}"
+USER_AGENT = transport.USER_AGENT
 MAX_VIDEO_TASK_ID_LENGTH = 256
 # Characters that could move a request to another path or endpoint, or that no real id contains.
 _UNSAFE_ID_CHARACTERS = frozenset("/\\?#%") | {chr(c) for c in range(0x21)} | {"\x7f"}
@@ -318,9 +318,7 @@ class VideoGenHook(BaseHook):
     def get_conn(self) -> requests.Session:
         """Return the ``requests`` session (created once, with the provider's User-Agent)."""
         if self._session is None:
-            session = requests.Session()
-            session.headers["User-Agent"] = USER_AGENT
-            self._session = session
+            self._session = transport.new_session()
         return self._session
 
     def get_task(self, video_task_id: str) -> VideoTask:
@@ -461,22 +459,18 @@ class VideoGenHook(BaseHook):
 
         def attempt() -> Any:
             try:
-                response = session.request(
-                    method,
-                    url,
-                    headers=headers,
-                    json=json_body,
-                    timeout=settings.timeout,
-                    allow_redirects=False,
+                answer = transport.send(
+                    session, method, url, timeout=settings.timeout, headers=headers, json_body=json_body
                 )
-                body = response.content
+            except transport.AnswerTooLargeError as e:
+                raise _too_large_error(e, action, video_task_id, settings) from None
             except (
                 requests.ConnectionError,
                 requests.Timeout,
                 requests.exceptions.ChunkedEncodingError,
             ) as e:
                 raise _transport_error(e, action, video_task_id, settings, sent=not _surely_unsent(e)) from None
-            return _interpret(response.status_code, response.headers, body, settings, action, video_task_id)
+            return _interpret(answer.status, answer.headers, answer.body, settings, action, video_task_id)
 
         retrying = Retrying(**_retry_kwargs(policy or settings.retry_policy, retry_if, self.log))
         return retrying(attempt)
@@ -538,8 +532,10 @@ class VideoGenHook(BaseHook):
                 async with session.request(
                     method, url, headers=headers, json=json_body, timeout=timeout, allow_redirects=False
                 ) as response:
-                    body = await response.read()
+                    body = await transport.aread_bounded(response)
                     return _interpret(response.status, response.headers, body, settings, action, video_task_id)
+            except transport.AnswerTooLargeError as e:
+                raise _too_large_error(e, action, video_task_id, settings) from None
             except (aiohttp.ClientError, asyncio.TimeoutError) as e:
                 sent = not isinstance(e, aiohttp.ClientConnectorError)
                 raise _transport_error(e, action, video_task_id, settings, sent=sent) from None
@@ -649,6 +645,16 @@ def _retry_kwargs(policy: RetryPolicy, retry_if: Callable[[BaseException], bool]
         "before_sleep": before_sleep,
         "reraise": True,
     }
+
+
+def _too_large_error(
+    error: transport.AnswerTooLargeError, action: str, video_task_id: str | None, settings: VideoGenConnectionSettings
+) -> VideoGenAPIError:
+    return VideoGenAPIError(
+        f"Could not {action} {_describe(video_task_id)} at {settings.base_url}: {error}. An answer of this API "
+        "is a small JSON object: check the base URL and path_prefix of the connection.",
+        video_task_id=video_task_id,
+    )
 
 
 def _is_transient(error: BaseException) -> bool:

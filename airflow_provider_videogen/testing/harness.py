@@ -159,7 +159,8 @@ class _SimulatorClient:
         """Queue a fault for the next matching requests; return its id.
 
         :param kind: ``http_error``, ``reset``, ``slow``, ``empty_body``, ``malformed_body``,
-            ``truncate`` or ``expired``.
+            ``truncate``, ``expired`` or ``trickle`` (an API answer sent a few bytes at a time,
+            ``delay`` seconds apart).
         :param target: ``query``, ``create``, ``cancel``, ``list``, ``download`` or ``any``.
         :param status: HTTP status of ``http_error`` (default 500).
         :param retry_after: ``Retry-After`` header (seconds or an HTTP date).
@@ -167,7 +168,7 @@ class _SimulatorClient:
         :param content_type: custom ``Content-Type`` for ``body``.
         :param times: how many matching requests it affects; ``<= 0`` means until cleared.
         :param task_id: only requests about this task.
-        :param delay: seconds a ``slow`` answer is held back.
+        :param delay: seconds a ``slow`` answer is held back, or between the pieces of a ``trickle``.
         :param truncate_at: body bytes sent before a ``truncate`` closes the connection
             (default half the body).
         """

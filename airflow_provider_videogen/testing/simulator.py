@@ -65,7 +65,7 @@ VIDEO = "video_generations"
 STYLES = (CONTENTS, VIDEO)
 SHAPES = ("gateway", "documented")
 FINAL_STATUSES = ("succeeded", "failed", "cancelled", "expired")
-FAULT_KINDS = ("http_error", "reset", "slow", "empty_body", "malformed_body", "truncate", "expired")
+FAULT_KINDS = ("http_error", "reset", "slow", "empty_body", "malformed_body", "truncate", "expired", "trickle")
 FAULT_TARGETS = ("query", "create", "cancel", "list", "download", "any")
 
 DEFAULT_MODEL = "doubao-seedance-1-0-pro-250528"
@@ -562,6 +562,9 @@ class SimulatorState:
         ]
 
 
+_TRICKLE_BYTES = 4
+
+
 def _retry_after_text(value: str | float) -> str:
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         return str(int(value)) if float(value).is_integer() else str(value)
@@ -803,7 +806,7 @@ class _Simulator:
             if fault.kind == "slow":
                 if not await self._pause(fault.delay):
                     return _drop_connection(request)
-            elif fault.kind != "truncate":
+            elif fault.kind not in ("truncate", "trickle"):
                 return _fault_response(fault, style)
         if not self._authorised(request):
             if style == CONTENTS:
@@ -820,6 +823,25 @@ class _Simulator:
             limit = len(payload) // 2 if fault.truncate_at is None else fault.truncate_at
             stream = web.StreamResponse(status=response.status, headers={"Content-Type": response.content_type})
             return await _send_truncated(request, stream, [payload], len(payload), limit)
+        if fault is not None and fault.kind == "trickle":
+            assert isinstance(response, web.Response)
+            payload = response.body if isinstance(response.body, bytes) else b""
+            stream = web.StreamResponse(status=response.status, headers={"Content-Type": response.content_type})
+            return await self._send_trickled(request, stream, payload, fault.delay)
+        return response
+
+    async def _send_trickled(
+        self, request: web.BaseRequest, response: web.StreamResponse, payload: bytes, delay: float
+    ) -> web.StreamResponse:
+        """Send the whole answer a few bytes at a time, ``delay`` seconds apart (a slow, live connection)."""
+        response.content_length = len(payload)
+        await response.prepare(request)
+        for start in range(0, len(payload), _TRICKLE_BYTES):
+            if start and not await self._pause(delay):
+                break
+            if _dropped(request):
+                break
+            await response.write(payload[start : start + _TRICKLE_BYTES])
         return response
 
     def _authorised(self, request: web.Request) -> bool:
