@@ -404,3 +404,74 @@ def test_an_answer_of_several_mib_is_refused_at_the_default_limit(mode, sim, vid
     sim.add_fault(kind="http_error", target="query", status=200, body=huge, times=1)
     with pytest.raises(VideoGenAPIError, match="limit of 4194304 bytes"):
         get(mode, task_id)
+
+
+# ---- hardening: the key is masked before any text is cut ------------------------------------
+
+
+def assert_no_part_of_the_key(text: str) -> None:
+    """Not the key, nor any 8 characters of it in a row."""
+    for start in range(len(API_KEY) - 7):
+        assert API_KEY[start : start + 8] not in text, f"part of the key leaked: {text!r}"
+
+
+@pytest.mark.parametrize("offset", [283, 290, 295, 299])
+@pytest.mark.parametrize("mode", MODES)
+def test_a_key_that_crosses_the_cut_of_a_non_json_error_body_is_masked(mode, offset, sim, videogen_connection):
+    task_id = add_finished_task(sim, style="contents_generations", final_status="succeeded")
+    body = "x" * offset + API_KEY + "y" * 100
+    sim.add_fault(kind="http_error", target="query", status=400, body=body, content_type="text/plain")
+    with pytest.raises(VideoGenAPIError) as caught:
+        get(mode, task_id)
+    assert_no_part_of_the_key(str(caught.value))
+
+
+@pytest.mark.parametrize("offset", [250, 280, 295])
+def test_a_key_that_crosses_the_cut_of_a_create_answer_without_id_is_masked(offset, sim, videogen_connection):
+    echo = {"note": "x" * offset + API_KEY + "y" * 50}
+    sim.add_fault(kind="http_error", target="create", status=200, body=echo)
+    with pytest.raises(VideoGenAPIError, match="holds no task id") as caught:
+        VideoGenHook(retry_policy=FAST_RETRIES).create_task(model="m", prompt="p")
+    assert_no_part_of_the_key(str(caught.value))
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_a_key_echoed_in_a_task_error_message_is_masked(mode, sim, videogen_connection):
+    task_id = add_finished_task(
+        sim, style="contents_generations", final_status="failed", error_code="Bad", error_message=f"key {API_KEY}"
+    )
+    task = get(mode, task_id)
+    assert task.error_message == "key ***"
+
+
+# ---- hardening: a 2xx that is not a task object is transient ---------------------------------
+
+
+@pytest.mark.parametrize("body", ["null", "[]", '[{"id": "x"}]', '"text"', "42", "true"])
+@pytest.mark.parametrize("mode", MODES)
+def test_a_json_answer_that_is_not_a_task_object_is_transient(mode, body, sim, videogen_connection):
+    task_id = add_finished_task(sim, style="contents_generations", final_status="succeeded")
+    sim.add_fault(kind="http_error", target="query", status=200, body=body, content_type="application/json")
+    assert get(mode, task_id).status is VideoTaskStatus.SUCCEEDED
+    assert len(sim.requests(target="query")) == 2
+
+
+# ---- hardening: an answer about another task is refused ---------------------------------------
+
+
+@pytest.mark.parametrize("api_style", ["contents_generations", "video_generations"])
+@pytest.mark.parametrize("mode", MODES)
+def test_an_answer_about_another_task_id_is_refused(mode, api_style, sim, videogen_connection):
+    conn_id = videogen_connection(conn_id=f"vg_{api_style}", api_style=api_style)
+    task_id = add_finished_task(sim, style=api_style, final_status="succeeded")
+    other = add_finished_task(sim, style=api_style, final_status="succeeded")
+    answer = (
+        {"id": other, "status": "succeeded", "content": {"video_url": "http://x/v.mp4"}}
+        if api_style == "contents_generations"
+        else {"code": "success", "message": "", "data": {"task_id": other, "status": "SUCCESS"}}
+    )
+    sim.add_fault(kind="http_error", target="query", status=200, body=answer, times=10)
+    with pytest.raises(VideoGenAPIError, match="with another task") as caught:
+        get(mode, task_id, conn_id=conn_id)
+    assert other in str(caught.value) and task_id in str(caught.value)
+    assert len(sim.requests(target="query")) == 1

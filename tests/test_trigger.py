@@ -633,3 +633,13 @@ async def test_on_kill_on_video_generations_sends_nothing_and_does_not_raise(sim
 def test_cancel_on_kill_survives_serialization():
     trigger = VideoTaskTrigger(TASK_ID, cancel_on_kill=True)
     assert airflow_round_trip(trigger).cancel_on_kill is True
+
+
+@pytest.mark.parametrize("body", ["null", "[]"])
+async def test_simulator_one_stray_json_answer_does_not_end_the_wait(sim, real_hook_trigger, body):
+    task_id = sim.add_task(final_status="succeeded", queued_seconds=0, running_seconds=0)
+    sim.add_fault("http_error", target="query", status=200, body=body, content_type="application/json")
+    trigger, _ = real_hook_trigger(task_id)
+    payload = await only_event(trigger)
+    assert payload["status"] == "success"
+    assert len(sim.requests(target="query")) == 2

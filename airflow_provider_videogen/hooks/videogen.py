@@ -51,7 +51,6 @@ MAX_VIDEO_TASK_ID_LENGTH = 256
 _UNSAFE_ID_CHARACTERS = frozenset("/\\?#%") | {chr(c) for c in range(0x21)} | {"\x7f"}
 # Transient statuses: the service may answer differently if asked again.
 _TRANSIENT_STATUSES = frozenset({408, 425, 429, 500, 502, 503, 504})
-_ERROR_TEXT_LIMIT = 300
 
 ApiStyle = Literal["contents_generations", "video_generations"]
 
@@ -178,6 +177,14 @@ class VideoGenConnectionSettings:
     def redact(self, text: str) -> str:
         """Remove the API key from a text that came from elsewhere (an error body may echo it)."""
         return text.replace(self.api_key, "***") if self.api_key else text
+
+    def excerpt(self, text: str, limit: int = 300) -> str:
+        """Mask the API key in a text from elsewhere, *then* cut it to ``limit`` characters.
+
+        In that order: cutting first could split the key so that the mask no longer finds it,
+        leaving all but its last characters in the error.
+        """
+        return self.redact(text)[:limit]
 
 
 def check_video_task_id(video_task_id: Any) -> str:
@@ -331,8 +338,15 @@ class VideoGenHook(BaseHook):
         """
         settings = self.settings
         url = settings.task_url(video_task_id)
-        payload = self._request("GET", url, settings, video_task_id=video_task_id, action="query")
-        return _parse_task_payload(payload, settings, video_task_id)
+        task: VideoTask = self._request(
+            "GET",
+            url,
+            settings,
+            video_task_id=video_task_id,
+            action="query",
+            read=_task_reader(settings, video_task_id),
+        )
+        return task
 
     def create_task(self, request: VideoGenerationRequest | None = None, /, **request_fields: Any) -> str:
         """Submit a video generation and return the new video task id.
@@ -453,6 +467,7 @@ class VideoGenHook(BaseHook):
         json_body: Any = None,
         policy: RetryPolicy | None = None,
         retry_if: Callable[[BaseException], bool] | None = None,
+        read: Callable[[Any], Any] | None = None,
     ) -> Any:
         session = self.get_conn()
         headers = {"Authorization": f"Bearer {settings.api_key}", "Accept": "application/json"}
@@ -470,7 +485,8 @@ class VideoGenHook(BaseHook):
                 requests.exceptions.ChunkedEncodingError,
             ) as e:
                 raise _transport_error(e, action, video_task_id, settings, sent=not _surely_unsent(e)) from None
-            return _interpret(answer.status, answer.headers, answer.body, settings, action, video_task_id)
+            payload = _interpret(answer.status, answer.headers, answer.body, settings, action, video_task_id)
+            return read(payload) if read is not None else payload
 
         retrying = Retrying(**_retry_kwargs(policy or settings.retry_policy, retry_if, self.log))
         return retrying(attempt)
@@ -481,8 +497,15 @@ class VideoGenHook(BaseHook):
         """Read a video task without blocking the event loop; see :meth:`get_task`."""
         settings = await self.aget_settings()
         url = settings.task_url(video_task_id)
-        payload = await self._arequest("GET", url, settings, video_task_id=video_task_id, action="query")
-        return _parse_task_payload(payload, settings, video_task_id)
+        task: VideoTask = await self._arequest(
+            "GET",
+            url,
+            settings,
+            video_task_id=video_task_id,
+            action="query",
+            read=_task_reader(settings, video_task_id),
+        )
+        return task
 
     async def acancel_task(self, video_task_id: str) -> bool:
         """Cancel a still-queued video task without blocking the event loop; see :meth:`cancel_task`."""
@@ -520,6 +543,7 @@ class VideoGenHook(BaseHook):
         json_body: Any = None,
         policy: RetryPolicy | None = None,
         retry_if: Callable[[BaseException], bool] | None = None,
+        read: Callable[[Any], Any] | None = None,
     ) -> Any:
         if self._async_lease is None:
             self._async_lease = _SharedSessionLease.acquire()
@@ -533,7 +557,8 @@ class VideoGenHook(BaseHook):
                     method, url, headers=headers, json=json_body, timeout=timeout, allow_redirects=False
                 ) as response:
                     body = await transport.aread_bounded(response)
-                    return _interpret(response.status, response.headers, body, settings, action, video_task_id)
+                    payload = _interpret(response.status, response.headers, body, settings, action, video_task_id)
+                    return read(payload) if read is not None else payload
             except transport.AnswerTooLargeError as e:
                 raise _too_large_error(e, action, video_task_id, settings) from None
             except (aiohttp.ClientError, asyncio.TimeoutError) as e:
@@ -585,7 +610,7 @@ def _created_task_id(answer: Any, settings: VideoGenConnectionSettings) -> str:
     if not isinstance(video_task_id, str) or not video_task_id:
         raise VideoGenAPIError(
             f"The service at {settings.base_url} accepted the generation but its answer holds no task id "
-            f"({settings.redact(json.dumps(answer)[:_ERROR_TEXT_LIMIT])}). The task may exist: look at the "
+            f"({settings.excerpt(json.dumps(answer))}). The task may exist: look at the "
             "service's task list before submitting again."
         )
     return check_video_task_id(video_task_id)
@@ -604,15 +629,41 @@ def _require_cancel_support(settings: VideoGenConnectionSettings) -> None:
         )
 
 
+def _task_reader(settings: VideoGenConnectionSettings, video_task_id: str) -> Callable[[Any], VideoTask]:
+    """Read a query answer as the task; inside the attempt, so an unusable answer is retried like a fault."""
+    return lambda payload: _parse_task_payload(payload, settings, video_task_id)
+
+
 def _parse_task_payload(payload: Any, settings: VideoGenConnectionSettings, video_task_id: str) -> VideoTask:
+    if not isinstance(payload, Mapping):
+        # A proxy's stray `null` or `[]` is no answer about the task: as transient as a blank 200.
+        raise VideoGenTransientError(
+            f"The service answered the query of video task {video_task_id!r} at {settings.base_url} with JSON "
+            f"that is not a task object ({_json_kind(payload)}); this happens now and then behind proxies.",
+            video_task_id=video_task_id,
+        )
     try:
-        return parse_video_task(payload, video_task_id=video_task_id)
+        task = parse_video_task(payload, video_task_id=video_task_id)
     except ValueError as e:
         raise VideoGenAPIError(
             f"The answer for video task {video_task_id!r} from {settings.base_url} is not a video task ({e}). "
             f"Check that the connection's api_style ({settings.api_style}) matches the service.",
             video_task_id=video_task_id,
         ) from None
+    if task.id != video_task_id:
+        raise VideoGenAPIError(
+            f"The service at {settings.base_url} answered the query of video task {video_task_id!r} with "
+            f"another task ({settings.excerpt(task.id, 80)!r}); its answer is not trusted. A caching proxy in "
+            "front of the service can cause this: check the connection's base URL.",
+            video_task_id=video_task_id,
+        )
+    return task
+
+
+def _json_kind(value: Any) -> str:
+    if value is None:
+        return "null"
+    return {list: "an array", str: "a string", bool: "a boolean"}.get(type(value), "a number")
 
 
 def _probe_not_found_result(settings: VideoGenConnectionSettings, error: VideoTaskNotFoundError) -> tuple[bool, str]:
@@ -680,7 +731,7 @@ def _transport_error(
     sent: bool,
 ) -> VideoGenTransientError:
     kind = "timed out" if isinstance(error, (requests.Timeout, asyncio.TimeoutError)) else "failed"
-    reason = settings.redact(f"{type(error).__name__}: {error}")[:_ERROR_TEXT_LIMIT]
+    reason = settings.excerpt(f"{type(error).__name__}: {error}")
     message = f"Could not {action} {_describe(video_task_id)} at {settings.base_url}: the request {kind} ({reason})."
     cls = VideoGenTransientError if sent else VideoGenRequestNotSentError
     return cls(message, video_task_id=video_task_id)
@@ -695,6 +746,10 @@ def _interpret(
     video_task_id: str | None,
 ) -> Any:
     """Turn one HTTP answer into decoded JSON, or raise the typed error it calls for."""
+    key = settings.api_key.encode()
+    if key and key in body:
+        # A service that echoes the key must not put it in a task, an error, XCom or a log line.
+        body = body.replace(key, b"***")
     decoded = _decode_json(body)
     succeeded = 200 <= status < 300
     # A task that failed is still a successful answer: its "error" describes the task, not the call.
@@ -710,12 +765,12 @@ def _interpret(
             )
         return decoded
     if api_message is not None:
-        api_message = settings.redact(api_message)[:_ERROR_TEXT_LIMIT]
+        api_message = settings.excerpt(api_message)
     detail = f"HTTP {status}"
     if api_code or api_message:
         detail += f", API error {api_code or '-'}: {api_message or '(no message)'}"
     elif body.strip():
-        detail += f", body {settings.redact(body[:_ERROR_TEXT_LIMIT].decode('utf-8', 'replace'))!r}"
+        detail += f", body {settings.excerpt(body.decode('utf-8', 'replace'))!r}"
     where = f"{_describe(video_task_id)} at {settings.base_url}"
     kwargs: dict[str, Any] = {
         "video_task_id": video_task_id,
