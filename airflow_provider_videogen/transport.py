@@ -23,6 +23,7 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
+from urllib.parse import urlsplit
 
 import requests
 from requests.adapters import HTTPAdapter
@@ -130,6 +131,23 @@ async def aread_bounded(response: aiohttp.ClientResponse, max_body: int = MAX_AN
         if len(body) > max_body:
             raise AnswerTooLargeError(max_body)
     return bytes(body)
+
+
+def redact_url(url: str) -> str:
+    """Return the URL as scheme, host, port and path only: a pre-signed URL's query is a credential.
+
+    ``?…`` marks a query that was dropped; user names and passwords in the URL are dropped too.
+    """
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    if ":" in host:
+        host = f"[{host}]"
+    try:
+        port = f":{parts.port}" if parts.port is not None else ""
+    except ValueError:
+        port = ""
+    suffix = "?…" if parts.query else ""
+    return f"{parts.scheme}://{host}{port}{parts.path}{suffix}"
 
 
 def _content_length(headers: Mapping[str, str]) -> int | None:

@@ -81,6 +81,7 @@ from airflow_provider_videogen.exceptions import (
     VideoURLExpiredError,
 )
 from airflow_provider_videogen.hooks.videogen import RetryPolicy, parse_retry_after
+from airflow_provider_videogen.transport import redact_url
 
 if TYPE_CHECKING:
     from airflow.sdk import ObjectStoragePath
@@ -162,13 +163,6 @@ def check_file_url(url: str, *, video_task_id: str | None = None) -> str:
             video_task_id=video_task_id,
         )
     return url
-
-
-def redact_url(url: str) -> str:
-    """Return the URL without its query and fragment (a pre-signed URL's query is a credential)."""
-    parts = urlsplit(url)
-    suffix = "?…" if parts.query else ""
-    return f"{parts.scheme}://{parts.netloc}{parts.path}{suffix}"
 
 
 def storage_uri(path: ObjectStoragePath) -> str:

@@ -12,6 +12,9 @@ from typing import Any
 
 log = logging.getLogger(__name__)
 
+RAW_LIMIT_BYTES = 64 * 1024
+"""Largest answer (as JSON) that :meth:`VideoTask.to_dict` keeps under ``raw``."""
+
 
 class VideoTaskStatus(str, Enum):
     """Where a video task is in its life, whatever spelling the API used."""
@@ -140,12 +143,26 @@ class VideoTask:
         """True once the task can no longer change."""
         return self.status.is_terminal
 
-    def to_dict(self) -> dict[str, Any]:
-        """Return plain JSON-safe data (for XCom and trigger events); :meth:`from_dict` reverses it."""
-        data = {f.name: getattr(self, f.name) for f in fields(self)}
+    def to_dict(self, *, include_raw: bool = True) -> dict[str, Any]:
+        """Return plain JSON-safe data (for XCom); :meth:`from_dict` reverses it.
+
+        :param include_raw: keep the whole answer under ``raw``. It is kept only while it is small
+            (at most :data:`RAW_LIMIT_BYTES` as JSON), so a bloated answer never bloats XCom.
+        """
+        data = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "raw" or include_raw}
         data["status"] = self.status.value
         data["is_terminal"] = self.is_terminal
-        return _json_safe(data)
+        safe: dict[str, Any] = _json_safe(data)
+        if not include_raw:
+            safe["raw"] = {}
+        elif len(json.dumps(safe["raw"])) > RAW_LIMIT_BYTES:
+            log.warning(
+                "The answer for video task %s is larger than %d bytes as JSON: leaving it out of the task's data.",
+                self.id,
+                RAW_LIMIT_BYTES,
+            )
+            safe["raw"] = {}
+        return safe
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> VideoTask:

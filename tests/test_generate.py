@@ -233,10 +233,13 @@ def test_execute_complete_turns_bad_events_into_clear_errors(event, error, match
         operator().execute_complete(context(), event)
 
 
-def test_execute_complete_success_returns_the_task(videogen_connection):
-    task = {"id": "cgt-1", "status": "succeeded", "video_url": "https://files.example.com/v.mp4"}
-    event = {"status": "success", "video_task_id": "cgt-1", "task": task, "message": "Video task cgt-1 succeeded."}
-    assert operator().execute_complete(context(), event) == task
+def test_execute_complete_success_returns_the_task_read_again(sim, videogen_connection):
+    task_id = sim.add_task(final_status="succeeded", queued_seconds=0, running_seconds=0)
+    task = {"id": task_id, "status": "succeeded", "video_url": "https://files.example.com/v.mp4?…"}
+    event = {"status": "success", "video_task_id": task_id, "task": task, "message": f"Video task {task_id} succeeded."}
+    result = operator().execute_complete(context(), event)
+    assert result["id"] == task_id and result["status"] == "succeeded"
+    assert "X-Signature=" in result["video_url"]
 
 
 def test_execute_complete_timeout_cancels_a_queued_generation(sim, videogen_connection):

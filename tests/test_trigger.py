@@ -304,12 +304,31 @@ async def test_success_yields_one_event_with_the_task_and_returns(hook):
         {
             "status": "success",
             "video_task_id": TASK_ID,
-            "task": SUCCEEDED.to_dict(),
+            "task": {**SUCCEEDED.to_dict(), "video_url": "https://cdn.example.com/v.mp4?…"},
             "message": f"Video task {TASK_ID} succeeded.",
             "error_code": None,
             "error_message": None,
         }
     ]
+
+
+async def test_the_event_carries_no_signed_query_and_no_raw_answer(hook):
+    """Airflow logs every trigger event: a pre-signed URL there is a credential for the video."""
+    signed = VideoTask(
+        id=TASK_ID,
+        status=VideoTaskStatus.SUCCEEDED,
+        video_url="https://user:pw@cdn.example.com:8443/v.mp4?X-Signature=s3cr3t",
+        last_frame_url="https://cdn.example.com/f.png?X-Signature=s3cr3t",
+        raw={"content": {"video_url": "https://cdn.example.com/v.mp4?X-Signature=s3cr3t"}, "pad": "x" * 100_000},
+    )
+    hook.script = [signed]
+    (event,) = await events_of(make_trigger(FakeClock()))
+    text = json.dumps(event.payload)
+    assert "s3cr3t" not in text and "pw@" not in text
+    assert event.payload["task"]["video_url"] == "https://cdn.example.com:8443/v.mp4?…"
+    assert event.payload["task"]["last_frame_url"] == "https://cdn.example.com/f.png?…"
+    assert event.payload["task"]["raw"] == {}
+    assert len(text) < 2_000
 
 
 @pytest.mark.parametrize("status", ["failed", "cancelled", "expired"])

@@ -25,6 +25,7 @@ from airflow_provider_videogen.triggers.videogen import (
     deferral_timeout,
     event_payload,
     final_event_payload,
+    reread_on_success,
     validate_event,
 )
 from airflow_provider_videogen.video_download import (
@@ -319,7 +320,7 @@ class GenerateVideoOperator(BaseOperator):
         if not self.wait_for_completion:
             return video_task_id
         if known is not None and known.is_terminal:
-            return self._finish(final_event_payload(video_task_id, known), started_at)
+            return self._finish(final_event_payload(video_task_id, known, full_task=True), started_at)
         end_time = started_at + self.timeout if self.timeout is not None else None
         if not self.deferrable:
             return self._wait_in_worker(video_task_id, end_time, started_at)
@@ -342,7 +343,7 @@ class GenerateVideoOperator(BaseOperator):
         """Resume on the worker with the trigger's event: return the task, or fail with the reason."""
         video_task_id = event.get("video_task_id") if isinstance(event, Mapping) else None
         checked = validate_event(event, str(video_task_id or "(unknown)"), "operator")
-        return self._finish(checked, started_at)
+        return self._finish(reread_on_success(checked, self.hook.get_task), started_at)
 
     def on_kill(self) -> None:
         """Cancel the generation if it is still queued (worker mode; deferred waits cancel in the trigger)."""
@@ -391,7 +392,7 @@ class GenerateVideoOperator(BaseOperator):
             while True:
                 task = self.hook.get_task(video_task_id)
                 if task.is_terminal:
-                    return self._finish(final_event_payload(video_task_id, task), started_at)
+                    return self._finish(final_event_payload(video_task_id, task, full_task=True), started_at)
                 if task.status is not last_status:
                     last_status = task.status
                     self.log.info("Video task %s is %s.", video_task_id, task.status.value)

@@ -19,6 +19,7 @@ from airflow_provider_videogen.triggers.videogen import (
     VideoTaskTrigger,
     deferral_timeout,
     final_event_payload,
+    reread_on_success,
     validate_event,
 )
 from airflow_provider_videogen.video_task import VideoTask, VideoTaskStatus
@@ -117,7 +118,8 @@ class VideoTaskSensor(BaseSensorOperator):
             return False
         waited = time.time() - self._started_at if self._started_at is not None else None
         return PokeReturnValue(
-            is_done=True, xcom_value=self._complete(final_event_payload(self.video_task_id, task), waited)
+            is_done=True,
+            xcom_value=self._complete(final_event_payload(self.video_task_id, task, full_task=True), waited),
         )
 
     def execute_complete(
@@ -125,7 +127,12 @@ class VideoTaskSensor(BaseSensorOperator):
     ) -> dict[str, Any]:
         """Resume on the worker with the trigger's event: return the task, or raise why the wait ended."""
         waited = time.time() - wait_started_at if wait_started_at is not None else None
-        return self._complete(validate_event(event, self.video_task_id, "sensor"), waited)
+        checked = validate_event(event, self.video_task_id, "sensor")
+        try:
+            return self._complete(reread_on_success(checked, self.hook.get_task), waited)
+        finally:
+            if "hook" in self.__dict__:
+                self.hook.close()
 
     # ---- helpers ----
 
@@ -141,7 +148,7 @@ class VideoTaskSensor(BaseSensorOperator):
             )
             task = None
         if task is not None and task.is_terminal:
-            return self._complete(final_event_payload(self.video_task_id, task), waited=0.0)
+            return self._complete(final_event_payload(self.video_task_id, task, full_task=True), waited=0.0)
         if task is not None:
             self._log_status_change(task)
         end_time = started_at + self.timeout

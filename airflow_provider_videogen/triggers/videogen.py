@@ -6,7 +6,7 @@ import asyncio
 import math
 import random
 import time
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from datetime import datetime, timedelta, timezone
 from typing import Any, Final, Literal
 
@@ -14,6 +14,7 @@ from airflow.triggers.base import BaseTrigger, TriggerEvent
 
 from airflow_provider_videogen.exceptions import VideoGenError, VideoGenNotSupportedError, VideoGenTransientError
 from airflow_provider_videogen.hooks.videogen import RetryPolicy, VideoGenHook
+from airflow_provider_videogen.transport import redact_url
 from airflow_provider_videogen.video_task import VideoTask, VideoTaskStatus
 
 __all__ = [
@@ -22,7 +23,9 @@ __all__ = [
     "VideoTaskTrigger",
     "deferral_timeout",
     "event_payload",
+    "event_task_dict",
     "final_event_payload",
+    "reread_on_success",
     "validate_event",
 ]
 
@@ -283,26 +286,33 @@ def event_payload(
     *,
     error_code: str | None = None,
     error_message: str | None = None,
+    full_task: bool = False,
 ) -> dict[str, Any]:
-    """Build the payload of a :class:`VideoTaskTrigger` event (see the class for its keys)."""
+    """Build the payload of a :class:`VideoTaskTrigger` event (see the class for its keys).
+
+    :param full_task: carry the task exactly as :meth:`VideoTask.to_dict` gives it. By default (what
+        the trigger sends) the task's file URLs are cut to host and path and its ``raw`` answer is left
+        out: Airflow logs every event, and a pre-signed URL is a credential for the video. Waits that
+        end in the worker keep the whole task, as they never leave it.
+    """
     return {
         "status": status,
         "video_task_id": video_task_id,
-        "task": task.to_dict() if task is not None else None,
+        "task": (task.to_dict() if full_task else event_task_dict(task)) if task is not None else None,
         "message": message,
         "error_code": error_code,
         "error_message": error_message,
     }
 
 
-def final_event_payload(video_task_id: str, task: VideoTask) -> dict[str, Any]:
+def final_event_payload(video_task_id: str, task: VideoTask, *, full_task: bool = False) -> dict[str, Any]:
     """Build the ``"success"`` or ``"failed"`` event payload for a task in a final state.
 
-    Callers that find a task already final (a sensor before deferring, or poking) use it to handle
-    that task exactly as if the trigger had reported it.
+    Callers that find a task already final (a sensor before deferring, or poking) use it with
+    ``full_task=True`` to handle that task exactly as if the trigger had reported it.
     """
     if task.status is VideoTaskStatus.SUCCEEDED:
-        return event_payload("success", video_task_id, f"Video task {task.id} succeeded.", task)
+        return event_payload("success", video_task_id, f"Video task {task.id} succeeded.", task, full_task=full_task)
     return event_payload(
         "failed",
         video_task_id,
@@ -310,7 +320,38 @@ def final_event_payload(video_task_id: str, task: VideoTask) -> dict[str, Any]:
         task,
         error_code=task.error_code,
         error_message=task.error_message,
+        full_task=full_task,
     )
+
+
+def event_task_dict(task: VideoTask) -> dict[str, Any]:
+    """Return the task as a trigger event carries it: no ``raw`` answer, file URLs cut to host and path."""
+    data = task.to_dict(include_raw=False)
+    for name in ("video_url", "last_frame_url"):
+        if data.get(name):
+            data[name] = redact_url(data[name])
+    return data
+
+
+def reread_on_success(event: Mapping[str, Any], read_task: Callable[[str], VideoTask]) -> Mapping[str, Any]:
+    """Replace a trigger's ``"success"`` event by one built from the task read again on the worker.
+
+    The trigger's event holds no pre-signed URLs (see :func:`event_payload`), so the worker reads the
+    task once more for them. Any other event is returned as it is.
+
+    :raises VideoGenError: the task read again is no longer succeeded (it was deleted meanwhile...).
+    """
+    if event["status"] != "success":
+        return event
+    video_task_id = str(event["video_task_id"])
+    task = read_task(video_task_id)
+    if task.status is not VideoTaskStatus.SUCCEEDED:
+        raise VideoGenError(
+            f"Video task {video_task_id!r} succeeded, but read again for its video URL it is "
+            f"{task.status.value}. Look at the task at the service.",
+            video_task_id=video_task_id,
+        )
+    return final_event_payload(video_task_id, task, full_task=True)
 
 
 # Airflow's own deferral timeout is a backstop (e.g. when no triggerer is running): it is set this
