@@ -96,6 +96,10 @@ class VideoIntegrityError(VideoDownloadError):
     """The downloaded bytes do not match the checksum the file host advertised."""
 
 
+class VideoNotAvailableError(VideoDownloadError, AirflowFailException):
+    """The task succeeded but the service gave no URL for the file asked for; retrying cannot change that."""
+
+
 class VideoURLExpiredError(VideoDownloadError, AirflowFailException):
     """The file host refused the pre-signed URL (403/404/410): it expired or was revoked."""
 

@@ -76,6 +76,7 @@ from airflow_provider_videogen.exceptions import (
     VideoDownloadCancelledError,
     VideoDownloadError,
     VideoIntegrityError,
+    VideoNotAvailableError,
     VideoTaskFailedError,
     VideoTaskNotReadyError,
     VideoURLExpiredError,
@@ -123,14 +124,17 @@ def require_succeeded(task: VideoTask) -> None:
 
     :raises VideoTaskFailedError: the task ended failed, cancelled or expired (no retry: it cannot change).
     :raises VideoTaskNotReadyError: the task is still queued or running.
-    :raises VideoDownloadError: the task succeeded but the API sent no video URL.
+    :raises VideoNotAvailableError: the task succeeded but the API sent no video URL (no retry: a
+        finished task does not change).
     """
     from airflow_provider_videogen.video_task import VideoTaskStatus
 
     if task.status is VideoTaskStatus.SUCCEEDED:
         if not task.video_url:
-            raise VideoDownloadError(
-                f"Video task {task.id} succeeded but the API returned no video URL; nothing can be fetched.",
+            raise VideoNotAvailableError(
+                f"Video task {task.id} succeeded but the service returned no video URL for it, so there is "
+                "nothing to fetch, and a finished task does not change: retrying cannot help. Look at the task "
+                "at the service (or through a gateway, at the upstream task).",
                 video_task_id=task.id,
             )
         return

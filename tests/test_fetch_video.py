@@ -471,3 +471,24 @@ def _no_leftover_threads() -> Iterator[None]:
     yield
     leaked = {t.name for t in threading.enumerate()} - before
     assert not {name for name in leaked if name.startswith("videogen-sha256")}
+
+
+# ---- hardening: success without a video fails for good where the URL is needed ---------------
+
+
+@pytest.mark.parametrize("destination", [None, "videos"])
+def test_a_succeeded_task_without_a_video_url_fails_without_retries(sim, videogen_connection, videos, destination):
+    task_id = sim.add_task(queued_seconds=0, running_seconds=0)
+    answer = {"id": task_id, "model": "m", "status": "succeeded", "content": {}}
+    sim.add_fault(kind="http_error", target="query", status=200, body=answer, times=5)
+    with pytest.raises(AirflowFailException, match="no video URL") as caught:
+        fetch(video_task_id=task_id, destination=f"{videos.as_uri()}/" if destination else None)
+    assert isinstance(caught.value, VideoDownloadError)
+    assert files_in(videos) == []
+
+
+def test_a_missing_last_frame_fails_without_retries(sim, videogen_connection, videos):
+    task_id = sim.add_task(queued_seconds=0, running_seconds=0, return_last_frame=False)
+    with pytest.raises(AirflowFailException, match="return_last_frame"):
+        fetch(video_task_id=task_id, destination=f"{videos.as_uri()}/", include_last_frame=True)
+    assert files_in(videos) == []

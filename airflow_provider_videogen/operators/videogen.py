@@ -16,6 +16,7 @@ from airflow_provider_videogen.exceptions import (
     VideoGenerationFailedError,
     VideoGenError,
     VideoGenNotSupportedError,
+    VideoNotAvailableError,
     VideoTaskNotFoundError,
 )
 from airflow_provider_videogen.generation_request import VideoGenerationRequest
@@ -138,7 +139,7 @@ class FetchVideoOperator(BaseOperator):
         frame_url = None
         if self.include_last_frame:
             if not task.last_frame_url:
-                raise VideoDownloadError(
+                raise VideoNotAvailableError(
                     f"Video task {task.id} has no last frame: it was created without return_last_frame. "
                     "Set include_last_frame=False, or generate with return_last_frame=True.",
                     video_task_id=task.id,
