@@ -8,12 +8,18 @@ except ImportError:  # Airflow 3.1
     from airflow.configuration import conf  # type: ignore[no-redef]
 
 try:  # Airflow 3.2+: the Task SDK owns the task exceptions
-    from airflow.sdk.exceptions import AirflowFailException, AirflowSensorTimeout, AirflowSkipException
+    from airflow.sdk.exceptions import (
+        AirflowFailException,
+        AirflowSensorTimeout,
+        AirflowSkipException,
+        TaskDeferred,
+    )
 except ImportError:  # Airflow 3.1
     from airflow.exceptions import (  # type: ignore[no-redef,attr-defined]
         AirflowFailException,
         AirflowSensorTimeout,
         AirflowSkipException,
+        TaskDeferred,
     )
 
-__all__ = ["AirflowFailException", "AirflowSensorTimeout", "AirflowSkipException", "conf"]
+__all__ = ["AirflowFailException", "AirflowSensorTimeout", "AirflowSkipException", "TaskDeferred", "conf"]

@@ -76,6 +76,13 @@ class VideoGenerationFailedError(VideoGenError):
     """A generation ended failed, cancelled or expired; retrying the operator submits a new one."""
 
 
+class VideoGenerationNotSavedError(VideoGenError, AirflowFailException):
+    """A generation was submitted but its id could not be saved for retries; the task ends without retrying.
+
+    The message names the id: the generation goes on, and a ``VideoTaskSensor`` can wait for it.
+    """
+
+
 class VideoTaskNotReadyError(VideoGenError):
     """The video task has not finished yet, so it has no video to fetch (a later retry may succeed)."""
 

@@ -3,22 +3,25 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator
 
-from airflow_provider_videogen._compat import conf
+from airflow_provider_videogen._compat import AirflowFailException, TaskDeferred, conf
 from airflow_provider_videogen.exceptions import (
     VideoDownloadError,
     VideoGenerationFailedError,
+    VideoGenerationNotSavedError,
     VideoGenError,
     VideoGenNotSupportedError,
     VideoNotAvailableError,
     VideoTaskNotFoundError,
 )
+from airflow_provider_videogen.generation_record import GenerationRecord, generation_record
 from airflow_provider_videogen.generation_request import VideoGenerationRequest
 from airflow_provider_videogen.hooks.videogen import RetryPolicy, VideoGenHook
 from airflow_provider_videogen.triggers.videogen import (
@@ -297,6 +300,9 @@ class GenerateVideoOperator(BaseOperator):
         self.deferrable = deferrable
         self.http_retry_policy = http_retry_policy
         self._waiting_for: str | None = None
+        self._submitting = False
+        self._killed = False
+        self._record: GenerationRecord | None = None
 
     @cached_property
     def hook(self) -> VideoGenHook:
@@ -316,51 +322,63 @@ class GenerateVideoOperator(BaseOperator):
     def execute(self, context: Context) -> Any:
         """Submit (or reconnect to) the generation, then wait for it as configured."""
         started_at = time.time()
-        video_task_id, known = self._reconnect_or_submit(context)
-        context["ti"].xcom_push(key="video_task_id", value=video_task_id)
-        if not self.wait_for_completion:
-            return video_task_id
-        if known is not None and known.is_terminal:
-            return self._finish(final_event_payload(video_task_id, known, full_task=True), started_at)
-        end_time = started_at + self.timeout if self.timeout is not None else None
-        if not self.deferrable:
-            return self._wait_in_worker(video_task_id, end_time, started_at)
-        self.defer(
-            trigger=VideoTaskTrigger(
-                video_task_id=video_task_id,
-                videogen_conn_id=self.videogen_conn_id,
-                poll_interval=self.poll_interval,
-                end_time=end_time,
-                cancel_on_kill=self.cancel_on_kill,
-            ),
-            method_name="execute_complete",
-            kwargs={"started_at": started_at},
-            timeout=deferral_timeout(end_time, self.hook.settings.timeout),
-        )
+        self._record = generation_record(context, self.state_store_key)
+        with self._ending_the_try(context):
+            video_task_id, known = self._reconnect_or_submit(context)
+            if not self.wait_for_completion:
+                return video_task_id
+            if known is not None and known.is_terminal:
+                return self._finish(final_event_payload(video_task_id, known, full_task=True), started_at)
+            end_time = started_at + self.timeout if self.timeout is not None else None
+            if not self.deferrable:
+                return self._wait_in_worker(video_task_id, end_time, started_at)
+            self.defer(
+                trigger=VideoTaskTrigger(
+                    video_task_id=video_task_id,
+                    videogen_conn_id=self.videogen_conn_id,
+                    poll_interval=self.poll_interval,
+                    end_time=end_time,
+                    cancel_on_kill=self.cancel_on_kill,
+                ),
+                method_name="execute_complete",
+                kwargs={"started_at": started_at},
+                timeout=deferral_timeout(end_time, self.hook.settings.timeout),
+            )
 
     def execute_complete(
         self, context: Context, event: dict[str, Any] | None = None, started_at: float | None = None
     ) -> dict[str, Any]:
         """Resume on the worker with the trigger's event: return the task, or fail with the reason."""
-        video_task_id = event.get("video_task_id") if isinstance(event, Mapping) else None
-        checked = validate_event(event, str(video_task_id or "(unknown)"), "operator")
-        return self._finish(reread_on_success(checked, self.hook.get_task), started_at)
+        self._record = generation_record(context, self.state_store_key)
+        with self._ending_the_try(context):
+            video_task_id = event.get("video_task_id") if isinstance(event, Mapping) else None
+            checked = validate_event(event, str(video_task_id or "(unknown)"), "operator")
+            return self._finish(reread_on_success(checked, self.hook.get_task), started_at)
 
     def on_kill(self) -> None:
-        """Cancel the generation if it is still queued (worker mode; deferred waits cancel in the trigger)."""
-        if self._waiting_for is not None and self.cancel_on_kill:
+        """Cancel the generation if it is still queued (worker mode; deferred waits cancel in the trigger).
+
+        A kill that comes while the create call is under way cancels the new generation as soon as
+        the call returns its id.
+        """
+        self._killed = True
+        if not self.cancel_on_kill:
+            return
+        if self._waiting_for is not None:
             self._cancel_if_queued(self._waiting_for, reason="the task was killed")
+        elif self._submitting:
+            self.log.warning("The task was killed while submitting: the generation is cancelled once it has an id.")
 
     # ---- helpers ----
 
     def _reconnect_or_submit(self, context: Context) -> tuple[str, VideoTask | None]:
         """Return the id of this task's generation: the one an earlier try submitted, if usable, else a new one."""
-        store = context.get("task_state_store")  # Airflow 3.3+
-        if store is None:
-            self.log.debug("No task_state_store (Airflow < 3.3): a retry of this task submits again.")
+        record = self._record
+        if record is None:
+            self.log.debug("No durable record for this task: a retry of it submits again.")
         else:
-            previous = store.get(self.state_store_key)
-            if isinstance(previous, str) and previous:
+            previous = record.get()
+            if previous is not None:
                 task = self._previous_task(previous)
                 if task is not None and not task.status.is_failure:
                     self.log.info(
@@ -368,13 +386,67 @@ class GenerateVideoOperator(BaseOperator):
                         previous,
                         task.status.value,
                     )
+                    context["ti"].xcom_push(key="video_task_id", value=previous)
                     return previous, task
-        video_task_id = self.hook.create_task(self.generation_request())
-        if store is not None:
-            # Saved before anything else can fail, so that a retry finds it.
-            store.set(self.state_store_key, video_task_id, retention=_STATE_RETENTION)
+        self._submitting = True
+        try:
+            video_task_id = self.hook.create_task(self.generation_request())
+        finally:
+            self._submitting = False
+        # The id reaches XCom and the log first: whatever fails next, a person can still find it.
+        context["ti"].xcom_push(key="video_task_id", value=video_task_id)
         self.log.info("Submitted video task %s.", video_task_id)
+        if self._killed:
+            self._end_killed_submission(video_task_id)
+        if record is not None:
+            self._save(record, video_task_id)
         return video_task_id, None
+
+    def _save(self, record: GenerationRecord, video_task_id: str) -> None:
+        """Keep the id where a retry finds it; if that keeps failing, end the task for good rather than pay twice."""
+        for attempt in range(1, _SAVE_ATTEMPTS + 1):
+            try:
+                record.save(video_task_id)
+                return
+            except Exception as error:
+                if attempt == _SAVE_ATTEMPTS:
+                    raise VideoGenerationNotSavedError(
+                        f"Video task {video_task_id} was submitted, but its id could not be saved in {record.where} "
+                        f"({type(error).__name__}: {error}), so a retry of this task would submit and pay for "
+                        "another generation: the task fails without retries instead. The generation goes on: wait "
+                        f"for it with VideoTaskSensor(video_task_id={video_task_id!r}) (the id is also in this "
+                        "task's XCom under video_task_id).",
+                        video_task_id=video_task_id,
+                    ) from error
+                self.log.warning(
+                    "Saving the id of video task %s in %s failed (%s); trying again.",
+                    video_task_id,
+                    record.where,
+                    error,
+                )
+                time.sleep(_SAVE_BACKOFF * attempt)
+
+    def _end_killed_submission(self, video_task_id: str) -> None:
+        if self.cancel_on_kill:
+            self._cancel_if_queued(video_task_id, reason="the task was killed while submitting it")
+        raise VideoGenError(
+            f"The task was killed while submitting video task {video_task_id}; not waiting for it.",
+            video_task_id=video_task_id,
+        )
+
+    @contextmanager
+    def _ending_the_try(self, context: Context) -> Iterator[None]:
+        """Drop the durable record once the task ends: it succeeded, or it failed with no retry to follow."""
+        try:
+            yield
+        except TaskDeferred:
+            raise
+        except BaseException as error:
+            if self._record is not None and not _will_retry(context, error):
+                self._record.forget()
+            raise
+        if self._record is not None:
+            self._record.forget()
 
     def _previous_task(self, video_task_id: str) -> VideoTask | None:
         try:
@@ -432,8 +504,20 @@ class GenerateVideoOperator(BaseOperator):
             self.log.warning("Could not cancel video task %s: %s", video_task_id, error)
 
 
-# Tasks stay queryable for 7 days; a retry later than that cannot reconnect anyway.
-_STATE_RETENTION = timedelta(days=7)
+# Saving the id after a create: attempts, and the pause after the first failure (growing).
+_SAVE_ATTEMPTS = 3
+_SAVE_BACKOFF = 0.5
+
+
+def _will_retry(context: Context, error: BaseException) -> bool:
+    """Whether Airflow retries the task after this try fails with ``error`` (unknown: assume it does)."""
+    if isinstance(error, AirflowFailException):
+        return False
+    ti = context.get("ti")
+    try_number, max_tries = getattr(ti, "try_number", None), getattr(ti, "max_tries", None)
+    if not isinstance(try_number, int) or not isinstance(max_tries, int):
+        return True
+    return try_number <= max_tries
 
 
 def _timeout_payload(video_task_id: str, task: VideoTask, end_time: float) -> dict[str, Any]:
