@@ -103,6 +103,14 @@ class VideoIntegrityError(VideoDownloadError):
     """The downloaded bytes do not match the checksum the file host advertised."""
 
 
+class VideoContentError(VideoDownloadError):
+    """What arrived is not a whole file of its kind (an empty body, an HTML page, a file cut short); nothing landed."""
+
+
+class VideoStorageError(VideoDownloadError):
+    """The destination could not be written (disk full, read-only, no permission); nothing was left there."""
+
+
 class VideoNotAvailableError(VideoDownloadError, AirflowFailException):
     """The task succeeded but the service gave no URL for the file asked for; retrying cannot change that."""
 

@@ -52,6 +52,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import errno
 import hashlib
 import json
 import logging
@@ -59,30 +60,31 @@ import re
 import threading
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import urlsplit
 
 import requests
-from requests.adapters import HTTPAdapter
 from tenacity import RetryCallState, Retrying, retry_if_exception_type
 
-from airflow_provider_videogen import __version__
 from airflow_provider_videogen.exceptions import (
+    VideoContentError,
     VideoDestinationExistsError,
     VideoDownloadCancelledError,
     VideoDownloadError,
     VideoIntegrityError,
     VideoNotAvailableError,
+    VideoStorageError,
     VideoTaskFailedError,
     VideoTaskNotReadyError,
     VideoURLExpiredError,
 )
 from airflow_provider_videogen.hooks.videogen import RetryPolicy, parse_retry_after
-from airflow_provider_videogen.transport import redact_url
+from airflow_provider_videogen.transport import AddressPolicy, new_session, redact_url
 
 if TYPE_CHECKING:
     from airflow.sdk import ObjectStoragePath
@@ -102,7 +104,6 @@ URL_LIFETIME_HOURS = 24
 
 FileKind = Literal["video", "last_frame"]
 
-_USER_AGENT = f"airflow-provider-videogen/{__version__}"
 # Statuses with which a pre-signed URL's host says the URL is no longer (or never was) valid.
 _REFUSED_STATUSES = frozenset({401, 403, 404, 410})
 _TRANSIENT_STATUSES = frozenset({408, 425, 429, 500, 502, 503, 504})
@@ -114,6 +115,8 @@ _BACKGROUND_HASH_MIN = 256 * 1024
 # A break loses the chunk being read; after a break without progress, reads shrink down to this.
 _MIN_CHUNK_SIZE = 64 * 1024
 _XML_TAG_RE = re.compile(r"<(Code|Message)>([^<]{0,300})</\1>")
+# A URL's query in a text (requests puts the URL, query and all, into its error messages).
+_URL_QUERY_RE = re.compile(r"\?[^\s'\")]+")
 
 
 # ---- public helpers ----------------------------------------------------------------------------
@@ -270,7 +273,12 @@ class VideoDownloader:
         going); ``max_seconds`` bounds the time since the last progress.
     :param connect_timeout: seconds to connect to the file host.
     :param read_timeout: seconds to wait for the next bytes before the attempt counts as broken.
-    :param session: a ``requests`` session to use (it must carry no credentials); a plain one by default.
+    :param session: a ``requests`` session to use (it must carry no credentials); by default one that
+        sends no ``Authorization`` header and checks every address against ``address_policy``.
+    :param address_policy: which file host addresses may be reached (for the first request and every
+        redirect); by default loopback, private and link-local addresses are refused. ``None`` checks nothing.
+    :param secrets: texts (the connection's API key) masked in every message and log line this
+        downloader writes, should a file host echo them.
     """
 
     def __init__(
@@ -281,12 +289,16 @@ class VideoDownloader:
         connect_timeout: float = 10.0,
         read_timeout: float = 60.0,
         session: requests.Session | None = None,
+        address_policy: AddressPolicy | None = AddressPolicy(),  # noqa: B008 (frozen, shared safely)
+        secrets: Sequence[str] = (),
     ) -> None:
         if chunk_size < 1:
             raise ValueError("chunk_size must be positive")
         self.chunk_size = chunk_size
         self.retry_policy = retry_policy or RetryPolicy(max_seconds=300.0)
         self.timeout = (connect_timeout, read_timeout)
+        self.address_policy = address_policy
+        self._secrets = tuple(secret for secret in secrets if secret)
         self._session = session
         self._cancelled = threading.Event()
         self._response: requests.Response | None = None
@@ -296,13 +308,7 @@ class VideoDownloader:
     def session(self) -> requests.Session:
         """The session used for the file host: no credentials, no ``Authorization`` ever sent."""
         if self._session is None:
-            session = requests.Session()
-            adapter = _NoCredentialsAdapter()
-            session.mount("https://", adapter)
-            session.mount("http://", adapter)
-            session.headers["User-Agent"] = _USER_AGENT
-            session.max_redirects = 5
-            self._session = session
+            self._session = new_session(address_policy=self.address_policy, strip_authorization=True)
         return self._session
 
     def close(self) -> None:
@@ -429,10 +435,11 @@ class VideoDownloader:
     def _download(self, target: _Target) -> StoredFile:
         destination = target.destination
         progress = _Progress()
-        staged = _StagedFile(destination, block_size=max(self.chunk_size, _MIN_UPLOAD_BLOCK))
+        staged = _StagedFile(destination, block_size=max(self.chunk_size, _MIN_UPLOAD_BLOCK), kind=target.kind)
         self._staged = staged
         try:
-            staged.open()
+            with _storage_errors(target):
+                staged.open()
             remote = self._retrying(lambda: self._attempt(target, staged, progress), target, progress)
             size, digest = staged.written, staged.hexdigest()
             if remote.sha256 and remote.sha256 != digest:
@@ -441,13 +448,29 @@ class VideoDownloader:
                     f"{digest} but the file host advertises {remote.sha256}. Retry the task.",
                     video_task_id=target.video_task_id,
                 )
-            staged.close()
+            problem = staged.content_problem()
+            if problem is not None:
+                kind = _KIND_DESCRIPTIONS[target.kind]
+                raise VideoContentError(
+                    f"The {target.what} of video task {target.video_task_id} from "
+                    f"{urlsplit(target.url).hostname} is not {kind}: {self._clean(problem)}. "
+                    "Nothing was stored. The file host may have answered an error or login page, or cut the file "
+                    "short; the task may be retried.",
+                    video_task_id=target.video_task_id,
+                )
+            with _storage_errors(target):
+                staged.close()
             if self._cancelled.is_set():
                 raise self._cancelled_error(target)
-            # The record goes first: if the move below never happens, a retry sees a record that
-            # does not match the old file (or no file) and downloads again.
-            _write_record(destination, _Record.build(target, remote, size, digest))
-            staged.publish()
+            with _storage_errors(target):
+                # The record goes first: if the move below never happens, a retry sees a record that
+                # does not match the old file (or no file) and downloads again.
+                _write_record(destination, _Record.build(target, remote, size, digest))
+                try:
+                    staged.publish()
+                except BaseException:
+                    _remove_orphan_record(destination)
+                    raise
         except BaseException:
             staged.discard()
             raise
@@ -490,6 +513,14 @@ class VideoDownloader:
                         f"the file host answered {response.headers.get('Content-Range')!r} to a request "
                         f"for the bytes from {headers.get('Range', 'the start')}"
                     )
+                if not answer.same_file_as(remote):
+                    # A host that ignores If-Range answers a changed file's bytes: never join two files.
+                    staged.restart()
+                    progress.remote = None
+                    raise _RetryableDownloadError(
+                        "the file changed at the host since the download began (its ETag or Last-Modified "
+                        "differs); starting over"
+                    )
                 answer = remote
             else:
                 if staged.written:
@@ -506,7 +537,8 @@ class VideoDownloader:
                 for chunk in response.iter_content(progress.chunk_size or self.chunk_size):
                     if self._cancelled.is_set():
                         raise self._cancelled_error(target)
-                    staged.write(chunk)
+                    with _storage_errors(target):
+                        staged.write(chunk)
             except requests.RequestException as error:
                 if self._cancelled.is_set():
                     raise self._cancelled_error(target) from None
@@ -550,11 +582,11 @@ class VideoDownloader:
             response = self.session.get(target.url, headers=headers, stream=True, timeout=self.timeout)
         except requests.exceptions.InvalidSchema as error:
             raise VideoDownloadError(
-                f"The file host redirected the {target.what} download away from http(s): {error}",
+                f"The file host redirected the {target.what} download away from http(s): {self._clean(str(error))}",
                 video_task_id=target.video_task_id,
             ) from None
         except requests.RequestException as error:
-            raise _RetryableDownloadError(f"{type(error).__name__}: {error}") from None
+            raise _RetryableDownloadError(self._clean(f"{type(error).__name__}: {error}")) from None
         self._response = response
         if response.status_code in (200, 206):
             return response
@@ -566,7 +598,7 @@ class VideoDownloader:
 
     def _raise_for_status(self, response: requests.Response, target: _Target) -> None:
         status = response.status_code
-        detail = _error_detail(response)
+        detail = self._clean(_error_detail(response))
         if status in _REFUSED_STATUSES:
             raise VideoURLExpiredError(
                 f"The file host refused the {target.what} URL of video task {target.video_task_id} "
@@ -649,6 +681,12 @@ class VideoDownloader:
                 video_task_id=target.video_task_id,
             ) from None
 
+    def _clean(self, text: str) -> str:
+        """Mask the secrets and drop every URL query from a text bound for a message or log line."""
+        for secret in self._secrets:
+            text = text.replace(secret, "***")
+        return _URL_QUERY_RE.sub("?…", text)
+
     def _sleep(self, seconds: float) -> None:
         # Wake up at once when cancelled rather than finishing the backoff.
         self._cancelled.wait(seconds)
@@ -671,14 +709,6 @@ class _RetryableDownloadError(Exception):
         self.retry_after = retry_after
 
 
-class _NoCredentialsAdapter(HTTPAdapter):
-    """An adapter that never lets an ``Authorization`` header reach the file host."""
-
-    def send(self, request: requests.PreparedRequest, *args: Any, **kwargs: Any) -> requests.Response:  # type: ignore[override]
-        request.headers.pop("Authorization", None)
-        return super().send(request, *args, **kwargs)
-
-
 @dataclass(frozen=True)
 class _Target:
     url: str
@@ -697,6 +727,12 @@ class _Remote:
     last_modified: str | None
     sha256: str | None
     range_start: int | None = None
+
+    def same_file_as(self, first: _Remote) -> bool:
+        """Whether this answer's validators agree with those of the first answer (where both have them)."""
+        if self.etag and first.etag and self.etag != first.etag:
+            return False
+        return not (self.last_modified and first.last_modified and self.last_modified != first.last_modified)
 
     @property
     def validator(self) -> str | None:
@@ -757,12 +793,14 @@ class _Progress:
 class _StagedFile:
     """A file written under a hidden temporary name beside its destination, then moved into place."""
 
-    def __init__(self, destination: ObjectStoragePath, *, block_size: int) -> None:
+    def __init__(self, destination: ObjectStoragePath, *, block_size: int, kind: FileKind = "video") -> None:
         self.destination = destination
         self.fs = destination.fs
         self.block_size = block_size
+        self.kind = kind
         self.written = 0
         self._sha = _BackgroundSha256()
+        self._content = _ContentCheck(kind)
         self._file: Any = None
         self._temp: str | None = None
         self._lock = threading.RLock()
@@ -777,17 +815,23 @@ class _StagedFile:
 
     def write(self, chunk: bytes) -> None:
         self._sha.update(chunk)
+        self._content.feed(chunk)
         self._file.write(chunk)
         self.written += len(chunk)
 
     def hexdigest(self) -> str:
         return self._sha.hexdigest()
 
+    def content_problem(self) -> str | None:
+        """Why the bytes written are not a file of their kind, or ``None`` when they look right."""
+        return self._content.problem()
+
     def restart(self) -> None:
         """Throw away what was written and start a new temporary file."""
         self.discard()
         self.written = 0
         self._sha = _BackgroundSha256()
+        self._content = _ContentCheck(self.kind)
         self.open()
 
     def close(self) -> None:
@@ -817,6 +861,125 @@ class _StagedFile:
                     self.fs.rm_file(temp)
             except Exception:
                 log.warning("Could not remove the temporary file %s", temp, exc_info=True)
+
+
+_KIND_DESCRIPTIONS: dict[str, str] = {
+    "video": "a video (MP4, QuickTime or WebM)",
+    "last_frame": "an image (PNG, JPEG or WebP)",
+}
+_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+_PNG_END = b"\x00\x00\x00\x00IEND\xaeB`\x82"
+_EBML_SIGNATURE = b"\x1a\x45\xdf\xa3"  # WebM / Matroska
+# QuickTime files may start with one of these instead of ``ftyp``.
+_QUICKTIME_FIRST_BOXES = frozenset({b"moov", b"mdat", b"free", b"skip", b"wide", b"pnot"})
+_HEAD_BYTES = 64
+
+
+class _ContentCheck:
+    """Checks, as the bytes stream past, that a file is what its kind says, and that it is whole.
+
+    A video must be an ISO base media file (MP4, QuickTime) whose top-level boxes add up to exactly
+    the bytes received, with an ``ftyp`` box first (or a QuickTime first box) and a ``moov`` box: an
+    empty body, an HTML page or a file cut short (a ``Content-Length`` lying low) all fail that.
+    WebM / Matroska is recognised by its signature. A last frame must be a PNG (ending with its
+    ``IEND`` chunk), a JPEG (ending with its end-of-image marker) or a WebP (whose RIFF size matches).
+    Only a few bytes per box are looked at, so the check costs nothing next to the copy.
+    """
+
+    def __init__(self, kind: FileKind) -> None:
+        self.kind = kind
+        self.size = 0
+        self.head = bytearray()
+        self.tail = b""
+        self.boxes = _BoxWalk()
+
+    def feed(self, chunk: bytes) -> None:
+        if len(self.head) < _HEAD_BYTES:
+            self.head += chunk[: _HEAD_BYTES - len(self.head)]
+        if self.kind == "video":
+            self.boxes.feed(chunk, self.size)
+        else:
+            self.tail = (self.tail + bytes(chunk[-16:]))[-16:]
+        self.size += len(chunk)
+
+    def problem(self) -> str | None:
+        head = bytes(self.head)
+        if self.size == 0:
+            return "the body is empty"
+        if head.lstrip()[:1] == b"<":
+            return f"it looks like HTML or XML (it starts with {head[:24]!r})"
+        if self.kind == "video":
+            return self._video_problem(head)
+        return self._image_problem(head)
+
+    def _video_problem(self, head: bytes) -> str | None:
+        if head.startswith(_EBML_SIGNATURE):
+            return None
+        boxes = self.boxes
+        first = boxes.types[0] if boxes.types else None
+        if first != b"ftyp" and first not in _QUICKTIME_FIRST_BOXES:
+            return f"it does not start like an MP4 file (no ftyp box; it starts with {head[:16]!r})"
+        if boxes.problem:
+            return boxes.problem
+        if not boxes.open_ended and boxes.next != self.size:
+            return (
+                f"it is cut short: its boxes need {boxes.next} bytes and {self.size} arrived"
+                if boxes.next > self.size
+                else f"{self.size - boxes.next} bytes follow its last box"
+            )
+        if b"moov" not in boxes.types and not boxes.open_ended:
+            return "it has no moov box (no movie header), so it cannot be played"
+        return None
+
+    def _image_problem(self, head: bytes) -> str | None:
+        if head.startswith(_PNG_SIGNATURE):
+            return None if self.tail.endswith(_PNG_END) else "the PNG is cut short (no IEND chunk at its end)"
+        if head.startswith(b"\xff\xd8\xff"):
+            return None if self.tail.endswith(b"\xff\xd9") else "the JPEG is cut short (no end-of-image marker)"
+        if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+            declared = int.from_bytes(head[4:8], "little") + 8
+            return None if declared == self.size else f"the WebP declares {declared} bytes and {self.size} arrived"
+        return f"it is not a PNG, JPEG or WebP image (it starts with {head[:16]!r})"
+
+
+class _BoxWalk:
+    """Follows the top-level boxes of an ISO base media file as its bytes stream past in chunks."""
+
+    def __init__(self) -> None:
+        self.next = 0  # offset of the next box header
+        self.header = bytearray()  # the part of that header received so far
+        self.types: list[bytes] = []
+        self.problem: str | None = None
+        self.open_ended = False  # the last box has size 0: it runs to the end of the file
+
+    def feed(self, chunk: bytes, offset: int) -> None:
+        end = offset + len(chunk)
+        while self.problem is None and not self.open_ended and self.next + len(self.header) < end:
+            start = self.next + len(self.header) - offset
+            large = len(self.header) >= 4 and int.from_bytes(self.header[:4], "big") == 1
+            needed = (16 if large else 8) - len(self.header)
+            self.header += chunk[start : start + needed]
+            if len(self.header) < 8:
+                return
+            size = int.from_bytes(self.header[:4], "big")
+            if size == 1 and len(self.header) < 16:
+                continue
+            self._box_done(size if size != 1 else int.from_bytes(self.header[8:16], "big"))
+
+    def _box_done(self, size: int) -> None:
+        box_type = bytes(self.header[4:8])
+        header_length = len(self.header)
+        self.header.clear()
+        if not all(32 <= byte < 127 for byte in box_type):
+            self.problem = f"the box at byte {self.next} has no readable type"
+            return
+        self.types.append(box_type)
+        if size == 0:
+            self.open_ended = True
+        elif size < header_length:
+            self.problem = f"the {box_type.decode()} box at byte {self.next} declares an impossible size {size}"
+        else:
+            self.next += size
 
 
 class _BackgroundSha256:
@@ -914,6 +1077,34 @@ class _Record:
 
     def to_json(self) -> bytes:
         return json.dumps(self.__dict__, indent=2, sort_keys=True).encode() + b"\n"
+
+
+@contextmanager
+def _storage_errors(target: _Target) -> Iterator[None]:
+    """Turn a storage failure (disk full, read-only, no permission) into the provider's error naming the destination."""
+    try:
+        yield
+    except OSError as error:
+        if isinstance(error, requests.RequestException):
+            raise
+        reason = error.strerror or str(error) or type(error).__name__
+        name = errno.errorcode.get(error.errno) if error.errno is not None else None
+        code = f" ({name})" if name else ""
+        raise VideoStorageError(
+            f"Could not store the {target.what} of video task {target.video_task_id} at "
+            f"{storage_uri(target.destination)}: {reason}{code}. Nothing was left at the destination; check its "
+            "free space and write permission, then retry the task.",
+            video_task_id=target.video_task_id,
+        ) from error
+
+
+def _remove_orphan_record(destination: ObjectStoragePath) -> None:
+    """Remove the record just written when its file could not be moved into place and no file is there."""
+    try:
+        if not destination.fs.exists(destination.path):
+            destination.fs.rm_file(_record_path(destination))
+    except Exception:
+        log.warning("Could not remove the integrity record beside %s", storage_uri(destination), exc_info=True)
 
 
 def _record_path(destination: ObjectStoragePath) -> str:

@@ -102,6 +102,9 @@ class VideoGenConnectionSettings:
     :param timeout: seconds allowed for one HTTP request.
     :param data_center: the data center the base URL came from, or ``None`` when a host was given.
     :param retry_policy: how transient faults are retried.
+    :param allow_private_file_hosts: let file downloads reach loopback, private and link-local
+        addresses (extra ``allow_private_file_hosts``); by default only a connection whose own host is
+        on loopback (a local simulator or gateway) may download from loopback.
     """
 
     conn_id: str
@@ -112,6 +115,7 @@ class VideoGenConnectionSettings:
     timeout: float = 30.0
     data_center: str | None = "beijing"
     retry_policy: RetryPolicy = field(default_factory=RetryPolicy)
+    allow_private_file_hosts: bool = False
 
     @classmethod
     def from_connection_fields(
@@ -155,6 +159,7 @@ class VideoGenConnectionSettings:
             timeout=_positive(conn_id, "timeout", extra.get("timeout"), 30.0),
             data_center=data_center,
             retry_policy=retry_policy,
+            allow_private_file_hosts=_flag(conn_id, "allow_private_file_hosts", extra.get("allow_private_file_hosts")),
         )
 
     @classmethod
@@ -173,6 +178,17 @@ class VideoGenConnectionSettings:
     def task_url(self, video_task_id: str) -> str:
         """URL of one video task; the id is checked and percent-encoded so it stays one path segment."""
         return f"{self.tasks_url}/{quote(check_video_task_id(video_task_id), safe='')}"
+
+    def file_host_policy(self) -> transport.AddressPolicy:
+        """Which addresses the files of this connection's tasks may be downloaded from.
+
+        Loopback is allowed when the connection's own host is on loopback (a simulator or gateway on
+        this machine: its files are there too); private and link-local addresses only with the
+        ``allow_private_file_hosts`` extra.
+        """
+        if self.allow_private_file_hosts:
+            return transport.AddressPolicy(allow_private=True)
+        return transport.AddressPolicy(allow_loopback=transport.is_loopback_host(urlsplit(self.base_url).hostname))
 
     def redact(self, text: str) -> str:
         """Remove the API key from a text that came from elsewhere (an error body may echo it)."""
@@ -872,6 +888,19 @@ def _choice(conn_id: str, name: str, value: Any, choices: list[str]) -> str:
             f"Connection {conn_id!r} has {name}={value!r}; choose one of: {', '.join(choices)}."
         )
     return normalized
+
+
+def _flag(conn_id: str, name: str, value: Any) -> bool:
+    if value is None or value == "":
+        return False
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in ("true", "yes", "1", "on"):
+        return True
+    if text in ("false", "no", "0", "off"):
+        return False
+    raise VideoGenConfigurationError(f"Connection {conn_id!r} has {name}={value!r}; it must be true or false.")
 
 
 def _positive(conn_id: str, name: str, value: Any, default: float) -> float:

@@ -154,9 +154,12 @@ class FetchVideoOperator(BaseOperator):
         )
         frame_path = _last_frame_path(video_path) if frame_url else None
 
+        settings = hook.settings
         downloader = VideoDownloader(
             chunk_size=self.chunk_size,
-            retry_policy=self.http_retry_policy or hook.settings.retry_policy,
+            retry_policy=self.http_retry_policy or settings.retry_policy,
+            address_policy=settings.file_host_policy(),
+            secrets=(settings.api_key,),
         )
         self._downloader = downloader
         try:
