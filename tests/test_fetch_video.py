@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import http.server
 import json
 import logging
 import socket
@@ -43,6 +42,7 @@ except ImportError:  # Airflow 3.1
     from airflow.exceptions import AirflowFailException  # type: ignore[no-redef,attr-defined]
 
 from tests.conftest import API_KEY
+from tests.loopback import LoopbackServer, QuietHandler
 
 FAST_RETRIES = RetryPolicy(max_attempts=3, max_seconds=30, initial_wait=0.01, max_wait=0.02)
 LOCAL_HOSTS = AddressPolicy(allow_loopback=True)  # the test's own file hosts listen on loopback
@@ -440,7 +440,7 @@ def test_advertised_sha256_reads_the_standard_checksum_headers(headers, expected
 # ---- helpers ---------------------------------------------------------------------------------
 
 
-class _PlainFileHost:
+class _PlainFileHost(LoopbackServer):
     """A minimal file host: ignores ``Range``, may cut its first answer short or send extra headers."""
 
     def __init__(self, body: bytes, cut_first_answer_at: int | None = None, headers: dict[str, str] | None = None):
@@ -449,7 +449,7 @@ class _PlainFileHost:
         self.ranges: list[str | None] = []
         outer = self
 
-        class Handler(http.server.BaseHTTPRequestHandler):
+        class Handler(QuietHandler):
             protocol_version = "HTTP/1.1"
 
             def do_GET(self) -> None:
@@ -466,20 +466,8 @@ class _PlainFileHost:
                 else:
                     self.wfile.write(outer.body)
 
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/video.mp4?X-Signature=s"
-        self.thread = threading.Thread(target=self.server.serve_forever, args=(0.01,), daemon=True)
-
-    def __enter__(self) -> _PlainFileHost:
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        super().__init__(Handler)
+        self.url = f"{self.base_url}/video.mp4?X-Signature=s"
 
 
 @pytest.fixture(autouse=True)
@@ -531,14 +519,14 @@ def test_a_file_host_that_echoes_the_key_never_gets_it_into_errors_or_logs(sim, 
 # ---- hardening: a changed file is never spliced onto the first one's bytes ---------------------
 
 
-class _ChangingFileHost:
+class _ChangingFileHost(LoopbackServer):
     """Serves ``first`` (cut short), then answers the resume with a 206 of ``second``, ignoring If-Range."""
 
     def __init__(self, first: bytes, second: bytes, cut_at: int, *, change: str) -> None:
         self.requests: list[tuple[str | None, str | None]] = []
         outer = self
 
-        class Handler(http.server.BaseHTTPRequestHandler):
+        class Handler(QuietHandler):
             protocol_version = "HTTP/1.1"
 
             def do_GET(self) -> None:
@@ -568,20 +556,8 @@ class _ChangingFileHost:
                 else:
                     self.wfile.write(payload)
 
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/video.mp4?X-Signature=s"
-        self.thread = threading.Thread(target=self.server.serve_forever, args=(0.01,), daemon=True)
-
-    def __enter__(self) -> _ChangingFileHost:
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        super().__init__(Handler)
+        self.url = f"{self.base_url}/video.mp4?X-Signature=s"
 
 
 @pytest.mark.parametrize("change", ["etag", "last_modified", "total"])
@@ -738,25 +714,17 @@ def test_a_video_url_on_an_internal_address_is_refused_before_connecting(
 def test_a_redirect_to_an_internal_address_is_refused(
     sim, videogen_connection, videos, internal_names, no_traffic_off_loopback
 ):
-    class Redirect(http.server.BaseHTTPRequestHandler):
+    class Redirect(QuietHandler):
         def do_GET(self) -> None:
             self.send_response(302)
             self.send_header("Location", "http://metadata.internal.test/latest/meta-data/iam/")
             self.send_header("Content-Length", "0")
             self.end_headers()
 
-        def log_message(self, *args: Any) -> None:
-            pass
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Redirect)
-    threading.Thread(target=server.serve_forever, args=(0.01,), daemon=True).start()
-    try:
-        task_id = _task_with_video_url(sim, f"http://127.0.0.1:{server.server_address[1]}/v.mp4")
+    with LoopbackServer(Redirect) as server:
+        task_id = _task_with_video_url(sim, f"{server.base_url}/v.mp4")
         with pytest.raises(VideoFileHostRefusedError, match=r"metadata\.internal\.test \(169\.254\.169\.254\)"):
             fetch(video_task_id=task_id, destination=f"{videos.as_uri()}/")
-    finally:
-        server.shutdown()
-        server.server_close()
     assert files_in(videos) == []
 
 

@@ -185,9 +185,8 @@ def test_deadline_without_cancel_on_kill_cancels_nothing(sim, videogen_connectio
     assert sim.requests(method="DELETE") == []
 
 
-def test_killing_the_worker_cancels_a_queued_generation(sim, videogen_connection):
-    ctx = context()
-    op = operator(prompt="slow [sim:queued=600]", timeout=30)
+def execute_in_a_worker(op: GenerateVideoOperator, ctx: dict[str, Any]) -> tuple[threading.Thread, list[BaseException]]:
+    """Run ``op.execute`` in a thread, as a worker runs it; the list receives what it raised."""
     outcome: list[BaseException] = []
 
     def run() -> None:
@@ -198,9 +197,20 @@ def test_killing_the_worker_cancels_a_queued_generation(sim, videogen_connection
 
     worker = threading.Thread(target=run)
     worker.start()
-    deadline = time.time() + 10
-    while not sim.requests(target="query") and time.time() < deadline:
-        time.sleep(0.02)
+    return worker, outcome
+
+
+def wait_until(condition: Any, seconds: float = 10) -> None:
+    deadline = time.time() + seconds
+    while not condition() and time.time() < deadline:
+        time.sleep(0.01)
+
+
+def test_killing_the_worker_cancels_a_queued_generation(sim, videogen_connection):
+    ctx = context()
+    op = operator(prompt="slow [sim:queued=600]", timeout=30)
+    worker, outcome = execute_in_a_worker(op, ctx)
+    wait_until(lambda: sim.requests(target="query"))
     op.on_kill()
     worker.join(timeout=10)
     video_task_id = ctx["ti"].xcom["video_task_id"]
@@ -352,19 +362,8 @@ def test_a_kill_while_the_create_call_is_in_flight_cancels_the_new_generation(si
     sim.add_fault(kind="slow", target="create", delay=1.0)
     ctx = context()
     op = operator(prompt="a fox [sim:queued=600]", timeout=30)
-    outcome: list[BaseException] = []
-
-    def run() -> None:
-        try:
-            op.execute(ctx)
-        except BaseException as error:
-            outcome.append(error)
-
-    worker = threading.Thread(target=run)
-    worker.start()
-    deadline = time.time() + 10
-    while not sim.requests(target="create") and time.time() < deadline:
-        time.sleep(0.01)
+    worker, outcome = execute_in_a_worker(op, ctx)
+    wait_until(lambda: sim.requests(target="create"))
     op.on_kill()  # the create has reached the service; its answer is held back
     worker.join(timeout=15)
     video_task_id = ctx["ti"].xcom["video_task_id"]

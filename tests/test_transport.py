@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import http.server
 import socket
 import threading
 from collections.abc import Iterator
@@ -16,38 +15,24 @@ import requests
 from airflow_provider_videogen import transport
 from airflow_provider_videogen.exceptions import VideoFileHostRefusedError
 from airflow_provider_videogen.transport import AddressPolicy, AnswerTooLargeError, RequestDeadlineExceeded
+from tests.loopback import LoopbackServer, QuietHandler
 
 
-class _UnsizedServer:
+class _UnsizedServer(LoopbackServer):
     """Answers every GET with ``body`` and no Content-Length (the end of the body is the end of the connection)."""
 
     def __init__(self, body: bytes) -> None:
-        outer = self
-        self.body = body
-
-        class Handler(http.server.BaseHTTPRequestHandler):
+        class Handler(QuietHandler):
             protocol_version = "HTTP/1.0"
 
             def do_GET(self) -> None:
                 self.send_response(200)
                 self.send_header("Content-Type", "application/json")
                 self.end_headers()
-                self.wfile.write(outer.body)
+                self.wfile.write(body)
 
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/task"
-        self.thread = threading.Thread(target=self.server.serve_forever, args=(0.01,), daemon=True)
-
-    def __enter__(self) -> _UnsizedServer:
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        super().__init__(Handler)
+        self.url = f"{self.base_url}/task"
 
 
 def test_an_unsized_answer_is_read_up_to_the_limit_then_refused():
@@ -186,7 +171,7 @@ def test_the_connection_goes_to_the_checked_address(monkeypatch, no_traffic_off_
         return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", (address, int(port)))]
 
     with _UnsizedServer(b"{}") as server:
-        port = server.server.server_address[1]
+        port = server.base_url.rsplit(":", 1)[1]
         monkeypatch.setattr(socket, "getaddrinfo", rebinding_getaddrinfo)
         session = transport.new_session(address_policy=AddressPolicy(allow_loopback=True))
         assert session.get(f"http://rebind.test:{port}/task", timeout=5).content == b"{}"
@@ -204,24 +189,15 @@ def test_a_loopback_host_is_refused_unless_allowed(no_traffic_off_loopback):
 def test_the_file_host_session_never_sends_authorization():
     seen: list[str | None] = []
 
-    class Handler(http.server.BaseHTTPRequestHandler):
+    class Handler(QuietHandler):
         def do_GET(self) -> None:
             seen.append(self.headers.get("Authorization"))
             self.send_response(204)
             self.end_headers()
 
-        def log_message(self, *args: Any) -> None:
-            pass
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, args=(0.01,), daemon=True)
-    thread.start()
-    try:
+    with LoopbackServer(Handler) as server:
         session = transport.new_session(strip_authorization=True)
-        session.get(f"http://127.0.0.1:{server.server_address[1]}/", headers={"Authorization": "Bearer k"})
-    finally:
-        server.shutdown()
-        server.server_close()
+        session.get(f"{server.base_url}/", headers={"Authorization": "Bearer k"})
     assert seen == [None]
 
 

@@ -353,14 +353,8 @@ class VideoGenHook(BaseHook):
         :raises VideoGenTransientError: transient faults outlasted the retry policy.
         """
         settings = self.settings
-        url = settings.task_url(video_task_id)
         task: VideoTask = self._request(
-            "GET",
-            url,
-            settings,
-            video_task_id=video_task_id,
-            action="query",
-            read=_task_reader(settings, video_task_id),
+            "GET", settings.task_url(video_task_id), settings, **_query_call(settings, video_task_id)
         )
         return task
 
@@ -513,14 +507,7 @@ class VideoGenHook(BaseHook):
         """Read a video task without blocking the event loop; see :meth:`get_task`."""
         settings = await self.aget_settings()
         url = settings.task_url(video_task_id)
-        task: VideoTask = await self._arequest(
-            "GET",
-            url,
-            settings,
-            video_task_id=video_task_id,
-            action="query",
-            read=_task_reader(settings, video_task_id),
-        )
+        task: VideoTask = await self._arequest("GET", url, settings, **_query_call(settings, video_task_id))
         return task
 
     async def acancel_task(self, video_task_id: str) -> bool:
@@ -645,9 +632,17 @@ def _require_cancel_support(settings: VideoGenConnectionSettings) -> None:
         )
 
 
-def _task_reader(settings: VideoGenConnectionSettings, video_task_id: str) -> Callable[[Any], VideoTask]:
-    """Read a query answer as the task; inside the attempt, so an unusable answer is retried like a fault."""
-    return lambda payload: _parse_task_payload(payload, settings, video_task_id)
+def _query_call(settings: VideoGenConnectionSettings, video_task_id: str) -> dict[str, Any]:
+    """How a query of a video task is made.
+
+    The answer is read as the task inside the attempt, so an unusable answer is retried like any
+    other transient fault.
+    """
+    return {
+        "video_task_id": video_task_id,
+        "action": "query",
+        "read": lambda payload: _parse_task_payload(payload, settings, video_task_id),
+    }
 
 
 def _parse_task_payload(payload: Any, settings: VideoGenConnectionSettings, video_task_id: str) -> VideoTask:
