@@ -12,9 +12,15 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk import BaseOperator
 
 from airflow_provider_videogen._compat import AirflowFailException, TaskDeferred, conf
+from airflow_provider_videogen.events import (
+    event_payload,
+    final_event_payload,
+    raise_for_event,
+    reread_on_success,
+    validate_event,
+)
 from airflow_provider_videogen.exceptions import (
     VideoDownloadError,
-    VideoGenerationFailedError,
     VideoGenerationNotSavedError,
     VideoGenError,
     VideoGenNotSupportedError,
@@ -24,14 +30,7 @@ from airflow_provider_videogen.exceptions import (
 from airflow_provider_videogen.generation_record import GenerationRecord, generation_record
 from airflow_provider_videogen.generation_request import VideoGenerationRequest
 from airflow_provider_videogen.hooks.videogen import RetryPolicy, VideoGenHook
-from airflow_provider_videogen.triggers.videogen import (
-    VideoTaskTrigger,
-    deferral_timeout,
-    event_payload,
-    final_event_payload,
-    reread_on_success,
-    validate_event,
-)
+from airflow_provider_videogen.triggers.videogen import VideoTaskTrigger, deferral_timeout
 from airflow_provider_videogen.video_download import (
     DEFAULT_CHUNK_SIZE,
     VideoDownloader,
@@ -485,17 +484,9 @@ class GenerateVideoOperator(BaseOperator):
         video_task_id = event["video_task_id"]
         waited = f"{time.time() - started_at:.0f} s" if started_at is not None else "unknown"
         self.log.info("Video task %s: %s (waited %s). %s", video_task_id, status, waited, message)
-        if status == "success":
-            return dict(event["task"])
         if status == "timeout" and self.cancel_on_kill:
             self._cancel_if_queued(video_task_id, reason="the deadline passed")
-        error_class = VideoGenerationFailedError if status == "failed" else VideoGenError
-        raise error_class(
-            message,
-            video_task_id=video_task_id,
-            api_code=event.get("error_code"),
-            api_message=event.get("error_message"),
-        )
+        return raise_for_event(event, "operator")
 
     def _cancel_if_queued(self, video_task_id: str, *, reason: str) -> None:
         try:

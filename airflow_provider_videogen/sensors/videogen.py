@@ -12,16 +12,11 @@ from urllib.parse import urlsplit
 from airflow.exceptions import AirflowException
 from airflow.sdk import BaseSensorOperator, PokeReturnValue
 
-from airflow_provider_videogen._compat import AirflowSensorTimeout, AirflowSkipException, conf
-from airflow_provider_videogen.exceptions import VideoGenError, VideoGenTransientError, VideoTaskFailedError
+from airflow_provider_videogen._compat import AirflowSkipException, conf
+from airflow_provider_videogen.events import final_event_payload, raise_for_event, reread_on_success, validate_event
+from airflow_provider_videogen.exceptions import VideoGenTransientError
 from airflow_provider_videogen.hooks.videogen import VideoGenHook
-from airflow_provider_videogen.triggers.videogen import (
-    VideoTaskTrigger,
-    deferral_timeout,
-    final_event_payload,
-    reread_on_success,
-    validate_event,
-)
+from airflow_provider_videogen.triggers.videogen import VideoTaskTrigger, deferral_timeout
 from airflow_provider_videogen.video_task import VideoTask, VideoTaskStatus
 
 if TYPE_CHECKING:
@@ -179,25 +174,8 @@ class VideoTaskSensor(BaseSensorOperator):
         )
         # Logged again here because the triggerer's log of the wait is easy to lose.
         template = "Video task %s: wait ended with %s; task status %s; waited %s; video URL host %s. %s"
-        if status == "success":
-            self.log.info(template, *facts)
-            return dict(event["task"])
-        self.log.warning(template, *facts)
-        if status == "failed":
-            raise VideoTaskFailedError(
-                event["message"],
-                video_task_id=self.video_task_id,
-                api_code=event.get("error_code"),
-                api_message=event.get("error_message"),
-            )
-        if status == "timeout":
-            raise AirflowSensorTimeout(event["message"])
-        raise VideoGenError(
-            event["message"],
-            video_task_id=self.video_task_id,
-            api_code=event.get("error_code"),
-            api_message=event.get("error_message"),
-        )
+        (self.log.info if status == "success" else self.log.warning)(template, *facts)
+        return raise_for_event(event, "sensor")
 
     def _raise_soft(self, error: AirflowException) -> NoReturn:
         if self.soft_fail:

@@ -6,15 +6,24 @@ import asyncio
 import math
 import random
 import time
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator
 from datetime import datetime, timedelta, timezone
-from typing import Any, Final, Literal
+from typing import Any, Final
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
+# The event format has its own module; its names stay importable from here.
+from airflow_provider_videogen.events import (
+    EVENT_STATUSES,
+    EventStatus,
+    event_payload,
+    event_task_dict,
+    final_event_payload,
+    reread_on_success,
+    validate_event,
+)
 from airflow_provider_videogen.exceptions import VideoGenError, VideoGenNotSupportedError, VideoGenTransientError
 from airflow_provider_videogen.hooks.videogen import RetryPolicy, VideoGenHook
-from airflow_provider_videogen.transport import redact_url
 from airflow_provider_videogen.video_task import VideoTask, VideoTaskStatus
 
 __all__ = [
@@ -29,9 +38,6 @@ __all__ = [
     "validate_event",
 ]
 
-EventStatus = Literal["success", "failed", "timeout", "error"]
-EVENT_STATUSES: Final[tuple[EventStatus, ...]] = ("success", "failed", "timeout", "error")
-"""Every ``status`` a :class:`VideoTaskTrigger` event can have."""
 
 # The hook makes one attempt per poll: the trigger itself waits between polls (backing off after
 # failures and honouring Retry-After). This keeps one place that sleeps, so the error budget counts
@@ -278,82 +284,6 @@ class VideoTaskTrigger(BaseTrigger):
         )
 
 
-def event_payload(
-    status: EventStatus,
-    video_task_id: str,
-    message: str,
-    task: VideoTask | None,
-    *,
-    error_code: str | None = None,
-    error_message: str | None = None,
-    full_task: bool = False,
-) -> dict[str, Any]:
-    """Build the payload of a :class:`VideoTaskTrigger` event (see the class for its keys).
-
-    :param full_task: carry the task exactly as :meth:`VideoTask.to_dict` gives it. By default (what
-        the trigger sends) the task's file URLs are cut to host and path and its ``raw`` answer is left
-        out: Airflow logs every event, and a pre-signed URL is a credential for the video. Waits that
-        end in the worker keep the whole task, as they never leave it.
-    """
-    return {
-        "status": status,
-        "video_task_id": video_task_id,
-        "task": (task.to_dict() if full_task else event_task_dict(task)) if task is not None else None,
-        "message": message,
-        "error_code": error_code,
-        "error_message": error_message,
-    }
-
-
-def final_event_payload(video_task_id: str, task: VideoTask, *, full_task: bool = False) -> dict[str, Any]:
-    """Build the ``"success"`` or ``"failed"`` event payload for a task in a final state.
-
-    Callers that find a task already final (a sensor before deferring, or poking) use it with
-    ``full_task=True`` to handle that task exactly as if the trigger had reported it.
-    """
-    if task.status is VideoTaskStatus.SUCCEEDED:
-        return event_payload("success", video_task_id, f"Video task {task.id} succeeded.", task, full_task=full_task)
-    return event_payload(
-        "failed",
-        video_task_id,
-        _sentence(task.describe_failure()),
-        task,
-        error_code=task.error_code,
-        error_message=task.error_message,
-        full_task=full_task,
-    )
-
-
-def event_task_dict(task: VideoTask) -> dict[str, Any]:
-    """Return the task as a trigger event carries it: no ``raw`` answer, file URLs cut to host and path."""
-    data = task.to_dict(include_raw=False)
-    for name in ("video_url", "last_frame_url"):
-        if data.get(name):
-            data[name] = redact_url(data[name])
-    return data
-
-
-def reread_on_success(event: Mapping[str, Any], read_task: Callable[[str], VideoTask]) -> Mapping[str, Any]:
-    """Replace a trigger's ``"success"`` event by one built from the task read again on the worker.
-
-    The trigger's event holds no pre-signed URLs (see :func:`event_payload`), so the worker reads the
-    task once more for them. Any other event is returned as it is.
-
-    :raises VideoGenError: the task read again is no longer succeeded (it was deleted meanwhile...).
-    """
-    if event["status"] != "success":
-        return event
-    video_task_id = str(event["video_task_id"])
-    task = read_task(video_task_id)
-    if task.status is not VideoTaskStatus.SUCCEEDED:
-        raise VideoGenError(
-            f"Video task {video_task_id!r} succeeded, but read again for its video URL it is "
-            f"{task.status.value}. Look at the task at the service.",
-            video_task_id=video_task_id,
-        )
-    return final_event_payload(video_task_id, task, full_task=True)
-
-
 # Airflow's own deferral timeout is a backstop (e.g. when no triggerer is running): it is set this
 # much later than the trigger's deadline, on top of one request timeout, so that normally the
 # trigger's last poll at the deadline wins and its "timeout" event names the task's last status.
@@ -367,38 +297,9 @@ def deferral_timeout(end_time: float | None, request_timeout: float) -> timedelt
     return timedelta(seconds=max(end_time - time.time(), 0.0) + request_timeout + _DEFERRAL_GRACE_SECONDS)
 
 
-def validate_event(event: Any, video_task_id: str, waiter: str) -> Mapping[str, Any]:
-    """Check a :class:`VideoTaskTrigger` event before trusting it; raise a clear error if it is not one.
-
-    :param event: what the worker resumed with.
-    :param video_task_id: the task that was waited for.
-    :param waiter: who waited, for the message (e.g. ``"sensor"``).
-    """
-    problem = None
-    if event is None:
-        problem = "resumed without a trigger event. Clear the task to wait again"
-    elif not isinstance(event, Mapping) or event.get("status") not in EVENT_STATUSES:
-        problem = (
-            f"got an event it does not understand ({repr(event)[:200]}); expected a dict whose status is "
-            f"one of {', '.join(EVENT_STATUSES)}"
-        )
-    elif not isinstance(event.get("message"), str):
-        problem = f"got a {event['status']!r} event without a message"
-    elif event["status"] == "success" and not isinstance(event.get("task"), Mapping):
-        problem = "got a 'success' event without the task"
-    if problem is not None:
-        raise VideoGenError(f"The {waiter} for video task {video_task_id!r} {problem}.", video_task_id=video_task_id)
-    return event
-
-
 def _describe_error(error: BaseException) -> str:
     # The provider's own errors are complete sentences; name the type of anything else.
     return str(error) if isinstance(error, VideoGenError) else f"{type(error).__name__}: {error}"
-
-
-def _sentence(text: str) -> str:
-    text = text[:1].upper() + text[1:]
-    return text if text.endswith((".", "!", "?")) else text + "."
 
 
 def _format_time(epoch_seconds: float) -> str:
