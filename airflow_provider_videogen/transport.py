@@ -15,10 +15,12 @@ Everything here is about moving bytes, never about what they mean (the hook inte
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import ipaddress
 import socket
 import threading
+import weakref
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -365,3 +367,45 @@ def new_session(
     session.headers["User-Agent"] = USER_AGENT
     session.max_redirects = max_redirects
     return session
+
+
+class SharedSessionLease:
+    """One ``aiohttp`` session per event loop, shared by every hook running in that loop.
+
+    Thousands of triggers wait at once in one triggerer loop; sharing one session (and its pool of
+    keep-alive connections) instead of one per hook or per request keeps the CPU per poll and the
+    memory per waiting task small. The session closes when the last hook releases it.
+    """
+
+    _by_loop: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, SharedSessionLease] = weakref.WeakKeyDictionary()
+    connection_limit = 100
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        # Imported here: only the triggerer makes async calls, and a worker should not pay for aiohttp.
+        import aiohttp
+
+        self.loop = loop
+        self.session = aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(limit=self.connection_limit, ttl_dns_cache=300),
+            headers={"User-Agent": USER_AGENT},
+        )
+        self.holders = 0
+
+    @classmethod
+    def acquire(cls) -> SharedSessionLease:
+        """Take a share of the running loop's session (made on first use, or anew after it was closed)."""
+        loop = asyncio.get_running_loop()
+        lease = cls._by_loop.get(loop)
+        if lease is None or lease.session.closed:
+            lease = cls(loop)
+            cls._by_loop[loop] = lease
+        lease.holders += 1
+        return lease
+
+    async def release(self) -> None:
+        """Give the share back; the last one to do so closes the session."""
+        self.holders -= 1
+        if self.holders <= 0:
+            if self._by_loop.get(self.loop) is self:
+                del self._by_loop[self.loop]
+            await self.session.close()

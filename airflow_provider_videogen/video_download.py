@@ -83,7 +83,7 @@ from airflow_provider_videogen.exceptions import (
     VideoTaskNotReadyError,
     VideoURLExpiredError,
 )
-from airflow_provider_videogen.hooks.videogen import RetryPolicy, parse_retry_after
+from airflow_provider_videogen.retry import RetryPolicy, parse_retry_after
 from airflow_provider_videogen.transport import AddressPolicy, new_session, redact_url
 
 if TYPE_CHECKING:

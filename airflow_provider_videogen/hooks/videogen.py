@@ -1,26 +1,23 @@
-"""``VideoGenHook``: the ``videogen`` connection and every call to the video generation APIs."""
+"""``VideoGenHook``: every call to the video generation APIs through a ``videogen`` connection.
+
+The connection's settings live in :mod:`~airflow_provider_videogen.settings`, the retry policy in
+:mod:`~airflow_provider_videogen.retry` and the HTTP sessions in
+:mod:`~airflow_provider_videogen.transport`; the names they had here stay importable from here.
+"""
 
 from __future__ import annotations
 
 import asyncio
-import email.utils
 import json
-import math
-import random
-import time
 import weakref
 from collections.abc import Callable, Coroutine, Mapping
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal
-from urllib.parse import quote, urlsplit
+from typing import Any
 
-import aiohttp
 import requests
 from airflow.sdk import BaseHook
-from tenacity import AsyncRetrying, RetryCallState, Retrying, retry_if_exception, stop_after_attempt
-from tenacity import stop_before_delay as _stop_before_delay
+from tenacity import AsyncRetrying, Retrying
 
-from airflow_provider_videogen import API_STYLE_CHOICES, DATA_CENTER_CHOICES, transport
+from airflow_provider_videogen import transport
 from airflow_provider_videogen.exceptions import (
     VideoGenAPIError,
     VideoGenAuthError,
@@ -32,204 +29,34 @@ from airflow_provider_videogen.exceptions import (
     VideoTaskNotFoundError,
 )
 from airflow_provider_videogen.generation_request import VideoGenerationRequest
+from airflow_provider_videogen.retry import RetryPolicy, parse_retry_after, retry_kwargs
+from airflow_provider_videogen.settings import (
+    DATA_CENTER_URLS,
+    DEFAULT_PATH_PREFIXES,
+    MAX_VIDEO_TASK_ID_LENGTH,
+    ApiStyle,
+    VideoGenConnectionSettings,
+    aextra,
+    check_video_task_id,
+)
+from airflow_provider_videogen.transport import USER_AGENT, SharedSessionLease
 from airflow_provider_videogen.video_task import VideoTask, VideoTaskStatus, parse_video_task
 
-if TYPE_CHECKING:
-    from airflow.sdk import Connection
+__all__ = [
+    "DATA_CENTER_URLS",
+    "DEFAULT_PATH_PREFIXES",
+    "MAX_VIDEO_TASK_ID_LENGTH",
+    "USER_AGENT",
+    "ApiStyle",
+    "RetryPolicy",
+    "VideoGenConnectionSettings",
+    "VideoGenHook",
+    "check_video_task_id",
+    "parse_retry_after",
+]
 
-DATA_CENTER_URLS: dict[str, str] = {
-    "beijing": "https://ai.rong-api.com",
-    "north_america": "https://ai.us-light-api.com",
-}
-DEFAULT_PATH_PREFIXES: dict[str, str] = {
-    "contents_generations": "/llm/v1",
-    "video_generations": "/v1",
-}
-USER_AGENT = transport.USER_AGENT
-MAX_VIDEO_TASK_ID_LENGTH = 256
-# Characters that could move a request to another path or endpoint, or that no real id contains.
-_UNSAFE_ID_CHARACTERS = frozenset("/\\?#%") | {chr(c) for c in range(0x21)} | {"\x7f"}
 # Transient statuses: the service may answer differently if asked again.
 _TRANSIENT_STATUSES = frozenset({408, 425, 429, 500, 502, 503, 504})
-
-ApiStyle = Literal["contents_generations", "video_generations"]
-
-
-@dataclass(frozen=True)
-class RetryPolicy:
-    """How transient faults are retried.
-
-    :param max_attempts: attempts in all, the first included (1 disables retries).
-    :param max_seconds: give up rather than start a wait that would end later than this many
-        seconds after the first attempt.
-    :param initial_wait: first backoff in seconds; it doubles each attempt.
-    :param max_wait: longest single backoff in seconds.
-    :param max_retry_after: longest ``Retry-After`` the hook will honour, in seconds.
-    """
-
-    max_attempts: int = 5
-    max_seconds: float = 120.0
-    initial_wait: float = 1.0
-    max_wait: float = 30.0
-    max_retry_after: float = 300.0
-
-    def wait_seconds(self, retry_state: RetryCallState) -> float:
-        """Seconds to sleep before the next attempt: ``Retry-After`` if sent, else backoff with jitter."""
-        error = retry_state.outcome.exception() if retry_state.outcome else None
-        return self.wait_after(retry_state.attempt_number, getattr(error, "retry_after", None))
-
-    def wait_after(self, failures: int, retry_after: float | None) -> float:
-        """Seconds to wait after ``failures`` failed attempts in a row, honouring the service's ``Retry-After``."""
-        if retry_after is not None and math.isfinite(retry_after):
-            return min(max(retry_after, 0.0), self.max_retry_after)
-        return self.backoff(failures)
-
-    def backoff(self, failures: int) -> float:
-        """Exponential backoff with jitter after ``failures`` failed attempts in a row."""
-        ceiling = min(self.max_wait, self.initial_wait * 2 ** max(failures - 1, 0))
-        return random.uniform(ceiling / 2, ceiling)
-
-
-@dataclass(frozen=True)
-class VideoGenConnectionSettings:
-    """Everything a ``videogen`` connection says, checked and resolved.
-
-    :param conn_id: the Airflow connection id it came from.
-    :param base_url: scheme and host (and port) of the API, without a trailing slash.
-    :param api_key: the API key (never shown in ``repr``).
-    :param api_style: ``contents_generations`` or ``video_generations``.
-    :param path_prefix: path before the API routes, e.g. ``/llm/v1``.
-    :param timeout: seconds allowed for one HTTP request.
-    :param data_center: the data center the base URL came from, or ``None`` when a host was given.
-    :param retry_policy: how transient faults are retried.
-    :param allow_private_file_hosts: let file downloads reach loopback, private and link-local
-        addresses (extra ``allow_private_file_hosts``); by default only a connection whose own host is
-        on loopback (a local simulator or gateway) may download from loopback.
-    """
-
-    conn_id: str
-    base_url: str
-    api_key: str = field(repr=False)
-    api_style: ApiStyle = "contents_generations"
-    path_prefix: str = "/llm/v1"
-    timeout: float = 30.0
-    data_center: str | None = "beijing"
-    retry_policy: RetryPolicy = field(default_factory=RetryPolicy)
-    allow_private_file_hosts: bool = False
-
-    @classmethod
-    def from_connection_fields(
-        cls,
-        conn_id: str,
-        *,
-        host: str | None,
-        password: str | None,
-        port: int | None = None,
-        extra: Mapping[str, Any] | None = None,
-    ) -> VideoGenConnectionSettings:
-        """Resolve the fields of a ``videogen`` connection; raise a clear error for a bad value."""
-        extra = dict(extra or {})
-        api_key = (password or "").strip() or str(extra.get("api_key") or "").strip()
-        if not api_key:
-            raise VideoGenConfigurationError(
-                f"Connection {conn_id!r} has no API key: put the key in the connection's password "
-                "field (shown as 'API key' in the connection form)."
-            )
-        api_style = _choice(conn_id, "api_style", extra.get("api_style"), API_STYLE_CHOICES)
-        data_center: str | None = None
-        if host and host.strip():
-            base_url = _base_url_from_host(conn_id, host.strip(), port)
-        else:
-            data_center = _choice(conn_id, "data_center", extra.get("data_center"), DATA_CENTER_CHOICES)
-            base_url = DATA_CENTER_URLS[data_center]
-        prefix = extra.get("path_prefix")
-        path_prefix = DEFAULT_PATH_PREFIXES[api_style] if prefix is None else str(prefix).strip()
-        path_prefix = "/" + path_prefix.strip("/") if path_prefix.strip("/") else ""
-        defaults = RetryPolicy()
-        retry_policy = RetryPolicy(
-            max_attempts=int(_positive(conn_id, "max_attempts", extra.get("max_attempts"), defaults.max_attempts)),
-            max_seconds=_positive(conn_id, "max_retry_seconds", extra.get("max_retry_seconds"), defaults.max_seconds),
-        )
-        return cls(
-            conn_id=conn_id,
-            base_url=base_url,
-            api_key=api_key,
-            api_style=api_style,  # type: ignore[arg-type]
-            path_prefix=path_prefix,
-            timeout=_positive(conn_id, "timeout", extra.get("timeout"), 30.0),
-            data_center=data_center,
-            retry_policy=retry_policy,
-            allow_private_file_hosts=_flag(conn_id, "allow_private_file_hosts", extra.get("allow_private_file_hosts")),
-        )
-
-    @classmethod
-    def from_connection(cls, conn: Connection, extra: Mapping[str, Any]) -> VideoGenConnectionSettings:
-        """Resolve an Airflow connection whose extras were already decoded."""
-        return cls.from_connection_fields(
-            conn.conn_id, host=conn.host, password=conn.password, port=conn.port, extra=extra
-        )
-
-    @property
-    def tasks_url(self) -> str:
-        """URL of the collection of video tasks (create and list)."""
-        route = "/contents/generations/tasks" if self.api_style == "contents_generations" else "/video/generations"
-        return f"{self.base_url}{self.path_prefix}{route}"
-
-    def task_url(self, video_task_id: str) -> str:
-        """URL of one video task; the id is checked and percent-encoded so it stays one path segment."""
-        return f"{self.tasks_url}/{quote(check_video_task_id(video_task_id), safe='')}"
-
-    def file_host_policy(self) -> transport.AddressPolicy:
-        """Which addresses the files of this connection's tasks may be downloaded from.
-
-        Loopback is allowed when the connection's own host is on loopback (a simulator or gateway on
-        this machine: its files are there too); private and link-local addresses only with the
-        ``allow_private_file_hosts`` extra.
-        """
-        if self.allow_private_file_hosts:
-            return transport.AddressPolicy(allow_private=True)
-        return transport.AddressPolicy(allow_loopback=transport.is_loopback_host(urlsplit(self.base_url).hostname))
-
-    def redact(self, text: str) -> str:
-        """Remove the API key from a text that came from elsewhere (an error body may echo it)."""
-        return text.replace(self.api_key, "***") if self.api_key else text
-
-    def excerpt(self, text: str, limit: int = 300) -> str:
-        """Mask the API key in a text from elsewhere, *then* cut it to ``limit`` characters.
-
-        In that order: cutting first could split the key so that the mask no longer finds it,
-        leaving all but its last characters in the error.
-        """
-        return self.redact(text)[:limit]
-
-
-def check_video_task_id(video_task_id: Any) -> str:
-    """Return the id if it is safe to put in a URL path, else raise a clear error.
-
-    Ids with a path separator, ``?``, ``#``, ``%``, white space or control characters, ``.`` or
-    ``..``, an empty id or one longer than 256 characters can never be a real video task id and could
-    address another endpoint, so they are refused before anything is sent.
-    """
-    if not isinstance(video_task_id, str):
-        raise VideoGenConfigurationError(
-            f"The video task id must be a string, got {type(video_task_id).__name__} ({video_task_id!r})."
-        )
-    problem = None
-    if not video_task_id:
-        problem = "it is empty"
-    elif len(video_task_id) > MAX_VIDEO_TASK_ID_LENGTH:
-        problem = f"it is {len(video_task_id)} characters long (at most {MAX_VIDEO_TASK_ID_LENGTH})"
-    elif video_task_id in (".", ".."):
-        problem = "it is a relative path"
-    elif bad := sorted(set(video_task_id) & _UNSAFE_ID_CHARACTERS):
-        problem = f"it contains {', '.join(repr(c) for c in bad)}"
-    if problem:
-        shown = video_task_id if len(video_task_id) <= 80 else video_task_id[:77] + "..."
-        raise VideoGenConfigurationError(
-            f"Invalid video task id {shown!r}: {problem}. Pass the id the create call returned "
-            "(like 'cgt-20250331175019-68d9t' or 'task_...'); check the template or XCom that supplies it."
-        )
-    return video_task_id
 
 
 class VideoGenHook(BaseHook):
@@ -265,7 +92,7 @@ class VideoGenHook(BaseHook):
         self._retry_policy_override = retry_policy
         self._settings: VideoGenConnectionSettings | None = None
         self._session: requests.Session | None = None
-        self._async_lease: _SharedSessionLease | None = None
+        self._async_lease: SharedSessionLease | None = None
 
     # ---- connection form (Airflow 3.1 reads these; 3.2+ reads conn-fields from the provider info) ----
 
@@ -327,7 +154,7 @@ class VideoGenHook(BaseHook):
 
     async def _alookup_settings(self) -> VideoGenConnectionSettings:
         conn = await self.aget_connection(self.videogen_conn_id)
-        return VideoGenConnectionSettings.from_connection(conn, await _aextra(conn))
+        return VideoGenConnectionSettings.from_connection(conn, await aextra(conn))
 
     def _with_override(self, settings: VideoGenConnectionSettings) -> VideoGenConnectionSettings:
         if self._retry_policy_override is None:
@@ -498,7 +325,7 @@ class VideoGenHook(BaseHook):
             payload = _interpret(answer.status, answer.headers, answer.body, settings, action, video_task_id)
             return read(payload) if read is not None else payload
 
-        retrying = Retrying(**_retry_kwargs(policy or settings.retry_policy, retry_if, self.log))
+        retrying = Retrying(**retry_kwargs(policy or settings.retry_policy, retry_if, self.log))
         return retrying(attempt)
 
     # ---- async API ----
@@ -548,8 +375,10 @@ class VideoGenHook(BaseHook):
         retry_if: Callable[[BaseException], bool] | None = None,
         read: Callable[[Any], Any] | None = None,
     ) -> Any:
+        import aiohttp  # here: only the triggerer makes async calls, and a worker need not load it
+
         if self._async_lease is None:
-            self._async_lease = _SharedSessionLease.acquire()
+            self._async_lease = SharedSessionLease.acquire()
         session = self._async_lease.session
         headers = {"Authorization": f"Bearer {settings.api_key}", "Accept": "application/json"}
         timeout = aiohttp.ClientTimeout(total=settings.timeout)
@@ -574,7 +403,7 @@ class VideoGenHook(BaseHook):
             # as the request itself and leave reference cycles for the garbage collector, whose full
             # collections stall an event loop holding thousands of waiting triggers.
             return await attempt()
-        retrying = AsyncRetrying(**_retry_kwargs(policy, retry_if, self.log))
+        retrying = AsyncRetrying(**retry_kwargs(policy, retry_if, self.log))
         return await retrying(attempt)
 
 
@@ -689,26 +518,6 @@ def _probe_not_found_result(settings: VideoGenConnectionSettings, error: VideoTa
     )
 
 
-def _retry_kwargs(policy: RetryPolicy, retry_if: Callable[[BaseException], bool] | None, logger: Any) -> dict[str, Any]:
-    def before_sleep(state: RetryCallState) -> None:
-        error = state.outcome.exception() if state.outcome else None
-        logger.warning(
-            "Attempt %d of %d failed (%s); retrying in %.1f s.",
-            state.attempt_number,
-            policy.max_attempts,
-            error,
-            state.upcoming_sleep,
-        )
-
-    return {
-        "stop": stop_after_attempt(policy.max_attempts) | _stop_before_delay(policy.max_seconds),
-        "wait": policy.wait_seconds,
-        "retry": retry_if_exception(retry_if or _is_transient),
-        "before_sleep": before_sleep,
-        "reraise": True,
-    }
-
-
 def _too_large_error(
     error: transport.AnswerTooLargeError, action: str, video_task_id: str | None, settings: VideoGenConnectionSettings
 ) -> VideoGenAPIError:
@@ -717,10 +526,6 @@ def _too_large_error(
         "is a small JSON object: check the base URL and path_prefix of the connection.",
         video_task_id=video_task_id,
     )
-
-
-def _is_transient(error: BaseException) -> bool:
-    return isinstance(error, VideoGenTransientError)
 
 
 def _surely_unsent(error: BaseException) -> bool:
@@ -847,100 +652,8 @@ def _text(value: Any) -> str | None:
     return str(value) if value not in (None, "") else None
 
 
-def parse_retry_after(value: str | None) -> float | None:
-    """Read a ``Retry-After`` header (seconds or an HTTP date) as seconds from now.
-
-    ``None`` when absent or unreadable: a negative number, ``nan``, ``inf`` or anything that is
-    neither a number nor an HTTP date is treated as no hint at all (the caller backs off as usual),
-    never as a wait. A date in the past reads as 0. Huge values are returned as they are: each
-    caller caps them (``RetryPolicy.max_retry_after``, ``VideoTaskTrigger.max_retry_after``).
-    """
-    if not value or not value.strip():
-        return None
-    try:
-        seconds = float(value)
-    except ValueError:
-        pass
-    else:
-        return seconds if math.isfinite(seconds) and seconds >= 0 else None
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError, OverflowError):
-        return None
-    return max(when.timestamp() - time.time(), 0.0)
-
-
 def _describe(video_task_id: str | None) -> str:
     return f"video task {video_task_id!r}" if video_task_id is not None else "the video tasks"
-
-
-def _choice(conn_id: str, name: str, value: Any, choices: list[str]) -> str:
-    if value is None or str(value).strip() == "":
-        return choices[0]
-    normalized = str(value).strip().lower().replace("-", "_").replace(" ", "_")
-    if normalized not in choices:
-        raise VideoGenConfigurationError(
-            f"Connection {conn_id!r} has {name}={value!r}; choose one of: {', '.join(choices)}."
-        )
-    return normalized
-
-
-def _flag(conn_id: str, name: str, value: Any) -> bool:
-    if value is None or value == "":
-        return False
-    if isinstance(value, bool):
-        return value
-    text = str(value).strip().lower()
-    if text in ("true", "yes", "1", "on"):
-        return True
-    if text in ("false", "no", "0", "off"):
-        return False
-    raise VideoGenConfigurationError(f"Connection {conn_id!r} has {name}={value!r}; it must be true or false.")
-
-
-def _positive(conn_id: str, name: str, value: Any, default: float) -> float:
-    if value is None or value == "":
-        return default
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        number = float("nan")
-    if not number > 0 or number == float("inf"):
-        raise VideoGenConfigurationError(
-            f"Connection {conn_id!r} has {name}={value!r}; it must be a positive number (default {default:g})."
-        )
-    return number
-
-
-def _base_url_from_host(conn_id: str, host: str, port: int | None) -> str:
-    if "://" not in host:
-        host = f"https://{host}"
-    parts = urlsplit(host)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise VideoGenConfigurationError(
-            f"Connection {conn_id!r} has host {host!r}, which is not an http(s) base URL such as "
-            "'https://ai.rong-api.com' or 'http://127.0.0.1:9000'. Leave it empty to use the data center."
-        )
-    netloc = parts.netloc.rpartition("@")[2]  # credentials in a base URL would end up in logs
-    if port and parts.port is None:
-        netloc = f"{netloc}:{port}"
-    return f"{parts.scheme}://{netloc}{parts.path.rstrip('/')}"
-
-
-async def _aextra(conn: Connection) -> dict[str, Any]:
-    """Decode the connection's extras without blocking (Airflow 3.3 adds ``aextra_dejson``)."""
-    aextra_dejson = getattr(conn, "aextra_dejson", None)
-    if aextra_dejson is not None:
-        return await aextra_dejson()
-    # Older versions only offer the sync property, which masks secrets through a blocking call:
-    # decode the JSON directly (this connection keeps no secret in its extras).
-    try:
-        extra = json.loads(conn.extra) if conn.extra else {}
-    except ValueError:
-        raise VideoGenConfigurationError(
-            f"Connection {conn.conn_id!r} has extras that are not valid JSON; fix them in the connection."
-        ) from None
-    return extra if isinstance(extra, dict) else {}
 
 
 class _SharedLookups:
@@ -974,40 +687,3 @@ class _SharedLookups:
             task.add_done_callback(forget)
         # Shielded: one waiting hook being cancelled must not cancel the lookup for the others.
         return await asyncio.shield(task)
-
-
-class _SharedSessionLease:
-    """One ``aiohttp`` session per event loop, shared by every hook running in that loop.
-
-    Thousands of triggers wait at once in one triggerer loop; sharing one session (and its pool of
-    keep-alive connections) instead of one per hook or per request keeps the CPU per poll and the
-    memory per waiting task small. The session closes when the last hook releases it.
-    """
-
-    _by_loop: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _SharedSessionLease] = weakref.WeakKeyDictionary()
-    connection_limit = 100
-
-    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
-        self.loop = loop
-        self.session = aiohttp.ClientSession(
-            connector=aiohttp.TCPConnector(limit=self.connection_limit, ttl_dns_cache=300),
-            headers={"User-Agent": USER_AGENT},
-        )
-        self.holders = 0
-
-    @classmethod
-    def acquire(cls) -> _SharedSessionLease:
-        loop = asyncio.get_running_loop()
-        lease = cls._by_loop.get(loop)
-        if lease is None or lease.session.closed:
-            lease = cls(loop)
-            cls._by_loop[loop] = lease
-        lease.holders += 1
-        return lease
-
-    async def release(self) -> None:
-        self.holders -= 1
-        if self.holders <= 0:
-            if self._by_loop.get(self.loop) is self:
-                del self._by_loop[self.loop]
-            await self.session.close()
