@@ -5,12 +5,25 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal
-from urllib.parse import quote, urlsplit
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
-from airflow_provider_videogen import API_STYLE_CHOICES, DATA_CENTER_CHOICES, transport
+from airflow_provider_videogen import DATA_CENTER_CHOICES, transport
 from airflow_provider_videogen.exceptions import VideoGenConfigurationError
 from airflow_provider_videogen.retry import RetryPolicy
+from airflow_provider_videogen.styles import STYLES, get_style
+from airflow_provider_videogen.styles import ApiStyle as Style
+from airflow_provider_videogen.styles.base import MAX_VIDEO_TASK_ID_LENGTH, check_video_task_id
+
+__all__ = [
+    "DATA_CENTER_URLS",
+    "DEFAULT_PATH_PREFIXES",
+    "MAX_VIDEO_TASK_ID_LENGTH",
+    "ApiStyle",
+    "VideoGenConnectionSettings",
+    "aextra",
+    "check_video_task_id",
+]
 
 if TYPE_CHECKING:
     from airflow.sdk import Connection
@@ -19,15 +32,11 @@ DATA_CENTER_URLS: dict[str, str] = {
     "beijing": "https://ai.rong-api.com",
     "north_america": "https://ai.us-light-api.com",
 }
-DEFAULT_PATH_PREFIXES: dict[str, str] = {
-    "contents_generations": "/llm/v1",
-    "video_generations": "/v1",
-}
-MAX_VIDEO_TASK_ID_LENGTH = 256
-# Characters that could move a request to another path or endpoint, or that no real id contains.
-_UNSAFE_ID_CHARACTERS = frozenset("/\\?#%") | {chr(c) for c in range(0x21)} | {"\x7f"}
+DEFAULT_PATH_PREFIXES: dict[str, str] = {name: style.default_path_prefix for name, style in STYLES.items()}
+"""The ``path_prefix`` of each API style when the connection sets none."""
 
-ApiStyle = Literal["contents_generations", "video_generations"]
+#: A connection's ``api_style``: a key of :data:`~airflow_provider_videogen.styles.STYLES`.
+ApiStyle = str
 
 
 @dataclass(frozen=True)
@@ -37,7 +46,7 @@ class VideoGenConnectionSettings:
     :param conn_id: the Airflow connection id it came from.
     :param base_url: scheme and host (and port) of the API, without a trailing slash.
     :param api_key: the API key (never shown in ``repr``).
-    :param api_style: ``contents_generations`` or ``video_generations``.
+    :param api_style: the API style's name, a key of :data:`~airflow_provider_videogen.styles.STYLES`.
     :param path_prefix: path before the API routes, e.g. ``/llm/v1``.
     :param timeout: seconds allowed for one HTTP request.
     :param data_center: the data center the base URL came from, or ``None`` when a host was given.
@@ -75,7 +84,7 @@ class VideoGenConnectionSettings:
                 f"Connection {conn_id!r} has no API key: put the key in the connection's password "
                 "field (shown as 'API key' in the connection form)."
             )
-        api_style = _choice(conn_id, "api_style", extra.get("api_style"), API_STYLE_CHOICES)
+        api_style = _choice(conn_id, "api_style", extra.get("api_style"), list(STYLES))
         data_center: str | None = None
         if host and host.strip():
             base_url = _base_url_from_host(conn_id, host.strip(), port)
@@ -94,7 +103,7 @@ class VideoGenConnectionSettings:
             conn_id=conn_id,
             base_url=base_url,
             api_key=api_key,
-            api_style=api_style,  # type: ignore[arg-type]
+            api_style=api_style,
             path_prefix=path_prefix,
             timeout=_positive(conn_id, "timeout", extra.get("timeout"), 30.0),
             data_center=data_center,
@@ -110,14 +119,18 @@ class VideoGenConnectionSettings:
         )
 
     @property
+    def style(self) -> Style:
+        """The API style the connection speaks."""
+        return get_style(self.api_style)
+
+    @property
     def tasks_url(self) -> str:
         """URL of the collection of video tasks (create and list)."""
-        route = "/contents/generations/tasks" if self.api_style == "contents_generations" else "/video/generations"
-        return f"{self.base_url}{self.path_prefix}{route}"
+        return f"{self.base_url}{self.path_prefix}{self.style.tasks_route}"
 
     def task_url(self, video_task_id: str) -> str:
-        """URL of one video task; the id is checked and percent-encoded so it stays one path segment."""
-        return f"{self.tasks_url}/{quote(check_video_task_id(video_task_id), safe='')}"
+        """URL of one video task; the id is checked (by the style) and stays one path segment."""
+        return f"{self.base_url}{self.path_prefix}{self.style.task_route(video_task_id)}"
 
     def file_host_policy(self) -> transport.AddressPolicy:
         """Which addresses the files of this connection's tasks may be downloaded from.
@@ -141,35 +154,6 @@ class VideoGenConnectionSettings:
         leaving all but its last characters in the error.
         """
         return self.redact(text)[:limit]
-
-
-def check_video_task_id(video_task_id: Any) -> str:
-    """Return the id if it is safe to put in a URL path, else raise a clear error.
-
-    Ids with a path separator, ``?``, ``#``, ``%``, white space or control characters, ``.`` or
-    ``..``, an empty id or one longer than 256 characters can never be a real video task id and could
-    address another endpoint, so they are refused before anything is sent.
-    """
-    if not isinstance(video_task_id, str):
-        raise VideoGenConfigurationError(
-            f"The video task id must be a string, got {type(video_task_id).__name__} ({video_task_id!r})."
-        )
-    problem = None
-    if not video_task_id:
-        problem = "it is empty"
-    elif len(video_task_id) > MAX_VIDEO_TASK_ID_LENGTH:
-        problem = f"it is {len(video_task_id)} characters long (at most {MAX_VIDEO_TASK_ID_LENGTH})"
-    elif video_task_id in (".", ".."):
-        problem = "it is a relative path"
-    elif bad := sorted(set(video_task_id) & _UNSAFE_ID_CHARACTERS):
-        problem = f"it contains {', '.join(repr(c) for c in bad)}"
-    if problem:
-        shown = video_task_id if len(video_task_id) <= 80 else video_task_id[:77] + "..."
-        raise VideoGenConfigurationError(
-            f"Invalid video task id {shown!r}: {problem}. Pass the id the create call returned "
-            "(like 'cgt-20250331175019-68d9t' or 'task_...'); check the template or XCom that supplies it."
-        )
-    return video_task_id
 
 
 def _choice(conn_id: str, name: str, value: Any, choices: list[str]) -> str:

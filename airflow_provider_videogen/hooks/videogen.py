@@ -39,8 +39,9 @@ from airflow_provider_videogen.settings import (
     aextra,
     check_video_task_id,
 )
+from airflow_provider_videogen.styles import STYLES
 from airflow_provider_videogen.transport import USER_AGENT, SharedSessionLease
-from airflow_provider_videogen.video_task import VideoTask, VideoTaskStatus, parse_video_task
+from airflow_provider_videogen.video_task import VideoTask, VideoTaskStatus
 
 __all__ = [
     "DATA_CENTER_URLS",
@@ -211,7 +212,7 @@ class VideoGenHook(BaseHook):
         elif request_fields:
             raise VideoGenConfigurationError("Pass either a VideoGenerationRequest or keyword fields, not both.")
         settings = self.settings
-        body = request.to_body(settings.api_style)
+        body = settings.style.create_body(request)
         try:
             answer = self._request(
                 "POST",
@@ -434,18 +435,15 @@ def _maybe_created(error: VideoGenTransientError) -> VideoGenTransientError:
 
 
 def _created_task_id(answer: Any, settings: VideoGenConnectionSettings) -> str:
-    """Read the new id from any create answer: ``{"id"}``, ``{"task_id"}``, or the gateway's wrapped form."""
-    data = answer.get("data") if isinstance(answer, Mapping) and isinstance(answer.get("data"), Mapping) else answer
-    video_task_id = None
-    if isinstance(data, Mapping):
-        video_task_id = data.get("task_id") or data.get("id")
-    if not isinstance(video_task_id, str) or not video_task_id:
+    """Read the new id from the create answer, as the connection's style says."""
+    video_task_id = settings.style.created_task_id(answer)
+    if video_task_id is None:
         raise VideoGenAPIError(
             f"The service at {settings.base_url} accepted the generation but its answer holds no task id "
             f"({settings.excerpt(json.dumps(answer))}). The task may exist: look at the "
             "service's task list before submitting again."
         )
-    return check_video_task_id(video_task_id)
+    return settings.style.check_task_id(video_task_id)
 
 
 def _cancel_call(video_task_id: str) -> dict[str, Any]:
@@ -454,10 +452,11 @@ def _cancel_call(video_task_id: str) -> dict[str, Any]:
 
 
 def _require_cancel_support(settings: VideoGenConnectionSettings) -> None:
-    if settings.api_style != "contents_generations":
+    if not settings.style.can_cancel:
+        able = ", ".join(name for name, style in STYLES.items() if style.can_cancel)
         raise VideoGenNotSupportedError(
             f"Cancelling is not supported by the {settings.api_style} API style (connection "
-            f"{settings.conn_id!r}): new-api gateways have no cancel call. Only contents_generations can cancel."
+            f"{settings.conn_id!r}): {settings.style.no_cancel_reason}. Only {able} can cancel."
         )
 
 
@@ -483,7 +482,7 @@ def _parse_task_payload(payload: Any, settings: VideoGenConnectionSettings, vide
             video_task_id=video_task_id,
         )
     try:
-        task = parse_video_task(payload, video_task_id=video_task_id)
+        task = settings.style.parse_task(payload, video_task_id)
     except ValueError as e:
         raise VideoGenAPIError(
             f"The answer for video task {video_task_id!r} from {settings.base_url} is not a video task ({e}). "
@@ -569,8 +568,8 @@ def _interpret(
     decoded = _decode_json(body)
     succeeded = 200 <= status < 300
     # A task that failed is still a successful answer: its "error" describes the task, not the call.
-    is_task = isinstance(decoded, Mapping) and any(k in decoded for k in ("status", "id", "task_id"))
-    api_code, api_message = (None, None) if succeeded and is_task else _api_error(decoded)
+    style = settings.style
+    api_code, api_message = (None, None) if succeeded and style.is_task_answer(decoded) else style.api_error(decoded)
     if succeeded and api_code is None:
         if decoded is _NOT_JSON:
             raise VideoGenTransientError(
@@ -594,7 +593,7 @@ def _interpret(
         "api_code": api_code,
         "api_message": api_message,
     }
-    if api_code == "task_not_exist" or (status == 404 and video_task_id is not None):
+    if api_code in style.not_found_codes or (status == 404 and video_task_id is not None):
         hint = "" if (api_code or api_message) else " The answer was not an API error: check base URL and path_prefix."
         raise VideoTaskNotFoundError(
             f"Video task {video_task_id!r} was not found at {settings.base_url} ({detail}). Tasks can be "
@@ -627,29 +626,6 @@ def _decode_json(body: bytes) -> Any:
         return json.loads(body)
     except ValueError:
         return _NOT_JSON
-
-
-def _api_error(decoded: Any) -> tuple[str | None, str | None]:
-    """Read ``{"error": {"code", "message"}}`` or the gateway's ``{"code", "message", "data": null}``."""
-    if not isinstance(decoded, Mapping):
-        return None, None
-    error = decoded.get("error")
-    if isinstance(error, Mapping):
-        code = error.get("code")
-        return (str(code) if code not in (None, "") else None), _text(error.get("message"))
-    code = decoded.get("code")
-    if isinstance(code, str) and code.lower() not in ("success", "ok", "0", "") and decoded.get("data") is None:
-        message = _text(decoded.get("message"))
-        if code == "fail_to_fetch_task" and message:
-            upstream_code, upstream_message = _api_error(_decode_json(message.encode()))
-            if upstream_code or upstream_message:
-                return upstream_code or code, upstream_message or message
-        return code, message
-    return None, None
-
-
-def _text(value: Any) -> str | None:
-    return str(value) if value not in (None, "") else None
 
 
 def _describe(video_task_id: str | None) -> str:
