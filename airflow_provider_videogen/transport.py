@@ -152,6 +152,17 @@ def redact_url(url: str) -> str:
     return f"{parts.scheme}://{host}{port}{parts.path}{suffix}"
 
 
+def origin_of(url: str) -> str:
+    """Return a URL's origin, ``scheme://host:port`` (the port always written), for comparing two URLs."""
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    try:
+        port = parts.port or {"http": 80, "https": 443}.get(scheme)
+    except ValueError:
+        port = None
+    return f"{scheme}://{(parts.hostname or '').lower()}:{port}"
+
+
 def _content_length(headers: Mapping[str, str]) -> int | None:
     value = (headers.get("Content-Length") or "").strip()
     return int(value) if value.isdigit() else None
@@ -321,9 +332,16 @@ class _GuardedConnectionMixin:
 class _GuardedAdapter(HTTPAdapter):
     """An adapter whose connections obey an :class:`AddressPolicy` and the deadline of :func:`send`."""
 
-    def __init__(self, *, address_policy: AddressPolicy | None = None, strip_authorization: bool = False) -> None:
+    def __init__(
+        self,
+        *,
+        address_policy: AddressPolicy | None = None,
+        strip_authorization: bool = False,
+        credentials_origin: str | None = None,
+    ) -> None:
         self._pool_classes = _pool_classes(address_policy)
         self._strip_authorization = strip_authorization
+        self._credentials_origin = credentials_origin
         super().__init__()
 
     def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
@@ -336,8 +354,11 @@ class _GuardedAdapter(HTTPAdapter):
         return manager
 
     def send(self, request: requests.PreparedRequest, *args: Any, **kwargs: Any) -> requests.Response:  # type: ignore[override]
-        if self._strip_authorization:
-            # Neither a header of ours nor one requests takes from .netrc may reach a file host.
+        if self._strip_authorization and (
+            self._credentials_origin is None or origin_of(str(request.url)) != self._credentials_origin
+        ):
+            # Neither a header of ours nor one requests takes from .netrc may reach a file host: only
+            # the credentials' own origin (scheme, host and port) gets them, never a redirect elsewhere.
             request.headers.pop("Authorization", None)
         return super().send(request, *args, **kwargs)
 
@@ -352,16 +373,23 @@ def _pool_classes(policy: AddressPolicy | None) -> dict[str, type[HTTPConnection
 
 
 def new_session(
-    *, address_policy: AddressPolicy | None = None, strip_authorization: bool = False, max_redirects: int = 5
+    *,
+    address_policy: AddressPolicy | None = None,
+    strip_authorization: bool = False,
+    credentials_origin: str | None = None,
+    max_redirects: int = 5,
 ) -> requests.Session:
     """Make a ``requests`` session with the provider's User-Agent whose connections obey the rules above.
 
     :param address_policy: check every address before connecting (file downloads); ``None``: no check.
-    :param strip_authorization: never send an ``Authorization`` header (file hosts get no credentials).
+    :param strip_authorization: never send an ``Authorization`` header (file hosts get no credentials)...
+    :param credentials_origin: ...except to this origin (:func:`origin_of` of the API's base URL).
     :param max_redirects: redirects followed at most, where redirects are followed at all.
     """
     session = requests.Session()
-    adapter = _GuardedAdapter(address_policy=address_policy, strip_authorization=strip_authorization)
+    adapter = _GuardedAdapter(
+        address_policy=address_policy, strip_authorization=strip_authorization, credentials_origin=credentials_origin
+    )
     session.mount("https://", adapter)
     session.mount("http://", adapter)
     session.headers["User-Agent"] = USER_AGENT

@@ -84,11 +84,13 @@ from airflow_provider_videogen.exceptions import (
     VideoURLExpiredError,
 )
 from airflow_provider_videogen.retry import RetryPolicy, parse_retry_after
-from airflow_provider_videogen.transport import AddressPolicy, new_session, redact_url
+from airflow_provider_videogen.styles.base import FileSource
+from airflow_provider_videogen.transport import AddressPolicy, new_session, origin_of, redact_url
 
 if TYPE_CHECKING:
     from airflow.sdk import ObjectStoragePath
 
+    from airflow_provider_videogen.settings import VideoGenConnectionSettings
     from airflow_provider_videogen.video_task import VideoTask
 
 log = logging.getLogger(__name__)
@@ -122,8 +124,11 @@ _URL_QUERY_RE = re.compile(r"\?[^\s'\")]+")
 # ---- public helpers ----------------------------------------------------------------------------
 
 
-def require_succeeded(task: VideoTask) -> None:
-    """Raise a clear error unless the task succeeded and has a video URL.
+def require_succeeded(task: VideoTask, video: FileSource | bool | None = True) -> None:
+    """Raise a clear error unless the task succeeded and has a video to fetch.
+
+    :param video: where its video is (``FileSource``), ``None`` when the style found none, or ``True``
+        to take the task's ``video_url`` as the answer.
 
     :raises VideoTaskFailedError: the task ended failed, cancelled or expired (no retry: it cannot change).
     :raises VideoTaskNotReadyError: the task is still queued or running.
@@ -133,7 +138,7 @@ def require_succeeded(task: VideoTask) -> None:
     from airflow_provider_videogen.video_task import VideoTaskStatus
 
     if task.status is VideoTaskStatus.SUCCEEDED:
-        if not task.video_url:
+        if video is None or (video is True and not task.video_url):
             raise VideoNotAvailableError(
                 f"Video task {task.id} succeeded but the service returned no video URL for it, so there is "
                 "nothing to fetch, and a finished task does not change: retrying cannot help. Look at the task "
@@ -155,6 +160,17 @@ def require_succeeded(task: VideoTask) -> None:
         "Wait for it with VideoTaskSensor (sensor >> fetch) before fetching.",
         video_task_id=task.id,
     )
+
+
+def last_frame_path(video_path: ObjectStoragePath) -> ObjectStoragePath:
+    """Return ``<name>.png`` beside the video (``x.mp4`` -> ``x.png``)."""
+    frame = video_path.with_name(f"{video_path.stem or video_path.name}.png")
+    if frame.path == video_path.path:
+        raise VideoDownloadError(
+            f"The video destination {video_path.name!r} ends in .png, where its last frame would go: "
+            "name the video file .mp4."
+        )
+    return frame
 
 
 def check_file_url(url: str, *, video_task_id: str | None = None) -> str:
@@ -279,6 +295,9 @@ class VideoDownloader:
         redirect); by default loopback, private and link-local addresses are refused. ``None`` checks nothing.
     :param secrets: texts (the connection's API key) masked in every message and log line this
         downloader writes, should a file host echo them.
+    :param credentials: ``(origin, Authorization value)`` for files that need the API key (the
+        ``/v1/videos`` content route): sent with :meth:`fetch` ``authenticated=True``, to that origin
+        (``scheme://host:port``) only, never to another host or across a redirect that leaves it.
     """
 
     def __init__(
@@ -291,6 +310,7 @@ class VideoDownloader:
         session: requests.Session | None = None,
         address_policy: AddressPolicy | None = AddressPolicy(),  # noqa: B008 (frozen, shared safely)
         secrets: Sequence[str] = (),
+        credentials: tuple[str, str] | None = None,
     ) -> None:
         if chunk_size < 1:
             raise ValueError("chunk_size must be positive")
@@ -298,7 +318,8 @@ class VideoDownloader:
         self.retry_policy = retry_policy or RetryPolicy(max_seconds=300.0)
         self.timeout = (connect_timeout, read_timeout)
         self.address_policy = address_policy
-        self._secrets = tuple(secret for secret in secrets if secret)
+        self._credentials = credentials
+        self._secrets = tuple(secret for secret in (*secrets, *(credentials[1:] if credentials else ())) if secret)
         self._session = session
         self._cancelled = threading.Event()
         self._response: requests.Response | None = None
@@ -308,8 +329,91 @@ class VideoDownloader:
     def session(self) -> requests.Session:
         """The session used for the file host: no credentials, no ``Authorization`` ever sent."""
         if self._session is None:
-            self._session = new_session(address_policy=self.address_policy, strip_authorization=True)
+            self._session = new_session(
+                address_policy=self.address_policy,
+                strip_authorization=True,
+                credentials_origin=self._credentials[0] if self._credentials else None,
+            )
         return self._session
+
+    @classmethod
+    def for_connection(
+        cls,
+        settings: VideoGenConnectionSettings,
+        *,
+        chunk_size: int = DEFAULT_CHUNK_SIZE,
+        retry_policy: RetryPolicy | None = None,
+    ) -> VideoDownloader:
+        """Make a downloader for the files of one ``videogen`` connection's tasks.
+
+        Its file hosts are checked against the connection's policy, its key is masked in every text,
+        and files that need the key (the ``/v1/videos`` content route) get it from the connection's
+        own origin only.
+        """
+        return cls(
+            chunk_size=chunk_size,
+            retry_policy=retry_policy or settings.retry_policy,
+            address_policy=settings.file_host_policy(),
+            secrets=(settings.api_key,),
+            credentials=(origin_of(settings.base_url), f"Bearer {settings.api_key}"),
+        )
+
+    def land(
+        self,
+        task: VideoTask,
+        settings: VideoGenConnectionSettings,
+        destination: str | ObjectStoragePath,
+        *,
+        dest_conn_id: str | None = None,
+        include_last_frame: bool = False,
+        overwrite: bool = False,
+    ) -> dict[str, Any]:
+        """Land a succeeded task's video (and last frame) at ``destination``; return the task and what landed.
+
+        The result is ``task.to_dict()`` plus ``video_path``, ``size_bytes``, ``sha256`` and
+        ``last_frame_path``, ``last_frame_size_bytes``, ``last_frame_sha256`` (``None`` without a frame).
+        Every source is checked before anything is written, so a bad last frame never leaves half a result.
+
+        :raises VideoNotAvailableError: the task has no video, or no last frame while one is asked for.
+        """
+        style, task_url = settings.style, settings.task_url(task.id)
+        video = style.file_source(task, "video", task_url)
+        require_succeeded(task, video)
+        assert video is not None
+        check_file_url(video.url, video_task_id=task.id)
+        frame = style.file_source(task, "last_frame", task_url) if include_last_frame else None
+        if include_last_frame:
+            if frame is None:
+                raise VideoNotAvailableError(
+                    f"Video task {task.id} has no last frame: it was created without return_last_frame. "
+                    "Set include_last_frame=False, or generate with return_last_frame=True.",
+                    video_task_id=task.id,
+                )
+            check_file_url(frame.url, video_task_id=task.id)
+        video_path = resolve_destination(destination, file_name=f"{task.id}.mp4", conn_id=dest_conn_id)
+        stored = self.fetch(
+            video.url, video_path, video_task_id=task.id, overwrite=overwrite, authenticated=video.authenticated
+        )
+        stored_frame = None
+        if frame is not None:
+            stored_frame = self.fetch(
+                frame.url,
+                last_frame_path(video_path),
+                video_task_id=task.id,
+                kind="last_frame",
+                overwrite=overwrite,
+                authenticated=frame.authenticated,
+            )
+        result = task.to_dict()
+        result.update(
+            video_path=stored.uri,
+            size_bytes=stored.size_bytes,
+            sha256=stored.sha256,
+            last_frame_path=stored_frame.uri if stored_frame else None,
+            last_frame_size_bytes=stored_frame.size_bytes if stored_frame else None,
+            last_frame_sha256=stored_frame.sha256 if stored_frame else None,
+        )
+        return result
 
     def close(self) -> None:
         """Close the HTTP session."""
@@ -337,10 +441,12 @@ class VideoDownloader:
         video_task_id: str,
         kind: FileKind = "video",
         overwrite: bool = False,
+        authenticated: bool = False,
     ) -> StoredFile:
         """Copy the file at ``url`` to ``destination``; return what is stored there.
 
         :param url: the pre-signed ``http(s)`` URL of the file.
+        :param authenticated: send the downloader's ``credentials`` (only to their origin).
         :param destination: the file's path (not a folder).
         :param video_task_id: the video task the file belongs to (recorded, and used in messages).
         :param kind: ``video`` or ``last_frame``, recorded so one record is never taken for another.
@@ -350,8 +456,17 @@ class VideoDownloader:
         :raises VideoDownloadError: the download could not be completed within the retry policy.
         """
         check_file_url(url, video_task_id=video_task_id)
+        if authenticated and self._credentials is None:
+            raise VideoDownloadError("This file needs the API key, but the downloader was given none.")
         what = "video" if kind == "video" else "last frame"
-        target = _Target(url=url, destination=destination, video_task_id=video_task_id, kind=kind, what=what)
+        target = _Target(
+            url=url,
+            destination=destination,
+            video_task_id=video_task_id,
+            kind=kind,
+            what=what,
+            authenticated=authenticated,
+        )
         fs, path = destination.fs, destination.path
         if fs.isdir(path):
             raise VideoDownloadError(
@@ -578,6 +693,9 @@ class VideoDownloader:
         """Send a ``GET`` to the file host and return the streamed response once its status is good."""
         # Ask for the bytes as stored, so Content-Length counts the file's own bytes.
         headers = {"Accept-Encoding": "identity", **headers}
+        if target.authenticated and self._credentials is not None:
+            # The session's adapter drops it for any other origin, redirects included.
+            headers["Authorization"] = self._credentials[1]
         try:
             response = self.session.get(target.url, headers=headers, stream=True, timeout=self.timeout)
         except requests.exceptions.InvalidSchema as error:
@@ -716,6 +834,7 @@ class _Target:
     video_task_id: str
     kind: FileKind
     what: str
+    authenticated: bool = False
 
 
 @dataclass(frozen=True)

@@ -101,6 +101,7 @@ class VideoTask:
     :param error_message: the API's error message of a failed task.
     :param created_at: creation time, unix seconds.
     :param updated_at: last update (or finish) time, unix seconds.
+    :param expires_at: when the service drops the task's file, unix seconds, where it says.
     :param duration: video length in seconds.
     :param fps: frames per second.
     :param width: width in pixels.
@@ -125,6 +126,7 @@ class VideoTask:
     error_message: str | None = None
     created_at: int | None = None
     updated_at: int | None = None
+    expires_at: int | None = None
     duration: float | None = None
     fps: float | None = None
     width: int | None = None

@@ -20,11 +20,9 @@ from airflow_provider_videogen.events import (
     validate_event,
 )
 from airflow_provider_videogen.exceptions import (
-    VideoDownloadError,
     VideoGenerationNotSavedError,
     VideoGenError,
     VideoGenNotSupportedError,
-    VideoNotAvailableError,
     VideoTaskNotFoundError,
 )
 from airflow_provider_videogen.generation_record import GenerationRecord, generation_record
@@ -34,9 +32,7 @@ from airflow_provider_videogen.triggers.videogen import VideoTaskTrigger, deferr
 from airflow_provider_videogen.video_download import (
     DEFAULT_CHUNK_SIZE,
     VideoDownloader,
-    check_file_url,
     require_succeeded,
-    resolve_destination,
 )
 from airflow_provider_videogen.video_task import VideoTask
 
@@ -130,76 +126,33 @@ class FetchVideoOperator(BaseOperator):
         """Fetch the task; copy its files when a destination is set; return the result described above."""
         hook = VideoGenHook(self.videogen_conn_id, retry_policy=self.http_retry_policy)
         task = hook.get_task(self.video_task_id)
-        require_succeeded(task)
-        result = task.to_dict()
-        if self.destination is None:
-            self.log.info("Video task %s succeeded; returning its metadata (no destination, nothing copied).", task.id)
-            return result
-
-        # Check every URL before writing anything, so a bad last frame never leaves half a result.
-        video_url = check_file_url(str(task.video_url), video_task_id=task.id)
-        frame_url = None
-        if self.include_last_frame:
-            if not task.last_frame_url:
-                raise VideoNotAvailableError(
-                    f"Video task {task.id} has no last frame: it was created without return_last_frame. "
-                    "Set include_last_frame=False, or generate with return_last_frame=True.",
-                    video_task_id=task.id,
-                )
-            frame_url = check_file_url(task.last_frame_url, video_task_id=task.id)
-
-        video_path = resolve_destination(
-            self.destination, file_name=f"{self.video_task_id}.mp4", conn_id=self.dest_conn_id
-        )
-        frame_path = _last_frame_path(video_path) if frame_url else None
-
         settings = hook.settings
-        downloader = VideoDownloader(
-            chunk_size=self.chunk_size,
-            retry_policy=self.http_retry_policy or settings.retry_policy,
-            address_policy=settings.file_host_policy(),
-            secrets=(settings.api_key,),
+        if self.destination is None:
+            require_succeeded(task, settings.style.file_source(task, "video", settings.task_url(task.id)))
+            self.log.info("Video task %s succeeded; returning its metadata (no destination, nothing copied).", task.id)
+            return task.to_dict()
+        downloader = VideoDownloader.for_connection(
+            settings, chunk_size=self.chunk_size, retry_policy=self.http_retry_policy
         )
         self._downloader = downloader
         try:
-            video = downloader.fetch(video_url, video_path, video_task_id=task.id, overwrite=self.overwrite)
-            frame = (
-                downloader.fetch(
-                    frame_url, frame_path, video_task_id=task.id, kind="last_frame", overwrite=self.overwrite
-                )
-                if frame_url and frame_path is not None
-                else None
+            return downloader.land(
+                task,
+                settings,
+                self.destination,
+                dest_conn_id=self.dest_conn_id,
+                include_last_frame=self.include_last_frame,
+                overwrite=self.overwrite,
             )
         finally:
             self._downloader = None
             downloader.close()
-
-        result.update(
-            video_path=video.uri,
-            size_bytes=video.size_bytes,
-            sha256=video.sha256,
-            last_frame_path=frame.uri if frame else None,
-            last_frame_size_bytes=frame.size_bytes if frame else None,
-            last_frame_sha256=frame.sha256 if frame else None,
-        )
-        return result
 
     def on_kill(self) -> None:
         """Stop a copy in progress and remove its temporary file."""
         downloader = self._downloader
         if downloader is not None:
             downloader.cancel()
-
-
-def _last_frame_path(video_path: ObjectStoragePath) -> ObjectStoragePath:
-    """``<name>.png`` beside the video (``x.mp4`` -> ``x.png``)."""
-    frame = video_path.with_name(f"{video_path.stem or video_path.name}.png")
-    if frame.path == video_path.path:
-        raise VideoDownloadError(
-            f"The video destination {video_path.name!r} ends in .png, where its last frame would go: "
-            "name the video file .mp4."
-        )
-    return frame
 
 
 class GenerateVideoOperator(BaseOperator):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 from urllib.parse import quote
 
@@ -17,6 +18,19 @@ if TYPE_CHECKING:
 MAX_VIDEO_TASK_ID_LENGTH = 256
 # Characters that could move a request to another path or endpoint, or that no real id contains.
 _UNSAFE_ID_CHARACTERS = frozenset("/\\?#%") | {chr(c) for c in range(0x21)} | {"\x7f"}
+
+
+@dataclass(frozen=True)
+class FileSource:
+    """Where a task's file is fetched from.
+
+    :param url: the file's URL.
+    :param authenticated: send the connection's key (to the connection's own origin only); ``False``
+        for pre-signed URLs, which must never get it.
+    """
+
+    url: str
+    authenticated: bool = False
 
 
 class ApiStyle:
@@ -80,6 +94,18 @@ class ApiStyle:
             code = error.get("code")
             return (str(code) if code not in (None, "") else None), text(error.get("message"))
         return None, None
+
+    def poll_hint(self, headers: Mapping[str, str]) -> float | None:
+        """Seconds the service asks a poller to wait before the next poll, if it says (none by default)."""
+        return None
+
+    def file_source(self, task: VideoTask, kind: str, task_url: str) -> FileSource | None:
+        """Where the ``video`` or ``last_frame`` of a succeeded task is; ``None`` if the task has none.
+
+        By default: the pre-signed URLs the task carries (``video_url``, ``last_frame_url``).
+        """
+        url = task.video_url if kind == "video" else task.last_frame_url
+        return FileSource(url) if url else None
 
     def is_task_answer(self, decoded: Any) -> bool:
         """Whether a 2xx answer describes a task (then an ``error`` in it is the task's, not the call's)."""
