@@ -90,6 +90,7 @@ class FakeHook:
     instances: list[FakeHook] = []
     script: list[VideoTask | BaseException] = []
     settings_error: BaseException | None = None
+    poll_hint: float | None = None
 
     def __init__(self, videogen_conn_id: str, *, retry_policy: Any = None) -> None:
         self.videogen_conn_id = videogen_conn_id

@@ -94,6 +94,9 @@ class VideoGenHook(BaseHook):
         self._settings: VideoGenConnectionSettings | None = None
         self._session: requests.Session | None = None
         self._async_lease: SharedSessionLease | None = None
+        #: Seconds the service asked to wait before the next poll, from its last answer (``None``: it
+        #: said nothing). The ``/v1/videos`` style sends it as ``openai-poll-after-ms``.
+        self.poll_hint: float | None = None
 
     # ---- connection form (Airflow 3.1 reads these; 3.2+ reads conn-fields from the provider info) ----
 
@@ -324,6 +327,7 @@ class VideoGenHook(BaseHook):
             ) as e:
                 raise _transport_error(e, action, video_task_id, settings, sent=not _surely_unsent(e)) from None
             payload = _interpret(answer.status, answer.headers, answer.body, settings, action, video_task_id)
+            self.poll_hint = settings.style.poll_hint(answer.headers)
             return read(payload) if read is not None else payload
 
         retrying = Retrying(**retry_kwargs(policy or settings.retry_policy, retry_if, self.log))
@@ -391,6 +395,7 @@ class VideoGenHook(BaseHook):
                 ) as response:
                     body = await transport.aread_bounded(response)
                     payload = _interpret(response.status, response.headers, body, settings, action, video_task_id)
+                    self.poll_hint = settings.style.poll_hint(response.headers)
                     return read(payload) if read is not None else payload
             except transport.AnswerTooLargeError as e:
                 raise _too_large_error(e, action, video_task_id, settings) from None

@@ -426,8 +426,9 @@ class GenerateVideoOperator(BaseOperator):
                     self.log.info("Video task %s is %s.", video_task_id, task.status.value)
                 if end_time is not None and time.time() >= end_time:
                     return self._finish(_timeout_payload(video_task_id, task, end_time), started_at)
-                remaining = end_time - time.time() if end_time is not None else self.poll_interval
-                time.sleep(max(0.0, min(self.poll_interval, remaining)))
+                wait = max(self.poll_interval, min(self.hook.poll_hint or 0.0, _MAX_POLL_HINT))
+                remaining = end_time - time.time() if end_time is not None else wait
+                time.sleep(max(0.0, min(wait, remaining)))
         finally:
             self._waiting_for = None
 
@@ -451,6 +452,8 @@ class GenerateVideoOperator(BaseOperator):
             self.log.warning("Could not cancel video task %s: %s", video_task_id, error)
 
 
+# The longest wait between two polls a service's poll hint may ask for (like the trigger's Retry-After cap).
+_MAX_POLL_HINT = 600.0
 # Saving the id after a create: attempts, and the pause after the first failure (growing).
 _SAVE_ATTEMPTS = 3
 _SAVE_BACKOFF = 0.5

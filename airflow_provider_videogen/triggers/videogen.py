@@ -235,7 +235,7 @@ class VideoTaskTrigger(BaseTrigger):
                     last_status = task.status
                     shown = task.status.value if task.status is not VideoTaskStatus.UNKNOWN else repr(task.raw_status)
                     self.log.info("Video task %s is %s.", self.video_task_id, shown)
-                delay = self._jittered(self.poll_interval)
+                delay = self._next_poll(hook.poll_hint)
             if final_deadline is not None:
                 return self._timeout_event(final_deadline, last_task, last_error)
 
@@ -245,6 +245,13 @@ class VideoTaskTrigger(BaseTrigger):
         wait = min(self.poll_interval * 2.0 ** (failures - 1), ceiling)
         if retry_after is not None and math.isfinite(retry_after):
             wait = max(wait, min(retry_after, self.max_retry_after))
+        return self._jittered(wait)
+
+    def _next_poll(self, hint: float | None) -> float:
+        """Seconds before the next poll after a good one: the interval, or longer if the service asks."""
+        wait = self.poll_interval
+        if hint is not None and math.isfinite(hint):
+            wait = max(wait, min(hint, self.max_retry_after))
         return self._jittered(wait)
 
     def _jittered(self, seconds: float) -> float:
