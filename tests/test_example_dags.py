@@ -25,6 +25,7 @@ def test_every_example_dag_parses_without_import_errors():
         "videogen_wait_and_fetch",
         "videogen_many_videos",
         "videogen_gateway_generate_and_fetch",
+        "videogen_openai_videos_generate_and_fetch",
     }
     for dag in bag.dags.values():
         assert dag.doc_md, f"{dag.dag_id} has no documentation"
@@ -79,6 +80,22 @@ def test_gateway_example_runs_on_the_video_generations_style(load_dag_file, sim,
     (create,) = sim.requests(target="create")
     assert create["path"] == "/v1/video/generations"
     assert create["body"]["metadata"] == {"resolution": "720p", "ratio": "16:9"}
+
+
+def test_openai_videos_example_lands_the_video_from_the_content_route(
+    load_dag_file, sim, videogen_connection, tmp_path
+):
+    videogen_connection(conn_id="videogen_openai", api_style="openai_videos")
+    dag = load_dag_file(EXAMPLES / "example_videogen_openai_videos.py").dag
+    run = dag.test(run_conf={"prompt": quick("lighthouse"), "destination": tmp_path.as_uri() + "/"})
+    assert run.state == "success"
+    (video,) = tmp_path.glob("*.mp4")
+    assert video.stem.startswith("video_")
+    assert sha256_of(video) == sim.get_task(video.stem)["video_sha256"]
+    assert (tmp_path / f"{video.stem}.png").exists()  # the thumbnail, as the last frame
+    (create,) = sim.requests(target="create")
+    assert (create["path"], create["body"]["seconds"], create["body"]["size"]) == ("/v1/videos", "8", "1280x720")
+    assert {d["path"] for d in sim.requests(target="download")} == {f"/v1/videos/{video.stem}/content"}
 
 
 def test_many_videos_lands_one_file_per_prompt(load_dag_file, sim, videogen_connection, tmp_path):
