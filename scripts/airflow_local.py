@@ -96,6 +96,8 @@ def airflow_settings(home: Path, ui_host: str, ui_port: int) -> dict[str, str]:
         # The examples have no schedule: unpaused, a newcomer's first trigger runs at once.
         "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
         "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "True",
+        # LocalExecutor starts this many worker processes (default 32): plenty for the examples.
+        "AIRFLOW__CORE__PARALLELISM": "8",
         "AIRFLOW__CORE__TEST_CONNECTION": "Enabled",
         "AIRFLOW__API__HOST": ui_host,
         "AIRFLOW__API__PORT": str(ui_port),
@@ -309,12 +311,16 @@ def wait_until_ready(airflow: subprocess.Popen[bytes], url: str, timeout: float 
 
 @contextlib.contextmanager
 def interrupts_as_keyboard_interrupt() -> Iterator[None]:
-    """Turn SIGTERM and SIGHUP (a closed terminal) into ``KeyboardInterrupt``, as Ctrl+C is, while inside."""
+    """Turn Ctrl+C, SIGTERM and SIGHUP (a closed terminal) into ``KeyboardInterrupt`` while inside.
+
+    SIGINT too, explicitly: started where it is ignored (a background job of a script), Python would
+    leave it ignored, and so would every Airflow process started from here.
+    """
 
     def interrupt(signum: int, frame: FrameType | None) -> None:
         raise KeyboardInterrupt
 
-    previous = {sig: signal.signal(sig, interrupt) for sig in (signal.SIGTERM, signal.SIGHUP)}
+    previous = {sig: signal.signal(sig, interrupt) for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
     try:
         yield
     finally:
@@ -334,7 +340,7 @@ def signals_ignored() -> Iterator[None]:
 
 
 def stop_airflow(airflow: subprocess.Popen[bytes]) -> None:
-    """Stop all of Airflow: Ctrl+C to its process group, then SIGTERM and SIGKILL to what is left."""
+    """Stop all of Airflow: Ctrl+C to ``airflow standalone``, which stops its components; then SIGTERM, SIGKILL."""
     from airflow_provider_videogen.testing.process_tree import stop_tree
 
     with signals_ignored():

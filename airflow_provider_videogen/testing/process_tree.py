@@ -83,16 +83,20 @@ def stop_tree(
 ) -> list[int]:
     """Stop ``process`` and everything it started; return the pids that had to be killed.
 
-    Sends ``first_signal`` to the process group (what Ctrl+C in a terminal does) and waits up to
-    ``grace`` seconds for the whole session to exit; then SIGTERM to what is left, ``term_grace``
-    seconds more, and SIGKILL to the rest.
+    Sends ``first_signal`` to ``process`` alone and waits up to ``grace`` seconds for the whole
+    session to exit; then SIGTERM to every process left, ``term_grace`` seconds more, and SIGKILL to
+    the rest. Alone, because a supervisor stops its children in order (Airflow's scheduler its
+    executor's workers, for one), while a signal reaching all of them at once can leave them
+    waiting on each other: that is how Ctrl+C in a terminal leaves Airflow processes behind.
 
     :param process: a process started with ``start_new_session=True``.
     :param first_signal: the signal asking for an orderly shutdown.
     :param grace: seconds the orderly shutdown may take.
     :param term_grace: seconds allowed after SIGTERM.
     """
-    signal_group(process, first_signal)
+    if process.poll() is None:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(process.pid, first_signal)
     if _wait_until_gone(process, grace):
         return []
     signal_tree(process, signal.SIGTERM)
