@@ -107,6 +107,11 @@ def airflow_settings(home: Path, ui_host: str, ui_port: int) -> dict[str, str]:
 
 def preset_connections(simulator_url: str, api_key: str) -> dict[str, dict[str, Any]]:
     """The connections written into the metadata database at each start (``airflow connections import`` format)."""
+    from airflow_provider_videogen import get_provider_info
+
+    # Every field of the form, unset ones as null: the UI's edit form shows only the extras a
+    # connection has, and a newcomer should see them all.
+    fields = get_provider_info()["connection-types"][0]["conn-fields"]
     common: dict[str, Any] = {
         "conn_type": "videogen",
         "host": simulator_url,
@@ -121,13 +126,13 @@ def preset_connections(simulator_url: str, api_key: str) -> dict[str, dict[str, 
             **common,
             "description": "The bundled simulator, contents generations style (as RongCloud and Ark). "
             "Written by make airflow at each start.",
-            "extra": json.dumps({"api_style": "contents_generations"}),
+            "extra": json.dumps({**dict.fromkeys(fields), "api_style": "contents_generations"}),
         },
         "videogen_gateway": {
             **common,
             "description": "The bundled simulator, video generations style (as new-api gateways). "
             "Written by make airflow at each start.",
-            "extra": json.dumps({"api_style": "video_generations"}),
+            "extra": json.dumps({**dict.fromkeys(fields), "api_style": "video_generations"}),
         },
     }
 
@@ -344,11 +349,12 @@ def stop_airflow(airflow: subprocess.Popen[bytes]) -> None:
     from airflow_provider_videogen.testing.process_tree import stop_tree
 
     with signals_ignored():
-        print("\nStopping Airflow (up to 30 s) ...", flush=True)
-        killed = stop_tree(airflow, first_signal=signal.SIGINT, grace=20.0, term_grace=5.0)
+        print("\nStopping Airflow and everything it started (about 20 s) ...", flush=True)
+        started = time.monotonic()
+        killed = stop_tree(airflow, first_signal=signal.SIGINT, grace=30.0, term_grace=5.0)
         if killed:
             print(f"Killed {len(killed)} Airflow processes that did not stop in time.", flush=True)
-        print("Airflow stopped.", flush=True)
+        print(f"Airflow stopped ({time.monotonic() - started:.0f} s).", flush=True)
 
 
 # ---- what the launcher says ---------------------------------------------------------------------

@@ -105,6 +105,14 @@ def test_preset_connections_are_importable_and_point_at_the_simulator(tmp_path):
     assert styles == {"videogen_default": "contents_generations", "videogen_gateway": "video_generations"}
 
 
+def test_preset_connections_hold_every_field_of_the_form_so_its_edit_view_shows_them():
+    from airflow_provider_videogen import get_provider_info
+
+    fields = set(get_provider_info()["connection-types"][0]["conn-fields"])
+    for conn in preset_connections("http://127.0.0.1:9000", "key-1").values():
+        assert set(json.loads(conn["extra"])) == fields
+
+
 def test_preset_connections_have_port_0_which_the_test_button_sends(tmp_path):
     # Airflow 3.3's UI tests a stored connection with `port: Number(port)`, 0 for none.
     for conn in preset_connections("http://127.0.0.1:9000", "key-1").values():
