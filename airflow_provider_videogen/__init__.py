@@ -93,8 +93,9 @@ def get_provider_info() -> dict[str, Any]:
                     },
                     "api_style": {
                         "label": "API style",
-                        "description": "contents_generations (RongCloud / Ark: .../contents/generations/tasks) "
-                        "or video_generations (new-api gateways: .../video/generations).",
+                        "description": "Contents generations (contents_generations): RongCloud and Ark, "
+                        ".../contents/generations/tasks. Video generations (video_generations): new-api "
+                        "gateways, .../video/generations.",
                         "schema": {
                             "type": ["string", "null"],
                             "enum": API_STYLE_CHOICES,

@@ -186,11 +186,15 @@ class LauncherLock:
         self._file = file
         leftovers = self.leftovers()
         if leftovers:
-            self.release()
+            facts = self.read()
+            self.release(clear=False)  # what it says is needed again, until the leftovers are gone
             pids = " ".join(str(pid) for pid in leftovers)
+            first = [f"kill -INT {facts['airflow_pid']}" if facts.get("airflow_pid") in leftovers else ""]
+            first.append(f"kill {facts['simulator_pid']}" if facts.get("simulator_pid") in leftovers else "")
             raise AlreadyRunningError(
                 "Processes of an earlier make airflow are still running (its launcher was killed before it "
-                f"could stop them): pids {pids}. Stop them with: kill {pids}"
+                f"could stop them): pids {pids}. Stop them with: {'; '.join(c for c in first if c)} "
+                f"(Airflow stops in order, in about 20 s), and whatever is left then with: kill -9 {pids}"
             )
 
     def read(self) -> dict[str, Any]:
@@ -224,11 +228,12 @@ class LauncherLock:
             found.add(pid)
         return sorted(found)
 
-    def release(self) -> None:
-        """Clear the file and let go of the lock."""
+    def release(self, *, clear: bool = True) -> None:
+        """Let go of the lock, clearing what the file says unless ``clear`` is false."""
         if self._file is not None:
-            self._file.seek(0)
-            self._file.truncate()
+            if clear:
+                self._file.seek(0)
+                self._file.truncate()
             self._file.close()
             self._file = None
 

@@ -209,8 +209,12 @@ def test_airflow_left_running_by_a_killed_launcher_is_refused_with_its_pids(tmp_
         (tmp_path / "launcher.lock").write_text(json.dumps({"pid": 1, "airflow_pid": leftover.pid}))
         with pytest.raises(AlreadyRunningError) as refused:
             LauncherLock(tmp_path / "launcher.lock").acquire()
-        assert f"pids {leftover.pid}" in str(refused.value)
-        assert f"kill {leftover.pid}" in str(refused.value)
+        assert f"pids {leftover.pid}." in str(refused.value)
+        assert f"kill -INT {leftover.pid} (Airflow stops in order" in str(refused.value)
+        assert f"kill -9 {leftover.pid}" in str(refused.value)
+        # Refused again at the next start, for as long as they run.
+        with pytest.raises(AlreadyRunningError):
+            LauncherLock(tmp_path / "launcher.lock").acquire()
     finally:
         leftover.kill()
         leftover.wait()
