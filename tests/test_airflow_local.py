@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -175,51 +178,45 @@ def test_the_lock_is_free_again_once_released(tmp_path):
         assert again.read() == {}
 
 
-def test_the_lock_is_free_once_its_holder_is_killed(tmp_path):
-    holder = subprocess.Popen(
-        [
-            sys.executable,
-            "-c",
-            "import pathlib, sys, time; from scripts.airflow_local import LauncherLock; "
-            "lock = LauncherLock(pathlib.Path(sys.argv[1])); lock.acquire(); "
-            "print('locked', flush=True); time.sleep(60)",
-            str(tmp_path / "launcher.lock"),
-        ],
-        stdout=subprocess.PIPE,
-        text=True,
-        cwd=Path(airflow_local.REPO),
-    )
+@contextlib.contextmanager
+def running(*command: str, **popen: Any) -> Iterator[subprocess.Popen[str]]:
+    """A process for the duration of the block, killed at its end."""
+    process = subprocess.Popen(list(command), text=True, **popen)
     try:
+        yield process
+    finally:
+        process.kill()
+        process.wait()
+
+
+def test_the_lock_is_free_once_its_holder_is_killed(tmp_path):
+    path = tmp_path / "launcher.lock"
+    hold = (
+        "import pathlib, sys, time; from scripts.airflow_local import LauncherLock; "
+        "lock = LauncherLock(pathlib.Path(sys.argv[1])); lock.acquire(); print('locked', flush=True); time.sleep(60)"
+    )
+    with running(sys.executable, "-c", hold, str(path), stdout=subprocess.PIPE, cwd=airflow_local.REPO) as holder:
         assert holder.stdout is not None and holder.stdout.readline() == "locked\n"
         with pytest.raises(AlreadyRunningError):
-            LauncherLock(tmp_path / "launcher.lock").acquire()
-    finally:
-        holder.kill()
-        holder.wait()
-    with LauncherLock(tmp_path / "launcher.lock"):
-        pass
+            LauncherLock(path).acquire()
+    LauncherLock(path).acquire()
 
 
 def test_airflow_left_running_by_a_killed_launcher_is_refused_with_its_pids(tmp_path):
     # A launcher killed outright (SIGKILL) could not stop Airflow: its lock file still names it.
-    leftover = subprocess.Popen(
-        [sys.executable, "-c", "import time; time.sleep(60)", "airflow", "scheduler"], start_new_session=True
-    )
-    try:
-        (tmp_path / "launcher.lock").write_text(json.dumps({"pid": 1, "airflow_pid": leftover.pid}))
+    path = tmp_path / "launcher.lock"
+    sleeper = (sys.executable, "-c", "import time; time.sleep(60)", "airflow", "scheduler")
+    with running(*sleeper, start_new_session=True) as leftover:
+        path.write_text(json.dumps({"pid": 1, "airflow_pid": leftover.pid}))
         with pytest.raises(AlreadyRunningError) as refused:
-            LauncherLock(tmp_path / "launcher.lock").acquire()
+            LauncherLock(path).acquire()
         assert f"pids {leftover.pid}." in str(refused.value)
         assert f"kill -INT {leftover.pid} (Airflow stops in order" in str(refused.value)
         assert f"kill -9 {leftover.pid}" in str(refused.value)
         # Refused again at the next start, for as long as they run.
         with pytest.raises(AlreadyRunningError):
-            LauncherLock(tmp_path / "launcher.lock").acquire()
-    finally:
-        leftover.kill()
-        leftover.wait()
-    with LauncherLock(tmp_path / "launcher.lock"):
-        pass
+            LauncherLock(path).acquire()
+    LauncherLock(path).acquire()
 
 
 # ---- what it prints ----
