@@ -112,6 +112,9 @@ def _wait_until_gone(process: subprocess.Popen[Any], timeout: float) -> bool:
     while True:
         process.poll()  # reaps the leader, so that it no longer counts
         if not session_members(process):
+            # The leader may have exited between the poll and the look: it is a zombie, reap it.
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                process.wait(1.0)
             return True
         if time.monotonic() >= deadline:
             return False

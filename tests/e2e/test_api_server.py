@@ -111,8 +111,8 @@ def test_a_connection_tests_from_the_command_line(airflow: AirflowDeployment, si
         text=True,
         timeout=120,
     )
-    assert result.returncode == 1, result.stdout + result.stderr
-    assert "Connection failed!" in result.stdout
+    # (Airflow 3.3 also exits with 1; 3.1 with 0.)
+    assert "Connection failed!" in result.stdout, result.stdout + result.stderr
     assert "refused the API key" in result.stdout
     assert "sk-wrong" not in result.stdout + result.stderr
 
