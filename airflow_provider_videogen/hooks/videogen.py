@@ -6,8 +6,6 @@ import asyncio
 import email.utils
 import json
 import random
-import socket
-import ssl
 import time
 import weakref
 from collections.abc import Callable, Coroutine, Mapping
@@ -433,7 +431,9 @@ class VideoGenHook(BaseHook):
             ).strip()
         except VideoGenTransientError as error:
             if error.http_status is None:
-                return False, _unreachable_message(self.settings, error)
+                from airflow_provider_videogen.unreachable import unreachable_message
+
+                return False, unreachable_message(self.settings.base_url, self.settings.timeout, error)
             return False, f"Could not get an answer from {self.settings.base_url}: {error} Check the base URL."
         except VideoGenError as error:
             return False, str(error)
@@ -630,55 +630,6 @@ def _probe_not_found_result(settings: VideoGenConnectionSettings, error: VideoTa
         f"{settings.base_url} answered HTTP 404 without an API error at {settings.task_url(_PROBE_TASK_ID)}: "
         "the host does not serve this API there. Check the base URL, path_prefix and api_style."
     )
-
-
-def _unreachable_message(settings: VideoGenConnectionSettings, error: BaseException) -> str:
-    """One sentence for a request that got no HTTP answer: the host, what failed, and what to check."""
-    parts = urlsplit(settings.base_url)
-    address = parts.netloc if parts.port else f"{parts.netloc}:{443 if parts.scheme == 'https' else 80}"
-    failure = _transport_failure(error)
-    if failure == "timeout":
-        waited = f"{settings.timeout:g} s"
-        return f"Check the base URL and the network (firewall, proxy): {address} did not answer within {waited}."
-    if failure == "dns":
-        return f"Check the base URL's host name: {parts.hostname} could not be resolved (DNS)."
-    if failure == "tls":
-        return (
-            "Check the base URL's scheme (http or https) and the server's certificate: "
-            f"the TLS handshake with {address} failed."
-        )
-    if failure == "refused":
-        return f"Check the base URL and that the service is running: {address} refused the connection."
-    return f"Check the base URL and the network: the connection to {address} failed ({failure})."
-
-
-def _transport_failure(error: BaseException) -> str:
-    """How a request failed below HTTP: ``timeout``, ``dns``, ``tls``, ``refused``, or the error's type name.
-
-    Looks through the chain of causes (``requests`` wraps urllib3, which wraps the socket error; the
-    hook's own error keeps the transport error as its context).
-    """
-    chain: list[BaseException] = []
-    pending: list[object] = [error]
-    while pending and len(chain) < 20:
-        current = pending.pop(0)
-        if not isinstance(current, BaseException) or any(current is seen for seen in chain):
-            continue
-        chain.append(current)
-        pending += [getattr(current, "reason", None), current.__cause__, current.__context__, *current.args]
-    original = chain[1] if len(chain) > 1 else error
-    if any(isinstance(e, (TimeoutError, requests.Timeout)) or type(e).__name__.endswith("TimeoutError") for e in chain):
-        return "timeout"
-    if any(
-        isinstance(e, (socket.gaierror, aiohttp.ClientConnectorDNSError)) or type(e).__name__ == "NameResolutionError"
-        for e in chain
-    ):
-        return "dns"
-    if any(isinstance(e, (ssl.SSLError, requests.exceptions.SSLError, aiohttp.ClientSSLError)) for e in chain):
-        return "tls"
-    if any(isinstance(e, ConnectionRefusedError) for e in chain):
-        return "refused"
-    return type(original).__name__
 
 
 def _retry_kwargs(policy: RetryPolicy, retry_if: Callable[[BaseException], bool] | None, logger: Any) -> dict[str, Any]:
