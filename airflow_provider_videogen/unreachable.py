@@ -51,18 +51,15 @@ def transport_failure(error: BaseException) -> str:
             continue
         chain.append(current)
         pending += [getattr(current, "reason", None), current.__cause__, current.__context__, *current.args]
-    names = [{cls.__name__ for cls in type(e).__mro__} for e in chain]
+    # Exact type names, not their bases: urllib3's NewConnectionError subclasses ConnectTimeoutError.
+    names = {type(e).__name__ for e in chain}
     if any(isinstance(e, (TimeoutError, requests.Timeout)) for e in chain) or any(
-        name.endswith("TimeoutError") for kinds in names for name in kinds
+        name.endswith("TimeoutError") for name in names
     ):
         return "timeout"
-    if any(isinstance(e, socket.gaierror) for e in chain) or any(
-        kinds & (_AIOHTTP_DNS | {"NameResolutionError"}) for kinds in names
-    ):
+    if any(isinstance(e, socket.gaierror) for e in chain) or names & (_AIOHTTP_DNS | {"NameResolutionError"}):
         return "dns"
-    if any(isinstance(e, (ssl.SSLError, requests.exceptions.SSLError)) for e in chain) or any(
-        kinds & _AIOHTTP_TLS for kinds in names
-    ):
+    if any(isinstance(e, (ssl.SSLError, requests.exceptions.SSLError)) for e in chain) or names & _AIOHTTP_TLS:
         return "tls"
     if any(isinstance(e, ConnectionRefusedError) for e in chain):
         return "refused"
