@@ -10,6 +10,15 @@ PACKAGE_NAME = "airflow-provider-videogen"
 
 DATA_CENTER_CHOICES = ["beijing", "north_america"]
 API_STYLE_CHOICES = ["contents_generations", "video_generations"]
+# What the connection form's dropdowns show for each choice (Airflow 3.2+; 3.1 shows the values).
+DATA_CENTER_LABELS = {
+    "beijing": "Beijing (ai.rong-api.com)",
+    "north_america": "North America (ai.us-light-api.com)",
+}
+API_STYLE_LABELS = {
+    "contents_generations": "Contents generations (RongCloud, Volcengine Ark, BytePlus)",
+    "video_generations": "Video generations (new-api gateways)",
+}
 
 
 def get_provider_info() -> dict[str, Any]:
@@ -66,6 +75,8 @@ def get_provider_info() -> dict[str, Any]:
                         "api_style": "contents_generations",
                         "path_prefix": "/llm/v1 (contents_generations) or /v1 (video_generations)",
                         "timeout": "30",
+                        "max_attempts": "5",
+                        "max_retry_seconds": "120",
                     },
                 },
                 "conn-fields": {
@@ -73,15 +84,22 @@ def get_provider_info() -> dict[str, Any]:
                         "label": "Data center",
                         "description": "Where the API key belongs: beijing (https://ai.rong-api.com) or "
                         "north_america (https://ai.us-light-api.com). Ignored when a base URL is set.",
-                        "schema": {"type": ["string", "null"], "enum": DATA_CENTER_CHOICES, "default": "beijing"},
+                        "schema": {
+                            "type": ["string", "null"],
+                            "enum": DATA_CENTER_CHOICES,
+                            "values_display": DATA_CENTER_LABELS,
+                            "default": "beijing",
+                        },
                     },
                     "api_style": {
                         "label": "API style",
-                        "description": "contents_generations (RongCloud / Ark: .../contents/generations/tasks) "
-                        "or video_generations (new-api gateways: .../video/generations).",
+                        "description": "Contents generations (contents_generations): RongCloud and Ark, "
+                        ".../contents/generations/tasks. Video generations (video_generations): new-api "
+                        "gateways, .../video/generations.",
                         "schema": {
                             "type": ["string", "null"],
                             "enum": API_STYLE_CHOICES,
+                            "values_display": API_STYLE_LABELS,
                             "default": "contents_generations",
                         },
                     },
@@ -95,6 +113,18 @@ def get_provider_info() -> dict[str, Any]:
                         "label": "Request timeout (seconds)",
                         "description": "Seconds allowed for one HTTP request. Default 30.",
                         "schema": {"type": ["number", "null"]},
+                    },
+                    "max_attempts": {
+                        "label": "Attempts per request",
+                        "description": "Attempts in all (the first included) for transient faults such as "
+                        "timeouts, 429 and 5xx. Default 5; 1 disables retries.",
+                        "schema": {"type": ["integer", "null"], "minimum": 1},
+                    },
+                    "max_retry_seconds": {
+                        "label": "Retry budget (seconds)",
+                        "description": "No retry starts later than this many seconds after the first attempt. "
+                        "Default 120.",
+                        "schema": {"type": ["number", "null"], "exclusiveMinimum": 0},
                     },
                 },
             }

@@ -65,9 +65,31 @@ def test_generate_and_fetch_lands_the_video_and_its_metadata(load_dag_file, sim,
     assert sha256_of(video) == sim.get_task(video.stem)["video_sha256"]
     assert (tmp_path / f"{video.stem}.png").exists()
     metadata = json.loads((tmp_path / f"{video.stem}.json").read_text())
-    assert metadata["id"] == video.stem
-    assert metadata["sha256"] == sha256_of(video)
-    assert metadata["resolution"] == "720p"
+    assert (metadata["id"], metadata["prompt"], metadata["resolution"]) == (video.stem, quick("a paper boat"), "720p")
+    assert metadata["files"] == {"video": video.name, "last_frame": f"{video.stem}.png"}
+
+
+def test_generate_and_fetch_lands_one_metadata_file_and_an_integrity_record_per_file(
+    load_dag_file, sim, videogen_connection, tmp_path
+):
+    from airflow_provider_videogen.video_download import RECORD_SUFFIX
+
+    dag = load_dag_file(EXAMPLES / "example_videogen_generate_and_fetch.py").dag
+    assert dag.test(run_conf={"prompt": quick("a kite"), "destination": tmp_path.as_uri() + "/"}).state == "success"
+    (video,) = tmp_path.glob("*.mp4")
+    name = video.stem
+    assert {p.name for p in tmp_path.iterdir()} == {
+        f"{name}.mp4",
+        f"{name}.png",
+        f"{name}.json",
+        f"{name}.mp4{RECORD_SUFFIX}",
+        f"{name}.png{RECORD_SUFFIX}",
+    }
+    # Checksums live in the integrity records only: the metadata file does not repeat them.
+    metadata = json.loads((tmp_path / f"{name}.json").read_text())
+    assert not {"sha256", "size_bytes", "video_path"} & set(metadata)
+    record = json.loads((tmp_path / f"{name}.mp4{RECORD_SUFFIX}").read_text())
+    assert (record["sha256"], record["size_bytes"]) == (sha256_of(video), video.stat().st_size)
 
 
 def test_gateway_example_runs_on_the_video_generations_style(load_dag_file, sim, videogen_connection, tmp_path):

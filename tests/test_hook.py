@@ -300,6 +300,45 @@ def test_test_connection_reports_an_unreachable_host(videogen_connection):
     assert "Check the base URL" in message
 
 
+def test_a_refused_connection_is_one_sentence_naming_the_host(videogen_connection):
+    port = _closed_port()
+    videogen_connection(conn_id="vg_down", host=f"http://127.0.0.1:{port}")
+    ok, message = VideoGenHook("vg_down").test_connection()
+    assert not ok
+    assert message == f"Check the base URL and that the service is running: 127.0.0.1:{port} refused the connection."
+
+
+def test_a_host_name_that_does_not_resolve_is_reported_as_dns(videogen_connection):
+    videogen_connection(conn_id="vg_dns", host="https://no-such-host.invalid")
+    ok, message = VideoGenHook("vg_dns").test_connection()
+    assert not ok
+    assert message == "Check the base URL's host name: no-such-host.invalid could not be resolved (DNS)."
+
+
+def test_https_to_a_plain_http_service_is_reported_as_tls(sim, videogen_connection):
+    address = sim.base_url.removeprefix("http://")
+    videogen_connection(conn_id="vg_tls", host=f"https://{address}")
+    ok, message = VideoGenHook("vg_tls").test_connection()
+    assert not ok
+    assert message == (
+        "Check the base URL's scheme (http or https) and the server's certificate: "
+        f"the TLS handshake with {address} failed."
+    )
+
+
+def test_a_host_that_never_answers_is_reported_as_a_timeout(videogen_connection):
+    with socket.socket() as silent:  # accepts connections (the kernel does) but never answers
+        silent.bind(("127.0.0.1", 0))
+        silent.listen()
+        port = silent.getsockname()[1]
+        videogen_connection(conn_id="vg_silent", host=f"http://127.0.0.1:{port}", timeout=0.3)
+        ok, message = VideoGenHook("vg_silent").test_connection()
+    assert not ok
+    assert message == (
+        f"Check the base URL and the network (firewall, proxy): 127.0.0.1:{port} did not answer within 0.3 s."
+    )
+
+
 async def test_hooks_starting_together_share_one_connection_lookup(sim, videogen_connection, monkeypatch):
     lookups: list[str] = []
     real = VideoGenHook.aget_connection.__func__  # type: ignore[attr-defined]

@@ -229,7 +229,8 @@ class VideoGenHook(BaseHook):
         except VideoGenTransientError as error:
             raise _maybe_created(error) from None
         video_task_id = _created_task_id(answer, settings)
-        self.log.info("Created video task %s with model %s at %s.", video_task_id, request.model, settings.base_url)
+        # The URL not last: the UI's log view would link it with the full stop.
+        self.log.info("Created video task %s at %s with model %s.", video_task_id, settings.base_url, request.model)
         return video_task_id
 
     def cancel_task(self, video_task_id: str) -> bool:
@@ -283,10 +284,11 @@ class VideoGenHook(BaseHook):
                 f"check the key, and that it belongs to this data center or gateway. {error.api_message or ''}"
             ).strip()
         except VideoGenTransientError as error:
-            return (
-                False,
-                f"Could not get an answer from {self.settings.base_url}: {error}. Check the base URL.",
-            )
+            if error.http_status is None:
+                from airflow_provider_videogen.unreachable import unreachable_message
+
+                return False, unreachable_message(self.settings.base_url, self.settings.timeout, error)
+            return False, f"Could not get an answer from {self.settings.base_url}: {error} Check the base URL."
         except VideoGenError as error:
             return False, str(error)
         return True, f"Connected to {self.settings.base_url} ({self.settings.api_style})."

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 
@@ -87,11 +88,34 @@ def test_generate_and_fetch_example_waits_in_the_triggerer_and_lands_the_video(
     }
     assert (video.stat().st_size, sha256_of(video)) == (expected["video_size"], expected["video_sha256"])
     described = json.loads(metadata.read_text())
-    assert (described["id"], described["sha256"], described["video_path"]) == (
-        video_task_id,
-        expected["video_sha256"],
-        video.as_uri(),
+    assert (described["id"], described["prompt"], described["files"]["video"]) == (video_task_id, prompt, video.name)
+    record = json.loads((folder / (video.name + RECORD_SUFFIX)).read_text())
+    assert (record["video_task_id"], record["sha256"]) == (video_task_id, expected["video_sha256"])
+
+
+def test_urls_in_the_logs_of_a_run_touch_no_punctuation(airflow: AirflowDeployment, sim: SimulatorProcess) -> None:
+    # The UI's log view links a URL that follows white space up to the next white space: a full
+    # stop, comma or bracket touching it would become part of the link.
+    airflow.wait_for_dag(GENERATE_AND_FETCH)
+    folder = new_folder(airflow, "urls-in-logs")
+    run_id = airflow.trigger_dag(
+        GENERATE_AND_FETCH,
+        {"prompt": "A lighthouse [sim:queued=0.2] [sim:running=0.5]", "destination": f"file://{folder}/"},
     )
+    assert airflow.wait_for_run(GENERATE_AND_FETCH, run_id)["state"] == "success"
+    run_logs = airflow.home / "logs" / f"dag_id={GENERATE_AND_FETCH}" / f"run_id={run_id}"
+    events = [
+        json.loads(line).get("event", "")
+        for path in sorted(run_logs.rglob("*.log"))
+        for line in path.read_text(errors="replace").splitlines()
+        if line.startswith("{")
+    ]
+    urls = [(event, match) for event in events for match in re.finditer(r"(^|.)(https?://\S+)", event)]
+    assert any(sim.base_url in event for event, _ in urls), events  # the run does log URLs
+    for event, match in urls:
+        before, url = match.group(1), match.group(2)
+        assert before in ("", " "), f"{url!r} follows {before!r} in: {event}"
+        assert url[-1] not in ".,;:!?)]}'\"", f"{url!r} ends in punctuation in: {event}"
 
 
 def test_wait_and_fetch_example_waits_in_the_triggerer_and_lands_the_video(
