@@ -3,8 +3,8 @@
 
 1. Takes a lock in the Airflow home, so that a second launcher refuses to start beside a running one.
 2. Starts the simulator on port 9000 (another port only when 9000 is taken, and says so).
-3. Migrates the metadata database (SQLite) and writes the ``videogen_default`` and
-   ``videogen_gateway`` connections into it, pointing at the simulator, so the UI lists them.
+3. Migrates the metadata database (SQLite) and writes the ``videogen_default``, ``videogen_gateway``
+   and ``videogen_openai`` connections into it, pointing at the simulator, so the UI lists them.
 4. Runs ``airflow standalone`` (scheduler, triggerer, dag-processor and api-server) in a process
    group and session of its own, with ``example_dags/`` as DAGs folder, the UI on 127.0.0.1:8080
    and connection testing enabled; prints where to open the UI once it answers.
@@ -133,6 +133,12 @@ def preset_connections(simulator_url: str, api_key: str) -> dict[str, dict[str, 
             "description": "The bundled simulator, video generations style (as new-api gateways). "
             "Written by make airflow at each start.",
             "extra": json.dumps({**dict.fromkeys(fields), "api_style": "video_generations"}),
+        },
+        "videogen_openai": {
+            **common,
+            "description": "The bundled simulator, OpenAI videos style (the /v1/videos shape of gateways). "
+            "Written by make airflow at each start.",
+            "extra": json.dumps({**dict.fromkeys(fields), "api_style": "openai_videos"}),
         },
     }
 
@@ -408,7 +414,7 @@ def ready_banner(url: str, ui_host: str, simulator_url: str) -> str:
             f"    {url}",
             "",
             exposure,
-            "Connections (Admin > Connections): videogen_default and videogen_gateway, "
+            "Connections (Admin > Connections): videogen_default, videogen_gateway and videogen_openai, "
             f"for the simulator at {simulator_url}",
             f"Try it: trigger {EXAMPLE_DAG} (Dags > {EXAMPLE_DAG} > Trigger); the video lands in {VIDEOS}",
             f"Airflow home (logs, database): {HOME}",

@@ -98,14 +98,18 @@ def test_preset_connections_are_importable_and_point_at_the_simulator(tmp_path):
     path = tmp_path / "connections.json"
     path.write_text(json.dumps(preset_connections("http://127.0.0.1:9000", "key-1")))
     connections = load_connections_dict(str(path))
-    assert set(connections) == {"videogen_default", "videogen_gateway"}
+    assert set(connections) == {"videogen_default", "videogen_gateway", "videogen_openai"}
     styles = {}
     for conn_id, conn in connections.items():
         assert conn.conn_type == "videogen" and conn.description
         settings = VideoGenConnectionSettings.from_connection(conn, conn.extra_dejson)
         assert (settings.base_url, settings.api_key) == ("http://127.0.0.1:9000", "key-1")
         styles[conn_id] = settings.api_style
-    assert styles == {"videogen_default": "contents_generations", "videogen_gateway": "video_generations"}
+    assert styles == {
+        "videogen_default": "contents_generations",
+        "videogen_gateway": "video_generations",
+        "videogen_openai": "openai_videos",
+    }
 
 
 def test_preset_connections_hold_every_field_of_the_form_so_its_edit_view_shows_them():

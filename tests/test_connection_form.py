@@ -38,7 +38,7 @@ def test_password_is_relabelled_api_key_and_unused_fields_are_hidden(videogen_fo
     ("name", "choices", "default"),
     [
         ("data_center", ["beijing", "north_america"], "beijing"),
-        ("api_style", ["contents_generations", "video_generations"], "contents_generations"),
+        ("api_style", ["contents_generations", "video_generations", "openai_videos"], "contents_generations"),
     ],
 )
 def test_dropdowns_offer_the_choices(videogen_form, name, choices, default):
@@ -65,6 +65,7 @@ def test_optional_fields_are_offered_with_the_retry_budget(videogen_form):
             {
                 "contents_generations": "Contents generations (RongCloud, Volcengine Ark, BytePlus)",
                 "video_generations": "Video generations (new-api gateways)",
+                "openai_videos": "OpenAI Videos shape (/v1/videos gateways)",
             },
         ),
     ],

@@ -22,7 +22,7 @@ class ContentsGenerations(ApiStyle):
     """RongCloud / Ark: a ``content`` list of text and images, Seedance options at the top level."""
 
     name = "contents_generations"
-    label = "Contents generations (RongCloud, Volcengine Ark)"
+    label = "Contents generations (RongCloud, Volcengine Ark, BytePlus)"
     description = "RongCloud's AI API and Volcengine Ark / BytePlus ModelArk: .../contents/generations/tasks"
     default_path_prefix = "/llm/v1"
     tasks_route = "/contents/generations/tasks"

@@ -41,7 +41,7 @@ def test_the_connection_form_relabels_and_hides_standard_fields(videogen_form: d
 def test_the_connection_form_offers_the_custom_fields(videogen_form: dict[str, Any]) -> None:
     extra = videogen_form["extra_fields"]
     assert {"data_center", "api_style", "path_prefix", "timeout", "max_attempts", "max_retry_seconds"} <= set(extra)
-    assert extra["api_style"]["schema"]["enum"] == ["contents_generations", "video_generations"]
+    assert extra["api_style"]["schema"]["enum"] == ["contents_generations", "video_generations", "openai_videos"]
     assert extra["api_style"]["value"] == "contents_generations"
     assert extra["data_center"]["schema"]["enum"] == ["beijing", "north_america"]
 
