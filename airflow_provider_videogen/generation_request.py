@@ -6,7 +6,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from typing import Any
 
-from airflow_provider_videogen.exceptions import VideoGenConfigurationError
+from airflow_provider_videogen._errors import refused
 
 IMAGE_ROLES = ("first_frame", "last_frame", "reference_image")
 
@@ -88,11 +88,9 @@ class VideoGenerationRequest:
     def check(self) -> None:
         """Raise a clear error for what no API style accepts (no model, both duration and frames)."""
         if not isinstance(self.model, str) or not self.model.strip():
-            raise VideoGenConfigurationError(
-                "A video generation needs a model name, e.g. 'doubao-seedance-1-0-pro-250528'."
-            )
+            raise refused("A video generation needs a model name, e.g. 'doubao-seedance-1-0-pro-250528'.")
         if self.duration is not None and self.frames is not None:
-            raise VideoGenConfigurationError("Pass either duration or frames, not both.")
+            raise refused("Pass either duration or frames, not both.")
 
     def to_body(self, api_style: str) -> dict[str, Any]:
         """Return the JSON body of the create call for an API style; raise a clear error if it cannot."""
@@ -108,12 +106,12 @@ def image_item(image: str | Mapping[str, Any]) -> dict[str, Any]:
     elif isinstance(image, Mapping) and isinstance(image.get("url"), str):
         url, role = image["url"], image.get("role")
     else:
-        raise VideoGenConfigurationError(f"Each image must be a URL or {{'url': ..., 'role': ...}}, got {image!r}.")
+        raise refused(f"Each image must be a URL or {{'url': ..., 'role': ...}}, got {image!r}.")
     if not url.strip():
-        raise VideoGenConfigurationError("An image URL is empty.")
+        raise refused("An image URL is empty.")
     item: dict[str, Any] = {"type": "image_url", "image_url": {"url": url}}
     if role is not None:
         if role not in IMAGE_ROLES:
-            raise VideoGenConfigurationError(f"Image role {role!r} is not one of: {', '.join(IMAGE_ROLES)}.")
+            raise refused(f"Image role {role!r} is not one of: {', '.join(IMAGE_ROLES)}.")
         item["role"] = role
     return item

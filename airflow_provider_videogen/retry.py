@@ -13,8 +13,6 @@ from typing import Any
 from tenacity import RetryCallState, retry_if_exception, stop_after_attempt
 from tenacity import stop_before_delay as _stop_before_delay
 
-from airflow_provider_videogen.exceptions import VideoGenTransientError
-
 
 @dataclass(frozen=True)
 class RetryPolicy:
@@ -112,4 +110,6 @@ def retry_kwargs(policy: RetryPolicy, retry_if: Callable[[BaseException], bool] 
 
 
 def _is_transient(error: BaseException) -> bool:
+    from airflow_provider_videogen.exceptions import VideoGenTransientError  # not at import: see styles.base
+
     return isinstance(error, VideoGenTransientError)

@@ -9,13 +9,15 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 from urllib.parse import quote
 
-from airflow_provider_videogen.exceptions import VideoGenConfigurationError
+from airflow_provider_videogen._errors import refused
 
 if TYPE_CHECKING:
     from airflow_provider_videogen.generation_request import VideoGenerationRequest
     from airflow_provider_videogen.video_task import VideoTask
 
 MAX_VIDEO_TASK_ID_LENGTH = 256
+
+
 # Characters that could move a request to another path or endpoint, or that no real id contains.
 _UNSAFE_ID_CHARACTERS = frozenset("/\\?#%") | {chr(c) for c in range(0x21)} | {"\x7f"}
 
@@ -123,9 +125,7 @@ def check_video_task_id(video_task_id: Any) -> str:
     address another endpoint, so they are refused before anything is sent.
     """
     if not isinstance(video_task_id, str):
-        raise VideoGenConfigurationError(
-            f"The video task id must be a string, got {type(video_task_id).__name__} ({video_task_id!r})."
-        )
+        raise refused(f"The video task id must be a string, got {type(video_task_id).__name__} ({video_task_id!r}).")
     problem = None
     if not video_task_id:
         problem = "it is empty"
@@ -137,7 +137,7 @@ def check_video_task_id(video_task_id: Any) -> str:
         problem = f"it contains {', '.join(repr(c) for c in bad)}"
     if problem:
         shown = video_task_id if len(video_task_id) <= 80 else video_task_id[:77] + "..."
-        raise VideoGenConfigurationError(
+        raise refused(
             f"Invalid video task id {shown!r}: {problem}. Pass the id the create call returned "
             "(like 'cgt-20250331175019-68d9t' or 'task_...'); check the template or XCom that supplies it."
         )

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_videogen.exceptions import VideoGenConfigurationError
+from airflow_provider_videogen._errors import refused
 from airflow_provider_videogen.generation_request import SEEDANCE_OPTIONS, image_item
 from airflow_provider_videogen.styles.base import ApiStyle, flag, integer, mapping, number, percent, text
 from airflow_provider_videogen.video_task import VideoTask, VideoTaskStatus
@@ -33,13 +33,13 @@ class ContentsGenerations(ApiStyle):
         request.check()
         unsupported = [name for name in ("width", "height", "fps") if getattr(request, name) is not None]
         if unsupported:
-            raise VideoGenConfigurationError(
+            raise refused(
                 f"{', '.join(unsupported)} are video_generations fields; the contents_generations API sizes "
                 "the video with resolution and ratio instead."
             )
         if request.content is not None:
             if request.prompt is not None or request.image_urls:
-                raise VideoGenConfigurationError("Pass either content or prompt/image_urls, not both.")
+                raise refused("Pass either content or prompt/image_urls, not both.")
             content = [dict(item) for item in request.content]
         else:
             content = []
@@ -47,7 +47,7 @@ class ContentsGenerations(ApiStyle):
                 content.append({"type": "text", "text": request.prompt})
             content.extend(image_item(image) for image in request.image_urls)
         if not content:
-            raise VideoGenConfigurationError("A video generation needs a prompt, an image or a content list.")
+            raise refused("A video generation needs a prompt, an image or a content list.")
         body: dict[str, Any] = {"model": request.model, "content": content}
         for name in (*SEEDANCE_OPTIONS, "duration", "seed"):
             if (value := getattr(request, name)) is not None:

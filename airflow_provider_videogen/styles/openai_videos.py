@@ -13,7 +13,7 @@ import re
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_videogen.exceptions import VideoGenConfigurationError
+from airflow_provider_videogen._errors import refused
 from airflow_provider_videogen.retry import parse_poll_after_ms
 from airflow_provider_videogen.styles.base import ApiStyle, FileSource, integer, mapping, number, percent, text
 from airflow_provider_videogen.video_task import VideoTask, VideoTaskStatus
@@ -39,14 +39,14 @@ class OpenAIVideos(ApiStyle):
         """``{"model", "prompt", "seconds"?, "size"?, "input_reference"?}`` plus any extra fields."""
         request.check()
         if request.content is not None:
-            raise VideoGenConfigurationError(
+            raise refused(
                 "A content list is a contents_generations field; on openai_videos pass prompt and image_urls."
             )
         if not request.prompt:
-            raise VideoGenConfigurationError("The /v1/videos API needs a prompt.")
+            raise refused("The /v1/videos API needs a prompt.")
         unsupported = [name for name in ("frames", "fps", "ratio", "resolution") if getattr(request, name) is not None]
         if unsupported:
-            raise VideoGenConfigurationError(
+            raise refused(
                 f"{', '.join(unsupported)} cannot be sent on openai_videos: it sizes a video with size "
                 "('1280x720', or width and height) and its length with duration (seconds)."
             )
@@ -54,20 +54,18 @@ class OpenAIVideos(ApiStyle):
         if request.duration is not None:
             seconds = float(request.duration)
             if not seconds.is_integer() or seconds <= 0:
-                raise VideoGenConfigurationError(
-                    f"duration must be a whole number of seconds, got {request.duration!r}."
-                )
+                raise refused(f"duration must be a whole number of seconds, got {request.duration!r}.")
             body["seconds"] = str(int(seconds))
         if (request.width is None) != (request.height is None):
-            raise VideoGenConfigurationError("Pass both width and height (or size='1280x720'), not one of them.")
+            raise refused("Pass both width and height (or size='1280x720'), not one of them.")
         if request.width is not None:
             body["size"] = f"{request.width}x{request.height}"
         if len(request.image_urls) > 1:
-            raise VideoGenConfigurationError("The /v1/videos API takes one input image (input_reference).")
+            raise refused("The /v1/videos API takes one input image (input_reference).")
         for image in request.image_urls:
             url = image if isinstance(image, str) else image.get("url")
             if not isinstance(url, str) or not url.strip():
-                raise VideoGenConfigurationError(f"The input image must be a URL, got {image!r}.")
+                raise refused(f"The input image must be a URL, got {image!r}.")
             body["input_reference"] = url
         if request.seed is not None:
             body["seed"] = request.seed

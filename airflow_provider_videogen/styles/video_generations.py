@@ -11,9 +11,17 @@ import json
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_videogen.exceptions import VideoGenConfigurationError
+from airflow_provider_videogen._errors import refused
 from airflow_provider_videogen.generation_request import SEEDANCE_OPTIONS, image_item
-from airflow_provider_videogen.styles.base import ApiStyle, error_in_text, integer, mapping, number, percent, text
+from airflow_provider_videogen.styles.base import (
+    ApiStyle,
+    error_in_text,
+    integer,
+    mapping,
+    number,
+    percent,
+    text,
+)
 from airflow_provider_videogen.styles.contents_generations import parse_contents_task
 from airflow_provider_videogen.video_task import VideoTask, VideoTaskStatus
 
@@ -39,17 +47,17 @@ class VideoGenerations(ApiStyle):
         """``{"model", "prompt", "image"?, <sizes>, "metadata": {<Seedance options>}}``."""
         request.check()
         if request.content is not None:
-            raise VideoGenConfigurationError(
+            raise refused(
                 "A content list is a contents_generations field; on video_generations pass prompt and image_urls."
             )
         images = [image_item(image) for image in request.image_urls]
         if len(images) > 1:
-            raise VideoGenConfigurationError(
+            raise refused(
                 "The video_generations API takes one input image; pass more through extra_fields as your "
                 "gateway documents them."
             )
         if not request.prompt and not images:
-            raise VideoGenConfigurationError("A video generation needs a prompt or an image.")
+            raise refused("A video generation needs a prompt or an image.")
         body: dict[str, Any] = {"model": request.model}
         if request.prompt:
             body["prompt"] = request.prompt

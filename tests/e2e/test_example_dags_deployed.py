@@ -148,3 +148,27 @@ def test_wait_and_fetch_example_waits_in_the_triggerer_and_lands_the_video(
     described = airflow.xcom(WAIT_AND_FETCH, run_id, "describe")
     assert described["id"] == video_task_id and described["video_url"]
     assert "video_path" not in described
+
+
+def test_openai_videos_example_waits_in_the_triggerer_and_lands_from_the_content_route(
+    airflow: AirflowDeployment, sim: SimulatorProcess
+) -> None:
+    dag_id = "videogen_openai_videos_generate_and_fetch"
+    airflow.wait_for_dag(dag_id)
+    prompt = held_prompt("A lighthouse in a storm")
+    folder = new_folder(airflow, "openai-videos")
+
+    run_id = airflow.trigger_dag(dag_id, {"prompt": prompt, "destination": f"file://{folder}/"})
+
+    video_task_id = wait_for_xcom(airflow, dag_id, run_id, "generate", "video_task_id")
+    assert video_task_id.startswith("video_")
+    tis = finish_in_the_triggerer(airflow, sim, dag_id, run_id, "generate", video_task_id)
+    assert tis == {"generate": ("success", 1), "fetch": ("success", 1)}
+
+    assert len(creates_with(sim, prompt)) == 1
+    contents = [r for r in sim.requests(target="download", task_id=video_task_id)]
+    assert [r["path"] for r in contents] == [f"/v1/videos/{video_task_id}/content"] * 2  # video, thumbnail
+    expected = sim.get_task(video_task_id)
+    video = folder / f"{video_task_id}.mp4"
+    assert (video.stat().st_size, sha256_of(video)) == (expected["video_size"], expected["video_sha256"])
+    assert (folder / f"{video_task_id}.png").exists()
