@@ -18,8 +18,8 @@ ORDERLY = textwrap.dedent(
     """
     import subprocess, sys, time
     child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
-    print(child.pid, flush=True)
     try:
+        print(child.pid, flush=True)  # inside the try: a Ctrl+C right after it is still handled
         time.sleep(60)
     except KeyboardInterrupt:
         child.terminate()
