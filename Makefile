@@ -7,6 +7,9 @@ AIRFLOW_OLDEST := 3.1.8
 NEWEST := $(VENVS)/airflow-$(AIRFLOW_NEWEST)
 OLDEST := $(VENVS)/airflow-$(AIRFLOW_OLDEST)
 PYTEST_ARGS ?=
+EXTRAS := s3,dev,bench
+# The newest Airflow also gets the distributed suite's packages (Celery provider, PostgreSQL and Redis servers).
+EXTRAS_$(AIRFLOW_NEWEST) := $(EXTRAS),distributed
 BENCH_ARGS ?=
 
 .PHONY: help demo airflow test lint typecheck test-newest test-oldest test-e2e bench clean
@@ -23,7 +26,7 @@ $(UV):
 
 $(VENVS)/airflow-%/.installed: pyproject.toml | $(UV)
 	$(UV) venv --quiet --allow-existing --python $(PYTHON) $(VENVS)/airflow-$*
-	VIRTUAL_ENV=$(VENVS)/airflow-$* $(UV) pip install --quiet -e ".[s3,dev,bench]" "apache-airflow==$*"
+	VIRTUAL_ENV=$(VENVS)/airflow-$* $(UV) pip install --quiet -e ".[$(or $(EXTRAS_$*),$(EXTRAS))]" "apache-airflow==$*"
 	touch $@
 
 demo: $(NEWEST)/.installed

@@ -1,9 +1,11 @@
 """A real Airflow deployment for end-to-end tests: scheduler, triggerer, dag-processor and api-server.
 
-Each :class:`AirflowDeployment` lives in its own fresh ``AIRFLOW_HOME`` (SQLite, LocalExecutor) and
-runs every service as a separate process group, with its stdout/stderr captured to
-``<home>/services/<name>.log``. Configuration reaches the services only through the environment
-built here, never through the test process's own environment.
+Each :class:`AirflowDeployment` lives in its own fresh ``AIRFLOW_HOME`` (SQLite, LocalExecutor by
+default; any database and executor through ``config``) and runs every service as a separate process
+group, with its stdout/stderr captured to ``<home>/services/<name>.log``. A service is a name and an
+``airflow`` command line, so a deployment can run several of one kind (two triggerers, Celery
+workers). Configuration reaches the services only through the environment built here, never through
+the test process's own environment.
 """
 
 from __future__ import annotations
@@ -20,13 +22,14 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import quote, urlencode
 
 SERVICES = ("api-server", "dag-processor", "scheduler", "triggerer")
-# Started in this order: the api-server first, since the others (and task runs) talk to it.
+# The Airflow commands that report their health through the api-server's /api/v2/monitor/health.
+_HEALTH_REPORTING = ("scheduler", "triggerer", "dag-processor")
 
 T = TypeVar("T")
 
@@ -73,7 +76,7 @@ def wait_for(
 
 
 class AirflowDeployment:
-    """The four Airflow services of one deployment, and a client of its REST API.
+    """The Airflow services of one deployment (by default the four of :data:`SERVICES`), and a client of its REST API.
 
     :param home: a new, empty folder to use as ``AIRFLOW_HOME``.
     :param dags_folders: the folders of DAG files to deploy (e.g. the e2e DAGs and the repo's
@@ -82,6 +85,10 @@ class AirflowDeployment:
     :param config: ``{"section": {"option": value}}`` overriding the defaults set here.
     :param service_env: extra environment of single services, e.g. ``{"triggerer": {...}}``.
     :param python: interpreter of the Airflow installation (default: the one running the tests).
+    :param services: ``{name: airflow command}`` of the services :meth:`start` starts after the
+        api-server, in order, e.g. ``{"triggerer-2": ["triggerer", "--queues", "videos"], ...}``
+        (default: the other :data:`SERVICES`, each named after its command). The api-server is
+        always there, named ``api-server``, on the port chosen here.
     """
 
     def __init__(
@@ -93,6 +100,7 @@ class AirflowDeployment:
         config: Mapping[str, Mapping[str, object]] | None = None,
         service_env: Mapping[str, Mapping[str, str]] | None = None,
         python: str | None = None,
+        services: Mapping[str, Sequence[str]] | None = None,
     ) -> None:
         self.home = Path(home).resolve()
         folders = [dags_folders] if isinstance(dags_folders, Path) else list(dags_folders)
@@ -110,6 +118,12 @@ class AirflowDeployment:
         self.base_url = f"http://127.0.0.1:{self.port}"
         self.logs_dir = self.home / "services"
         self.processes: dict[str, subprocess.Popen[bytes]] = {}
+        # The api-server first, since the others (and task runs) talk to it.
+        api_server = ["api-server", "--host", "127.0.0.1", "--port", str(self.port), "--workers", "1"]
+        self.commands = {"api-server": api_server}
+        for name, command in (services or {s: [s] for s in SERVICES if s != "api-server"}).items():
+            if name != "api-server":
+                self.commands[name] = list(command)
         self._starts: dict[str, int] = {}
         self._token: str | None = None
         self._opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
@@ -190,39 +204,28 @@ class AirflowDeployment:
         if result.returncode != 0:
             raise DeploymentError(f"airflow db migrate failed ({result.returncode}):\n{tail(log, 60)}")
 
-    def start(self, services: Iterable[str] = SERVICES, *, timeout: float = 120.0) -> None:
-        """Start the services and wait until the api-server answers and reports them all healthy."""
-        services = list(services)
+    def start(self, services: Iterable[str] | None = None, *, timeout: float = 120.0) -> None:
+        """Start the services (default: all) and wait until the api-server reports them all healthy."""
+        services = list(self.commands) if services is None else list(services)
         for name in services:
             self.start_service(name)
-        self.wait_until_healthy([s for s in services if s != "api-server"], timeout=timeout)
+        self.wait_until_healthy(services, timeout=timeout)
 
     def start_service(self, name: str) -> subprocess.Popen[bytes]:
-        """Start one service (``scheduler``, ``triggerer``, ``dag-processor`` or ``api-server``)."""
+        """Start one service by its name (e.g. ``scheduler``, ``triggerer``, ``api-server``)."""
         if name in self.processes and self.processes[name].poll() is None:
             raise DeploymentError(f"{name} is already running")
-        self.logs_dir.mkdir(parents=True, exist_ok=True)
-        command = [self.python, "-m", "airflow", name]
-        if name == "api-server":
-            command += ["--host", "127.0.0.1", "--port", str(self.port), "--workers", "1"]
-        count = self._starts.get(name, 0) + 1
-        self._starts[name] = count
-        log = self.log_path(name)
-        with log.open("ab") as out:
-            if count > 1:
-                out.write(f"\n===== {name} started again (start #{count}) =====\n".encode())
-                out.flush()
-            process = subprocess.Popen(
-                command,
-                env={**self.env, **self.service_env.get(name, {})},
-                cwd=self.home,
-                stdin=subprocess.DEVNULL,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,  # its own process group, with everything it forks
-            )
-        self.processes[name] = process
-        return process
+        if name not in self.commands:
+            raise DeploymentError(f"No service {name!r} in this deployment: {sorted(self.commands)}")
+        self._starts[name] = self._starts.get(name, 0) + 1
+        self.processes[name] = start_process(
+            [self.python, "-m", "airflow", *self.commands[name]],
+            self.log_path(name),
+            env={**self.env, **self.service_env.get(name, {})},
+            cwd=self.home,
+            start_number=self._starts[name],
+        )
+        return self.processes[name]
 
     def kill_service(self, name: str, sig: int = signal.SIGKILL, timeout: float = 30.0) -> None:
         """Send ``sig`` to the service's process group and wait for it to exit.
@@ -242,16 +245,7 @@ class AirflowDeployment:
 
     def stop(self, timeout: float = 5.0) -> None:
         """Stop every service: SIGTERM to each process group, then SIGKILL whatever is left of it."""
-        for process in self.processes.values():
-            _signal_group(process, signal.SIGTERM)
-        deadline = time.monotonic() + timeout
-        for process in self.processes.values():
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                process.wait(max(deadline - time.monotonic(), 0.1))
-        for process in self.processes.values():
-            _kill_all(process)
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                process.wait(10)
+        stop_processes(self.processes.values(), timeout=timeout)
 
     def running(self, name: str) -> bool:
         """Whether the service's main process is alive."""
@@ -265,9 +259,14 @@ class AirflowDeployment:
             if process is not None and process.poll() is not None:
                 raise DeploymentError(f"{name} exited with code {process.returncode}:\n{tail(self.log_path(name), 40)}")
 
-    def wait_until_healthy(self, components: Iterable[str] = SERVICES, *, timeout: float = 120.0) -> dict[str, Any]:
-        """Wait until ``/api/v2/monitor/health`` reports the metadatabase and ``components`` healthy."""
-        keys = ["metadatabase", *(c.replace("-", "_") for c in components if c != "api-server")]
+    def wait_until_healthy(self, services: Iterable[str] | None = None, *, timeout: float = 120.0) -> dict[str, Any]:
+        """Wait until ``/api/v2/monitor/health`` reports the metadatabase and ``services`` healthy.
+
+        Only the scheduler, triggerers and dag-processor report there (several triggerers report as
+        one, healthy while any of them is); other services (e.g. Celery workers) are not waited for.
+        """
+        commands = [self.commands[name][0] for name in (self.commands if services is None else services)]
+        keys = ["metadatabase", *sorted({c.replace("-", "_") for c in commands if c in _HEALTH_REPORTING})]
         last: dict[str, Any] = {}
 
         def healthy() -> dict[str, Any] | None:
@@ -281,6 +280,16 @@ class AirflowDeployment:
             return last if ok else None
 
         return wait_for(healthy, timeout=timeout, message=lambda: f"healthy {keys}; last health: {last}")
+
+    def wait_for_log(self, name: str, pattern: str, *, since: int = 0, timeout: float = 120.0) -> re.Match[str]:
+        """Wait until the service's output after ``since`` bytes matches the regular expression ``pattern``."""
+        compiled = re.compile(pattern)
+
+        def logged() -> re.Match[str] | None:
+            self.check_alive([name])
+            return compiled.search(self.log_since(name, since))
+
+        return wait_for(logged, timeout=timeout, message=f"{pattern!r} in the output of {name}")
 
     # ---- logs ----
 
@@ -350,7 +359,7 @@ class AirflowDeployment:
     def diagnostics(self, lines: int = 40, task_logs: int = 4) -> str:
         """The tail of every service's output and of the latest task logs, to explain a failure."""
         parts = [f"Airflow deployment in {self.home} (api-server {self.base_url})"]
-        for name in SERVICES:
+        for name in self.commands:
             path = self.log_path(name)
             if path.exists():
                 state = ""
@@ -466,6 +475,57 @@ def ti_key(ti: Mapping[str, Any]) -> str:
     """``task_id`` or ``task_id[map_index]`` of a task instance returned by the REST API."""
     index = ti.get("map_index", -1)
     return ti["task_id"] if index in (-1, None) else f"{ti['task_id']}[{index}]"
+
+
+def start_process(
+    command: Sequence[str],
+    log: Path,
+    *,
+    env: Mapping[str, str],
+    cwd: Path,
+    start_number: int = 1,
+    user: int | None = None,
+    group: int | None = None,
+) -> subprocess.Popen[bytes]:
+    """Start ``command`` in a new session (its own process group), its output appended to ``log``.
+
+    :param start_number: how many times this service has been started, this time included: from the
+        second start on, a line in the log separates the starts.
+    :param user: run as this uid (and ``group`` gid), e.g. a server that refuses to run as root.
+    """
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with log.open("ab") as out:
+        if start_number > 1:
+            out.write(f"\n===== {log.stem} started again (start #{start_number}) =====\n".encode())
+            out.flush()
+        return subprocess.Popen(
+            list(command),
+            env=dict(env),
+            cwd=cwd,
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # its own process group, with everything it forks
+            user=user,
+            group=group,
+        )
+
+
+def stop_processes(
+    processes: Iterable[subprocess.Popen[bytes]], *, timeout: float = 5.0, sig: int = signal.SIGTERM
+) -> None:
+    """Send ``sig`` to each process group, wait up to ``timeout`` seconds, then SIGKILL what is left."""
+    processes = list(processes)
+    for process in processes:
+        _signal_group(process, sig)
+    deadline = time.monotonic() + timeout
+    for process in processes:
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            process.wait(max(deadline - time.monotonic(), 0.1))
+    for process in processes:
+        _kill_all(process)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            process.wait(10)
 
 
 def _signal_group(process: subprocess.Popen[bytes], sig: int) -> None:
