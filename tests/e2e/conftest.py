@@ -16,7 +16,7 @@ import pytest
 
 from airflow_provider_videogen.testing import SimulatorProcess
 
-from .deployment import AirflowDeployment, DeploymentError, free_port
+from .deployment import AirflowDeployment, free_port
 
 E2E_DAGS = Path(__file__).resolve().parent / "dags"
 EXAMPLE_DAGS = Path(__file__).resolve().parents[2] / "example_dags"
@@ -94,7 +94,8 @@ def e2e_simulator() -> Iterator[SimulatorService]:
 def start_deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StartDeployment]:
     """Start a deployment in a fresh home; every one is stopped at the end of the session.
 
-    ``start_deployment([dags folders], env={"AIRFLOW_CONN_...": ...}, config={"core": {...}})``
+    ``start_deployment([dags folders], env={"AIRFLOW_CONN_...": ...}, config={"core": {...}})``; other
+    keyword arguments go to :class:`AirflowDeployment` (e.g. ``services``).
     """
     created: list[AirflowDeployment] = []
 
@@ -105,16 +106,12 @@ def start_deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Start
         config: Mapping[str, Mapping[str, Any]] | None = None,
         service_env: Mapping[str, Mapping[str, str]] | None = None,
         name: str = "airflow",
+        **options: Any,
     ) -> AirflowDeployment:
         home = tmp_path_factory.mktemp(name)
-        deployment = AirflowDeployment(home, dags_folders, env=env, config=config, service_env=service_env)
+        deployment = AirflowDeployment(home, dags_folders, env=env, config=config, service_env=service_env, **options)
         created.append(deployment)
-        try:
-            deployment.migrate()
-            deployment.start()
-        except BaseException as error:
-            deployment.stop()
-            raise DeploymentError(f"The deployment did not start: {error}\n{deployment.diagnostics()}") from error
+        deployment.launch()
         _started.append(deployment)
         return deployment
 
@@ -145,13 +142,8 @@ def _e2e_deployment(start_deployment: StartDeployment, e2e_simulator: SimulatorS
 @pytest.fixture
 def airflow(_e2e_deployment: AirflowDeployment) -> AirflowDeployment:
     """The session's deployment, with every service running (a test may have stopped one)."""
-    deployment = _e2e_deployment
-    restarted = [name for name in deployment.processes if not deployment.running(name)]
-    for name in restarted:
-        deployment.start_service(name)
-    if restarted:
-        deployment.wait_until_healthy()
-    return deployment
+    _e2e_deployment.revive()
+    return _e2e_deployment
 
 
 @pytest.fixture

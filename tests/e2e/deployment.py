@@ -89,6 +89,8 @@ class AirflowDeployment:
         api-server, in order, e.g. ``{"triggerer-2": ["triggerer", "--queues", "videos"], ...}``
         (default: the other :data:`SERVICES`, each named after its command). The api-server is
         always there, named ``api-server``, on the port chosen here.
+    :param ready_patterns: ``{name: regular expression}``: a service that does not report to the
+        api-server's health endpoint (e.g. a Celery worker) is ready once its output matches this.
     """
 
     def __init__(
@@ -101,6 +103,7 @@ class AirflowDeployment:
         service_env: Mapping[str, Mapping[str, str]] | None = None,
         python: str | None = None,
         services: Mapping[str, Sequence[str]] | None = None,
+        ready_patterns: Mapping[str, str] | None = None,
     ) -> None:
         self.home = Path(home).resolve()
         folders = [dags_folders] if isinstance(dags_folders, Path) else list(dags_folders)
@@ -124,6 +127,7 @@ class AirflowDeployment:
         for name, command in (services or {s: [s] for s in SERVICES if s != "api-server"}).items():
             if name != "api-server":
                 self.commands[name] = list(command)
+        self.ready_patterns = dict(ready_patterns or {})
         self._starts: dict[str, int] = {}
         self._token: str | None = None
         self._opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
@@ -188,7 +192,7 @@ class AirflowDeployment:
     # ---- services ----
 
     def migrate(self) -> None:
-        """Create the metadata database (SQLite, in the home folder)."""
+        """Create the metadata database (by default SQLite, in the home folder)."""
         self.home.mkdir(parents=True, exist_ok=True)
         self.logs_dir.mkdir(parents=True, exist_ok=True)
         log = self.logs_dir / "db-migrate.log"
@@ -204,12 +208,32 @@ class AirflowDeployment:
         if result.returncode != 0:
             raise DeploymentError(f"airflow db migrate failed ({result.returncode}):\n{tail(log, 60)}")
 
+    def launch(self, *, timeout: float = 120.0) -> None:
+        """Create the database and start every service; on failure stop them all and explain why."""
+        try:
+            self.migrate()
+            self.start(timeout=timeout)
+        except BaseException as error:
+            self.stop()
+            raise DeploymentError(f"The deployment did not start: {error}\n{self.diagnostics()}") from error
+
     def start(self, services: Iterable[str] | None = None, *, timeout: float = 120.0) -> None:
-        """Start the services (default: all) and wait until the api-server reports them all healthy."""
+        """Start the services (default: all) and wait until they are healthy (or ready)."""
         services = list(self.commands) if services is None else list(services)
+        offsets = {name: self.log_size(name) for name in services}
         for name in services:
             self.start_service(name)
         self.wait_until_healthy(services, timeout=timeout)
+        for name in services:
+            if name in self.ready_patterns:
+                self.wait_for_log(name, self.ready_patterns[name], since=offsets[name], timeout=timeout)
+
+    def revive(self) -> list[str]:
+        """Start again every service that has exited (a test may have killed it); return their names."""
+        dead = [name for name in self.processes if not self.running(name)]
+        if dead:
+            self.start(dead)
+        return dead
 
     def start_service(self, name: str) -> subprocess.Popen[bytes]:
         """Start one service by its name (e.g. ``scheduler``, ``triggerer``, ``api-server``)."""

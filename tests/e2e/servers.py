@@ -151,8 +151,8 @@ class PostgresServer(LocalServer):
 
     @property
     def url(self) -> str:
-        """The SQLAlchemy URL of the ``airflow`` database (psycopg2)."""
-        return f"postgresql://{self.user_name}@127.0.0.1:{self.port}/{self.database}"
+        """The SQLAlchemy URL of the ``airflow`` database (psycopg 3)."""
+        return f"postgresql+psycopg://{self.user_name}@127.0.0.1:{self.port}/{self.database}"
 
     def prepare(self, folder: Path) -> None:
         command = [
@@ -192,18 +192,17 @@ class PostgresServer(LocalServer):
         return [str(self.bin / "postgres"), "-D", str(folder / "data"), *options]
 
     def connect(self, database: str | None = None) -> Any:
-        """A psycopg2 connection (autocommit) as ``airflow``; close it after use."""
-        import psycopg2
+        """A psycopg connection (autocommit) as ``airflow``; close it after use."""
+        import psycopg
 
-        connection = psycopg2.connect(
+        return psycopg.connect(
             host="127.0.0.1",
             port=self.port,
             user=self.user_name,
             dbname=database or self.database,
             connect_timeout=5,
+            autocommit=True,
         )
-        connection.autocommit = True
-        return connection
 
     def query(self, sql: str, *args: Any) -> list[tuple[Any, ...]]:
         """Run one statement on the ``airflow`` database; return its rows."""

@@ -1,0 +1,125 @@
+"""The scaled-out deployment: CeleryExecutor on PostgreSQL with a Redis broker, two workers, two triggerers.
+
+What teams generating videos at volume run, on one machine: PostgreSQL as the metadata database,
+Redis as the Celery broker (both real servers on loopback, see :mod:`.servers`), the scheduler,
+dag-processor and api-server, two Celery workers and two triggerers. ``[triggerer] queues_enabled``
+is on, so a deferred task's trigger carries the task's queue: ``triggerer-videos`` runs only the
+triggers of the ``videos`` queue (where the video DAGs run), ``triggerer-all`` those of ``default``
+and ``videos``, so either can take over the other's video triggers.
+
+Sized for a shared 2-core machine: each worker runs :data:`WORKER_CONCURRENCY` tasks at a time, and
+the health-check threshold after which a silent triggerer's triggers move to a live one is
+:data:`HEALTH_CHECK_THRESHOLD` seconds (Airflow's default is 30) so that failover tests stay short.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from .deployment import AirflowDeployment
+from .servers import PostgresServer, RedisServer
+
+VIDEOS_QUEUE = "videos"
+TRIGGERERS = {"triggerer-videos": (VIDEOS_QUEUE,), "triggerer-all": ("default", VIDEOS_QUEUE)}
+WORKERS = ("worker-1", "worker-2")
+WORKER_CONCURRENCY = 3
+# Seconds without a heartbeat after which a triggerer counts as dead and its triggers move.
+HEALTH_CHECK_THRESHOLD = 8
+# Seconds without a heartbeat from a running task's process (e.g. its worker died) before the
+# scheduler fails that try, so that it is retried (Airflow's default is 300).
+TASK_HEARTBEAT_TIMEOUT = 20
+
+
+def services() -> dict[str, list[str]]:
+    """The services besides the api-server: ``{name: airflow command}``."""
+    commands: dict[str, list[str]] = {"dag-processor": ["dag-processor"], "scheduler": ["scheduler"]}
+    for name, queues in TRIGGERERS.items():
+        # Log serving is off: every service shares one machine and one log folder.
+        commands[name] = ["triggerer", "--queues", ",".join(queues), "--skip-serve-logs"]
+    for name in WORKERS:
+        commands[name] = [
+            *("celery", "worker", "--queues", f"default,{VIDEOS_QUEUE}"),
+            *("--concurrency", str(WORKER_CONCURRENCY), "--celery-hostname", f"{name}@%h"),
+            *("--skip-serve-logs", "--without-mingle", "--without-gossip"),
+        ]
+    return commands
+
+
+def config(postgres: PostgresServer, redis: RedisServer) -> dict[str, dict[str, object]]:
+    """Airflow settings for CeleryExecutor on ``postgres`` with ``redis`` as the broker."""
+    return {
+        "core": {
+            "executor": "CeleryExecutor",
+            # Task tries queued or running at once across the workers (deferred ones do not count).
+            "parallelism": 2 * WORKER_CONCURRENCY + 2,
+            "default_pool_task_slot_count": 1000,
+        },
+        "database": {
+            "sql_alchemy_conn": postgres.url,
+            "sql_alchemy_pool_size": 3,
+            "sql_alchemy_max_overflow": 10,
+        },
+        "celery": {
+            "broker_url": redis.url,
+            "result_backend": f"db+{postgres.url}",
+            "worker_concurrency": WORKER_CONCURRENCY,
+            "worker_prefetch_multiplier": 1,
+            "sync_parallelism": 1,
+        },
+        "triggerer": {
+            "queues_enabled": True,
+            "job_heartbeat_sec": 1,
+            "triggerer_health_check_threshold": HEALTH_CHECK_THRESHOLD,
+        },
+        "scheduler": {
+            "task_instance_heartbeat_timeout": TASK_HEARTBEAT_TIMEOUT,
+            "task_instance_heartbeat_timeout_detection_interval": 2,
+        },
+    }
+
+
+@dataclass
+class Distributed:
+    """A running distributed deployment: Airflow and its two servers."""
+
+    airflow: AirflowDeployment
+    postgres: PostgresServer
+    redis: RedisServer
+
+
+def deployment(
+    home: Path,
+    dags_folders: Sequence[Path],
+    postgres: PostgresServer,
+    redis: RedisServer,
+    *,
+    env: Mapping[str, str] | None = None,
+) -> AirflowDeployment:
+    """The Airflow part of the distributed deployment (not started)."""
+    return AirflowDeployment(
+        home,
+        dags_folders,
+        env=env,
+        config=config(postgres, redis),
+        services=services(),
+        # Celery prints "celery@<hostname> ready." once it consumes its queues.
+        ready_patterns={name: rf"{name}@\S+ ready\." for name in WORKERS},
+    )
+
+
+@contextlib.contextmanager
+def running(
+    home: Path, dags_folders: Sequence[Path], *, env: Mapping[str, str] | None = None
+) -> Iterator[Distributed]:
+    """Start PostgreSQL, Redis and Airflow (in ``home``); stop them all when done, even on failure."""
+    servers_logs = home / "services"
+    with PostgresServer(servers_logs) as postgres, RedisServer(servers_logs) as redis:
+        airflow = deployment(home, dags_folders, postgres, redis, env=env)
+        try:
+            airflow.launch(timeout=240)
+            yield Distributed(airflow, postgres, redis)
+        finally:
+            airflow.stop()
