@@ -341,3 +341,17 @@ async def test_cancelling_one_waiting_hook_does_not_cancel_the_shared_lookup(vid
     settings = await second
     assert settings.conn_id == "videogen_default"
     assert first.cancelled()
+
+
+def test_workers_do_not_load_aiohttp():
+    """Only the triggerer waits asynchronously: a task process importing the operators (every try on
+    a worker parses its DAG file) does not pay for importing aiohttp, a third of a second of CPU."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, airflow_provider_videogen.operators.videogen, airflow_provider_videogen.sensors.videogen; "
+        "print(sorted(m for m in sys.modules if m.split('.')[0] == 'aiohttp'))"
+    )
+    loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120)
+    assert loaded.stdout.strip() == "[]"
