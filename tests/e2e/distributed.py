@@ -15,11 +15,10 @@ the health-check threshold after which a silent triggerer's triggers move to a l
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 
-from .deployment import AirflowDeployment
+from .deployment import AirflowDeployment, tail, wait_for
 from .servers import PostgresServer, RedisServer
 
 VIDEOS_QUEUE = "videos"
@@ -81,45 +80,84 @@ def config(postgres: PostgresServer, redis: RedisServer) -> dict[str, dict[str, 
     }
 
 
-@dataclass
-class Distributed:
-    """A running distributed deployment: Airflow and its two servers."""
+class DistributedDeployment(AirflowDeployment):
+    """The distributed deployment's Airflow, on ``postgres`` and ``redis`` (both already running).
 
-    airflow: AirflowDeployment
-    postgres: PostgresServer
-    redis: RedisServer
+    Triggerers are started one after the other, each once the one before has registered its job,
+    so that :attr:`triggerer_jobs` knows which job (the ``triggerer_id`` of the triggers it runs)
+    is which triggerer.
+    """
 
+    def __init__(
+        self,
+        home: Path,
+        dags_folders: Sequence[Path],
+        postgres: PostgresServer,
+        redis: RedisServer,
+        *,
+        env: Mapping[str, str] | None = None,
+    ) -> None:
+        super().__init__(
+            home,
+            dags_folders,
+            env=env,
+            config=config(postgres, redis),
+            services=services(),
+            # Celery prints "celery@<hostname> ready." once it consumes its queues.
+            ready_patterns={name: rf"{name}@\S+ ready\." for name in WORKERS},
+        )
+        self.postgres = postgres
+        self.redis = redis
+        #: ``{triggerer service: its current triggerer job id}``
+        self.triggerer_jobs: dict[str, int] = {}
 
-def deployment(
-    home: Path,
-    dags_folders: Sequence[Path],
-    postgres: PostgresServer,
-    redis: RedisServer,
-    *,
-    env: Mapping[str, str] | None = None,
-) -> AirflowDeployment:
-    """The Airflow part of the distributed deployment (not started)."""
-    return AirflowDeployment(
-        home,
-        dags_folders,
-        env=env,
-        config=config(postgres, redis),
-        services=services(),
-        # Celery prints "celery@<hostname> ready." once it consumes its queues.
-        ready_patterns={name: rf"{name}@\S+ ready\." for name in WORKERS},
-    )
+    def start(self, services: Iterable[str] | None = None, *, timeout: float = 120.0) -> None:
+        """Start the services (default: all): the triggerers one after the other, last."""
+        services = list(self.commands) if services is None else list(services)
+        others = [name for name in services if name not in TRIGGERERS]
+        if others:
+            super().start(others, timeout=timeout)
+        for name in services:
+            if name in TRIGGERERS:
+                known = set(self._triggerer_job_ids())
+                self.start_service(name)
+                [job] = wait_for(
+                    lambda known=known: [job for job in self._triggerer_job_ids() if job not in known][:1],
+                    timeout=timeout,
+                    message=f"{name} to register its triggerer job",
+                )
+                self.triggerer_jobs[name] = job
+        if len(others) < len(services):
+            self.wait_until_healthy([name for name in services if name in TRIGGERERS], timeout=timeout)
+
+    def diagnostics(self, lines: int = 40, task_logs: int = 4) -> str:
+        """The Airflow services' diagnostics, and the tail of each server's output."""
+        parts = [super().diagnostics(lines, task_logs)]
+        for server in (self.postgres, self.redis):
+            parts.append(f"----- {server.name}: last {lines} lines of {server.log} -----\n{tail(server.log, lines)}")
+        return "\n".join(parts)
+
+    def triggerer_named(self, job_id: int) -> str:
+        """The triggerer service whose job is ``job_id``."""
+        [name] = [name for name, job in self.triggerer_jobs.items() if job == job_id]
+        return name
+
+    def _triggerer_job_ids(self) -> list[int]:
+        self.check_alive()
+        rows = self.postgres.query("SELECT id FROM job WHERE job_type = 'TriggererJob' ORDER BY id")
+        return [int(row[0]) for row in rows]
 
 
 @contextlib.contextmanager
 def running(
     home: Path, dags_folders: Sequence[Path], *, env: Mapping[str, str] | None = None
-) -> Iterator[Distributed]:
+) -> Iterator[DistributedDeployment]:
     """Start PostgreSQL, Redis and Airflow (in ``home``); stop them all when done, even on failure."""
     servers_logs = home / "services"
     with PostgresServer(servers_logs) as postgres, RedisServer(servers_logs) as redis:
-        airflow = deployment(home, dags_folders, postgres, redis, env=env)
+        airflow = DistributedDeployment(home, dags_folders, postgres, redis, env=env)
         try:
             airflow.launch(timeout=240)
-            yield Distributed(airflow, postgres, redis)
+            yield airflow
         finally:
             airflow.stop()

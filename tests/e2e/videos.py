@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import uuid
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -15,8 +16,10 @@ from .deployment import AirflowDeployment, ApiError, wait_for
 # The repo's example DAGs.
 GENERATE_AND_FETCH = "videogen_generate_and_fetch"
 WAIT_AND_FETCH = "videogen_wait_and_fetch"
-# The DAG of tests/e2e/dags.
+# The DAGs of tests/e2e/dags.
 FAN_IN = "videogen_e2e_fan_in"
+SCALE = "videogen_e2e_scale"
+DEADLINE = "videogen_e2e_deadline"
 TRIGGER_CLASSPATH = "airflow_provider_videogen.triggers.videogen.VideoTaskTrigger"
 
 
@@ -52,6 +55,17 @@ def creates_with(sim: SimulatorProcess, prompt: str) -> list[dict[str, Any]]:
 def video_downloads(sim: SimulatorProcess, task_id: str) -> list[dict[str, Any]]:
     """The requests that downloaded the task's video (not its last frame)."""
     return [r for r in sim.requests(target="download", task_id=task_id) if "/videos/" in r["path"]]
+
+
+def video_download_counts(sim: SimulatorProcess) -> Counter[str]:
+    """``{video task id: requests that downloaded its video}``, for every task at once."""
+    return Counter(r["task_id"] for r in sim.requests(target="download") if "/videos/" in r["path"])
+
+
+def created_tasks(sim: SimulatorProcess, prompts: list[str]) -> list[list[str]]:
+    """For each prompt, the ids of the video tasks its create calls made (one each, normally)."""
+    creates = [(json.dumps(r["body"]), r["task_id"]) for r in sim.requests(target="create")]
+    return [[task_id for body, task_id in creates if json.dumps(prompt)[1:-1] in body] for prompt in prompts]
 
 
 def new_folder(airflow: AirflowDeployment, name: str) -> Path:
