@@ -465,9 +465,13 @@ class AirflowDeployment:
     def task_instances(self, dag_id: str, run_id: str) -> list[dict[str, Any]]:
         """All task instances of a run (mapped ones included), as the REST API returns them."""
         path = f"/api/v2/dags/{quote(dag_id)}/dagRuns/{quote(run_id)}/taskInstances"
-        answer = self.api("GET", path, query={"limit": 1000})
-        result: list[dict[str, Any]] = answer["task_instances"]
-        return result
+        result: list[dict[str, Any]] = []
+        while True:
+            # Pages of at most [api] maximum_page_limit (100) entries.
+            answer = self.api("GET", path, query={"limit": 100, "offset": len(result), "order_by": "id"})
+            result += answer["task_instances"]
+            if not answer["task_instances"] or len(result) >= answer["total_entries"]:
+                return result
 
     def xcom(self, dag_id: str, run_id: str, task_id: str, key: str = "return_value", map_index: int = -1) -> Any:
         """The value of an XCom, as the REST API returns it."""

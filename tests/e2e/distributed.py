@@ -15,16 +15,16 @@ the health-check threshold after which a silent triggerer's triggers move to a l
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 
-from .deployment import AirflowDeployment, tail, wait_for
+from .deployment import AirflowDeployment, tail
 from .servers import PostgresServer, RedisServer
 
 VIDEOS_QUEUE = "videos"
 TRIGGERERS = {"triggerer-videos": (VIDEOS_QUEUE,), "triggerer-all": ("default", VIDEOS_QUEUE)}
 WORKERS = ("worker-1", "worker-2")
-WORKER_CONCURRENCY = 3
+WORKER_CONCURRENCY = 4
 # Seconds without a heartbeat after which a triggerer counts as dead and its triggers move.
 HEALTH_CHECK_THRESHOLD = 8
 # Seconds without a heartbeat from a running task's process (e.g. its worker died) before the
@@ -83,9 +83,8 @@ def config(postgres: PostgresServer, redis: RedisServer) -> dict[str, dict[str, 
 class DistributedDeployment(AirflowDeployment):
     """The distributed deployment's Airflow, on ``postgres`` and ``redis`` (both already running).
 
-    Triggerers are started one after the other, each once the one before has registered its job,
-    so that :attr:`triggerer_jobs` knows which job (the ``triggerer_id`` of the triggers it runs)
-    is which triggerer.
+    Each triggerer runs with its service name as its user name (``LOGNAME``), which Airflow records
+    as its job's ``unixname``: that tells which triggerer a trigger's ``triggerer_id`` (a job id) is.
     """
 
     def __init__(
@@ -103,32 +102,12 @@ class DistributedDeployment(AirflowDeployment):
             env=env,
             config=config(postgres, redis),
             services=services(),
+            service_env={name: {"LOGNAME": name, "USER": name} for name in TRIGGERERS},
             # Celery prints "celery@<hostname> ready." once it consumes its queues.
             ready_patterns={name: rf"{name}@\S+ ready\." for name in WORKERS},
         )
         self.postgres = postgres
         self.redis = redis
-        #: ``{triggerer service: its current triggerer job id}``
-        self.triggerer_jobs: dict[str, int] = {}
-
-    def start(self, services: Iterable[str] | None = None, *, timeout: float = 120.0) -> None:
-        """Start the services (default: all): the triggerers one after the other, last."""
-        services = list(self.commands) if services is None else list(services)
-        others = [name for name in services if name not in TRIGGERERS]
-        if others:
-            super().start(others, timeout=timeout)
-        for name in services:
-            if name in TRIGGERERS:
-                known = set(self._triggerer_job_ids())
-                self.start_service(name)
-                [job] = wait_for(
-                    lambda known=known: [job for job in self._triggerer_job_ids() if job not in known][:1],
-                    timeout=timeout,
-                    message=f"{name} to register its triggerer job",
-                )
-                self.triggerer_jobs[name] = job
-        if len(others) < len(services):
-            self.wait_until_healthy([name for name in services if name in TRIGGERERS], timeout=timeout)
 
     def diagnostics(self, lines: int = 40, task_logs: int = 4) -> str:
         """The Airflow services' diagnostics, and the tail of each server's output."""
@@ -137,15 +116,14 @@ class DistributedDeployment(AirflowDeployment):
             parts.append(f"----- {server.name}: last {lines} lines of {server.log} -----\n{tail(server.log, lines)}")
         return "\n".join(parts)
 
+    def triggerer_jobs(self) -> dict[int, str]:
+        """``{triggerer job id: the triggerer service that ran (or runs) it}``, every start of each."""
+        rows = self.postgres.query("SELECT id, unixname FROM job WHERE job_type = 'TriggererJob'")
+        return {int(job): str(name) for job, name in rows}
+
     def triggerer_named(self, job_id: int) -> str:
         """The triggerer service whose job is ``job_id``."""
-        [name] = [name for name, job in self.triggerer_jobs.items() if job == job_id]
-        return name
-
-    def _triggerer_job_ids(self) -> list[int]:
-        self.check_alive()
-        rows = self.postgres.query("SELECT id FROM job WHERE job_type = 'TriggererJob' ORDER BY id")
-        return [int(row[0]) for row in rows]
+        return self.triggerer_jobs()[job_id]
 
 
 @contextlib.contextmanager

@@ -73,7 +73,8 @@ def many_videos(_distributed_deployment: DistributedDeployment, distributed_simu
 
     waiting = wait_until_triggers_run(airflow, SCALE, [run_id], "generate", count=VIDEOS, timeout=420)
     all_deferred = time.monotonic()
-    spread = Counter(airflow.triggerer_named(ti["trigger"]["triggerer_id"]) for ti in waiting)
+    triggerers = airflow.triggerer_jobs()
+    spread = Counter(triggerers[ti["trigger"]["triggerer_id"]] for ti in waiting)
     created = created_tasks(sim, prompts)
     for video_task_ids in created:
         for video_task_id in video_task_ids:
