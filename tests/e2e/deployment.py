@@ -479,11 +479,18 @@ class AirflowDeployment:
         return self.api("GET", path, query={"map_index": map_index})["value"]
 
     def wait_for_run(
-        self, dag_id: str, run_id: str, *, timeout: float = 180.0, services: Iterable[str] | None = None
+        self,
+        dag_id: str,
+        run_id: str,
+        *,
+        timeout: float = 180.0,
+        services: Iterable[str] | None = None,
+        interval: float = 1.0,
     ) -> dict[str, Any]:
         """Wait until the run has ended (``success`` or ``failed``); return it.
 
-        Raises at once if one of ``services`` (default: all started) has exited meanwhile.
+        Raises at once if one of ``services`` (default: all started) has exited meanwhile. Checks
+        every ``interval`` seconds (for runs of hundreds of tasks, less often spares the api-server).
         """
         states: dict[str, Any] = {}
 
@@ -496,7 +503,9 @@ class AirflowDeployment:
             states = {ti_key(ti): ti["state"] for ti in self.task_instances(dag_id, run_id)}
             return None
 
-        return wait_for(ended, timeout=timeout, interval=1.0, message=lambda: f"run {run_id} to end; tasks {states}")
+        return wait_for(
+            ended, timeout=timeout, interval=interval, message=lambda: f"run {run_id} to end; tasks {states}"
+        )
 
 
 def ti_key(ti: Mapping[str, Any]) -> str:

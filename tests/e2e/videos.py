@@ -80,12 +80,19 @@ def sha256_of(path: Path) -> str:
 
 
 def wait_until_triggers_run(
-    airflow: AirflowDeployment, dag_id: str, run_ids: list[str], task_id: str, count: int, timeout: float = 150.0
+    airflow: AirflowDeployment,
+    dag_id: str,
+    run_ids: list[str],
+    task_id: str,
+    count: int,
+    timeout: float = 150.0,
+    interval: float = 0.5,
 ) -> list[dict[str, Any]]:
     """Wait until ``count`` instances of ``task_id`` are deferred and their triggers run in a triggerer.
 
     "Run" means the provider's trigger has logged that it is waiting, which it does from the
-    triggerer only. Returns those task instances as the REST API shows them.
+    triggerer only. Returns those task instances as the REST API shows them. Checks every
+    ``interval`` seconds.
 
     It also waits until the scheduler has processed the exit of the worker process that deferred
     each of them. Airflow fails a resumed task when that (stale) event comes after the trigger has
@@ -107,14 +114,17 @@ def wait_until_triggers_run(
                 if ti["state"] != "deferred" or not (ti.get("trigger") or {}).get("triggerer_id"):
                     continue
                 logs = airflow.trigger_log_events(dag_id, run_id, task_id, ti["map_index"])
-                if ti["map_index"] in closed and any(_is_waiting(e) for events in logs.values() for e in events):
+                if ti["map_index"] in closed and any(is_waiting(e) for events in logs.values() for e in events):
                     waiting.append(ti)
         return waiting if len(waiting) >= count else None
 
-    return wait_for(running, timeout=timeout, message=lambda: f"{count} running triggers of {task_id!r}: {seen}")
+    return wait_for(
+        running, timeout=timeout, interval=interval, message=lambda: f"{count} running triggers of {task_id!r}: {seen}"
+    )
 
 
-def _is_waiting(event: dict[str, Any]) -> bool:
+def is_waiting(event: dict[str, Any]) -> bool:
+    """Whether a trigger log event is the provider's trigger saying that it starts waiting."""
     return str(event.get("event", "")).startswith("Waiting for video task ")
 
 

@@ -25,7 +25,7 @@ def video_task_id_of(finished: dict[str, Any]) -> str:
     return finished["id"]
 
 
-def videos_dag(dag_id: str, timeout: float) -> DAG:
+def videos_dag(dag_id: str, timeout: float, retries: int) -> DAG:
     with DAG(
         dag_id=dag_id,
         schedule=None,
@@ -34,8 +34,7 @@ def videos_dag(dag_id: str, timeout: float) -> DAG:
         params={"prompts": [], "destination": "file:///tmp/videogen-e2e/"},
         # All mapped generations may wait at once (deferred tasks hold no pool slot).
         max_active_tasks=1000,
-        # A lost worker's task is retried (on another worker); a generation is never submitted twice.
-        default_args={"retries": 2, "retry_delay": timedelta(seconds=2), "queue": QUEUE},
+        default_args={"retries": retries, "retry_delay": timedelta(seconds=2), "queue": QUEUE},
         tags=["e2e"],
     ) as dag:
 
@@ -59,5 +58,7 @@ def videos_dag(dag_id: str, timeout: float) -> DAG:
     return dag
 
 
-videos_dag("videogen_e2e_scale", timeout=3600)
-videos_dag("videogen_e2e_deadline", timeout=DEADLINE_SECONDS)
+# A lost worker's task is retried (on another worker); a generation is never submitted twice.
+videos_dag("videogen_e2e_scale", timeout=3600, retries=2)
+# A generation past its deadline fails for good: a retry would wait again, from the start of its own try.
+videos_dag("videogen_e2e_deadline", timeout=DEADLINE_SECONDS, retries=0)
