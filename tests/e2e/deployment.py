@@ -23,6 +23,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import quote, urlencode
@@ -32,6 +33,9 @@ SERVICES = ("api-server", "dag-processor", "scheduler", "triggerer")
 _HEALTH_REPORTING = ("scheduler", "triggerer", "dag-processor")
 
 T = TypeVar("T")
+
+# Seconds after which an executor event the scheduler received has surely been processed (or dropped).
+_EVENT_SETTLED_SECONDS = 10
 
 _LOCAL_BUNDLE = "airflow.dag_processing.bundles.local.LocalDagBundle"
 
@@ -373,12 +377,27 @@ class AirflowDeployment:
 
         That is, the scheduler has processed the executor's event for the worker process that exited
         on deferral. Read from the scheduler's output: the REST API does not show executor events.
+        On PostgreSQL the scheduler reads task instances with ``SKIP LOCKED``, and drops the event of
+        one that another transaction holds locked at that moment (it was already deferred, so it
+        comes to no harm): an event received more than :data:`_EVENT_SETTLED_SECONDS` ago counts too.
         """
-        pattern = re.compile(
-            rf"TaskInstance Finished: dag_id={re.escape(dag_id)}, task_id={re.escape(task_id)}, "
-            rf"run_id={re.escape(run_id)}, map_index=(-?\d+),.*, state=deferred, .*executor_state=success"
+        keys = rf"dag_id={re.escape(dag_id)}, task_id={re.escape(task_id)}, run_id={re.escape(run_id)}"
+        finished = re.compile(
+            rf"TaskInstance Finished: {keys}, map_index=(-?\d+),.*, state=deferred, .*executor_state=success"
         )
-        return {int(match.group(1)) for match in pattern.finditer(self.log_text("scheduler"))}
+        key = re.escape(f"TaskInstanceKey(dag_id='{dag_id}', task_id='{task_id}', run_id='{run_id}', ")
+        received = re.compile(
+            rf"^(\S+) \[info\s*\] Received executor event with state success for task instance "
+            rf"{key}try_number=\d+, map_index=(-?\d+)\)",
+            re.MULTILINE,
+        )
+        text = self.log_text("scheduler")
+        closed = {int(match.group(1)) for match in finished.finditer(text)}
+        settled = time.time() - _EVENT_SETTLED_SECONDS
+        for match in received.finditer(text):
+            if datetime.fromisoformat(match.group(1).replace("Z", "+00:00")).timestamp() < settled:
+                closed.add(int(match.group(2)))
+        return closed
 
     def diagnostics(self, lines: int = 40, task_logs: int = 4) -> str:
         """The tail of every service's output and of the latest task logs, to explain a failure."""

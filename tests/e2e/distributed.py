@@ -24,7 +24,7 @@ from .servers import PostgresServer, RedisServer
 VIDEOS_QUEUE = "videos"
 TRIGGERERS = {"triggerer-videos": (VIDEOS_QUEUE,), "triggerer-all": ("default", VIDEOS_QUEUE)}
 WORKERS = ("worker-1", "worker-2")
-WORKER_CONCURRENCY = 4
+WORKER_CONCURRENCY = 5
 # Seconds without a heartbeat after which a triggerer counts as dead and its triggers move.
 HEALTH_CHECK_THRESHOLD = 8
 # Seconds without a heartbeat from a running task's process (e.g. its worker died) before the
