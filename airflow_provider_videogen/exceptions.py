@@ -76,6 +76,13 @@ class VideoGenerationFailedError(VideoGenError):
     """A generation ended failed, cancelled or expired; retrying the operator submits a new one."""
 
 
+class VideoGenerationNotSavedError(VideoGenError, AirflowFailException):
+    """A generation was submitted but its id could not be saved for retries; the task ends without retrying.
+
+    The message names the id: the generation goes on, and a ``VideoTaskSensor`` can wait for it.
+    """
+
+
 class VideoTaskNotReadyError(VideoGenError):
     """The video task has not finished yet, so it has no video to fetch (a later retry may succeed)."""
 
@@ -96,9 +103,28 @@ class VideoIntegrityError(VideoDownloadError):
     """The downloaded bytes do not match the checksum the file host advertised."""
 
 
+class VideoContentError(VideoDownloadError):
+    """What arrived is not a whole file of its kind (an empty body, an HTML page, a file cut short); nothing landed."""
+
+
+class VideoStorageError(VideoDownloadError):
+    """The destination could not be written (disk full, read-only, no permission); nothing was left there."""
+
+
+class VideoNotAvailableError(VideoDownloadError, AirflowFailException):
+    """The task succeeded but the service gave no URL for the file asked for; retrying cannot change that."""
+
+
 class VideoURLExpiredError(VideoDownloadError, AirflowFailException):
     """The file host refused the pre-signed URL (403/404/410): it expired or was revoked."""
 
 
 class VideoDestinationExistsError(VideoDownloadError, AirflowFailException):
     """The destination holds a different (or unverifiable) file and ``overwrite`` is not set."""
+
+
+class VideoFileHostRefusedError(VideoDownloadError, AirflowFailException):
+    """A file URL (or one of its redirects) leads to a loopback, private or link-local address.
+
+    Nothing was sent there. Allow such hosts with the connection extra ``allow_private_file_hosts``.
+    """

@@ -6,13 +6,13 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from typing import Any
 
-from airflow_provider_videogen.exceptions import VideoGenConfigurationError
+from airflow_provider_videogen._errors import refused
 
 IMAGE_ROLES = ("first_frame", "last_frame", "reference_image")
 
-# Generation options of the Seedance family. The contents-generations API takes them at the top
-# level; video-generations gateways take vendor options inside "metadata".
-_SEEDANCE_OPTIONS = (
+#: Generation options of the Seedance family. The contents-generations API takes them at the top
+#: level; video-generations gateways take vendor options inside "metadata".
+SEEDANCE_OPTIONS = (
     "resolution",
     "ratio",
     "frames",
@@ -24,13 +24,11 @@ _SEEDANCE_OPTIONS = (
     "execution_expires_after",
     "callback_url",
 )
-# Top-level fields of the video-generations create call (besides model, prompt and image).
-_VIDEO_GENERATIONS_FIELDS = ("duration", "width", "height", "fps", "seed")
 
 
 @dataclass(frozen=True)
 class VideoGenerationRequest:
-    """One video generation to submit, in terms both API styles understand.
+    """One video generation to submit, in terms every API style understands.
 
     :param model: the model to run, e.g. ``doubao-seedance-1-0-pro-250528``.
     :param prompt: the text prompt.
@@ -87,85 +85,33 @@ class VideoGenerationRequest:
         extra.update({k: v for k, v in request_fields.items() if k not in known})
         return cls(model=model, extra_fields=extra, **named)
 
+    def check(self) -> None:
+        """Raise a clear error for what no API style accepts (no model, both duration and frames)."""
+        if not isinstance(self.model, str) or not self.model.strip():
+            raise refused("A video generation needs a model name, e.g. 'doubao-seedance-1-0-pro-250528'.")
+        if self.duration is not None and self.frames is not None:
+            raise refused("Pass either duration or frames, not both.")
+
     def to_body(self, api_style: str) -> dict[str, Any]:
         """Return the JSON body of the create call for an API style; raise a clear error if it cannot."""
-        if not isinstance(self.model, str) or not self.model.strip():
-            raise VideoGenConfigurationError(
-                "A video generation needs a model name, e.g. 'doubao-seedance-1-0-pro-250528'."
-            )
-        if self.duration is not None and self.frames is not None:
-            raise VideoGenConfigurationError("Pass either duration or frames, not both.")
-        if api_style == "contents_generations":
-            return self._contents_generations_body()
-        return self._video_generations_body()
+        from airflow_provider_videogen.styles import get_style
 
-    def _contents_generations_body(self) -> dict[str, Any]:
-        unsupported = [name for name in ("width", "height", "fps") if getattr(self, name) is not None]
-        if unsupported:
-            raise VideoGenConfigurationError(
-                f"{', '.join(unsupported)} are video_generations fields; the contents_generations API sizes "
-                "the video with resolution and ratio instead."
-            )
-        if self.content is not None:
-            if self.prompt is not None or self.image_urls:
-                raise VideoGenConfigurationError("Pass either content or prompt/image_urls, not both.")
-            content = [dict(item) for item in self.content]
-        else:
-            content = []
-            if self.prompt:
-                content.append({"type": "text", "text": self.prompt})
-            content.extend(_image_item(image) for image in self.image_urls)
-        if not content:
-            raise VideoGenConfigurationError("A video generation needs a prompt, an image or a content list.")
-        body: dict[str, Any] = {"model": self.model, "content": content}
-        for name in (*_SEEDANCE_OPTIONS, "duration", "seed"):
-            if (value := getattr(self, name)) is not None:
-                body[name] = value
-        body.update(self.extra_fields)
-        return body
-
-    def _video_generations_body(self) -> dict[str, Any]:
-        if self.content is not None:
-            raise VideoGenConfigurationError(
-                "A content list is a contents_generations field; on video_generations pass prompt and image_urls."
-            )
-        images = [_image_item(image) for image in self.image_urls]
-        if len(images) > 1:
-            raise VideoGenConfigurationError(
-                "The video_generations API takes one input image; pass more through extra_fields as your "
-                "gateway documents them."
-            )
-        if not self.prompt and not images:
-            raise VideoGenConfigurationError("A video generation needs a prompt or an image.")
-        body: dict[str, Any] = {"model": self.model}
-        if self.prompt:
-            body["prompt"] = self.prompt
-        if images:
-            body["image"] = images[0]["image_url"]["url"]
-        for name in _VIDEO_GENERATIONS_FIELDS:
-            if (value := getattr(self, name)) is not None:
-                body[name] = value
-        metadata = {name: value for name in _SEEDANCE_OPTIONS if (value := getattr(self, name)) is not None}
-        extra = dict(self.extra_fields)
-        metadata.update(extra.pop("metadata", None) or {})
-        body.update(extra)
-        if metadata:
-            body["metadata"] = metadata
-        return body
+        return get_style(api_style).create_body(self)
 
 
-def _image_item(image: str | Mapping[str, Any]) -> dict[str, Any]:
+def image_item(image: str | Mapping[str, Any]) -> dict[str, Any]:
+    """Turn an input image (a URL, or ``{"url", "role"}``) into a ``content`` item; raise for a bad one."""
     if isinstance(image, str):
         url, role = image, None
     elif isinstance(image, Mapping) and isinstance(image.get("url"), str):
         url, role = image["url"], image.get("role")
     else:
-        raise VideoGenConfigurationError(f"Each image must be a URL or {{'url': ..., 'role': ...}}, got {image!r}.")
+        raise refused(f"Each image must be a URL or {{'url': ..., 'role': ...}}, got {image!r}.")
     if not url.strip():
-        raise VideoGenConfigurationError("An image URL is empty.")
+        raise refused("An image URL is empty.")
     item: dict[str, Any] = {"type": "image_url", "image_url": {"url": url}}
     if role is not None:
         if role not in IMAGE_ROLES:
-            raise VideoGenConfigurationError(f"Image role {role!r} is not one of: {', '.join(IMAGE_ROLES)}.")
+            raise refused(f"Image role {role!r} is not one of: {', '.join(IMAGE_ROLES)}.")
         item["role"] = role
     return item

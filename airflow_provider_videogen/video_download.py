@@ -54,6 +54,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import errno
 import glob
 import hashlib
 import json
@@ -62,32 +63,37 @@ import re
 import threading
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import urlsplit
 
 import requests
-from requests.adapters import HTTPAdapter
 from tenacity import RetryCallState, Retrying, retry_if_exception_type
 
-from airflow_provider_videogen import __version__
 from airflow_provider_videogen.exceptions import (
+    VideoContentError,
     VideoDestinationExistsError,
     VideoDownloadCancelledError,
     VideoDownloadError,
     VideoIntegrityError,
+    VideoNotAvailableError,
+    VideoStorageError,
     VideoTaskFailedError,
     VideoTaskNotReadyError,
     VideoURLExpiredError,
 )
-from airflow_provider_videogen.hooks.videogen import RetryPolicy, parse_retry_after
+from airflow_provider_videogen.retry import RetryPolicy, parse_retry_after
+from airflow_provider_videogen.styles.base import FileSource
+from airflow_provider_videogen.transport import AddressPolicy, new_session, origin_of, redact_url
 
 if TYPE_CHECKING:
     from airflow.sdk import ObjectStoragePath
 
+    from airflow_provider_videogen.settings import VideoGenConnectionSettings
     from airflow_provider_videogen.video_task import VideoTask
 
 log = logging.getLogger(__name__)
@@ -103,7 +109,6 @@ URL_LIFETIME_HOURS = 24
 
 FileKind = Literal["video", "last_frame"]
 
-_USER_AGENT = f"airflow-provider-videogen/{__version__}"
 # Statuses with which a pre-signed URL's host says the URL is no longer (or never was) valid.
 _REFUSED_STATUSES = frozenset({401, 403, 404, 410})
 _TRANSIENT_STATUSES = frozenset({408, 425, 429, 500, 502, 503, 504})
@@ -115,24 +120,32 @@ _BACKGROUND_HASH_MIN = 256 * 1024
 # A break loses the chunk being read; after a break without progress, reads shrink down to this.
 _MIN_CHUNK_SIZE = 64 * 1024
 _XML_TAG_RE = re.compile(r"<(Code|Message)>([^<]{0,300})</\1>")
+# A URL's query in a text (requests puts the URL, query and all, into its error messages).
+_URL_QUERY_RE = re.compile(r"\?[^\s'\")]+")
 
 
 # ---- public helpers ----------------------------------------------------------------------------
 
 
-def require_succeeded(task: VideoTask) -> None:
-    """Raise a clear error unless the task succeeded and has a video URL.
+def require_succeeded(task: VideoTask, video: FileSource | bool | None = True) -> None:
+    """Raise a clear error unless the task succeeded and has a video to fetch.
+
+    :param video: where its video is (``FileSource``), ``None`` when the style found none, or ``True``
+        to take the task's ``video_url`` as the answer.
 
     :raises VideoTaskFailedError: the task ended failed, cancelled or expired (no retry: it cannot change).
     :raises VideoTaskNotReadyError: the task is still queued or running.
-    :raises VideoDownloadError: the task succeeded but the API sent no video URL.
+    :raises VideoNotAvailableError: the task succeeded but the API sent no video URL (no retry: a
+        finished task does not change).
     """
     from airflow_provider_videogen.video_task import VideoTaskStatus
 
     if task.status is VideoTaskStatus.SUCCEEDED:
-        if not task.video_url:
-            raise VideoDownloadError(
-                f"Video task {task.id} succeeded but the API returned no video URL; nothing can be fetched.",
+        if video is None or (video is True and not task.video_url):
+            raise VideoNotAvailableError(
+                f"Video task {task.id} succeeded but the service returned no video URL for it, so there is "
+                "nothing to fetch, and a finished task does not change: retrying cannot help. Look at the task "
+                "at the service (or through a gateway, at the upstream task).",
                 video_task_id=task.id,
             )
         return
@@ -152,6 +165,17 @@ def require_succeeded(task: VideoTask) -> None:
     )
 
 
+def last_frame_path(video_path: ObjectStoragePath) -> ObjectStoragePath:
+    """Return ``<name>.png`` beside the video (``x.mp4`` -> ``x.png``)."""
+    frame = video_path.with_name(f"{video_path.stem or video_path.name}.png")
+    if frame.path == video_path.path:
+        raise VideoDownloadError(
+            f"The video destination {video_path.name!r} ends in .png, where its last frame would go: "
+            "name the video file .mp4."
+        )
+    return frame
+
+
 def check_file_url(url: str, *, video_task_id: str | None = None) -> str:
     """Return the URL if it is an ``http(s)`` URL with a host, else raise ``VideoDownloadError``.
 
@@ -165,13 +189,6 @@ def check_file_url(url: str, *, video_task_id: str | None = None) -> str:
             video_task_id=video_task_id,
         )
     return url
-
-
-def redact_url(url: str) -> str:
-    """Return the URL without its query and fragment (a pre-signed URL's query is a credential)."""
-    parts = urlsplit(url)
-    suffix = "?…" if parts.query else ""
-    return f"{parts.scheme}://{parts.netloc}{parts.path}{suffix}"
 
 
 def storage_uri(path: ObjectStoragePath) -> str:
@@ -275,7 +292,15 @@ class VideoDownloader:
         going); ``max_seconds`` bounds the time since the last progress.
     :param connect_timeout: seconds to connect to the file host.
     :param read_timeout: seconds to wait for the next bytes before the attempt counts as broken.
-    :param session: a ``requests`` session to use (it must carry no credentials); a plain one by default.
+    :param session: a ``requests`` session to use (it must carry no credentials); by default one that
+        sends no ``Authorization`` header and checks every address against ``address_policy``.
+    :param address_policy: which file host addresses may be reached (for the first request and every
+        redirect); by default loopback, private and link-local addresses are refused. ``None`` checks nothing.
+    :param secrets: texts (the connection's API key) masked in every message and log line this
+        downloader writes, should a file host echo them.
+    :param credentials: ``(origin, Authorization value)`` for files that need the API key (the
+        ``/v1/videos`` content route): sent with :meth:`fetch` ``authenticated=True``, to that origin
+        (``scheme://host:port``) only, never to another host or across a redirect that leaves it.
     """
 
     def __init__(
@@ -286,12 +311,18 @@ class VideoDownloader:
         connect_timeout: float = 10.0,
         read_timeout: float = 60.0,
         session: requests.Session | None = None,
+        address_policy: AddressPolicy | None = AddressPolicy(),  # noqa: B008 (frozen, shared safely)
+        secrets: Sequence[str] = (),
+        credentials: tuple[str, str] | None = None,
     ) -> None:
         if chunk_size < 1:
             raise ValueError("chunk_size must be positive")
         self.chunk_size = chunk_size
         self.retry_policy = retry_policy or RetryPolicy(max_seconds=300.0)
         self.timeout = (connect_timeout, read_timeout)
+        self.address_policy = address_policy
+        self._credentials = credentials
+        self._secrets = tuple(secret for secret in (*secrets, *(credentials[1:] if credentials else ())) if secret)
         self._session = session
         self._cancelled = threading.Event()
         self._response: requests.Response | None = None
@@ -301,14 +332,91 @@ class VideoDownloader:
     def session(self) -> requests.Session:
         """The session used for the file host: no credentials, no ``Authorization`` ever sent."""
         if self._session is None:
-            session = requests.Session()
-            adapter = _NoCredentialsAdapter()
-            session.mount("https://", adapter)
-            session.mount("http://", adapter)
-            session.headers["User-Agent"] = _USER_AGENT
-            session.max_redirects = 5
-            self._session = session
+            self._session = new_session(
+                address_policy=self.address_policy,
+                strip_authorization=True,
+                credentials_origin=self._credentials[0] if self._credentials else None,
+            )
         return self._session
+
+    @classmethod
+    def for_connection(
+        cls,
+        settings: VideoGenConnectionSettings,
+        *,
+        chunk_size: int = DEFAULT_CHUNK_SIZE,
+        retry_policy: RetryPolicy | None = None,
+    ) -> VideoDownloader:
+        """Make a downloader for the files of one ``videogen`` connection's tasks.
+
+        Its file hosts are checked against the connection's policy, its key is masked in every text,
+        and files that need the key (the ``/v1/videos`` content route) get it from the connection's
+        own origin only.
+        """
+        return cls(
+            chunk_size=chunk_size,
+            retry_policy=retry_policy or settings.retry_policy,
+            address_policy=settings.file_host_policy(),
+            secrets=(settings.api_key,),
+            credentials=(origin_of(settings.base_url), f"Bearer {settings.api_key}"),
+        )
+
+    def land(
+        self,
+        task: VideoTask,
+        settings: VideoGenConnectionSettings,
+        destination: str | ObjectStoragePath,
+        *,
+        dest_conn_id: str | None = None,
+        include_last_frame: bool = False,
+        overwrite: bool = False,
+    ) -> dict[str, Any]:
+        """Land a succeeded task's video (and last frame) at ``destination``; return the task and what landed.
+
+        The result is ``task.to_dict()`` plus ``video_path``, ``size_bytes``, ``sha256`` and
+        ``last_frame_path``, ``last_frame_size_bytes``, ``last_frame_sha256`` (``None`` without a frame).
+        Every source is checked before anything is written, so a bad last frame never leaves half a result.
+
+        :raises VideoNotAvailableError: the task has no video, or no last frame while one is asked for.
+        """
+        style, task_url = settings.style, settings.task_url(task.id)
+        video = style.file_source(task, "video", task_url)
+        require_succeeded(task, video)
+        assert video is not None
+        check_file_url(video.url, video_task_id=task.id)
+        frame = style.file_source(task, "last_frame", task_url) if include_last_frame else None
+        if include_last_frame:
+            if frame is None:
+                raise VideoNotAvailableError(
+                    f"Video task {task.id} has no last frame: it was created without return_last_frame. "
+                    "Set include_last_frame=False, or generate with return_last_frame=True.",
+                    video_task_id=task.id,
+                )
+            check_file_url(frame.url, video_task_id=task.id)
+        video_path = resolve_destination(destination, file_name=f"{task.id}.mp4", conn_id=dest_conn_id)
+        stored = self.fetch(
+            video.url, video_path, video_task_id=task.id, overwrite=overwrite, authenticated=video.authenticated
+        )
+        stored_frame = None
+        if frame is not None:
+            stored_frame = self.fetch(
+                frame.url,
+                last_frame_path(video_path),
+                video_task_id=task.id,
+                kind="last_frame",
+                overwrite=overwrite,
+                authenticated=frame.authenticated,
+            )
+        result = task.to_dict()
+        result.update(
+            video_path=stored.uri,
+            size_bytes=stored.size_bytes,
+            sha256=stored.sha256,
+            last_frame_path=stored_frame.uri if stored_frame else None,
+            last_frame_size_bytes=stored_frame.size_bytes if stored_frame else None,
+            last_frame_sha256=stored_frame.sha256 if stored_frame else None,
+        )
+        return result
 
     def close(self) -> None:
         """Close the HTTP session."""
@@ -336,10 +444,12 @@ class VideoDownloader:
         video_task_id: str,
         kind: FileKind = "video",
         overwrite: bool = False,
+        authenticated: bool = False,
     ) -> StoredFile:
         """Copy the file at ``url`` to ``destination``; return what is stored there.
 
         :param url: the pre-signed ``http(s)`` URL of the file.
+        :param authenticated: send the downloader's ``credentials`` (only to their origin).
         :param destination: the file's path (not a folder).
         :param video_task_id: the video task the file belongs to (recorded, and used in messages).
         :param kind: ``video`` or ``last_frame``, recorded so one record is never taken for another.
@@ -349,8 +459,17 @@ class VideoDownloader:
         :raises VideoDownloadError: the download could not be completed within the retry policy.
         """
         check_file_url(url, video_task_id=video_task_id)
+        if authenticated and self._credentials is None:
+            raise VideoDownloadError("This file needs the API key, but the downloader was given none.")
         what = "video" if kind == "video" else "last frame"
-        target = _Target(url=url, destination=destination, video_task_id=video_task_id, kind=kind, what=what)
+        target = _Target(
+            url=url,
+            destination=destination,
+            video_task_id=video_task_id,
+            kind=kind,
+            what=what,
+            authenticated=authenticated,
+        )
         fs, path = destination.fs, destination.path
         if fs.isdir(path):
             raise VideoDownloadError(
@@ -435,10 +554,11 @@ class VideoDownloader:
     def _download(self, target: _Target) -> StoredFile:
         destination = target.destination
         progress = _Progress()
-        staged = _StagedFile(destination, block_size=max(self.chunk_size, _MIN_UPLOAD_BLOCK))
+        staged = _StagedFile(destination, block_size=max(self.chunk_size, _MIN_UPLOAD_BLOCK), kind=target.kind)
         self._staged = staged
         try:
-            staged.open()
+            with _storage_errors(target):
+                staged.open()
             remote = self._retrying(lambda: self._attempt(target, staged, progress), target, progress)
             size, digest = staged.written, staged.hexdigest()
             if remote.sha256 and remote.sha256 != digest:
@@ -447,13 +567,29 @@ class VideoDownloader:
                     f"{digest} but the file host advertises {remote.sha256}. Retry the task.",
                     video_task_id=target.video_task_id,
                 )
-            staged.close()
+            problem = staged.content_problem()
+            if problem is not None:
+                kind = _KIND_DESCRIPTIONS[target.kind]
+                raise VideoContentError(
+                    f"The {target.what} of video task {target.video_task_id} from "
+                    f"{urlsplit(target.url).hostname} is not {kind}: {self._clean(problem)}. "
+                    "Nothing was stored. The file host may have answered an error or login page, or cut the file "
+                    "short; the task may be retried.",
+                    video_task_id=target.video_task_id,
+                )
+            with _storage_errors(target):
+                staged.close()
             if self._cancelled.is_set():
                 raise self._cancelled_error(target)
-            # The record goes first: if the move below never happens, a retry sees a record that
-            # does not match the old file (or no file) and downloads again.
-            _write_record(destination, _Record.build(target, remote, size, digest))
-            staged.publish()
+            with _storage_errors(target):
+                # The record goes first: if the move below never happens, a retry sees a record that
+                # does not match the old file (or no file) and downloads again.
+                _write_record(destination, _Record.build(target, remote, size, digest))
+                try:
+                    staged.publish()
+                except BaseException:
+                    _remove_orphan_record(destination)
+                    raise
         except BaseException:
             staged.discard()
             raise
@@ -496,6 +632,14 @@ class VideoDownloader:
                         f"the file host answered {response.headers.get('Content-Range')!r} to a request "
                         f"for the bytes from {headers.get('Range', 'the start')}"
                     )
+                if not answer.same_file_as(remote):
+                    # A host that ignores If-Range answers a changed file's bytes: never join two files.
+                    staged.restart()
+                    progress.remote = None
+                    raise _RetryableDownloadError(
+                        "the file changed at the host since the download began (its ETag or Last-Modified "
+                        "differs); starting over"
+                    )
                 answer = remote
             else:
                 if staged.written:
@@ -512,7 +656,8 @@ class VideoDownloader:
                 for chunk in response.iter_content(progress.chunk_size or self.chunk_size):
                     if self._cancelled.is_set():
                         raise self._cancelled_error(target)
-                    staged.write(chunk)
+                    with _storage_errors(target):
+                        staged.write(chunk)
             except requests.RequestException as error:
                 if self._cancelled.is_set():
                     raise self._cancelled_error(target) from None
@@ -552,15 +697,18 @@ class VideoDownloader:
         """Send a ``GET`` to the file host and return the streamed response once its status is good."""
         # Ask for the bytes as stored, so Content-Length counts the file's own bytes.
         headers = {"Accept-Encoding": "identity", **headers}
+        if target.authenticated and self._credentials is not None:
+            # The session's adapter drops it for any other origin, redirects included.
+            headers["Authorization"] = self._credentials[1]
         try:
             response = self.session.get(target.url, headers=headers, stream=True, timeout=self.timeout)
         except requests.exceptions.InvalidSchema as error:
             raise VideoDownloadError(
-                f"The file host redirected the {target.what} download away from http(s): {error}",
+                f"The file host redirected the {target.what} download away from http(s): {self._clean(str(error))}",
                 video_task_id=target.video_task_id,
             ) from None
         except requests.RequestException as error:
-            raise _RetryableDownloadError(f"{type(error).__name__}: {error}") from None
+            raise _RetryableDownloadError(self._clean(f"{type(error).__name__}: {error}")) from None
         self._response = response
         if response.status_code in (200, 206):
             return response
@@ -572,7 +720,7 @@ class VideoDownloader:
 
     def _raise_for_status(self, response: requests.Response, target: _Target) -> None:
         status = response.status_code
-        detail = _error_detail(response)
+        detail = self._clean(_error_detail(response))
         if status in _REFUSED_STATUSES:
             raise VideoURLExpiredError(
                 f"The file host refused the {target.what} URL of video task {target.video_task_id} "
@@ -655,6 +803,12 @@ class VideoDownloader:
                 video_task_id=target.video_task_id,
             ) from None
 
+    def _clean(self, text: str) -> str:
+        """Mask the secrets and drop every URL query from a text bound for a message or log line."""
+        for secret in self._secrets:
+            text = text.replace(secret, "***")
+        return _URL_QUERY_RE.sub("?…", text)
+
     def _sleep(self, seconds: float) -> None:
         # Wake up at once when cancelled rather than finishing the backoff.
         self._cancelled.wait(seconds)
@@ -677,14 +831,6 @@ class _RetryableDownloadError(Exception):
         self.retry_after = retry_after
 
 
-class _NoCredentialsAdapter(HTTPAdapter):
-    """An adapter that never lets an ``Authorization`` header reach the file host."""
-
-    def send(self, request: requests.PreparedRequest, *args: Any, **kwargs: Any) -> requests.Response:  # type: ignore[override]
-        request.headers.pop("Authorization", None)
-        return super().send(request, *args, **kwargs)
-
-
 @dataclass(frozen=True)
 class _Target:
     url: str
@@ -692,6 +838,7 @@ class _Target:
     video_task_id: str
     kind: FileKind
     what: str
+    authenticated: bool = False
 
 
 @dataclass(frozen=True)
@@ -703,6 +850,12 @@ class _Remote:
     last_modified: str | None
     sha256: str | None
     range_start: int | None = None
+
+    def same_file_as(self, first: _Remote) -> bool:
+        """Whether this answer's validators agree with those of the first answer (where both have them)."""
+        if self.etag and first.etag and self.etag != first.etag:
+            return False
+        return not (self.last_modified and first.last_modified and self.last_modified != first.last_modified)
 
     @property
     def validator(self) -> str | None:
@@ -763,12 +916,14 @@ class _Progress:
 class _StagedFile:
     """A file written under a hidden temporary name beside its destination, then moved into place."""
 
-    def __init__(self, destination: ObjectStoragePath, *, block_size: int) -> None:
+    def __init__(self, destination: ObjectStoragePath, *, block_size: int, kind: FileKind = "video") -> None:
         self.destination = destination
         self.fs = destination.fs
         self.block_size = block_size
+        self.kind = kind
         self.written = 0
         self._sha = _BackgroundSha256()
+        self._content = _ContentCheck(kind)
         self._file: Any = None
         self._temp: str | None = None
         self._lock = threading.RLock()
@@ -783,17 +938,23 @@ class _StagedFile:
 
     def write(self, chunk: bytes) -> None:
         self._sha.update(chunk)
+        self._content.feed(chunk)
         self._file.write(chunk)
         self.written += len(chunk)
 
     def hexdigest(self) -> str:
         return self._sha.hexdigest()
 
+    def content_problem(self) -> str | None:
+        """Why the bytes written are not a file of their kind, or ``None`` when they look right."""
+        return self._content.problem()
+
     def restart(self) -> None:
         """Throw away what was written and start a new temporary file."""
         self.discard()
         self.written = 0
         self._sha = _BackgroundSha256()
+        self._content = _ContentCheck(self.kind)
         self.open()
 
     def close(self) -> None:
@@ -847,6 +1008,125 @@ def _remove_abandoned_temporaries(destination: ObjectStoragePath) -> None:
                 log.debug("Could not remove %s", path, exc_info=True)
             else:
                 log.warning("Removed %s, left by an earlier try that was killed while copying.", path)
+
+
+_KIND_DESCRIPTIONS: dict[str, str] = {
+    "video": "a video (MP4, QuickTime or WebM)",
+    "last_frame": "an image (PNG, JPEG or WebP)",
+}
+_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+_PNG_END = b"\x00\x00\x00\x00IEND\xaeB`\x82"
+_EBML_SIGNATURE = b"\x1a\x45\xdf\xa3"  # WebM / Matroska
+# QuickTime files may start with one of these instead of ``ftyp``.
+_QUICKTIME_FIRST_BOXES = frozenset({b"moov", b"mdat", b"free", b"skip", b"wide", b"pnot"})
+_HEAD_BYTES = 64
+
+
+class _ContentCheck:
+    """Checks, as the bytes stream past, that a file is what its kind says, and that it is whole.
+
+    A video must be an ISO base media file (MP4, QuickTime) whose top-level boxes add up to exactly
+    the bytes received, with an ``ftyp`` box first (or a QuickTime first box) and a ``moov`` box: an
+    empty body, an HTML page or a file cut short (a ``Content-Length`` lying low) all fail that.
+    WebM / Matroska is recognised by its signature. A last frame must be a PNG (ending with its
+    ``IEND`` chunk), a JPEG (ending with its end-of-image marker) or a WebP (whose RIFF size matches).
+    Only a few bytes per box are looked at, so the check costs nothing next to the copy.
+    """
+
+    def __init__(self, kind: FileKind) -> None:
+        self.kind = kind
+        self.size = 0
+        self.head = bytearray()
+        self.tail = b""
+        self.boxes = _BoxWalk()
+
+    def feed(self, chunk: bytes) -> None:
+        if len(self.head) < _HEAD_BYTES:
+            self.head += chunk[: _HEAD_BYTES - len(self.head)]
+        if self.kind == "video":
+            self.boxes.feed(chunk, self.size)
+        else:
+            self.tail = (self.tail + bytes(chunk[-16:]))[-16:]
+        self.size += len(chunk)
+
+    def problem(self) -> str | None:
+        head = bytes(self.head)
+        if self.size == 0:
+            return "the body is empty"
+        if head.lstrip()[:1] == b"<":
+            return f"it looks like HTML or XML (it starts with {head[:24]!r})"
+        if self.kind == "video":
+            return self._video_problem(head)
+        return self._image_problem(head)
+
+    def _video_problem(self, head: bytes) -> str | None:
+        if head.startswith(_EBML_SIGNATURE):
+            return None
+        boxes = self.boxes
+        first = boxes.types[0] if boxes.types else None
+        if first != b"ftyp" and first not in _QUICKTIME_FIRST_BOXES:
+            return f"it does not start like an MP4 file (no ftyp box; it starts with {head[:16]!r})"
+        if boxes.problem:
+            return boxes.problem
+        if not boxes.open_ended and boxes.next != self.size:
+            return (
+                f"it is cut short: its boxes need {boxes.next} bytes and {self.size} arrived"
+                if boxes.next > self.size
+                else f"{self.size - boxes.next} bytes follow its last box"
+            )
+        if b"moov" not in boxes.types and not boxes.open_ended:
+            return "it has no moov box (no movie header), so it cannot be played"
+        return None
+
+    def _image_problem(self, head: bytes) -> str | None:
+        if head.startswith(_PNG_SIGNATURE):
+            return None if self.tail.endswith(_PNG_END) else "the PNG is cut short (no IEND chunk at its end)"
+        if head.startswith(b"\xff\xd8\xff"):
+            return None if self.tail.endswith(b"\xff\xd9") else "the JPEG is cut short (no end-of-image marker)"
+        if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+            declared = int.from_bytes(head[4:8], "little") + 8
+            return None if declared == self.size else f"the WebP declares {declared} bytes and {self.size} arrived"
+        return f"it is not a PNG, JPEG or WebP image (it starts with {head[:16]!r})"
+
+
+class _BoxWalk:
+    """Follows the top-level boxes of an ISO base media file as its bytes stream past in chunks."""
+
+    def __init__(self) -> None:
+        self.next = 0  # offset of the next box header
+        self.header = bytearray()  # the part of that header received so far
+        self.types: list[bytes] = []
+        self.problem: str | None = None
+        self.open_ended = False  # the last box has size 0: it runs to the end of the file
+
+    def feed(self, chunk: bytes, offset: int) -> None:
+        end = offset + len(chunk)
+        while self.problem is None and not self.open_ended and self.next + len(self.header) < end:
+            start = self.next + len(self.header) - offset
+            large = len(self.header) >= 4 and int.from_bytes(self.header[:4], "big") == 1
+            needed = (16 if large else 8) - len(self.header)
+            self.header += chunk[start : start + needed]
+            if len(self.header) < 8:
+                return
+            size = int.from_bytes(self.header[:4], "big")
+            if size == 1 and len(self.header) < 16:
+                continue
+            self._box_done(size if size != 1 else int.from_bytes(self.header[8:16], "big"))
+
+    def _box_done(self, size: int) -> None:
+        box_type = bytes(self.header[4:8])
+        header_length = len(self.header)
+        self.header.clear()
+        if not all(32 <= byte < 127 for byte in box_type):
+            self.problem = f"the box at byte {self.next} has no readable type"
+            return
+        self.types.append(box_type)
+        if size == 0:
+            self.open_ended = True
+        elif size < header_length:
+            self.problem = f"the {box_type.decode()} box at byte {self.next} declares an impossible size {size}"
+        else:
+            self.next += size
 
 
 class _BackgroundSha256:
@@ -944,6 +1224,34 @@ class _Record:
 
     def to_json(self) -> bytes:
         return json.dumps(self.__dict__, indent=2, sort_keys=True).encode() + b"\n"
+
+
+@contextmanager
+def _storage_errors(target: _Target) -> Iterator[None]:
+    """Turn a storage failure (disk full, read-only, no permission) into the provider's error naming the destination."""
+    try:
+        yield
+    except OSError as error:
+        if isinstance(error, requests.RequestException):
+            raise
+        reason = error.strerror or str(error) or type(error).__name__
+        name = errno.errorcode.get(error.errno) if error.errno is not None else None
+        code = f" ({name})" if name else ""
+        raise VideoStorageError(
+            f"Could not store the {target.what} of video task {target.video_task_id} at "
+            f"{storage_uri(target.destination)}: {reason}{code}. Nothing was left at the destination; check its "
+            "free space and write permission, then retry the task.",
+            video_task_id=target.video_task_id,
+        ) from error
+
+
+def _remove_orphan_record(destination: ObjectStoragePath) -> None:
+    """Remove the record just written when its file could not be moved into place and no file is there."""
+    try:
+        if not destination.fs.exists(destination.path):
+            destination.fs.rm_file(_record_path(destination))
+    except Exception:
+        log.warning("Could not remove the integrity record beside %s", storage_uri(destination), exc_info=True)
 
 
 def _record_path(destination: ObjectStoragePath) -> str:

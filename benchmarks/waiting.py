@@ -317,9 +317,9 @@ def main() -> int:
 
     wait = VARIANTS[args.variant](args)
     if args.connector_limit is not None:
-        from airflow_provider_videogen.hooks.videogen import _SharedSessionLease
+        from airflow_provider_videogen.transport import SharedSessionLease
 
-        _SharedSessionLease.connection_limit = args.connector_limit
+        SharedSessionLease.connection_limit = args.connector_limit
     if args.gc_freeze:
         gc.collect()
         gc.freeze()

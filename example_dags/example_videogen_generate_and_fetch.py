@@ -4,7 +4,16 @@ Generate a video from a prompt, wait for it without holding a worker slot, land 
 1. ``generate`` submits the generation and defers to the triggerer until the video is ready.
 2. ``fetch`` streams the MP4 (and its last frame) into object storage: ``destination`` can be any
    ``ObjectStoragePath`` URL (``file:///...``, ``s3://bucket/prefix/`` with ``dest_conn_id``, ...).
-3. ``record_metadata`` writes the video's metadata as JSON beside it, for the rest of the pipeline.
+3. ``record_metadata`` writes what was generated beside the video, for the rest of the pipeline.
+
+What lands in the destination folder, for a video task ``<id>``:
+
+- ``<id>.mp4`` and ``<id>.png``: the video and its last frame.
+- ``<id>.json``: what was generated (prompt, model, resolution, duration, seed, usage...) and the
+  names of the two files; written by ``record_metadata``.
+- ``<id>.mp4.videogen.json`` and ``<id>.png.videogen.json``: the integrity record of each file
+  (size, SHA-256, where it came from), written by ``fetch`` so that a retry or a new run finds the
+  file landed and downloads nothing. ``<id>.json`` does not repeat them; keep them with the files.
 
 Run it against the bundled simulator with ``make demo``, or point the ``videogen_default``
 connection at a real service.
@@ -61,15 +70,19 @@ with DAG(
     )
 
     @task
-    def record_metadata(landed: dict[str, Any]) -> str:
-        """Write what downstream jobs need to know about the video beside it, as JSON."""
+    def record_metadata(landed: dict[str, Any], params: dict[str, Any] | None = None) -> str:
+        """Write what was generated beside the video as ``<id>.json`` (checksums: see the integrity records)."""
         video = ObjectStoragePath(landed["video_path"])
+        frame = ObjectStoragePath(landed["last_frame_path"]) if landed.get("last_frame_path") else None
         metadata = video.parent / f"{video.stem}.json"
         keys = (
-            "id", "model", "status", "duration", "fps", "resolution", "ratio", "seed", "generate_audio",
-            "usage", "video_path", "last_frame_path", "size_bytes", "sha256", "created_at", "updated_at",
+            "model", "duration", "fps", "resolution", "ratio", "seed", "generate_audio", "usage", "created_at",
+            "updated_at",
         )  # fmt: skip
-        metadata.write_text(json.dumps({key: landed.get(key) for key in keys}, indent=2))
+        generated = {"id": landed["id"], "prompt": (params or {}).get("prompt")}
+        generated.update({key: landed.get(key) for key in keys})
+        generated["files"] = {"video": video.name, "last_frame": frame.name if frame else None}
+        metadata.write_text(json.dumps(generated, indent=2))
         return str(metadata)
 
     generate >> fetch

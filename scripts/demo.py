@@ -81,6 +81,8 @@ def airflow(env: dict[str, str], *args: str, capture: bool = False) -> str:
 
 
 def report(video: Path, simulated: dict) -> None:
+    from airflow_provider_videogen.video_download import RECORD_SUFFIX
+
     digest = hashlib.sha256()
     with video.open("rb") as f:
         for chunk in iter(lambda: f.read(1 << 20), b""):
@@ -94,8 +96,11 @@ def report(video: Path, simulated: dict) -> None:
     frame = video.with_suffix(".png")
     if frame.exists():
         print(f"    last frame : {frame} ({frame.stat().st_size:,} bytes)")
+    records = sorted(video.parent.glob(f"{video.stem}.*{RECORD_SUFFIX}"))
+    if records:
+        print(f"    integrity  : {', '.join(r.name for r in records)} (size and sha256: a rerun downloads nothing)")
     if metadata.exists():
-        print(f"    metadata   : {metadata}")
+        print(f"    metadata   : {metadata} (what was generated)")
         print("    " + json.dumps(json.loads(metadata.read_text()), indent=2).replace("\n", "\n    "))
 
 

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import pytest
+from airflow import __version__ as airflow_version
+
+AIRFLOW_VERSION = tuple(int(part) for part in airflow_version.split(".")[:2])
 
 
 @pytest.fixture(scope="module")
@@ -35,7 +38,7 @@ def test_password_is_relabelled_api_key_and_unused_fields_are_hidden(videogen_fo
     ("name", "choices", "default"),
     [
         ("data_center", ["beijing", "north_america"], "beijing"),
-        ("api_style", ["contents_generations", "video_generations"], "contents_generations"),
+        ("api_style", ["contents_generations", "video_generations", "openai_videos"], "contents_generations"),
     ],
 )
 def test_dropdowns_offer_the_choices(videogen_form, name, choices, default):
@@ -45,5 +48,29 @@ def test_dropdowns_offer_the_choices(videogen_form, name, choices, default):
     assert data["value"] == default
 
 
-def test_optional_text_fields_are_offered(videogen_form):
-    assert {"path_prefix", "timeout"} <= set(videogen_form.extra_fields)
+def test_optional_fields_are_offered_with_the_retry_budget(videogen_form):
+    assert {"path_prefix", "timeout", "max_attempts", "max_retry_seconds"} <= set(videogen_form.extra_fields)
+
+
+@pytest.mark.skipif(AIRFLOW_VERSION < (3, 2), reason="Airflow 3.1 builds the form from widgets, without labels")
+@pytest.mark.parametrize(
+    ("name", "labels"),
+    [
+        (
+            "data_center",
+            {"beijing": "Beijing (ai.rong-api.com)", "north_america": "North America (ai.us-light-api.com)"},
+        ),
+        (
+            "api_style",
+            {
+                "contents_generations": "Contents generations (RongCloud, Volcengine Ark, BytePlus)",
+                "video_generations": "Video generations (new-api gateways)",
+                "openai_videos": "OpenAI Videos shape (/v1/videos gateways)",
+            },
+        ),
+    ],
+)
+def test_dropdown_choices_have_readable_labels(videogen_form, name, labels):
+    schema = schema_of(videogen_form.extra_fields[name])
+    assert schema["values_display"] == labels
+    assert set(labels) == set(schema["enum"])

@@ -25,6 +25,7 @@ def test_every_example_dag_parses_without_import_errors():
         "videogen_wait_and_fetch",
         "videogen_many_videos",
         "videogen_gateway_generate_and_fetch",
+        "videogen_openai_videos_generate_and_fetch",
     }
     for dag in bag.dags.values():
         assert dag.doc_md, f"{dag.dag_id} has no documentation"
@@ -64,9 +65,31 @@ def test_generate_and_fetch_lands_the_video_and_its_metadata(load_dag_file, sim,
     assert sha256_of(video) == sim.get_task(video.stem)["video_sha256"]
     assert (tmp_path / f"{video.stem}.png").exists()
     metadata = json.loads((tmp_path / f"{video.stem}.json").read_text())
-    assert metadata["id"] == video.stem
-    assert metadata["sha256"] == sha256_of(video)
-    assert metadata["resolution"] == "720p"
+    assert (metadata["id"], metadata["prompt"], metadata["resolution"]) == (video.stem, quick("a paper boat"), "720p")
+    assert metadata["files"] == {"video": video.name, "last_frame": f"{video.stem}.png"}
+
+
+def test_generate_and_fetch_lands_one_metadata_file_and_an_integrity_record_per_file(
+    load_dag_file, sim, videogen_connection, tmp_path
+):
+    from airflow_provider_videogen.video_download import RECORD_SUFFIX
+
+    dag = load_dag_file(EXAMPLES / "example_videogen_generate_and_fetch.py").dag
+    assert dag.test(run_conf={"prompt": quick("a kite"), "destination": tmp_path.as_uri() + "/"}).state == "success"
+    (video,) = tmp_path.glob("*.mp4")
+    name = video.stem
+    assert {p.name for p in tmp_path.iterdir()} == {
+        f"{name}.mp4",
+        f"{name}.png",
+        f"{name}.json",
+        f"{name}.mp4{RECORD_SUFFIX}",
+        f"{name}.png{RECORD_SUFFIX}",
+    }
+    # Checksums live in the integrity records only: the metadata file does not repeat them.
+    metadata = json.loads((tmp_path / f"{name}.json").read_text())
+    assert not {"sha256", "size_bytes", "video_path"} & set(metadata)
+    record = json.loads((tmp_path / f"{name}.mp4{RECORD_SUFFIX}").read_text())
+    assert (record["sha256"], record["size_bytes"]) == (sha256_of(video), video.stat().st_size)
 
 
 def test_gateway_example_runs_on_the_video_generations_style(load_dag_file, sim, videogen_connection, tmp_path):
@@ -79,6 +102,22 @@ def test_gateway_example_runs_on_the_video_generations_style(load_dag_file, sim,
     (create,) = sim.requests(target="create")
     assert create["path"] == "/v1/video/generations"
     assert create["body"]["metadata"] == {"resolution": "720p", "ratio": "16:9"}
+
+
+def test_openai_videos_example_lands_the_video_from_the_content_route(
+    load_dag_file, sim, videogen_connection, tmp_path
+):
+    videogen_connection(conn_id="videogen_openai", api_style="openai_videos")
+    dag = load_dag_file(EXAMPLES / "example_videogen_openai_videos.py").dag
+    run = dag.test(run_conf={"prompt": quick("lighthouse"), "destination": tmp_path.as_uri() + "/"})
+    assert run.state == "success"
+    (video,) = tmp_path.glob("*.mp4")
+    assert video.stem.startswith("video_")
+    assert sha256_of(video) == sim.get_task(video.stem)["video_sha256"]
+    assert (tmp_path / f"{video.stem}.png").exists()  # the thumbnail, as the last frame
+    (create,) = sim.requests(target="create")
+    assert (create["path"], create["body"]["seconds"], create["body"]["size"]) == ("/v1/videos", "8", "1280x720")
+    assert {d["path"] for d in sim.requests(target="download")} == {f"/v1/videos/{video.stem}/content"}
 
 
 def test_many_videos_lands_one_file_per_prompt(load_dag_file, sim, videogen_connection, tmp_path):

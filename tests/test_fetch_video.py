@@ -3,28 +3,36 @@
 from __future__ import annotations
 
 import hashlib
-import http.server
 import json
+import logging
+import socket
+import subprocess
 import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 import requests
 from airflow.sdk import ObjectStoragePath
 
 from airflow_provider_videogen.exceptions import (
+    VideoContentError,
     VideoDestinationExistsError,
     VideoDownloadCancelledError,
     VideoDownloadError,
+    VideoFileHostRefusedError,
     VideoIntegrityError,
+    VideoStorageError,
     VideoTaskFailedError,
     VideoTaskNotReadyError,
     VideoURLExpiredError,
 )
 from airflow_provider_videogen.hooks.videogen import RetryPolicy, VideoGenHook
 from airflow_provider_videogen.operators.videogen import FetchVideoOperator
+from airflow_provider_videogen.testing._media import video_bytes
+from airflow_provider_videogen.transport import AddressPolicy
 from airflow_provider_videogen.video_download import RECORD_SUFFIX, VideoDownloader, _StagedFile, advertised_sha256
 from airflow_provider_videogen.video_task import VideoTask, VideoTaskStatus
 
@@ -34,8 +42,17 @@ except ImportError:  # Airflow 3.1
     from airflow.exceptions import AirflowFailException  # type: ignore[no-redef,attr-defined]
 
 from tests.conftest import API_KEY
+from tests.loopback import LoopbackServer, QuietHandler
 
 FAST_RETRIES = RetryPolicy(max_attempts=3, max_seconds=30, initial_wait=0.01, max_wait=0.02)
+LOCAL_HOSTS = AddressPolicy(allow_loopback=True)  # the test's own file hosts listen on loopback
+
+
+def mp4_bytes(size: int, task_id: str = "t1") -> bytes:
+    """A whole MP4 file of ``size`` bytes (the simulator's, so it passes the content check)."""
+    return b"".join(video_bytes(task_id, size))
+
+
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
@@ -206,9 +223,9 @@ def test_transient_file_host_errors_are_retried(sim, videogen_connection, videos
 
 
 def test_host_without_range_support_is_downloaded_again_from_the_start(tmp_path):
-    body = bytes(range(256)) * 4096  # 1 MiB
+    body = mp4_bytes(1 << 20)
     with _PlainFileHost(body, cut_first_answer_at=400_000) as server:
-        downloader = VideoDownloader(chunk_size=64 * 1024, retry_policy=FAST_RETRIES)
+        downloader = VideoDownloader(chunk_size=64 * 1024, retry_policy=FAST_RETRIES, address_policy=LOCAL_HOSTS)
         stored = downloader.fetch(server.url, ObjectStoragePath(f"file://{tmp_path}/x.mp4"), video_task_id="t1")
 
     assert stored.sha256 == hashlib.sha256(body).hexdigest()
@@ -217,10 +234,10 @@ def test_host_without_range_support_is_downloaded_again_from_the_start(tmp_path)
 
 
 def test_bytes_that_differ_from_the_advertised_sha256_fail_and_leave_no_file(tmp_path):
-    body = b"video bytes" * 1000
+    body = mp4_bytes(11_000)
     wrong = hashlib.sha256(b"other bytes").hexdigest()
     with _PlainFileHost(body, headers={"x-checksum-sha256": wrong}) as server:
-        downloader = VideoDownloader(retry_policy=FAST_RETRIES)
+        downloader = VideoDownloader(retry_policy=FAST_RETRIES, address_policy=LOCAL_HOSTS)
         with pytest.raises(VideoIntegrityError, match=f"advertises {wrong}"):
             downloader.fetch(server.url, ObjectStoragePath(f"file://{tmp_path}/x.mp4"), video_task_id="t1")
 
@@ -440,7 +457,7 @@ def test_advertised_sha256_reads_the_standard_checksum_headers(headers, expected
 # ---- helpers ---------------------------------------------------------------------------------
 
 
-class _PlainFileHost:
+class _PlainFileHost(LoopbackServer):
     """A minimal file host: ignores ``Range``, may cut its first answer short or send extra headers."""
 
     def __init__(self, body: bytes, cut_first_answer_at: int | None = None, headers: dict[str, str] | None = None):
@@ -449,7 +466,7 @@ class _PlainFileHost:
         self.ranges: list[str | None] = []
         outer = self
 
-        class Handler(http.server.BaseHTTPRequestHandler):
+        class Handler(QuietHandler):
             protocol_version = "HTTP/1.1"
 
             def do_GET(self) -> None:
@@ -466,20 +483,8 @@ class _PlainFileHost:
                 else:
                     self.wfile.write(outer.body)
 
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/video.mp4?X-Signature=s"
-        self.thread = threading.Thread(target=self.server.serve_forever, args=(0.01,), daemon=True)
-
-    def __enter__(self) -> _PlainFileHost:
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        super().__init__(Handler)
+        self.url = f"{self.base_url}/video.mp4?X-Signature=s"
 
 
 @pytest.fixture(autouse=True)
@@ -488,3 +493,317 @@ def _no_leftover_threads() -> Iterator[None]:
     yield
     leaked = {t.name for t in threading.enumerate()} - before
     assert not {name for name in leaked if name.startswith("videogen-sha256")}
+
+
+# ---- hardening: success without a video fails for good where the URL is needed ---------------
+
+
+@pytest.mark.parametrize("destination", [None, "videos"])
+def test_a_succeeded_task_without_a_video_url_fails_without_retries(sim, videogen_connection, videos, destination):
+    task_id = sim.add_task(queued_seconds=0, running_seconds=0)
+    answer = {"id": task_id, "model": "m", "status": "succeeded", "content": {}}
+    sim.add_fault(kind="http_error", target="query", status=200, body=answer, times=5)
+    with pytest.raises(AirflowFailException, match="no video URL") as caught:
+        fetch(video_task_id=task_id, destination=f"{videos.as_uri()}/" if destination else None)
+    assert isinstance(caught.value, VideoDownloadError)
+    assert files_in(videos) == []
+
+
+def test_a_missing_last_frame_fails_without_retries(sim, videogen_connection, videos):
+    task_id = sim.add_task(queued_seconds=0, running_seconds=0, return_last_frame=False)
+    with pytest.raises(AirflowFailException, match="return_last_frame"):
+        fetch(video_task_id=task_id, destination=f"{videos.as_uri()}/", include_last_frame=True)
+    assert files_in(videos) == []
+
+
+# ---- hardening: the file host's texts are masked ---------------------------------------------
+
+
+def test_a_file_host_that_echoes_the_key_never_gets_it_into_errors_or_logs(sim, videogen_connection, videos, caplog):
+    task_id = sim.add_task(queued_seconds=0, running_seconds=0)
+    echo = f"upstream said: Authorization: Bearer {API_KEY} was not accepted"
+    sim.add_fault(kind="http_error", target="download", status=502, body=echo, content_type="text/plain", times=0)
+    with caplog.at_level(logging.DEBUG), pytest.raises(VideoDownloadError) as caught:
+        fetch(video_task_id=task_id, destination=f"{videos.as_uri()}/")
+    assert "was not accepted" in str(caught.value)  # the host's text is kept, masked
+    ours = "\n".join(r.getMessage() for r in caplog.records if r.name.startswith("airflow_provider_videogen"))
+    assert "Authorization: Bearer ***" in ours  # the retries were logged, masked
+    assert API_KEY not in str(caught.value) and API_KEY not in caplog.text
+    assert "X-Signature=" not in str(caught.value) + ours
+    assert files_in(videos) == []
+
+
+# ---- hardening: a changed file is never spliced onto the first one's bytes ---------------------
+
+
+class _ChangingFileHost(LoopbackServer):
+    """Serves ``first`` (cut short), then answers the resume with a 206 of ``second``, ignoring If-Range."""
+
+    def __init__(self, first: bytes, second: bytes, cut_at: int, *, change: str) -> None:
+        self.requests: list[tuple[str | None, str | None]] = []
+        outer = self
+
+        class Handler(QuietHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_GET(self) -> None:
+                wanted = self.headers.get("Range")
+                outer.requests.append((wanted, self.headers.get("If-Range")))
+                body = first if len(outer.requests) == 1 else second
+                etag = '"v1"' if len(outer.requests) == 1 or change != "etag" else '"v2"'
+                modified = "Mon, 30 Nov 2026 10:00:00 GMT"
+                if len(outer.requests) > 1 and change == "last_modified":
+                    modified = "Tue, 01 Dec 2026 10:00:00 GMT"
+                if wanted and wanted.startswith("bytes=") and wanted.endswith("-"):
+                    start = int(wanted[6:-1])
+                    total = len(body) if change != "total" else len(body) + 1000
+                    self.send_response(206)
+                    self.send_header("Content-Range", f"bytes {start}-{len(body) - 1}/{total}")
+                    payload = body[start:]
+                else:
+                    self.send_response(200)
+                    payload = body
+                self.send_header("Content-Length", str(len(payload)))
+                self.send_header("ETag", etag)
+                self.send_header("Last-Modified", modified)
+                self.end_headers()
+                if len(outer.requests) == 1:
+                    self.wfile.write(payload[:cut_at])
+                    self.close_connection = True
+                else:
+                    self.wfile.write(payload)
+
+        super().__init__(Handler)
+        self.url = f"{self.base_url}/video.mp4?X-Signature=s"
+
+
+@pytest.mark.parametrize("change", ["etag", "last_modified", "total"])
+def test_a_resume_answered_from_a_changed_file_starts_over(tmp_path, change):
+    first, second = mp4_bytes(600_000, "old"), mp4_bytes(600_000, "new")
+    with _ChangingFileHost(first, second, cut_at=300_000, change=change) as server:
+        downloader = VideoDownloader(chunk_size=64 * 1024, retry_policy=FAST_RETRIES, address_policy=LOCAL_HOSTS)
+        stored = downloader.fetch(server.url, ObjectStoragePath(f"file://{tmp_path}/x.mp4"), video_task_id="t1")
+    landed = (tmp_path / "x.mp4").read_bytes()
+    assert landed == second  # the new file, whole: never the old file's start joined to the new file's end
+    assert stored.sha256 == hashlib.sha256(second).hexdigest()
+    assert server.requests[1][0] is not None and server.requests[-1][0] is None  # resumed, then started over
+
+
+# ---- hardening: what lands must be a whole file of its kind -----------------------------------
+
+
+@pytest.mark.parametrize(
+    ("body", "reason"),
+    [
+        (b"", "the body is empty"),
+        (b"<!DOCTYPE html><html><body>Please log in</body></html>", "looks like HTML"),
+        (b"\n  <html>sign in</html>", "looks like HTML"),
+        (mp4_bytes(500_000)[:300_000], "cut short"),
+        (mp4_bytes(500_000) + b"trailing junk", "cut short"),
+        (b"\x00\x00\x00\x18ftypisom\x00\x00\x02\x00isomiso2" + b"\x00" * 100, "no readable type"),
+        (b"GIF89a" + b"\x00" * 100, "does not start like an MP4"),
+    ],
+    ids=["empty", "html", "html-after-space", "content-length-lying-low", "trailing", "header-only", "gif"],
+)
+def test_a_body_that_is_not_a_whole_video_is_refused_and_nothing_lands(tmp_path, body, reason):
+    with _PlainFileHost(body) as server:  # an honest Content-Length for whatever it serves
+        downloader = VideoDownloader(retry_policy=FAST_RETRIES, address_policy=LOCAL_HOSTS)
+        with pytest.raises(VideoContentError, match=reason) as caught:
+            downloader.fetch(server.url, ObjectStoragePath(f"file://{tmp_path}/x.mp4"), video_task_id="t1")
+    assert "Nothing was stored" in str(caught.value)
+    assert files_in(tmp_path) == []
+
+
+def test_webm_and_quicktime_videos_are_accepted(tmp_path):
+    wide, moov, mdat = b"\x00\x00\x00\x10wide" + bytes(8), b"\x00\x00\x00\x10moov" + bytes(8), b"\x00\x00\x00\x08mdat"
+    quicktime = wide + moov + mdat
+    for name, body in [("a.webm", b"\x1a\x45\xdf\xa3" + b"\x00" * 500), ("b.mov", quicktime)]:
+        with _PlainFileHost(body) as server:
+            downloader = VideoDownloader(retry_policy=FAST_RETRIES, address_policy=LOCAL_HOSTS)
+            downloader.fetch(server.url, ObjectStoragePath(f"file://{tmp_path}/{name}"), video_task_id="t1")
+    assert files_in(tmp_path) == ["a.webm", "a.webm.videogen.json", "b.mov", "b.mov.videogen.json"]
+
+
+def test_a_large_mp4_box_header_across_chunks_is_read(tmp_path):
+    """A 64-bit box size, with the box header split over two reads, is followed like any other."""
+    body = (
+        b"\x00\x00\x00\x10ftypisom\x00\x00\x00\x00"
+        + b"\x00\x00\x00\x08moov"
+        + b"\x00\x00\x00\x01mdat"
+        + (16 + 1000).to_bytes(8, "big")
+        + b"\x01" * 1000
+    )
+    with _PlainFileHost(body) as server:
+        downloader = VideoDownloader(chunk_size=7, retry_policy=FAST_RETRIES, address_policy=LOCAL_HOSTS)
+        downloader.fetch(server.url, ObjectStoragePath(f"file://{tmp_path}/x.mp4"), video_task_id="t1")
+    assert (tmp_path / "x.mp4").read_bytes() == body
+
+
+@pytest.mark.parametrize(
+    ("body", "accepted"),
+    [
+        (b"\x89PNG\r\n\x1a\n" + b"\x00" * 20 + b"\x00\x00\x00\x00IEND\xaeB`\x82", True),
+        (b"\x89PNG\r\n\x1a\n" + b"\x00" * 20, False),
+        (b"\xff\xd8\xff\xe0" + b"\x00" * 20 + b"\xff\xd9", True),
+        (b"\xff\xd8\xff\xe0" + b"\x00" * 20, False),
+        (b"RIFF" + (8).to_bytes(4, "little") + b"WEBPVP8 ", True),
+        (b"RIFF" + (400).to_bytes(4, "little") + b"WEBPVP8 ", False),
+        (b"<html>expired</html>", False),
+    ],
+    ids=["png", "png-cut", "jpeg", "jpeg-cut", "webp", "webp-cut", "html"],
+)
+def test_a_last_frame_must_be_a_whole_image(tmp_path, body, accepted):
+    with _PlainFileHost(body) as server:
+        downloader = VideoDownloader(retry_policy=FAST_RETRIES, address_policy=LOCAL_HOSTS)
+        path = ObjectStoragePath(f"file://{tmp_path}/x.png")
+        if accepted:
+            downloader.fetch(server.url, path, video_task_id="t1", kind="last_frame")
+        else:
+            with pytest.raises(VideoContentError, match="is not an image"):
+                downloader.fetch(server.url, path, video_task_id="t1", kind="last_frame")
+    assert files_in(tmp_path) == (["x.png", "x.png.videogen.json"] if accepted else [])
+
+
+# ---- hardening: file URLs may not lead into internal networks ----------------------------------
+
+
+@pytest.fixture
+def no_traffic_off_loopback(monkeypatch) -> list[Any]:
+    """Fail, without sending anything, if anything connects elsewhere than loopback."""
+    attempts: list[Any] = []
+    real_connect = socket.socket.connect
+
+    def guarded(self: socket.socket, address: Any) -> Any:
+        attempts.append(address)
+        if not (isinstance(address, tuple) and address[0] in ("127.0.0.1", "::1")):
+            raise AssertionError(f"a connection to {address!r} was attempted")
+        return real_connect(self, address)
+
+    monkeypatch.setattr(socket.socket, "connect", guarded)
+    return attempts
+
+
+@pytest.fixture
+def internal_names(monkeypatch) -> dict[str, str]:
+    """Host names that resolve to internal addresses (nothing is ever sent to them)."""
+    names = {"files.internal.test": "10.20.30.40", "metadata.internal.test": "169.254.169.254"}
+    real = socket.getaddrinfo
+
+    def resolve(host: Any, port: Any, *args: Any, **kwargs: Any) -> Any:
+        if host in names:
+            return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", (names[host], int(port or 80)))]
+        return real(host, port, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", resolve)
+    return names
+
+
+def _task_with_video_url(sim, url: str) -> str:
+    task_id = sim.add_task(queued_seconds=0, running_seconds=0)
+    answer = {"id": task_id, "model": "m", "status": "succeeded", "content": {"video_url": url}}
+    sim.add_fault(kind="http_error", target="query", status=200, body=answer, times=0)
+    return task_id
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://files.internal.test/v.mp4?X-Signature=s",
+        "http://metadata.internal.test/latest/meta-data/",
+        "http://169.254.169.254/latest/meta-data/iam/",
+        "http://[fd00::7]:8080/admin",
+        "http://0.0.0.0:9000/v.mp4",
+    ],
+)
+def test_a_video_url_on_an_internal_address_is_refused_before_connecting(
+    sim, videogen_connection, videos, internal_names, no_traffic_off_loopback, url
+):
+    task_id = _task_with_video_url(sim, url)
+    with pytest.raises(VideoFileHostRefusedError, match="allow_private_file_hosts") as caught:
+        fetch(video_task_id=task_id, destination=f"{videos.as_uri()}/")
+    assert isinstance(caught.value, AirflowFailException)
+    assert urlsplit(url).hostname in str(caught.value)
+    assert "X-Signature" not in str(caught.value)
+    assert [a for a in no_traffic_off_loopback if a[0] != "127.0.0.1"] == []
+    assert files_in(videos) == []
+
+
+def test_a_redirect_to_an_internal_address_is_refused(
+    sim, videogen_connection, videos, internal_names, no_traffic_off_loopback
+):
+    class Redirect(QuietHandler):
+        def do_GET(self) -> None:
+            self.send_response(302)
+            self.send_header("Location", "http://metadata.internal.test/latest/meta-data/iam/")
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+    with LoopbackServer(Redirect) as server:
+        task_id = _task_with_video_url(sim, f"{server.base_url}/v.mp4")
+        with pytest.raises(VideoFileHostRefusedError, match=r"metadata\.internal\.test \(169\.254\.169\.254\)"):
+            fetch(video_task_id=task_id, destination=f"{videos.as_uri()}/")
+    assert files_in(videos) == []
+
+
+def test_loopback_files_are_refused_when_the_connection_is_not_on_loopback(tmp_path, no_traffic_off_loopback):
+    from airflow_provider_videogen.hooks.videogen import VideoGenConnectionSettings
+
+    remote = VideoGenConnectionSettings.from_connection_fields("c", host="https://203.0.113.10", password="k")
+    local = VideoGenConnectionSettings.from_connection_fields("c", host="http://127.0.0.1:9000", password="k")
+    trusting = VideoGenConnectionSettings.from_connection_fields(
+        "c", host="https://203.0.113.10", password="k", extra={"allow_private_file_hosts": "true"}
+    )
+    assert remote.file_host_policy() == AddressPolicy()
+    assert local.file_host_policy() == AddressPolicy(allow_loopback=True)
+    assert trusting.file_host_policy() == AddressPolicy(allow_private=True)
+    with _PlainFileHost(mp4_bytes(10_000)) as server:
+        downloader = VideoDownloader(retry_policy=FAST_RETRIES, address_policy=remote.file_host_policy())
+        with pytest.raises(VideoFileHostRefusedError, match="loopback"):
+            downloader.fetch(server.url, ObjectStoragePath(f"file://{tmp_path}/x.mp4"), video_task_id="t1")
+    assert no_traffic_off_loopback == []
+
+
+def test_allow_private_file_hosts_must_be_true_or_false():
+    from airflow_provider_videogen.exceptions import VideoGenConfigurationError
+    from airflow_provider_videogen.hooks.videogen import VideoGenConnectionSettings
+
+    with pytest.raises(VideoGenConfigurationError, match="allow_private_file_hosts='maybe'"):
+        VideoGenConnectionSettings.from_connection_fields(
+            "c", host="h", password="k", extra={"allow_private_file_hosts": "maybe"}
+        )
+
+
+# ---- hardening: a destination that cannot be written ---------------------------------------------
+
+
+@pytest.fixture
+def small_disk(tmp_path) -> Iterator[Path]:
+    """A real 256 KiB file system (tmpfs), for a disk that fills up; needs root, as CI has."""
+    mount_point = tmp_path / "disk"
+    mount_point.mkdir()
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", str(mount_point)], capture_output=True)
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a small tmpfs here: {done.stderr.decode().strip()}")
+    try:
+        yield mount_point
+    finally:
+        subprocess.run(["umount", "-l", str(mount_point)], check=False)
+
+
+def test_a_full_disk_raises_the_typed_error_naming_the_destination_and_leaves_nothing(
+    sim, videogen_connection, small_disk
+):
+    task_id = sim.add_task(queued_seconds=0, running_seconds=0, video_size=1_000_000)
+    with pytest.raises(VideoStorageError, match=r"No space left on device \(ENOSPC\)") as caught:
+        fetch(video_task_id=task_id, destination=f"file://{small_disk}/videos/")
+    assert f"file://{small_disk}/videos/{task_id}.mp4" in str(caught.value)
+    assert files_in(small_disk / "videos") == []
+
+
+def test_a_read_only_destination_raises_the_typed_error_naming_it(sim, videogen_connection, small_disk):
+    subprocess.run(["mount", "-o", "remount,ro", str(small_disk)], check=True)
+    task_id = sim.add_task(queued_seconds=0, running_seconds=0)
+    with pytest.raises(VideoStorageError, match=r"Read-only file system \(EROFS\)") as caught:
+        fetch(video_task_id=task_id, destination=f"file://{small_disk}/")
+    assert f"file://{small_disk}/{task_id}.mp4" in str(caught.value)
+    assert files_in(small_disk) == []

@@ -185,9 +185,8 @@ def test_deadline_without_cancel_on_kill_cancels_nothing(sim, videogen_connectio
     assert sim.requests(method="DELETE") == []
 
 
-def test_killing_the_worker_cancels_a_queued_generation(sim, videogen_connection):
-    ctx = context()
-    op = operator(prompt="slow [sim:queued=600]", timeout=30)
+def execute_in_a_worker(op: GenerateVideoOperator, ctx: dict[str, Any]) -> tuple[threading.Thread, list[BaseException]]:
+    """Run ``op.execute`` in a thread, as a worker runs it; the list receives what it raised."""
     outcome: list[BaseException] = []
 
     def run() -> None:
@@ -198,9 +197,20 @@ def test_killing_the_worker_cancels_a_queued_generation(sim, videogen_connection
 
     worker = threading.Thread(target=run)
     worker.start()
-    deadline = time.time() + 10
-    while not sim.requests(target="query") and time.time() < deadline:
-        time.sleep(0.02)
+    return worker, outcome
+
+
+def wait_until(condition: Any, seconds: float = 10) -> None:
+    deadline = time.time() + seconds
+    while not condition() and time.time() < deadline:
+        time.sleep(0.01)
+
+
+def test_killing_the_worker_cancels_a_queued_generation(sim, videogen_connection):
+    ctx = context()
+    op = operator(prompt="slow [sim:queued=600]", timeout=30)
+    worker, outcome = execute_in_a_worker(op, ctx)
+    wait_until(lambda: sim.requests(target="query"))
     op.on_kill()
     worker.join(timeout=10)
     video_task_id = ctx["ti"].xcom["video_task_id"]
@@ -233,10 +243,13 @@ def test_execute_complete_turns_bad_events_into_clear_errors(event, error, match
         operator().execute_complete(context(), event)
 
 
-def test_execute_complete_success_returns_the_task(videogen_connection):
-    task = {"id": "cgt-1", "status": "succeeded", "video_url": "https://files.example.com/v.mp4"}
-    event = {"status": "success", "video_task_id": "cgt-1", "task": task, "message": "Video task cgt-1 succeeded."}
-    assert operator().execute_complete(context(), event) == task
+def test_execute_complete_success_returns_the_task_read_again(sim, videogen_connection):
+    task_id = sim.add_task(final_status="succeeded", queued_seconds=0, running_seconds=0)
+    task = {"id": task_id, "status": "succeeded", "video_url": "https://files.example.com/v.mp4?…"}
+    event = {"status": "success", "video_task_id": task_id, "task": task, "message": f"Video task {task_id} succeeded."}
+    result = operator().execute_complete(context(), event)
+    assert result["id"] == task_id and result["status"] == "succeeded"
+    assert "X-Signature=" in result["video_url"]
 
 
 def test_execute_complete_timeout_cancels_a_queued_generation(sim, videogen_connection):
@@ -277,10 +290,140 @@ def retry_dag(load_dag_file):
     return load_dag_file(Path(__file__).parent / "dags" / "generate_with_retry.py").dag
 
 
-def test_airflow_retry_after_a_failure_mid_wait_reconnects_or_resubmits(retry_dag, sim, videogen_connection):
-    """Airflow 3.3+: the retry reconnects through task_state_store (one create); before 3.3 it submits again."""
+def test_airflow_retry_after_a_failure_mid_wait_reconnects_without_submitting_again(
+    retry_dag, sim, videogen_connection, monkeypatch
+):
+    """A real retry reconnects: through task_state_store on Airflow 3.3+, through a Variable on 3.1 and 3.2."""
+    from airflow.models import Variable
+
+    from airflow_provider_videogen import generation_record
+
+    saved: list[str] = []
+    real_save = generation_record.VariableRecord.save
+
+    def spying_save(self: generation_record.VariableRecord, video_task_id: str) -> None:
+        real_save(self, video_task_id)
+        saved.append(self.key)
+        assert Variable.get(self.key, default_var=None) is not None  # really in the metadata database
+
+    monkeypatch.setattr(generation_record.VariableRecord, "save", spying_save)
     sim.add_fault(kind="http_error", target="query", status=503, times=1)
     run = retry_dag.test(run_conf={"prompt": "a fox [sim:queued=0] [sim:running=0.5]"})
     assert run.state == "success"
-    expected_creates = 1 if _has_task_state_store() else 2
-    assert len(sim.requests(target="create")) == expected_creates
+    assert len(sim.requests(target="create")) == 1
+    tries = [ti.try_number for ti in run.get_task_instances()]
+    assert tries == [2]  # the first try really failed, and the second reconnected
+    if not _has_task_state_store():
+        # The Variable that carried the id across the retry is gone once the task has ended.
+        key = f"videogen_generation.generate_with_retry.{run.run_id}.generate.-1"
+        assert saved == [key]
+        assert Variable.get(key, default_var=None) is None
+
+
+# ---- hardening: the id survives a failed state-store write; a kill during the create ---------
+
+
+class FailingStateStore(FakeStateStore):
+    """A ``task_state_store`` whose writes fail (the API server call behind it failed)."""
+
+    def __init__(self, failures: int) -> None:
+        super().__init__()
+        self.failures = failures
+        self.attempts = 0
+
+    def set(self, key: str, value: Any, *, retention: Any = None) -> None:
+        self.attempts += 1
+        if self.attempts <= self.failures:
+            raise RuntimeError("API server answered 503")
+        super().set(key, value, retention=retention)
+
+
+def test_a_state_store_write_that_keeps_failing_ends_the_task_for_good_naming_the_id(sim, videogen_connection):
+    store = FailingStateStore(failures=10)
+    ctx = context(store)
+    with pytest.raises(AirflowFailException, match="could not be saved") as caught:
+        operator(prompt="a fox [sim:queued=600]").execute(ctx)
+    video_task_id = ctx["ti"].xcom["video_task_id"]  # pushed before the store was written
+    assert f"VideoTaskSensor(video_task_id={video_task_id!r})" in str(caught.value)
+    assert store.attempts == 3
+    assert len(sim.requests(target="create")) == 1
+    assert sim.get_task(video_task_id)["status"] == "queued"  # the generation is left to be picked up
+
+
+def test_a_state_store_write_that_fails_once_is_retried(sim, videogen_connection):
+    store = FailingStateStore(failures=1)
+    ctx = context(store)
+    result = operator(prompt="a fox [sim:queued=0] [sim:running=0]").execute(ctx)
+    assert result["status"] == "succeeded"
+    assert store.values[GenerateVideoOperator.state_store_key] == ctx["ti"].xcom["video_task_id"]
+
+
+def test_a_kill_while_the_create_call_is_in_flight_cancels_the_new_generation(sim, videogen_connection):
+    sim.add_fault(kind="slow", target="create", delay=1.0)
+    ctx = context()
+    op = operator(prompt="a fox [sim:queued=600]", timeout=30)
+    worker, outcome = execute_in_a_worker(op, ctx)
+    wait_until(lambda: sim.requests(target="create"))
+    op.on_kill()  # the create has reached the service; its answer is held back
+    worker.join(timeout=15)
+    video_task_id = ctx["ti"].xcom["video_task_id"]
+    assert sim.get_task(video_task_id)["status"] == "cancelled"
+    assert [type(e) for e in outcome] == [VideoGenError]
+    assert "killed while submitting" in str(outcome[0])
+    assert sim.requests(target="query", task_id=video_task_id)  # read (queued) before the DELETE
+
+
+# ---- the durable record itself ---------------------------------------------------------------
+
+
+def test_the_variable_key_names_the_task_instance_and_stays_within_250_characters():
+    from airflow_provider_videogen.generation_record import variable_key
+
+    assert variable_key("d", "manual__2026", "t", None) == "videogen_generation.d.manual__2026.t.-1"
+    assert variable_key("d", "r", "t", 3) == "videogen_generation.d.r.t.3"
+    long_key = variable_key("d" * 200, "r" * 200, "t", 0)
+    assert len(long_key) <= 250 and long_key.startswith("videogen_generation.ddd")
+    assert long_key != variable_key("d" * 200, "r" * 199 + "x", "t", 0)
+
+
+def test_a_stale_or_unreadable_variable_record_is_not_used(monkeypatch):
+    import json as json_module
+
+    from airflow_provider_videogen.generation_record import VariableRecord
+
+    values: dict[str, Any] = {}
+
+    class FakeVariable:
+        @staticmethod
+        def get(key: str, default: Any = None) -> Any:
+            return values.get(key, default)
+
+    monkeypatch.setattr("airflow.sdk.Variable", FakeVariable)
+    record = VariableRecord("k")
+    assert record.get() is None
+    values["k"] = json_module.dumps({"video_task_id": "cgt-1", "saved_at": time.time()})
+    assert record.get() == "cgt-1"
+    values["k"] = json_module.dumps({"video_task_id": "cgt-1", "saved_at": time.time() - 8 * 86400})
+    assert record.get() is None
+    values["k"] = "not json"
+    assert record.get() is None
+
+
+class TryInstance(FakeTaskInstance):
+    def __init__(self, try_number: int, max_tries: int) -> None:
+        super().__init__()
+        self.try_number, self.max_tries = try_number, max_tries
+
+
+@pytest.mark.parametrize(
+    ("try_number", "max_tries", "error", "retried"),
+    [
+        (1, 1, VideoGenTransientError("x"), True),
+        (2, 1, VideoGenTransientError("x"), False),
+        (1, 3, AirflowFailException("x"), False),
+    ],
+)
+def test_whether_a_failed_try_is_retried(try_number, max_tries, error, retried):
+    from airflow_provider_videogen.operators.videogen import _will_retry
+
+    assert _will_retry({"ti": TryInstance(try_number, max_tries)}, error) is retried  # type: ignore[arg-type]

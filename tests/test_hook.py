@@ -18,7 +18,7 @@ from airflow_provider_videogen.exceptions import (
     VideoGenTransientError,
     VideoTaskNotFoundError,
 )
-from airflow_provider_videogen.hooks.videogen import RetryPolicy, VideoGenHook
+from airflow_provider_videogen.hooks.videogen import RetryPolicy, VideoGenHook, parse_retry_after
 from airflow_provider_videogen.video_task import VideoTask, VideoTaskStatus
 from tests.conftest import API_KEY
 
@@ -300,6 +300,45 @@ def test_test_connection_reports_an_unreachable_host(videogen_connection):
     assert "Check the base URL" in message
 
 
+def test_a_refused_connection_is_one_sentence_naming_the_host(videogen_connection):
+    port = _closed_port()
+    videogen_connection(conn_id="vg_down", host=f"http://127.0.0.1:{port}")
+    ok, message = VideoGenHook("vg_down").test_connection()
+    assert not ok
+    assert message == f"Check the base URL and that the service is running: 127.0.0.1:{port} refused the connection."
+
+
+def test_a_host_name_that_does_not_resolve_is_reported_as_dns(videogen_connection):
+    videogen_connection(conn_id="vg_dns", host="https://no-such-host.invalid")
+    ok, message = VideoGenHook("vg_dns").test_connection()
+    assert not ok
+    assert message == "Check the base URL's host name: no-such-host.invalid could not be resolved (DNS)."
+
+
+def test_https_to_a_plain_http_service_is_reported_as_tls(sim, videogen_connection):
+    address = sim.base_url.removeprefix("http://")
+    videogen_connection(conn_id="vg_tls", host=f"https://{address}")
+    ok, message = VideoGenHook("vg_tls").test_connection()
+    assert not ok
+    assert message == (
+        "Check the base URL's scheme (http or https) and the server's certificate: "
+        f"the TLS handshake with {address} failed."
+    )
+
+
+def test_a_host_that_never_answers_is_reported_as_a_timeout(videogen_connection):
+    with socket.socket() as silent:  # accepts connections (the kernel does) but never answers
+        silent.bind(("127.0.0.1", 0))
+        silent.listen()
+        port = silent.getsockname()[1]
+        videogen_connection(conn_id="vg_silent", host=f"http://127.0.0.1:{port}", timeout=0.3)
+        ok, message = VideoGenHook("vg_silent").test_connection()
+    assert not ok
+    assert message == (
+        f"Check the base URL and the network (firewall, proxy): 127.0.0.1:{port} did not answer within 0.3 s."
+    )
+
+
 async def test_hooks_starting_together_share_one_connection_lookup(sim, videogen_connection, monkeypatch):
     lookups: list[str] = []
     real = VideoGenHook.aget_connection.__func__  # type: ignore[attr-defined]
@@ -341,6 +380,140 @@ async def test_cancelling_one_waiting_hook_does_not_cancel_the_shared_lookup(vid
     settings = await second
     assert settings.conn_id == "videogen_default"
     assert first.cancelled()
+
+
+# ---- hardening: an unreadable Retry-After is no Retry-After ---------------------------------
+
+UNREADABLE_RETRY_AFTER = ["nan", "inf", "-inf", "-1", "garbage", "1e400", "NaN", "+nan"]
+
+
+@pytest.mark.parametrize("value", UNREADABLE_RETRY_AFTER)
+def test_unreadable_or_non_finite_retry_after_reads_as_none(value):
+    assert parse_retry_after(value) is None
+
+
+def test_huge_retry_after_is_capped_by_the_policy():
+    policy = RetryPolicy(max_retry_after=300.0)
+    assert parse_retry_after("1e12") == 1e12
+    assert policy.wait_after(1, parse_retry_after("1e12")) == 300.0
+
+
+@pytest.mark.parametrize("value", ["nan", "inf", "-1", "garbage"])
+@pytest.mark.parametrize("mode", MODES)
+def test_non_finite_retry_after_falls_back_to_backoff_and_the_call_returns(mode, value, sim, videogen_connection):
+    task_id = add_finished_task(sim, style="contents_generations", final_status="succeeded")
+    sim.add_fault(kind="http_error", target="query", status=503, retry_after=value, times=1)
+    # Bounded: a hook that sleeps nan seconds never returns.
+    task = sync_get(task_id) if mode == "sync" else asyncio.run(asyncio.wait_for(async_get(task_id), timeout=20))
+    assert task.status is VideoTaskStatus.SUCCEEDED
+    assert len(sim.requests(target="query")) == 2
+
+
+# ---- hardening: the connection's timeout bounds the whole request ---------------------------
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_a_trickling_answer_is_cut_at_the_connection_timeout(mode, sim, videogen_connection):
+    """A 200 whose body arrives a few bytes at a time must not hold the caller past ``timeout``."""
+    videogen_connection(conn_id="vg_trickle", timeout=1.0)
+    task_id = add_finished_task(sim, style="contents_generations", final_status="succeeded")
+    # About 150 pieces 0.2 s apart: 30 s for the whole answer, each piece well inside the timeout.
+    sim.add_fault(kind="trickle", target="query", delay=0.2, times=1)
+    with pytest.raises(VideoGenTransientError, match="timed out") as caught:
+        get(mode, task_id, conn_id="vg_trickle", policy=RetryPolicy(max_attempts=1))
+    assert API_KEY not in str(caught.value)
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_a_trickling_answer_is_retried_within_the_budget(mode, sim, videogen_connection):
+    videogen_connection(conn_id="vg_trickle", timeout=1.0)
+    task_id = add_finished_task(sim, style="contents_generations", final_status="succeeded")
+    sim.add_fault(kind="trickle", target="query", delay=0.2, times=1)
+    assert get(mode, task_id, conn_id="vg_trickle").status is VideoTaskStatus.SUCCEEDED
+    assert len(sim.requests(target="query")) == 2
+
+
+# ---- hardening: answers are bounded ---------------------------------------------------------
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_an_answer_of_several_mib_is_refused_at_the_default_limit(mode, sim, videogen_connection):
+    task_id = add_finished_task(sim, style="contents_generations", final_status="succeeded")
+    huge = {"id": task_id, "status": "succeeded", "padding": "x" * (5 * 1024 * 1024)}
+    sim.add_fault(kind="http_error", target="query", status=200, body=huge, times=1)
+    with pytest.raises(VideoGenAPIError, match="limit of 4194304 bytes"):
+        get(mode, task_id)
+
+
+# ---- hardening: the key is masked before any text is cut ------------------------------------
+
+
+def assert_no_part_of_the_key(text: str) -> None:
+    """Not the key, nor any 8 characters of it in a row."""
+    for start in range(len(API_KEY) - 7):
+        assert API_KEY[start : start + 8] not in text, f"part of the key leaked: {text!r}"
+
+
+@pytest.mark.parametrize("offset", [283, 290, 295, 299])
+@pytest.mark.parametrize("mode", MODES)
+def test_a_key_that_crosses_the_cut_of_a_non_json_error_body_is_masked(mode, offset, sim, videogen_connection):
+    task_id = add_finished_task(sim, style="contents_generations", final_status="succeeded")
+    body = "x" * offset + API_KEY + "y" * 100
+    sim.add_fault(kind="http_error", target="query", status=400, body=body, content_type="text/plain")
+    with pytest.raises(VideoGenAPIError) as caught:
+        get(mode, task_id)
+    assert_no_part_of_the_key(str(caught.value))
+
+
+@pytest.mark.parametrize("offset", [250, 280, 295])
+def test_a_key_that_crosses_the_cut_of_a_create_answer_without_id_is_masked(offset, sim, videogen_connection):
+    echo = {"note": "x" * offset + API_KEY + "y" * 50}
+    sim.add_fault(kind="http_error", target="create", status=200, body=echo)
+    with pytest.raises(VideoGenAPIError, match="holds no task id") as caught:
+        VideoGenHook(retry_policy=FAST_RETRIES).create_task(model="m", prompt="p")
+    assert_no_part_of_the_key(str(caught.value))
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_a_key_echoed_in_a_task_error_message_is_masked(mode, sim, videogen_connection):
+    task_id = add_finished_task(
+        sim, style="contents_generations", final_status="failed", error_code="Bad", error_message=f"key {API_KEY}"
+    )
+    task = get(mode, task_id)
+    assert task.error_message == "key ***"
+
+
+# ---- hardening: a 2xx that is not a task object is transient ---------------------------------
+
+
+@pytest.mark.parametrize("body", ["null", "[]", '[{"id": "x"}]', '"text"', "42", "true"])
+@pytest.mark.parametrize("mode", MODES)
+def test_a_json_answer_that_is_not_a_task_object_is_transient(mode, body, sim, videogen_connection):
+    task_id = add_finished_task(sim, style="contents_generations", final_status="succeeded")
+    sim.add_fault(kind="http_error", target="query", status=200, body=body, content_type="application/json")
+    assert get(mode, task_id).status is VideoTaskStatus.SUCCEEDED
+    assert len(sim.requests(target="query")) == 2
+
+
+# ---- hardening: an answer about another task is refused ---------------------------------------
+
+
+@pytest.mark.parametrize("api_style", ["contents_generations", "video_generations"])
+@pytest.mark.parametrize("mode", MODES)
+def test_an_answer_about_another_task_id_is_refused(mode, api_style, sim, videogen_connection):
+    conn_id = videogen_connection(conn_id=f"vg_{api_style}", api_style=api_style)
+    task_id = add_finished_task(sim, style=api_style, final_status="succeeded")
+    other = add_finished_task(sim, style=api_style, final_status="succeeded")
+    answer = (
+        {"id": other, "status": "succeeded", "content": {"video_url": "http://x/v.mp4"}}
+        if api_style == "contents_generations"
+        else {"code": "success", "message": "", "data": {"task_id": other, "status": "SUCCESS"}}
+    )
+    sim.add_fault(kind="http_error", target="query", status=200, body=answer, times=10)
+    with pytest.raises(VideoGenAPIError, match="with another task") as caught:
+        get(mode, task_id, conn_id=conn_id)
+    assert other in str(caught.value) and task_id in str(caught.value)
+    assert len(sim.requests(target="query")) == 1
 
 
 def test_workers_do_not_load_aiohttp():

@@ -175,9 +175,22 @@ def test_unknown_task_fails_before_deferring(sim, videogen_connection):
 # ---- execute_complete ----
 
 
-def test_success_event_returns_the_task_dict():
-    payload = event("success")
-    assert make_sensor().execute_complete(CONTEXT, event=payload) == payload["task"]
+def test_success_event_returns_the_task_read_again_with_its_signed_urls(sim, videogen_connection):
+    """The trigger's event carries no pre-signed URL: the worker reads the task once more for it."""
+    task_id = sim.add_task(final_status="succeeded", queued_seconds=0, running_seconds=0)
+    sim.clear_requests()
+    payload = event("success", video_task_id=task_id, task={**event("success")["task"], "id": task_id})
+    result = make_sensor(task_id).execute_complete(CONTEXT, event=payload)
+    assert result["id"] == task_id
+    assert "X-Signature=" in result["video_url"] and result["video_url"].startswith(sim.base_url)
+    assert len(sim.requests(target="query")) == 1
+
+
+def test_success_event_for_a_task_no_longer_succeeded_is_a_clear_error(sim, videogen_connection):
+    task_id = sim.add_task(final_status="succeeded", queued_seconds=0, running_seconds=0)
+    sim.delete_task(task_id)
+    with pytest.raises(VideoTaskNotFoundError):
+        make_sensor(task_id).execute_complete(CONTEXT, event=event("success", video_task_id=task_id))
 
 
 @pytest.mark.parametrize("final_status", ["failed", "cancelled", "expired"])
@@ -235,18 +248,19 @@ def test_success_event_without_the_task_is_a_clear_error():
         make_sensor().execute_complete(CONTEXT, event=event("success", task=None))
 
 
-def test_execute_complete_logs_the_key_facts_on_the_worker(caplog, monkeypatch):
+def test_execute_complete_logs_the_key_facts_on_the_worker(caplog, monkeypatch, sim, videogen_connection):
     logger = logging.getLogger("test.video_task_sensor")
     monkeypatch.setattr(VideoTaskSensor, "log", property(lambda self: logger))
-    sensor = make_sensor()
+    task_id = sim.add_task(final_status="succeeded", queued_seconds=0, running_seconds=0)
+    sensor = make_sensor(task_id)
     started = time.time() - 95
     with caplog.at_level(logging.INFO, logger="test.video_task_sensor"):
-        sensor.execute_complete(CONTEXT, event=event("success"), wait_started_at=started)
+        sensor.execute_complete(CONTEXT, event=event("success", video_task_id=task_id), wait_started_at=started)
     (record,) = caplog.records
     line = record.getMessage()
-    assert line.startswith(f"Video task {TASK_ID}: wait ended with success; task status succeeded; waited 9")
-    assert "video URL host cdn.example.com" in line
-    assert "secret" not in line  # the signed part of the URL is never logged
+    assert line.startswith(f"Video task {task_id}: wait ended with success; task status succeeded; waited 9")
+    assert "video URL host 127.0.0.1" in line
+    assert "X-Signature" not in line  # the signed part of the URL is never logged
 
 
 # ---- poke and reschedule modes ----

@@ -82,8 +82,9 @@ def test_dag_with_the_sensor_succeeds(
     assert video["id"] == video_task_id
     assert video["status"] == "succeeded"
     assert video["video_url"].startswith(sim.base_url)
-    # The check before deferring, then the trigger's poll.
-    assert len(sim.requests(target="query", task_id=video_task_id)) == 2
+    # The check before deferring, the trigger's poll, and the worker's read for the signed URLs
+    # (which the trigger's event does not carry).
+    assert len(sim.requests(target="query", task_id=video_task_id)) == 3
 
 
 def test_dag_whose_video_task_fails_ends_failed_with_the_api_message(

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import math
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -89,6 +90,7 @@ class FakeHook:
     instances: list[FakeHook] = []
     script: list[VideoTask | BaseException] = []
     settings_error: BaseException | None = None
+    poll_hint: float | None = None
 
     def __init__(self, videogen_conn_id: str, *, retry_policy: Any = None) -> None:
         self.videogen_conn_id = videogen_conn_id
@@ -303,12 +305,31 @@ async def test_success_yields_one_event_with_the_task_and_returns(hook):
         {
             "status": "success",
             "video_task_id": TASK_ID,
-            "task": SUCCEEDED.to_dict(),
+            "task": {**SUCCEEDED.to_dict(), "video_url": "https://cdn.example.com/v.mp4?…"},
             "message": f"Video task {TASK_ID} succeeded.",
             "error_code": None,
             "error_message": None,
         }
     ]
+
+
+async def test_the_event_carries_no_signed_query_and_no_raw_answer(hook):
+    """Airflow logs every trigger event: a pre-signed URL there is a credential for the video."""
+    signed = VideoTask(
+        id=TASK_ID,
+        status=VideoTaskStatus.SUCCEEDED,
+        video_url="https://user:pw@cdn.example.com:8443/v.mp4?X-Signature=s3cr3t",
+        last_frame_url="https://cdn.example.com/f.png?X-Signature=s3cr3t",
+        raw={"content": {"video_url": "https://cdn.example.com/v.mp4?X-Signature=s3cr3t"}, "pad": "x" * 100_000},
+    )
+    hook.script = [signed]
+    (event,) = await events_of(make_trigger(FakeClock()))
+    text = json.dumps(event.payload)
+    assert "s3cr3t" not in text and "pw@" not in text
+    assert event.payload["task"]["video_url"] == "https://cdn.example.com:8443/v.mp4?…"
+    assert event.payload["task"]["last_frame_url"] == "https://cdn.example.com/f.png?…"
+    assert event.payload["task"]["raw"] == {}
+    assert len(text) < 2_000
 
 
 @pytest.mark.parametrize("status", ["failed", "cancelled", "expired"])
@@ -362,6 +383,14 @@ async def test_retry_after_is_capped(hook):
     clock = FakeClock()
     await only_event(make_trigger(clock, poll_interval=10.0))
     assert clock.sleeps == [10.0, VideoTaskTrigger.max_retry_after]
+
+
+@pytest.mark.parametrize("retry_after", [math.nan, math.inf, -1.0])
+async def test_a_non_finite_retry_after_is_ignored_by_the_backoff(hook, retry_after):
+    hook.script = [transient("HTTP 503", retry_after=retry_after), SUCCEEDED]
+    clock = FakeClock()
+    await only_event(make_trigger(clock, poll_interval=10.0))
+    assert clock.sleeps == [10.0, 10.0]
 
 
 async def test_a_successful_poll_resets_the_error_count(hook):
@@ -624,3 +653,13 @@ async def test_on_kill_on_video_generations_sends_nothing_and_does_not_raise(sim
 def test_cancel_on_kill_survives_serialization():
     trigger = VideoTaskTrigger(TASK_ID, cancel_on_kill=True)
     assert airflow_round_trip(trigger).cancel_on_kill is True
+
+
+@pytest.mark.parametrize("body", ["null", "[]"])
+async def test_simulator_one_stray_json_answer_does_not_end_the_wait(sim, real_hook_trigger, body):
+    task_id = sim.add_task(final_status="succeeded", queued_seconds=0, running_seconds=0)
+    sim.add_fault("http_error", target="query", status=200, body=body, content_type="application/json")
+    trigger, _ = real_hook_trigger(task_id)
+    payload = await only_event(trigger)
+    assert payload["status"] == "success"
+    assert len(sim.requests(target="query")) == 2

@@ -249,3 +249,13 @@ def test_to_dict_is_json_safe_and_round_trips(payload):
     assert data["status"] == "succeeded"
     assert data["is_terminal"] is True
     assert VideoTask.from_dict(data) == task
+
+
+def test_to_dict_keeps_a_small_answer_and_leaves_a_bloated_one_out():
+    small = parse_video_task(CONTENTS_SUCCEEDED)
+    assert small.to_dict()["raw"] == CONTENTS_SUCCEEDED
+    bloated = parse_video_task({**CONTENTS_SUCCEEDED, "padding": "x" * 3_000_000})
+    data = bloated.to_dict()
+    assert data["raw"] == {}
+    assert len(json.dumps(data)) < 4_000
+    assert data["video_url"] == small.video_url  # everything the model names is still there

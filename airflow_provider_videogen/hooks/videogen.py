@@ -1,24 +1,23 @@
-"""``VideoGenHook``: the ``videogen`` connection and every call to the video generation APIs."""
+"""``VideoGenHook``: every call to the video generation APIs through a ``videogen`` connection.
+
+The connection's settings live in :mod:`~airflow_provider_videogen.settings`, the retry policy in
+:mod:`~airflow_provider_videogen.retry` and the HTTP sessions in
+:mod:`~airflow_provider_videogen.transport`; the names they had here stay importable from here.
+"""
 
 from __future__ import annotations
 
 import asyncio
-import email.utils
 import json
-import random
-import time
 import weakref
 from collections.abc import Callable, Coroutine, Mapping
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal
-from urllib.parse import quote, urlsplit
+from typing import Any
 
 import requests
 from airflow.sdk import BaseHook
-from tenacity import AsyncRetrying, RetryCallState, Retrying, retry_if_exception, stop_after_attempt
-from tenacity import stop_before_delay as _stop_before_delay
+from tenacity import AsyncRetrying, Retrying
 
-from airflow_provider_videogen import API_STYLE_CHOICES, DATA_CENTER_CHOICES, __version__
+from airflow_provider_videogen import transport
 from airflow_provider_videogen.exceptions import (
     VideoGenAPIError,
     VideoGenAuthError,
@@ -30,185 +29,35 @@ from airflow_provider_videogen.exceptions import (
     VideoTaskNotFoundError,
 )
 from airflow_provider_videogen.generation_request import VideoGenerationRequest
-from airflow_provider_videogen.video_task import VideoTask, VideoTaskStatus, parse_video_task
+from airflow_provider_videogen.retry import RetryPolicy, parse_retry_after, retry_kwargs
+from airflow_provider_videogen.settings import (
+    DATA_CENTER_URLS,
+    DEFAULT_PATH_PREFIXES,
+    MAX_VIDEO_TASK_ID_LENGTH,
+    ApiStyle,
+    VideoGenConnectionSettings,
+    aextra,
+    check_video_task_id,
+)
+from airflow_provider_videogen.styles import STYLES
+from airflow_provider_videogen.transport import USER_AGENT, SharedSessionLease
+from airflow_provider_videogen.video_task import VideoTask, VideoTaskStatus
 
-if TYPE_CHECKING:
-    from airflow.sdk import Connection
+__all__ = [
+    "DATA_CENTER_URLS",
+    "DEFAULT_PATH_PREFIXES",
+    "MAX_VIDEO_TASK_ID_LENGTH",
+    "USER_AGENT",
+    "ApiStyle",
+    "RetryPolicy",
+    "VideoGenConnectionSettings",
+    "VideoGenHook",
+    "check_video_task_id",
+    "parse_retry_after",
+]
 
-# aiohttp is imported where the async calls need it: only the triggerer makes them, and every task
-# try on a worker imports this module (parsing its DAG file), where aiohttp would cost a third of a
-# second of CPU for nothing.
-
-DATA_CENTER_URLS: dict[str, str] = {
-    "beijing": "https://ai.rong-api.com",
-    "north_america": "https://ai.us-light-api.com",
-}
-DEFAULT_PATH_PREFIXES: dict[str, str] = {
-    "contents_generations": "/llm/v1",
-    "video_generations": "/v1",
-}
-USER_AGENT = f"airflow-provider-videogen/{__version__}"
-MAX_VIDEO_TASK_ID_LENGTH = 256
-# Characters that could move a request to another path or endpoint, or that no real id contains.
-_UNSAFE_ID_CHARACTERS = frozenset("/\\?#%") | {chr(c) for c in range(0x21)} | {"\x7f"}
 # Transient statuses: the service may answer differently if asked again.
 _TRANSIENT_STATUSES = frozenset({408, 425, 429, 500, 502, 503, 504})
-_ERROR_TEXT_LIMIT = 300
-
-ApiStyle = Literal["contents_generations", "video_generations"]
-
-
-@dataclass(frozen=True)
-class RetryPolicy:
-    """How transient faults are retried.
-
-    :param max_attempts: attempts in all, the first included (1 disables retries).
-    :param max_seconds: give up rather than start a wait that would end later than this many
-        seconds after the first attempt.
-    :param initial_wait: first backoff in seconds; it doubles each attempt.
-    :param max_wait: longest single backoff in seconds.
-    :param max_retry_after: longest ``Retry-After`` the hook will honour, in seconds.
-    """
-
-    max_attempts: int = 5
-    max_seconds: float = 120.0
-    initial_wait: float = 1.0
-    max_wait: float = 30.0
-    max_retry_after: float = 300.0
-
-    def wait_seconds(self, retry_state: RetryCallState) -> float:
-        """Seconds to sleep before the next attempt: ``Retry-After`` if sent, else backoff with jitter."""
-        error = retry_state.outcome.exception() if retry_state.outcome else None
-        return self.wait_after(retry_state.attempt_number, getattr(error, "retry_after", None))
-
-    def wait_after(self, failures: int, retry_after: float | None) -> float:
-        """Seconds to wait after ``failures`` failed attempts in a row, honouring the service's ``Retry-After``."""
-        if retry_after is not None:
-            return min(max(retry_after, 0.0), self.max_retry_after)
-        return self.backoff(failures)
-
-    def backoff(self, failures: int) -> float:
-        """Exponential backoff with jitter after ``failures`` failed attempts in a row."""
-        ceiling = min(self.max_wait, self.initial_wait * 2 ** max(failures - 1, 0))
-        return random.uniform(ceiling / 2, ceiling)
-
-
-@dataclass(frozen=True)
-class VideoGenConnectionSettings:
-    """Everything a ``videogen`` connection says, checked and resolved.
-
-    :param conn_id: the Airflow connection id it came from.
-    :param base_url: scheme and host (and port) of the API, without a trailing slash.
-    :param api_key: the API key (never shown in ``repr``).
-    :param api_style: ``contents_generations`` or ``video_generations``.
-    :param path_prefix: path before the API routes, e.g. ``/llm/v1``.
-    :param timeout: seconds allowed for one HTTP request.
-    :param data_center: the data center the base URL came from, or ``None`` when a host was given.
-    :param retry_policy: how transient faults are retried.
-    """
-
-    conn_id: str
-    base_url: str
-    api_key: str = field(repr=False)
-    api_style: ApiStyle = "contents_generations"
-    path_prefix: str = "/llm/v1"
-    timeout: float = 30.0
-    data_center: str | None = "beijing"
-    retry_policy: RetryPolicy = field(default_factory=RetryPolicy)
-
-    @classmethod
-    def from_connection_fields(
-        cls,
-        conn_id: str,
-        *,
-        host: str | None,
-        password: str | None,
-        port: int | None = None,
-        extra: Mapping[str, Any] | None = None,
-    ) -> VideoGenConnectionSettings:
-        """Resolve the fields of a ``videogen`` connection; raise a clear error for a bad value."""
-        extra = dict(extra or {})
-        api_key = (password or "").strip() or str(extra.get("api_key") or "").strip()
-        if not api_key:
-            raise VideoGenConfigurationError(
-                f"Connection {conn_id!r} has no API key: put the key in the connection's password "
-                "field (shown as 'API key' in the connection form)."
-            )
-        api_style = _choice(conn_id, "api_style", extra.get("api_style"), API_STYLE_CHOICES)
-        data_center: str | None = None
-        if host and host.strip():
-            base_url = _base_url_from_host(conn_id, host.strip(), port)
-        else:
-            data_center = _choice(conn_id, "data_center", extra.get("data_center"), DATA_CENTER_CHOICES)
-            base_url = DATA_CENTER_URLS[data_center]
-        prefix = extra.get("path_prefix")
-        path_prefix = DEFAULT_PATH_PREFIXES[api_style] if prefix is None else str(prefix).strip()
-        path_prefix = "/" + path_prefix.strip("/") if path_prefix.strip("/") else ""
-        defaults = RetryPolicy()
-        retry_policy = RetryPolicy(
-            max_attempts=int(_positive(conn_id, "max_attempts", extra.get("max_attempts"), defaults.max_attempts)),
-            max_seconds=_positive(conn_id, "max_retry_seconds", extra.get("max_retry_seconds"), defaults.max_seconds),
-        )
-        return cls(
-            conn_id=conn_id,
-            base_url=base_url,
-            api_key=api_key,
-            api_style=api_style,  # type: ignore[arg-type]
-            path_prefix=path_prefix,
-            timeout=_positive(conn_id, "timeout", extra.get("timeout"), 30.0),
-            data_center=data_center,
-            retry_policy=retry_policy,
-        )
-
-    @classmethod
-    def from_connection(cls, conn: Connection, extra: Mapping[str, Any]) -> VideoGenConnectionSettings:
-        """Resolve an Airflow connection whose extras were already decoded."""
-        return cls.from_connection_fields(
-            conn.conn_id, host=conn.host, password=conn.password, port=conn.port, extra=extra
-        )
-
-    @property
-    def tasks_url(self) -> str:
-        """URL of the collection of video tasks (create and list)."""
-        route = "/contents/generations/tasks" if self.api_style == "contents_generations" else "/video/generations"
-        return f"{self.base_url}{self.path_prefix}{route}"
-
-    def task_url(self, video_task_id: str) -> str:
-        """URL of one video task; the id is checked and percent-encoded so it stays one path segment."""
-        return f"{self.tasks_url}/{quote(check_video_task_id(video_task_id), safe='')}"
-
-    def redact(self, text: str) -> str:
-        """Remove the API key from a text that came from elsewhere (an error body may echo it)."""
-        return text.replace(self.api_key, "***") if self.api_key else text
-
-
-def check_video_task_id(video_task_id: Any) -> str:
-    """Return the id if it is safe to put in a URL path, else raise a clear error.
-
-    Ids with a path separator, ``?``, ``#``, ``%``, white space or control characters, ``.`` or
-    ``..``, an empty id or one longer than 256 characters can never be a real video task id and could
-    address another endpoint, so they are refused before anything is sent.
-    """
-    if not isinstance(video_task_id, str):
-        raise VideoGenConfigurationError(
-            f"The video task id must be a string, got {type(video_task_id).__name__} ({video_task_id!r})."
-        )
-    problem = None
-    if not video_task_id:
-        problem = "it is empty"
-    elif len(video_task_id) > MAX_VIDEO_TASK_ID_LENGTH:
-        problem = f"it is {len(video_task_id)} characters long (at most {MAX_VIDEO_TASK_ID_LENGTH})"
-    elif video_task_id in (".", ".."):
-        problem = "it is a relative path"
-    elif bad := sorted(set(video_task_id) & _UNSAFE_ID_CHARACTERS):
-        problem = f"it contains {', '.join(repr(c) for c in bad)}"
-    if problem:
-        shown = video_task_id if len(video_task_id) <= 80 else video_task_id[:77] + "..."
-        raise VideoGenConfigurationError(
-            f"Invalid video task id {shown!r}: {problem}. Pass the id the create call returned "
-            "(like 'cgt-20250331175019-68d9t' or 'task_...'); check the template or XCom that supplies it."
-        )
-    return video_task_id
 
 
 class VideoGenHook(BaseHook):
@@ -244,7 +93,10 @@ class VideoGenHook(BaseHook):
         self._retry_policy_override = retry_policy
         self._settings: VideoGenConnectionSettings | None = None
         self._session: requests.Session | None = None
-        self._async_lease: _SharedSessionLease | None = None
+        self._async_lease: SharedSessionLease | None = None
+        #: Seconds the service asked to wait before the next poll, from its last answer (``None``: it
+        #: said nothing). The ``/v1/videos`` style sends it as ``openai-poll-after-ms``.
+        self.poll_hint: float | None = None
 
     # ---- connection form (Airflow 3.1 reads these; 3.2+ reads conn-fields from the provider info) ----
 
@@ -306,7 +158,7 @@ class VideoGenHook(BaseHook):
 
     async def _alookup_settings(self) -> VideoGenConnectionSettings:
         conn = await self.aget_connection(self.videogen_conn_id)
-        return VideoGenConnectionSettings.from_connection(conn, await _aextra(conn))
+        return VideoGenConnectionSettings.from_connection(conn, await aextra(conn))
 
     def _with_override(self, settings: VideoGenConnectionSettings) -> VideoGenConnectionSettings:
         if self._retry_policy_override is None:
@@ -320,9 +172,7 @@ class VideoGenHook(BaseHook):
     def get_conn(self) -> requests.Session:
         """Return the ``requests`` session (created once, with the provider's User-Agent)."""
         if self._session is None:
-            session = requests.Session()
-            session.headers["User-Agent"] = USER_AGENT
-            self._session = session
+            self._session = transport.new_session()
         return self._session
 
     def get_task(self, video_task_id: str) -> VideoTask:
@@ -334,9 +184,10 @@ class VideoGenHook(BaseHook):
         :raises VideoGenTransientError: transient faults outlasted the retry policy.
         """
         settings = self.settings
-        url = settings.task_url(video_task_id)
-        payload = self._request("GET", url, settings, video_task_id=video_task_id, action="query")
-        return _parse_task_payload(payload, settings, video_task_id)
+        task: VideoTask = self._request(
+            "GET", settings.task_url(video_task_id), settings, **_query_call(settings, video_task_id)
+        )
+        return task
 
     def create_task(self, request: VideoGenerationRequest | None = None, /, **request_fields: Any) -> str:
         """Submit a video generation and return the new video task id.
@@ -364,7 +215,7 @@ class VideoGenHook(BaseHook):
         elif request_fields:
             raise VideoGenConfigurationError("Pass either a VideoGenerationRequest or keyword fields, not both.")
         settings = self.settings
-        body = request.to_body(settings.api_style)
+        body = settings.style.create_body(request)
         try:
             answer = self._request(
                 "POST",
@@ -378,7 +229,8 @@ class VideoGenHook(BaseHook):
         except VideoGenTransientError as error:
             raise _maybe_created(error) from None
         video_task_id = _created_task_id(answer, settings)
-        self.log.info("Created video task %s with model %s at %s.", video_task_id, request.model, settings.base_url)
+        # The URL not last: the UI's log view would link it with the full stop.
+        self.log.info("Created video task %s at %s with model %s.", video_task_id, settings.base_url, request.model)
         return video_task_id
 
     def cancel_task(self, video_task_id: str) -> bool:
@@ -432,10 +284,11 @@ class VideoGenHook(BaseHook):
                 f"check the key, and that it belongs to this data center or gateway. {error.api_message or ''}"
             ).strip()
         except VideoGenTransientError as error:
-            return (
-                False,
-                f"Could not get an answer from {self.settings.base_url}: {error}. Check the base URL.",
-            )
+            if error.http_status is None:
+                from airflow_provider_videogen.unreachable import unreachable_message
+
+                return False, unreachable_message(self.settings.base_url, self.settings.timeout, error)
+            return False, f"Could not get an answer from {self.settings.base_url}: {error} Check the base URL."
         except VideoGenError as error:
             return False, str(error)
         return True, f"Connected to {self.settings.base_url} ({self.settings.api_style})."
@@ -457,30 +310,29 @@ class VideoGenHook(BaseHook):
         json_body: Any = None,
         policy: RetryPolicy | None = None,
         retry_if: Callable[[BaseException], bool] | None = None,
+        read: Callable[[Any], Any] | None = None,
     ) -> Any:
         session = self.get_conn()
         headers = {"Authorization": f"Bearer {settings.api_key}", "Accept": "application/json"}
 
         def attempt() -> Any:
             try:
-                response = session.request(
-                    method,
-                    url,
-                    headers=headers,
-                    json=json_body,
-                    timeout=settings.timeout,
-                    allow_redirects=False,
+                answer = transport.send(
+                    session, method, url, timeout=settings.timeout, headers=headers, json_body=json_body
                 )
-                body = response.content
+            except transport.AnswerTooLargeError as e:
+                raise _too_large_error(e, action, video_task_id, settings) from None
             except (
                 requests.ConnectionError,
                 requests.Timeout,
                 requests.exceptions.ChunkedEncodingError,
             ) as e:
                 raise _transport_error(e, action, video_task_id, settings, sent=not _surely_unsent(e)) from None
-            return _interpret(response.status_code, response.headers, body, settings, action, video_task_id)
+            payload = _interpret(answer.status, answer.headers, answer.body, settings, action, video_task_id)
+            self.poll_hint = settings.style.poll_hint(answer.headers)
+            return read(payload) if read is not None else payload
 
-        retrying = Retrying(**_retry_kwargs(policy or settings.retry_policy, retry_if, self.log))
+        retrying = Retrying(**retry_kwargs(policy or settings.retry_policy, retry_if, self.log))
         return retrying(attempt)
 
     # ---- async API ----
@@ -489,8 +341,8 @@ class VideoGenHook(BaseHook):
         """Read a video task without blocking the event loop; see :meth:`get_task`."""
         settings = await self.aget_settings()
         url = settings.task_url(video_task_id)
-        payload = await self._arequest("GET", url, settings, video_task_id=video_task_id, action="query")
-        return _parse_task_payload(payload, settings, video_task_id)
+        task: VideoTask = await self._arequest("GET", url, settings, **_query_call(settings, video_task_id))
+        return task
 
     async def acancel_task(self, video_task_id: str) -> bool:
         """Cancel a still-queued video task without blocking the event loop; see :meth:`cancel_task`."""
@@ -528,11 +380,12 @@ class VideoGenHook(BaseHook):
         json_body: Any = None,
         policy: RetryPolicy | None = None,
         retry_if: Callable[[BaseException], bool] | None = None,
+        read: Callable[[Any], Any] | None = None,
     ) -> Any:
-        import aiohttp
+        import aiohttp  # here: only the triggerer makes async calls, and a worker need not load it
 
         if self._async_lease is None:
-            self._async_lease = _SharedSessionLease.acquire()
+            self._async_lease = SharedSessionLease.acquire()
         session = self._async_lease.session
         headers = {"Authorization": f"Bearer {settings.api_key}", "Accept": "application/json"}
         timeout = aiohttp.ClientTimeout(total=settings.timeout)
@@ -542,8 +395,12 @@ class VideoGenHook(BaseHook):
                 async with session.request(
                     method, url, headers=headers, json=json_body, timeout=timeout, allow_redirects=False
                 ) as response:
-                    body = await response.read()
-                    return _interpret(response.status, response.headers, body, settings, action, video_task_id)
+                    body = await transport.aread_bounded(response)
+                    payload = _interpret(response.status, response.headers, body, settings, action, video_task_id)
+                    self.poll_hint = settings.style.poll_hint(response.headers)
+                    return read(payload) if read is not None else payload
+            except transport.AnswerTooLargeError as e:
+                raise _too_large_error(e, action, video_task_id, settings) from None
             except (aiohttp.ClientError, asyncio.TimeoutError) as e:
                 sent = not isinstance(e, aiohttp.ClientConnectorError)
                 raise _transport_error(e, action, video_task_id, settings, sent=sent) from None
@@ -554,7 +411,7 @@ class VideoGenHook(BaseHook):
             # as the request itself and leave reference cycles for the garbage collector, whose full
             # collections stall an event loop holding thousands of waiting triggers.
             return await attempt()
-        retrying = AsyncRetrying(**_retry_kwargs(policy, retry_if, self.log))
+        retrying = AsyncRetrying(**retry_kwargs(policy, retry_if, self.log))
         return await retrying(attempt)
 
 
@@ -585,18 +442,15 @@ def _maybe_created(error: VideoGenTransientError) -> VideoGenTransientError:
 
 
 def _created_task_id(answer: Any, settings: VideoGenConnectionSettings) -> str:
-    """Read the new id from any create answer: ``{"id"}``, ``{"task_id"}``, or the gateway's wrapped form."""
-    data = answer.get("data") if isinstance(answer, Mapping) and isinstance(answer.get("data"), Mapping) else answer
-    video_task_id = None
-    if isinstance(data, Mapping):
-        video_task_id = data.get("task_id") or data.get("id")
-    if not isinstance(video_task_id, str) or not video_task_id:
+    """Read the new id from the create answer, as the connection's style says."""
+    video_task_id = settings.style.created_task_id(answer)
+    if video_task_id is None:
         raise VideoGenAPIError(
             f"The service at {settings.base_url} accepted the generation but its answer holds no task id "
-            f"({settings.redact(json.dumps(answer)[:_ERROR_TEXT_LIMIT])}). The task may exist: look at the "
+            f"({settings.excerpt(json.dumps(answer))}). The task may exist: look at the "
             "service's task list before submitting again."
         )
-    return check_video_task_id(video_task_id)
+    return settings.style.check_task_id(video_task_id)
 
 
 def _cancel_call(video_task_id: str) -> dict[str, Any]:
@@ -605,22 +459,57 @@ def _cancel_call(video_task_id: str) -> dict[str, Any]:
 
 
 def _require_cancel_support(settings: VideoGenConnectionSettings) -> None:
-    if settings.api_style != "contents_generations":
+    if not settings.style.can_cancel:
+        able = ", ".join(name for name, style in STYLES.items() if style.can_cancel)
         raise VideoGenNotSupportedError(
             f"Cancelling is not supported by the {settings.api_style} API style (connection "
-            f"{settings.conn_id!r}): new-api gateways have no cancel call. Only contents_generations can cancel."
+            f"{settings.conn_id!r}): {settings.style.no_cancel_reason}. Only {able} can cancel."
         )
 
 
+def _query_call(settings: VideoGenConnectionSettings, video_task_id: str) -> dict[str, Any]:
+    """How a query of a video task is made.
+
+    The answer is read as the task inside the attempt, so an unusable answer is retried like any
+    other transient fault.
+    """
+    return {
+        "video_task_id": video_task_id,
+        "action": "query",
+        "read": lambda payload: _parse_task_payload(payload, settings, video_task_id),
+    }
+
+
 def _parse_task_payload(payload: Any, settings: VideoGenConnectionSettings, video_task_id: str) -> VideoTask:
+    if not isinstance(payload, Mapping):
+        # A proxy's stray `null` or `[]` is no answer about the task: as transient as a blank 200.
+        raise VideoGenTransientError(
+            f"The service answered the query of video task {video_task_id!r} at {settings.base_url} with JSON "
+            f"that is not a task object ({_json_kind(payload)}); this happens now and then behind proxies.",
+            video_task_id=video_task_id,
+        )
     try:
-        return parse_video_task(payload, video_task_id=video_task_id)
+        task = settings.style.parse_task(payload, video_task_id)
     except ValueError as e:
         raise VideoGenAPIError(
             f"The answer for video task {video_task_id!r} from {settings.base_url} is not a video task ({e}). "
             f"Check that the connection's api_style ({settings.api_style}) matches the service.",
             video_task_id=video_task_id,
         ) from None
+    if task.id != video_task_id:
+        raise VideoGenAPIError(
+            f"The service at {settings.base_url} answered the query of video task {video_task_id!r} with "
+            f"another task ({settings.excerpt(task.id, 80)!r}); its answer is not trusted. A caching proxy in "
+            "front of the service can cause this: check the connection's base URL.",
+            video_task_id=video_task_id,
+        )
+    return task
+
+
+def _json_kind(value: Any) -> str:
+    if value is None:
+        return "null"
+    return {list: "an array", str: "a string", bool: "a boolean"}.get(type(value), "a number")
 
 
 def _probe_not_found_result(settings: VideoGenConnectionSettings, error: VideoTaskNotFoundError) -> tuple[bool, str]:
@@ -635,28 +524,14 @@ def _probe_not_found_result(settings: VideoGenConnectionSettings, error: VideoTa
     )
 
 
-def _retry_kwargs(policy: RetryPolicy, retry_if: Callable[[BaseException], bool] | None, logger: Any) -> dict[str, Any]:
-    def before_sleep(state: RetryCallState) -> None:
-        error = state.outcome.exception() if state.outcome else None
-        logger.warning(
-            "Attempt %d of %d failed (%s); retrying in %.1f s.",
-            state.attempt_number,
-            policy.max_attempts,
-            error,
-            state.upcoming_sleep,
-        )
-
-    return {
-        "stop": stop_after_attempt(policy.max_attempts) | _stop_before_delay(policy.max_seconds),
-        "wait": policy.wait_seconds,
-        "retry": retry_if_exception(retry_if or _is_transient),
-        "before_sleep": before_sleep,
-        "reraise": True,
-    }
-
-
-def _is_transient(error: BaseException) -> bool:
-    return isinstance(error, VideoGenTransientError)
+def _too_large_error(
+    error: transport.AnswerTooLargeError, action: str, video_task_id: str | None, settings: VideoGenConnectionSettings
+) -> VideoGenAPIError:
+    return VideoGenAPIError(
+        f"Could not {action} {_describe(video_task_id)} at {settings.base_url}: {error}. An answer of this API "
+        "is a small JSON object: check the base URL and path_prefix of the connection.",
+        video_task_id=video_task_id,
+    )
 
 
 def _surely_unsent(error: BaseException) -> bool:
@@ -678,7 +553,7 @@ def _transport_error(
     sent: bool,
 ) -> VideoGenTransientError:
     kind = "timed out" if isinstance(error, (requests.Timeout, asyncio.TimeoutError)) else "failed"
-    reason = settings.redact(f"{type(error).__name__}: {error}")[:_ERROR_TEXT_LIMIT]
+    reason = settings.excerpt(f"{type(error).__name__}: {error}")
     message = f"Could not {action} {_describe(video_task_id)} at {settings.base_url}: the request {kind} ({reason})."
     cls = VideoGenTransientError if sent else VideoGenRequestNotSentError
     return cls(message, video_task_id=video_task_id)
@@ -693,11 +568,15 @@ def _interpret(
     video_task_id: str | None,
 ) -> Any:
     """Turn one HTTP answer into decoded JSON, or raise the typed error it calls for."""
+    key = settings.api_key.encode()
+    if key and key in body:
+        # A service that echoes the key must not put it in a task, an error, XCom or a log line.
+        body = body.replace(key, b"***")
     decoded = _decode_json(body)
     succeeded = 200 <= status < 300
     # A task that failed is still a successful answer: its "error" describes the task, not the call.
-    is_task = isinstance(decoded, Mapping) and any(k in decoded for k in ("status", "id", "task_id"))
-    api_code, api_message = (None, None) if succeeded and is_task else _api_error(decoded)
+    style = settings.style
+    api_code, api_message = (None, None) if succeeded and style.is_task_answer(decoded) else style.api_error(decoded)
     if succeeded and api_code is None:
         if decoded is _NOT_JSON:
             raise VideoGenTransientError(
@@ -708,12 +587,12 @@ def _interpret(
             )
         return decoded
     if api_message is not None:
-        api_message = settings.redact(api_message)[:_ERROR_TEXT_LIMIT]
+        api_message = settings.excerpt(api_message)
     detail = f"HTTP {status}"
     if api_code or api_message:
         detail += f", API error {api_code or '-'}: {api_message or '(no message)'}"
     elif body.strip():
-        detail += f", body {settings.redact(body[:_ERROR_TEXT_LIMIT].decode('utf-8', 'replace'))!r}"
+        detail += f", body {settings.excerpt(body.decode('utf-8', 'replace'))!r}"
     where = f"{_describe(video_task_id)} at {settings.base_url}"
     kwargs: dict[str, Any] = {
         "video_task_id": video_task_id,
@@ -721,7 +600,7 @@ def _interpret(
         "api_code": api_code,
         "api_message": api_message,
     }
-    if api_code == "task_not_exist" or (status == 404 and video_task_id is not None):
+    if api_code in style.not_found_codes or (status == 404 and video_task_id is not None):
         hint = "" if (api_code or api_message) else " The answer was not an API error: check base URL and path_prefix."
         raise VideoTaskNotFoundError(
             f"Video task {video_task_id!r} was not found at {settings.base_url} ({detail}). Tasks can be "
@@ -756,102 +635,8 @@ def _decode_json(body: bytes) -> Any:
         return _NOT_JSON
 
 
-def _api_error(decoded: Any) -> tuple[str | None, str | None]:
-    """Read ``{"error": {"code", "message"}}`` or the gateway's ``{"code", "message", "data": null}``."""
-    if not isinstance(decoded, Mapping):
-        return None, None
-    error = decoded.get("error")
-    if isinstance(error, Mapping):
-        code = error.get("code")
-        return (str(code) if code not in (None, "") else None), _text(error.get("message"))
-    code = decoded.get("code")
-    if isinstance(code, str) and code.lower() not in ("success", "ok", "0", "") and decoded.get("data") is None:
-        message = _text(decoded.get("message"))
-        if code == "fail_to_fetch_task" and message:
-            upstream_code, upstream_message = _api_error(_decode_json(message.encode()))
-            if upstream_code or upstream_message:
-                return upstream_code or code, upstream_message or message
-        return code, message
-    return None, None
-
-
-def _text(value: Any) -> str | None:
-    return str(value) if value not in (None, "") else None
-
-
-def parse_retry_after(value: str | None) -> float | None:
-    """Read a ``Retry-After`` header (seconds or an HTTP date) as seconds from now; ``None`` if absent or unreadable."""
-    if not value:
-        return None
-    try:
-        return max(float(value), 0.0)
-    except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max(when.timestamp() - time.time(), 0.0)
-
-
 def _describe(video_task_id: str | None) -> str:
     return f"video task {video_task_id!r}" if video_task_id is not None else "the video tasks"
-
-
-def _choice(conn_id: str, name: str, value: Any, choices: list[str]) -> str:
-    if value is None or str(value).strip() == "":
-        return choices[0]
-    normalized = str(value).strip().lower().replace("-", "_").replace(" ", "_")
-    if normalized not in choices:
-        raise VideoGenConfigurationError(
-            f"Connection {conn_id!r} has {name}={value!r}; choose one of: {', '.join(choices)}."
-        )
-    return normalized
-
-
-def _positive(conn_id: str, name: str, value: Any, default: float) -> float:
-    if value is None or value == "":
-        return default
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        number = float("nan")
-    if not number > 0 or number == float("inf"):
-        raise VideoGenConfigurationError(
-            f"Connection {conn_id!r} has {name}={value!r}; it must be a positive number (default {default:g})."
-        )
-    return number
-
-
-def _base_url_from_host(conn_id: str, host: str, port: int | None) -> str:
-    if "://" not in host:
-        host = f"https://{host}"
-    parts = urlsplit(host)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise VideoGenConfigurationError(
-            f"Connection {conn_id!r} has host {host!r}, which is not an http(s) base URL such as "
-            "'https://ai.rong-api.com' or 'http://127.0.0.1:9000'. Leave it empty to use the data center."
-        )
-    netloc = parts.netloc.rpartition("@")[2]  # credentials in a base URL would end up in logs
-    if port and parts.port is None:
-        netloc = f"{netloc}:{port}"
-    return f"{parts.scheme}://{netloc}{parts.path.rstrip('/')}"
-
-
-async def _aextra(conn: Connection) -> dict[str, Any]:
-    """Decode the connection's extras without blocking (Airflow 3.3 adds ``aextra_dejson``)."""
-    aextra_dejson = getattr(conn, "aextra_dejson", None)
-    if aextra_dejson is not None:
-        return await aextra_dejson()
-    # Older versions only offer the sync property, which masks secrets through a blocking call:
-    # decode the JSON directly (this connection keeps no secret in its extras).
-    try:
-        extra = json.loads(conn.extra) if conn.extra else {}
-    except ValueError:
-        raise VideoGenConfigurationError(
-            f"Connection {conn.conn_id!r} has extras that are not valid JSON; fix them in the connection."
-        ) from None
-    return extra if isinstance(extra, dict) else {}
 
 
 class _SharedLookups:
@@ -885,42 +670,3 @@ class _SharedLookups:
             task.add_done_callback(forget)
         # Shielded: one waiting hook being cancelled must not cancel the lookup for the others.
         return await asyncio.shield(task)
-
-
-class _SharedSessionLease:
-    """One ``aiohttp`` session per event loop, shared by every hook running in that loop.
-
-    Thousands of triggers wait at once in one triggerer loop; sharing one session (and its pool of
-    keep-alive connections) instead of one per hook or per request keeps the CPU per poll and the
-    memory per waiting task small. The session closes when the last hook releases it.
-    """
-
-    _by_loop: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _SharedSessionLease] = weakref.WeakKeyDictionary()
-    connection_limit = 100
-
-    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
-        import aiohttp
-
-        self.loop = loop
-        self.session = aiohttp.ClientSession(
-            connector=aiohttp.TCPConnector(limit=self.connection_limit, ttl_dns_cache=300),
-            headers={"User-Agent": USER_AGENT},
-        )
-        self.holders = 0
-
-    @classmethod
-    def acquire(cls) -> _SharedSessionLease:
-        loop = asyncio.get_running_loop()
-        lease = cls._by_loop.get(loop)
-        if lease is None or lease.session.closed:
-            lease = cls(loop)
-            cls._by_loop[loop] = lease
-        lease.holders += 1
-        return lease
-
-    async def release(self) -> None:
-        self.holders -= 1
-        if self.holders <= 0:
-            if self._by_loop.get(self.loop) is self:
-                del self._by_loop[self.loop]
-            await self.session.close()

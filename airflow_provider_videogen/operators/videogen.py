@@ -3,36 +3,36 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator
 
-from airflow_provider_videogen._compat import conf
+from airflow_provider_videogen._compat import AirflowFailException, TaskDeferred, conf
+from airflow_provider_videogen.events import (
+    event_payload,
+    final_event_payload,
+    raise_for_event,
+    reread_on_success,
+    validate_event,
+)
 from airflow_provider_videogen.exceptions import (
-    VideoDownloadError,
-    VideoGenerationFailedError,
+    VideoGenerationNotSavedError,
     VideoGenError,
     VideoGenNotSupportedError,
     VideoTaskNotFoundError,
 )
+from airflow_provider_videogen.generation_record import GenerationRecord, generation_record
 from airflow_provider_videogen.generation_request import VideoGenerationRequest
 from airflow_provider_videogen.hooks.videogen import RetryPolicy, VideoGenHook
-from airflow_provider_videogen.triggers.videogen import (
-    VideoTaskTrigger,
-    deferral_timeout,
-    event_payload,
-    final_event_payload,
-    validate_event,
-)
+from airflow_provider_videogen.triggers.videogen import VideoTaskTrigger, deferral_timeout
 from airflow_provider_videogen.video_download import (
     DEFAULT_CHUNK_SIZE,
     VideoDownloader,
-    check_file_url,
     require_succeeded,
-    resolve_destination,
 )
 from airflow_provider_videogen.video_task import VideoTask
 
@@ -126,73 +126,33 @@ class FetchVideoOperator(BaseOperator):
         """Fetch the task; copy its files when a destination is set; return the result described above."""
         hook = VideoGenHook(self.videogen_conn_id, retry_policy=self.http_retry_policy)
         task = hook.get_task(self.video_task_id)
-        require_succeeded(task)
-        result = task.to_dict()
+        settings = hook.settings
         if self.destination is None:
+            require_succeeded(task, settings.style.file_source(task, "video", settings.task_url(task.id)))
             self.log.info("Video task %s succeeded; returning its metadata (no destination, nothing copied).", task.id)
-            return result
-
-        # Check every URL before writing anything, so a bad last frame never leaves half a result.
-        video_url = check_file_url(str(task.video_url), video_task_id=task.id)
-        frame_url = None
-        if self.include_last_frame:
-            if not task.last_frame_url:
-                raise VideoDownloadError(
-                    f"Video task {task.id} has no last frame: it was created without return_last_frame. "
-                    "Set include_last_frame=False, or generate with return_last_frame=True.",
-                    video_task_id=task.id,
-                )
-            frame_url = check_file_url(task.last_frame_url, video_task_id=task.id)
-
-        video_path = resolve_destination(
-            self.destination, file_name=f"{self.video_task_id}.mp4", conn_id=self.dest_conn_id
-        )
-        frame_path = _last_frame_path(video_path) if frame_url else None
-
-        downloader = VideoDownloader(
-            chunk_size=self.chunk_size,
-            retry_policy=self.http_retry_policy or hook.settings.retry_policy,
+            return task.to_dict()
+        downloader = VideoDownloader.for_connection(
+            settings, chunk_size=self.chunk_size, retry_policy=self.http_retry_policy
         )
         self._downloader = downloader
         try:
-            video = downloader.fetch(video_url, video_path, video_task_id=task.id, overwrite=self.overwrite)
-            frame = (
-                downloader.fetch(
-                    frame_url, frame_path, video_task_id=task.id, kind="last_frame", overwrite=self.overwrite
-                )
-                if frame_url and frame_path is not None
-                else None
+            return downloader.land(
+                task,
+                settings,
+                self.destination,
+                dest_conn_id=self.dest_conn_id,
+                include_last_frame=self.include_last_frame,
+                overwrite=self.overwrite,
             )
         finally:
             self._downloader = None
             downloader.close()
-
-        result.update(
-            video_path=video.uri,
-            size_bytes=video.size_bytes,
-            sha256=video.sha256,
-            last_frame_path=frame.uri if frame else None,
-            last_frame_size_bytes=frame.size_bytes if frame else None,
-            last_frame_sha256=frame.sha256 if frame else None,
-        )
-        return result
 
     def on_kill(self) -> None:
         """Stop a copy in progress and remove its temporary file."""
         downloader = self._downloader
         if downloader is not None:
             downloader.cancel()
-
-
-def _last_frame_path(video_path: ObjectStoragePath) -> ObjectStoragePath:
-    """``<name>.png`` beside the video (``x.mp4`` -> ``x.png``)."""
-    frame = video_path.with_name(f"{video_path.stem or video_path.name}.png")
-    if frame.path == video_path.path:
-        raise VideoDownloadError(
-            f"The video destination {video_path.name!r} ends in .png, where its last frame would go: "
-            "name the video file .mp4."
-        )
-    return frame
 
 
 class GenerateVideoOperator(BaseOperator):
@@ -295,6 +255,9 @@ class GenerateVideoOperator(BaseOperator):
         self.deferrable = deferrable
         self.http_retry_policy = http_retry_policy
         self._waiting_for: str | None = None
+        self._submitting = False
+        self._killed = False
+        self._record: GenerationRecord | None = None
 
     @cached_property
     def hook(self) -> VideoGenHook:
@@ -314,51 +277,63 @@ class GenerateVideoOperator(BaseOperator):
     def execute(self, context: Context) -> Any:
         """Submit (or reconnect to) the generation, then wait for it as configured."""
         started_at = time.time()
-        video_task_id, known = self._reconnect_or_submit(context)
-        context["ti"].xcom_push(key="video_task_id", value=video_task_id)
-        if not self.wait_for_completion:
-            return video_task_id
-        if known is not None and known.is_terminal:
-            return self._finish(final_event_payload(video_task_id, known), started_at)
-        end_time = started_at + self.timeout if self.timeout is not None else None
-        if not self.deferrable:
-            return self._wait_in_worker(video_task_id, end_time, started_at)
-        self.defer(
-            trigger=VideoTaskTrigger(
-                video_task_id=video_task_id,
-                videogen_conn_id=self.videogen_conn_id,
-                poll_interval=self.poll_interval,
-                end_time=end_time,
-                cancel_on_kill=self.cancel_on_kill,
-            ),
-            method_name="execute_complete",
-            kwargs={"started_at": started_at},
-            timeout=deferral_timeout(end_time, self.hook.settings.timeout),
-        )
+        self._record = generation_record(context, self.state_store_key)
+        with self._ending_the_try(context):
+            video_task_id, known = self._reconnect_or_submit(context)
+            if not self.wait_for_completion:
+                return video_task_id
+            if known is not None and known.is_terminal:
+                return self._finish(final_event_payload(video_task_id, known, full_task=True), started_at)
+            end_time = started_at + self.timeout if self.timeout is not None else None
+            if not self.deferrable:
+                return self._wait_in_worker(video_task_id, end_time, started_at)
+            self.defer(
+                trigger=VideoTaskTrigger(
+                    video_task_id=video_task_id,
+                    videogen_conn_id=self.videogen_conn_id,
+                    poll_interval=self.poll_interval,
+                    end_time=end_time,
+                    cancel_on_kill=self.cancel_on_kill,
+                ),
+                method_name="execute_complete",
+                kwargs={"started_at": started_at},
+                timeout=deferral_timeout(end_time, self.hook.settings.timeout),
+            )
 
     def execute_complete(
         self, context: Context, event: dict[str, Any] | None = None, started_at: float | None = None
     ) -> dict[str, Any]:
         """Resume on the worker with the trigger's event: return the task, or fail with the reason."""
-        video_task_id = event.get("video_task_id") if isinstance(event, Mapping) else None
-        checked = validate_event(event, str(video_task_id or "(unknown)"), "operator")
-        return self._finish(checked, started_at)
+        self._record = generation_record(context, self.state_store_key)
+        with self._ending_the_try(context):
+            video_task_id = event.get("video_task_id") if isinstance(event, Mapping) else None
+            checked = validate_event(event, str(video_task_id or "(unknown)"), "operator")
+            return self._finish(reread_on_success(checked, self.hook.get_task), started_at)
 
     def on_kill(self) -> None:
-        """Cancel the generation if it is still queued (worker mode; deferred waits cancel in the trigger)."""
-        if self._waiting_for is not None and self.cancel_on_kill:
+        """Cancel the generation if it is still queued (worker mode; deferred waits cancel in the trigger).
+
+        A kill that comes while the create call is under way cancels the new generation as soon as
+        the call returns its id.
+        """
+        self._killed = True
+        if not self.cancel_on_kill:
+            return
+        if self._waiting_for is not None:
             self._cancel_if_queued(self._waiting_for, reason="the task was killed")
+        elif self._submitting:
+            self.log.warning("The task was killed while submitting: the generation is cancelled once it has an id.")
 
     # ---- helpers ----
 
     def _reconnect_or_submit(self, context: Context) -> tuple[str, VideoTask | None]:
         """Return the id of this task's generation: the one an earlier try submitted, if usable, else a new one."""
-        store = context.get("task_state_store")  # Airflow 3.3+
-        if store is None:
-            self.log.debug("No task_state_store (Airflow < 3.3): a retry of this task submits again.")
+        record = self._record
+        if record is None:
+            self.log.debug("No durable record for this task: a retry of it submits again.")
         else:
-            previous = store.get(self.state_store_key)
-            if isinstance(previous, str) and previous:
+            previous = record.get()
+            if previous is not None:
                 task = self._previous_task(previous)
                 if task is not None and not task.status.is_failure:
                     self.log.info(
@@ -366,13 +341,67 @@ class GenerateVideoOperator(BaseOperator):
                         previous,
                         task.status.value,
                     )
+                    context["ti"].xcom_push(key="video_task_id", value=previous)
                     return previous, task
-        video_task_id = self.hook.create_task(self.generation_request())
-        if store is not None:
-            # Saved before anything else can fail, so that a retry finds it.
-            store.set(self.state_store_key, video_task_id, retention=_STATE_RETENTION)
+        self._submitting = True
+        try:
+            video_task_id = self.hook.create_task(self.generation_request())
+        finally:
+            self._submitting = False
+        # The id reaches XCom and the log first: whatever fails next, a person can still find it.
+        context["ti"].xcom_push(key="video_task_id", value=video_task_id)
         self.log.info("Submitted video task %s.", video_task_id)
+        if self._killed:
+            self._end_killed_submission(video_task_id)
+        if record is not None:
+            self._save(record, video_task_id)
         return video_task_id, None
+
+    def _save(self, record: GenerationRecord, video_task_id: str) -> None:
+        """Keep the id where a retry finds it; if that keeps failing, end the task for good rather than pay twice."""
+        for attempt in range(1, _SAVE_ATTEMPTS + 1):
+            try:
+                record.save(video_task_id)
+                return
+            except Exception as error:
+                if attempt == _SAVE_ATTEMPTS:
+                    raise VideoGenerationNotSavedError(
+                        f"Video task {video_task_id} was submitted, but its id could not be saved in {record.where} "
+                        f"({type(error).__name__}: {error}), so a retry of this task would submit and pay for "
+                        "another generation: the task fails without retries instead. The generation goes on: wait "
+                        f"for it with VideoTaskSensor(video_task_id={video_task_id!r}) (the id is also in this "
+                        "task's XCom under video_task_id).",
+                        video_task_id=video_task_id,
+                    ) from error
+                self.log.warning(
+                    "Saving the id of video task %s in %s failed (%s); trying again.",
+                    video_task_id,
+                    record.where,
+                    error,
+                )
+                time.sleep(_SAVE_BACKOFF * attempt)
+
+    def _end_killed_submission(self, video_task_id: str) -> None:
+        if self.cancel_on_kill:
+            self._cancel_if_queued(video_task_id, reason="the task was killed while submitting it")
+        raise VideoGenError(
+            f"The task was killed while submitting video task {video_task_id}; not waiting for it.",
+            video_task_id=video_task_id,
+        )
+
+    @contextmanager
+    def _ending_the_try(self, context: Context) -> Iterator[None]:
+        """Drop the durable record once the task ends: it succeeded, or it failed with no retry to follow."""
+        try:
+            yield
+        except TaskDeferred:
+            raise
+        except BaseException as error:
+            if self._record is not None and not _will_retry(context, error):
+                self._record.forget()
+            raise
+        if self._record is not None:
+            self._record.forget()
 
     def _previous_task(self, video_task_id: str) -> VideoTask | None:
         try:
@@ -391,14 +420,15 @@ class GenerateVideoOperator(BaseOperator):
             while True:
                 task = self.hook.get_task(video_task_id)
                 if task.is_terminal:
-                    return self._finish(final_event_payload(video_task_id, task), started_at)
+                    return self._finish(final_event_payload(video_task_id, task, full_task=True), started_at)
                 if task.status is not last_status:
                     last_status = task.status
                     self.log.info("Video task %s is %s.", video_task_id, task.status.value)
                 if end_time is not None and time.time() >= end_time:
                     return self._finish(_timeout_payload(video_task_id, task, end_time), started_at)
-                remaining = end_time - time.time() if end_time is not None else self.poll_interval
-                time.sleep(max(0.0, min(self.poll_interval, remaining)))
+                wait = max(self.poll_interval, min(self.hook.poll_hint or 0.0, _MAX_POLL_HINT))
+                remaining = end_time - time.time() if end_time is not None else wait
+                time.sleep(max(0.0, min(wait, remaining)))
         finally:
             self._waiting_for = None
 
@@ -408,17 +438,9 @@ class GenerateVideoOperator(BaseOperator):
         video_task_id = event["video_task_id"]
         waited = f"{time.time() - started_at:.0f} s" if started_at is not None else "unknown"
         self.log.info("Video task %s: %s (waited %s). %s", video_task_id, status, waited, message)
-        if status == "success":
-            return dict(event["task"])
         if status == "timeout" and self.cancel_on_kill:
             self._cancel_if_queued(video_task_id, reason="the deadline passed")
-        error_class = VideoGenerationFailedError if status == "failed" else VideoGenError
-        raise error_class(
-            message,
-            video_task_id=video_task_id,
-            api_code=event.get("error_code"),
-            api_message=event.get("error_message"),
-        )
+        return raise_for_event(event, "operator")
 
     def _cancel_if_queued(self, video_task_id: str, *, reason: str) -> None:
         try:
@@ -430,8 +452,22 @@ class GenerateVideoOperator(BaseOperator):
             self.log.warning("Could not cancel video task %s: %s", video_task_id, error)
 
 
-# Tasks stay queryable for 7 days; a retry later than that cannot reconnect anyway.
-_STATE_RETENTION = timedelta(days=7)
+# The longest wait between two polls a service's poll hint may ask for (like the trigger's Retry-After cap).
+_MAX_POLL_HINT = 600.0
+# Saving the id after a create: attempts, and the pause after the first failure (growing).
+_SAVE_ATTEMPTS = 3
+_SAVE_BACKOFF = 0.5
+
+
+def _will_retry(context: Context, error: BaseException) -> bool:
+    """Whether Airflow retries the task after this try fails with ``error`` (unknown: assume it does)."""
+    if isinstance(error, AirflowFailException):
+        return False
+    ti = context.get("ti")
+    try_number, max_tries = getattr(ti, "try_number", None), getattr(ti, "max_tries", None)
+    if not isinstance(try_number, int) or not isinstance(max_tries, int):
+        return True
+    return try_number <= max_tries
 
 
 def _timeout_payload(video_task_id: str, task: VideoTask, end_time: float) -> dict[str, Any]:

@@ -12,15 +12,11 @@ from urllib.parse import urlsplit
 from airflow.exceptions import AirflowException
 from airflow.sdk import BaseSensorOperator, PokeReturnValue
 
-from airflow_provider_videogen._compat import AirflowSensorTimeout, AirflowSkipException, conf
-from airflow_provider_videogen.exceptions import VideoGenError, VideoGenTransientError, VideoTaskFailedError
+from airflow_provider_videogen._compat import AirflowSkipException, conf
+from airflow_provider_videogen.events import final_event_payload, raise_for_event, reread_on_success, validate_event
+from airflow_provider_videogen.exceptions import VideoGenTransientError
 from airflow_provider_videogen.hooks.videogen import VideoGenHook
-from airflow_provider_videogen.triggers.videogen import (
-    VideoTaskTrigger,
-    deferral_timeout,
-    final_event_payload,
-    validate_event,
-)
+from airflow_provider_videogen.triggers.videogen import VideoTaskTrigger, deferral_timeout
 from airflow_provider_videogen.video_task import VideoTask, VideoTaskStatus
 
 if TYPE_CHECKING:
@@ -117,7 +113,8 @@ class VideoTaskSensor(BaseSensorOperator):
             return False
         waited = time.time() - self._started_at if self._started_at is not None else None
         return PokeReturnValue(
-            is_done=True, xcom_value=self._complete(final_event_payload(self.video_task_id, task), waited)
+            is_done=True,
+            xcom_value=self._complete(final_event_payload(self.video_task_id, task, full_task=True), waited),
         )
 
     def execute_complete(
@@ -125,7 +122,12 @@ class VideoTaskSensor(BaseSensorOperator):
     ) -> dict[str, Any]:
         """Resume on the worker with the trigger's event: return the task, or raise why the wait ended."""
         waited = time.time() - wait_started_at if wait_started_at is not None else None
-        return self._complete(validate_event(event, self.video_task_id, "sensor"), waited)
+        checked = validate_event(event, self.video_task_id, "sensor")
+        try:
+            return self._complete(reread_on_success(checked, self.hook.get_task), waited)
+        finally:
+            if "hook" in self.__dict__:
+                self.hook.close()
 
     # ---- helpers ----
 
@@ -141,7 +143,7 @@ class VideoTaskSensor(BaseSensorOperator):
             )
             task = None
         if task is not None and task.is_terminal:
-            return self._complete(final_event_payload(self.video_task_id, task), waited=0.0)
+            return self._complete(final_event_payload(self.video_task_id, task, full_task=True), waited=0.0)
         if task is not None:
             self._log_status_change(task)
         end_time = started_at + self.timeout
@@ -172,25 +174,8 @@ class VideoTaskSensor(BaseSensorOperator):
         )
         # Logged again here because the triggerer's log of the wait is easy to lose.
         template = "Video task %s: wait ended with %s; task status %s; waited %s; video URL host %s. %s"
-        if status == "success":
-            self.log.info(template, *facts)
-            return dict(event["task"])
-        self.log.warning(template, *facts)
-        if status == "failed":
-            raise VideoTaskFailedError(
-                event["message"],
-                video_task_id=self.video_task_id,
-                api_code=event.get("error_code"),
-                api_message=event.get("error_message"),
-            )
-        if status == "timeout":
-            raise AirflowSensorTimeout(event["message"])
-        raise VideoGenError(
-            event["message"],
-            video_task_id=self.video_task_id,
-            api_code=event.get("error_code"),
-            api_message=event.get("error_message"),
-        )
+        (self.log.info if status == "success" else self.log.warning)(template, *facts)
+        return raise_for_event(event, "sensor")
 
     def _raise_soft(self, error: AirflowException) -> NoReturn:
         if self.soft_fail:

@@ -1,5 +1,8 @@
 """Test helpers: an HTTP simulator of the video-generation APIs, and ways to run it.
 
+``process_tree`` stops a service started in a session of its own (an Airflow component, say)
+together with everything it started.
+
 Importing this package is cheap: the helpers load on first use, so that
 ``python -m airflow_provider_videogen.testing.simulator`` runs the server module only once.
 """

@@ -160,7 +160,8 @@ class _SimulatorClient:
         """Queue a fault for the next matching requests; return its id.
 
         :param kind: ``http_error``, ``reset``, ``slow``, ``empty_body``, ``malformed_body``,
-            ``truncate``, ``expired`` or ``throttle`` (downloads only: the body is sent at ``rate``).
+            ``truncate``, ``expired``, ``trickle`` (an API answer sent a few bytes at a time,
+            ``delay`` seconds apart) or ``throttle`` (a download's body sent at ``rate``).
         :param target: ``query``, ``create``, ``cancel``, ``list``, ``download`` or ``any``.
         :param status: HTTP status of ``http_error`` (default 500).
         :param retry_after: ``Retry-After`` header (seconds or an HTTP date).
@@ -168,7 +169,7 @@ class _SimulatorClient:
         :param content_type: custom ``Content-Type`` for ``body``.
         :param times: how many matching requests it affects; ``<= 0`` means until cleared.
         :param task_id: only requests about this task.
-        :param delay: seconds a ``slow`` answer is held back.
+        :param delay: seconds a ``slow`` answer is held back, or between the pieces of a ``trickle``.
         :param truncate_at: body bytes sent before a ``truncate`` closes the connection
             (default half the body).
         :param rate: bytes per second of a ``throttle``d download.

@@ -48,6 +48,7 @@ from urllib.parse import parse_qsl
 
 from aiohttp import web
 
+from airflow_provider_videogen.testing import openai_videos
 from airflow_provider_videogen.testing._media import frame_png, iter_video, video_sha256
 
 __all__ = [
@@ -62,10 +63,13 @@ __all__ = [
 
 CONTENTS = "contents_generations"
 VIDEO = "video_generations"
-STYLES = (CONTENTS, VIDEO)
+OPENAI = "openai_videos"
+STYLES = (CONTENTS, VIDEO, OPENAI)
 SHAPES = ("gateway", "documented")
 FINAL_STATUSES = ("succeeded", "failed", "cancelled", "expired")
-FAULT_KINDS = ("http_error", "reset", "slow", "empty_body", "malformed_body", "truncate", "expired", "throttle")
+FAULT_KINDS = (
+    "http_error", "reset", "slow", "empty_body", "malformed_body", "truncate", "expired", "trickle", "throttle",
+)  # fmt: skip
 FAULT_TARGETS = ("query", "create", "cancel", "list", "download", "any")
 
 DEFAULT_MODEL = "doubao-seedance-1-0-pro-250528"
@@ -76,6 +80,8 @@ _STYLE_ALIASES = {
     "contents": CONTENTS,
     "video_generations": VIDEO,
     "video": VIDEO,
+    "openai_videos": OPENAI,
+    "openai": OPENAI,
 }
 _RESOLUTIONS = {"480p": (864, 480), "720p": (1280, 720), "1080p": (1920, 1080)}
 _STREAM_THRESHOLD = 256 * 1024
@@ -110,6 +116,8 @@ class SimulatorConfig:
     :param video_generations_shape: how style-2 queries answer: ``"gateway"`` (the wrapped answer the
         new-api gateway really returns) or ``"documented"`` (the flat documented answer).
     :param url_ttl: seconds a file URL stays valid after the task finished.
+    :param openai_poll_after_ms: the ``openai-poll-after-ms`` header of ``/videos`` answers (``None``: none).
+    :param openai_direct_url: ``/videos`` objects carry ``metadata.url``, a direct file URL, as new-api's do.
     :param request_log: record requests (disable for benchmarks).
     :param request_log_size: the request log keeps only the most recent entries.
     """
@@ -120,6 +128,8 @@ class SimulatorConfig:
     video_size: int = 1_048_576
     video_generations_shape: str = "gateway"
     url_ttl: float = 86_400.0
+    openai_poll_after_ms: int | None = None
+    openai_direct_url: bool = False
     request_log: bool = True
     request_log_size: int = 50_000
 
@@ -278,6 +288,10 @@ def _new_video_id() -> str:
     return "task_" + "".join(random.choices(string.ascii_letters + string.digits, k=32))
 
 
+def _new_openai_id() -> str:
+    return "video_" + "".join(random.choices(string.hexdigits.lower()[:16], k=32))
+
+
 def _normalise_style(style: str) -> str:
     try:
         return _STYLE_ALIASES[style]
@@ -398,7 +412,13 @@ class SimulatorState:
         now = time.time()
         if task_id is None:
             while True:
-                task_id = _new_contents_id(now) if style == CONTENTS else _new_video_id()
+                task_id = (
+                    _new_contents_id(now)
+                    if style == CONTENTS
+                    else _new_openai_id()
+                    if style == OPENAI
+                    else _new_video_id()
+                )
                 if task_id not in self.tasks:
                     break
         queued = config.queued_seconds if queued_seconds is None else float(queued_seconds)
@@ -567,6 +587,9 @@ class SimulatorState:
         ]
 
 
+_TRICKLE_BYTES = 4
+
+
 def _retry_after_text(value: str | float) -> str:
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         return str(int(value)) if float(value).is_integer() else str(value)
@@ -634,6 +657,11 @@ _XML_CODES = {
 
 
 def _default_error(style: str | None, status: int, headers: Mapping[str, str]) -> web.Response:
+    if style == OPENAI:
+        code = {401: "invalid_api_key", 404: "video_not_found", 429: "rate_limit_exceeded"}.get(status, "server_error")
+        return _json(
+            status, {"error": {"message": f"simulated error {status}", "type": "api_error", "code": code}}, headers
+        )
     if style == CONTENTS:
         code, type_, message = _ARK_CODES.get(status, ("SimulatedError", "Error", "Simulated error."))
         error = {"code": code, "message": message, "type": type_}
@@ -760,6 +788,14 @@ class _Simulator:
         method = request.method
         match = _API_RE.search(request.path)
         body = await request.read() if request.body_exists else b""
+        openai_match = openai_videos.ROUTE_RE.search(request.path) if match is None else None
+        if openai_match is not None:
+            task_id = openai_match.group(1)
+            target = openai_videos.target_of(method, task_id, bool(openai_match.group(2)))
+            entry = state.record(request, target or "other", task_id, body)
+            response = await self._api_answer(request, OPENAI, target, task_id, body, entry)
+            entry.status = None if _dropped(request) and entry.fault in ("reset", "slow") else response.status
+            return response
         if match is None:
             entry = state.record(request, "other", None, body)
             entry.status = 404
@@ -799,6 +835,8 @@ class _Simulator:
         if target is None:
             if style == CONTENTS:
                 return _ark_error(405, "MethodNotAllowed", "The method is not allowed for this resource.", "BadRequest")
+            if style == OPENAI:
+                return openai_videos.error(405, f"Method {request.method} is not allowed here.", "method_not_allowed")
             return _video_error(404, f"Invalid URL ({request.method} {request.path})", "invalid_request_error", "")
         fault = state.take_fault(target, task_id)
         if fault is not None:
@@ -808,13 +846,22 @@ class _Simulator:
             if fault.kind == "slow":
                 if not await self._pause(fault.delay):
                     return _drop_connection(request)
-            elif fault.kind != "truncate":
+            elif fault.kind not in ("truncate", "trickle"):
                 return _fault_response(fault, style)
         if not self._authorised(request):
             if style == CONTENTS:
                 return _ark_error(401, "AuthenticationError", _MSG_AUTH, "Unauthorized")
+            if style == OPENAI:
+                return openai_videos.error(
+                    401, "Incorrect API key provided.", "invalid_api_key", "authentication_error"
+                )
             return _json(401, {"error": {"message": "invalid token", "type": "new_api_error", "code": "invalid_token"}})
         base = f"{request.scheme}://{request.host}"
+        if style == OPENAI:
+            truncate = None
+            if fault is not None and fault.kind == "truncate":
+                truncate = -1 if fault.truncate_at is None else fault.truncate_at
+            return await openai_videos.answer(self, request, target, task_id, body, entry, truncate)
         if style == CONTENTS:
             response = self._contents(request, target, task_id, body, base, entry)
         else:
@@ -825,6 +872,25 @@ class _Simulator:
             limit = len(payload) // 2 if fault.truncate_at is None else fault.truncate_at
             stream = web.StreamResponse(status=response.status, headers={"Content-Type": response.content_type})
             return await _send_truncated(request, stream, [payload], len(payload), limit)
+        if fault is not None and fault.kind == "trickle":
+            assert isinstance(response, web.Response)
+            payload = response.body if isinstance(response.body, bytes) else b""
+            stream = web.StreamResponse(status=response.status, headers={"Content-Type": response.content_type})
+            return await self._send_trickled(request, stream, payload, fault.delay)
+        return response
+
+    async def _send_trickled(
+        self, request: web.BaseRequest, response: web.StreamResponse, payload: bytes, delay: float
+    ) -> web.StreamResponse:
+        """Send the whole answer a few bytes at a time, ``delay`` seconds apart (a slow, live connection)."""
+        response.content_length = len(payload)
+        await response.prepare(request)
+        for start in range(0, len(payload), _TRICKLE_BYTES):
+            if start and not await self._pause(delay):
+                break
+            if _dropped(request):
+                break
+            await response.write(payload[start : start + _TRICKLE_BYTES])
         return response
 
     def _authorised(self, request: web.Request) -> bool:

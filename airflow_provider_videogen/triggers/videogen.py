@@ -6,12 +6,22 @@ import asyncio
 import math
 import random
 import time
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator
 from datetime import datetime, timedelta, timezone
-from typing import Any, Final, Literal
+from typing import Any, Final
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
+# The event format has its own module; its names stay importable from here.
+from airflow_provider_videogen.events import (
+    EVENT_STATUSES,
+    EventStatus,
+    event_payload,
+    event_task_dict,
+    final_event_payload,
+    reread_on_success,
+    validate_event,
+)
 from airflow_provider_videogen.exceptions import VideoGenError, VideoGenNotSupportedError, VideoGenTransientError
 from airflow_provider_videogen.hooks.videogen import RetryPolicy, VideoGenHook
 from airflow_provider_videogen.video_task import VideoTask, VideoTaskStatus
@@ -22,13 +32,12 @@ __all__ = [
     "VideoTaskTrigger",
     "deferral_timeout",
     "event_payload",
+    "event_task_dict",
     "final_event_payload",
+    "reread_on_success",
     "validate_event",
 ]
 
-EventStatus = Literal["success", "failed", "timeout", "error"]
-EVENT_STATUSES: Final[tuple[EventStatus, ...]] = ("success", "failed", "timeout", "error")
-"""Every ``status`` a :class:`VideoTaskTrigger` event can have."""
 
 # The hook makes one attempt per poll: the trigger itself waits between polls (backing off after
 # failures and honouring Retry-After). This keeps one place that sleeps, so the error budget counts
@@ -226,7 +235,7 @@ class VideoTaskTrigger(BaseTrigger):
                     last_status = task.status
                     shown = task.status.value if task.status is not VideoTaskStatus.UNKNOWN else repr(task.raw_status)
                     self.log.info("Video task %s is %s.", self.video_task_id, shown)
-                delay = self._jittered(self.poll_interval)
+                delay = self._next_poll(hook.poll_hint)
             if final_deadline is not None:
                 return self._timeout_event(final_deadline, last_task, last_error)
 
@@ -234,8 +243,15 @@ class VideoTaskTrigger(BaseTrigger):
         """Seconds before the next poll after ``failures`` failed polls in a row."""
         ceiling = max(self.poll_interval, self.max_backoff)
         wait = min(self.poll_interval * 2.0 ** (failures - 1), ceiling)
-        if retry_after is not None:
+        if retry_after is not None and math.isfinite(retry_after):
             wait = max(wait, min(retry_after, self.max_retry_after))
+        return self._jittered(wait)
+
+    def _next_poll(self, hint: float | None) -> float:
+        """Seconds before the next poll after a good one: the interval, or longer if the service asks."""
+        wait = self.poll_interval
+        if hint is not None and math.isfinite(hint):
+            wait = max(wait, min(hint, self.max_retry_after))
         return self._jittered(wait)
 
     def _jittered(self, seconds: float) -> float:
@@ -275,44 +291,6 @@ class VideoTaskTrigger(BaseTrigger):
         )
 
 
-def event_payload(
-    status: EventStatus,
-    video_task_id: str,
-    message: str,
-    task: VideoTask | None,
-    *,
-    error_code: str | None = None,
-    error_message: str | None = None,
-) -> dict[str, Any]:
-    """Build the payload of a :class:`VideoTaskTrigger` event (see the class for its keys)."""
-    return {
-        "status": status,
-        "video_task_id": video_task_id,
-        "task": task.to_dict() if task is not None else None,
-        "message": message,
-        "error_code": error_code,
-        "error_message": error_message,
-    }
-
-
-def final_event_payload(video_task_id: str, task: VideoTask) -> dict[str, Any]:
-    """Build the ``"success"`` or ``"failed"`` event payload for a task in a final state.
-
-    Callers that find a task already final (a sensor before deferring, or poking) use it to handle
-    that task exactly as if the trigger had reported it.
-    """
-    if task.status is VideoTaskStatus.SUCCEEDED:
-        return event_payload("success", video_task_id, f"Video task {task.id} succeeded.", task)
-    return event_payload(
-        "failed",
-        video_task_id,
-        _sentence(task.describe_failure()),
-        task,
-        error_code=task.error_code,
-        error_message=task.error_message,
-    )
-
-
 # Airflow's own deferral timeout is a backstop (e.g. when no triggerer is running): it is set this
 # much later than the trigger's deadline, on top of one request timeout, so that normally the
 # trigger's last poll at the deadline wins and its "timeout" event names the task's last status.
@@ -326,38 +304,9 @@ def deferral_timeout(end_time: float | None, request_timeout: float) -> timedelt
     return timedelta(seconds=max(end_time - time.time(), 0.0) + request_timeout + _DEFERRAL_GRACE_SECONDS)
 
 
-def validate_event(event: Any, video_task_id: str, waiter: str) -> Mapping[str, Any]:
-    """Check a :class:`VideoTaskTrigger` event before trusting it; raise a clear error if it is not one.
-
-    :param event: what the worker resumed with.
-    :param video_task_id: the task that was waited for.
-    :param waiter: who waited, for the message (e.g. ``"sensor"``).
-    """
-    problem = None
-    if event is None:
-        problem = "resumed without a trigger event. Clear the task to wait again"
-    elif not isinstance(event, Mapping) or event.get("status") not in EVENT_STATUSES:
-        problem = (
-            f"got an event it does not understand ({repr(event)[:200]}); expected a dict whose status is "
-            f"one of {', '.join(EVENT_STATUSES)}"
-        )
-    elif not isinstance(event.get("message"), str):
-        problem = f"got a {event['status']!r} event without a message"
-    elif event["status"] == "success" and not isinstance(event.get("task"), Mapping):
-        problem = "got a 'success' event without the task"
-    if problem is not None:
-        raise VideoGenError(f"The {waiter} for video task {video_task_id!r} {problem}.", video_task_id=video_task_id)
-    return event
-
-
 def _describe_error(error: BaseException) -> str:
     # The provider's own errors are complete sentences; name the type of anything else.
     return str(error) if isinstance(error, VideoGenError) else f"{type(error).__name__}: {error}"
-
-
-def _sentence(text: str) -> str:
-    text = text[:1].upper() + text[1:]
-    return text if text.endswith((".", "!", "?")) else text + "."
 
 
 def _format_time(epoch_seconds: float) -> str:

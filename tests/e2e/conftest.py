@@ -164,7 +164,10 @@ def _e2e_deployment(start_deployment: StartDeployment, e2e_simulator: SimulatorS
         env={
             **simulator.conn_env("videogen_default"),
             **simulator.conn_env("videogen_gateway", api_style="video_generations"),
+            **simulator.conn_env("videogen_openai", api_style="openai_videos"),
         },
+        # As make airflow has it: the connection form's Test button works.
+        config={"core": {"test_connection": "Enabled"}},
         # asyncio then names the coroutine behind each blocked step of the triggerer's event loop.
         service_env={"triggerer": {"PYTHONASYNCIODEBUG": "1"}},
         name="e2e-airflow",

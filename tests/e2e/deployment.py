@@ -28,6 +28,8 @@ from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import quote, urlencode
 
+from airflow_provider_videogen.testing.process_tree import kill_tree, signal_group
+
 SERVICES = ("api-server", "dag-processor", "scheduler", "triggerer")
 # The Airflow commands that report their health through the api-server's /api/v2/monitor/health.
 _HEALTH_REPORTING = ("scheduler", "triggerer", "dag-processor")
@@ -262,14 +264,14 @@ class AirflowDeployment:
         as when a machine or container dies.
         """
         process = self.processes[name]
-        _signal_group(process, sig)
+        signal_group(process, sig)
         try:
             process.wait(timeout)
         except subprocess.TimeoutExpired:
-            _kill_all(process)
+            kill_tree(process)
             process.wait(timeout)
         if sig == signal.SIGKILL:
-            _kill_all(process)
+            kill_tree(process)
 
     def stop(self, timeout: float = 5.0) -> None:
         """Stop every service: SIGTERM to each process group, then SIGKILL whatever is left of it."""
@@ -573,50 +575,15 @@ def stop_processes(
     """Send ``sig`` to each process group, wait up to ``timeout`` seconds, then SIGKILL what is left."""
     processes = list(processes)
     for process in processes:
-        _signal_group(process, sig)
+        signal_group(process, sig)
     deadline = time.monotonic() + timeout
     for process in processes:
         with contextlib.suppress(subprocess.TimeoutExpired):
             process.wait(max(deadline - time.monotonic(), 0.1))
     for process in processes:
-        _kill_all(process)
+        kill_tree(process)
         with contextlib.suppress(subprocess.TimeoutExpired):
             process.wait(10)
-
-
-def _signal_group(process: subprocess.Popen[bytes], sig: int) -> None:
-    """Signal the process group of a service that has not exited (so the group id is surely its own)."""
-    if process.poll() is None:
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(process.pid, sig)
-
-
-def _kill_all(process: subprocess.Popen[bytes]) -> None:
-    """SIGKILL a service with everything it started: its process group and its session.
-
-    Task processes leave the service's process group for groups of their own, but stay in its
-    session (it was started with ``start_new_session``). Where there is no ``/proc``, only the
-    process group is reached.
-    """
-    leader = process.pid
-    proc = Path("/proc")
-    if not (proc / "self" / "stat").exists():
-        _signal_group(process, signal.SIGKILL)
-        return
-    if process.returncode is not None and (proc / str(leader)).exists():
-        # Reaped, and its pid now belongs to another process: no process of ours can still use it as
-        # a group or session id (Linux does not reuse such a pid), so there is nothing left to kill.
-        return
-    for stat in proc.glob("[0-9]*/stat"):
-        try:
-            # After the command name: state, ppid, pgrp, session, ...
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-            group, session = int(fields[2]), int(fields[3])
-        except (OSError, IndexError, ValueError):
-            continue
-        if leader in (group, session):
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.kill(int(stat.parent.name), signal.SIGKILL)
 
 
 def tail(path: Path, lines: int) -> str:

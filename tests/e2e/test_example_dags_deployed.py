@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 
@@ -87,11 +88,34 @@ def test_generate_and_fetch_example_waits_in_the_triggerer_and_lands_the_video(
     }
     assert (video.stat().st_size, sha256_of(video)) == (expected["video_size"], expected["video_sha256"])
     described = json.loads(metadata.read_text())
-    assert (described["id"], described["sha256"], described["video_path"]) == (
-        video_task_id,
-        expected["video_sha256"],
-        video.as_uri(),
+    assert (described["id"], described["prompt"], described["files"]["video"]) == (video_task_id, prompt, video.name)
+    record = json.loads((folder / (video.name + RECORD_SUFFIX)).read_text())
+    assert (record["video_task_id"], record["sha256"]) == (video_task_id, expected["video_sha256"])
+
+
+def test_urls_in_the_logs_of_a_run_touch_no_punctuation(airflow: AirflowDeployment, sim: SimulatorProcess) -> None:
+    # The UI's log view links a URL that follows white space up to the next white space: a full
+    # stop, comma or bracket touching it would become part of the link.
+    airflow.wait_for_dag(GENERATE_AND_FETCH)
+    folder = new_folder(airflow, "urls-in-logs")
+    run_id = airflow.trigger_dag(
+        GENERATE_AND_FETCH,
+        {"prompt": "A lighthouse [sim:queued=0.2] [sim:running=0.5]", "destination": f"file://{folder}/"},
     )
+    assert airflow.wait_for_run(GENERATE_AND_FETCH, run_id)["state"] == "success"
+    run_logs = airflow.home / "logs" / f"dag_id={GENERATE_AND_FETCH}" / f"run_id={run_id}"
+    events = [
+        json.loads(line).get("event", "")
+        for path in sorted(run_logs.rglob("*.log"))
+        for line in path.read_text(errors="replace").splitlines()
+        if line.startswith("{")
+    ]
+    urls = [(event, match) for event in events for match in re.finditer(r"(^|.)(https?://\S+)", event)]
+    assert any(sim.base_url in event for event, _ in urls), events  # the run does log URLs
+    for event, match in urls:
+        before, url = match.group(1), match.group(2)
+        assert before in ("", " "), f"{url!r} follows {before!r} in: {event}"
+        assert url[-1] not in ".,;:!?)]}'\"", f"{url!r} ends in punctuation in: {event}"
 
 
 def test_wait_and_fetch_example_waits_in_the_triggerer_and_lands_the_video(
@@ -124,3 +148,27 @@ def test_wait_and_fetch_example_waits_in_the_triggerer_and_lands_the_video(
     described = airflow.xcom(WAIT_AND_FETCH, run_id, "describe")
     assert described["id"] == video_task_id and described["video_url"]
     assert "video_path" not in described
+
+
+def test_openai_videos_example_waits_in_the_triggerer_and_lands_from_the_content_route(
+    airflow: AirflowDeployment, sim: SimulatorProcess
+) -> None:
+    dag_id = "videogen_openai_videos_generate_and_fetch"
+    airflow.wait_for_dag(dag_id)
+    prompt = held_prompt("A lighthouse in a storm")
+    folder = new_folder(airflow, "openai-videos")
+
+    run_id = airflow.trigger_dag(dag_id, {"prompt": prompt, "destination": f"file://{folder}/"})
+
+    video_task_id = wait_for_xcom(airflow, dag_id, run_id, "generate", "video_task_id")
+    assert video_task_id.startswith("video_")
+    tis = finish_in_the_triggerer(airflow, sim, dag_id, run_id, "generate", video_task_id)
+    assert tis == {"generate": ("success", 1), "fetch": ("success", 1)}
+
+    assert len(creates_with(sim, prompt)) == 1
+    contents = [r for r in sim.requests(target="download", task_id=video_task_id)]
+    assert [r["path"] for r in contents] == [f"/v1/videos/{video_task_id}/content"] * 2  # video, thumbnail
+    expected = sim.get_task(video_task_id)
+    video = folder / f"{video_task_id}.mp4"
+    assert (video.stat().st_size, sha256_of(video)) == (expected["video_size"], expected["video_sha256"])
+    assert (folder / f"{video_task_id}.png").exists()

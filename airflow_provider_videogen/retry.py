@@ -1,0 +1,115 @@
+"""How transient faults are retried: the policy, the backoff, and the service's ``Retry-After``."""
+
+from __future__ import annotations
+
+import email.utils
+import math
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from tenacity import RetryCallState, retry_if_exception, stop_after_attempt
+from tenacity import stop_before_delay as _stop_before_delay
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How transient faults are retried.
+
+    :param max_attempts: attempts in all, the first included (1 disables retries).
+    :param max_seconds: give up rather than start a wait that would end later than this many
+        seconds after the first attempt.
+    :param initial_wait: first backoff in seconds; it doubles each attempt.
+    :param max_wait: longest single backoff in seconds.
+    :param max_retry_after: longest ``Retry-After`` the hook will honour, in seconds.
+    """
+
+    max_attempts: int = 5
+    max_seconds: float = 120.0
+    initial_wait: float = 1.0
+    max_wait: float = 30.0
+    max_retry_after: float = 300.0
+
+    def wait_seconds(self, retry_state: RetryCallState) -> float:
+        """Seconds to sleep before the next attempt: ``Retry-After`` if sent, else backoff with jitter."""
+        error = retry_state.outcome.exception() if retry_state.outcome else None
+        return self.wait_after(retry_state.attempt_number, getattr(error, "retry_after", None))
+
+    def wait_after(self, failures: int, retry_after: float | None) -> float:
+        """Seconds to wait after ``failures`` failed attempts in a row, honouring the service's ``Retry-After``."""
+        if retry_after is not None and math.isfinite(retry_after):
+            return min(max(retry_after, 0.0), self.max_retry_after)
+        return self.backoff(failures)
+
+    def backoff(self, failures: int) -> float:
+        """Exponential backoff with jitter after ``failures`` failed attempts in a row."""
+        ceiling = min(self.max_wait, self.initial_wait * 2 ** max(failures - 1, 0))
+        return random.uniform(ceiling / 2, ceiling)
+
+
+def parse_retry_after(value: str | None) -> float | None:
+    """Read a ``Retry-After`` header (seconds or an HTTP date) as seconds from now.
+
+    ``None`` when absent or unreadable: a negative number, ``nan``, ``inf`` or anything that is
+    neither a number nor an HTTP date is treated as no hint at all (the caller backs off as usual),
+    never as a wait. A date in the past reads as 0. Huge values are returned as they are: each
+    caller caps them (``RetryPolicy.max_retry_after``, ``VideoTaskTrigger.max_retry_after``).
+    """
+    if not value or not value.strip():
+        return None
+    try:
+        seconds = float(value)
+    except ValueError:
+        pass
+    else:
+        return seconds if math.isfinite(seconds) and seconds >= 0 else None
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError, OverflowError):
+        return None
+    return max(when.timestamp() - time.time(), 0.0)
+
+
+def parse_poll_after_ms(value: str | None) -> float | None:
+    """Read a poll hint in milliseconds (``openai-poll-after-ms``) as seconds; ``None`` if absent or unreadable."""
+    if not value or not value.strip():
+        return None
+    try:
+        milliseconds = float(value)
+    except ValueError:
+        return None
+    return milliseconds / 1000.0 if math.isfinite(milliseconds) and milliseconds >= 0 else None
+
+
+def retry_kwargs(policy: RetryPolicy, retry_if: Callable[[BaseException], bool] | None, logger: Any) -> dict[str, Any]:
+    """Return tenacity's arguments for ``policy``.
+
+    What is retried (``retry_if``, by default transient errors), how long it waits, and a warning on
+    ``logger`` before each new attempt.
+    """
+
+    def before_sleep(state: RetryCallState) -> None:
+        error = state.outcome.exception() if state.outcome else None
+        logger.warning(
+            "Attempt %d of %d failed (%s); retrying in %.1f s.",
+            state.attempt_number,
+            policy.max_attempts,
+            error,
+            state.upcoming_sleep,
+        )
+
+    return {
+        "stop": stop_after_attempt(policy.max_attempts) | _stop_before_delay(policy.max_seconds),
+        "wait": policy.wait_seconds,
+        "retry": retry_if_exception(retry_if or _is_transient),
+        "before_sleep": before_sleep,
+        "reraise": True,
+    }
+
+
+def _is_transient(error: BaseException) -> bool:
+    from airflow_provider_videogen.exceptions import VideoGenTransientError  # not at import: see styles.base
+
+    return isinstance(error, VideoGenTransientError)

@@ -1,0 +1,225 @@
+"""The ``videogen`` connection, read and checked: where the service is, with which key, how to call it."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
+
+from airflow_provider_videogen import DATA_CENTER_CHOICES, transport
+from airflow_provider_videogen.exceptions import VideoGenConfigurationError
+from airflow_provider_videogen.retry import RetryPolicy
+from airflow_provider_videogen.styles import STYLES, get_style
+from airflow_provider_videogen.styles import ApiStyle as Style
+from airflow_provider_videogen.styles.base import MAX_VIDEO_TASK_ID_LENGTH, check_video_task_id
+
+__all__ = [
+    "DATA_CENTER_URLS",
+    "DEFAULT_PATH_PREFIXES",
+    "MAX_VIDEO_TASK_ID_LENGTH",
+    "ApiStyle",
+    "VideoGenConnectionSettings",
+    "aextra",
+    "check_video_task_id",
+]
+
+if TYPE_CHECKING:
+    from airflow.sdk import Connection
+
+DATA_CENTER_URLS: dict[str, str] = {
+    "beijing": "https://ai.rong-api.com",
+    "north_america": "https://ai.us-light-api.com",
+}
+DEFAULT_PATH_PREFIXES: dict[str, str] = {name: style.default_path_prefix for name, style in STYLES.items()}
+"""The ``path_prefix`` of each API style when the connection sets none."""
+
+#: A connection's ``api_style``: a key of :data:`~airflow_provider_videogen.styles.STYLES`.
+ApiStyle = str
+
+
+@dataclass(frozen=True)
+class VideoGenConnectionSettings:
+    """Everything a ``videogen`` connection says, checked and resolved.
+
+    :param conn_id: the Airflow connection id it came from.
+    :param base_url: scheme and host (and port) of the API, without a trailing slash.
+    :param api_key: the API key (never shown in ``repr``).
+    :param api_style: the API style's name, a key of :data:`~airflow_provider_videogen.styles.STYLES`.
+    :param path_prefix: path before the API routes, e.g. ``/llm/v1``.
+    :param timeout: seconds allowed for one HTTP request.
+    :param data_center: the data center the base URL came from, or ``None`` when a host was given.
+    :param retry_policy: how transient faults are retried.
+    :param allow_private_file_hosts: let file downloads reach loopback, private and link-local
+        addresses (extra ``allow_private_file_hosts``); by default only a connection whose own host is
+        on loopback (a local simulator or gateway) may download from loopback.
+    """
+
+    conn_id: str
+    base_url: str
+    api_key: str = field(repr=False)
+    api_style: ApiStyle = "contents_generations"
+    path_prefix: str = "/llm/v1"
+    timeout: float = 30.0
+    data_center: str | None = "beijing"
+    retry_policy: RetryPolicy = field(default_factory=RetryPolicy)
+    allow_private_file_hosts: bool = False
+
+    @classmethod
+    def from_connection_fields(
+        cls,
+        conn_id: str,
+        *,
+        host: str | None,
+        password: str | None,
+        port: int | None = None,
+        extra: Mapping[str, Any] | None = None,
+    ) -> VideoGenConnectionSettings:
+        """Resolve the fields of a ``videogen`` connection; raise a clear error for a bad value."""
+        extra = dict(extra or {})
+        api_key = (password or "").strip() or str(extra.get("api_key") or "").strip()
+        if not api_key:
+            raise VideoGenConfigurationError(
+                f"Connection {conn_id!r} has no API key: put the key in the connection's password "
+                "field (shown as 'API key' in the connection form)."
+            )
+        api_style = _choice(conn_id, "api_style", extra.get("api_style"), list(STYLES))
+        data_center: str | None = None
+        if host and host.strip():
+            base_url = _base_url_from_host(conn_id, host.strip(), port)
+        else:
+            data_center = _choice(conn_id, "data_center", extra.get("data_center"), DATA_CENTER_CHOICES)
+            base_url = DATA_CENTER_URLS[data_center]
+        prefix = extra.get("path_prefix")
+        path_prefix = DEFAULT_PATH_PREFIXES[api_style] if prefix is None else str(prefix).strip()
+        path_prefix = "/" + path_prefix.strip("/") if path_prefix.strip("/") else ""
+        defaults = RetryPolicy()
+        retry_policy = RetryPolicy(
+            max_attempts=int(_positive(conn_id, "max_attempts", extra.get("max_attempts"), defaults.max_attempts)),
+            max_seconds=_positive(conn_id, "max_retry_seconds", extra.get("max_retry_seconds"), defaults.max_seconds),
+        )
+        return cls(
+            conn_id=conn_id,
+            base_url=base_url,
+            api_key=api_key,
+            api_style=api_style,
+            path_prefix=path_prefix,
+            timeout=_positive(conn_id, "timeout", extra.get("timeout"), 30.0),
+            data_center=data_center,
+            retry_policy=retry_policy,
+            allow_private_file_hosts=_flag(conn_id, "allow_private_file_hosts", extra.get("allow_private_file_hosts")),
+        )
+
+    @classmethod
+    def from_connection(cls, conn: Connection, extra: Mapping[str, Any]) -> VideoGenConnectionSettings:
+        """Resolve an Airflow connection whose extras were already decoded."""
+        return cls.from_connection_fields(
+            conn.conn_id, host=conn.host, password=conn.password, port=conn.port, extra=extra
+        )
+
+    @property
+    def style(self) -> Style:
+        """The API style the connection speaks."""
+        return get_style(self.api_style)
+
+    @property
+    def tasks_url(self) -> str:
+        """URL of the collection of video tasks (create and list)."""
+        return f"{self.base_url}{self.path_prefix}{self.style.tasks_route}"
+
+    def task_url(self, video_task_id: str) -> str:
+        """URL of one video task; the id is checked (by the style) and stays one path segment."""
+        return f"{self.base_url}{self.path_prefix}{self.style.task_route(video_task_id)}"
+
+    def file_host_policy(self) -> transport.AddressPolicy:
+        """Which addresses the files of this connection's tasks may be downloaded from.
+
+        Loopback is allowed when the connection's own host is on loopback (a simulator or gateway on
+        this machine: its files are there too); private and link-local addresses only with the
+        ``allow_private_file_hosts`` extra.
+        """
+        if self.allow_private_file_hosts:
+            return transport.AddressPolicy(allow_private=True)
+        return transport.AddressPolicy(allow_loopback=transport.is_loopback_host(urlsplit(self.base_url).hostname))
+
+    def redact(self, text: str) -> str:
+        """Remove the API key from a text that came from elsewhere (an error body may echo it)."""
+        return text.replace(self.api_key, "***") if self.api_key else text
+
+    def excerpt(self, text: str, limit: int = 300) -> str:
+        """Mask the API key in a text from elsewhere, *then* cut it to ``limit`` characters.
+
+        In that order: cutting first could split the key so that the mask no longer finds it,
+        leaving all but its last characters in the error.
+        """
+        return self.redact(text)[:limit]
+
+
+def _choice(conn_id: str, name: str, value: Any, choices: list[str]) -> str:
+    if value is None or str(value).strip() == "":
+        return choices[0]
+    normalized = str(value).strip().lower().replace("-", "_").replace(" ", "_")
+    if normalized not in choices:
+        raise VideoGenConfigurationError(
+            f"Connection {conn_id!r} has {name}={value!r}; choose one of: {', '.join(choices)}."
+        )
+    return normalized
+
+
+def _flag(conn_id: str, name: str, value: Any) -> bool:
+    if value is None or value == "":
+        return False
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in ("true", "yes", "1", "on"):
+        return True
+    if text in ("false", "no", "0", "off"):
+        return False
+    raise VideoGenConfigurationError(f"Connection {conn_id!r} has {name}={value!r}; it must be true or false.")
+
+
+def _positive(conn_id: str, name: str, value: Any, default: float) -> float:
+    if value is None or value == "":
+        return default
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        number = float("nan")
+    if not number > 0 or number == float("inf"):
+        raise VideoGenConfigurationError(
+            f"Connection {conn_id!r} has {name}={value!r}; it must be a positive number (default {default:g})."
+        )
+    return number
+
+
+def _base_url_from_host(conn_id: str, host: str, port: int | None) -> str:
+    if "://" not in host:
+        host = f"https://{host}"
+    parts = urlsplit(host)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise VideoGenConfigurationError(
+            f"Connection {conn_id!r} has host {host!r}, which is not an http(s) base URL such as "
+            "'https://ai.rong-api.com' or 'http://127.0.0.1:9000'. Leave it empty to use the data center."
+        )
+    netloc = parts.netloc.rpartition("@")[2]  # credentials in a base URL would end up in logs
+    if port and parts.port is None:
+        netloc = f"{netloc}:{port}"
+    return f"{parts.scheme}://{netloc}{parts.path.rstrip('/')}"
+
+
+async def aextra(conn: Connection) -> dict[str, Any]:
+    """Decode the connection's extras without blocking (Airflow 3.3 adds ``aextra_dejson``)."""
+    aextra_dejson = getattr(conn, "aextra_dejson", None)
+    if aextra_dejson is not None:
+        return await aextra_dejson()
+    # Older versions only offer the sync property, which masks secrets through a blocking call:
+    # decode the JSON directly (this connection keeps no secret in its extras).
+    try:
+        extra = json.loads(conn.extra) if conn.extra else {}
+    except ValueError:
+        raise VideoGenConfigurationError(
+            f"Connection {conn.conn_id!r} has extras that are not valid JSON; fix them in the connection."
+        ) from None
+    return extra if isinstance(extra, dict) else {}

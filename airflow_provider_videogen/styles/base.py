@@ -1,0 +1,207 @@
+"""What every API style says about itself, and the readers its answers are parsed with."""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, ClassVar
+from urllib.parse import quote
+
+from airflow_provider_videogen._errors import refused
+
+if TYPE_CHECKING:
+    from airflow_provider_videogen.generation_request import VideoGenerationRequest
+    from airflow_provider_videogen.video_task import VideoTask
+
+MAX_VIDEO_TASK_ID_LENGTH = 256
+
+
+# Characters that could move a request to another path or endpoint, or that no real id contains.
+_UNSAFE_ID_CHARACTERS = frozenset("/\\?#%") | {chr(c) for c in range(0x21)} | {"\x7f"}
+
+
+@dataclass(frozen=True)
+class FileSource:
+    """Where a task's file is fetched from.
+
+    :param url: the file's URL.
+    :param authenticated: send the connection's key (to the connection's own origin only); ``False``
+        for pre-signed URLs, which must never get it.
+    """
+
+    url: str
+    authenticated: bool = False
+
+
+class ApiStyle:
+    """One API style: its routes, its request bodies, how its answers and errors read, what it can do.
+
+    The hook, the trigger and the operators ask the connection's style, never which style it is. A
+    new style is a subclass in a module of its own, listed in the registry
+    (:data:`airflow_provider_videogen.styles.STYLES`).
+    """
+
+    #: The connection's ``api_style`` value.
+    name: ClassVar[str]
+    #: How the connection form shows it.
+    label: ClassVar[str]
+    #: One line for the connection form: which services speak it.
+    description: ClassVar[str]
+    #: The ``path_prefix`` used when the connection sets none.
+    default_path_prefix: ClassVar[str]
+    #: The route of the collection of tasks (create, list), after the prefix.
+    tasks_route: ClassVar[str]
+    #: Whether a queued task can be cancelled (and so ``cancel_task`` works).
+    can_cancel: ClassVar[bool] = False
+    #: Said when cancelling is asked of a style that cannot.
+    no_cancel_reason: ClassVar[str] = "it has no cancel call"
+    #: API error codes that mean "no such task", whatever the HTTP status.
+    not_found_codes: ClassVar[frozenset[str]] = frozenset()
+
+    def task_route(self, video_task_id: str) -> str:
+        """Return the route of one task, after the prefix; the id is checked and stays one path segment."""
+        return f"{self.tasks_route}/{quote(self.check_task_id(video_task_id), safe='')}"
+
+    def check_task_id(self, video_task_id: Any) -> str:
+        """Return the id if this style could have made it and it is safe in a URL path, else raise."""
+        return check_video_task_id(video_task_id)
+
+    def create_body(self, request: VideoGenerationRequest) -> dict[str, Any]:
+        """Return the create call's JSON body for ``request``; raise a clear error for fields this style lacks."""
+        raise NotImplementedError
+
+    def created_task_id(self, answer: Any) -> str | None:
+        """Read the new task's id from the create call's answer (``None`` if it holds none)."""
+        data = answer.get("data") if isinstance(answer, Mapping) and isinstance(answer.get("data"), Mapping) else answer
+        if not isinstance(data, Mapping):
+            return None
+        found = data.get("task_id") or data.get("id")
+        return found if isinstance(found, str) and found else None
+
+    def parse_task(self, payload: Mapping[str, Any], video_task_id: str | None) -> VideoTask:
+        """Turn a query answer into a :class:`~airflow_provider_videogen.video_task.VideoTask`.
+
+        :raises ValueError: the answer does not describe a task.
+        """
+        raise NotImplementedError
+
+    def api_error(self, decoded: Any) -> tuple[str | None, str | None]:
+        """Read the API's error code and message from an error answer (``{"error": {"code", "message"}}``)."""
+        if not isinstance(decoded, Mapping):
+            return None, None
+        error = decoded.get("error")
+        if isinstance(error, Mapping):
+            code = error.get("code")
+            return (str(code) if code not in (None, "") else None), text(error.get("message"))
+        return None, None
+
+    def poll_hint(self, headers: Mapping[str, str]) -> float | None:
+        """Seconds the service asks a poller to wait before the next poll, if it says (none by default)."""
+        return None
+
+    def file_source(self, task: VideoTask, kind: str, task_url: str) -> FileSource | None:
+        """Where the ``video`` or ``last_frame`` of a succeeded task is; ``None`` if the task has none.
+
+        By default: the pre-signed URLs the task carries (``video_url``, ``last_frame_url``).
+        """
+        url = task.video_url if kind == "video" else task.last_frame_url
+        return FileSource(url) if url else None
+
+    def is_task_answer(self, decoded: Any) -> bool:
+        """Whether a 2xx answer describes a task (then an ``error`` in it is the task's, not the call's)."""
+        return isinstance(decoded, Mapping) and any(k in decoded for k in ("status", "id", "task_id"))
+
+    def __repr__(self) -> str:
+        return f"<API style {self.name}>"
+
+
+def check_video_task_id(video_task_id: Any) -> str:
+    """Return the id if it is safe to put in a URL path, else raise a clear error.
+
+    Ids with a path separator, ``?``, ``#``, ``%``, white space or control characters, ``.`` or
+    ``..``, an empty id or one longer than 256 characters can never be a real video task id and could
+    address another endpoint, so they are refused before anything is sent.
+    """
+    if not isinstance(video_task_id, str):
+        raise refused(f"The video task id must be a string, got {type(video_task_id).__name__} ({video_task_id!r}).")
+    problem = None
+    if not video_task_id:
+        problem = "it is empty"
+    elif len(video_task_id) > MAX_VIDEO_TASK_ID_LENGTH:
+        problem = f"it is {len(video_task_id)} characters long (at most {MAX_VIDEO_TASK_ID_LENGTH})"
+    elif video_task_id in (".", ".."):
+        problem = "it is a relative path"
+    elif bad := sorted(set(video_task_id) & _UNSAFE_ID_CHARACTERS):
+        problem = f"it contains {', '.join(repr(c) for c in bad)}"
+    if problem:
+        shown = video_task_id if len(video_task_id) <= 80 else video_task_id[:77] + "..."
+        raise refused(
+            f"Invalid video task id {shown!r}: {problem}. Pass the id the create call returned "
+            "(like 'cgt-20250331175019-68d9t' or 'task_...'); check the template or XCom that supplies it."
+        )
+    return video_task_id
+
+
+# ---- readers of answer fields: tolerant of the types real services send --------------------------
+
+
+def mapping(value: Any) -> Mapping[str, Any]:
+    """Return the value if it is a JSON object, else an empty one."""
+    return value if isinstance(value, Mapping) else {}
+
+
+def text(value: Any) -> str | None:
+    """Return the value as a non-empty string (numbers included), else ``None``."""
+    if value is None or isinstance(value, (dict, list)):
+        return None
+    shown = str(value)
+    return shown if shown != "" else None
+
+
+def number(value: Any) -> float | None:
+    """Return the value as a finite float (numeric strings included), else ``None``."""
+    if isinstance(value, bool) or value is None or value == "":
+        return None
+    try:
+        result = float(value)
+    except (TypeError, ValueError):
+        return None
+    return result if math.isfinite(result) else None
+
+
+def integer(value: Any) -> int | None:
+    """Return the value as an int (truncated), else ``None``."""
+    result = number(value)
+    return int(result) if result is not None else None
+
+
+def flag(value: Any) -> bool | None:
+    """Return the value as a bool (``true``/``false`` strings included), else ``None``."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.lower() in ("true", "false"):
+        return value.lower() == "true"
+    return None
+
+
+def percent(value: Any) -> int | None:
+    """Return a progress percentage from ``50``, ``"50%"`` or ``"50"``."""
+    if isinstance(value, str):
+        value = value.strip().rstrip("%")
+    return integer(value)
+
+
+def error_in_text(reason: Any) -> tuple[str | None, str | None]:
+    """Read an error that is sometimes an upstream error object as a JSON string: ``(code, message)``."""
+    shown = text(reason)
+    if not shown:
+        return None, None
+    try:
+        decoded = json.loads(shown)
+    except ValueError:
+        return None, shown
+    error = mapping(mapping(decoded).get("error")) or mapping(decoded)
+    code, message = text(error.get("code")), text(error.get("message"))
+    return code, message or shown

@@ -1,0 +1,439 @@
+"""HTTP transport: the sessions, one request under a deadline, bounded answers, and file-host addresses.
+
+Everything here is about moving bytes, never about what they mean (the hook interprets answers):
+
+- :func:`send` makes one sync request whose ``timeout`` bounds the *whole* request (connect,
+  headers and body). ``requests`` alone applies its timeout to each socket read, so a server that
+  trickles a body a few bytes a second could hold a worker for as long as it liked; here a watchdog
+  shuts the connection's socket down at the deadline.
+- :func:`send` and :func:`aread_bounded` refuse answers larger than :data:`MAX_ANSWER_BYTES`: an API
+  answer is a small JSON object, and a huge one is never kept in memory, XCom or a trigger event.
+- :func:`new_session` builds ``requests`` sessions whose connections can check the address they are
+  about to connect to (:class:`AddressPolicy`), before anything is sent: file URLs come from the
+  service, and a compromised or confused service must not make a worker fetch from an internal host.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ipaddress
+import socket
+import threading
+import weakref
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, ClassVar
+from urllib.parse import urlsplit
+
+import requests
+from requests.adapters import HTTPAdapter
+from urllib3.connection import HTTPConnection, HTTPSConnection
+from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
+
+from airflow_provider_videogen import __version__
+from airflow_provider_videogen.exceptions import VideoFileHostRefusedError
+
+if TYPE_CHECKING:
+    import aiohttp
+
+USER_AGENT = f"airflow-provider-videogen/{__version__}"
+"""The ``User-Agent`` of every request the provider makes."""
+
+MAX_ANSWER_BYTES = 4 * 1024 * 1024
+"""Largest API answer read (4 MiB); a larger one is refused with :class:`AnswerTooLargeError`."""
+
+_READ_BLOCK = 64 * 1024
+
+
+class AnswerTooLargeError(Exception):
+    """The answer's body is larger than the limit; it was not read past the limit."""
+
+    def __init__(self, limit: int, announced: int | None = None) -> None:
+        shown = f"{announced} bytes" if announced is not None else f"more than {limit} bytes"
+        super().__init__(f"the answer is {shown}, past the limit of {limit} bytes for an API answer")
+        self.limit = limit
+
+
+class RequestDeadlineExceeded(requests.exceptions.ReadTimeout):
+    """The whole request (connect, headers and body) took longer than its timeout."""
+
+
+@dataclass(frozen=True)
+class Answer:
+    """One HTTP answer, read whole.
+
+    :param status: the HTTP status.
+    :param headers: the answer's headers (case-insensitive mapping).
+    :param body: the body bytes (at most the limit the request was made with).
+    """
+
+    status: int
+    headers: Mapping[str, str]
+    body: bytes
+
+
+def send(
+    session: requests.Session,
+    method: str,
+    url: str,
+    *,
+    timeout: float,
+    headers: Mapping[str, str] | None = None,
+    json_body: Any = None,
+    max_body: int = MAX_ANSWER_BYTES,
+) -> Answer:
+    """Make one request (no redirects followed) and read its answer, all within ``timeout`` seconds.
+
+    :raises RequestDeadlineExceeded: the deadline passed before the answer was complete.
+    :raises AnswerTooLargeError: the body is larger than ``max_body``.
+    :raises requests.RequestException: any other transport failure.
+    """
+    with _deadline(timeout) as deadline:
+        try:
+            response = session.request(
+                method,
+                url,
+                headers=dict(headers or {}),
+                json=json_body,
+                timeout=(timeout, timeout),
+                allow_redirects=False,
+                stream=True,
+            )
+            with response:
+                announced = _content_length(response.headers)
+                if announced is not None and announced > max_body:
+                    raise AnswerTooLargeError(max_body, announced)
+                body = bytearray()
+                for block in response.iter_content(_READ_BLOCK):
+                    body += block
+                    if len(body) > max_body:
+                        raise AnswerTooLargeError(max_body)
+                return Answer(response.status_code, response.headers, bytes(body))
+        except requests.RequestException as error:
+            if deadline.expired:
+                raise RequestDeadlineExceeded(f"no complete answer within {timeout:g} s") from None
+            raise error from None
+
+
+async def aread_bounded(response: aiohttp.ClientResponse, max_body: int = MAX_ANSWER_BYTES) -> bytes:
+    """Read an ``aiohttp`` answer's body, refusing one larger than ``max_body`` before reading it all.
+
+    (``aiohttp.ClientTimeout(total=...)`` already bounds the whole request in time.)
+    """
+    announced = response.content_length
+    if announced is not None:
+        if announced > max_body:
+            raise AnswerTooLargeError(max_body, announced)
+        return await response.read()
+    body = bytearray()
+    async for block in response.content.iter_chunked(_READ_BLOCK):
+        body += block
+        if len(body) > max_body:
+            raise AnswerTooLargeError(max_body)
+    return bytes(body)
+
+
+def redact_url(url: str) -> str:
+    """Return the URL as scheme, host, port and path only: a pre-signed URL's query is a credential.
+
+    ``?…`` marks a query that was dropped; user names and passwords in the URL are dropped too.
+    """
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    if ":" in host:
+        host = f"[{host}]"
+    try:
+        port = f":{parts.port}" if parts.port is not None else ""
+    except ValueError:
+        port = ""
+    suffix = "?…" if parts.query else ""
+    return f"{parts.scheme}://{host}{port}{parts.path}{suffix}"
+
+
+def origin_of(url: str) -> str:
+    """Return a URL's origin, ``scheme://host:port`` (the port always written), for comparing two URLs."""
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    try:
+        port = parts.port or {"http": 80, "https": 443}.get(scheme)
+    except ValueError:
+        port = None
+    return f"{scheme}://{(parts.hostname or '').lower()}:{port}"
+
+
+def _content_length(headers: Mapping[str, str]) -> int | None:
+    value = (headers.get("Content-Length") or "").strip()
+    return int(value) if value.isdigit() else None
+
+
+# ---- the deadline of one sync request ----------------------------------------------------------
+
+
+class _Deadline:
+    """Shuts down the sockets of the connections one request used once its time is up."""
+
+    def __init__(self, seconds: float) -> None:
+        self.expired = False
+        self._connections: list[HTTPConnection] = []
+        self._lock = threading.Lock()
+        self._timer = threading.Timer(seconds, self._expire)
+        self._timer.daemon = True
+
+    def watch(self, connection: HTTPConnection) -> None:
+        with self._lock:
+            if self.expired:
+                raise RequestDeadlineExceeded("the deadline passed before the request was sent")
+            self._connections.append(connection)
+
+    def _expire(self) -> None:
+        with self._lock:
+            self.expired = True
+            connections = list(self._connections)
+        for connection in connections:
+            sock = getattr(connection, "sock", None)
+            if sock is not None:
+                # shutdown (unlike close) wakes a recv() blocked in another thread.
+                with contextlib.suppress(OSError):
+                    sock.shutdown(socket.SHUT_RDWR)
+
+
+_current = threading.local()
+
+
+@contextmanager
+def _deadline(seconds: float) -> Iterator[_Deadline]:
+    deadline = _Deadline(seconds)
+    previous = getattr(_current, "deadline", None)
+    _current.deadline = deadline
+    deadline._timer.start()
+    try:
+        yield deadline
+    finally:
+        deadline._timer.cancel()
+        _current.deadline = previous
+
+
+# ---- addresses a connection may reach --------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class AddressPolicy:
+    """Which addresses a file download may connect to; every other address on the internet is fine.
+
+    Refused unless allowed: loopback (``127.0.0.0/8``, ``::1``), link-local (``169.254.0.0/16``,
+    ``fe80::/10``: cloud metadata services live there), private (RFC 1918, ``fc00::/7``),
+    unspecified and every other address that is not globally routable. The check runs on each
+    address the host name resolves to, for the first request and for every redirect, before a
+    connection is opened, and the connection then goes to the address that was checked.
+
+    :param allow_private: also allow private, link-local and other non-global addresses (and loopback).
+    :param allow_loopback: allow loopback addresses (a simulator or gateway on this machine).
+    """
+
+    allow_private: bool = False
+    allow_loopback: bool = False
+
+    def refusal(self, address: str) -> str | None:
+        """Why ``address`` is refused (e.g. ``"a link-local address"``), or ``None`` if it is allowed."""
+        ip = ipaddress.ip_address(address.split("%", 1)[0])
+        if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+            ip = ip.ipv4_mapped
+        if self.allow_private or ip.is_global:
+            return None
+        if ip.is_loopback:
+            return None if self.allow_loopback else "a loopback address"
+        if ip.is_link_local:
+            return "a link-local address"
+        if ip.is_unspecified:
+            return "an unspecified address"
+        if ip.is_private:
+            return "a private address"
+        return "an address that is not publicly routable"
+
+    def resolve(self, host: str, port: int) -> list[str] | None:
+        """Return the addresses of ``host``, all checked; ``None`` when it does not resolve.
+
+        :raises VideoFileHostRefusedError: one of its addresses is refused.
+        """
+        try:
+            infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        except socket.gaierror:
+            return None  # the connection attempt then reports the name error as usual
+        addresses = list(dict.fromkeys(str(info[4][0]) for info in infos))
+        for address in addresses:
+            reason = self.refusal(address)
+            if reason is not None:
+                shown = host if host == address else f"{host} ({address})"
+                raise VideoFileHostRefusedError(
+                    f"Refusing to download from {shown}: it is {reason}. File URLs come from the service, "
+                    "and a worker must not fetch from internal hosts on its behalf. If this file host is "
+                    "meant to be on your network, set the connection extra allow_private_file_hosts to true."
+                )
+        return addresses
+
+
+def is_loopback_host(host: str | None) -> bool:
+    """Whether ``host`` (a name or an address) is this machine: ``localhost``, or only loopback addresses."""
+    if not host:
+        return False
+    if host.lower().rstrip(".") == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        pass
+    try:
+        infos = socket.getaddrinfo(host, None, type=socket.SOCK_STREAM)
+    except socket.gaierror:
+        return False
+    return bool(infos) and all(ipaddress.ip_address(str(info[4][0]).split("%", 1)[0]).is_loopback for info in infos)
+
+
+class _GuardedConnectionMixin:
+    """Checks the address before connecting, and lets the current request's deadline watch it."""
+
+    address_policy: ClassVar[AddressPolicy | None] = None
+
+    def request(self, *args: Any, **kwargs: Any) -> None:
+        deadline: _Deadline | None = getattr(_current, "deadline", None)
+        if deadline is not None:
+            deadline.watch(self)  # type: ignore[arg-type]
+        super().request(*args, **kwargs)  # type: ignore[misc]
+
+    def _new_conn(self) -> socket.socket:
+        policy = self.address_policy
+        if policy is None:
+            return super()._new_conn()  # type: ignore[misc,no-any-return]
+        tunnel_host = getattr(self, "_tunnel_host", None)
+        if tunnel_host:
+            # Through a proxy: check where the tunnel goes, and connect to the proxy as configured.
+            policy.resolve(tunnel_host, getattr(self, "_tunnel_port", None) or 443)
+            return super()._new_conn()  # type: ignore[misc,no-any-return]
+        host: str = self._dns_host  # type: ignore[attr-defined,has-type]
+        addresses = policy.resolve(host, self.port)  # type: ignore[attr-defined]
+        if not addresses:
+            return super()._new_conn()  # type: ignore[misc,no-any-return]
+        last_error: Exception | None = None
+        for address in addresses:
+            # Connect to the address that was checked, not to a second lookup's answer.
+            self._dns_host = address
+            try:
+                return super()._new_conn()  # type: ignore[misc,no-any-return]
+            except Exception as error:
+                last_error = error
+            finally:
+                self._dns_host = host
+        assert last_error is not None
+        raise last_error
+
+
+class _GuardedAdapter(HTTPAdapter):
+    """An adapter whose connections obey an :class:`AddressPolicy` and the deadline of :func:`send`."""
+
+    def __init__(
+        self,
+        *,
+        address_policy: AddressPolicy | None = None,
+        strip_authorization: bool = False,
+        credentials_origin: str | None = None,
+    ) -> None:
+        self._pool_classes = _pool_classes(address_policy)
+        self._strip_authorization = strip_authorization
+        self._credentials_origin = credentials_origin
+        super().__init__()
+
+    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+        super().init_poolmanager(*args, **kwargs)
+        self.poolmanager.pool_classes_by_scheme = self._pool_classes
+
+    def proxy_manager_for(self, *args: Any, **kwargs: Any) -> Any:
+        manager = super().proxy_manager_for(*args, **kwargs)
+        manager.pool_classes_by_scheme = self._pool_classes
+        return manager
+
+    def send(self, request: requests.PreparedRequest, *args: Any, **kwargs: Any) -> requests.Response:  # type: ignore[override]
+        if self._strip_authorization and (
+            self._credentials_origin is None or origin_of(str(request.url)) != self._credentials_origin
+        ):
+            # Neither a header of ours nor one requests takes from .netrc may reach a file host: only
+            # the credentials' own origin (scheme, host and port) gets them, never a redirect elsewhere.
+            request.headers.pop("Authorization", None)
+        return super().send(request, *args, **kwargs)
+
+
+def _pool_classes(policy: AddressPolicy | None) -> dict[str, type[HTTPConnectionPool]]:
+    attributes = {"address_policy": policy}
+    http_connection = type("GuardedHTTPConnection", (_GuardedConnectionMixin, HTTPConnection), attributes)
+    https_connection = type("GuardedHTTPSConnection", (_GuardedConnectionMixin, HTTPSConnection), attributes)
+    http_pool = type("GuardedHTTPConnectionPool", (HTTPConnectionPool,), {"ConnectionCls": http_connection})
+    https_pool = type("GuardedHTTPSConnectionPool", (HTTPSConnectionPool,), {"ConnectionCls": https_connection})
+    return {"http": http_pool, "https": https_pool}
+
+
+def new_session(
+    *,
+    address_policy: AddressPolicy | None = None,
+    strip_authorization: bool = False,
+    credentials_origin: str | None = None,
+    max_redirects: int = 5,
+) -> requests.Session:
+    """Make a ``requests`` session with the provider's User-Agent whose connections obey the rules above.
+
+    :param address_policy: check every address before connecting (file downloads); ``None``: no check.
+    :param strip_authorization: never send an ``Authorization`` header (file hosts get no credentials)...
+    :param credentials_origin: ...except to this origin (:func:`origin_of` of the API's base URL).
+    :param max_redirects: redirects followed at most, where redirects are followed at all.
+    """
+    session = requests.Session()
+    adapter = _GuardedAdapter(
+        address_policy=address_policy, strip_authorization=strip_authorization, credentials_origin=credentials_origin
+    )
+    session.mount("https://", adapter)
+    session.mount("http://", adapter)
+    session.headers["User-Agent"] = USER_AGENT
+    session.max_redirects = max_redirects
+    return session
+
+
+class SharedSessionLease:
+    """One ``aiohttp`` session per event loop, shared by every hook running in that loop.
+
+    Thousands of triggers wait at once in one triggerer loop; sharing one session (and its pool of
+    keep-alive connections) instead of one per hook or per request keeps the CPU per poll and the
+    memory per waiting task small. The session closes when the last hook releases it.
+    """
+
+    _by_loop: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, SharedSessionLease] = weakref.WeakKeyDictionary()
+    connection_limit = 100
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        # Imported here: only the triggerer makes async calls, and a worker should not pay for aiohttp.
+        import aiohttp
+
+        self.loop = loop
+        self.session = aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(limit=self.connection_limit, ttl_dns_cache=300),
+            headers={"User-Agent": USER_AGENT},
+        )
+        self.holders = 0
+
+    @classmethod
+    def acquire(cls) -> SharedSessionLease:
+        """Take a share of the running loop's session (made on first use, or anew after it was closed)."""
+        loop = asyncio.get_running_loop()
+        lease = cls._by_loop.get(loop)
+        if lease is None or lease.session.closed:
+            lease = cls(loop)
+            cls._by_loop[loop] = lease
+        lease.holders += 1
+        return lease
+
+    async def release(self) -> None:
+        """Give the share back; the last one to do so closes the session."""
+        self.holders -= 1
+        if self.holders <= 0:
+            if self._by_loop.get(self.loop) is self:
+                del self._by_loop[self.loop]
+            await self.session.close()

@@ -1,0 +1,250 @@
+"""The ``openai_videos`` style (the ``/v1/videos`` shape) against the simulator over loopback."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+
+from airflow_provider_videogen.exceptions import VideoGenAPIError, VideoGenNotSupportedError, VideoTaskNotFoundError
+from airflow_provider_videogen.hooks.videogen import RetryPolicy, VideoGenHook
+from airflow_provider_videogen.operators.videogen import FetchVideoOperator
+from airflow_provider_videogen.testing._media import frame_png, video_sha256
+from airflow_provider_videogen.transport import new_session, origin_of
+from airflow_provider_videogen.triggers.videogen import VideoTaskTrigger
+from airflow_provider_videogen.video_task import VideoTaskStatus
+from tests.conftest import API_KEY
+from tests.loopback import LoopbackServer, QuietHandler
+
+FAST = RetryPolicy(max_attempts=3, initial_wait=0.01, max_wait=0.02)
+CONN = "vg_openai"
+
+
+@pytest.fixture
+def openai_connection(videogen_connection) -> str:
+    return videogen_connection(conn_id=CONN, api_style="openai_videos")
+
+
+def hook() -> VideoGenHook:
+    return VideoGenHook(CONN, retry_policy=FAST)
+
+
+def finished(sim, **kwargs: Any) -> str:
+    return sim.add_task(style="openai_videos", queued_seconds=0, running_seconds=0, **kwargs)
+
+
+def test_create_sends_the_videos_shape_and_returns_the_video_id(sim, openai_connection):
+    video_id = hook().create_task(
+        model="sora-2", prompt="a paper boat", duration=8, width=1280, height=720, image_urls=["https://x/i.png"]
+    )
+    assert video_id.startswith("video_")
+    (create,) = sim.requests(target="create")
+    assert create["path"] == "/v1/videos"
+    assert create["body"] == {
+        "model": "sora-2",
+        "prompt": "a paper boat",
+        "seconds": "8",
+        "size": "1280x720",
+        "input_reference": "https://x/i.png",
+    }
+
+
+@pytest.mark.parametrize(
+    ("fields", "reason"),
+    [
+        ({"resolution": "720p"}, "resolution cannot be sent on openai_videos"),
+        ({"duration": 4.5}, "whole number of seconds"),
+        ({"width": 1280}, "both width and height"),
+    ],
+)
+def test_fields_the_videos_shape_lacks_are_refused_before_sending(sim, openai_connection, fields, reason):
+    from airflow_provider_videogen.exceptions import VideoGenConfigurationError
+
+    with pytest.raises(VideoGenConfigurationError, match=reason):
+        hook().create_task(model="sora-2", prompt="p", **fields)
+    assert sim.requests(target="create") == []
+
+
+@pytest.mark.parametrize("mode", ["sync", "async"])
+def test_every_status_maps_onto_the_video_task(mode, sim, openai_connection):
+    queued = sim.add_task(style="openai_videos", queued_seconds=600)
+    running = sim.add_task(style="openai_videos", queued_seconds=0, running_seconds=600)
+    done = finished(sim)
+
+    async def read_all() -> list[Any]:
+        async with VideoGenHook(CONN, retry_policy=FAST) as h:
+            return [await h.aget_task(i) for i in (queued, running, done)]
+
+    tasks = [hook().get_task(i) for i in (queued, running, done)] if mode == "sync" else asyncio.run(read_all())
+    assert [t.status for t in tasks] == [VideoTaskStatus.QUEUED, VideoTaskStatus.RUNNING, VideoTaskStatus.SUCCEEDED]
+    assert [t.raw_status for t in tasks] == ["queued", "in_progress", "completed"]
+    done_task = tasks[2]
+    assert (done_task.width, done_task.height, done_task.duration, done_task.progress) == (1280, 720, 5.0, 100)
+    assert done_task.expires_at and done_task.expires_at > done_task.created_at
+    assert done_task.video_url is None  # the file is behind the /content route
+
+
+def test_a_failed_video_carries_the_api_code_and_message(sim, openai_connection):
+    video_id = finished(sim, final_status="failed", error_code="moderation_blocked", error_message="Blocked.")
+    task = hook().get_task(video_id)
+    assert task.status is VideoTaskStatus.FAILED
+    assert (task.error_code, task.error_message) == ("moderation_blocked", "Blocked.")
+
+
+def test_an_unknown_video_is_not_found(sim, openai_connection):
+    with pytest.raises(VideoTaskNotFoundError):
+        hook().get_task("video_0000")
+
+
+def test_a_bad_create_is_refused_with_the_api_message(sim, openai_connection):
+    with pytest.raises(VideoGenAPIError, match="moderation_blocked"):
+        hook().create_task(model="sora-2", prompt="x [sim:input-moderation]")
+
+
+def test_cancel_is_not_supported_and_nothing_is_deleted(sim, openai_connection):
+    video_id = sim.add_task(style="openai_videos", queued_seconds=600)
+    with pytest.raises(VideoGenNotSupportedError, match="DELETE removes a video for good"):
+        hook().cancel_task(video_id)
+    assert sim.requests(method="DELETE") == []
+
+
+# ---- the file: the /content route, with the key, to the connection's origin only ------------------
+
+
+def fetch(**kwargs: Any) -> dict[str, Any]:
+    operator = FetchVideoOperator(task_id="fetch", videogen_conn_id=CONN, http_retry_policy=FAST, **kwargs)
+    return operator.execute(context={})  # type: ignore[arg-type]
+
+
+def test_the_video_lands_from_the_content_route_with_the_key(sim, openai_connection, tmp_path: Path):
+    video_id = finished(sim, video_size=600_000)
+    result = fetch(video_task_id=video_id, destination=f"{tmp_path.as_uri()}/", include_last_frame=True)
+    assert result["sha256"] == video_sha256(video_id, 600_000)
+    assert (tmp_path / f"{video_id}.png").read_bytes() == frame_png(video_id)
+    downloads = sim.requests(target="download")
+    assert [d["path"] for d in downloads] == [f"/v1/videos/{video_id}/content"] * 2
+    assert [d["query"] for d in downloads] == [{}, {"variant": "thumbnail"}]
+    assert all(d["headers"]["Authorization"] == f"Bearer {API_KEY}" for d in downloads)
+
+
+def test_a_direct_metadata_url_is_used_without_the_key(sim, openai_connection, tmp_path: Path):
+    sim.configure(openai_direct_url=True)
+    try:
+        video_id = finished(sim)
+        result = fetch(video_task_id=video_id, destination=f"{tmp_path.as_uri()}/")
+    finally:
+        sim.configure(openai_direct_url=False)
+    assert result["video_path"].endswith(f"{video_id}.mp4")
+    (download,) = sim.requests(target="download")
+    assert download["path"].startswith("/_files/videos/")
+    assert "Authorization" not in download["headers"]
+
+
+def test_a_broken_content_download_resumes_with_range(sim, openai_connection, tmp_path: Path):
+    video_id = finished(sim, video_size=1_000_000)
+    sim.add_fault(kind="truncate", target="download", truncate_at=300_000)
+    result = fetch(video_task_id=video_id, destination=f"{tmp_path.as_uri()}/", chunk_size=64 * 1024)
+    assert result["sha256"] == video_sha256(video_id, 1_000_000)
+    ranges = [d["headers"].get("Range") for d in sim.requests(target="download")]
+    assert ranges[0] is None and ranges[1].startswith("bytes=")
+
+
+def test_the_key_goes_to_its_own_origin_only_never_across_a_redirect():
+    seen: dict[str, list[str | None]] = {"api": [], "elsewhere": []}
+
+    class Elsewhere(QuietHandler):
+        def do_GET(self) -> None:
+            seen["elsewhere"].append(self.headers.get("Authorization"))
+            self.send_response(204)
+            self.end_headers()
+
+    with LoopbackServer(Elsewhere) as other:
+
+        class Api(QuietHandler):
+            def do_GET(self) -> None:
+                seen["api"].append(self.headers.get("Authorization"))
+                self.send_response(302)
+                self.send_header("Location", f"{other.base_url}/upstream.mp4")
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+        with LoopbackServer(Api) as api:
+            session = new_session(strip_authorization=True, credentials_origin=origin_of(api.base_url))
+            session.get(f"{api.base_url}/v1/videos/v/content", headers={"Authorization": "Bearer k"})
+            session.get(f"{other.base_url}/direct", headers={"Authorization": "Bearer k"})
+    assert seen == {"api": ["Bearer k"], "elsewhere": [None, None]}
+
+
+def test_origins_compare_scheme_host_and_port():
+    assert (
+        origin_of("https://GW.example.com/v1")
+        == origin_of("https://gw.example.com:443/x")
+        == "https://gw.example.com:443"
+    )
+    assert origin_of("http://gw.example.com/v1") != origin_of("https://gw.example.com/v1")
+    assert origin_of("https://gw.example.com:8443/") != origin_of("https://gw.example.com/")
+
+
+# ---- the poll hint -------------------------------------------------------------------------------
+
+
+async def test_the_trigger_waits_at_least_the_poll_hint(sim, openai_connection):
+    sim.configure(openai_poll_after_ms=4000)
+    try:
+        video_id = sim.add_task(style="openai_videos", queued_seconds=0, running_seconds=0.3)
+        sleeps: list[float] = []
+
+        async def sleep(seconds: float) -> None:
+            sleeps.append(seconds)
+            await asyncio.sleep(min(seconds, 0.2))
+
+        trigger = VideoTaskTrigger(video_id, videogen_conn_id=CONN, poll_interval=0.5)
+        trigger._sleep = sleep  # type: ignore[method-assign]
+        event = await trigger.run().__anext__()
+    finally:
+        sim.configure(openai_poll_after_ms=None)
+    assert event.payload["status"] == "success"
+    assert sleeps[0] < 1 and all(s >= 4.0 for s in sleeps[1:])
+
+
+def test_the_worker_wait_honours_the_poll_hint(sim, openai_connection, monkeypatch):
+    from airflow_provider_videogen.operators import videogen as operators
+
+    sim.configure(openai_poll_after_ms=2500)
+    waits: list[float] = []
+    monkeypatch.setattr(operators.time, "sleep", lambda s: waits.append(s))
+    try:
+        video_id = finished(sim)
+        sim.set_status(video_id, "running")
+        op = operators.GenerateVideoOperator(
+            task_id="g", model="m", prompt="p", videogen_conn_id=CONN, poll_interval=0.1, http_retry_policy=FAST
+        )
+        monkeypatch.setattr(op, "_reconnect_or_submit", lambda context: (video_id, None))
+        calls = iter([None, "auto"])
+        real_get = op.hook.get_task
+
+        def get_then_release(task_id: str) -> Any:
+            task = real_get(task_id)
+            if (change := next(calls, None)) is not None:
+                sim.set_status(video_id, change)
+            return task
+
+        monkeypatch.setattr(op.hook, "get_task", get_then_release)
+        op.execute({"ti": None})  # type: ignore[arg-type]
+    finally:
+        sim.configure(openai_poll_after_ms=None)
+    assert waits and all(w >= 2.5 for w in waits)
+
+
+def test_the_simulator_content_route_needs_the_key(sim):
+    video_id = finished(sim)
+    answer = requests.get(f"{sim.base_url}/v1/videos/{video_id}/content", timeout=5)
+    assert answer.status_code == 401
+    ok = requests.get(
+        f"{sim.base_url}/v1/videos/{video_id}/content", headers={"Authorization": f"Bearer {API_KEY}"}, timeout=5
+    )
+    assert ok.status_code == 200 and hashlib.sha256(ok.content).hexdigest() == sim.get_task(video_id)["video_sha256"]
