@@ -7,14 +7,19 @@ AIRFLOW_OLDEST := 3.1.8
 NEWEST := $(VENVS)/airflow-$(AIRFLOW_NEWEST)
 OLDEST := $(VENVS)/airflow-$(AIRFLOW_OLDEST)
 PYTEST_ARGS ?=
+EXTRAS := s3,dev,bench
+# The newest Airflow also gets the distributed suite's packages (Celery provider, PostgreSQL and Redis servers).
+EXTRAS_$(AIRFLOW_NEWEST) := $(EXTRAS),distributed
 BENCH_ARGS ?=
 
-.PHONY: help demo airflow test lint typecheck test-newest test-oldest test-e2e bench clean
+.PHONY: help demo airflow distributed test lint typecheck test-newest test-oldest test-e2e test-distributed bench clean
 
 help:
 	@echo "make demo   - run the example DAG end to end against the bundled simulator"
 	@echo "make test   - lint, type-check and run the tests on Airflow $(AIRFLOW_NEWEST) and $(AIRFLOW_OLDEST)"
 	@echo "make airflow - a full local Airflow (UI) with the simulator and the example DAGs"
+	@echo "make distributed - Airflow scaled out: CeleryExecutor, PostgreSQL, Redis, two workers, two triggerers (UI)"
+	@echo "make test-distributed - the distributed end-to-end suite alone (part of make test)"
 	@echo "make bench  - run the benchmarks"
 
 $(UV):
@@ -23,7 +28,7 @@ $(UV):
 
 $(VENVS)/airflow-%/.installed: pyproject.toml | $(UV)
 	$(UV) venv --quiet --allow-existing --python $(PYTHON) $(VENVS)/airflow-$*
-	VIRTUAL_ENV=$(VENVS)/airflow-$* $(UV) pip install --quiet -e ".[s3,dev,bench]" "apache-airflow==$*"
+	VIRTUAL_ENV=$(VENVS)/airflow-$* $(UV) pip install --quiet -e ".[$(or $(EXTRAS_$*),$(EXTRAS))]" "apache-airflow==$*"
 	touch $@
 
 demo: $(NEWEST)/.installed
@@ -31,6 +36,9 @@ demo: $(NEWEST)/.installed
 
 airflow: $(NEWEST)/.installed
 	$(NEWEST)/bin/python scripts/airflow_local.py
+
+distributed: $(NEWEST)/.installed
+	$(NEWEST)/bin/python scripts/airflow_distributed.py
 
 lint: $(NEWEST)/.installed
 	$(NEWEST)/bin/ruff check .
@@ -51,6 +59,11 @@ test: lint typecheck test-newest test-oldest
 test-e2e: $(NEWEST)/.installed $(OLDEST)/.installed
 	$(NEWEST)/bin/python -m pytest -p no:cacheprovider -m e2e tests/e2e
 	$(OLDEST)/bin/python -m pytest -p no:cacheprovider -m e2e tests/e2e
+
+# The distributed suite alone (CeleryExecutor on PostgreSQL and Redis, two workers, two triggerers, machines
+# that die); `make test` runs it too, on the newest Airflow (it is skipped on the oldest).
+test-distributed: $(NEWEST)/.installed
+	$(NEWEST)/bin/python -m pytest -p no:cacheprovider -m distributed tests/e2e
 
 bench: $(NEWEST)/.installed
 	$(NEWEST)/bin/python benchmarks/run.py $(BENCH_ARGS)

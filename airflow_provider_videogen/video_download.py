@@ -26,9 +26,11 @@ Atomic publication
     :meth:`VideoDownloader.cancel` from ``on_kill``) removes it. On a local file system the move is a
     ``rename`` in the same folder, which is atomic; on an object store it is a server-side copy and
     delete, so the destination key only ever appears whole, and a temporary object abandoned midway
-    has its multipart upload aborted rather than committed. A process killed outright (SIGKILL) can
-    leave its hidden ``.part`` file (or a pending multipart upload) behind, never a partial file at
-    the destination.
+    has its multipart upload aborted rather than committed. A process killed outright (SIGKILL, a
+    lost worker) can leave its hidden ``.part`` file (or a pending multipart upload) behind, never a
+    partial file at the destination; the next fetch of the same destination (the task's retry)
+    removes such a leftover before it starts. (A fetch of the same destination still running
+    elsewhere then fails to publish, and its own retry finds the landed file.)
 
 Idempotency
     Beside each landed file an integrity record ``<name>.videogen.json`` is written (just before
@@ -53,6 +55,7 @@ from __future__ import annotations
 import base64
 import binascii
 import errno
+import glob
 import hashlib
 import json
 import logging
@@ -474,6 +477,7 @@ class VideoDownloader:
                 "write into it, or name a file.",
                 video_task_id=video_task_id,
             )
+        _remove_abandoned_temporaries(destination)
         if fs.exists(path):
             existing = self._existing_copy(target, overwrite)
             if existing is not None:
@@ -929,7 +933,7 @@ class _StagedFile:
         if (self.destination.protocol or "file") in ("file", "local"):
             # Object stores have no folders to create (and creating one could create a bucket).
             self.fs.makedirs(parent.path, exist_ok=True)
-        self._temp = f"{parent.path.rstrip('/')}/.{self.destination.name}.{uuid.uuid4().hex[:12]}.part"
+        self._temp = f"{parent.path.rstrip('/')}/{_temporary_name(self.destination.name)}"
         self._file = self.fs.open(self._temp, "wb", block_size=self.block_size)
 
     def write(self, chunk: bytes) -> None:
@@ -980,6 +984,30 @@ class _StagedFile:
                     self.fs.rm_file(temp)
             except Exception:
                 log.warning("Could not remove the temporary file %s", temp, exc_info=True)
+
+
+def _temporary_name(name: str, unique: str | None = None) -> str:
+    """Return the hidden name a file is written under before it is moved to ``name`` (``unique``: random)."""
+    return f".{name}.{unique or uuid.uuid4().hex[:12]}.part"
+
+
+def _remove_abandoned_temporaries(destination: ObjectStoragePath) -> None:
+    """Remove the temporary files of ``destination`` left by fetches killed outright (best effort)."""
+    fs, parent = destination.fs, destination.parent.path.rstrip("/")
+    own = re.compile(re.escape(_temporary_name(destination.name, "@")).replace("@", "[0-9a-f]{12}"))
+    try:
+        found = fs.glob(f"{parent}/{_temporary_name(glob.escape(destination.name), '*')}")
+    except Exception:  # e.g. no such folder yet, or listing not allowed
+        log.debug("Could not look for abandoned temporary files of %s", storage_uri(destination), exc_info=True)
+        return
+    for path in found:
+        if own.fullmatch(str(path).rsplit("/", 1)[-1]):
+            try:
+                fs.rm_file(path)
+            except Exception:  # another retry removed it first, or removing is not allowed
+                log.debug("Could not remove %s", path, exc_info=True)
+            else:
+                log.warning("Removed %s, left by an earlier try that was killed while copying.", path)
 
 
 _KIND_DESCRIPTIONS: dict[str, str] = {

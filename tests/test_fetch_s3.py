@@ -106,6 +106,15 @@ def test_last_frame_lands_beside_the_video_in_s3(sim, videogen_connection, s3, p
     assert hashlib.sha256(png).hexdigest() == result["last_frame_sha256"]
 
 
+def test_a_retry_in_s3_removes_the_temporary_object_of_a_try_killed_midway(sim, videogen_connection, s3, prefix):
+    task_id = sim.add_task(queued_seconds=0, running_seconds=0)
+    s3.put_object(Bucket=BUCKET, Key=f"{prefix}/.{task_id}.mp4.0123456789ab.part", Body=b"half a video")
+
+    fetch(video_task_id=task_id, destination=f"s3://{BUCKET}/{prefix}/")
+
+    assert keys(s3, prefix) == [f"{task_id}.mp4", f"{task_id}.mp4{RECORD_SUFFIX}"]
+
+
 def test_retry_after_success_in_s3_downloads_nothing(sim, videogen_connection, s3, prefix):
     task_id = sim.add_task(queued_seconds=0, running_seconds=0)
     first = fetch(video_task_id=task_id, destination=f"s3://{BUCKET}/{prefix}/")

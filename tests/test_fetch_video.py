@@ -272,6 +272,23 @@ def test_retry_after_success_succeeds_even_once_the_url_has_expired(sim, videoge
     assert again["sha256"] == first["sha256"]
 
 
+def test_a_retry_removes_the_temporary_file_of_a_try_killed_midway(sim, videogen_connection, videos):
+    task_id = sim.add_task(queued_seconds=0, running_seconds=0, video_size=1_000_000)
+    videos.mkdir()
+    # What a try killed outright (SIGKILL, a lost machine) leaves: its hidden temporary file, half written.
+    (videos / f".{task_id}.mp4.0123456789ab.part").write_bytes(b"\0" * 400_000)
+    # Another video's temporary file, and files that only look alike, are not this retry's business.
+    (videos / ".other.mp4.0123456789ab.part").write_bytes(b"\0")
+    (videos / f"{task_id}.mp4.part").write_bytes(b"\0")
+
+    result = fetch(video_task_id=task_id, destination=f"file://{videos}/")
+
+    assert result["sha256"] == sim.get_task(task_id)["video_sha256"]
+    assert files_in(videos) == sorted(
+        [".other.mp4.0123456789ab.part", f"{task_id}.mp4", f"{task_id}.mp4.part", f"{task_id}.mp4{RECORD_SUFFIX}"]
+    )
+
+
 def test_existing_different_file_fails_without_overwrite(sim, videogen_connection, videos):
     videos.mkdir()
     (videos / "clip.mp4").write_bytes(b"someone else's video")

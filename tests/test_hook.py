@@ -514,3 +514,17 @@ def test_an_answer_about_another_task_id_is_refused(mode, api_style, sim, videog
         get(mode, task_id, conn_id=conn_id)
     assert other in str(caught.value) and task_id in str(caught.value)
     assert len(sim.requests(target="query")) == 1
+
+
+def test_workers_do_not_load_aiohttp():
+    """Only the triggerer waits asynchronously: a task process importing the operators (every try on
+    a worker parses its DAG file) does not pay for importing aiohttp, a third of a second of CPU."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, airflow_provider_videogen.operators.videogen, airflow_provider_videogen.sensors.videogen; "
+        "print(sorted(m for m in sys.modules if m.split('.')[0] == 'aiohttp'))"
+    )
+    loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120)
+    assert loaded.stdout.strip() == "[]"

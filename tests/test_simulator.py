@@ -728,6 +728,31 @@ def test_truncated_download(sim, http, video):
     assert len(http.get(url).content) == size
 
 
+def test_throttled_download_is_paced_and_whole(sim, http, video):
+    task_id, url, size = video
+    # 1 MiB blocks at 2 MB/s: half a second between blocks, longer than the first client's read timeout.
+    sim.add_fault(kind="throttle", target="download", task_id=task_id, rate=2_000_000, times=2)
+    received = bytearray()
+    with pytest.raises(requests.ConnectionError), http.get(url, stream=True, timeout=(5, 0.1)) as slow:
+        assert int(slow.headers["Content-Length"]) == size
+        for chunk in slow.iter_content(65536):
+            received += chunk
+    assert len(received) < size
+    answer = http.get(url, timeout=(5, 5))
+    assert answer.content == b"".join(video_bytes(task_id, size))
+    throttled = [r for r in sim.requests(target="download", task_id=task_id) if r["fault"] == "throttle"]
+    # The first client went away midway (no status recorded); the second got it all.
+    assert [r["status"] for r in throttled] == [None, 200]
+    assert sim.faults() == []
+
+
+def test_throttle_fault_needs_a_download_target_and_a_rate(sim):
+    with pytest.raises(ValueError, match="rate > 0"):
+        sim.add_fault(kind="throttle", target="download")
+    with pytest.raises(ValueError, match="target 'download'"):
+        sim.add_fault(kind="throttle", target="query", rate=1000)
+
+
 def test_expired_fault_on_download(sim, http, video):
     _task_id, url, _size = video
     sim.add_fault(kind="expired", target="download")

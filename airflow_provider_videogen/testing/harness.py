@@ -155,12 +155,13 @@ class _SimulatorClient:
         task_id: str | None = None,
         delay: float = 1.0,
         truncate_at: int | None = None,
+        rate: float | None = None,
     ) -> int:
         """Queue a fault for the next matching requests; return its id.
 
         :param kind: ``http_error``, ``reset``, ``slow``, ``empty_body``, ``malformed_body``,
-            ``truncate``, ``expired`` or ``trickle`` (an API answer sent a few bytes at a time,
-            ``delay`` seconds apart).
+            ``truncate``, ``expired``, ``trickle`` (an API answer sent a few bytes at a time,
+            ``delay`` seconds apart) or ``throttle`` (a download's body sent at ``rate``).
         :param target: ``query``, ``create``, ``cancel``, ``list``, ``download`` or ``any``.
         :param status: HTTP status of ``http_error`` (default 500).
         :param retry_after: ``Retry-After`` header (seconds or an HTTP date).
@@ -171,6 +172,7 @@ class _SimulatorClient:
         :param delay: seconds a ``slow`` answer is held back, or between the pieces of a ``trickle``.
         :param truncate_at: body bytes sent before a ``truncate`` closes the connection
             (default half the body).
+        :param rate: bytes per second of a ``throttle``d download.
         """
         payload = {
             "kind": kind,
@@ -183,6 +185,7 @@ class _SimulatorClient:
             "task_id": task_id,
             "delay": delay,
             "truncate_at": truncate_at,
+            "rate": rate,
         }
         result: dict[str, Any] = self._call("POST", "faults", payload)
         return int(result["id"])

@@ -67,7 +67,9 @@ OPENAI = "openai_videos"
 STYLES = (CONTENTS, VIDEO, OPENAI)
 SHAPES = ("gateway", "documented")
 FINAL_STATUSES = ("succeeded", "failed", "cancelled", "expired")
-FAULT_KINDS = ("http_error", "reset", "slow", "empty_body", "malformed_body", "truncate", "expired", "trickle")
+FAULT_KINDS = (
+    "http_error", "reset", "slow", "empty_body", "malformed_body", "truncate", "expired", "trickle", "throttle",
+)  # fmt: skip
 FAULT_TARGETS = ("query", "create", "cancel", "list", "download", "any")
 
 DEFAULT_MODEL = "doubao-seedance-1-0-pro-250528"
@@ -218,6 +220,7 @@ class _Fault:
     content_type: str | None
     delay: float
     truncate_at: int | None
+    rate: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -513,6 +516,7 @@ class SimulatorState:
         task_id: str | None = None,
         delay: float = 1.0,
         truncate_at: int | None = None,
+        rate: float | None = None,
     ) -> _Fault:
         """Queue a fault; ``times <= 0`` makes it permanent until cleared."""
         if kind not in FAULT_KINDS:
@@ -525,6 +529,8 @@ class SimulatorState:
             raise ValueError("truncate_at must be >= 0")
         if float(delay) < 0:
             raise ValueError("delay must be >= 0")
+        if kind == "throttle" and (target != "download" or rate is None or not float(rate) > 0):
+            raise ValueError("a throttle fault needs target 'download' and a rate > 0 (bytes per second)")
         self._fault_ids += 1
         fault = _Fault(
             id=self._fault_ids,
@@ -538,6 +544,7 @@ class SimulatorState:
             content_type=content_type,
             delay=float(delay),
             truncate_at=None if truncate_at is None else int(truncate_at),
+            rate=None if rate is None else float(rate),
         )
         self.faults.append(fault)
         return fault
@@ -1190,7 +1197,7 @@ class _Simulator:
         task_id = match.group(2) if match else None
         entry = state.record(request, "download", task_id, b"")
         response = await self._download_answer(request, match, entry)
-        entry.status = None if _dropped(request) and entry.fault in ("reset", "slow") else response.status
+        entry.status = None if _dropped(request) and entry.fault in ("reset", "slow", "throttle") else response.status
         return response
 
     async def _download_answer(
@@ -1209,7 +1216,7 @@ class _Simulator:
             if fault.kind == "slow":
                 if not await self._pause(fault.delay):
                     return _drop_connection(request)
-            elif fault.kind != "truncate":
+            elif fault.kind not in ("truncate", "throttle"):
                 return _fault_response(fault, None)
         now = time.time()
         task = self.state.tasks.get(task_id)
@@ -1239,10 +1246,11 @@ class _Simulator:
             truncate = fault.truncate_at
             if truncate is None:
                 truncate = -1
+        rate = fault.rate if fault is not None and fault.kind == "throttle" else None
         if kind == "frames":
             png = frame_png(task_id)
-            return await self._serve(request, task, len(png), "image/png", truncate, png)
-        return await self._serve(request, task, task.video_size, "video/mp4", truncate, None)
+            return await self._serve(request, task, len(png), "image/png", truncate, png, rate)
+        return await self._serve(request, task, task.video_size, "video/mp4", truncate, None, rate)
 
     async def _serve(
         self,
@@ -1252,6 +1260,7 @@ class _Simulator:
         content_type: str,
         truncate: int | None,
         payload: bytes | None,
+        rate: float | None = None,
     ) -> web.StreamResponse:
         etag = '"' + hashlib.md5(f"{task.id}:{size}:{content_type}".encode(), usedforsecurity=False).hexdigest() + '"'
         headers = {
@@ -1283,7 +1292,7 @@ class _Simulator:
         if truncate is not None and request.method == "GET":
             limit = length // 2 if truncate < 0 else truncate
             return await _send_truncated(request, response, chunks(), length, limit)
-        if request.method == "GET" and length <= _STREAM_THRESHOLD:
+        if request.method == "GET" and length <= _STREAM_THRESHOLD and rate is None:
             return web.Response(status=status, body=b"".join(chunks()), headers=headers)
         response.content_length = length
         await response.prepare(request)
@@ -1296,7 +1305,13 @@ class _Simulator:
                 if transport is not None:
                     transport.abort()
                 return response
-            await response.write(chunk)
+            # A throttled body: each chunk (at most 1 MiB) is sent after its share of a second at ``rate``.
+            if rate is not None and not await self._pause(len(chunk) / rate):
+                return response
+            try:
+                await response.write(chunk)
+            except ConnectionResetError:  # the client went away
+                return response
         await response.write_eof()
         return response
 

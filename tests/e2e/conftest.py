@@ -8,15 +8,21 @@ When a test fails, the tail of every running service's output is added to its re
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Generator, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
+from airflow import __version__ as airflow_version
+from packaging.version import Version
 
 from airflow_provider_videogen.testing import SimulatorProcess
 
-from .deployment import AirflowDeployment, DeploymentError, free_port
+from .deployment import AirflowDeployment, free_port
+
+if TYPE_CHECKING:
+    from .distributed import DistributedDeployment
 
 E2E_DAGS = Path(__file__).resolve().parent / "dags"
 EXAMPLE_DAGS = Path(__file__).resolve().parents[2] / "example_dags"
@@ -28,11 +34,30 @@ _simulators: list[SimulatorService] = []
 StartDeployment = Callable[..., AirflowDeployment]
 
 
+# What the distributed suite measured, printed at the end of the session.
+_figures: list[str] = []
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    if _figures:
+        terminalreporter.section("videogen: figures of the distributed suite")
+        for line in _figures:
+            terminalreporter.write_line(line)
+
+
+@pytest.fixture
+def figures(request: pytest.FixtureRequest) -> Callable[[str], None]:
+    """``figures(text)``: report a measured figure of this test at the end of the session."""
+    return lambda text: _figures.append(f"{request.node.name}: {text}")
+
+
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(
     item: pytest.Item, call: pytest.CallInfo[None]
 ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
     report = yield
+    if item.get_closest_marker("distributed") and report.when in ("setup", "call") and not report.skipped:
+        _figures.append(f"{item.name}: {report.when} took {report.duration:.1f} s ({report.outcome})")
     if report.failed and report.when in ("setup", "call"):
         for simulator in _simulators:
             report.sections.append(("VideoGen simulator", simulator.status()))
@@ -47,18 +72,18 @@ class SimulatorService:
     The deployment's connections name that port, so if the simulator dies (a test killed it, or it
     crashed) it is started again there, for the following tests; the failing test's report says how
     it ended.
+
+    :param settings: settings of :class:`SimulatorProcess` besides the defaults set here.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, **settings: Any) -> None:
         self.port = free_port()
+        self.settings = {"queued_seconds": 0.5, "running_seconds": 0.5, "video_size": 300_000, **settings}
         self.exit_codes: list[int | None] = []
         self.process = self._start()
 
     def _start(self) -> SimulatorProcess:
-        simulator = SimulatorProcess(
-            api_key=API_KEY, port=self.port, queued_seconds=0.5, running_seconds=0.5, video_size=300_000
-        )
-        return simulator.start()
+        return SimulatorProcess(api_key=API_KEY, port=self.port, **self.settings).start()
 
     def alive(self) -> SimulatorProcess:
         """The simulator, started again first if it has died."""
@@ -78,10 +103,10 @@ class SimulatorService:
         self.process.stop()
 
 
-@pytest.fixture(scope="session")
-def e2e_simulator() -> Iterator[SimulatorService]:
-    """The simulator in its own process, shared by every deployment of the session."""
-    service = SimulatorService()
+@contextlib.contextmanager
+def simulator_service(**settings: Any) -> Iterator[SimulatorService]:
+    """A simulator service, stopped at the end; its state is reported when a test fails meanwhile."""
+    service = SimulatorService(**settings)
     _simulators.append(service)
     try:
         yield service
@@ -91,10 +116,18 @@ def e2e_simulator() -> Iterator[SimulatorService]:
 
 
 @pytest.fixture(scope="session")
+def e2e_simulator() -> Iterator[SimulatorService]:
+    """The simulator in its own process, shared by every SQLite deployment of the session."""
+    with simulator_service() as service:
+        yield service
+
+
+@pytest.fixture(scope="session")
 def start_deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StartDeployment]:
     """Start a deployment in a fresh home; every one is stopped at the end of the session.
 
-    ``start_deployment([dags folders], env={"AIRFLOW_CONN_...": ...}, config={"core": {...}})``
+    ``start_deployment([dags folders], env={"AIRFLOW_CONN_...": ...}, config={"core": {...}})``; other
+    keyword arguments go to :class:`AirflowDeployment` (e.g. ``services``).
     """
     created: list[AirflowDeployment] = []
 
@@ -105,16 +138,12 @@ def start_deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Start
         config: Mapping[str, Mapping[str, Any]] | None = None,
         service_env: Mapping[str, Mapping[str, str]] | None = None,
         name: str = "airflow",
+        **options: Any,
     ) -> AirflowDeployment:
         home = tmp_path_factory.mktemp(name)
-        deployment = AirflowDeployment(home, dags_folders, env=env, config=config, service_env=service_env)
+        deployment = AirflowDeployment(home, dags_folders, env=env, config=config, service_env=service_env, **options)
         created.append(deployment)
-        try:
-            deployment.migrate()
-            deployment.start()
-        except BaseException as error:
-            deployment.stop()
-            raise DeploymentError(f"The deployment did not start: {error}\n{deployment.diagnostics()}") from error
+        deployment.launch()
         _started.append(deployment)
         return deployment
 
@@ -148,16 +177,54 @@ def _e2e_deployment(start_deployment: StartDeployment, e2e_simulator: SimulatorS
 @pytest.fixture
 def airflow(_e2e_deployment: AirflowDeployment) -> AirflowDeployment:
     """The session's deployment, with every service running (a test may have stopped one)."""
-    deployment = _e2e_deployment
-    restarted = [name for name in deployment.processes if not deployment.running(name)]
-    for name in restarted:
-        deployment.start_service(name)
-    if restarted:
-        deployment.wait_until_healthy()
-    return deployment
+    _e2e_deployment.revive()
+    return _e2e_deployment
 
 
 @pytest.fixture
 def sim(e2e_simulator: SimulatorService) -> SimulatorProcess:
     """The session's simulator (not reset: tests tell their tasks apart by id)."""
     return e2e_simulator.alive()
+
+
+# ---- the distributed deployment (marker ``distributed``) ----
+
+
+@pytest.fixture(scope="session")
+def distributed_simulator() -> Iterator[SimulatorService]:
+    """The distributed suite's own simulator, with a request log long enough for hundreds of videos."""
+    with simulator_service(request_log_size=500_000) as service:
+        yield service
+
+
+@pytest.fixture(scope="session")
+def _distributed_deployment(
+    tmp_path_factory: pytest.TempPathFactory, distributed_simulator: SimulatorService
+) -> Iterator[DistributedDeployment]:
+    if Version(airflow_version) < Version("3.3"):
+        pytest.skip(
+            "The distributed suite runs on Airflow 3.3+ only: it checks that retries never submit a "
+            "generation again, which needs the task_state_store of Airflow 3.3."
+        )
+    from .distributed import running
+
+    simulator = distributed_simulator.alive()
+    with running(tmp_path_factory.mktemp("distributed-airflow"), [E2E_DAGS], env=simulator.conn_env()) as deployment:
+        _started.append(deployment)
+        try:
+            yield deployment
+        finally:
+            _started.remove(deployment)
+
+
+@pytest.fixture
+def distributed(_distributed_deployment: DistributedDeployment) -> DistributedDeployment:
+    """The distributed deployment (CeleryExecutor, PostgreSQL, Redis), every service running."""
+    _distributed_deployment.revive()
+    return _distributed_deployment
+
+
+@pytest.fixture
+def dsim(distributed_simulator: SimulatorService) -> SimulatorProcess:
+    """The distributed deployment's simulator (not reset: tests tell their tasks apart by id)."""
+    return distributed_simulator.alive()

@@ -1,9 +1,11 @@
 """A real Airflow deployment for end-to-end tests: scheduler, triggerer, dag-processor and api-server.
 
-Each :class:`AirflowDeployment` lives in its own fresh ``AIRFLOW_HOME`` (SQLite, LocalExecutor) and
-runs every service as a separate process group, with its stdout/stderr captured to
-``<home>/services/<name>.log``. Configuration reaches the services only through the environment
-built here, never through the test process's own environment.
+Each :class:`AirflowDeployment` lives in its own fresh ``AIRFLOW_HOME`` (SQLite, LocalExecutor by
+default; any database and executor through ``config``) and runs every service as a separate process
+group, with its stdout/stderr captured to ``<home>/services/<name>.log``. A service is a name and an
+``airflow`` command line, so a deployment can run several of one kind (two triggerers, Celery
+workers). Configuration reaches the services only through the environment built here, never through
+the test process's own environment.
 """
 
 from __future__ import annotations
@@ -20,7 +22,8 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import quote, urlencode
@@ -28,9 +31,13 @@ from urllib.parse import quote, urlencode
 from airflow_provider_videogen.testing.process_tree import kill_tree, signal_group
 
 SERVICES = ("api-server", "dag-processor", "scheduler", "triggerer")
-# Started in this order: the api-server first, since the others (and task runs) talk to it.
+# The Airflow commands that report their health through the api-server's /api/v2/monitor/health.
+_HEALTH_REPORTING = ("scheduler", "triggerer", "dag-processor")
 
 T = TypeVar("T")
+
+# Seconds after which an executor event the scheduler received has surely been processed (or dropped).
+_EVENT_SETTLED_SECONDS = 10
 
 _LOCAL_BUNDLE = "airflow.dag_processing.bundles.local.LocalDagBundle"
 
@@ -75,7 +82,7 @@ def wait_for(
 
 
 class AirflowDeployment:
-    """The four Airflow services of one deployment, and a client of its REST API.
+    """The Airflow services of one deployment (by default the four of :data:`SERVICES`), and a client of its REST API.
 
     :param home: a new, empty folder to use as ``AIRFLOW_HOME``.
     :param dags_folders: the folders of DAG files to deploy (e.g. the e2e DAGs and the repo's
@@ -84,6 +91,12 @@ class AirflowDeployment:
     :param config: ``{"section": {"option": value}}`` overriding the defaults set here.
     :param service_env: extra environment of single services, e.g. ``{"triggerer": {...}}``.
     :param python: interpreter of the Airflow installation (default: the one running the tests).
+    :param services: ``{name: airflow command}`` of the services :meth:`start` starts after the
+        api-server, in order, e.g. ``{"triggerer-2": ["triggerer", "--queues", "videos"], ...}``
+        (default: the other :data:`SERVICES`, each named after its command). The api-server is
+        always there, named ``api-server``, on the port chosen here.
+    :param ready_patterns: ``{name: regular expression}``: a service that does not report to the
+        api-server's health endpoint (e.g. a Celery worker) is ready once its output matches this.
     """
 
     def __init__(
@@ -95,6 +108,8 @@ class AirflowDeployment:
         config: Mapping[str, Mapping[str, object]] | None = None,
         service_env: Mapping[str, Mapping[str, str]] | None = None,
         python: str | None = None,
+        services: Mapping[str, Sequence[str]] | None = None,
+        ready_patterns: Mapping[str, str] | None = None,
     ) -> None:
         self.home = Path(home).resolve()
         folders = [dags_folders] if isinstance(dags_folders, Path) else list(dags_folders)
@@ -112,6 +127,13 @@ class AirflowDeployment:
         self.base_url = f"http://127.0.0.1:{self.port}"
         self.logs_dir = self.home / "services"
         self.processes: dict[str, subprocess.Popen[bytes]] = {}
+        # The api-server first, since the others (and task runs) talk to it.
+        api_server = ["api-server", "--host", "127.0.0.1", "--port", str(self.port), "--workers", "1"]
+        self.commands = {"api-server": api_server}
+        for name, command in (services or {s: [s] for s in SERVICES if s != "api-server"}).items():
+            if name != "api-server":
+                self.commands[name] = list(command)
+        self.ready_patterns = dict(ready_patterns or {})
         self._starts: dict[str, int] = {}
         self._token: str | None = None
         self._opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
@@ -176,7 +198,7 @@ class AirflowDeployment:
     # ---- services ----
 
     def migrate(self) -> None:
-        """Create the metadata database (SQLite, in the home folder)."""
+        """Create the metadata database (by default SQLite, in the home folder)."""
         self.home.mkdir(parents=True, exist_ok=True)
         self.logs_dir.mkdir(parents=True, exist_ok=True)
         log = self.logs_dir / "db-migrate.log"
@@ -192,39 +214,48 @@ class AirflowDeployment:
         if result.returncode != 0:
             raise DeploymentError(f"airflow db migrate failed ({result.returncode}):\n{tail(log, 60)}")
 
-    def start(self, services: Iterable[str] = SERVICES, *, timeout: float = 120.0) -> None:
-        """Start the services and wait until the api-server answers and reports them all healthy."""
-        services = list(services)
+    def launch(self, *, timeout: float = 120.0) -> None:
+        """Create the database and start every service; on failure stop them all and explain why."""
+        try:
+            self.migrate()
+            self.start(timeout=timeout)
+        except BaseException as error:
+            self.stop()
+            raise DeploymentError(f"The deployment did not start: {error}\n{self.diagnostics()}") from error
+
+    def start(self, services: Iterable[str] | None = None, *, timeout: float = 120.0) -> None:
+        """Start the services (default: all) and wait until they are healthy (or ready)."""
+        services = list(self.commands) if services is None else list(services)
+        offsets = {name: self.log_size(name) for name in services}
         for name in services:
             self.start_service(name)
-        self.wait_until_healthy([s for s in services if s != "api-server"], timeout=timeout)
+        self.wait_until_healthy(services, timeout=timeout)
+        for name in services:
+            if name in self.ready_patterns:
+                self.wait_for_log(name, self.ready_patterns[name], since=offsets[name], timeout=timeout)
+
+    def revive(self) -> list[str]:
+        """Start again every service that has exited (a test may have killed it); return their names."""
+        dead = [name for name in self.processes if not self.running(name)]
+        if dead:
+            self.start(dead)
+        return dead
 
     def start_service(self, name: str) -> subprocess.Popen[bytes]:
-        """Start one service (``scheduler``, ``triggerer``, ``dag-processor`` or ``api-server``)."""
+        """Start one service by its name (e.g. ``scheduler``, ``triggerer``, ``api-server``)."""
         if name in self.processes and self.processes[name].poll() is None:
             raise DeploymentError(f"{name} is already running")
-        self.logs_dir.mkdir(parents=True, exist_ok=True)
-        command = [self.python, "-m", "airflow", name]
-        if name == "api-server":
-            command += ["--host", "127.0.0.1", "--port", str(self.port), "--workers", "1"]
-        count = self._starts.get(name, 0) + 1
-        self._starts[name] = count
-        log = self.log_path(name)
-        with log.open("ab") as out:
-            if count > 1:
-                out.write(f"\n===== {name} started again (start #{count}) =====\n".encode())
-                out.flush()
-            process = subprocess.Popen(
-                command,
-                env={**self.env, **self.service_env.get(name, {})},
-                cwd=self.home,
-                stdin=subprocess.DEVNULL,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,  # its own process group, with everything it forks
-            )
-        self.processes[name] = process
-        return process
+        if name not in self.commands:
+            raise DeploymentError(f"No service {name!r} in this deployment: {sorted(self.commands)}")
+        self._starts[name] = self._starts.get(name, 0) + 1
+        self.processes[name] = start_process(
+            [self.python, "-m", "airflow", *self.commands[name]],
+            self.log_path(name),
+            env={**self.env, **self.service_env.get(name, {})},
+            cwd=self.home,
+            start_number=self._starts[name],
+        )
+        return self.processes[name]
 
     def kill_service(self, name: str, sig: int = signal.SIGKILL, timeout: float = 30.0) -> None:
         """Send ``sig`` to the service's process group and wait for it to exit.
@@ -244,16 +275,7 @@ class AirflowDeployment:
 
     def stop(self, timeout: float = 5.0) -> None:
         """Stop every service: SIGTERM to each process group, then SIGKILL whatever is left of it."""
-        for process in self.processes.values():
-            signal_group(process, signal.SIGTERM)
-        deadline = time.monotonic() + timeout
-        for process in self.processes.values():
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                process.wait(max(deadline - time.monotonic(), 0.1))
-        for process in self.processes.values():
-            kill_tree(process)
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                process.wait(10)
+        stop_processes(self.processes.values(), timeout=timeout)
 
     def running(self, name: str) -> bool:
         """Whether the service's main process is alive."""
@@ -267,9 +289,14 @@ class AirflowDeployment:
             if process is not None and process.poll() is not None:
                 raise DeploymentError(f"{name} exited with code {process.returncode}:\n{tail(self.log_path(name), 40)}")
 
-    def wait_until_healthy(self, components: Iterable[str] = SERVICES, *, timeout: float = 120.0) -> dict[str, Any]:
-        """Wait until ``/api/v2/monitor/health`` reports the metadatabase and ``components`` healthy."""
-        keys = ["metadatabase", *(c.replace("-", "_") for c in components if c != "api-server")]
+    def wait_until_healthy(self, services: Iterable[str] | None = None, *, timeout: float = 120.0) -> dict[str, Any]:
+        """Wait until ``/api/v2/monitor/health`` reports the metadatabase and ``services`` healthy.
+
+        Only the scheduler, triggerers and dag-processor report there (several triggerers report as
+        one, healthy while any of them is); other services (e.g. Celery workers) are not waited for.
+        """
+        commands = [self.commands[name][0] for name in (self.commands if services is None else services)]
+        keys = ["metadatabase", *sorted({c.replace("-", "_") for c in commands if c in _HEALTH_REPORTING})]
         last: dict[str, Any] = {}
 
         def healthy() -> dict[str, Any] | None:
@@ -283,6 +310,16 @@ class AirflowDeployment:
             return last if ok else None
 
         return wait_for(healthy, timeout=timeout, message=lambda: f"healthy {keys}; last health: {last}")
+
+    def wait_for_log(self, name: str, pattern: str, *, since: int = 0, timeout: float = 120.0) -> re.Match[str]:
+        """Wait until the service's output after ``since`` bytes matches the regular expression ``pattern``."""
+        compiled = re.compile(pattern)
+
+        def logged() -> re.Match[str] | None:
+            self.check_alive([name])
+            return compiled.search(self.log_since(name, since))
+
+        return wait_for(logged, timeout=timeout, message=f"{pattern!r} in the output of {name}")
 
     # ---- logs ----
 
@@ -342,17 +379,32 @@ class AirflowDeployment:
 
         That is, the scheduler has processed the executor's event for the worker process that exited
         on deferral. Read from the scheduler's output: the REST API does not show executor events.
+        On PostgreSQL the scheduler reads task instances with ``SKIP LOCKED``, and drops the event of
+        one that another transaction holds locked at that moment (it was already deferred, so it
+        comes to no harm): an event received more than :data:`_EVENT_SETTLED_SECONDS` ago counts too.
         """
-        pattern = re.compile(
-            rf"TaskInstance Finished: dag_id={re.escape(dag_id)}, task_id={re.escape(task_id)}, "
-            rf"run_id={re.escape(run_id)}, map_index=(-?\d+),.*, state=deferred, .*executor_state=success"
+        keys = rf"dag_id={re.escape(dag_id)}, task_id={re.escape(task_id)}, run_id={re.escape(run_id)}"
+        finished = re.compile(
+            rf"TaskInstance Finished: {keys}, map_index=(-?\d+),.*, state=deferred, .*executor_state=success"
         )
-        return {int(match.group(1)) for match in pattern.finditer(self.log_text("scheduler"))}
+        key = re.escape(f"TaskInstanceKey(dag_id='{dag_id}', task_id='{task_id}', run_id='{run_id}', ")
+        received = re.compile(
+            rf"^(\S+) \[info\s*\] Received executor event with state success for task instance "
+            rf"{key}try_number=\d+, map_index=(-?\d+)\)",
+            re.MULTILINE,
+        )
+        text = self.log_text("scheduler")
+        closed = {int(match.group(1)) for match in finished.finditer(text)}
+        settled = time.time() - _EVENT_SETTLED_SECONDS
+        for match in received.finditer(text):
+            if datetime.fromisoformat(match.group(1).replace("Z", "+00:00")).timestamp() < settled:
+                closed.add(int(match.group(2)))
+        return closed
 
     def diagnostics(self, lines: int = 40, task_logs: int = 4) -> str:
         """The tail of every service's output and of the latest task logs, to explain a failure."""
         parts = [f"Airflow deployment in {self.home} (api-server {self.base_url})"]
-        for name in SERVICES:
+        for name in self.commands:
             path = self.log_path(name)
             if path.exists():
                 state = ""
@@ -434,9 +486,13 @@ class AirflowDeployment:
     def task_instances(self, dag_id: str, run_id: str) -> list[dict[str, Any]]:
         """All task instances of a run (mapped ones included), as the REST API returns them."""
         path = f"/api/v2/dags/{quote(dag_id)}/dagRuns/{quote(run_id)}/taskInstances"
-        answer = self.api("GET", path, query={"limit": 1000})
-        result: list[dict[str, Any]] = answer["task_instances"]
-        return result
+        result: list[dict[str, Any]] = []
+        while True:
+            # Pages of at most [api] maximum_page_limit (100) entries.
+            answer = self.api("GET", path, query={"limit": 100, "offset": len(result), "order_by": "id"})
+            result += answer["task_instances"]
+            if not answer["task_instances"] or len(result) >= answer["total_entries"]:
+                return result
 
     def xcom(self, dag_id: str, run_id: str, task_id: str, key: str = "return_value", map_index: int = -1) -> Any:
         """The value of an XCom, as the REST API returns it."""
@@ -444,11 +500,18 @@ class AirflowDeployment:
         return self.api("GET", path, query={"map_index": map_index})["value"]
 
     def wait_for_run(
-        self, dag_id: str, run_id: str, *, timeout: float = 180.0, services: Iterable[str] | None = None
+        self,
+        dag_id: str,
+        run_id: str,
+        *,
+        timeout: float = 180.0,
+        services: Iterable[str] | None = None,
+        interval: float = 1.0,
     ) -> dict[str, Any]:
         """Wait until the run has ended (``success`` or ``failed``); return it.
 
-        Raises at once if one of ``services`` (default: all started) has exited meanwhile.
+        Raises at once if one of ``services`` (default: all started) has exited meanwhile. Checks
+        every ``interval`` seconds (for runs of hundreds of tasks, less often spares the api-server).
         """
         states: dict[str, Any] = {}
 
@@ -461,13 +524,66 @@ class AirflowDeployment:
             states = {ti_key(ti): ti["state"] for ti in self.task_instances(dag_id, run_id)}
             return None
 
-        return wait_for(ended, timeout=timeout, interval=1.0, message=lambda: f"run {run_id} to end; tasks {states}")
+        return wait_for(
+            ended, timeout=timeout, interval=interval, message=lambda: f"run {run_id} to end; tasks {states}"
+        )
 
 
 def ti_key(ti: Mapping[str, Any]) -> str:
     """``task_id`` or ``task_id[map_index]`` of a task instance returned by the REST API."""
     index = ti.get("map_index", -1)
     return ti["task_id"] if index in (-1, None) else f"{ti['task_id']}[{index}]"
+
+
+def start_process(
+    command: Sequence[str],
+    log: Path,
+    *,
+    env: Mapping[str, str],
+    cwd: Path,
+    start_number: int = 1,
+    user: int | None = None,
+    group: int | None = None,
+) -> subprocess.Popen[bytes]:
+    """Start ``command`` in a new session (its own process group), its output appended to ``log``.
+
+    :param start_number: how many times this service has been started, this time included: from the
+        second start on, a line in the log separates the starts.
+    :param user: run as this uid (and ``group`` gid), e.g. a server that refuses to run as root.
+    """
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with log.open("ab") as out:
+        if start_number > 1:
+            out.write(f"\n===== {log.stem} started again (start #{start_number}) =====\n".encode())
+            out.flush()
+        return subprocess.Popen(
+            list(command),
+            env=dict(env),
+            cwd=cwd,
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # its own process group, with everything it forks
+            user=user,
+            group=group,
+        )
+
+
+def stop_processes(
+    processes: Iterable[subprocess.Popen[bytes]], *, timeout: float = 5.0, sig: int = signal.SIGTERM
+) -> None:
+    """Send ``sig`` to each process group, wait up to ``timeout`` seconds, then SIGKILL what is left."""
+    processes = list(processes)
+    for process in processes:
+        signal_group(process, sig)
+    deadline = time.monotonic() + timeout
+    for process in processes:
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            process.wait(max(deadline - time.monotonic(), 0.1))
+    for process in processes:
+        kill_tree(process)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            process.wait(10)
 
 
 def tail(path: Path, lines: int) -> str:

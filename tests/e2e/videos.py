@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import uuid
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -15,8 +16,10 @@ from .deployment import AirflowDeployment, ApiError, wait_for
 # The repo's example DAGs.
 GENERATE_AND_FETCH = "videogen_generate_and_fetch"
 WAIT_AND_FETCH = "videogen_wait_and_fetch"
-# The DAG of tests/e2e/dags.
+# The DAGs of tests/e2e/dags.
 FAN_IN = "videogen_e2e_fan_in"
+SCALE = "videogen_e2e_scale"
+DEADLINE = "videogen_e2e_deadline"
 TRIGGER_CLASSPATH = "airflow_provider_videogen.triggers.videogen.VideoTaskTrigger"
 
 
@@ -54,6 +57,17 @@ def video_downloads(sim: SimulatorProcess, task_id: str) -> list[dict[str, Any]]
     return [r for r in sim.requests(target="download", task_id=task_id) if "/videos/" in r["path"]]
 
 
+def video_download_counts(sim: SimulatorProcess) -> Counter[str]:
+    """``{video task id: requests that downloaded its video}``, for every task at once."""
+    return Counter(r["task_id"] for r in sim.requests(target="download") if "/videos/" in r["path"])
+
+
+def created_tasks(sim: SimulatorProcess, prompts: list[str]) -> list[list[str]]:
+    """For each prompt, the ids of the video tasks its create calls made (one each, normally)."""
+    creates = [(json.dumps(r["body"]), r["task_id"]) for r in sim.requests(target="create")]
+    return [[task_id for body, task_id in creates if json.dumps(prompt)[1:-1] in body] for prompt in prompts]
+
+
 def new_folder(airflow: AirflowDeployment, name: str) -> Path:
     """An empty folder in the deployment's home, for videos to land in."""
     folder = airflow.home / "videos" / name
@@ -66,12 +80,19 @@ def sha256_of(path: Path) -> str:
 
 
 def wait_until_triggers_run(
-    airflow: AirflowDeployment, dag_id: str, run_ids: list[str], task_id: str, count: int, timeout: float = 150.0
+    airflow: AirflowDeployment,
+    dag_id: str,
+    run_ids: list[str],
+    task_id: str,
+    count: int,
+    timeout: float = 150.0,
+    interval: float = 0.5,
 ) -> list[dict[str, Any]]:
     """Wait until ``count`` instances of ``task_id`` are deferred and their triggers run in a triggerer.
 
     "Run" means the provider's trigger has logged that it is waiting, which it does from the
-    triggerer only. Returns those task instances as the REST API shows them.
+    triggerer only. Returns those task instances as the REST API shows them. Checks every
+    ``interval`` seconds.
 
     It also waits until the scheduler has processed the exit of the worker process that deferred
     each of them. Airflow fails a resumed task when that (stale) event comes after the trigger has
@@ -93,14 +114,17 @@ def wait_until_triggers_run(
                 if ti["state"] != "deferred" or not (ti.get("trigger") or {}).get("triggerer_id"):
                     continue
                 logs = airflow.trigger_log_events(dag_id, run_id, task_id, ti["map_index"])
-                if ti["map_index"] in closed and any(_is_waiting(e) for events in logs.values() for e in events):
+                if ti["map_index"] in closed and any(is_waiting(e) for events in logs.values() for e in events):
                     waiting.append(ti)
         return waiting if len(waiting) >= count else None
 
-    return wait_for(running, timeout=timeout, message=lambda: f"{count} running triggers of {task_id!r}: {seen}")
+    return wait_for(
+        running, timeout=timeout, interval=interval, message=lambda: f"{count} running triggers of {task_id!r}: {seen}"
+    )
 
 
-def _is_waiting(event: dict[str, Any]) -> bool:
+def is_waiting(event: dict[str, Any]) -> bool:
+    """Whether a trigger log event is the provider's trigger saying that it starts waiting."""
     return str(event.get("event", "")).startswith("Waiting for video task ")
 
 

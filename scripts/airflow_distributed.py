@@ -1,0 +1,64 @@
+"""
+``make distributed``: the scaled-out Airflow the distributed tests run against, for a person to try.
+
+PostgreSQL (metadata database) and Redis (Celery broker) as real servers on loopback, from PyPI
+packages; the scheduler, dag-processor and api-server (UI, no login); two Celery workers; two
+triggerers, ``triggerer-videos`` for the ``videos`` queue only and ``triggerer-all`` for ``default``
+and ``videos``; and the simulator as the video service. The DAGs are the repo's examples (queue
+``default``) and the end-to-end DAGs, among them ``videogen_e2e_scale`` (queue ``videos``).
+
+Everything runs from ``.demo/airflow-distributed`` (logs in ``services/``); the database lives in a
+temporary folder. Ctrl+C stops every process and removes the database.
+"""
+
+from __future__ import annotations
+
+import shutil
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+HOME = REPO / ".demo" / "airflow-distributed"
+API_KEY = "local-demo-key"
+
+sys.path.insert(0, str(REPO))
+
+
+def main() -> int:
+    from airflow_provider_videogen.testing import SimulatorProcess
+    from tests.e2e.distributed import TRIGGERERS, WORKERS, running
+
+    shutil.rmtree(HOME, ignore_errors=True)
+    HOME.mkdir(parents=True)
+    print("Starting PostgreSQL, Redis, the simulator and Airflow (about a minute)...", flush=True)
+    with SimulatorProcess(api_key=API_KEY, queued_seconds=5, running_seconds=20, video_size=5_000_000) as sim:
+        env = {
+            **sim.conn_env("videogen_default"),
+            **sim.conn_env("videogen_gateway", api_style="video_generations"),
+        }
+        try:
+            with running(HOME, [REPO / "example_dags", REPO / "tests" / "e2e" / "dags"], env=env) as airflow:
+                triggerers = ", ".join(f"{name} (queues {','.join(queues)})" for name, queues in TRIGGERERS.items())
+                print(
+                    f"\nAirflow UI:         {airflow.base_url}  (local only: no login needed, everyone is admin)"
+                    f"\nPostgreSQL:         {airflow.postgres.url}"
+                    f"\nRedis:              {airflow.redis.url}"
+                    f"\nCelery workers:     {', '.join(WORKERS)}"
+                    f"\nTriggerers:         {triggerers}"
+                    f"\nVideoGen simulator: {sim.base_url}  (connections videogen_default, videogen_gateway)"
+                    f"\nLogs:               {airflow.logs_dir}"
+                    "\nTrigger 'videogen_e2e_scale' with prompts (its videos go through the 'videos' queue) or an "
+                    "example DAG. Ctrl+C stops it all.\n",
+                    flush=True,
+                )
+                while True:
+                    airflow.check_alive()
+                    time.sleep(2)
+        except KeyboardInterrupt:
+            print("Stopping...", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
