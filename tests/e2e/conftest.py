@@ -203,8 +203,8 @@ def _distributed_deployment(
 ) -> Iterator[DistributedDeployment]:
     if Version(airflow_version) < Version("3.3"):
         pytest.skip(
-            "The distributed suite runs on Airflow 3.3+ only: it checks that retries never submit a "
-            "generation again, which needs the task_state_store of Airflow 3.3."
+            "The distributed suite runs on the newest Airflow only (3.3+): it is slow, and its database "
+            "test is about the task_state_store, which Airflow 3.3 brought."
         )
     from .distributed import running
 

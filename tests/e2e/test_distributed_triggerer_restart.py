@@ -24,7 +24,7 @@ pytestmark = pytest.mark.distributed
 VIDEOS = 4
 # This one is never released: it is still rendering at its deadline.
 LATE = VIDEOS - 1
-OUTAGE_SECONDS = 10
+OUTAGE_SECONDS = 5
 # What the trigger logs as it starts waiting: "... (poll every 2.0 s, until <deadline>)."
 DEADLINE_LOGGED = re.compile(r"until (\S+?)\)")
 

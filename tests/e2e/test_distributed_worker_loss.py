@@ -22,8 +22,8 @@ from .videos import HOLD, SCALE, created_tasks, new_folder, release, sha256_of, 
 pytestmark = pytest.mark.distributed
 
 SIZE = 300_000_000
-# 300 MB in about 15 s: long enough to kill the worker midway.
-RATE = 20_000_000
+# 300 MB in about 8 s: long enough to kill the worker midway.
+RATE = 40_000_000
 
 
 def _executing(airflow: DistributedDeployment, worker: str, run_id: str, try_number: int, since: int = 0) -> bool:

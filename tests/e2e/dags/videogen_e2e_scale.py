@@ -17,7 +17,7 @@ from airflow.sdk import DAG, task
 from airflow_provider_videogen.operators.videogen import FetchVideoOperator, GenerateVideoOperator
 
 QUEUE = "videos"
-DEADLINE_SECONDS = 75
+DEADLINE_SECONDS = 60
 POLL_SECONDS = 2
 
 
