@@ -127,11 +127,10 @@ _URL_QUERY_RE = re.compile(r"\?[^\s'\")]+")
 # ---- public helpers ----------------------------------------------------------------------------
 
 
-def require_succeeded(task: VideoTask, video: FileSource | bool | None = True) -> None:
+def require_succeeded(task: VideoTask, video: FileSource | None) -> None:
     """Raise a clear error unless the task succeeded and has a video to fetch.
 
-    :param video: where its video is (``FileSource``), ``None`` when the style found none, or ``True``
-        to take the task's ``video_url`` as the answer.
+    :param video: where its video is, as the connection's style says (``None``: it has none).
 
     :raises VideoTaskFailedError: the task ended failed, cancelled or expired (no retry: it cannot change).
     :raises VideoTaskNotReadyError: the task is still queued or running.
@@ -141,7 +140,7 @@ def require_succeeded(task: VideoTask, video: FileSource | bool | None = True) -
     from airflow_provider_videogen.video_task import VideoTaskStatus
 
     if task.status is VideoTaskStatus.SUCCEEDED:
-        if video is None or (video is True and not task.video_url):
+        if video is None:
             raise VideoNotAvailableError(
                 f"Video task {task.id} succeeded but the service returned no video URL for it, so there is "
                 "nothing to fetch, and a finished task does not change: retrying cannot help. Look at the task "
