@@ -8,20 +8,28 @@ __version__ = "0.1.0"
 
 PACKAGE_NAME = "airflow-provider-videogen"
 
-DATA_CENTER_CHOICES = ["beijing", "north_america"]
-# What the connection form's dropdowns show for each choice (Airflow 3.2+; 3.1 shows the values).
-DATA_CENTER_LABELS = {
-    "beijing": "Beijing (ai.rong-api.com)",
-    "north_america": "North America (ai.us-light-api.com)",
-}
+
+def _data_centers() -> dict[str, Any]:
+    """Every style's data centers by name, in the registry's order (names shared by styles appear once)."""
+    from airflow_provider_videogen.styles import STYLES
+
+    return {center.name: center for style in STYLES.values() for center in style.data_centers}
 
 
 def __getattr__(name: str) -> Any:
-    """``API_STYLE_CHOICES`` and ``API_STYLE_LABELS``, read from the styles' registry when first asked for."""
+    """Return the connection form's choices, read from the styles' registry when first asked for.
+
+    ``API_STYLE_CHOICES``/``API_STYLE_LABELS``; ``DATA_CENTER_CHOICES``/``DATA_CENTER_LABELS`` (what the
+    dropdowns show for each choice on Airflow 3.2+; 3.1 shows the values).
+    """
     if name in ("API_STYLE_CHOICES", "API_STYLE_LABELS"):
         from airflow_provider_videogen.styles import STYLES
 
         return list(STYLES) if name == "API_STYLE_CHOICES" else {key: style.label for key, style in STYLES.items()}
+    if name == "DATA_CENTER_CHOICES":
+        return list(_data_centers())
+    if name == "DATA_CENTER_LABELS":
+        return {key: center.label for key, center in _data_centers().items()}
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
@@ -30,6 +38,10 @@ def get_provider_info() -> dict[str, Any]:
     from airflow_provider_videogen.styles import STYLES
 
     style_descriptions = " ".join(f"{style.label} ({name}): {style.description}." for name, style in STYLES.items())
+    centers = _data_centers()
+    center_descriptions = "; ".join(
+        f"{name} ({center.base_url})" + _styles_of(name, STYLES) for name, center in centers.items()
+    )
     return {
         "package-name": PACKAGE_NAME,
         "name": "VideoGen",
@@ -89,12 +101,12 @@ def get_provider_info() -> dict[str, Any]:
                 "conn-fields": {
                     "data_center": {
                         "label": "Data center",
-                        "description": "Where the API key belongs: beijing (https://ai.rong-api.com) or "
-                        "north_america (https://ai.us-light-api.com). Ignored when a base URL is set.",
+                        "description": f"Where the API key belongs: {center_descriptions}. "
+                        "Empty: the style's first. Ignored when a base URL is set.",
                         "schema": {
                             "type": ["string", "null"],
-                            "enum": DATA_CENTER_CHOICES,
-                            "values_display": DATA_CENTER_LABELS,
+                            "enum": list(centers),
+                            "values_display": {name: center.label for name, center in centers.items()},
                             "default": "beijing",
                         },
                     },
@@ -142,3 +154,9 @@ def get_provider_info() -> dict[str, Any]:
             }
         ],
     }
+
+
+def _styles_of(center: str, styles: dict[str, Any]) -> str:
+    """`` [for a, b]`` when only some styles have the data center ``center``."""
+    having = [name for name, style in styles.items() if any(c.name == center for c in style.data_centers)]
+    return "" if len(having) == len(styles) else f" [{', '.join(having)}]"

@@ -8,12 +8,16 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from airflow_provider_videogen import DATA_CENTER_CHOICES, transport
+from airflow_provider_videogen import transport
 from airflow_provider_videogen.exceptions import VideoGenConfigurationError
 from airflow_provider_videogen.retry import RetryPolicy
 from airflow_provider_videogen.styles import STYLES, get_style
 from airflow_provider_videogen.styles import ApiStyle as Style
-from airflow_provider_videogen.styles.base import MAX_VIDEO_TASK_ID_LENGTH, check_video_task_id
+from airflow_provider_videogen.styles.base import (
+    MAX_VIDEO_TASK_ID_LENGTH,
+    RONGCLOUD_DATA_CENTERS,
+    check_video_task_id,
+)
 
 __all__ = [
     "DATA_CENTER_URLS",
@@ -28,10 +32,8 @@ __all__ = [
 if TYPE_CHECKING:
     from airflow.sdk import Connection
 
-DATA_CENTER_URLS: dict[str, str] = {
-    "beijing": "https://ai.rong-api.com",
-    "north_america": "https://ai.us-light-api.com",
-}
+DATA_CENTER_URLS: dict[str, str] = {center.name: center.base_url for center in RONGCLOUD_DATA_CENTERS}
+"""RongCloud's data centers (the contents-generations service); each style names its own."""
 DEFAULT_PATH_PREFIXES: dict[str, str] = {name: style.default_path_prefix for name, style in STYLES.items()}
 """The ``path_prefix`` of each API style when the connection sets none."""
 
@@ -89,8 +91,9 @@ class VideoGenConnectionSettings:
         if host and host.strip():
             base_url = _base_url_from_host(conn_id, host.strip(), port)
         else:
-            data_center = _choice(conn_id, "data_center", extra.get("data_center"), DATA_CENTER_CHOICES)
-            base_url = DATA_CENTER_URLS[data_center]
+            centers = {center.name: center.base_url for center in get_style(api_style).data_centers}
+            data_center = _choice(conn_id, "data_center", extra.get("data_center"), list(centers))
+            base_url = centers[data_center]
         prefix = extra.get("path_prefix")
         path_prefix = DEFAULT_PATH_PREFIXES[api_style] if prefix is None else str(prefix).strip()
         path_prefix = "/" + path_prefix.strip("/") if path_prefix.strip("/") else ""

@@ -21,7 +21,7 @@ import ipaddress
 import socket
 import threading
 import weakref
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -338,10 +338,12 @@ class _GuardedAdapter(HTTPAdapter):
         address_policy: AddressPolicy | None = None,
         strip_authorization: bool = False,
         credentials_origin: str | None = None,
+        credential_headers: Sequence[str] = (),
     ) -> None:
         self._pool_classes = _pool_classes(address_policy)
         self._strip_authorization = strip_authorization
         self._credentials_origin = credentials_origin
+        self._credential_headers = ("Authorization", *credential_headers)
         super().__init__()
 
     def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
@@ -359,7 +361,8 @@ class _GuardedAdapter(HTTPAdapter):
         ):
             # Neither a header of ours nor one requests takes from .netrc may reach a file host: only
             # the credentials' own origin (scheme, host and port) gets them, never a redirect elsewhere.
-            request.headers.pop("Authorization", None)
+            for name in self._credential_headers:
+                request.headers.pop(name, None)
         return super().send(request, *args, **kwargs)
 
 
@@ -377,6 +380,7 @@ def new_session(
     address_policy: AddressPolicy | None = None,
     strip_authorization: bool = False,
     credentials_origin: str | None = None,
+    credential_headers: Sequence[str] = (),
     max_redirects: int = 5,
 ) -> requests.Session:
     """Make a ``requests`` session with the provider's User-Agent whose connections obey the rules above.
@@ -384,11 +388,15 @@ def new_session(
     :param address_policy: check every address before connecting (file downloads); ``None``: no check.
     :param strip_authorization: never send an ``Authorization`` header (file hosts get no credentials)...
     :param credentials_origin: ...except to this origin (:func:`origin_of` of the API's base URL).
+    :param credential_headers: other headers that carry a key (``x-goog-api-key``), stripped the same way.
     :param max_redirects: redirects followed at most, where redirects are followed at all.
     """
     session = requests.Session()
     adapter = _GuardedAdapter(
-        address_policy=address_policy, strip_authorization=strip_authorization, credentials_origin=credentials_origin
+        address_policy=address_policy,
+        strip_authorization=strip_authorization,
+        credentials_origin=credentials_origin,
+        credential_headers=credential_headers,
     )
     session.mount("https://", adapter)
     session.mount("http://", adapter)

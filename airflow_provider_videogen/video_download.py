@@ -297,9 +297,10 @@ class VideoDownloader:
         redirect); by default loopback, private and link-local addresses are refused. ``None`` checks nothing.
     :param secrets: texts (the connection's API key) masked in every message and log line this
         downloader writes, should a file host echo them.
-    :param credentials: ``(origin, Authorization value)`` for files that need the API key (the
-        ``/v1/videos`` content route): sent with :meth:`fetch` ``authenticated=True``, to that origin
-        (``scheme://host:port``) only, never to another host or across a redirect that leaves it.
+    :param credentials: ``(origin, headers carrying the key)`` for files that need the API key (the
+        ``/v1/videos`` content route; a bare string is an ``Authorization`` value): sent with
+        :meth:`fetch` ``authenticated=True``, to that origin (``scheme://host:port``) only, never to
+        another host or across a redirect that leaves it.
     """
 
     def __init__(
@@ -312,7 +313,7 @@ class VideoDownloader:
         session: requests.Session | None = None,
         address_policy: AddressPolicy | None = AddressPolicy(),  # noqa: B008 (frozen, shared safely)
         secrets: Sequence[str] = (),
-        credentials: tuple[str, str] | None = None,
+        credentials: tuple[str, Mapping[str, str] | str] | None = None,
     ) -> None:
         if chunk_size < 1:
             raise ValueError("chunk_size must be positive")
@@ -320,8 +321,12 @@ class VideoDownloader:
         self.retry_policy = retry_policy or RetryPolicy(max_seconds=300.0)
         self.timeout = (connect_timeout, read_timeout)
         self.address_policy = address_policy
-        self._credentials = credentials
-        self._secrets = tuple(secret for secret in (*secrets, *(credentials[1:] if credentials else ())) if secret)
+        self._credentials: tuple[str, dict[str, str]] | None = None
+        if credentials is not None:
+            origin, headers = credentials
+            self._credentials = (origin, {"Authorization": headers} if isinstance(headers, str) else dict(headers))
+        key_values = self._credentials[1].values() if self._credentials else ()
+        self._secrets = tuple(secret for secret in (*secrets, *key_values) if secret)
         self._session = session
         self._cancelled = threading.Event()
         self._response: requests.Response | None = None
@@ -335,6 +340,7 @@ class VideoDownloader:
                 address_policy=self.address_policy,
                 strip_authorization=True,
                 credentials_origin=self._credentials[0] if self._credentials else None,
+                credential_headers=tuple(self._credentials[1]) if self._credentials else (),
             )
         return self._session
 
@@ -357,7 +363,7 @@ class VideoDownloader:
             retry_policy=retry_policy or settings.retry_policy,
             address_policy=settings.file_host_policy(),
             secrets=(settings.api_key,),
-            credentials=(origin_of(settings.base_url), f"Bearer {settings.api_key}"),
+            credentials=(origin_of(settings.base_url), settings.style.auth_headers(settings.api_key)),
         )
 
     def land(
@@ -698,7 +704,7 @@ class VideoDownloader:
         headers = {"Accept-Encoding": "identity", **headers}
         if target.authenticated and self._credentials is not None:
             # The session's adapter drops it for any other origin, redirects included.
-            headers["Authorization"] = self._credentials[1]
+            headers.update(self._credentials[1])
         try:
             response = self.session.get(target.url, headers=headers, stream=True, timeout=self.timeout)
         except requests.exceptions.InvalidSchema as error:

@@ -313,7 +313,7 @@ class VideoGenHook(BaseHook):
         read: Callable[[Any], Any] | None = None,
     ) -> Any:
         session = self.get_conn()
-        headers = {"Authorization": f"Bearer {settings.api_key}", "Accept": "application/json"}
+        headers = settings.style.request_headers(settings.api_key, action)
 
         def attempt() -> Any:
             try:
@@ -387,7 +387,7 @@ class VideoGenHook(BaseHook):
         if self._async_lease is None:
             self._async_lease = SharedSessionLease.acquire()
         session = self._async_lease.session
-        headers = {"Authorization": f"Bearer {settings.api_key}", "Accept": "application/json"}
+        headers = settings.style.request_headers(settings.api_key, action)
         timeout = aiohttp.ClientTimeout(total=settings.timeout)
 
         async def attempt() -> Any:

@@ -23,6 +23,27 @@ _UNSAFE_ID_CHARACTERS = frozenset("/\\?#%") | {chr(c) for c in range(0x21)} | {"
 
 
 @dataclass(frozen=True)
+class DataCenter:
+    """Where a style's service answers when the connection names no host.
+
+    :param name: the connection's ``data_center`` value.
+    :param label: what the connection form's dropdown shows.
+    :param base_url: scheme and host of the API there.
+    """
+
+    name: str
+    label: str
+    base_url: str
+
+
+#: RongCloud's data centers: the contents-generations service (and the default of gateway styles).
+RONGCLOUD_DATA_CENTERS = (
+    DataCenter("beijing", "Beijing (ai.rong-api.com)", "https://ai.rong-api.com"),
+    DataCenter("north_america", "North America (ai.us-light-api.com)", "https://ai.us-light-api.com"),
+)
+
+
+@dataclass(frozen=True)
 class FileSource:
     """Where a task's file is fetched from.
 
@@ -59,6 +80,20 @@ class ApiStyle:
     no_cancel_reason: ClassVar[str] = "it has no cancel call"
     #: API error codes that mean "no such task", whatever the HTTP status.
     not_found_codes: ClassVar[frozenset[str]] = frozenset()
+    #: Where the service is when the connection names no host (the first is the default).
+    data_centers: ClassVar[tuple[DataCenter, ...]] = RONGCLOUD_DATA_CENTERS
+
+    def auth_headers(self, api_key: str) -> dict[str, str]:
+        """Return the headers that carry the connection's API key (``Authorization: Bearer`` by default).
+
+        The downloader sends them only to the connection's own origin and strips every one of these
+        header names from a request to any other host.
+        """
+        return {"Authorization": f"Bearer {api_key}"}
+
+    def request_headers(self, api_key: str, action: str) -> dict[str, str]:
+        """Return all the headers of one API call (``action``: ``create``, ``query``, ``cancel``, ``list``...)."""
+        return {**self.auth_headers(api_key), "Accept": "application/json"}
 
     def task_route(self, video_task_id: str) -> str:
         """Return the route of one task, after the prefix; the id is checked and stays one path segment."""
