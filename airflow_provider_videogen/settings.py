@@ -32,6 +32,8 @@ __all__ = [
 if TYPE_CHECKING:
     from airflow.sdk import Connection
 
+    from airflow_provider_videogen.generation_request import VideoGenerationRequest
+
 DATA_CENTER_URLS: dict[str, str] = {center.name: center.base_url for center in RONGCLOUD_DATA_CENTERS}
 """RongCloud's data centers (the contents-generations service); each style names its own."""
 DEFAULT_PATH_PREFIXES: dict[str, str] = {name: style.default_path_prefix for name, style in STYLES.items()}
@@ -130,6 +132,10 @@ class VideoGenConnectionSettings:
     def tasks_url(self) -> str:
         """URL of the collection of video tasks (create and list)."""
         return f"{self.base_url}{self.path_prefix}{self.style.tasks_route}"
+
+    def create_url(self, request: VideoGenerationRequest) -> str:
+        """URL of the create call for ``request`` (the style may route it by model or input)."""
+        return f"{self.base_url}{self.path_prefix}{self.style.create_route(request)}"
 
     def task_url(self, video_task_id: str) -> str:
         """URL of one video task; the id is checked (by the style) and stays one path segment."""

@@ -37,8 +37,12 @@ def test_password_is_relabelled_api_key_and_unused_fields_are_hidden(videogen_fo
 @pytest.mark.parametrize(
     ("name", "choices", "default"),
     [
-        ("data_center", ["beijing", "north_america"], "beijing"),
-        ("api_style", ["contents_generations", "video_generations", "openai_videos"], "contents_generations"),
+        ("data_center", ["beijing", "north_america", "google"], "beijing"),
+        (
+            "api_style",
+            ["contents_generations", "video_generations", "openai_videos", "gemini_veo"],
+            "contents_generations",
+        ),
     ],
 )
 def test_dropdowns_offer_the_choices(videogen_form, name, choices, default):
@@ -58,7 +62,11 @@ def test_optional_fields_are_offered_with_the_retry_budget(videogen_form):
     [
         (
             "data_center",
-            {"beijing": "Beijing (ai.rong-api.com)", "north_america": "North America (ai.us-light-api.com)"},
+            {
+                "beijing": "Beijing (ai.rong-api.com)",
+                "north_america": "North America (ai.us-light-api.com)",
+                "google": "Google (generativelanguage.googleapis.com)",
+            },
         ),
         (
             "api_style",
@@ -66,6 +74,7 @@ def test_optional_fields_are_offered_with_the_retry_budget(videogen_form):
                 "contents_generations": "Contents generations (RongCloud, Volcengine Ark, BytePlus)",
                 "video_generations": "Video generations (new-api gateways)",
                 "openai_videos": "OpenAI Videos shape (/v1/videos gateways)",
+                "gemini_veo": "Gemini API Veo (Google)",
             },
         ),
     ],

@@ -219,7 +219,7 @@ class VideoGenHook(BaseHook):
         try:
             answer = self._request(
                 "POST",
-                settings.tasks_url,
+                settings.create_url(request),
                 settings,
                 video_task_id=None,
                 action="create",
@@ -268,11 +268,12 @@ class VideoGenHook(BaseHook):
         """Make one cheap authenticated request and say whether the key and the URL work."""
         try:
             settings = self.settings
+            probe = settings.style.probe_task_id
             self._request(
                 "GET",
-                settings.task_url(_PROBE_TASK_ID),
+                settings.task_url(probe),
                 settings,
-                video_task_id=_PROBE_TASK_ID,
+                video_task_id=probe,
                 action="test the connection with",
                 policy=RetryPolicy(max_attempts=1),
             )
@@ -417,8 +418,6 @@ class VideoGenHook(BaseHook):
 
 # ---- helpers shared by the sync and async paths ----
 
-_PROBE_TASK_ID = "airflow-connection-test"
-
 
 def _create_may_retry(error: BaseException) -> bool:
     """Retry a call that must not run twice only where the service surely did not take it."""
@@ -518,8 +517,9 @@ def _probe_not_found_result(settings: VideoGenConnectionSettings, error: VideoTa
             f"Connected to {settings.base_url} ({settings.api_style}): the API key was accepted "
             "(a lookup of a test task id answered 'not found', as expected)."
         )
+    probe_url = settings.task_url(settings.style.probe_task_id)
     return False, (
-        f"{settings.base_url} answered HTTP 404 without an API error at {settings.task_url(_PROBE_TASK_ID)}: "
+        f"{settings.base_url} answered HTTP 404 without an API error at {probe_url}: "
         "the host does not serve this API there. Check the base URL, path_prefix and api_style."
     )
 
@@ -607,7 +607,7 @@ def _interpret(
             f"queried for 7 days, with the key of the data center that created them.{hint}",
             **kwargs,
         )
-    if status in (401, 403):
+    if status in (401, 403) or api_code in style.auth_error_codes:
         raise VideoGenAuthError(
             f"The service refused the API key of connection {settings.conn_id!r} to {action} {where} ({detail}). "
             "Check the key, and that it belongs to this data center or gateway.",

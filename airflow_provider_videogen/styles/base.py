@@ -82,6 +82,10 @@ class ApiStyle:
     not_found_codes: ClassVar[frozenset[str]] = frozenset()
     #: Where the service is when the connection names no host (the first is the default).
     data_centers: ClassVar[tuple[DataCenter, ...]] = RONGCLOUD_DATA_CENTERS
+    #: API error codes that mean the key was refused, whatever the HTTP status.
+    auth_error_codes: ClassVar[frozenset[str]] = frozenset()
+    #: A well-formed id no task has: the connection test looks it up and expects "not found".
+    probe_task_id: ClassVar[str] = "airflow-connection-test"
 
     def auth_headers(self, api_key: str) -> dict[str, str]:
         """Return the headers that carry the connection's API key (``Authorization: Bearer`` by default).
@@ -94,6 +98,10 @@ class ApiStyle:
     def request_headers(self, api_key: str, action: str) -> dict[str, str]:
         """Return all the headers of one API call (``action``: ``create``, ``query``, ``cancel``, ``list``...)."""
         return {**self.auth_headers(api_key), "Accept": "application/json"}
+
+    def create_route(self, request: VideoGenerationRequest) -> str:
+        """Return the route of the create call for ``request``, after the prefix (the tasks route by default)."""
+        return self.tasks_route
 
     def task_route(self, video_task_id: str) -> str:
         """Return the route of one task, after the prefix; the id is checked and stays one path segment."""
