@@ -1,0 +1,267 @@
+"""The ``gemini_veo`` style (Veo through the Gemini API): its request, its operations, its file and its key."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from airflow_provider_videogen.exceptions import VideoGenConfigurationError
+from airflow_provider_videogen.generation_request import VideoGenerationRequest
+from airflow_provider_videogen.settings import VideoGenConnectionSettings
+from airflow_provider_videogen.styles import get_style
+from airflow_provider_videogen.video_download import VideoDownloader
+from airflow_provider_videogen.video_task import VideoTaskStatus
+from tests.loopback import LoopbackServer, QuietHandler
+
+STYLE = get_style("gemini_veo")
+NAME = "models/veo-3.1-generate-preview/operations/op123"
+PNG = "data:image/png;base64,iVBORw0KGgo="
+
+
+def body(**fields: Any) -> dict[str, Any]:
+    return STYLE.create_body(VideoGenerationRequest.from_fields(model="veo-3.1-generate-preview", **fields))
+
+
+# ---- the request ---------------------------------------------------------------------------------
+
+
+def test_the_request_puts_the_prompt_in_the_instance_and_the_options_in_parameters():
+    assert body(
+        prompt="a paper boat",
+        ratio="9:16",
+        resolution="1080p",
+        duration=8,
+        seed=7,
+        negative_prompt="rain",
+        personGeneration="allow_adult",
+    ) == {
+        "instances": [{"prompt": "a paper boat"}],
+        "parameters": {
+            "aspectRatio": "9:16",
+            "resolution": "1080p",
+            "durationSeconds": 8,
+            "seed": 7,
+            "negativePrompt": "rain",
+            "personGeneration": "allow_adult",
+        },
+    }
+
+
+def test_images_are_sent_as_bytes_by_role():
+    sent = body(
+        prompt="p",
+        image_urls=[PNG, {"url": "data:image/jpeg;base64,/9j/", "role": "last_frame"}],
+    )["instances"][0]
+    assert sent["image"] == {"bytesBase64Encoded": "iVBORw0KGgo=", "mimeType": "image/png"}
+    assert sent["lastFrame"] == {"bytesBase64Encoded": "/9j/", "mimeType": "image/jpeg"}
+    refs = body(prompt="p", image_urls=[{"url": PNG, "role": "reference_image"}])["instances"][0]["referenceImages"]
+    assert refs == [
+        {"image": {"bytesBase64Encoded": "iVBORw0KGgo=", "mimeType": "image/png"}, "referenceType": "asset"}
+    ]
+
+
+@pytest.mark.parametrize(
+    ("fields", "reason"),
+    [
+        ({"image_urls": ["https://x/i.png"]}, "takes images as bytes, not URLs"),
+        ({"generate_audio": True}, "no generate_audio"),
+        ({"return_last_frame": True}, "no return_last_frame"),
+        ({"width": 1280, "height": 720}, "no width .* no height"),
+        ({"frames": 120}, "no frames"),
+        ({"duration": 4.5}, "whole number of seconds"),
+        ({"prompt": None}, "needs a prompt or a first-frame image"),
+    ],
+)
+def test_what_the_gemini_api_lacks_is_refused_before_sending(fields, reason):
+    with pytest.raises(VideoGenConfigurationError, match=reason):
+        body(**{"prompt": "p", **fields})
+
+
+def test_the_create_route_names_the_model_and_refuses_one_that_leaves_the_path():
+    request = VideoGenerationRequest(model="veo-3.0-fast-generate-001", prompt="p")
+    assert STYLE.create_route(request) == "/models/veo-3.0-fast-generate-001:predictLongRunning"
+    with pytest.raises(VideoGenConfigurationError, match="Invalid Gemini model name"):
+        STYLE.create_route(VideoGenerationRequest(model="../files/x", prompt="p"))
+
+
+# ---- the task id: the operation name -------------------------------------------------------------
+
+
+def test_the_operation_name_is_the_route():
+    assert STYLE.task_route(NAME) == f"/{NAME}"
+    assert STYLE.created_task_id({"name": NAME}) == NAME
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        "op123",
+        "operations/op123",
+        "models/veo/operations/op123/extra",
+        "models/veo/operations/../files",
+        "models/../operations/x",
+        "models/veo/operations/a?alt=media",
+        "models/veo/operations/a#b",
+        "models/veo/operations/a%2Fb",
+        "models/veo/operations/a b",
+        "models/veo/operations/",
+        "/models/veo/operations/x",
+        "models/veo/operations/" + "x" * 200,
+        None,
+    ],
+)
+def test_an_id_that_is_not_exactly_an_operation_name_is_refused(bad):
+    with pytest.raises(VideoGenConfigurationError, match="models/<model>/operations/<id>"):
+        STYLE.task_route(bad)
+
+
+# ---- the operation, in each state ---------------------------------------------------------------
+
+
+def test_an_operation_not_done_is_running():
+    for payload in ({"name": NAME}, {"name": NAME, "done": False, "metadata": {}}):
+        task = STYLE.parse_task(payload, NAME)
+        assert (task.status, task.id, task.model) == (VideoTaskStatus.RUNNING, NAME, "veo-3.1-generate-preview")
+
+
+def test_an_operation_done_with_samples_succeeded_with_the_first_video_uri():
+    uri = "https://generativelanguage.googleapis.com/v1beta/files/abc:download?alt=media"
+    payload = {
+        "name": NAME,
+        "done": True,
+        "response": {
+            "@type": "type.googleapis.com/google.ai.generativelanguage.v1beta.PredictLongRunningResponse",
+            "generateVideoResponse": {"generatedSamples": [{"video": {"uri": uri}}]},
+        },
+    }
+    task = STYLE.parse_task(payload, NAME)
+    assert (task.status, task.video_url, task.format) == (VideoTaskStatus.SUCCEEDED, uri, "mp4")
+
+
+def test_an_operation_done_with_an_error_failed_with_its_code_and_message():
+    payload = {"name": NAME, "done": True, "error": {"code": 13, "message": "Internal error."}}
+    task = STYLE.parse_task(payload, NAME)
+    assert (task.status, task.error_code, task.error_message) == (VideoTaskStatus.FAILED, "13", "Internal error.")
+
+
+def test_a_filtered_result_is_a_failure_with_the_filters_reason():
+    result = {"raiMediaFilteredCount": 1, "raiMediaFilteredReasons": ["Unable to generate: sensitive words."]}
+    payload = {"name": NAME, "done": True, "response": {"generateVideoResponse": result}}
+    task = STYLE.parse_task(payload, NAME)
+    assert task.status is VideoTaskStatus.FAILED
+    assert (task.error_code, task.error_message) == ("RAI_MEDIA_FILTERED", "Unable to generate: sensitive words.")
+    assert "RAI_MEDIA_FILTERED" in task.describe_failure()
+
+
+def test_a_done_operation_without_a_video_is_a_failure_not_a_wait():
+    task = STYLE.parse_task({"name": NAME, "done": True, "response": {"generateVideoResponse": {}}}, NAME)
+    assert (task.status, task.error_code) == (VideoTaskStatus.FAILED, "NO_VIDEO")
+
+
+def test_an_answer_that_is_no_operation_is_refused():
+    with pytest.raises(ValueError, match="long-running operation"):
+        STYLE.parse_task({"status": "ok"}, NAME)
+
+
+def test_errors_read_as_google_rpc_status_with_the_reason_first():
+    bad_key = {
+        "error": {
+            "code": 400,
+            "message": "API key not valid. Please pass a valid API key.",
+            "status": "INVALID_ARGUMENT",
+            "details": [{"@type": "type.googleapis.com/google.rpc.ErrorInfo", "reason": "API_KEY_INVALID"}],
+        }
+    }
+    assert STYLE.api_error(bad_key) == ("API_KEY_INVALID", "API key not valid. Please pass a valid API key.")
+    assert STYLE.api_error({"error": {"code": 429, "message": "Quota", "status": "RESOURCE_EXHAUSTED"}}) == (
+        "RESOURCE_EXHAUSTED",
+        "Quota",
+    )
+    assert STYLE.api_error("nope") == (None, None)
+
+
+# ---- the key: its own header, to Google's origin only --------------------------------------------
+
+
+def test_the_key_travels_in_x_goog_api_key_never_as_bearer():
+    headers = STYLE.request_headers("k-123", "query")
+    assert headers["x-goog-api-key"] == "k-123"
+    assert "Authorization" not in headers
+
+
+def test_without_a_host_the_connection_is_googles():
+    settings = VideoGenConnectionSettings.from_connection_fields(
+        "g", host=None, password="k", extra={"api_style": "gemini_veo"}
+    )
+    assert settings.base_url == "https://generativelanguage.googleapis.com"
+    assert settings.path_prefix == "/v1beta"
+    assert settings.task_url(NAME) == f"https://generativelanguage.googleapis.com/v1beta/{NAME}"
+    request = VideoGenerationRequest(model="veo-3.1-generate-preview", prompt="p")
+    assert settings.create_url(request).endswith("/v1beta/models/veo-3.1-generate-preview:predictLongRunning")
+
+
+def test_a_bare_file_name_is_fetched_from_the_api_root_with_the_key():
+    task = STYLE.parse_task(
+        {
+            "name": NAME,
+            "done": True,
+            "response": {
+                "generateVideoResponse": {"generatedSamples": [{"video": {"uri": "files/abc:download?alt=media"}}]}
+            },
+        },
+        NAME,
+    )
+    source = STYLE.file_source(task, "video", f"https://g.example/v1beta/{NAME}")
+    assert (source.url, source.authenticated) == ("https://g.example/v1beta/files/abc:download?alt=media", True)
+    assert STYLE.file_source(task, "last_frame", "https://g.example/v1beta/x") is None
+
+
+def test_the_download_sends_the_key_to_its_origin_but_not_after_a_redirect_elsewhere(tmp_path: Path):
+    from airflow_provider_videogen.testing._media import iter_video
+
+    video = b"".join(iter_video("v", 50_000, 0, 50_000))
+    seen: dict[str, list[Any]] = {"api": [], "elsewhere": []}
+
+    class Elsewhere(QuietHandler):
+        def do_GET(self) -> None:
+            seen["elsewhere"].append((self.headers.get("x-goog-api-key"), self.headers.get("Authorization")))
+            self.send_response(200)
+            self.send_header("Content-Type", "video/mp4")
+            self.send_header("Content-Length", str(len(video)))
+            self.end_headers()
+            self.wfile.write(video)
+
+    with LoopbackServer(Elsewhere) as other:
+
+        class Api(QuietHandler):
+            def do_GET(self) -> None:
+                seen["api"].append((self.path, self.headers.get("x-goog-api-key"), self.headers.get("Authorization")))
+                self.send_response(302)
+                self.send_header("Location", f"{other.base_url}/signed/video.mp4")
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+        with LoopbackServer(Api) as api:
+            settings = VideoGenConnectionSettings.from_connection_fields(
+                "g", host=api.base_url, password="the-key", extra={"api_style": "gemini_veo"}
+            )
+            # The other server is on loopback too: only the port makes it another origin.
+            downloader = VideoDownloader.for_connection(settings)
+            try:
+                from airflow.sdk import ObjectStoragePath
+
+                stored = downloader.fetch(
+                    f"{api.base_url}/v1beta/files/abc:download?alt=media",
+                    ObjectStoragePath((tmp_path / "v.mp4").as_uri()),
+                    video_task_id=NAME,
+                    authenticated=True,
+                )
+            finally:
+                downloader.close()
+    assert stored.size_bytes == len(video)
+    assert seen["api"] and all(
+        entry == ("/v1beta/files/abc:download?alt=media", "the-key", None) for entry in seen["api"]
+    )
+    assert seen["elsewhere"] and all(entry == (None, None) for entry in seen["elsewhere"])
