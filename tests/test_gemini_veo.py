@@ -94,6 +94,10 @@ def test_the_operation_name_is_the_route():
     assert STYLE.created_task_id({"name": NAME}) == NAME
 
 
+def test_files_are_named_by_model_and_operation_without_slashes():
+    assert STYLE.file_stem(NAME) == "veo-3.1-generate-preview_op123"
+
+
 @pytest.mark.parametrize(
     "bad",
     [

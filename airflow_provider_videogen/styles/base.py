@@ -107,6 +107,10 @@ class ApiStyle:
         """Return the route of one task, after the prefix; the id is checked and stays one path segment."""
         return f"{self.tasks_route}/{quote(self.check_task_id(video_task_id), safe='')}"
 
+    def file_stem(self, video_task_id: str) -> str:
+        """Return the name a task's files get in a folder destination (``<stem>.mp4``): the id by default."""
+        return video_task_id
+
     def check_task_id(self, video_task_id: Any) -> str:
         """Return the id if this style could have made it and it is safe in a URL path, else raise."""
         return check_video_task_id(video_task_id)

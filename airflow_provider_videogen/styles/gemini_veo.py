@@ -97,6 +97,11 @@ class GeminiVeo(ApiStyle):
             "each part); check the template or XCom that supplies it."
         )
 
+    def file_stem(self, video_task_id: str) -> str:
+        """Return ``<model>_<operation id>``: an operation name holds ``/``, which a file name cannot."""
+        _, model, _, operation = self.check_task_id(video_task_id).split("/")
+        return f"{model}_{operation}"
+
     def create_body(self, request: VideoGenerationRequest) -> dict[str, Any]:
         """``{"instances": [{"prompt", "image"?, "lastFrame"?, "referenceImages"?}], "parameters": {...}}``."""
         request.check()
