@@ -9,10 +9,16 @@ from __future__ import annotations
 
 from airflow_provider_videogen.testing.simulator.routes.base import StyleRoutes
 from airflow_provider_videogen.testing.simulator.routes.contents_generations import ContentsGenerationsRoutes
+from airflow_provider_videogen.testing.simulator.routes.gemini_veo import GeminiVeoRoutes
 from airflow_provider_videogen.testing.simulator.routes.openai_videos import OpenAIVideosRoutes
 from airflow_provider_videogen.testing.simulator.routes.video_generations import VideoGenerationsRoutes
 
-ROUTES: tuple[StyleRoutes, ...] = (ContentsGenerationsRoutes(), VideoGenerationsRoutes(), OpenAIVideosRoutes())
+ROUTES: tuple[StyleRoutes, ...] = (
+    ContentsGenerationsRoutes(),
+    VideoGenerationsRoutes(),
+    OpenAIVideosRoutes(),
+    GeminiVeoRoutes(),
+)
 """Every style's routes, in the order requests are matched."""
 
 STYLES = tuple(routes.name for routes in ROUTES)
