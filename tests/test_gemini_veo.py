@@ -2,17 +2,31 @@
 
 from __future__ import annotations
 
+import asyncio
+import json
 from pathlib import Path
 from typing import Any
 
 import pytest
+import requests
 
-from airflow_provider_videogen.exceptions import VideoGenConfigurationError
+from airflow_provider_videogen.exceptions import (
+    VideoGenAPIError,
+    VideoGenAuthError,
+    VideoGenConfigurationError,
+    VideoGenNotSupportedError,
+    VideoTaskNotFoundError,
+)
 from airflow_provider_videogen.generation_request import VideoGenerationRequest
+from airflow_provider_videogen.hooks.videogen import RetryPolicy, VideoGenHook
+from airflow_provider_videogen.operators.videogen import FetchVideoOperator
 from airflow_provider_videogen.settings import VideoGenConnectionSettings
 from airflow_provider_videogen.styles import get_style
+from airflow_provider_videogen.testing._media import video_sha256
+from airflow_provider_videogen.triggers.videogen import VideoTaskTrigger
 from airflow_provider_videogen.video_download import VideoDownloader
 from airflow_provider_videogen.video_task import VideoTaskStatus
+from tests.conftest import API_KEY
 from tests.loopback import LoopbackServer, QuietHandler
 
 STYLE = get_style("gemini_veo")
@@ -269,3 +283,187 @@ def test_the_download_sends_the_key_to_its_origin_but_not_after_a_redirect_elsew
         entry == ("/v1beta/files/abc:download?alt=media", "the-key", None) for entry in seen["api"]
     )
     assert seen["elsewhere"] and all(entry == (None, None) for entry in seen["elsewhere"])
+
+
+# ---- against the simulator, over loopback ---------------------------------------------------------
+
+MODEL = "veo-3.1-generate-preview"
+CONN = "vg_gemini"
+FAST = RetryPolicy(max_attempts=3, initial_wait=0.01, max_wait=0.02)
+
+
+@pytest.fixture
+def gemini_connection(videogen_connection) -> str:
+    return videogen_connection(conn_id=CONN, api_style="gemini_veo")
+
+
+def hook() -> VideoGenHook:
+    return VideoGenHook(CONN, retry_policy=FAST)
+
+
+def operation(sim, **kwargs: Any) -> str:
+    """Add a Gemini task to the simulator; return its operation name."""
+    kwargs.setdefault("queued_seconds", 0)
+    kwargs.setdefault("running_seconds", 0)
+    return f"models/{MODEL}/operations/{sim.add_task(style='gemini_veo', model=MODEL, **kwargs)}"
+
+
+def test_create_posts_predict_long_running_with_the_key_header_and_returns_the_operation_name(sim, gemini_connection):
+    name = hook().create_task(model=MODEL, prompt="a paper boat", ratio="16:9", duration=8)
+    assert name.startswith(f"models/{MODEL}/operations/")
+    (create,) = sim.requests(target="create")
+    assert create["path"] == f"/v1beta/models/{MODEL}:predictLongRunning"
+    assert create["body"] == {
+        "instances": [{"prompt": "a paper boat"}],
+        "parameters": {"aspectRatio": "16:9", "durationSeconds": 8},
+    }
+    assert create["headers"]["x-goog-api-key"] == API_KEY
+    assert "Authorization" not in create["headers"]
+    assert hook().get_task(name).id == name
+
+
+@pytest.mark.parametrize("mode", ["sync", "async"])
+def test_each_state_of_the_operation_maps_onto_the_video_task(mode, sim, gemini_connection):
+    names = [
+        operation(sim, queued_seconds=600),
+        operation(sim, running_seconds=600),
+        operation(sim),
+        operation(sim, final_status="failed"),
+        operation(sim, final_status="failed", error_code="13", error_message="Internal error."),
+        operation(sim, final_status="expired"),
+    ]
+
+    async def read_all() -> list[Any]:
+        async with VideoGenHook(CONN, retry_policy=FAST) as h:
+            return [await h.aget_task(name) for name in names]
+
+    tasks = [hook().get_task(n) for n in names] if mode == "sync" else asyncio.run(read_all())
+    assert [t.status for t in tasks] == [
+        VideoTaskStatus.RUNNING,  # the Gemini API does not tell queued from running
+        VideoTaskStatus.RUNNING,
+        VideoTaskStatus.SUCCEEDED,
+        VideoTaskStatus.FAILED,
+        VideoTaskStatus.FAILED,
+        VideoTaskStatus.FAILED,
+    ]
+    assert tasks[2].video_url == f"{sim.base_url}/v1beta/files/{names[2].rsplit('/', 1)[1]}:download?alt=media"
+    assert tasks[3].error_code == "RAI_MEDIA_FILTERED" and "sensitive" in (tasks[3].error_message or "")
+    assert (tasks[4].error_code, tasks[4].error_message) == ("13", "Internal error.")
+    assert tasks[5].error_code == "4"
+
+
+def test_an_unknown_operation_is_not_found(sim, gemini_connection):
+    with pytest.raises(VideoTaskNotFoundError, match="NOT_FOUND"):
+        hook().get_task(f"models/{MODEL}/operations/nosuchop")
+
+
+def test_an_operation_under_another_model_is_not_found(sim, gemini_connection):
+    name = operation(sim)
+    with pytest.raises(VideoTaskNotFoundError):
+        hook().get_task(name.replace(MODEL, "veo-2.0-generate-001"))
+
+
+def test_a_refused_key_is_an_auth_error_that_does_not_show_the_key(sim, videogen_connection):
+    videogen_connection(conn_id=CONN, api_style="gemini_veo", api_key="wrong-key-123")
+    with pytest.raises(VideoGenAuthError, match="API_KEY_INVALID") as raised:
+        hook().get_task(operation(sim))
+    assert "wrong-key-123" not in str(raised.value)
+    ok, message = VideoGenHook(CONN).test_connection()
+    assert not ok and "refused the API key (HTTP 400)" in message
+
+
+def test_the_connection_test_passes_with_the_right_key(sim, gemini_connection):
+    ok, message = VideoGenHook(CONN).test_connection()
+    assert ok, message
+    (probe,) = sim.requests()
+    assert probe["path"] == "/v1beta/models/airflow-connection-test/operations/airflow-connection-test"
+
+
+def test_a_create_refused_by_the_api_says_why(sim, gemini_connection):
+    with pytest.raises(VideoGenAPIError, match="INVALID_ARGUMENT"):
+        hook().create_task(model=MODEL, prompt="x [sim:input-moderation]")
+
+
+def test_an_echoed_key_is_masked_in_errors(sim, gemini_connection):
+    sim.add_fault(
+        kind="http_error", target="query", status=400, body={"error": {"code": 400, "message": f"bad {API_KEY}"}}
+    )
+    with pytest.raises(VideoGenAPIError) as raised:
+        hook().get_task(operation(sim))
+    assert API_KEY not in str(raised.value) and "***" in str(raised.value)
+
+
+def test_a_rate_limited_poll_is_retried(sim, gemini_connection):
+    name = operation(sim)
+    sim.add_fault(kind="http_error", target="query", status=429, retry_after=0)
+    assert hook().get_task(name).status is VideoTaskStatus.SUCCEEDED
+    assert [r["status"] for r in sim.requests(target="query")] == [429, 200]
+
+
+def test_cancel_is_not_supported_and_nothing_is_sent(sim, gemini_connection):
+    name = operation(sim, running_seconds=600)
+    with pytest.raises(VideoGenNotSupportedError, match="cannot cancel"):
+        hook().cancel_task(name)
+    assert sim.requests() == []
+
+
+def test_the_trigger_payload_holds_no_key(sim, gemini_connection):
+    name = operation(sim, running_seconds=0.3)
+    trigger = VideoTaskTrigger(name, videogen_conn_id=CONN, poll_interval=0.1)
+    assert API_KEY not in json.dumps(trigger.serialize())
+
+    async def first_event() -> Any:
+        return await trigger.run().__anext__()
+
+    event = asyncio.run(first_event())
+    assert event.payload["status"] == "success"
+    assert API_KEY not in json.dumps(event.payload)
+
+
+# ---- the file, through the operator ---------------------------------------------------------------
+
+
+def fetch(**kwargs: Any) -> dict[str, Any]:
+    operator = FetchVideoOperator(task_id="fetch", videogen_conn_id=CONN, http_retry_policy=FAST, **kwargs)
+    return operator.execute(context={})  # type: ignore[arg-type]
+
+
+def test_the_video_lands_from_the_file_uri_with_the_key_header(sim, gemini_connection, tmp_path: Path):
+    name = operation(sim, video_size=400_000)
+    op_id = name.rsplit("/", 1)[1]
+    result = fetch(video_task_id=name, destination=f"{tmp_path.as_uri()}/")
+    assert result["video_path"].endswith(f"/{MODEL}_{op_id}.mp4")
+    assert result["sha256"] == video_sha256(op_id, 400_000)
+    (download,) = sim.requests(target="download")
+    assert (download["path"], download["query"]) == (f"/v1beta/files/{op_id}:download", {"alt": "media"})
+    assert download["headers"]["x-goog-api-key"] == API_KEY and "Authorization" not in download["headers"]
+    assert API_KEY not in json.dumps(result)
+
+
+def test_a_broken_download_resumes_with_range(sim, gemini_connection, tmp_path: Path):
+    name = operation(sim, video_size=1_000_000)
+    sim.add_fault(kind="truncate", target="download", truncate_at=300_000)
+    result = fetch(video_task_id=name, destination=f"{tmp_path.as_uri()}/", chunk_size=64 * 1024)
+    assert result["sha256"] == video_sha256(name.rsplit("/", 1)[1], 1_000_000)
+    ranges = [d["headers"].get("Range") for d in sim.requests(target="download")]
+    assert ranges[0] is None and ranges[1].startswith("bytes=")
+
+
+def test_the_key_does_not_follow_a_redirect_to_another_origin(sim, gemini_connection, tmp_path: Path):
+    elsewhere = sim.base_url.replace("127.0.0.1", "localhost")  # the same server, another origin
+    name = hook().create_task(model=MODEL, prompt=f"p [sim:queued=0] [sim:running=0] [sim:file-redirect={elsewhere}]")
+    result = fetch(video_task_id=name, destination=f"{tmp_path.as_uri()}/")
+    assert result["size_bytes"] > 0
+    api, signed = sim.requests(target="download")
+    assert api["status"] == 302 and api["headers"]["x-goog-api-key"] == API_KEY
+    assert signed["path"].startswith("/_files/videos/") and signed["headers"]["Host"].startswith("localhost")
+    assert "x-goog-api-key" not in {h.lower() for h in signed["headers"]}
+
+
+def test_the_simulator_file_route_needs_the_key_header_not_a_bearer_key(sim):
+    name = operation(sim)
+    url = f"{sim.base_url}/v1beta/files/{name.rsplit('/', 1)[1]}:download?alt=media"
+    for headers in ({}, {"Authorization": f"Bearer {API_KEY}"}):
+        refused = requests.get(url, headers=headers, timeout=5)
+        assert refused.status_code == 400 and refused.json()["error"]["status"] == "INVALID_ARGUMENT"
+    assert requests.get(url, headers={"x-goog-api-key": API_KEY}, timeout=5).status_code == 200
