@@ -24,10 +24,8 @@ from airflow_provider_videogen.settings import VideoGenConnectionSettings
 from airflow_provider_videogen.styles import get_style
 from airflow_provider_videogen.testing._media import video_sha256
 from airflow_provider_videogen.triggers.videogen import VideoTaskTrigger
-from airflow_provider_videogen.video_download import VideoDownloader
 from airflow_provider_videogen.video_task import VideoTaskStatus
 from tests.conftest import API_KEY
-from tests.loopback import LoopbackServer, QuietHandler
 
 STYLE = get_style("gemini_veo")
 NAME = "models/veo-3.1-generate-preview/operations/op123"
@@ -234,55 +232,6 @@ def test_a_bare_file_name_is_fetched_from_the_api_root_with_the_key():
     source = STYLE.file_source(task, "video", f"https://g.example/v1beta/{NAME}")
     assert (source.url, source.authenticated) == ("https://g.example/v1beta/files/abc:download?alt=media", True)
     assert STYLE.file_source(task, "last_frame", "https://g.example/v1beta/x") is None
-
-
-def test_the_download_sends_the_key_to_its_origin_but_not_after_a_redirect_elsewhere(tmp_path: Path):
-    from airflow_provider_videogen.testing._media import iter_video
-
-    video = b"".join(iter_video("v", 50_000, 0, 50_000))
-    seen: dict[str, list[Any]] = {"api": [], "elsewhere": []}
-
-    class Elsewhere(QuietHandler):
-        def do_GET(self) -> None:
-            seen["elsewhere"].append((self.headers.get("x-goog-api-key"), self.headers.get("Authorization")))
-            self.send_response(200)
-            self.send_header("Content-Type", "video/mp4")
-            self.send_header("Content-Length", str(len(video)))
-            self.end_headers()
-            self.wfile.write(video)
-
-    with LoopbackServer(Elsewhere) as other:
-
-        class Api(QuietHandler):
-            def do_GET(self) -> None:
-                seen["api"].append((self.path, self.headers.get("x-goog-api-key"), self.headers.get("Authorization")))
-                self.send_response(302)
-                self.send_header("Location", f"{other.base_url}/signed/video.mp4")
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-
-        with LoopbackServer(Api) as api:
-            settings = VideoGenConnectionSettings.from_connection_fields(
-                "g", host=api.base_url, password="the-key", extra={"api_style": "gemini_veo"}
-            )
-            # The other server is on loopback too: only the port makes it another origin.
-            downloader = VideoDownloader.for_connection(settings)
-            try:
-                from airflow.sdk import ObjectStoragePath
-
-                stored = downloader.fetch(
-                    f"{api.base_url}/v1beta/files/abc:download?alt=media",
-                    ObjectStoragePath((tmp_path / "v.mp4").as_uri()),
-                    video_task_id=NAME,
-                    authenticated=True,
-                )
-            finally:
-                downloader.close()
-    assert stored.size_bytes == len(video)
-    assert seen["api"] and all(
-        entry == ("/v1beta/files/abc:download?alt=media", "the-key", None) for entry in seen["api"]
-    )
-    assert seen["elsewhere"] and all(entry == (None, None) for entry in seen["elsewhere"])
 
 
 # ---- against the simulator, over loopback ---------------------------------------------------------
