@@ -15,6 +15,7 @@ from airflow_provider_videogen.exceptions import (
     VideoGenAuthError,
     VideoGenConfigurationError,
     VideoGenNotSupportedError,
+    VideoGenTransientError,
     VideoTaskNotFoundError,
 )
 from airflow_provider_videogen.generation_request import VideoGenerationRequest
@@ -344,9 +345,21 @@ def test_an_echoed_key_is_masked_in_errors(sim, gemini_connection):
 
 def test_a_rate_limited_poll_is_retried(sim, gemini_connection):
     name = operation(sim)
-    sim.add_fault(kind="http_error", target="query", status=429, retry_after=0)
+    sim.add_fault(kind="http_error", target="query", status=429)
     assert hook().get_task(name).status is VideoTaskStatus.SUCCEEDED
     assert [r["status"] for r in sim.requests(target="query")] == [429, 200]
+
+
+def test_a_quota_error_is_retried_after_its_retry_delay(sim, gemini_connection):
+    name = operation(sim)
+    sim.add_fault(kind="http_error", target="query", status=429, retry_after=37)
+    with pytest.raises(VideoGenTransientError, match="RESOURCE_EXHAUSTED") as raised:
+        VideoGenHook(CONN, retry_policy=RetryPolicy(max_attempts=1)).get_task(name)
+    assert raised.value.retry_after == 37.0
+    sim.add_fault(kind="http_error", target="query", status=429, retry_after=37)
+    answer = requests.get(f"{sim.base_url}/v1beta/{name}", headers={"x-goog-api-key": API_KEY}, timeout=5)
+    assert "Retry-After" not in answer.headers  # as Google: the hint is the body's RetryInfo only
+    assert answer.json()["error"]["details"][0]["retryDelay"] == "37s"
 
 
 def test_cancel_is_not_supported_and_nothing_is_sent(sim, gemini_connection):

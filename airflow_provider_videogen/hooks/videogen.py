@@ -616,7 +616,7 @@ def _interpret(
     if status in _TRANSIENT_STATUSES or status >= 500:
         raise VideoGenTransientError(
             f"Could not {action} {where}: {detail}.",
-            retry_after=parse_retry_after(headers.get("Retry-After")),
+            retry_after=style.retry_after(headers, decoded),
             empty_body=not body.strip(),
             **kwargs,
         )

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from urllib.parse import quote
 
 from airflow_provider_videogen._errors import refused
+from airflow_provider_videogen.retry import parse_retry_after
 
 if TYPE_CHECKING:
     from airflow_provider_videogen.generation_request import VideoGenerationRequest
@@ -143,6 +144,10 @@ class ApiStyle:
             code = error.get("code")
             return (str(code) if code not in (None, "") else None), text(error.get("message"))
         return None, None
+
+    def retry_after(self, headers: Mapping[str, str], decoded: Any) -> float | None:
+        """Seconds an error answer asks to wait before asking again (``Retry-After`` by default)."""
+        return parse_retry_after(headers.get("Retry-After"))
 
     def poll_hint(self, headers: Mapping[str, str]) -> float | None:
         """Seconds the service asks a poller to wait before the next poll, if it says (none by default)."""

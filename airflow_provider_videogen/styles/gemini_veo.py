@@ -26,6 +26,7 @@ if TYPE_CHECKING:
 _SEGMENT = r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}"
 _OPERATION_NAME_RE = re.compile(rf"models/({_SEGMENT})/operations/({_SEGMENT})")
 _MODEL_RE = re.compile(_SEGMENT)
+_DELAY_RE = re.compile(r"(\d+(?:\.\d+)?)s")
 _DATA_URI_RE = re.compile(r"data:(image/[A-Za-z0-9.+-]+);base64,([A-Za-z0-9+/=\s]+)", re.DOTALL)
 # Request fields the Gemini API has no parameter for, and what to use instead.
 _UNSUPPORTED = {
@@ -152,6 +153,17 @@ class GeminiVeo(ApiStyle):
         reasons = [text(mapping(d).get("reason")) for d in error.get("details") or () if isinstance(d, Mapping)]
         code = next((r for r in reasons if r), None) or text(error.get("status")) or text(error.get("code"))
         return code, text(error.get("message"))
+
+    def retry_after(self, headers: Mapping[str, str], decoded: Any) -> float | None:
+        """``Retry-After``, else the ``google.rpc.RetryInfo`` ``retryDelay`` (``"27s"``) of a 429's details."""
+        from_header = super().retry_after(headers, decoded)
+        if from_header is not None:
+            return from_header
+        for detail in mapping(mapping(decoded).get("error")).get("details") or ():
+            delay = mapping(detail).get("retryDelay")
+            if isinstance(delay, str) and (found := _DELAY_RE.fullmatch(delay.strip())):
+                return float(found.group(1))
+        return None
 
     def parse_task(self, payload: Mapping[str, Any], video_task_id: str | None) -> VideoTask:
         """Read the operation: not ``done`` is running; ``error``, a filtered result or samples end it."""

@@ -96,6 +96,12 @@ class GeminiVeoRoutes(StyleRoutes):
         return google_error(405, f"Method {request.method} is not allowed for {request.path}.")
 
     def error_for_status(self, status: int, headers: Mapping[str, str]) -> web.Response:
+        delay = headers.get("Retry-After", "")
+        if status == 429 and delay.isdigit():
+            # Google says when to come back in the details (RetryInfo), not in a Retry-After header.
+            retry_info = {"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": f"{delay}s"}
+            error = {"code": 429, "message": "Quota exceeded.", "status": "RESOURCE_EXHAUSTED", "details": [retry_info]}
+            return json_response(429, {"error": error})
         return google_error(status, f"simulated error {status}", headers=headers)
 
     async def answer(
