@@ -13,7 +13,7 @@ from airflow_provider_videogen._errors import refused
 
 if TYPE_CHECKING:
     from airflow_provider_videogen.generation_request import VideoGenerationRequest
-    from airflow_provider_videogen.video_task import VideoTask
+    from airflow_provider_videogen.video_task import VideoTask, VideoTaskStatus
 
 MAX_VIDEO_TASK_ID_LENGTH = 256
 
@@ -80,6 +80,9 @@ class ApiStyle:
     no_cancel_reason: ClassVar[str] = "it has no cancel call"
     #: API error codes that mean "no such task", whatever the HTTP status.
     not_found_codes: ClassVar[frozenset[str]] = frozenset()
+    #: How the style's answers spell each status, in lower case (answers are compared in lower case).
+    #: Any other spelling reads as unknown, which is not final: a waiting task keeps waiting.
+    statuses: ClassVar[Mapping[str, VideoTaskStatus]] = {}
     #: Where the service is when the connection names no host (the first is the default).
     data_centers: ClassVar[tuple[DataCenter, ...]] = RONGCLOUD_DATA_CENTERS
 

@@ -24,6 +24,16 @@ if TYPE_CHECKING:
 _SIZE_RE = re.compile(r"^\s*(\d+)\s*[xX]\s*(\d+)\s*$")
 
 
+STATUSES = {
+    "queued": VideoTaskStatus.QUEUED,
+    "in_progress": VideoTaskStatus.RUNNING,
+    "completed": VideoTaskStatus.SUCCEEDED,
+    "failed": VideoTaskStatus.FAILED,
+    "unknown": VideoTaskStatus.UNKNOWN,  # new-api's, when the upstream says nothing it knows
+}
+"""The statuses of a ``/v1/videos`` video object."""
+
+
 class OpenAIVideos(ApiStyle):
     """``model``, ``prompt``, ``seconds`` (a string), ``size`` (``WIDTHxHEIGHT``), ``input_reference``."""
 
@@ -32,6 +42,7 @@ class OpenAIVideos(ApiStyle):
     description = "The /v1/videos shape of new-api, LiteLLM and other gateways: .../videos"
     default_path_prefix = "/v1"
     tasks_route = "/videos"
+    statuses = STATUSES
     no_cancel_reason = "the /v1/videos shape has no cancel call (its DELETE removes a video for good)"
     not_found_codes = frozenset({"video_not_found"})
 
@@ -80,7 +91,7 @@ class OpenAIVideos(ApiStyle):
         metadata = mapping(payload.get("metadata"))
         return VideoTask(
             id=text(payload.get("id")) or video_task_id or "",
-            status=VideoTaskStatus.from_api(raw_status),
+            status=VideoTaskStatus.from_api(raw_status, STATUSES),
             raw_status=raw_status,
             video_url=text(metadata.get("url")),
             model=text(payload.get("model")),

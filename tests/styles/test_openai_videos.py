@@ -17,8 +17,7 @@ from airflow_provider_videogen.testing._media import frame_png, video_sha256
 from airflow_provider_videogen.transport import new_session, origin_of
 from airflow_provider_videogen.triggers.videogen import VideoTaskTrigger
 from airflow_provider_videogen.video_task import VideoTaskStatus
-from tests.conftest import API_KEY
-from tests.loopback import LoopbackServer, QuietHandler
+from tests.loopback import API_KEY, LoopbackServer, QuietHandler
 
 FAST = RetryPolicy(max_attempts=3, initial_wait=0.01, max_wait=0.02)
 CONN = "vg_openai"
