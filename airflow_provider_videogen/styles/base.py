@@ -12,7 +12,7 @@ from urllib.parse import quote
 from airflow_provider_videogen._errors import refused
 
 if TYPE_CHECKING:
-    from airflow_provider_videogen.generation_request import VideoGenerationRequest
+    from airflow_provider_videogen.generation_request import Upload, VideoGenerationRequest
     from airflow_provider_videogen.video_task import VideoTask, VideoTaskStatus
 
 MAX_VIDEO_TASK_ID_LENGTH = 256
@@ -109,6 +109,18 @@ class ApiStyle:
     def create_body(self, request: VideoGenerationRequest) -> dict[str, Any]:
         """Return the create call's JSON body for ``request``; raise a clear error for fields this style lacks."""
         raise NotImplementedError
+
+    def create_uploads(self, request: VideoGenerationRequest) -> list[Upload]:
+        """Return the files the create call uploads (then it is multipart/form-data, not JSON).
+
+        By default none: a style that takes no uploads refuses ``image_file``.
+        """
+        if request.image_file is not None:
+            raise refused(
+                f"{self.name} takes input images as URLs or data: URIs in image_urls, not as a file upload "
+                "(image_file)."
+            )
+        return []
 
     def created_task_id(self, answer: Any) -> str | None:
         """Read the new task's id from the create call's answer (``None`` if it holds none)."""

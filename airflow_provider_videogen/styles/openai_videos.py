@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_videogen._errors import refused
+from airflow_provider_videogen.generation_request import Upload, read_image_file
 from airflow_provider_videogen.retry import parse_poll_after_ms
 from airflow_provider_videogen.styles.base import ApiStyle, FileSource, integer, mapping, number, percent, text
 from airflow_provider_videogen.video_task import VideoTask, VideoTaskStatus
@@ -71,8 +72,8 @@ class OpenAIVideos(ApiStyle):
             raise refused("Pass both width and height (or size='1280x720'), not one of them.")
         if request.width is not None:
             body["size"] = f"{request.width}x{request.height}"
-        if len(request.image_urls) > 1:
-            raise refused("The /v1/videos API takes one input image (input_reference).")
+        if len(request.image_urls) + (request.image_file is not None) > 1:
+            raise refused("The /v1/videos API takes one input image (input_reference): a URL or an image_file.")
         for image in request.image_urls:
             url = image if isinstance(image, str) else image.get("url")
             if not isinstance(url, str) or not url.strip():
@@ -82,6 +83,12 @@ class OpenAIVideos(ApiStyle):
             body["seed"] = request.seed
         body.update(request.extra_fields)
         return body
+
+    def create_uploads(self, request: VideoGenerationRequest) -> list[Upload]:
+        """Upload a local ``image_file`` as ``input_reference`` (the create call is then multipart)."""
+        if request.image_file is None:
+            return []
+        return [read_image_file(request.image_file, "input_reference")]
 
     def parse_task(self, payload: Mapping[str, Any], video_task_id: str | None) -> VideoTask:
         """Read the video object (``status``, ``progress``, ``seconds``, ``size``, ``error``, ``metadata.url``)."""

@@ -9,10 +9,13 @@ There is no cancel. Faults target ``create``, ``query``, ``cancel`` (the DELETE)
 
 from __future__ import annotations
 
+import email.policy
+import hashlib
 import json
 import re
 import time
 from collections.abc import Mapping
+from email.parser import BytesParser
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from aiohttp import web
@@ -108,7 +111,7 @@ async def _answer(
     state = sim.state
     base = f"{request.scheme}://{request.host}"
     if target == "create":
-        return _create(sim, body, entry, base)
+        return _create(sim, request, body, entry, base)
     assert task_id is not None
     task = state.tasks.get(task_id)
     if task is None or task.style != NAME:
@@ -124,8 +127,15 @@ async def _answer(
     return _ok(video_object(sim, task, base), headers)
 
 
-def _create(sim: Simulator, raw: bytes, entry: LogEntry, base: str) -> web.Response:
-    body = json_body(raw)
+def _create(sim: Simulator, request: web.Request, raw: bytes, entry: LogEntry, base: str) -> web.Response:
+    body: dict[str, Any] | None = None
+    if request.content_type == "multipart/form-data":
+        form = _form(request.headers["Content-Type"], raw)
+        if isinstance(form, web.Response):
+            return form
+        body = form
+    else:
+        body = json_body(raw)
     if body is None:
         return error(400, "Invalid request body: expected a JSON object.", "invalid_request")
     if not isinstance(body.get("model"), str) or not body["model"]:
@@ -148,6 +158,35 @@ def _create(sim: Simulator, raw: bytes, entry: LogEntry, base: str) -> web.Respo
     task = sim.state.create_task(NAME, created_body, True, found)
     entry.task_id = task.id
     return _ok(video_object(sim, task, base))
+
+
+def _form(content_type: str, raw: bytes) -> dict[str, Any] | web.Response:
+    """Read a multipart create: its text fields, and ``input_reference`` described by size and sha256."""
+    message = BytesParser(policy=email.policy.HTTP).parsebytes(
+        b"Content-Type: " + content_type.encode("latin-1") + b"\r\n\r\n" + raw
+    )
+    if not message.is_multipart():
+        return error(400, "Invalid multipart body.", "invalid_request")
+    fields: dict[str, Any] = {}
+    for part in message.iter_parts():
+        name = part.get_param("name", header="content-disposition")
+        payload = part.get_payload(decode=True)
+        if not isinstance(name, str) or not isinstance(payload, bytes):
+            return error(400, "Invalid multipart body: each part needs a name.", "invalid_request")
+        if part.get_filename() is None:
+            fields[name] = payload.decode()
+            continue
+        if name != "input_reference":
+            return error(400, f"Unexpected file field {name!r}.", "invalid_request")
+        if part.get_content_type() not in ("image/png", "image/jpeg", "image/webp"):
+            return error(400, f"Unsupported input_reference type {part.get_content_type()!r}.", "invalid_value")
+        fields[name] = {
+            "filename": part.get_filename(),
+            "content_type": part.get_content_type(),
+            "size": len(payload),
+            "sha256": hashlib.sha256(payload).hexdigest(),
+        }
+    return fields
 
 
 def video_object(sim: Simulator, task: Task, base: str) -> dict[str, Any]:
