@@ -24,6 +24,7 @@ from airflow_provider_videogen.testing._media import frame_png
 from airflow_provider_videogen.testing.simulator import files
 from airflow_provider_videogen.testing.simulator.config import MSG_INPUT_MODERATION
 from airflow_provider_videogen.testing.simulator.routes.base import (
+    Call,
     StyleRoutes,
     json_body,
     json_response,
@@ -33,10 +34,9 @@ from airflow_provider_videogen.testing.simulator.routes.base import (
 
 if TYPE_CHECKING:
     from airflow_provider_videogen.testing.simulator.server import Simulator
-    from airflow_provider_videogen.testing.simulator.state import LogEntry, Task
+    from airflow_provider_videogen.testing.simulator.state import Task
 
 NAME = "openai_videos"
-_ROUTE_RE = re.compile(r"/videos(?:/([^/]+)(/content)?)?/?$")
 
 _PUBLIC_STATUS = {
     "queued": "queued",
@@ -54,16 +54,14 @@ class OpenAIVideosRoutes(StyleRoutes):
     name: ClassVar[str] = NAME
     aliases: ClassVar[tuple[str, ...]] = ("openai",)
 
-    def match(self, method: str, path: str) -> tuple[str | None, str | None] | None:
-        found = _ROUTE_RE.search(path)
-        if found is None:
-            return None
-        task_id = found.group(1)
-        if task_id is None:
-            return ("create" if method == "POST" else None), None
-        if found.group(2):
-            return ("download" if method in ("GET", "HEAD") else None), task_id
-        return {"GET": "query", "DELETE": "cancel"}.get(method), task_id
+    route = re.compile(r"/videos(?:/([^/]+)(/content)?)?/?$")
+    targets: ClassVar[Mapping[tuple[str, str], str]] = {
+        ("collection", "POST"): "create",
+        ("task", "GET"): "query",
+        ("task", "DELETE"): "cancel",
+        ("content", "GET"): "download",
+        ("content", "HEAD"): "download",
+    }
 
     def new_task_id(self, now: float) -> str:
         return random_id("video_", "0123456789abcdef")
@@ -80,17 +78,22 @@ class OpenAIVideosRoutes(StyleRoutes):
             status, {"error": {"message": f"simulated error {status}", "type": "api_error", "code": code}}, headers
         )
 
-    async def answer(
-        self,
-        sim: Simulator,
-        request: web.Request,
-        target: str,
-        task_id: str | None,
-        body: bytes,
-        entry: LogEntry,
-        truncate: int | None,
-    ) -> web.StreamResponse:
-        return await _answer(sim, request, target, task_id, body, entry, truncate)
+    async def answer(self, sim: Simulator, call: Call) -> web.StreamResponse:
+        state = sim.state
+        if call.target == "create":
+            return _create(sim, call)
+        task = state.tasks.get(call.task_id or "")
+        if task is None or task.style != NAME:
+            return error(404, f"Video with id '{call.task_id}' not found.", "video_not_found")
+        if call.target == "cancel":
+            del state.tasks[task.id]
+            return _ok({"id": task.id, "object": "video.deleted", "deleted": True})
+        if call.target == "download":
+            return await _content(sim, call.request, task, call.truncate)
+        headers = {}
+        if state.config.openai_poll_after_ms is not None:
+            headers["openai-poll-after-ms"] = str(state.config.openai_poll_after_ms)
+        return _ok(video_object(sim, task, call.base), headers)
 
 
 def error(status: int, message: str, code: str, type_: str = "invalid_request_error") -> web.Response:
@@ -99,43 +102,15 @@ def error(status: int, message: str, code: str, type_: str = "invalid_request_er
     return web.Response(status=status, body=json.dumps(body).encode(), content_type="application/json")
 
 
-async def _answer(
-    sim: Simulator,
-    request: web.Request,
-    target: str,
-    task_id: str | None,
-    body: bytes,
-    entry: LogEntry,
-    truncate: int | None,
-) -> web.StreamResponse:
-    state = sim.state
-    base = f"{request.scheme}://{request.host}"
-    if target == "create":
-        return _create(sim, request, body, entry, base)
-    assert task_id is not None
-    task = state.tasks.get(task_id)
-    if task is None or task.style != NAME:
-        return error(404, f"Video with id '{task_id}' not found.", "video_not_found")
-    if target == "cancel":
-        del state.tasks[task_id]
-        return _ok({"id": task_id, "object": "video.deleted", "deleted": True})
-    if target == "download":
-        return await _content(sim, request, task, truncate)
-    headers = {}
-    if state.config.openai_poll_after_ms is not None:
-        headers["openai-poll-after-ms"] = str(state.config.openai_poll_after_ms)
-    return _ok(video_object(sim, task, base), headers)
-
-
-def _create(sim: Simulator, request: web.Request, raw: bytes, entry: LogEntry, base: str) -> web.Response:
+def _create(sim: Simulator, call: Call) -> web.Response:
     body: dict[str, Any] | None = None
-    if request.content_type == "multipart/form-data":
-        form = _form(request.headers["Content-Type"], raw)
+    if call.request.content_type == "multipart/form-data":
+        form = _form(call.request.headers["Content-Type"], call.body)
         if isinstance(form, web.Response):
             return form
         body = form
     else:
-        body = json_body(raw)
+        body = json_body(call.body)
     if body is None:
         return error(400, "Invalid request body: expected a JSON object.", "invalid_request")
     if not isinstance(body.get("model"), str) or not body["model"]:
@@ -156,8 +131,8 @@ def _create(sim: Simulator, request: web.Request, raw: bytes, entry: LogEntry, b
     if isinstance(size, str) and re.fullmatch(r"\d+x\d+", size):
         created_body["width"], created_body["height"] = (int(n) for n in size.split("x"))
     task = sim.state.create_task(NAME, created_body, True, found)
-    entry.task_id = task.id
-    return _ok(video_object(sim, task, base))
+    call.entry.task_id = task.id
+    return _ok(video_object(sim, task, call.base))
 
 
 def _form(content_type: str, raw: bytes) -> dict[str, Any] | web.Response:
