@@ -11,12 +11,13 @@ blocked by the content filter. The Gemini API has no cancel for these operations
 
 from __future__ import annotations
 
+import base64
 import re
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from airflow_provider_videogen._errors import refused
-from airflow_provider_videogen.generation_request import image_item
+from airflow_provider_videogen.generation_request import Upload, image_item, read_image_file
 from airflow_provider_videogen.styles.base import ApiStyle, DataCenter, FileSource, flag, integer, mapping, text
 from airflow_provider_videogen.video_task import VideoTask, VideoTaskStatus
 
@@ -119,6 +120,8 @@ class GeminiVeo(ApiStyle):
             instance["prompt"] = request.prompt
         for image in request.image_urls:
             _add_image(instance, image)
+        if request.image_file is not None:
+            _set_image(instance, "first_frame", _inline(read_image_file(request.image_file, "image")))
         if not instance.get("prompt") and "image" not in instance:
             raise refused("A Veo generation needs a prompt or a first-frame image.")
         parameters: dict[str, Any] = {}
@@ -138,6 +141,10 @@ class GeminiVeo(ApiStyle):
         if parameters:
             body["parameters"] = parameters
         return body
+
+    def create_uploads(self, request: VideoGenerationRequest) -> list[Upload]:
+        """Nothing is uploaded: an ``image_file`` travels inline in the JSON body, as the first frame."""
+        return []
 
     def created_task_id(self, answer: Any) -> str | None:
         """Return the operation's ``name``."""
@@ -216,16 +223,23 @@ def _add_image(instance: dict[str, Any], image: str | Mapping[str, Any]) -> None
     if match is None:
         raise refused(
             f"The Gemini API takes images as bytes, not URLs: pass a data: URI "
-            f"('data:image/png;base64,...') instead of {url[:60]!r}."
+            f"('data:image/png;base64,...') or a local image_file instead of {url[:60]!r}."
         )
-    encoded = {"bytesBase64Encoded": re.sub(r"\s", "", match.group(2)), "mimeType": match.group(1)}
+    _set_image(instance, role, {"bytesBase64Encoded": re.sub(r"\s", "", match.group(2)), "mimeType": match.group(1)})
+
+
+def _set_image(instance: dict[str, Any], role: str, encoded: dict[str, str]) -> None:
     if role == "reference_image":
         instance.setdefault("referenceImages", []).append({"image": encoded, "referenceType": "asset"})
         return
     field = _IMAGE_FIELDS[role]
     if field in instance:
-        raise refused(f"Only one {role} image can be given on gemini_veo.")
+        raise refused(f"Only one {role} image can be given on gemini_veo (image_urls and image_file count).")
     instance[field] = encoded
+
+
+def _inline(upload: Upload) -> dict[str, str]:
+    return {"bytesBase64Encoded": base64.b64encode(upload.data).decode("ascii"), "mimeType": upload.content_type}
 
 
 def _camel(name: str) -> str:

@@ -25,6 +25,7 @@ from aiohttp import web
 from airflow_provider_videogen.testing.simulator import files
 from airflow_provider_videogen.testing.simulator.config import MSG_INPUT_MODERATION
 from airflow_provider_videogen.testing.simulator.routes.base import (
+    Call,
     StyleRoutes,
     json_body,
     json_response,
@@ -34,13 +35,13 @@ from airflow_provider_videogen.testing.simulator.routes.base import (
 
 if TYPE_CHECKING:
     from airflow_provider_videogen.testing.simulator.server import Simulator
-    from airflow_provider_videogen.testing.simulator.state import LogEntry, Task
+    from airflow_provider_videogen.testing.simulator.state import Task
 
 NAME = "gemini_veo"
 _SEGMENT = r"[A-Za-z0-9][A-Za-z0-9._-]*"
-_CREATE_RE = re.compile(rf"^(.*)/models/({_SEGMENT}):predictLongRunning$")
-_OPERATION_RE = re.compile(rf"^(.*)/models/({_SEGMENT})/operations/({_SEGMENT})$")
-_FILE_RE = re.compile(rf"^(.*)/files/({_SEGMENT}):download$")
+_CREATE_RE = re.compile(rf"/models/({_SEGMENT}):predictLongRunning$")
+_OPERATION_RE = re.compile(rf"/models/({_SEGMENT})/operations/({_SEGMENT})$")
+_FILE_RE = re.compile(rf"/files/({_SEGMENT}):download$")
 _MODERATION_CODE = "OutputVideoSensitiveContentDetected"
 # google.rpc.Code of each simulated HTTP status.
 _STATUS_NAMES = {
@@ -63,14 +64,24 @@ class GeminiVeoRoutes(StyleRoutes):
     name: ClassVar[str] = NAME
     aliases: ClassVar[tuple[str, ...]] = ("gemini", "veo")
 
+    targets: ClassVar[Mapping[tuple[str, str], str]] = {
+        ("collection", "POST"): "create",
+        ("task", "GET"): "query",
+        ("content", "GET"): "download",
+        ("content", "HEAD"): "download",
+    }
+
     def match(self, method: str, path: str) -> tuple[str | None, str | None] | None:
-        if _CREATE_RE.match(path):
-            return ("create" if method == "POST" else None), None
-        if found := _OPERATION_RE.match(path):
-            return ("query" if method == "GET" else None), found.group(3)
-        if found := _FILE_RE.match(path):
-            return ("download" if method in ("GET", "HEAD") else None), found.group(2)
-        return None
+        """Three routes of their own shapes: the model's create, an operation (its id) and a file."""
+        if _CREATE_RE.search(path):
+            resource, task_id = "collection", None
+        elif found := _OPERATION_RE.search(path):
+            resource, task_id = "task", found.group(2)
+        elif found := _FILE_RE.search(path):
+            resource, task_id = "content", found.group(1)
+        else:
+            return None
+        return self.targets.get((resource, method)), task_id
 
     def new_task_id(self, now: float) -> str:
         return random_id("", "abcdefghijklmnopqrstuvwxyz0123456789", 12)
@@ -104,28 +115,18 @@ class GeminiVeoRoutes(StyleRoutes):
             return json_response(429, {"error": error})
         return google_error(status, f"simulated error {status}", headers=headers)
 
-    async def answer(
-        self,
-        sim: Simulator,
-        request: web.Request,
-        target: str,
-        task_id: str | None,
-        body: bytes,
-        entry: LogEntry,
-        truncate: int | None,
-    ) -> web.StreamResponse:
-        if target == "create":
-            return _create(sim, request, body, entry)
-        assert task_id is not None
-        task = sim.state.tasks.get(task_id)
-        if target == "query":
-            model = _part(_OPERATION_RE, request.path, 2)
+    async def answer(self, sim: Simulator, call: Call) -> web.StreamResponse:
+        if call.target == "create":
+            return _create(sim, call)
+        task = sim.state.tasks.get(call.task_id or "")
+        if call.target == "query":
+            model = _part(_OPERATION_RE, call.request.path, 1)
             if task is None or task.style != NAME or task.model != model:
-                return google_error(404, f"Operation models/{model}/operations/{task_id} not found.")
-            return json_response(200, operation(task, _api_root(request)))
+                return google_error(404, f"Operation models/{model}/operations/{call.task_id} not found.")
+            return json_response(200, operation(task, _api_root(call.request)))
         if task is None or task.style != NAME:
-            return google_error(404, f"File {task_id} not found.")
-        return await _download(sim, request, task, truncate)
+            return google_error(404, f"File {call.task_id} not found.")
+        return await _download(sim, call.request, task, call.truncate)
 
 
 def google_error(
@@ -171,9 +172,9 @@ def operation(task: Task, api_root: str) -> dict[str, Any]:
     return answer
 
 
-def _create(sim: Simulator, request: web.Request, raw: bytes, entry: LogEntry) -> web.Response:
-    model = _part(_CREATE_RE, request.path, 2)
-    body = json_body(raw)
+def _create(sim: Simulator, call: Call) -> web.Response:
+    model = _part(_CREATE_RE, call.request.path, 1)
+    body = json_body(call.body)
     if body is None:
         return google_error(400, "Invalid JSON payload: expected a JSON object.")
     instances = body.get("instances")
@@ -195,7 +196,7 @@ def _create(sim: Simulator, request: web.Request, raw: bytes, entry: LogEntry) -
     if "input-moderation" in found:
         return google_error(400, MSG_INPUT_MODERATION)
     task = sim.state.create_task(NAME, {**body, "model": model}, False, found)
-    entry.task_id = task.id
+    call.entry.task_id = task.id
     return json_response(200, {"name": operation_name(task)})
 
 
@@ -215,7 +216,7 @@ async def _download(sim: Simulator, request: web.Request, task: Task, truncate: 
 
 
 def _part(pattern: re.Pattern[str], path: str, group: int) -> str:
-    found = pattern.match(path)
+    found = pattern.search(path)
     assert found is not None  # the path matched it in match()
     return found.group(group)
 

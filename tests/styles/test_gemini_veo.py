@@ -26,7 +26,7 @@ from airflow_provider_videogen.styles import get_style
 from airflow_provider_videogen.testing._media import video_sha256
 from airflow_provider_videogen.triggers.videogen import VideoTaskTrigger
 from airflow_provider_videogen.video_task import VideoTaskStatus
-from tests.conftest import API_KEY
+from tests.loopback import API_KEY
 
 STYLE = get_style("gemini_veo")
 NAME = "models/veo-3.1-generate-preview/operations/op123"
@@ -73,6 +73,16 @@ def test_images_are_sent_as_bytes_by_role():
     assert refs == [
         {"image": {"bytesBase64Encoded": "iVBORw0KGgo=", "mimeType": "image/png"}, "referenceType": "asset"}
     ]
+
+
+def test_a_local_image_file_goes_inline_as_the_first_frame(tmp_path: Path):
+    png = b"\x89PNG\r\n\x1a\n" + b"\0" * 16
+    (tmp_path / "first.png").write_bytes(png)
+    sent = body(prompt="p", image_file=str(tmp_path / "first.png"))["instances"][0]
+    assert sent["image"] == {"bytesBase64Encoded": "iVBORw0KGgoAAAAAAAAAAAAAAAAAAAAA", "mimeType": "image/png"}
+    assert STYLE.create_uploads(VideoGenerationRequest(model="m", image_file=png)) == []
+    with pytest.raises(VideoGenConfigurationError, match="Only one first_frame image"):
+        body(prompt="p", image_urls=[PNG], image_file=png)
 
 
 @pytest.mark.parametrize(
