@@ -65,6 +65,9 @@ class GeminiVeo(ApiStyle):
     tasks_route = "/models"
     no_cancel_reason = "the Gemini API cannot cancel a video generation"
     probe_task_id = "models/airflow-connection-test/operations/airflow-connection-test"
+    # An operation has no status field: "done" false (or absent) reads as running, and once done its
+    # error or response says how it ended (the raw status is then None).
+    statuses: ClassVar[Mapping[str, VideoTaskStatus]] = {"running": VideoTaskStatus.RUNNING}
     # Google refuses a wrong key with HTTP 400 INVALID_ARGUMENT and this reason.
     auth_error_codes = frozenset({"API_KEY_INVALID"})
     data_centers: ClassVar[tuple[DataCenter, ...]] = (
@@ -186,7 +189,6 @@ class GeminiVeo(ApiStyle):
             error = mapping(payload.get("error"))
             return VideoTask(
                 status=VideoTaskStatus.FAILED,
-                raw_status="done",
                 error_code=text(error.get("status")) or text(error.get("code")),
                 error_message=text(error.get("message")) or "the operation ended with an error",
                 **common,
@@ -195,16 +197,14 @@ class GeminiVeo(ApiStyle):
         samples = [mapping(s) for s in result.get("generatedSamples") or () if isinstance(s, Mapping)]
         uri = next((u for s in samples if (u := text(mapping(s.get("video")).get("uri")))), None)
         if uri:
-            return VideoTask(status=VideoTaskStatus.SUCCEEDED, raw_status="done", video_url=uri, **common)
+            return VideoTask(status=VideoTaskStatus.SUCCEEDED, video_url=uri, **common)
         filtered = integer(result.get("raiMediaFilteredCount")) or 0
         reasons = [r for r in (text(x) for x in result.get("raiMediaFilteredReasons") or ()) if r]
         if filtered or reasons:
             code, message = "RAI_MEDIA_FILTERED", "; ".join(reasons) or f"{filtered} video(s) filtered"
         else:
             code, message = "NO_VIDEO", "the operation finished without a video"
-        return VideoTask(
-            status=VideoTaskStatus.FAILED, raw_status="done", error_code=code, error_message=message, **common
-        )
+        return VideoTask(status=VideoTaskStatus.FAILED, error_code=code, error_message=message, **common)
 
     def file_source(self, task: VideoTask, kind: str, task_url: str) -> FileSource | None:
         """Return the sample's ``uri``, fetched with the key (to the connection's origin only); no last frame."""
