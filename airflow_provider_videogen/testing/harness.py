@@ -26,7 +26,6 @@ if TYPE_CHECKING:
 __all__ = ["SimulatorProcess", "VideoGenSimulator"]
 
 _CONTROL_TIMEOUT = 30.0
-_DEFAULT_PATH_PREFIXES = {"contents_generations": "/llm/v1", "video_generations": "/v1"}
 _READY_PREFIX = "VideoGen simulator listening on "
 
 
@@ -249,9 +248,11 @@ class _SimulatorClient:
         timeout: float | None = None,
     ) -> str:
         """Return an Airflow connection (JSON, as in ``AIRFLOW_CONN_...``) pointing at this simulator."""
+        from airflow_provider_videogen.styles import get_style
+
         extra: dict[str, Any] = {
             "api_style": api_style,
-            "path_prefix": path_prefix or _DEFAULT_PATH_PREFIXES.get(api_style, "/v1"),
+            "path_prefix": get_style(api_style).default_path_prefix if path_prefix is None else path_prefix,
         }
         if timeout is not None:
             extra["timeout"] = timeout
