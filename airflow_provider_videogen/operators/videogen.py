@@ -181,7 +181,8 @@ class GenerateVideoOperator(BaseOperator):
     the task is killed (worker mode: ``on_kill``; deferred: the trigger's ``on_kill`` on Airflow
     3.3+) or when ``timeout`` passes first; a running or finished one is never touched (cancelling
     is not possible once it runs, and on a finished task the same call would delete its video).
-    Only the contents-generations API style can cancel; on gateways this is logged and skipped.
+    Styles that cannot cancel (the gateways) log it and skip; on Runway, whose cancel call works on a
+    running task too, a running generation is cancelled as well (never a finished one).
 
     :param model: the model to run (templated).
     :param prompt: the text prompt (templated).
@@ -198,7 +199,8 @@ class GenerateVideoOperator(BaseOperator):
         connection's style's advice (10 s; DashScope 15 s, Runway 5 s).
     :param timeout: seconds to wait at most (counted from the start of the try), or ``None``. Past
         it the operator fails and, with ``cancel_on_kill``, cancels a generation still queued.
-    :param cancel_on_kill: cancel a still-queued generation when the task is killed or times out.
+    :param cancel_on_kill: cancel a generation the style can still cancel (queued; on Runway also
+        running) when the task is killed or times out.
     :param deferrable: wait in the triggerer. Defaults to Airflow's ``[operators] default_deferrable``
         (so a deployment without a triggerer does not hang); pass ``True`` to free the worker slot.
     :param http_retry_policy: retries of the API calls within one try; by default the connection's.

@@ -86,8 +86,9 @@ class VideoTaskTrigger(BaseTrigger):
         ``None`` to wait without one. Being absolute, it survives a triggerer restart. The task is
         polled one last time at the deadline.
     :param max_consecutive_errors: failed polls in a row that end the wait with ``"error"``.
-    :param cancel_on_kill: cancel the video task, if still queued, when a user kills the deferred task
-        (Airflow 3.3+; contents-generations API style only). For the operator that created the task.
+    :param cancel_on_kill: cancel the video task, while its style can (queued; on Runway also running),
+        when a user kills the deferred task (Airflow 3.3+; styles with a cancel call only). For the
+        operator that created the task.
     """
 
     #: Longest wait between two polls after failures, in seconds (unless ``poll_interval`` is longer).
