@@ -926,6 +926,24 @@ def test_simulator_process(http):
     assert not process.running
 
 
+def test_every_setting_reaches_a_simulator_process(http):
+    """The settings are defined once: each SimulatorConfig field is an option of the command line."""
+    from airflow_provider_videogen.testing.simulator import build_parser
+
+    changed = SimulatorConfig(
+        api_key="k2", queued_seconds=0.0, running_seconds=0.0, video_size=3000, video_generations_shape="documented",
+        url_ttl=60.0, openai_poll_after_ms=250, openai_direct_url=True, request_log=False, request_log_size=7,
+    )  # fmt: skip
+    assert changed.to_dict() != SimulatorConfig().to_dict()
+    args = build_parser().parse_args(changed.to_argv())
+    assert {name: getattr(args, name) for name in changed.to_dict()} == changed.to_dict()
+    with SimulatorProcess(api_key="k2", openai_poll_after_ms=250, openai_direct_url=True) as process:
+        assert process.config["openai_poll_after_ms"] == 250
+        assert process.config["openai_direct_url"] is True
+    with pytest.raises(TypeError, match="no_such_setting"):
+        SimulatorProcess(no_such_setting=1)
+
+
 @pytest.mark.parametrize("stop_signal", [signal.SIGTERM, signal.SIGINT])
 @pytest.mark.skipif(os.name != "posix", reason="POSIX signals")
 def test_command_line_server(http, stop_signal):

@@ -12,17 +12,28 @@ from __future__ import annotations
 import json
 import re
 import time
-from typing import TYPE_CHECKING, Any
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from aiohttp import web
 
 from airflow_provider_videogen.testing._media import frame_png
+from airflow_provider_videogen.testing.simulator import files
+from airflow_provider_videogen.testing.simulator.config import MSG_INPUT_MODERATION
+from airflow_provider_videogen.testing.simulator.routes.base import (
+    StyleRoutes,
+    json_body,
+    json_response,
+    markers,
+    random_id,
+)
 
 if TYPE_CHECKING:
-    from airflow_provider_videogen.testing.simulator import _LogEntry, _Simulator, _Task
+    from airflow_provider_videogen.testing.simulator.server import Simulator
+    from airflow_provider_videogen.testing.simulator.state import LogEntry, Task
 
-OPENAI = "openai_videos"
-ROUTE_RE = re.compile(r"/videos(?:/([^/]+)(/content)?)?/?$")
+NAME = "openai_videos"
+_ROUTE_RE = re.compile(r"/videos(?:/([^/]+)(/content)?)?/?$")
 
 _PUBLIC_STATUS = {
     "queued": "queued",
@@ -34,13 +45,49 @@ _PUBLIC_STATUS = {
 }
 
 
-def target_of(method: str, task_id: str | None, content: bool) -> str | None:
-    """Which fault target and request-log name a request of this style has."""
-    if task_id is None:
-        return "create" if method == "POST" else None
-    if content:
-        return "download" if method in ("GET", "HEAD") else None
-    return {"GET": "query", "DELETE": "cancel"}.get(method)
+class OpenAIVideosRoutes(StyleRoutes):
+    """``/videos``: create, retrieve, the content (with the key), delete; no cancel."""
+
+    name: ClassVar[str] = NAME
+    aliases: ClassVar[tuple[str, ...]] = ("openai",)
+
+    def match(self, method: str, path: str) -> tuple[str | None, str | None] | None:
+        found = _ROUTE_RE.search(path)
+        if found is None:
+            return None
+        task_id = found.group(1)
+        if task_id is None:
+            return ("create" if method == "POST" else None), None
+        if found.group(2):
+            return ("download" if method in ("GET", "HEAD") else None), task_id
+        return {"GET": "query", "DELETE": "cancel"}.get(method), task_id
+
+    def new_task_id(self, now: float) -> str:
+        return random_id("video_", "0123456789abcdef")
+
+    def unauthorised(self) -> web.Response:
+        return error(401, "Incorrect API key provided.", "invalid_api_key", "authentication_error")
+
+    def not_allowed(self, request: web.Request) -> web.Response:
+        return error(405, f"Method {request.method} is not allowed here.", "method_not_allowed")
+
+    def error_for_status(self, status: int, headers: Mapping[str, str]) -> web.Response:
+        code = {401: "invalid_api_key", 404: "video_not_found", 429: "rate_limit_exceeded"}.get(status, "server_error")
+        return json_response(
+            status, {"error": {"message": f"simulated error {status}", "type": "api_error", "code": code}}, headers
+        )
+
+    async def answer(
+        self,
+        sim: Simulator,
+        request: web.Request,
+        target: str,
+        task_id: str | None,
+        body: bytes,
+        entry: LogEntry,
+        truncate: int | None,
+    ) -> web.StreamResponse:
+        return await _answer(sim, request, target, task_id, body, entry, truncate)
 
 
 def error(status: int, message: str, code: str, type_: str = "invalid_request_error") -> web.Response:
@@ -49,23 +96,22 @@ def error(status: int, message: str, code: str, type_: str = "invalid_request_er
     return web.Response(status=status, body=json.dumps(body).encode(), content_type="application/json")
 
 
-async def answer(
-    sim: _Simulator,
+async def _answer(
+    sim: Simulator,
     request: web.Request,
     target: str,
     task_id: str | None,
     body: bytes,
-    entry: _LogEntry,
-    truncate: int | None = None,
+    entry: LogEntry,
+    truncate: int | None,
 ) -> web.StreamResponse:
-    """Answer an authorised request of this style (faults were applied by the caller, but ``truncate``)."""
     state = sim.state
     base = f"{request.scheme}://{request.host}"
     if target == "create":
         return _create(sim, body, entry, base)
     assert task_id is not None
     task = state.tasks.get(task_id)
-    if task is None or task.style != OPENAI:
+    if task is None or task.style != NAME:
         return error(404, f"Video with id '{task_id}' not found.", "video_not_found")
     if target == "cancel":
         del state.tasks[task_id]
@@ -78,14 +124,9 @@ async def answer(
     return _ok(video_object(sim, task, base), headers)
 
 
-def _create(sim: _Simulator, raw: bytes, entry: _LogEntry, base: str) -> web.Response:
-    from airflow_provider_videogen.testing.simulator import _MSG_INPUT_MODERATION, _markers
-
-    try:
-        body = json.loads(raw) if raw else None
-    except ValueError:
-        body = None
-    if not isinstance(body, dict):
+def _create(sim: Simulator, raw: bytes, entry: LogEntry, base: str) -> web.Response:
+    body = json_body(raw)
+    if body is None:
         return error(400, "Invalid request body: expected a JSON object.", "invalid_request")
     if not isinstance(body.get("model"), str) or not body["model"]:
         return error(400, "Missing required parameter: 'model'.", "missing_required_parameter")
@@ -95,21 +136,21 @@ def _create(sim: _Simulator, raw: bytes, entry: _LogEntry, base: str) -> web.Res
     seconds = body.get("seconds")
     if seconds is not None and (not isinstance(seconds, str) or not seconds.isdigit()):
         return error(400, "Invalid 'seconds': expected a string such as '4', '8' or '12'.", "invalid_value")
-    markers = _markers(prompt)
-    if "input-moderation" in markers:
-        return error(400, _MSG_INPUT_MODERATION, "moderation_blocked")
+    found = markers(prompt)
+    if "input-moderation" in found:
+        return error(400, MSG_INPUT_MODERATION, "moderation_blocked")
     created_body = dict(body)
     if seconds is not None:
         created_body["duration"] = int(seconds)
     size = body.get("size")
     if isinstance(size, str) and re.fullmatch(r"\d+x\d+", size):
         created_body["width"], created_body["height"] = (int(n) for n in size.split("x"))
-    task = sim._create_task(OPENAI, created_body, True, markers)
+    task = sim.state.create_task(NAME, created_body, True, found)
     entry.task_id = task.id
     return _ok(video_object(sim, task, base))
 
 
-def video_object(sim: _Simulator, task: _Task, base: str) -> dict[str, Any]:
+def video_object(sim: Simulator, task: Task, base: str) -> dict[str, Any]:
     """Return the video object of a task, as ``GET /videos/{id}`` answers it."""
     now = time.time()
     status, started, finished, _updated = task.timeline(now)
@@ -141,7 +182,7 @@ def video_object(sim: _Simulator, task: _Task, base: str) -> dict[str, Any]:
     return answer
 
 
-async def _content(sim: _Simulator, request: web.Request, task: _Task, truncate: int | None) -> web.StreamResponse:
+async def _content(sim: Simulator, request: web.Request, task: Task, truncate: int | None) -> web.StreamResponse:
     now = time.time()
     if task.status(now) != "succeeded":
         return error(400, f"Video '{task.id}' is not completed.", "video_not_ready")
@@ -150,11 +191,11 @@ async def _content(sim: _Simulator, request: web.Request, task: _Task, truncate:
     variant = request.query.get("variant", "video")
     if variant == "thumbnail":
         png = frame_png(task.id)
-        return await sim._serve(request, task, len(png), "image/png", truncate, png)
+        return await files.serve(sim, request, task, len(png), "image/png", truncate, png)
     if variant != "video":
         return error(400, f"Unsupported variant {variant!r}.", "invalid_value")
-    return await sim._serve(request, task, task.video_size, "video/mp4", truncate, None)
+    return await files.serve(sim, request, task, task.video_size, "video/mp4", truncate, None)
 
 
 def _ok(payload: Any, headers: dict[str, str] | None = None) -> web.Response:
-    return web.Response(body=json.dumps(payload).encode(), content_type="application/json", headers=headers)
+    return json_response(200, payload, headers)
