@@ -158,7 +158,7 @@ def get_provider_info() -> dict[str, Any]:
 
 
 def _style_option_fields(styles: dict[str, Any]) -> dict[str, Any]:
-    """The connection form's fields for the extras single styles read (``runway_version``...)."""
+    """Return the connection form's fields for the extras single styles read (``runway_version``...)."""
     return {
         option.name: {
             "label": option.label,

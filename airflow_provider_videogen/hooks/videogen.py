@@ -590,6 +590,8 @@ def _interpret(
     style = settings.style
     api_code, api_message = (None, None) if succeeded and style.is_task_answer(decoded) else style.api_error(decoded)
     if succeeded and api_code is None:
+        if status == 204 and action == "cancel":
+            return {}  # Runway answers a cancel with 204 No Content
         if decoded is _NOT_JSON:
             raise VideoGenTransientError(
                 f"The service answered {action} {_describe(video_task_id)} with HTTP {status} and "

@@ -26,7 +26,6 @@ if TYPE_CHECKING:
 __all__ = ["SimulatorProcess", "VideoGenSimulator"]
 
 _CONTROL_TIMEOUT = 30.0
-_DEFAULT_PATH_PREFIXES = {"contents_generations": "/llm/v1", "video_generations": "/v1"}
 _READY_PREFIX = "VideoGen simulator listening on "
 
 
@@ -249,10 +248,10 @@ class _SimulatorClient:
         timeout: float | None = None,
     ) -> str:
         """Return an Airflow connection (JSON, as in ``AIRFLOW_CONN_...``) pointing at this simulator."""
-        extra: dict[str, Any] = {
-            "api_style": api_style,
-            "path_prefix": path_prefix or _DEFAULT_PATH_PREFIXES.get(api_style, "/v1"),
-        }
+        from airflow_provider_videogen.styles import STYLES
+
+        default_prefix = STYLES[api_style].default_path_prefix if api_style in STYLES else "/v1"
+        extra: dict[str, Any] = {"api_style": api_style, "path_prefix": path_prefix or default_prefix}
         if timeout is not None:
             extra["timeout"] = timeout
         return json.dumps({"conn_type": "videogen", "host": self.base_url, "password": self.api_key, "extra": extra})
