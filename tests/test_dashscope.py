@@ -11,6 +11,7 @@ import pytest
 from airflow_provider_videogen.exceptions import (
     VideoGenAPIError,
     VideoGenConfigurationError,
+    VideoGenTransientError,
     VideoTaskNotFoundError,
 )
 from airflow_provider_videogen.hooks.videogen import RetryPolicy, VideoGenHook
@@ -218,3 +219,14 @@ def test_regions_are_data_centers(data_center, base_url):
     extra = {"api_style": "dashscope", **({"data_center": data_center} if data_center else {})}
     settings = VideoGenConnectionSettings.from_connection_fields("c", host=None, password="k", extra=extra)
     assert settings.task_url(UUID) == f"{base_url}/api/v1/tasks/{UUID}"
+
+
+def test_a_rate_limited_query_is_retried_and_the_fault_speaks_dashscope(sim, dashscope_connection):
+    task_id = add(sim)
+    sim.add_fault(kind="http_error", target="query", status=429, retry_after=0)
+    assert hook().get_task(task_id).status is VideoTaskStatus.SUCCEEDED
+    first, second = sim.requests(target="query")
+    assert (first["status"], first["fault"], second["status"]) == (429, "http_error", 200)
+    with pytest.raises(VideoGenTransientError, match=r"Throttling\.RateQuota"):
+        sim.add_fault(kind="http_error", target="query", status=429, retry_after=0, times=5)
+        VideoGenHook(CONN, retry_policy=RetryPolicy(max_attempts=1)).get_task(task_id)

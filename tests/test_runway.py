@@ -12,6 +12,7 @@ import requests
 from airflow_provider_videogen.exceptions import (
     VideoGenAPIError,
     VideoGenConfigurationError,
+    VideoGenTransientError,
     VideoTaskNotFoundError,
 )
 from airflow_provider_videogen.hooks.videogen import RetryPolicy, VideoGenHook
@@ -193,3 +194,18 @@ def test_runway_has_one_data_center():
     settings = VideoGenConnectionSettings.from_connection_fields("c", host=None, password="k", extra=extra)
     assert settings.task_url(UUID) == f"https://api.dev.runwayml.com/v1/tasks/{UUID}"
     assert settings.style.request_headers("k", "query")["X-Runway-Version"] == "2024-11-06"
+
+
+def test_a_rate_limited_query_is_retried_and_the_fault_speaks_runway(sim, runway_connection):
+    task_id = add(sim)
+    sim.add_fault(kind="http_error", target="query", status=429, retry_after=0)
+    assert hook().get_task(task_id).status is VideoTaskStatus.SUCCEEDED
+    with pytest.raises(VideoGenTransientError, match="exceeded the rate limit"):
+        sim.add_fault(kind="http_error", target="query", status=429, retry_after=0, times=5)
+        VideoGenHook(CONN, retry_policy=RetryPolicy(max_attempts=1)).get_task(task_id)
+
+
+def test_a_prompt_moderation_fails_the_task_with_its_failure_code(sim, runway_connection):
+    task_id = hook().create_task(model="gen4.5", prompt="x [sim:input-moderation] [sim:queued=0] [sim:running=0]")
+    task = hook().get_task(task_id)
+    assert (task.status, task.error_code) == (VideoTaskStatus.FAILED, "SAFETY.INPUT.TEXT")
