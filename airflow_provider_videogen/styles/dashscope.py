@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_videogen._errors import refused
+from airflow_provider_videogen.generation_request import SEEDANCE_OPTIONS
 from airflow_provider_videogen.styles.base import (
     NIL_UUID,
     ApiStyle,
@@ -30,18 +31,8 @@ from airflow_provider_videogen.video_task import VideoTask
 if TYPE_CHECKING:
     from airflow_provider_videogen.generation_request import VideoGenerationRequest
 
-# Request fields the Wan models have no counterpart for.
-_UNSUPPORTED = (
-    "ratio",
-    "frames",
-    "fps",
-    "camera_fixed",
-    "generate_audio",
-    "return_last_frame",
-    "service_tier",
-    "execution_expires_after",
-    "callback_url",
-)
+# Request fields the Wan models have no counterpart for: the Seedance options but resolution and watermark, and fps.
+_UNSUPPORTED = (*(name for name in SEEDANCE_OPTIONS if name not in ("resolution", "watermark")), "fps")
 # Extra fields that belong in "input" (the rest of the extra fields go to "parameters").
 _INPUT_FIELDS = frozenset({"negative_prompt", "audio_url", "img_url", "first_frame_url", "last_frame_url", "template"})
 

@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_videogen._errors import refused
+from airflow_provider_videogen.generation_request import SEEDANCE_OPTIONS
 from airflow_provider_videogen.styles.base import (
     NIL_UUID,
     ApiStyle,
@@ -34,19 +35,8 @@ if TYPE_CHECKING:
 #: The API version sent when the connection names none (Runway's documented current version).
 DEFAULT_RUNWAY_VERSION = "2024-11-06"
 MAX_PROMPT_TEXT = 1000
-# Request fields Runway's video endpoints have no counterpart for.
-_UNSUPPORTED = (
-    "resolution",
-    "frames",
-    "fps",
-    "camera_fixed",
-    "watermark",
-    "generate_audio",
-    "return_last_frame",
-    "service_tier",
-    "execution_expires_after",
-    "callback_url",
-)
+# Request fields Runway's video endpoints have no counterpart for: the Seedance options but ratio, and fps.
+_UNSUPPORTED = (*(name for name in SEEDANCE_OPTIONS if name != "ratio"), "fps")
 MAX_SEED = 4294967295
 
 
