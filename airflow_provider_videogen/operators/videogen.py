@@ -452,7 +452,7 @@ class GenerateVideoOperator(BaseOperator):
     def _cancel_if_queued(self, video_task_id: str, *, reason: str) -> None:
         try:
             if self.hook.cancel_task(video_task_id):
-                self.log.warning("Cancelled queued video task %s because %s.", video_task_id, reason)
+                self.log.warning("Cancelled video task %s because %s.", video_task_id, reason)
         except VideoGenNotSupportedError as error:
             self.log.info("Not cancelling video task %s: %s", video_task_id, error)
         except VideoGenError as error:

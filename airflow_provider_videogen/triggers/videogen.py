@@ -178,7 +178,7 @@ class VideoTaskTrigger(BaseTrigger):
                 self.log.warning("Could not cancel video task %s: %s", self.video_task_id, error)
             else:
                 if cancelled:
-                    self.log.warning("The task was killed: cancelled queued video task %s.", self.video_task_id)
+                    self.log.warning("The task was killed: cancelled video task %s.", self.video_task_id)
 
     # ---- the poll loop ----
 
