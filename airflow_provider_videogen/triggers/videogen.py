@@ -162,10 +162,11 @@ class VideoTaskTrigger(BaseTrigger):
         yield TriggerEvent(payload)
 
     async def on_kill(self) -> None:
-        """Cancel the video task if it is still queued, when ``cancel_on_kill`` is set (Airflow 3.3+).
+        """Cancel the video task while its style can, when ``cancel_on_kill`` is set (Airflow 3.3+).
 
         Airflow calls this only when a user acts on the deferred task, never on a triggerer restart.
-        Only a queued task is cancelled: the same call would delete a finished task's video.
+        Only a task in a status its style may cancel is (queued; on Runway also running), never a
+        finished one: the same call would delete a finished task's video.
         """
         if not self.cancel_on_kill:
             return
