@@ -15,8 +15,8 @@ from airflow_provider_videogen._errors import refused
 from airflow_provider_videogen.video_task import VideoTaskStatus
 
 if TYPE_CHECKING:
-    from airflow_provider_videogen.generation_request import VideoGenerationRequest
-    from airflow_provider_videogen.video_task import VideoTask
+    from airflow_provider_videogen.generation_request import Upload, VideoGenerationRequest
+    from airflow_provider_videogen.video_task import VideoTask, VideoTaskStatus
 
 MAX_VIDEO_TASK_ID_LENGTH = 256
 
@@ -101,6 +101,9 @@ class ApiStyle:
     no_cancel_reason: ClassVar[str] = "it has no cancel call"
     #: API error codes that mean "no such task", whatever the HTTP status.
     not_found_codes: ClassVar[frozenset[str]] = frozenset()
+    #: How the style's answers spell each status, in lower case (answers are compared in lower case).
+    #: Any other spelling reads as unknown, which is not final: a waiting task keeps waiting.
+    statuses: ClassVar[Mapping[str, VideoTaskStatus]] = {}
     #: Where the service is when the connection names no host (the first is the default).
     data_centers: ClassVar[tuple[DataCenter, ...]] = RONGCLOUD_DATA_CENTERS
     #: Seconds between two polls when the caller names none: the service's own advice.
@@ -110,8 +113,6 @@ class ApiStyle:
     cancellable_statuses: ClassVar[frozenset[VideoTaskStatus]] = frozenset({VideoTaskStatus.QUEUED})
     #: The HTTP method of the cancel call (on :meth:`cancel_route`).
     cancel_method: ClassVar[str] = "DELETE"
-    #: Status spellings of this style that the shared table does not know, lower case.
-    status_spellings: ClassVar[Mapping[str, VideoTaskStatus]] = {}
     #: Statuses (as the API spells them) of an answer that means "no such task" although it is a 2xx.
     missing_task_statuses: ClassVar[frozenset[str]] = frozenset()
     #: The id a connection test looks up (a task that does not exist, in this style's id format).
@@ -151,14 +152,21 @@ class ApiStyle:
         """Return the id if this style could have made it and it is safe in a URL path, else raise."""
         return check_video_task_id(video_task_id)
 
-    def status(self, raw_status: str | None) -> VideoTaskStatus:
-        """Map the API's status spelling to a status (this style's own spellings first)."""
-        own = self.status_spellings.get(raw_status.strip().lower()) if raw_status else None
-        return own or VideoTaskStatus.from_api(raw_status)
-
     def create_body(self, request: VideoGenerationRequest) -> dict[str, Any]:
         """Return the create call's JSON body for ``request``; raise a clear error for fields this style lacks."""
         raise NotImplementedError
+
+    def create_uploads(self, request: VideoGenerationRequest) -> list[Upload]:
+        """Return the files the create call uploads (then it is multipart/form-data, not JSON).
+
+        By default none: a style that takes no uploads refuses ``image_file``.
+        """
+        if request.image_file is not None:
+            raise refused(
+                f"{self.name} takes input images as URLs or data: URIs in image_urls, not as a file upload "
+                "(image_file)."
+            )
+        return []
 
     def created_task_id(self, answer: Any) -> str | None:
         """Read the new task's id from the create call's answer (``None`` if it holds none)."""

@@ -26,13 +26,23 @@ from airflow_provider_videogen.styles.base import (
     refuse_fields,
     text,
 )
-from airflow_provider_videogen.video_task import VideoTask
+from airflow_provider_videogen.video_task import VideoTask, VideoTaskStatus
 
 if TYPE_CHECKING:
     from airflow_provider_videogen.generation_request import VideoGenerationRequest
 
 # Request fields the Wan models have no counterpart for: the Seedance options but resolution and watermark, and fps.
 _UNSUPPORTED = (*(name for name in SEEDANCE_OPTIONS if name not in ("resolution", "watermark")), "fps")
+STATUSES = {
+    "pending": VideoTaskStatus.QUEUED,
+    "running": VideoTaskStatus.RUNNING,
+    "succeeded": VideoTaskStatus.SUCCEEDED,
+    "failed": VideoTaskStatus.FAILED,
+    "canceled": VideoTaskStatus.CANCELLED,
+    # The service's word for an expired or unknown task (HTTP 200): the hook reads it as not found.
+    "unknown": VideoTaskStatus.UNKNOWN,
+}
+"""The task statuses of DashScope's async tasks."""
 # Extra fields that belong in "input" (the rest of the extra fields go to "parameters").
 _INPUT_FIELDS = frozenset({"negative_prompt", "audio_url", "img_url", "first_frame_url", "last_frame_url", "template"})
 
@@ -48,6 +58,7 @@ class DashScope(ApiStyle):
     can_cancel = True
     cancel_method = "POST"
     default_poll_interval = 15.0
+    statuses = STATUSES
     missing_task_statuses = frozenset({"UNKNOWN"})
     probe_task_id = NIL_UUID
     data_centers = (
@@ -142,7 +153,7 @@ class DashScope(ApiStyle):
         video_url = text(output.get("video_url"))
         return VideoTask(
             id=text(output.get("task_id")) or video_task_id or "",
-            status=self.status(raw_status),
+            status=VideoTaskStatus.from_api(raw_status, STATUSES),
             raw_status=raw_status,
             video_url=video_url,
             error_code=text(output.get("code")),

@@ -35,6 +35,15 @@ if TYPE_CHECKING:
 #: The API version sent when the connection names none (Runway's documented current version).
 DEFAULT_RUNWAY_VERSION = "2024-11-06"
 MAX_PROMPT_TEXT = 1000
+STATUSES = {
+    "pending": VideoTaskStatus.QUEUED,
+    "throttled": VideoTaskStatus.QUEUED,  # queued behind the account's concurrency limit
+    "running": VideoTaskStatus.RUNNING,
+    "succeeded": VideoTaskStatus.SUCCEEDED,
+    "failed": VideoTaskStatus.FAILED,
+    "cancelled": VideoTaskStatus.CANCELLED,
+}
+"""The task statuses of Runway's API."""
 # Request fields Runway's video endpoints have no counterpart for: the Seedance options but ratio, and fps.
 _UNSUPPORTED = (*(name for name in SEEDANCE_OPTIONS if name != "ratio"), "fps")
 MAX_SEED = 4294967295
@@ -52,7 +61,7 @@ class Runway(ApiStyle):
     # Its DELETE cancels a pending or running task (and deletes a finished one: never sent then).
     cancellable_statuses = frozenset({VideoTaskStatus.QUEUED, VideoTaskStatus.RUNNING})
     default_poll_interval = 5.0
-    status_spellings = {"throttled": VideoTaskStatus.QUEUED}
+    statuses = STATUSES
     probe_task_id = NIL_UUID
     data_centers = (DataCenter("runway", "Runway (api.dev.runwayml.com)", "https://api.dev.runwayml.com"),)
     options = (
@@ -143,7 +152,7 @@ class Runway(ApiStyle):
         output = payload.get("output")
         urls = [url for url in output if isinstance(url, str) and url] if isinstance(output, list) else []
         fraction = number(payload.get("progress"))
-        status = self.status(raw_status)
+        status = VideoTaskStatus.from_api(raw_status, STATUSES)
         progress = int(fraction * 100) if fraction is not None else None
         return VideoTask(
             id=text(payload.get("id")) or video_task_id or "",

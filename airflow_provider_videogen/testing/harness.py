@@ -248,10 +248,12 @@ class _SimulatorClient:
         timeout: float | None = None,
     ) -> str:
         """Return an Airflow connection (JSON, as in ``AIRFLOW_CONN_...``) pointing at this simulator."""
-        from airflow_provider_videogen.styles import STYLES
+        from airflow_provider_videogen.styles import get_style
 
-        default_prefix = STYLES[api_style].default_path_prefix if api_style in STYLES else "/v1"
-        extra: dict[str, Any] = {"api_style": api_style, "path_prefix": path_prefix or default_prefix}
+        extra: dict[str, Any] = {
+            "api_style": api_style,
+            "path_prefix": get_style(api_style).default_path_prefix if path_prefix is None else path_prefix,
+        }
         if timeout is not None:
             extra["timeout"] = timeout
         return json.dumps({"conn_type": "videogen", "host": self.base_url, "password": self.api_key, "extra": extra})

@@ -17,9 +17,7 @@ from aiohttp import web
 
 from airflow_provider_videogen.testing._media import frame_png, iter_video
 from airflow_provider_videogen.testing.simulator.faults import (
-    drop_connection,
     dropped,
-    fault_response,
     file_host_error,
     send_truncated,
     xml_error,
@@ -53,16 +51,11 @@ async def _download_answer(
     if match is None or (match.group(1) == "videos") != (match.group(3) == "mp4"):
         return xml_error(404, "NoSuchKey", "The specified key does not exist.")
     kind, task_id = match.group(1), match.group(2)
-    fault = sim.state.take_fault("download", task_id)
-    if fault is not None:
-        entry.fault = fault.kind
-        if fault.kind == "reset":
-            return drop_connection(request)
-        if fault.kind == "slow":
-            if not await sim.pause(fault.delay):
-                return drop_connection(request)
-        elif fault.kind not in ("truncate", "throttle"):
-            return fault_response(fault, file_host_error)
+    instead, fault = await sim.apply_fault(
+        request, "download", task_id, entry, file_host_error, ("truncate", "throttle")
+    )
+    if instead is not None:
+        return instead
     now = time.time()
     task = sim.state.tasks.get(task_id)
     if task is None or task.status(now) != "succeeded" or (kind == "frames" and not task.return_last_frame):

@@ -25,6 +25,7 @@ from airflow_provider_videogen.testing.simulator.config import (
     config_from_arguments,
 )
 from airflow_provider_videogen.testing.simulator.faults import (
+    ErrorForStatus,
     drop_connection,
     dropped,
     fault_response,
@@ -32,8 +33,9 @@ from airflow_provider_videogen.testing.simulator.faults import (
     send_truncated,
 )
 from airflow_provider_videogen.testing.simulator.routes import ROUTES, StyleRoutes
+from airflow_provider_videogen.testing.simulator.routes.base import Call
 from airflow_provider_videogen.testing.simulator.routes.video_generations import invalid_url
-from airflow_provider_videogen.testing.simulator.state import LogEntry, SimulatorState
+from airflow_provider_videogen.testing.simulator.state import Fault, LogEntry, SimulatorState
 
 STATE_KEY = web.AppKey("videogen_simulator_state", SimulatorState)
 CLOSING_KEY = web.AppKey("videogen_simulator_closing", asyncio.Event)
@@ -60,6 +62,33 @@ class Simulator:
         with contextlib.suppress(asyncio.TimeoutError):
             await asyncio.wait_for(self.closing.wait(), delay)
         return not self.closing.is_set()
+
+    async def apply_fault(
+        self,
+        request: web.Request,
+        target: str,
+        task_id: str | None,
+        entry: LogEntry,
+        error_for_status: ErrorForStatus,
+        shaping: tuple[str, ...] = ("truncate", "trickle"),
+    ) -> tuple[web.StreamResponse | None, Fault | None]:
+        """Take the queued fault for a request, if any, and apply it.
+
+        Returns the answer to send instead (a reset, an error answer in the service's own shape) or
+        ``None`` to go on (a ``slow`` fault has paused first), and the fault itself: a ``shaping``
+        kind (a cut, slow or throttled body) is left for the answer to apply.
+        """
+        fault = self.state.take_fault(target, task_id)
+        if fault is None:
+            return None, None
+        entry.fault = fault.kind
+        if fault.kind == "reset":
+            return drop_connection(request), fault
+        if fault.kind == "slow":
+            return (None if await self.pause(fault.delay) else drop_connection(request)), fault
+        if fault.kind in shaping:
+            return None, fault
+        return fault_response(fault, error_for_status), fault
 
     async def api(self, request: web.Request) -> web.StreamResponse:
         """Answer a request to a style's routes."""
@@ -91,22 +120,15 @@ class Simulator:
         body: bytes,
         entry: LogEntry,
     ) -> web.StreamResponse:
-        fault = self.state.take_fault(target, task_id)
+        instead, fault = await self.apply_fault(request, target, task_id, entry, style.error_for_status)
+        if instead is not None:
+            return instead
         truncate = None
-        if fault is not None:
-            entry.fault = fault.kind
-            if fault.kind == "reset":
-                return drop_connection(request)
-            if fault.kind == "slow":
-                if not await self.pause(fault.delay):
-                    return drop_connection(request)
-            elif fault.kind == "truncate":
-                truncate = -1 if fault.truncate_at is None else fault.truncate_at
-            elif fault.kind != "trickle":
-                return fault_response(fault, style.error_for_status)
+        if fault is not None and fault.kind == "truncate":
+            truncate = -1 if fault.truncate_at is None else fault.truncate_at
         if not style.authorised(request, self.state.config.api_key):
             return style.unauthorised()
-        response = await style.answer(self, request, target, task_id, body, entry, truncate)
+        response = await style.answer(self, Call(request, target, task_id, body, entry, truncate))
         if fault is None or fault.kind not in ("truncate", "trickle") or not isinstance(response, web.Response):
             return response  # a streamed file was cut by the style itself
         payload = response.body if isinstance(response.body, bytes) else b""

@@ -8,6 +8,7 @@ import re
 import string
 import time
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from aiohttp import web
@@ -17,6 +18,32 @@ if TYPE_CHECKING:
     from airflow_provider_videogen.testing.simulator.state import LogEntry
 
 _MARKER_RE = re.compile(r"\[sim:([a-z-]+)(?:=([^\]]*))?\]")
+
+
+@dataclass
+class Call:
+    """One authorised request to a style's routes, as the server hands it to :meth:`StyleRoutes.answer`.
+
+    :param request: the request.
+    :param target: what it does: ``create``, ``query``, ``cancel``, ``list`` or ``download``.
+    :param task_id: the task it names, if any.
+    :param body: its body, read.
+    :param entry: its request-log entry (a create sets ``entry.task_id``).
+    :param truncate: for streamed files: cut the body after that many bytes (``-1``: half); the
+        server cuts or trickles a JSON answer itself.
+    """
+
+    request: web.Request
+    target: str
+    task_id: str | None
+    body: bytes
+    entry: LogEntry
+    truncate: int | None = None
+
+    @property
+    def base(self) -> str:
+        """The scheme and host the request came to (file URLs point there)."""
+        return f"{self.request.scheme}://{self.request.host}"
 
 
 class StyleRoutes:
@@ -31,14 +58,25 @@ class StyleRoutes:
     name: ClassVar[str]
     #: Other names ``add_task(style=...)`` accepts for it.
     aliases: ClassVar[tuple[str, ...]] = ()
+    #: The style's paths, matched at the end of the path (any prefix): group 1 is the task id (absent
+    #: on the collection), an optional group 2 a sub-resource of the task (``/content``).
+    route: ClassVar[re.Pattern[str]]
+    #: The target of each ``(resource, method)``; resource is ``collection``, ``task`` or ``content``.
+    targets: ClassVar[Mapping[tuple[str, str], str]]
 
     def match(self, method: str, path: str) -> tuple[str | None, str | None] | None:
         """Return ``(target, task_id)`` if the request is one of this style's, else ``None``.
 
         Targets are the fault targets: ``create``, ``query``, ``cancel``, ``list``, ``download``;
-        ``None`` for a method the route does not allow.
+        ``None`` for a method the route does not allow. By default read from :attr:`route` and
+        :attr:`targets`.
         """
-        raise NotImplementedError
+        found = self.route.search(path)
+        if found is None:
+            return None
+        task_id = found.group(1)
+        resource = "collection" if task_id is None else "content" if found.re.groups > 1 and found.group(2) else "task"
+        return self.targets.get((resource, method)), task_id
 
     def new_task_id(self, now: float) -> str:
         """Return a fresh task id as the service makes them."""
@@ -69,20 +107,8 @@ class StyleRoutes:
         """Return the service's own error answer for an HTTP status (an ``http_error`` fault with no body)."""
         raise NotImplementedError
 
-    async def answer(
-        self,
-        sim: Simulator,
-        request: web.Request,
-        target: str,
-        task_id: str | None,
-        body: bytes,
-        entry: LogEntry,
-        truncate: int | None,
-    ) -> web.StreamResponse:
-        """Answer an authorised request.
-
-        ``truncate`` is for streamed files only: the server cuts or trickles a JSON answer itself.
-        """
+    async def answer(self, sim: Simulator, call: Call) -> web.StreamResponse:
+        """Answer an authorised request."""
         raise NotImplementedError
 
     def __repr__(self) -> str:

@@ -19,6 +19,7 @@ from aiohttp import web
 
 from airflow_provider_videogen.testing.simulator.config import MSG_INPUT_MODERATION
 from airflow_provider_videogen.testing.simulator.routes.base import (
+    Call,
     StyleRoutes,
     json_body,
     json_response,
@@ -32,7 +33,6 @@ if TYPE_CHECKING:
 
 NAME = "contents_generations"
 MAX_PAGE_SIZE = 500
-_ROUTE_RE = re.compile(r"/contents/generations/tasks(?:/([^/]+))?/?$")
 _MSG_AUTH = "The API key in the request is missing or invalid."
 
 
@@ -42,14 +42,13 @@ class ContentsGenerationsRoutes(StyleRoutes):
     name: ClassVar[str] = NAME
     aliases: ClassVar[tuple[str, ...]] = ("contents",)
 
-    def match(self, method: str, path: str) -> tuple[str | None, str | None] | None:
-        found = _ROUTE_RE.search(path)
-        if found is None:
-            return None
-        task_id = found.group(1)
-        if task_id is None:
-            return {"POST": "create", "GET": "list"}.get(method), None
-        return {"GET": "query", "DELETE": "cancel"}.get(method), task_id
+    route = re.compile(r"/contents/generations/tasks(?:/([^/]+))?/?$")
+    targets: ClassVar[Mapping[tuple[str, str], str]] = {
+        ("collection", "POST"): "create",
+        ("collection", "GET"): "list",
+        ("task", "GET"): "query",
+        ("task", "DELETE"): "cancel",
+    }
 
     def new_task_id(self, now: float) -> str:
         return new_contents_id(now)
@@ -67,33 +66,21 @@ class ContentsGenerationsRoutes(StyleRoutes):
         code, type_, message = _ARK_CODES.get(status, ("SimulatedError", "Error", "Simulated error."))
         return json_response(status, {"error": {"code": code, "message": message, "type": type_}}, headers)
 
-    async def answer(
-        self,
-        sim: Simulator,
-        request: web.Request,
-        target: str,
-        task_id: str | None,
-        body: bytes,
-        entry: LogEntry,
-        truncate: int | None,
-    ) -> web.StreamResponse:
-        return _answer(sim.state, request, target, task_id, body, entry)
+    async def answer(self, sim: Simulator, call: Call) -> web.StreamResponse:
+        return _answer(sim.state, call)
 
 
-def _answer(
-    state: SimulatorState, request: web.Request, target: str, task_id: str | None, body: bytes, entry: LogEntry
-) -> web.Response:
-    base = f"{request.scheme}://{request.host}"
-    if target == "create":
-        return _create(state, body, entry)
-    if target == "list":
-        return _list(state, request, base)
-    assert task_id is not None
-    task = state.tasks.get(task_id)
+def _answer(state: SimulatorState, call: Call) -> web.Response:
+    if call.target == "create":
+        return _create(state, call.body, call.entry)
+    if call.target == "list":
+        return _list(state, call.request, call.base)
+    assert call.task_id is not None
+    task = state.tasks.get(call.task_id)
     if task is None or task.style != NAME:
         return _ark_error(404, "ResourceNotFound", "The specified task is not found.", "NotFound")
-    if target == "query":
-        return json_response(200, task_json(state, task, time.time(), base))
+    if call.target == "query":
+        return json_response(200, task_json(state, task, time.time(), call.base))
     return _cancel(state, task)
 
 

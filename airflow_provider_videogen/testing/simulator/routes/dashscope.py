@@ -20,15 +20,19 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from aiohttp import web
 
-from airflow_provider_videogen.testing.simulator.routes.base import StyleRoutes, json_body, json_response, markers
+from airflow_provider_videogen.testing.simulator.routes.base import (
+    Call,
+    StyleRoutes,
+    json_body,
+    json_response,
+    markers,
+)
 
 if TYPE_CHECKING:
     from airflow_provider_videogen.testing.simulator.server import Simulator
-    from airflow_provider_videogen.testing.simulator.state import LogEntry, SimulatorState, Task
+    from airflow_provider_videogen.testing.simulator.state import SimulatorState, Task
 
 NAME = "dashscope"
-_CREATE_RE = re.compile(r"/services/aigc/video-generation/video-synthesis/?$")
-_TASK_RE = re.compile(r"/api/v1/tasks/([^/]+)(/cancel)?/?$")
 _STATUS = {
     "queued": "PENDING",
     "running": "RUNNING",
@@ -54,15 +58,13 @@ class DashScopeRoutes(StyleRoutes):
 
     name: ClassVar[str] = NAME
 
-    def match(self, method: str, path: str) -> tuple[str | None, str | None] | None:
-        if _CREATE_RE.search(path):
-            return ("create" if method == "POST" else None), None
-        found = _TASK_RE.search(path)
-        if found is None:
-            return None
-        if found.group(2):
-            return ("cancel" if method == "POST" else None), found.group(1)
-        return ("query" if method == "GET" else None), found.group(1)
+    # The create call is the collection; ``/cancel`` is the task's sub-resource.
+    route = re.compile(r"(?:/services/aigc/video-generation/video-synthesis|/api/v1/tasks/([^/]+)(/cancel)?)/?$")
+    targets: ClassVar[Mapping[tuple[str, str], str]] = {
+        ("collection", "POST"): "create",
+        ("task", "GET"): "query",
+        ("content", "POST"): "cancel",
+    }
 
     def new_task_id(self, now: float) -> str:
         return str(uuid.uuid4())
@@ -87,27 +89,17 @@ class DashScopeRoutes(StyleRoutes):
         code, message = _CODES.get(status, ("InternalError", f"Simulated error {status}."))
         return error(status, code, message, headers)
 
-    async def answer(
-        self,
-        sim: Simulator,
-        request: web.Request,
-        target: str,
-        task_id: str | None,
-        body: bytes,
-        entry: LogEntry,
-        truncate: int | None,
-    ) -> web.StreamResponse:
+    async def answer(self, sim: Simulator, call: Call) -> web.StreamResponse:
         state = sim.state
-        if target == "create":
-            return _create(state, request, body, entry)
-        assert task_id is not None
+        if call.target == "create":
+            return _create(state, call)
+        task_id = call.task_id or ""
         task = state.tasks.get(task_id)
         if task is not None and task.style != NAME:
             task = None
-        if target == "cancel":
+        if call.target == "cancel":
             return _cancel(task)
-        base = f"{request.scheme}://{request.host}"
-        return json_response(200, {"request_id": _request_id(), **task_json(state, task, task_id, base)})
+        return json_response(200, {"request_id": _request_id(), **task_json(state, task, task_id, call.base)})
 
 
 def error(status: int, code: str, message: str, headers: Mapping[str, str] | None = None) -> web.Response:
@@ -115,10 +107,10 @@ def error(status: int, code: str, message: str, headers: Mapping[str, str] | Non
     return json_response(status, {"request_id": _request_id(), "code": code, "message": message}, headers)
 
 
-def _create(state: SimulatorState, request: web.Request, raw: bytes, entry: LogEntry) -> web.Response:
-    if request.headers.get("X-DashScope-Async", "").lower() != "enable":
+def _create(state: SimulatorState, call: Call) -> web.Response:
+    if call.request.headers.get("X-DashScope-Async", "").lower() != "enable":
         return error(403, "AccessDenied", "current user api does not support synchronous calls")
-    body = json_body(raw)
+    body = json_body(call.body)
     if body is None:
         return error(400, "InvalidParameter", "The request body must be a JSON object.")
     if not isinstance(body.get("model"), str) or not body["model"]:
@@ -130,7 +122,7 @@ def _create(state: SimulatorState, request: web.Request, raw: bytes, entry: LogE
     if "input-moderation" in found:
         return error(400, *_MODERATION)
     task = state.create_task(NAME, body, False, found)
-    entry.task_id = task.id
+    call.entry.task_id = task.id
     return json_response(
         200, {"request_id": _request_id(), "output": {"task_id": task.id, "task_status": _STATUS["queued"]}}
     )

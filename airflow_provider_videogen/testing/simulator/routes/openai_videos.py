@@ -9,10 +9,13 @@ There is no cancel. Faults target ``create``, ``query``, ``cancel`` (the DELETE)
 
 from __future__ import annotations
 
+import email.policy
+import hashlib
 import json
 import re
 import time
 from collections.abc import Mapping
+from email.parser import BytesParser
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from aiohttp import web
@@ -21,6 +24,7 @@ from airflow_provider_videogen.testing._media import frame_png
 from airflow_provider_videogen.testing.simulator import files
 from airflow_provider_videogen.testing.simulator.config import MSG_INPUT_MODERATION
 from airflow_provider_videogen.testing.simulator.routes.base import (
+    Call,
     StyleRoutes,
     json_body,
     json_response,
@@ -30,10 +34,9 @@ from airflow_provider_videogen.testing.simulator.routes.base import (
 
 if TYPE_CHECKING:
     from airflow_provider_videogen.testing.simulator.server import Simulator
-    from airflow_provider_videogen.testing.simulator.state import LogEntry, Task
+    from airflow_provider_videogen.testing.simulator.state import Task
 
 NAME = "openai_videos"
-_ROUTE_RE = re.compile(r"/videos(?:/([^/]+)(/content)?)?/?$")
 
 _PUBLIC_STATUS = {
     "queued": "queued",
@@ -51,16 +54,14 @@ class OpenAIVideosRoutes(StyleRoutes):
     name: ClassVar[str] = NAME
     aliases: ClassVar[tuple[str, ...]] = ("openai",)
 
-    def match(self, method: str, path: str) -> tuple[str | None, str | None] | None:
-        found = _ROUTE_RE.search(path)
-        if found is None:
-            return None
-        task_id = found.group(1)
-        if task_id is None:
-            return ("create" if method == "POST" else None), None
-        if found.group(2):
-            return ("download" if method in ("GET", "HEAD") else None), task_id
-        return {"GET": "query", "DELETE": "cancel"}.get(method), task_id
+    route = re.compile(r"/videos(?:/([^/]+)(/content)?)?/?$")
+    targets: ClassVar[Mapping[tuple[str, str], str]] = {
+        ("collection", "POST"): "create",
+        ("task", "GET"): "query",
+        ("task", "DELETE"): "cancel",
+        ("content", "GET"): "download",
+        ("content", "HEAD"): "download",
+    }
 
     def new_task_id(self, now: float) -> str:
         return random_id("video_", "0123456789abcdef")
@@ -77,17 +78,22 @@ class OpenAIVideosRoutes(StyleRoutes):
             status, {"error": {"message": f"simulated error {status}", "type": "api_error", "code": code}}, headers
         )
 
-    async def answer(
-        self,
-        sim: Simulator,
-        request: web.Request,
-        target: str,
-        task_id: str | None,
-        body: bytes,
-        entry: LogEntry,
-        truncate: int | None,
-    ) -> web.StreamResponse:
-        return await _answer(sim, request, target, task_id, body, entry, truncate)
+    async def answer(self, sim: Simulator, call: Call) -> web.StreamResponse:
+        state = sim.state
+        if call.target == "create":
+            return _create(sim, call)
+        task = state.tasks.get(call.task_id or "")
+        if task is None or task.style != NAME:
+            return error(404, f"Video with id '{call.task_id}' not found.", "video_not_found")
+        if call.target == "cancel":
+            del state.tasks[task.id]
+            return _ok({"id": task.id, "object": "video.deleted", "deleted": True})
+        if call.target == "download":
+            return await _content(sim, call.request, task, call.truncate)
+        headers = {}
+        if state.config.openai_poll_after_ms is not None:
+            headers["openai-poll-after-ms"] = str(state.config.openai_poll_after_ms)
+        return _ok(video_object(sim, task, call.base), headers)
 
 
 def error(status: int, message: str, code: str, type_: str = "invalid_request_error") -> web.Response:
@@ -96,36 +102,15 @@ def error(status: int, message: str, code: str, type_: str = "invalid_request_er
     return web.Response(status=status, body=json.dumps(body).encode(), content_type="application/json")
 
 
-async def _answer(
-    sim: Simulator,
-    request: web.Request,
-    target: str,
-    task_id: str | None,
-    body: bytes,
-    entry: LogEntry,
-    truncate: int | None,
-) -> web.StreamResponse:
-    state = sim.state
-    base = f"{request.scheme}://{request.host}"
-    if target == "create":
-        return _create(sim, body, entry, base)
-    assert task_id is not None
-    task = state.tasks.get(task_id)
-    if task is None or task.style != NAME:
-        return error(404, f"Video with id '{task_id}' not found.", "video_not_found")
-    if target == "cancel":
-        del state.tasks[task_id]
-        return _ok({"id": task_id, "object": "video.deleted", "deleted": True})
-    if target == "download":
-        return await _content(sim, request, task, truncate)
-    headers = {}
-    if state.config.openai_poll_after_ms is not None:
-        headers["openai-poll-after-ms"] = str(state.config.openai_poll_after_ms)
-    return _ok(video_object(sim, task, base), headers)
-
-
-def _create(sim: Simulator, raw: bytes, entry: LogEntry, base: str) -> web.Response:
-    body = json_body(raw)
+def _create(sim: Simulator, call: Call) -> web.Response:
+    body: dict[str, Any] | None = None
+    if call.request.content_type == "multipart/form-data":
+        form = _form(call.request.headers["Content-Type"], call.body)
+        if isinstance(form, web.Response):
+            return form
+        body = form
+    else:
+        body = json_body(call.body)
     if body is None:
         return error(400, "Invalid request body: expected a JSON object.", "invalid_request")
     if not isinstance(body.get("model"), str) or not body["model"]:
@@ -146,8 +131,37 @@ def _create(sim: Simulator, raw: bytes, entry: LogEntry, base: str) -> web.Respo
     if isinstance(size, str) and re.fullmatch(r"\d+x\d+", size):
         created_body["width"], created_body["height"] = (int(n) for n in size.split("x"))
     task = sim.state.create_task(NAME, created_body, True, found)
-    entry.task_id = task.id
-    return _ok(video_object(sim, task, base))
+    call.entry.task_id = task.id
+    return _ok(video_object(sim, task, call.base))
+
+
+def _form(content_type: str, raw: bytes) -> dict[str, Any] | web.Response:
+    """Read a multipart create: its text fields, and ``input_reference`` described by size and sha256."""
+    message = BytesParser(policy=email.policy.HTTP).parsebytes(
+        b"Content-Type: " + content_type.encode("latin-1") + b"\r\n\r\n" + raw
+    )
+    if not message.is_multipart():
+        return error(400, "Invalid multipart body.", "invalid_request")
+    fields: dict[str, Any] = {}
+    for part in message.iter_parts():
+        name = part.get_param("name", header="content-disposition")
+        payload = part.get_payload(decode=True)
+        if not isinstance(name, str) or not isinstance(payload, bytes):
+            return error(400, "Invalid multipart body: each part needs a name.", "invalid_request")
+        if part.get_filename() is None:
+            fields[name] = payload.decode()
+            continue
+        if name != "input_reference":
+            return error(400, f"Unexpected file field {name!r}.", "invalid_request")
+        if part.get_content_type() not in ("image/png", "image/jpeg", "image/webp"):
+            return error(400, f"Unsupported input_reference type {part.get_content_type()!r}.", "invalid_value")
+        fields[name] = {
+            "filename": part.get_filename(),
+            "content_type": part.get_content_type(),
+            "size": len(payload),
+            "sha256": hashlib.sha256(payload).hexdigest(),
+        }
+    return fields
 
 
 def video_object(sim: Simulator, task: Task, base: str) -> dict[str, Any]:

@@ -23,15 +23,19 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from aiohttp import web
 
-from airflow_provider_videogen.testing.simulator.routes.base import StyleRoutes, json_body, json_response, markers
+from airflow_provider_videogen.testing.simulator.routes.base import (
+    Call,
+    StyleRoutes,
+    json_body,
+    json_response,
+    markers,
+)
 
 if TYPE_CHECKING:
     from airflow_provider_videogen.testing.simulator.server import Simulator
-    from airflow_provider_videogen.testing.simulator.state import LogEntry, SimulatorState, Task
+    from airflow_provider_videogen.testing.simulator.state import SimulatorState, Task
 
 NAME = "runway"
-_CREATE_RE = re.compile(r"/(image_to_video|text_to_video)/?$")
-_TASK_RE = re.compile(r"/tasks/([^/]+)/?$")
 _VERSION_RE = re.compile(r"\d{4}-\d{2}-\d{2}")
 _STATUS = {
     "queued": "PENDING",
@@ -50,13 +54,13 @@ class RunwayRoutes(StyleRoutes):
 
     name: ClassVar[str] = NAME
 
-    def match(self, method: str, path: str) -> tuple[str | None, str | None] | None:
-        if _CREATE_RE.search(path):
-            return ("create" if method == "POST" else None), None
-        found = _TASK_RE.search(path)
-        if found is None:
-            return None
-        return {"GET": "query", "DELETE": "cancel"}.get(method), found.group(1)
+    # The two create calls are the collection.
+    route = re.compile(r"(?:/image_to_video|/text_to_video|/tasks/([^/]+))/?$")
+    targets: ClassVar[Mapping[tuple[str, str], str]] = {
+        ("collection", "POST"): "create",
+        ("task", "GET"): "query",
+        ("task", "DELETE"): "cancel",
+    }
 
     def new_task_id(self, now: float) -> str:
         return str(uuid.uuid4())
@@ -77,28 +81,18 @@ class RunwayRoutes(StyleRoutes):
     def error_for_status(self, status: int, headers: Mapping[str, str]) -> web.Response:
         return error(status, _MESSAGES.get(status, f"Simulated error {status}."), headers)
 
-    async def answer(
-        self,
-        sim: Simulator,
-        request: web.Request,
-        target: str,
-        task_id: str | None,
-        body: bytes,
-        entry: LogEntry,
-        truncate: int | None,
-    ) -> web.StreamResponse:
-        if not _VERSION_RE.fullmatch(request.headers.get("X-Runway-Version", "")):
+    async def answer(self, sim: Simulator, call: Call) -> web.StreamResponse:
+        if not _VERSION_RE.fullmatch(call.request.headers.get("X-Runway-Version", "")):
             return error(400, "You must provide a valid API version in the X-Runway-Version header, e.g. 2024-11-06.")
         state = sim.state
-        if target == "create":
-            return _create(state, request.path, body, entry)
-        assert task_id is not None
-        task = state.tasks.get(task_id)
+        if call.target == "create":
+            return _create(state, call)
+        task = state.tasks.get(call.task_id or "")
         if task is None or task.style != NAME or task.status(time.time()) == "expired":
             return error(404, "Task not found.")
-        if target == "cancel":
+        if call.target == "cancel":
             return _cancel(state, task)
-        return json_response(200, task_json(state, task, f"{request.scheme}://{request.host}"))
+        return json_response(200, task_json(state, task, call.base))
 
 
 def error(status: int, message: str, headers: Mapping[str, str] | None = None) -> web.Response:
@@ -106,14 +100,14 @@ def error(status: int, message: str, headers: Mapping[str, str] | None = None) -
     return json_response(status, {"error": message}, headers)
 
 
-def _create(state: SimulatorState, path: str, raw: bytes, entry: LogEntry) -> web.Response:
-    body = json_body(raw)
+def _create(state: SimulatorState, call: Call) -> web.Response:
+    body = json_body(call.body)
     if body is None:
         return error(400, "Validation of body failed: expected a JSON object.")
     if not isinstance(body.get("model"), str) or not body["model"]:
         return error(400, "Validation of body failed: model is required.")
     prompt = body.get("promptText")
-    if path.rstrip("/").endswith("image_to_video"):
+    if call.request.path.rstrip("/").endswith("image_to_video"):
         if not isinstance(body.get("promptImage"), (str, list)) or not body["promptImage"]:
             return error(400, "Validation of body failed: promptImage is required.")
     elif not isinstance(prompt, str) or not prompt:
@@ -127,7 +121,7 @@ def _create(state: SimulatorState, path: str, raw: bytes, entry: LogEntry) -> we
     if "input-moderation" in found:
         task.final_status, task.error_code = "failed", "SAFETY.INPUT.TEXT"
         task.error_message = "The prompt did not pass moderation."
-    entry.task_id = task.id
+    call.entry.task_id = task.id
     return json_response(200, {"id": task.id})
 
 

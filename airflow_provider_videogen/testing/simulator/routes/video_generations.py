@@ -21,6 +21,7 @@ from aiohttp import web
 from airflow_provider_videogen.testing.simulator.config import FINAL_STATUSES, MSG_INPUT_MODERATION
 from airflow_provider_videogen.testing.simulator.routes import contents_generations
 from airflow_provider_videogen.testing.simulator.routes.base import (
+    Call,
     StyleRoutes,
     json_body,
     json_response,
@@ -33,7 +34,6 @@ if TYPE_CHECKING:
     from airflow_provider_videogen.testing.simulator.state import LogEntry, SimulatorState, Task
 
 NAME = "video_generations"
-_ROUTE_RE = re.compile(r"/video/generations(?:/([^/]+))?/?$")
 _ID_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
 
 
@@ -43,14 +43,8 @@ class VideoGenerationsRoutes(StyleRoutes):
     name: ClassVar[str] = NAME
     aliases: ClassVar[tuple[str, ...]] = ("video",)
 
-    def match(self, method: str, path: str) -> tuple[str | None, str | None] | None:
-        found = _ROUTE_RE.search(path)
-        if found is None:
-            return None
-        task_id = found.group(1)
-        if task_id is None:
-            return ("create" if method == "POST" else None), None
-        return ("query" if method == "GET" else None), task_id
+    route = re.compile(r"/video/generations(?:/([^/]+))?/?$")
+    targets: ClassVar[Mapping[tuple[str, str], str]] = {("collection", "POST"): "create", ("task", "GET"): "query"}
 
     def new_task_id(self, now: float) -> str:
         return random_id("task_", _ID_ALPHABET)
@@ -76,17 +70,8 @@ class VideoGenerationsRoutes(StyleRoutes):
         message = {429: "rate limit exceeded, please try again later"}.get(status, f"simulated error {status}")
         return json_response(status, {"error": {"message": message, "type": "new_api_error", "code": code}}, headers)
 
-    async def answer(
-        self,
-        sim: Simulator,
-        request: web.Request,
-        target: str,
-        task_id: str | None,
-        body: bytes,
-        entry: LogEntry,
-        truncate: int | None,
-    ) -> web.StreamResponse:
-        return _answer(sim.state, target, task_id, body, f"{request.scheme}://{request.host}", entry)
+    async def answer(self, sim: Simulator, call: Call) -> web.StreamResponse:
+        return _answer(sim.state, call)
 
 
 def invalid_url(request: web.Request) -> web.Response:
@@ -94,19 +79,17 @@ def invalid_url(request: web.Request) -> web.Response:
     return _video_error(404, f"Invalid URL ({request.method} {request.path})", "invalid_request_error", "")
 
 
-def _answer(
-    state: SimulatorState, target: str, task_id: str | None, body: bytes, base: str, entry: LogEntry
-) -> web.Response:
-    if target == "create":
-        return _create(state, body, entry)
-    assert task_id is not None
-    task = state.tasks.get(task_id)
+def _answer(state: SimulatorState, call: Call) -> web.Response:
+    if call.target == "create":
+        return _create(state, call.body, call.entry)
+    assert call.task_id is not None
+    task = state.tasks.get(call.task_id)
     shape = state.config.video_generations_shape
     if task is None or task.style != NAME:
         if shape == "gateway":
             return _gateway_error(400, "task_not_exist", "task_not_exist")
         return _video_error(404, "task not found", "invalid_request_error", "task_not_exist")
-    return json_response(200, _task_json(state, task, base))
+    return json_response(200, _task_json(state, task, call.base))
 
 
 def _create(state: SimulatorState, raw: bytes, entry: LogEntry) -> web.Response:

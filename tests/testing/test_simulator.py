@@ -30,8 +30,6 @@ from airflow_provider_videogen.testing import (
     video_sha256,
 )
 
-pytest_plugins = ["airflow_provider_videogen.testing.pytest_plugin"]
-
 KEY = "sim-key"
 AUTH = {"Authorization": f"Bearer {KEY}"}
 CONTENTS = "/llm/v1/contents/generations/tasks"
@@ -45,15 +43,9 @@ EXPIRED_XML = (
 
 
 @pytest.fixture(scope="module")
-def server() -> Iterator[VideoGenSimulator]:
-    with VideoGenSimulator(api_key=KEY, queued_seconds=0.1, running_seconds=0.15, video_size=200_000) as sim:
-        yield sim
-
-
-@pytest.fixture
-def sim(server: VideoGenSimulator) -> VideoGenSimulator:
-    server.reset()
-    return server
+def videogen_simulator_settings() -> dict[str, Any]:
+    """This module's simulator (the plugin's ``videogen_simulator``): the default key, a quicker lifecycle."""
+    return {"api_key": KEY, "queued_seconds": 0.1, "running_seconds": 0.15, "video_size": 200_000}
 
 
 @pytest.fixture

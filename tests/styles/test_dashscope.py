@@ -16,7 +16,7 @@ from airflow_provider_videogen.hooks.videogen import RetryPolicy, VideoGenHook
 from airflow_provider_videogen.settings import VideoGenConnectionSettings
 from airflow_provider_videogen.triggers.videogen import VideoTaskTrigger
 from airflow_provider_videogen.video_task import VideoTaskStatus
-from tests.conftest import API_KEY
+from tests.loopback import API_KEY
 
 FAST = RetryPolicy(max_attempts=3, initial_wait=0.01, max_wait=0.02)
 CONN = "vg_dashscope"
