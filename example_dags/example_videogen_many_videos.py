@@ -3,7 +3,9 @@ Many videos at once with dynamic task mapping: one generation per prompt, all wa
 
 ``generate`` is mapped over the prompts: each mapped task submits one generation and defers, so a
 thousand prompts wait as a thousand cheap triggers rather than a thousand busy worker slots.
-``fetch`` is mapped over the finished tasks and lands each video in the destination folder.
+``fetch`` is mapped over the finished tasks and lands each video in the destination folder: the
+videos of the generations that succeeded land even when others failed, and the run then fails (through
+``all_generated``) so the failures are seen.
 """
 
 from __future__ import annotations
@@ -56,7 +58,16 @@ with DAG(
         max_active_tis_per_dag=100,
     ).expand(prompt=list_prompts())
 
+    # Fetch what was made even when some generations failed (all_done): one failure must not cost the
+    # batch its other videos. The run still fails when a generation failed: see all_generated.
     FetchVideoOperator.partial(
         task_id="fetch",
         destination="{{ params.destination }}",
+        trigger_rule="all_done",
     ).expand(video_task_id=generate.output.map(video_task_id_of))
+
+    @task
+    def all_generated() -> None:
+        """Succeeds only when every generation did: a failed generation fails the run (after the fetch)."""
+
+    generate >> all_generated()

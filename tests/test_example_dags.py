@@ -149,6 +149,22 @@ def test_many_videos_lands_one_file_per_prompt(load_dag_file, sim, videogen_conn
     assert len(sim.requests(target="create")) == 3
 
 
+def test_many_videos_lands_every_video_made_when_one_generation_fails(
+    load_dag_file, sim, videogen_connection, tmp_path
+):
+    """One failed generation must not cost the batch its other videos, nor pass as a successful run."""
+    dag = load_dag_file(EXAMPLES / "example_videogen_many_videos.py").dag
+    prompts = [quick("clip 0"), quick("clip 1 [sim:fail]"), quick("clip 2")]
+    run = dag.test(run_conf={"prompts": prompts, "destination": tmp_path.as_uri() + "/"})
+    assert run.state == "failed"
+    states = {(ti.task_id, ti.map_index): ti.state for ti in run.get_task_instances()}
+    assert [states[("generate", n)] for n in range(3)] == ["success", "failed", "success"]
+    landed = sorted(video.stem for video in tmp_path.glob("*.mp4"))
+    made = sorted(task["id"] for task in sim.tasks() if task["final_status"] == "succeeded")
+    assert landed == made and len(landed) == 2
+    assert len(sim.requests(target="create")) == 3
+
+
 def test_wait_and_fetch_lands_a_video_created_elsewhere(load_dag_file, sim, videogen_connection, tmp_path):
     task_id = sim.add_task(queued_seconds=0.2, running_seconds=0.3)
     dag = load_dag_file(EXAMPLES / "example_videogen_wait_and_fetch.py").dag
