@@ -167,3 +167,16 @@ def test_a_prompt_moderation_fails_the_task_with_its_failure_code(sim, runway_co
     task_id = hook().create_task(model="gen4.5", prompt="x [sim:input-moderation] [sim:queued=0] [sim:running=0]")
     task = hook().get_task(task_id)
     assert (task.status, task.error_code) == (VideoTaskStatus.FAILED, "SAFETY.INPUT.TEXT")
+
+
+def test_the_async_cancel_deletes_a_running_task_and_spares_a_finished_one(sim, runway_connection):
+    running = add(sim, running_seconds=600)
+    done = add(sim)
+
+    async def cancel_both() -> list[bool]:
+        async with VideoGenHook(CONN, retry_policy=FAST) as h:
+            return [await h.acancel_task(running), await h.acancel_task(done)]
+
+    assert asyncio.run(cancel_both()) == [True, False]
+    assert [c["task_id"] for c in sim.requests(target="cancel")] == [running]
+    assert hook().get_task(done).status is VideoTaskStatus.SUCCEEDED
