@@ -150,9 +150,23 @@ def get_provider_info() -> dict[str, Any]:
                         "(a file host on your own network). Off by default: such file URLs are refused.",
                         "schema": {"type": ["boolean", "null"], "default": False},
                     },
+                    **_style_option_fields(STYLES),
                 },
             }
         ],
+    }
+
+
+def _style_option_fields(styles: dict[str, Any]) -> dict[str, Any]:
+    """Return the connection form's fields for the extras single styles read (``runway_version``...)."""
+    return {
+        option.name: {
+            "label": option.label,
+            "description": option.description,
+            "schema": {"type": ["string", "null"], "default": option.default},
+        }
+        for style in styles.values()
+        for option in style.options
     }
 
 
