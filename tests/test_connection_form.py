@@ -37,7 +37,8 @@ def test_password_is_relabelled_api_key_and_unused_fields_are_hidden(videogen_fo
 @pytest.mark.parametrize(
     ("name", "choices", "default"),
     [
-        ("data_center", ["beijing", "north_america", "intl", "us", "cn", "runway"], "beijing"),
+        # Empty by default: each style has its own data centers, and an empty one picks the style's first.
+        ("data_center", ["beijing", "north_america", "intl", "us", "cn", "runway"], None),
         (
             "api_style",
             ["contents_generations", "video_generations", "openai_videos", "dashscope", "runway"],
