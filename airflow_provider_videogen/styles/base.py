@@ -16,7 +16,7 @@ from airflow_provider_videogen.video_task import VideoTaskStatus
 
 if TYPE_CHECKING:
     from airflow_provider_videogen.generation_request import Upload, VideoGenerationRequest
-    from airflow_provider_videogen.video_task import VideoTask, VideoTaskStatus
+    from airflow_provider_videogen.video_task import VideoTask
 
 MAX_VIDEO_TASK_ID_LENGTH = 256
 
