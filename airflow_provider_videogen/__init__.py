@@ -90,7 +90,7 @@ def get_provider_info() -> dict[str, Any]:
                     "placeholders": {
                         "password": "the API key of the data center or gateway",
                         "host": "leave empty to use the data center's URL, e.g. http://127.0.0.1:9000",
-                        "data_center": "beijing",
+                        "data_center": "empty: the style's first (beijing for contents_generations)",
                         "api_style": "contents_generations",
                         "path_prefix": "/llm/v1 (contents_generations) or /v1 (video_generations)",
                         "timeout": "30",
@@ -107,7 +107,8 @@ def get_provider_info() -> dict[str, Any]:
                             "type": ["string", "null"],
                             "enum": list(centers),
                             "values_display": {name: center.label for name, center in centers.items()},
-                            "default": "beijing",
+                            # No default: the styles have different data centers (empty: the style's first).
+                            "default": None,
                         },
                     },
                     "api_style": {
@@ -150,9 +151,23 @@ def get_provider_info() -> dict[str, Any]:
                         "(a file host on your own network). Off by default: such file URLs are refused.",
                         "schema": {"type": ["boolean", "null"], "default": False},
                     },
+                    **_style_option_fields(STYLES),
                 },
             }
         ],
+    }
+
+
+def _style_option_fields(styles: dict[str, Any]) -> dict[str, Any]:
+    """Return the connection form's fields for the extras single styles read (``runway_version``...)."""
+    return {
+        option.name: {
+            "label": option.label,
+            "description": option.description,
+            "schema": {"type": ["string", "null"], "default": option.default},
+        }
+        for style in styles.values()
+        for option in style.options
     }
 
 

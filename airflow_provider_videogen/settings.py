@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -58,6 +59,7 @@ class VideoGenConnectionSettings:
     :param allow_private_file_hosts: let file downloads reach loopback, private and link-local
         addresses (extra ``allow_private_file_hosts``); by default only a connection whose own host is
         on loopback (a local simulator or gateway) may download from loopback.
+    :param style_options: the extras the style reads (its ``options``, e.g. ``runway_version``), checked.
     """
 
     conn_id: str
@@ -69,6 +71,7 @@ class VideoGenConnectionSettings:
     data_center: str | None = "beijing"
     retry_policy: RetryPolicy = field(default_factory=RetryPolicy)
     allow_private_file_hosts: bool = False
+    style_options: Mapping[str, str] = field(default_factory=dict, hash=False)
 
     @classmethod
     def from_connection_fields(
@@ -114,6 +117,7 @@ class VideoGenConnectionSettings:
             data_center=data_center,
             retry_policy=retry_policy,
             allow_private_file_hosts=_flag(conn_id, "allow_private_file_hosts", extra.get("allow_private_file_hosts")),
+            style_options=_style_options(conn_id, get_style(api_style), extra),
         )
 
     @classmethod
@@ -125,17 +129,21 @@ class VideoGenConnectionSettings:
 
     @property
     def style(self) -> Style:
-        """The API style the connection speaks."""
-        return get_style(self.api_style)
+        """The API style the connection speaks, as its extras configure it."""
+        return get_style(self.api_style).with_options(self.style_options)
+
+    def create_url(self, request: VideoGenerationRequest) -> str:
+        """URL of the create call for ``request`` (the style picks the route)."""
+        return f"{self.base_url}{self.path_prefix}{self.style.create_route(request)}"
+
+    def cancel_url(self, video_task_id: str) -> str:
+        """URL of the cancel call of one video task; the id is checked by the style."""
+        return f"{self.base_url}{self.path_prefix}{self.style.cancel_route(video_task_id)}"
 
     @property
     def tasks_url(self) -> str:
         """URL of the collection of video tasks (create and list)."""
         return f"{self.base_url}{self.path_prefix}{self.style.tasks_route}"
-
-    def create_url(self, request: VideoGenerationRequest) -> str:
-        """URL of the create call for ``request`` (the style may route it by model or input)."""
-        return f"{self.base_url}{self.path_prefix}{self.style.create_route(request)}"
 
     def task_url(self, video_task_id: str) -> str:
         """URL of one video task; the id is checked (by the style) and stays one path segment."""
@@ -163,6 +171,20 @@ class VideoGenConnectionSettings:
         leaving all but its last characters in the error.
         """
         return self.redact(text)[:limit]
+
+
+def _style_options(conn_id: str, style: Style, extra: Mapping[str, Any]) -> dict[str, str]:
+    values = {}
+    for option in style.options:
+        value = extra.get(option.name)
+        value = option.default if value is None or str(value).strip() == "" else str(value).strip()
+        if not re.fullmatch(option.pattern, value):
+            raise VideoGenConfigurationError(
+                f"Connection {conn_id!r} has {option.name}={value!r}, which is not a valid {option.label.lower()} "
+                f"(like {option.default!r}); fix it or leave it empty for {option.default}."
+            )
+        values[option.name] = value
+    return values
 
 
 def _choice(conn_id: str, name: str, value: Any, choices: list[str]) -> str:

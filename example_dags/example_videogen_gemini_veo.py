@@ -40,7 +40,6 @@ with DAG(
         model="veo-3.1-generate-preview",
         prompt="{{ params.prompt }}",
         generation_params={"ratio": "16:9", "resolution": "720p", "duration": 8, "negative_prompt": "text, logos"},
-        poll_interval=10,  # Google's own examples poll every 10 s
         timeout=3600,
         deferrable=True,
     )

@@ -37,10 +37,11 @@ def test_password_is_relabelled_api_key_and_unused_fields_are_hidden(videogen_fo
 @pytest.mark.parametrize(
     ("name", "choices", "default"),
     [
-        ("data_center", ["beijing", "north_america", "google"], "beijing"),
+        # Empty by default: each style has its own data centers, and an empty one picks the style's first.
+        ("data_center", ["beijing", "north_america", "intl", "us", "cn", "runway", "google"], None),
         (
             "api_style",
-            ["contents_generations", "video_generations", "openai_videos", "gemini_veo"],
+            ["contents_generations", "video_generations", "openai_videos", "dashscope", "runway", "gemini_veo"],
             "contents_generations",
         ),
     ],
@@ -56,6 +57,12 @@ def test_optional_fields_are_offered_with_the_retry_budget(videogen_form):
     assert {"path_prefix", "timeout", "max_attempts", "max_retry_seconds"} <= set(videogen_form.extra_fields)
 
 
+def test_the_runway_version_is_offered_with_its_documented_default(videogen_form):
+    field = videogen_form.extra_fields["runway_version"]
+    data = field if isinstance(field, dict) else field.dump()
+    assert data["value"] == "2024-11-06"
+
+
 @pytest.mark.skipif(AIRFLOW_VERSION < (3, 2), reason="Airflow 3.1 builds the form from widgets, without labels")
 @pytest.mark.parametrize(
     ("name", "labels"),
@@ -65,6 +72,10 @@ def test_optional_fields_are_offered_with_the_retry_budget(videogen_form):
             {
                 "beijing": "Beijing (ai.rong-api.com)",
                 "north_america": "North America (ai.us-light-api.com)",
+                "intl": "DashScope Singapore (dashscope-intl.aliyuncs.com)",
+                "us": "DashScope US, Virginia (dashscope-us.aliyuncs.com)",
+                "cn": "DashScope Beijing (dashscope.aliyuncs.com)",
+                "runway": "Runway (api.dev.runwayml.com)",
                 "google": "Google (generativelanguage.googleapis.com)",
             },
         ),
@@ -74,6 +85,8 @@ def test_optional_fields_are_offered_with_the_retry_budget(videogen_form):
                 "contents_generations": "Contents generations (RongCloud, Volcengine Ark, BytePlus)",
                 "video_generations": "Video generations (new-api gateways)",
                 "openai_videos": "OpenAI Videos shape (/v1/videos gateways)",
+                "dashscope": "DashScope (Alibaba Cloud Model Studio, Wan)",
+                "runway": "Runway API",
                 "gemini_veo": "Gemini API Veo (Google)",
             },
         ),

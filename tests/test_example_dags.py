@@ -26,6 +26,8 @@ def test_every_example_dag_parses_without_import_errors():
         "videogen_many_videos",
         "videogen_gateway_generate_and_fetch",
         "videogen_openai_videos_generate_and_fetch",
+        "videogen_dashscope_generate_and_fetch",
+        "videogen_runway_generate_and_fetch",
         "videogen_gemini_veo_generate_and_fetch",
     }
     for dag in bag.dags.values():
@@ -41,7 +43,7 @@ def fast_polls(monkeypatch):
 
     def init(self, *args, **kwargs):
         real_init(self, *args, **kwargs)
-        self.poll_interval = min(self.poll_interval, 0.2)
+        self.poll_interval = min(self.poll_interval or 0.2, 0.2)
 
     monkeypatch.setattr(VideoTaskTrigger, "__init__", init)
 
@@ -119,6 +121,24 @@ def test_openai_videos_example_lands_the_video_from_the_content_route(
     (create,) = sim.requests(target="create")
     assert (create["path"], create["body"]["seconds"], create["body"]["size"]) == ("/v1/videos", "8", "1280x720")
     assert {d["path"] for d in sim.requests(target="download")} == {f"/v1/videos/{video.stem}/content"}
+
+
+@pytest.mark.parametrize(
+    ("style", "create_path"),
+    [
+        ("dashscope", "/api/v1/services/aigc/video-generation/video-synthesis"),
+        ("runway", "/v1/text_to_video"),
+    ],
+)
+def test_style_examples_land_the_video(load_dag_file, sim, videogen_connection, tmp_path, style, create_path):
+    videogen_connection(conn_id=f"videogen_{style}", api_style=style)
+    dag = load_dag_file(EXAMPLES / f"example_videogen_{style}.py").dag
+    run = dag.test(run_conf={"prompt": quick("a kite"), "destination": tmp_path.as_uri() + "/"})
+    assert run.state == "success"
+    (video,) = tmp_path.glob("*.mp4")
+    assert sha256_of(video) == sim.get_task(video.stem)["video_sha256"]
+    (create,) = sim.requests(target="create")
+    assert create["path"] == create_path
 
 
 def test_gemini_veo_example_lands_the_video_of_the_operation(load_dag_file, sim, videogen_connection, tmp_path):

@@ -41,7 +41,7 @@ from airflow_provider_videogen.settings import (
 )
 from airflow_provider_videogen.styles import STYLES
 from airflow_provider_videogen.transport import USER_AGENT, SharedSessionLease
-from airflow_provider_videogen.video_task import VideoTask, VideoTaskStatus
+from airflow_provider_videogen.video_task import VideoTask
 
 __all__ = [
     "DATA_CENTER_URLS",
@@ -236,29 +236,31 @@ class VideoGenHook(BaseHook):
         return video_task_id
 
     def cancel_task(self, video_task_id: str) -> bool:
-        """Cancel a video task that is still queued; return whether it was cancelled.
+        """Cancel a video task that the style can still cancel; return whether it was cancelled.
 
-        Only a ``queued`` task is cancelled: on the contents-generations API the same ``DELETE``
-        call *deletes* a finished task for good, its video with it, and is refused for a running one.
-        So the task is read first and left alone (returning ``False``) unless it is queued.
+        Only a task in one of the style's ``cancellable_statuses`` is cancelled (``queued``, and on
+        Runway also ``running``), never a final one: on the contents-generations and Runway APIs the
+        same ``DELETE`` call *deletes* a finished task for good, its video with it. So the task is
+        read first and left alone (returning ``False``) unless the style may cancel it now.
 
-        :raises VideoGenNotSupportedError: on the video_generations style, which has no cancel call.
+        :raises VideoGenNotSupportedError: on a style that has no cancel call.
         """
         settings = self.settings
         _require_cancel_support(settings)
-        if not self._is_queued(self.get_task(video_task_id)):
+        if not self._may_cancel(self.get_task(video_task_id), settings):
             return False
         try:
-            self._request("DELETE", settings.task_url(video_task_id), settings, **_cancel_call(video_task_id))
+            method, url = settings.style.cancel_method, settings.cancel_url(video_task_id)
+            self._request(method, url, settings, **_cancel_call(video_task_id))
         except VideoGenAPIError as error:
             return self._cancel_refused(video_task_id, error)
-        self.log.info("Cancelled queued video task %s.", video_task_id)
+        self.log.info("Cancelled video task %s.", video_task_id)
         return True
 
-    def _is_queued(self, task: VideoTask) -> bool:
-        if task.status is VideoTaskStatus.QUEUED:
+    def _may_cancel(self, task: VideoTask, settings: VideoGenConnectionSettings) -> bool:
+        if task.status in settings.style.cancellable_statuses and not task.is_terminal:
             return True
-        self.log.info("Video task %s is %s, not queued: leaving it alone.", task.id, task.status.value)
+        self.log.info("Video task %s is %s, which cannot be cancelled: leaving it alone.", task.id, task.status.value)
         return False
 
     def _cancel_refused(self, video_task_id: str, error: VideoGenAPIError) -> bool:
@@ -355,16 +357,17 @@ class VideoGenHook(BaseHook):
         return task
 
     async def acancel_task(self, video_task_id: str) -> bool:
-        """Cancel a still-queued video task without blocking the event loop; see :meth:`cancel_task`."""
+        """Cancel a video task (while the style can) without blocking the event loop; see :meth:`cancel_task`."""
         settings = await self.aget_settings()
         _require_cancel_support(settings)
-        if not self._is_queued(await self.aget_task(video_task_id)):
+        if not self._may_cancel(await self.aget_task(video_task_id), settings):
             return False
         try:
-            await self._arequest("DELETE", settings.task_url(video_task_id), settings, **_cancel_call(video_task_id))
+            method, url = settings.style.cancel_method, settings.cancel_url(video_task_id)
+            await self._arequest(method, url, settings, **_cancel_call(video_task_id))
         except VideoGenAPIError as error:
             return self._cancel_refused(video_task_id, error)
-        self.log.info("Cancelled queued video task %s.", video_task_id)
+        self.log.info("Cancelled video task %s.", video_task_id)
         return True
 
     async def aclose(self) -> None:
@@ -504,6 +507,15 @@ def _parse_task_payload(payload: Any, settings: VideoGenConnectionSettings, vide
             f"Check that the connection's api_style ({settings.api_style}) matches the service.",
             video_task_id=video_task_id,
         ) from None
+    if task.raw_status in settings.style.missing_task_statuses:
+        # DashScope answers an expired or unknown task with HTTP 200 and task_status UNKNOWN.
+        raise VideoTaskNotFoundError(
+            f"Video task {video_task_id!r} was not found at {settings.base_url} (the service answered status "
+            f"{task.raw_status}: the task expired or never existed, or belongs to another region's key).",
+            video_task_id=video_task_id,
+            api_code=task.raw_status,
+            api_message=task.error_message or f"task status {task.raw_status}",
+        )
     if task.id != video_task_id:
         raise VideoGenAPIError(
             f"The service at {settings.base_url} answered the query of video task {video_task_id!r} with "
@@ -526,9 +538,9 @@ def _probe_not_found_result(settings: VideoGenConnectionSettings, error: VideoTa
             f"Connected to {settings.base_url} ({settings.api_style}): the API key was accepted "
             "(a lookup of a test task id answered 'not found', as expected)."
         )
-    probe_url = settings.task_url(settings.style.probe_task_id)
     return False, (
-        f"{settings.base_url} answered HTTP 404 without an API error at {probe_url}: "
+        f"{settings.base_url} answered HTTP 404 without an API error at "
+        f"{settings.task_url(settings.style.probe_task_id)}: "
         "the host does not serve this API there. Check the base URL, path_prefix and api_style."
     )
 
@@ -587,6 +599,8 @@ def _interpret(
     style = settings.style
     api_code, api_message = (None, None) if succeeded and style.is_task_answer(decoded) else style.api_error(decoded)
     if succeeded and api_code is None:
+        if status == 204 and action == "cancel":
+            return {}  # Runway answers a cancel with 204 No Content
         if decoded is _NOT_JSON:
             raise VideoGenTransientError(
                 f"The service answered {action} {_describe(video_task_id)} with HTTP {status} and "

@@ -181,7 +181,8 @@ class GenerateVideoOperator(BaseOperator):
     the task is killed (worker mode: ``on_kill``; deferred: the trigger's ``on_kill`` on Airflow
     3.3+) or when ``timeout`` passes first; a running or finished one is never touched (cancelling
     is not possible once it runs, and on a finished task the same call would delete its video).
-    Only the contents-generations API style can cancel; on gateways this is logged and skipped.
+    Styles that cannot cancel (the gateways) log it and skip; on Runway, whose cancel call works on a
+    running task too, a running generation is cancelled as well (never a finished one).
 
     :param model: the model to run (templated).
     :param prompt: the text prompt (templated).
@@ -194,10 +195,12 @@ class GenerateVideoOperator(BaseOperator):
         task's Jinja ``params``.)
     :param videogen_conn_id: the ``videogen`` connection (templated).
     :param wait_for_completion: wait until the generation ends; ``False`` returns its id at once.
-    :param poll_interval: seconds between two status checks while waiting.
+    :param poll_interval: seconds between two status checks while waiting; ``None`` (the default): the
+        connection's style's advice (10 s; DashScope 15 s, Runway 5 s).
     :param timeout: seconds to wait at most (counted from the start of the try), or ``None``. Past
         it the operator fails and, with ``cancel_on_kill``, cancels a generation still queued.
-    :param cancel_on_kill: cancel a still-queued generation when the task is killed or times out.
+    :param cancel_on_kill: cancel a generation the style can still cancel (queued; on Runway also
+        running) when the task is killed or times out.
     :param deferrable: wait in the triggerer. Defaults to Airflow's ``[operators] default_deferrable``
         (so a deployment without a triggerer does not hang); pass ``True`` to free the worker slot.
     :param http_retry_policy: retries of the API calls within one try; by default the connection's.
@@ -228,7 +231,7 @@ class GenerateVideoOperator(BaseOperator):
         generation_params: Mapping[str, Any] | None = None,
         videogen_conn_id: str = VideoGenHook.default_conn_name,
         wait_for_completion: bool = True,
-        poll_interval: float = 10.0,
+        poll_interval: float | None = None,
         timeout: float | timedelta | None = None,
         cancel_on_kill: bool = True,
         deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
@@ -236,7 +239,7 @@ class GenerateVideoOperator(BaseOperator):
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
-        if not poll_interval > 0:
+        if poll_interval is not None and not poll_interval > 0:
             raise ValueError(f"poll_interval must be a positive number of seconds, got {poll_interval!r}.")
         if isinstance(timeout, timedelta):
             timeout = timeout.total_seconds()
@@ -249,7 +252,7 @@ class GenerateVideoOperator(BaseOperator):
         self.generation_params = generation_params
         self.videogen_conn_id = videogen_conn_id
         self.wait_for_completion = wait_for_completion
-        self.poll_interval = float(poll_interval)
+        self.poll_interval = float(poll_interval) if poll_interval is not None else None
         self.timeout = float(timeout) if timeout is not None else None
         self.cancel_on_kill = cancel_on_kill
         self.deferrable = deferrable
@@ -291,7 +294,7 @@ class GenerateVideoOperator(BaseOperator):
                 trigger=VideoTaskTrigger(
                     video_task_id=video_task_id,
                     videogen_conn_id=self.videogen_conn_id,
-                    poll_interval=self.poll_interval,
+                    poll_interval=self._poll_interval(),
                     end_time=end_time,
                     cancel_on_kill=self.cancel_on_kill,
                 ),
@@ -413,6 +416,10 @@ class GenerateVideoOperator(BaseOperator):
             self.log.warning("%s: submitting a new generation.", _sentence(task.describe_failure()))
         return task
 
+    def _poll_interval(self) -> float:
+        """Return the interval asked for, else the one the connection's style advises."""
+        return self.poll_interval or self.hook.settings.style.default_poll_interval
+
     def _wait_in_worker(self, video_task_id: str, end_time: float | None, started_at: float) -> dict[str, Any]:
         self._waiting_for = video_task_id
         last_status = None
@@ -426,7 +433,7 @@ class GenerateVideoOperator(BaseOperator):
                     self.log.info("Video task %s is %s.", video_task_id, task.status.value)
                 if end_time is not None and time.time() >= end_time:
                     return self._finish(_timeout_payload(video_task_id, task, end_time), started_at)
-                wait = max(self.poll_interval, min(self.hook.poll_hint or 0.0, _MAX_POLL_HINT))
+                wait = max(self._poll_interval(), min(self.hook.poll_hint or 0.0, _MAX_POLL_HINT))
                 remaining = end_time - time.time() if end_time is not None else wait
                 time.sleep(max(0.0, min(wait, remaining)))
         finally:
@@ -445,7 +452,7 @@ class GenerateVideoOperator(BaseOperator):
     def _cancel_if_queued(self, video_task_id: str, *, reason: str) -> None:
         try:
             if self.hook.cancel_task(video_task_id):
-                self.log.warning("Cancelled queued video task %s because %s.", video_task_id, reason)
+                self.log.warning("Cancelled video task %s because %s.", video_task_id, reason)
         except VideoGenNotSupportedError as error:
             self.log.info("Not cancelling video task %s: %s", video_task_id, error)
         except VideoGenError as error:

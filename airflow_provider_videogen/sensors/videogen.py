@@ -52,7 +52,8 @@ class VideoTaskSensor(BaseSensorOperator):
 
     :param video_task_id: the id the create call returned (templated).
     :param videogen_conn_id: the ``videogen`` connection to use (templated).
-    :param poke_interval: seconds between two checks (also the trigger's poll interval).
+    :param poke_interval: seconds between two checks (also the trigger's poll interval); ``None`` (the
+        default): the connection's style's advice (10 s; DashScope 15 s, Runway 5 s).
     :param timeout: seconds to wait in all, counted from the first check; defaults to Airflow's
         ``[sensors] default_timeout``.
     :param deferrable: wait in the triggerer. Defaults to Airflow's ``[operators] default_deferrable``
@@ -68,7 +69,7 @@ class VideoTaskSensor(BaseSensorOperator):
         *,
         video_task_id: str,
         videogen_conn_id: str = VideoGenHook.default_conn_name,
-        poke_interval: timedelta | float = 10,
+        poke_interval: timedelta | float | None = None,
         timeout: timedelta | float | None = None,
         deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
         **kwargs: Any,
@@ -76,7 +77,9 @@ class VideoTaskSensor(BaseSensorOperator):
         if timeout is None:
             # Airflow 3.1's BaseSensorOperator does not accept None.
             timeout = conf.getfloat("sensors", "default_timeout")
-        super().__init__(poke_interval=poke_interval, timeout=timeout, **kwargs)
+        # Resolved from the connection's style when the task runs (the connection is not read here).
+        self._style_poke_interval = poke_interval is None
+        super().__init__(poke_interval=10 if poke_interval is None else poke_interval, timeout=timeout, **kwargs)
         if deferrable and not self.poke_interval > 0:
             raise ValueError("A deferrable VideoTaskSensor needs a poke_interval greater than 0.")
         self.video_task_id = video_task_id
@@ -92,6 +95,8 @@ class VideoTaskSensor(BaseSensorOperator):
 
     def execute(self, context: Context) -> Any:
         """Check the task; defer to the trigger unless it is already final (or poke when not deferrable)."""
+        if self._style_poke_interval:
+            self.poke_interval = self.hook.settings.style.default_poll_interval
         try:
             if not self.deferrable:
                 self._started_at = self._poke_started_at(context)

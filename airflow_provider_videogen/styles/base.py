@@ -4,17 +4,20 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from typing import TYPE_CHECKING, Any, ClassVar
 from urllib.parse import quote
 
 from airflow_provider_videogen._errors import refused
 from airflow_provider_videogen.retry import parse_retry_after
+from airflow_provider_videogen.video_task import VideoTaskStatus
 
 if TYPE_CHECKING:
     from airflow_provider_videogen.generation_request import Upload, VideoGenerationRequest
-    from airflow_provider_videogen.video_task import VideoTask, VideoTaskStatus
+    from airflow_provider_videogen.video_task import VideoTask
 
 MAX_VIDEO_TASK_ID_LENGTH = 256
 
@@ -42,6 +45,24 @@ RONGCLOUD_DATA_CENTERS = (
     DataCenter("beijing", "Beijing (ai.rong-api.com)", "https://ai.rong-api.com"),
     DataCenter("north_america", "North America (ai.us-light-api.com)", "https://ai.us-light-api.com"),
 )
+
+
+@dataclass(frozen=True)
+class ConnectionOption:
+    """A connection extra that one style reads (shown in the connection form, built from the style).
+
+    :param name: the extra's name.
+    :param label: what the connection form shows.
+    :param description: one line for the connection form.
+    :param default: the value when the connection sets none.
+    :param pattern: a regular expression the value must match in full.
+    """
+
+    name: str
+    label: str
+    description: str
+    default: str
+    pattern: str = ".+"
 
 
 @dataclass(frozen=True)
@@ -88,8 +109,23 @@ class ApiStyle:
     data_centers: ClassVar[tuple[DataCenter, ...]] = RONGCLOUD_DATA_CENTERS
     #: API error codes that mean the key was refused, whatever the HTTP status.
     auth_error_codes: ClassVar[frozenset[str]] = frozenset()
-    #: A well-formed id no task has: the connection test looks it up and expects "not found".
+    #: Seconds between two polls when the caller names none: the service's own advice.
+    default_poll_interval: ClassVar[float] = 10.0
+    #: The statuses in which a task may be cancelled (never a final one: a cancel call that deletes
+    #: a finished task must not reach it).
+    cancellable_statuses: ClassVar[frozenset[VideoTaskStatus]] = frozenset({VideoTaskStatus.QUEUED})
+    #: The HTTP method of the cancel call (on :meth:`cancel_route`).
+    cancel_method: ClassVar[str] = "DELETE"
+    #: Statuses (as the API spells them) of an answer that means "no such task" although it is a 2xx.
+    missing_task_statuses: ClassVar[frozenset[str]] = frozenset()
+    #: The id a connection test looks up (a task that does not exist, in this style's id format).
     probe_task_id: ClassVar[str] = "airflow-connection-test"
+    #: Connection extras this style reads (see :meth:`with_options`).
+    options: ClassVar[tuple[ConnectionOption, ...]] = ()
+
+    def with_options(self, values: Mapping[str, str]) -> ApiStyle:
+        """Return the style as one connection configures it (``values``: its :attr:`options`, checked)."""
+        return self
 
     def auth_headers(self, api_key: str) -> dict[str, str]:
         """Return the headers that carry the connection's API key (``Authorization: Bearer`` by default).
@@ -103,10 +139,6 @@ class ApiStyle:
         """Return all the headers of one API call (``action``: ``create``, ``query``, ``cancel``, ``list``...)."""
         return {**self.auth_headers(api_key), "Accept": "application/json"}
 
-    def create_route(self, request: VideoGenerationRequest) -> str:
-        """Return the route of the create call for ``request``, after the prefix (the tasks route by default)."""
-        return self.tasks_route
-
     def task_route(self, video_task_id: str) -> str:
         """Return the route of one task, after the prefix; the id is checked and stays one path segment."""
         return f"{self.tasks_route}/{quote(self.check_task_id(video_task_id), safe='')}"
@@ -114,6 +146,14 @@ class ApiStyle:
     def file_stem(self, video_task_id: str) -> str:
         """Return the name a task's files get in a folder destination (``<stem>.mp4``): the id by default."""
         return video_task_id
+
+    def cancel_route(self, video_task_id: str) -> str:
+        """Return the route of the cancel call of one task, after the prefix (the task's own by default)."""
+        return self.task_route(video_task_id)
+
+    def create_route(self, request: VideoGenerationRequest) -> str:
+        """Return the route of the create call for ``request``, after the prefix (the tasks route by default)."""
+        return self.tasks_route
 
     def check_task_id(self, video_task_id: Any) -> str:
         """Return the id if this style could have made it and it is safe in a URL path, else raise."""
@@ -209,6 +249,59 @@ def check_video_task_id(video_task_id: Any) -> str:
             "(like 'cgt-20250331175019-68d9t' or 'task_...'); check the template or XCom that supplies it."
         )
     return video_task_id
+
+
+_UUID_RE = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
+#: A UUID no service hands out: what connection tests of styles with UUID task ids look up.
+NIL_UUID = "00000000-0000-0000-0000-000000000000"
+
+
+def check_uuid_task_id(video_task_id: Any, service: str) -> str:
+    """Return the id if it is a UUID (the task ids of ``service``), else raise a clear error."""
+    checked = check_video_task_id(video_task_id)
+    if not _UUID_RE.fullmatch(checked):
+        shown = checked if len(checked) <= 80 else checked[:77] + "..."
+        raise refused(
+            f"Invalid video task id {shown!r}: {service} task ids are UUIDs like "
+            "'0385dc79-5ff8-4d82-bcb6-1d3f2c5e4a7b'. Pass the id this connection's create call returned, "
+            "and check that the connection's api_style matches the service that made the task."
+        )
+    return checked
+
+
+def refuse_fields(request: Any, names: tuple[str, ...], style: str, instead: str) -> None:
+    """Raise a clear error naming the request fields of ``names`` that are set, which ``style`` lacks."""
+    unsupported = [name for name in names if getattr(request, name) is not None]
+    if unsupported:
+        raise refused(f"{', '.join(unsupported)} cannot be sent on {style}: {instead}")
+
+
+def one_image(request: Any, style: str) -> str | None:
+    """Return the URL of the request's only input image (``None`` without one); refuse more, or roles."""
+    images = list(request.image_urls)
+    if len(images) > 1:
+        raise refused(f"The {style} API takes one input image here, got {len(images)}.")
+    if not images:
+        return None
+    image = images[0]
+    url = image if isinstance(image, str) else image.get("url") if isinstance(image, Mapping) else None
+    if not isinstance(url, str) or not url.strip():
+        raise refused(f"The input image must be a URL (or a data: URI), got {image!r}.")
+    role = image.get("role") if isinstance(image, Mapping) else None
+    if role not in (None, "first_frame"):
+        raise refused(f"The {style} API takes the input image as the first frame; role {role!r} is not supported.")
+    return url
+
+
+def epoch_seconds(value: Any) -> int | None:
+    """Return an ISO 8601 time (``2024-06-27T19:49:32.335Z``) as unix seconds, else ``None``."""
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return int(moment.timestamp()) if moment.tzinfo is not None else None
 
 
 # ---- readers of answer fields: tolerant of the types real services send --------------------------

@@ -64,6 +64,8 @@ class GeminiVeo(ApiStyle):
     default_path_prefix = "/v1beta"
     tasks_route = "/models"
     no_cancel_reason = "the Gemini API cannot cancel a video generation"
+    # Google advises no interval; its own examples poll every 10 s.
+    default_poll_interval = 10.0
     probe_task_id = "models/airflow-connection-test/operations/airflow-connection-test"
     # An operation has no status field: "done" false (or absent) reads as running, and once done its
     # error or response says how it ended (the raw status is then None).

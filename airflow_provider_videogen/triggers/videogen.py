@@ -81,13 +81,14 @@ class VideoTaskTrigger(BaseTrigger):
     :param video_task_id: the id the create call returned.
     :param videogen_conn_id: the ``videogen`` connection to use.
     :param poll_interval: seconds between two polls (a random 0-10% is added to each wait, so that
-        triggers started together do not poll in lockstep).
+        triggers started together do not poll in lockstep); ``None``: the connection's style's advice.
     :param end_time: deadline as an absolute time in seconds since the epoch (``time.time()``), or
         ``None`` to wait without one. Being absolute, it survives a triggerer restart. The task is
         polled one last time at the deadline.
     :param max_consecutive_errors: failed polls in a row that end the wait with ``"error"``.
-    :param cancel_on_kill: cancel the video task, if still queued, when a user kills the deferred task
-        (Airflow 3.3+; contents-generations API style only). For the operator that created the task.
+    :param cancel_on_kill: cancel the video task, while its style can (queued; on Runway also running),
+        when a user kills the deferred task (Airflow 3.3+; styles with a cancel call only). For the
+        operator that created the task.
     """
 
     #: Longest wait between two polls after failures, in seconds (unless ``poll_interval`` is longer).
@@ -101,13 +102,15 @@ class VideoTaskTrigger(BaseTrigger):
         self,
         video_task_id: str,
         videogen_conn_id: str = VideoGenHook.default_conn_name,
-        poll_interval: float = 10.0,
+        poll_interval: float | None = None,
         end_time: float | None = None,
         max_consecutive_errors: int = 8,
         cancel_on_kill: bool = False,
     ) -> None:
         super().__init__()
-        if not isinstance(poll_interval, (int, float)) or not (math.isfinite(poll_interval) and poll_interval > 0):
+        if poll_interval is not None and (
+            not isinstance(poll_interval, (int, float)) or not (math.isfinite(poll_interval) and poll_interval > 0)
+        ):
             raise ValueError(f"poll_interval must be a positive number of seconds, got {poll_interval!r}.")
         if end_time is not None and not (isinstance(end_time, (int, float)) and math.isfinite(end_time)):
             raise ValueError(f"end_time must be seconds since the epoch or None, got {end_time!r}.")
@@ -117,10 +120,16 @@ class VideoTaskTrigger(BaseTrigger):
             raise ValueError(f"max_consecutive_errors must be at least 1, got {max_consecutive_errors}.")
         self.video_task_id = video_task_id
         self.videogen_conn_id = videogen_conn_id
-        self.poll_interval = float(poll_interval)
+        self.poll_interval = float(poll_interval) if poll_interval is not None else None
         self.end_time = float(end_time) if end_time is not None else None
         self.max_consecutive_errors = max_consecutive_errors
         self.cancel_on_kill = bool(cancel_on_kill)
+        self._style_interval = 10.0
+
+    @property
+    def _interval(self) -> float:
+        """Seconds between two polls: the one asked for, else the connection's style's advice."""
+        return self.poll_interval if self.poll_interval is not None else self._style_interval
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         """Return the class path and the keyword arguments that rebuild this trigger (primitives only)."""
@@ -153,10 +162,11 @@ class VideoTaskTrigger(BaseTrigger):
         yield TriggerEvent(payload)
 
     async def on_kill(self) -> None:
-        """Cancel the video task if it is still queued, when ``cancel_on_kill`` is set (Airflow 3.3+).
+        """Cancel the video task while its style can, when ``cancel_on_kill`` is set (Airflow 3.3+).
 
         Airflow calls this only when a user acts on the deferred task, never on a triggerer restart.
-        Only a queued task is cancelled: the same call would delete a finished task's video.
+        Only a task in a status its style may cancel is (queued; on Runway also running), never a
+        finished one: the same call would delete a finished task's video.
         """
         if not self.cancel_on_kill:
             return
@@ -169,7 +179,7 @@ class VideoTaskTrigger(BaseTrigger):
                 self.log.warning("Could not cancel video task %s: %s", self.video_task_id, error)
             else:
                 if cancelled:
-                    self.log.warning("The task was killed: cancelled queued video task %s.", self.video_task_id)
+                    self.log.warning("The task was killed: cancelled video task %s.", self.video_task_id)
 
     # ---- the poll loop ----
 
@@ -179,11 +189,12 @@ class VideoTaskTrigger(BaseTrigger):
             settings = await hook.aget_settings()
         except Exception as error:
             return self._error_event(None, f"Cannot wait for video task {self.video_task_id!r}: {error}", error)
+        self._style_interval = settings.style.default_poll_interval
         self.log.info(
             "Waiting for video task %s at %s (poll every %.1f s%s).",
             self.video_task_id,
             settings.base_url,
-            self.poll_interval,
+            self._interval,
             f", until {_format_time(self.end_time)}" if self.end_time is not None else "",
         )
         last_task: VideoTask | None = None
@@ -192,7 +203,7 @@ class VideoTaskTrigger(BaseTrigger):
         last_error: BaseException | None = None
         # The caller has just looked at the task (the sensor before deferring, an operator after
         # creating it), so the first poll waits one interval too.
-        delay = self._jittered(self.poll_interval)
+        delay = self._jittered(self._interval)
         while True:
             # Set when this wait ends at the deadline: the poll after it is the last one. (Deciding it
             # here, not by reading the clock after the poll, means a timer firing a hair early cannot
@@ -241,15 +252,15 @@ class VideoTaskTrigger(BaseTrigger):
 
     def _backoff(self, failures: int, retry_after: float | None) -> float:
         """Seconds before the next poll after ``failures`` failed polls in a row."""
-        ceiling = max(self.poll_interval, self.max_backoff)
-        wait = min(self.poll_interval * 2.0 ** (failures - 1), ceiling)
+        ceiling = max(self._interval, self.max_backoff)
+        wait = min(self._interval * 2.0 ** (failures - 1), ceiling)
         if retry_after is not None and math.isfinite(retry_after):
             wait = max(wait, min(retry_after, self.max_retry_after))
         return self._jittered(wait)
 
     def _next_poll(self, hint: float | None) -> float:
         """Seconds before the next poll after a good one: the interval, or longer if the service asks."""
-        wait = self.poll_interval
+        wait = self._interval
         if hint is not None and math.isfinite(hint):
             wait = max(wait, min(hint, self.max_retry_after))
         return self._jittered(wait)

@@ -192,7 +192,7 @@ def test_defaults():
     assert VideoTaskTrigger(TASK_ID).serialize()[1] == {
         "video_task_id": TASK_ID,
         "videogen_conn_id": "videogen_default",
-        "poll_interval": 10.0,
+        "poll_interval": None,  # the connection's style's advice, read when the trigger runs
         "end_time": None,
         "max_consecutive_errors": 8,
         "cancel_on_kill": False,
