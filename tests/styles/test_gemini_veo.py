@@ -379,6 +379,13 @@ def test_cancel_is_not_supported_and_nothing_is_sent(sim, gemini_connection):
     assert sim.requests() == []
 
 
+def test_waits_poll_every_10_s_as_google_s_examples_do(gemini_connection):
+    from airflow_provider_videogen.operators.videogen import GenerateVideoOperator
+
+    operator = GenerateVideoOperator(task_id="g", model=MODEL, prompt="p", videogen_conn_id=CONN)
+    assert operator._poll_interval() == 10.0
+
+
 def test_the_trigger_payload_holds_no_key(sim, gemini_connection):
     name = operation(sim, running_seconds=0.3)
     trigger = VideoTaskTrigger(name, videogen_conn_id=CONN, poll_interval=0.1)
