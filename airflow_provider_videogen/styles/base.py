@@ -276,6 +276,14 @@ def refuse_fields(request: Any, names: tuple[str, ...], style: str, instead: str
         raise refused(f"{', '.join(unsupported)} cannot be sent on {style}: {instead}")
 
 
+def whole_seconds(duration: int | float, choices: str = "") -> int:
+    """Return a request's ``duration`` as whole seconds; refuse a fraction or a length that is not positive."""
+    seconds = float(duration)
+    if not seconds.is_integer() or seconds <= 0:
+        raise refused(f"duration must be a whole number of seconds{choices}, got {duration!r}.")
+    return int(seconds)
+
+
 def one_image(request: Any, style: str) -> str | None:
     """Return the URL of the request's only input image (``None`` without one); refuse more, or roles."""
     images = list(request.image_urls)

@@ -18,7 +18,16 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from airflow_provider_videogen._errors import refused
 from airflow_provider_videogen.generation_request import Upload, image_item, read_image_file
-from airflow_provider_videogen.styles.base import ApiStyle, DataCenter, FileSource, flag, integer, mapping, text
+from airflow_provider_videogen.styles.base import (
+    ApiStyle,
+    DataCenter,
+    FileSource,
+    flag,
+    integer,
+    mapping,
+    text,
+    whole_seconds,
+)
 from airflow_provider_videogen.video_task import VideoTask, VideoTaskStatus
 
 if TYPE_CHECKING:
@@ -135,10 +144,7 @@ class GeminiVeo(ApiStyle):
         if request.resolution is not None:
             parameters["resolution"] = request.resolution
         if request.duration is not None:
-            seconds = float(request.duration)
-            if not seconds.is_integer() or seconds <= 0:
-                raise refused(f"duration must be a whole number of seconds (4, 6 or 8), got {request.duration!r}.")
-            parameters["durationSeconds"] = int(seconds)
+            parameters["durationSeconds"] = whole_seconds(request.duration, " (4, 6 or 8)")
         if request.seed is not None:
             parameters["seed"] = request.seed
         parameters.update({_camel(name): value for name, value in request.extra_fields.items()})
