@@ -398,7 +398,7 @@ class VideoDownloader:
                     video_task_id=task.id,
                 )
             check_file_url(frame.url, video_task_id=task.id)
-        video_path = resolve_destination(destination, file_name=f"{task.id}.mp4", conn_id=dest_conn_id)
+        video_path = resolve_destination(destination, file_name=f"{style.file_stem(task.id)}.mp4", conn_id=dest_conn_id)
         stored = self.fetch(
             video.url, video_path, video_task_id=task.id, overwrite=overwrite, authenticated=video.authenticated
         )

@@ -140,6 +140,12 @@ def preset_connections(simulator_url: str, api_key: str) -> dict[str, dict[str, 
             "Written by make airflow at each start.",
             "extra": json.dumps({**dict.fromkeys(fields), "api_style": "openai_videos"}),
         },
+        "videogen_gemini": {
+            **common,
+            "description": "The bundled simulator, Gemini API style (Google's Veo models). "
+            "Written by make airflow at each start.",
+            "extra": json.dumps({**dict.fromkeys(fields), "api_style": "gemini_veo"}),
+        },
     }
 
 

@@ -98,7 +98,7 @@ def test_preset_connections_are_importable_and_point_at_the_simulator(tmp_path):
     path = tmp_path / "connections.json"
     path.write_text(json.dumps(preset_connections("http://127.0.0.1:9000", "key-1")))
     connections = load_connections_dict(str(path))
-    assert set(connections) == {"videogen_default", "videogen_gateway", "videogen_openai"}
+    assert set(connections) == {"videogen_default", "videogen_gateway", "videogen_openai", "videogen_gemini"}
     styles = {}
     for conn_id, conn in connections.items():
         assert conn.conn_type == "videogen" and conn.description
@@ -109,6 +109,7 @@ def test_preset_connections_are_importable_and_point_at_the_simulator(tmp_path):
         "videogen_default": "contents_generations",
         "videogen_gateway": "video_generations",
         "videogen_openai": "openai_videos",
+        "videogen_gemini": "gemini_veo",
     }
 
 

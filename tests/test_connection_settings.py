@@ -185,13 +185,22 @@ def test_provider_info_declares_the_connection_form():
     assert conn_type["connection-type"] == "videogen"
     assert conn_type["hook-class-name"] == "airflow_provider_videogen.hooks.videogen.VideoGenHook"
     fields = conn_type["conn-fields"]
-    assert fields["data_center"]["schema"]["enum"] == ["beijing", "north_america", "intl", "us", "cn", "runway"]
+    assert fields["data_center"]["schema"]["enum"] == [
+        "beijing",
+        "north_america",
+        "intl",
+        "us",
+        "cn",
+        "runway",
+        "google",
+    ]
     assert fields["api_style"]["schema"]["enum"] == [
         "contents_generations",
         "video_generations",
         "openai_videos",
         "dashscope",
         "runway",
+        "gemini_veo",
     ]
     assert fields["runway_version"]["schema"]["default"] == "2024-11-06"
     behaviour = conn_type["ui-field-behaviour"]

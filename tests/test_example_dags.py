@@ -28,6 +28,7 @@ def test_every_example_dag_parses_without_import_errors():
         "videogen_openai_videos_generate_and_fetch",
         "videogen_dashscope_generate_and_fetch",
         "videogen_runway_generate_and_fetch",
+        "videogen_gemini_veo_generate_and_fetch",
     }
     for dag in bag.dags.values():
         assert dag.doc_md, f"{dag.dag_id} has no documentation"
@@ -138,6 +139,20 @@ def test_style_examples_land_the_video(load_dag_file, sim, videogen_connection, 
     assert sha256_of(video) == sim.get_task(video.stem)["video_sha256"]
     (create,) = sim.requests(target="create")
     assert create["path"] == create_path
+
+
+def test_gemini_veo_example_lands_the_video_of_the_operation(load_dag_file, sim, videogen_connection, tmp_path):
+    videogen_connection(conn_id="videogen_gemini", api_style="gemini_veo")
+    dag = load_dag_file(EXAMPLES / "example_videogen_gemini_veo.py").dag
+    run = dag.test(run_conf={"prompt": quick("hummingbird"), "destination": tmp_path.as_uri() + "/"})
+    assert run.state == "success"
+    (video,) = tmp_path.glob("*.mp4")
+    model, _, operation = video.stem.partition("_")
+    assert model == "veo-3.1-generate-preview"
+    assert sha256_of(video) == sim.get_task(operation)["video_sha256"]
+    (create,) = sim.requests(target="create")
+    assert create["path"] == "/v1beta/models/veo-3.1-generate-preview:predictLongRunning"
+    assert create["body"]["parameters"]["negativePrompt"] == "text, logos"
 
 
 def test_many_videos_lands_one_file_per_prompt(load_dag_file, sim, videogen_connection, tmp_path):

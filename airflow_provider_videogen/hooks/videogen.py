@@ -630,7 +630,7 @@ def _interpret(
             f"queried for 7 days, with the key of the data center that created them.{hint}",
             **kwargs,
         )
-    if status in (401, 403):
+    if status in (401, 403) or api_code in style.auth_error_codes:
         raise VideoGenAuthError(
             f"The service refused the API key of connection {settings.conn_id!r} to {action} {where} ({detail}). "
             "Check the key, and that it belongs to this data center or gateway.",
@@ -639,7 +639,7 @@ def _interpret(
     if status in _TRANSIENT_STATUSES or status >= 500:
         raise VideoGenTransientError(
             f"Could not {action} {where}: {detail}.",
-            retry_after=parse_retry_after(headers.get("Retry-After")),
+            retry_after=style.retry_after(headers, decoded),
             empty_body=not body.strip(),
             **kwargs,
         )

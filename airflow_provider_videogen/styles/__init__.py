@@ -9,6 +9,7 @@ from __future__ import annotations
 from airflow_provider_videogen.styles.base import ApiStyle
 from airflow_provider_videogen.styles.contents_generations import ContentsGenerations
 from airflow_provider_videogen.styles.dashscope import DashScope
+from airflow_provider_videogen.styles.gemini_veo import GeminiVeo
 from airflow_provider_videogen.styles.openai_videos import OpenAIVideos
 from airflow_provider_videogen.styles.runway import Runway
 from airflow_provider_videogen.styles.video_generations import VideoGenerations
@@ -21,6 +22,7 @@ STYLES: dict[str, ApiStyle] = {
         OpenAIVideos(),
         DashScope(),
         Runway(),
+        GeminiVeo(),
     )
 }
 """Every API style by its connection ``api_style`` value; the first is the default."""

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from urllib.parse import quote
 
 from airflow_provider_videogen._errors import refused
+from airflow_provider_videogen.retry import parse_retry_after
 from airflow_provider_videogen.video_task import VideoTaskStatus
 
 if TYPE_CHECKING:
@@ -106,6 +107,8 @@ class ApiStyle:
     statuses: ClassVar[Mapping[str, VideoTaskStatus]] = {}
     #: Where the service is when the connection names no host (the first is the default).
     data_centers: ClassVar[tuple[DataCenter, ...]] = RONGCLOUD_DATA_CENTERS
+    #: API error codes that mean the key was refused, whatever the HTTP status.
+    auth_error_codes: ClassVar[frozenset[str]] = frozenset()
     #: Seconds between two polls when the caller names none: the service's own advice.
     default_poll_interval: ClassVar[float] = 10.0
     #: The statuses in which a task may be cancelled (never a final one: a cancel call that deletes
@@ -139,6 +142,10 @@ class ApiStyle:
     def task_route(self, video_task_id: str) -> str:
         """Return the route of one task, after the prefix; the id is checked and stays one path segment."""
         return f"{self.tasks_route}/{quote(self.check_task_id(video_task_id), safe='')}"
+
+    def file_stem(self, video_task_id: str) -> str:
+        """Return the name a task's files get in a folder destination (``<stem>.mp4``): the id by default."""
+        return video_task_id
 
     def cancel_route(self, video_task_id: str) -> str:
         """Return the route of the cancel call of one task, after the prefix (the task's own by default)."""
@@ -192,6 +199,10 @@ class ApiStyle:
             code = error.get("code")
             return (str(code) if code not in (None, "") else None), text(error.get("message"))
         return None, None
+
+    def retry_after(self, headers: Mapping[str, str], decoded: Any) -> float | None:
+        """Seconds an error answer asks to wait before asking again (``Retry-After`` by default)."""
+        return parse_retry_after(headers.get("Retry-After"))
 
     def poll_hint(self, headers: Mapping[str, str]) -> float | None:
         """Seconds the service asks a poller to wait before the next poll, if it says (none by default)."""
@@ -263,6 +274,14 @@ def refuse_fields(request: Any, names: tuple[str, ...], style: str, instead: str
     unsupported = [name for name in names if getattr(request, name) is not None]
     if unsupported:
         raise refused(f"{', '.join(unsupported)} cannot be sent on {style}: {instead}")
+
+
+def whole_seconds(duration: int | float, choices: str = "") -> int:
+    """Return a request's ``duration`` as whole seconds; refuse a fraction or a length that is not positive."""
+    seconds = float(duration)
+    if not seconds.is_integer() or seconds <= 0:
+        raise refused(f"duration must be a whole number of seconds{choices}, got {duration!r}.")
+    return int(seconds)
 
 
 def one_image(request: Any, style: str) -> str | None:

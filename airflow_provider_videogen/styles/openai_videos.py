@@ -16,7 +16,16 @@ from typing import TYPE_CHECKING, Any
 from airflow_provider_videogen._errors import refused
 from airflow_provider_videogen.generation_request import Upload, read_image_file
 from airflow_provider_videogen.retry import parse_poll_after_ms
-from airflow_provider_videogen.styles.base import ApiStyle, FileSource, integer, mapping, number, percent, text
+from airflow_provider_videogen.styles.base import (
+    ApiStyle,
+    FileSource,
+    integer,
+    mapping,
+    number,
+    percent,
+    text,
+    whole_seconds,
+)
 from airflow_provider_videogen.video_task import VideoTask, VideoTaskStatus
 
 if TYPE_CHECKING:
@@ -64,10 +73,7 @@ class OpenAIVideos(ApiStyle):
             )
         body: dict[str, Any] = {"model": request.model, "prompt": request.prompt}
         if request.duration is not None:
-            seconds = float(request.duration)
-            if not seconds.is_integer() or seconds <= 0:
-                raise refused(f"duration must be a whole number of seconds, got {request.duration!r}.")
-            body["seconds"] = str(int(seconds))
+            body["seconds"] = str(whole_seconds(request.duration))
         if (request.width is None) != (request.height is None):
             raise refused("Pass both width and height (or size='1280x720'), not one of them.")
         if request.width is not None:

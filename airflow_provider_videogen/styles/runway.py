@@ -26,6 +26,7 @@ from airflow_provider_videogen.styles.base import (
     one_image,
     refuse_fields,
     text,
+    whole_seconds,
 )
 from airflow_provider_videogen.video_task import VideoTask, VideoTaskStatus
 
@@ -125,10 +126,7 @@ class Runway(ApiStyle):
         elif request.ratio is not None:
             body["ratio"] = request.ratio
         if request.duration is not None:
-            seconds = float(request.duration)
-            if not seconds.is_integer() or seconds <= 0:
-                raise refused(f"duration must be a whole number of seconds, got {request.duration!r}.")
-            body["duration"] = int(seconds)
+            body["duration"] = whole_seconds(request.duration)
         if request.seed is not None:
             if not 0 <= request.seed <= MAX_SEED:
                 raise refused(f"Runway takes a seed from 0 to {MAX_SEED}, got {request.seed}.")

@@ -10,6 +10,7 @@ from __future__ import annotations
 from airflow_provider_videogen.testing.simulator.routes.base import StyleRoutes
 from airflow_provider_videogen.testing.simulator.routes.contents_generations import ContentsGenerationsRoutes
 from airflow_provider_videogen.testing.simulator.routes.dashscope import DashScopeRoutes
+from airflow_provider_videogen.testing.simulator.routes.gemini_veo import GeminiVeoRoutes
 from airflow_provider_videogen.testing.simulator.routes.openai_videos import OpenAIVideosRoutes
 from airflow_provider_videogen.testing.simulator.routes.runway import RunwayRoutes
 from airflow_provider_videogen.testing.simulator.routes.video_generations import VideoGenerationsRoutes
@@ -21,6 +22,7 @@ ROUTES: tuple[StyleRoutes, ...] = (
     OpenAIVideosRoutes(),
     DashScopeRoutes(),
     RunwayRoutes(),
+    GeminiVeoRoutes(),
 )
 """Every style's routes, in the order requests are matched."""
 
