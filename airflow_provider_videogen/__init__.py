@@ -45,8 +45,8 @@ def get_provider_info() -> dict[str, Any]:
     return {
         "package-name": PACKAGE_NAME,
         "name": "VideoGen",
-        "description": "Submit, wait for and land AI video generations "
-        "(contents-generations and video-generations APIs).",
+        "description": "Submit, wait for and land AI video generations (Seedance on RongCloud and Ark, "
+        "new-api and LiteLLM gateways, DashScope Wan, Runway, Gemini Veo).",
         "versions": [__version__],
         "integrations": [
             {

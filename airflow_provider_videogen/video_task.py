@@ -1,4 +1,4 @@
-"""The normalized video task: one model for every answer shape of both API styles."""
+"""The normalized video task: one model for every answer shape of every API style."""
 
 from __future__ import annotations
 
@@ -81,7 +81,7 @@ def _every_spelling() -> dict[str, VideoTaskStatus]:
 class VideoTask:
     """A video generation task as one normalized, immutable record.
 
-    Built by :func:`parse_video_task` from any answer of either API style. Optional fields the API
+    Built by :func:`parse_video_task` from any answer of any API style. Optional fields the API
     did not send are ``None``.
 
     :param id: the video task id (``cgt-...`` or ``task_...``).

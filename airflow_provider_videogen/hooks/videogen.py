@@ -63,8 +63,9 @@ _TRANSIENT_STATUSES = frozenset({408, 425, 429, 500, 502, 503, 504})
 class VideoGenHook(BaseHook):
     """Talk to a video generation service through a ``videogen`` connection.
 
-    Speaks both API styles ("contents generations", as served by RongCloud and Volcengine Ark, and
-    "video generations", as served by new-api gateways) and returns every answer as one
+    Speaks every API style of :data:`~airflow_provider_videogen.styles.STYLES` (the connection's
+    ``api_style``: contents generations, video generations, the ``/v1/videos`` shape, DashScope,
+    Runway, Gemini Veo) and returns every answer as one
     :class:`~airflow_provider_videogen.video_task.VideoTask`. Sync calls use ``requests``; the
     ``a``-prefixed calls use ``aiohttp`` and never block the event loop, and all hooks in one event
     loop share one HTTP session and its keep-alive connections.
@@ -194,8 +195,9 @@ class VideoGenHook(BaseHook):
 
         Pass a :class:`~airflow_provider_videogen.generation_request.VideoGenerationRequest`, or its
         fields as keywords (``model=..., prompt=..., image_urls=..., resolution=...``; unknown names
-        are sent as extra top-level fields). The same fields work for both API styles: on
-        video_generations the Seedance options go into ``metadata``.
+        are sent as extra fields). The same fields work on every API style, each sending them its
+        own way (on video_generations the Seedance options go into ``metadata``); a field a style
+        cannot send is refused with an error that says what to use instead.
 
         A generation costs money, so the create call is **not** retried blindly. It is retried only
         when the service surely did not take the request: the connection was refused or could not be

@@ -191,8 +191,8 @@ class GenerateVideoOperator(BaseOperator):
     :param content: a raw contents-generations ``content`` list, instead of prompt and images (templated).
     :param generation_params: other request fields (templated), e.g. ``{"resolution": "720p",
         "ratio": "16:9", "duration": 5, "generate_audio": False, "return_last_frame": True}``; the
-        same names work for both API styles. (Not ``params``: Airflow reserves that name for the
-        task's Jinja ``params``.)
+        same names work on every API style (a field a style lacks is refused clearly). Not
+        ``params``: Airflow reserves that name for the task's Jinja ``params``.
     :param videogen_conn_id: the ``videogen`` connection (templated).
     :param wait_for_completion: wait until the generation ends; ``False`` returns its id at once.
     :param poll_interval: seconds between two status checks while waiting; ``None`` (the default): the
