@@ -93,6 +93,16 @@ class FetchVideoOperator(BaseOperator):
     :param http_retry_policy: retries of API calls and of broken downloads within one try of the
         task; by default the connection's. (Airflow's own ``retry_policy`` decides whether the task is
         retried.)
+
+    **Assets.** The videos this task lands can drive other DAGs: declare them in ``outlets``. With a
+    fixed destination, ``outlets=[Asset("s3://bucket/videos/")]`` works as for any task, and its
+    event's ``extra`` describes the landed video. With a templated or mapped destination, use an
+    alias, ``outlets=[AssetAlias("videogen_videos")]``: every landed video becomes an event of the
+    asset named by its own URI (``s3://bucket/videos/2026-01-01/<id>.mp4``), added through the
+    alias, and a DAG with ``schedule=AssetAlias("videogen_videos")`` runs when videos arrive. Each
+    event's ``extra`` holds ``video_task_id``, ``model``, ``video_path``, ``sha256``, ``size_bytes``,
+    ``duration`` and ``last_frame_path`` (see :func:`asset_event_extra`). Without ``destination``
+    nothing lands and no extra is added.
     """
 
     template_fields: Sequence[str] = ("video_task_id", "destination", "videogen_conn_id", "dest_conn_id")
@@ -136,7 +146,7 @@ class FetchVideoOperator(BaseOperator):
         )
         self._downloader = downloader
         try:
-            return downloader.land(
+            landed = downloader.land(
                 task,
                 settings,
                 self.destination,
@@ -147,6 +157,8 @@ class FetchVideoOperator(BaseOperator):
         finally:
             self._downloader = None
             downloader.close()
+        emit_asset_events(self, context, landed)
+        return landed
 
     def on_kill(self) -> None:
         """Stop a copy in progress and remove its temporary file."""
@@ -450,6 +462,50 @@ class GenerateVideoOperator(BaseOperator):
             self.log.info("Not cancelling video task %s: %s", video_task_id, error)
         except VideoGenError as error:
             self.log.warning("Could not cancel video task %s: %s", video_task_id, error)
+
+
+#: The keys of the landed result that each asset event's ``extra`` carries.
+ASSET_EXTRA_KEYS = ("video_task_id", "model", "video_path", "sha256", "size_bytes", "duration", "last_frame_path")
+
+
+def asset_event_extra(landed: Mapping[str, Any]) -> dict[str, Any]:
+    """The ``extra`` of the asset event of one landed video (JSON-safe; no URL, so nothing signed)."""
+    extra = {key: landed.get(key) for key in ASSET_EXTRA_KEYS if key != "video_task_id"}
+    return {"video_task_id": landed.get("id"), **extra}
+
+
+def emit_asset_events(operator: BaseOperator, context: Context, landed: Mapping[str, Any]) -> None:
+    """Describe the landed video in the events of the task's outlets: plain assets get the extra, aliases an asset.
+
+    An ``AssetAlias`` outlet adds one event for the asset named by the video's URI; an ``Asset``
+    outlet's own event gets the extra (a warning says when that asset does not contain the video).
+    """
+    outlets = list(getattr(operator, "outlets", None) or ())
+    if not outlets:
+        return
+    from airflow.sdk import Asset, AssetAlias
+
+    extra = asset_event_extra(landed)
+    video_path = str(landed["video_path"])
+    events = context["outlet_events"]
+    for outlet in outlets:
+        if isinstance(outlet, AssetAlias):
+            events[outlet].add(Asset(video_path), extra=extra)
+            operator.log.info("Asset event for %s through alias %r.", video_path, outlet.name)
+        elif isinstance(outlet, Asset):
+            events[outlet].extra.update(extra)
+            if not _asset_holds(outlet.uri, video_path):
+                operator.log.warning(
+                    "The outlet asset %s does not contain the landed video %s: its event describes a video "
+                    "elsewhere. For a templated or mapped destination use an AssetAlias outlet instead.",
+                    outlet.uri,
+                    video_path,
+                )
+
+
+def _asset_holds(asset_uri: str, video_path: str) -> bool:
+    """Whether the asset's URI is the video's own or a folder holding it."""
+    return video_path == asset_uri or video_path.startswith(asset_uri.rstrip("/") + "/")
 
 
 # The longest wait between two polls a service's poll hint may ask for (like the trigger's Retry-After cap).
