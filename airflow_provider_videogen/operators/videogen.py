@@ -131,12 +131,16 @@ class FetchVideoOperator(BaseOperator):
         self.chunk_size = chunk_size
         self.http_retry_policy = http_retry_policy
         self._downloader: VideoDownloader | None = None
+        # What this try read and landed, for the OpenLineage facets.
+        self._base_url: str | None = None
+        self._landed: dict[str, Any] | None = None
 
     def execute(self, context: Context) -> dict[str, Any]:
         """Fetch the task; copy its files when a destination is set; return the result described above."""
         hook = VideoGenHook(self.videogen_conn_id, retry_policy=self.http_retry_policy)
         task = hook.get_task(self.video_task_id)
         settings = hook.settings
+        self._base_url = settings.base_url
         if self.destination is None:
             require_succeeded(task, settings.style.file_source(task, "video", settings.task_url(task.id)))
             self.log.info("Video task %s succeeded; returning its metadata (no destination, nothing copied).", task.id)
@@ -157,8 +161,18 @@ class FetchVideoOperator(BaseOperator):
         finally:
             self._downloader = None
             downloader.close()
+        self._landed = landed
         emit_asset_events(self, context, landed)
         return landed
+
+    def get_openlineage_facets_on_complete(self, task_instance: Any) -> Any:
+        """OpenLineage: the generation read (input), the video and last frame landed (outputs), the run facet.
+
+        Called by Airflow's OpenLineage provider when it is installed; the provider needs nothing otherwise.
+        """
+        from airflow_provider_videogen.lineage import fetch_lineage
+
+        return fetch_lineage(self._base_url or "", self._landed)
 
     def on_kill(self) -> None:
         """Stop a copy in progress and remove its temporary file."""
@@ -270,6 +284,8 @@ class GenerateVideoOperator(BaseOperator):
         self._submitting = False
         self._killed = False
         self._record: GenerationRecord | None = None
+        # The finished task of this try, for the OpenLineage facets.
+        self._finished: dict[str, Any] | None = None
 
     @cached_property
     def hook(self) -> VideoGenHook:
@@ -293,6 +309,7 @@ class GenerateVideoOperator(BaseOperator):
         with self._ending_the_try(context):
             video_task_id, known = self._reconnect_or_submit(context)
             if not self.wait_for_completion:
+                self._finished = {"id": video_task_id}
                 return video_task_id
             if known is not None and known.is_terminal:
                 return self._finish(final_event_payload(video_task_id, known, full_task=True), started_at)
@@ -452,7 +469,17 @@ class GenerateVideoOperator(BaseOperator):
         self.log.info("Video task %s: %s (waited %s). %s", video_task_id, status, waited, message)
         if status == "timeout" and self.cancel_on_kill:
             self._cancel_if_queued(video_task_id, reason="the deadline passed")
-        return raise_for_event(event, "operator")
+        self._finished = raise_for_event(event, "operator")
+        return self._finished
+
+    def get_openlineage_facets_on_complete(self, task_instance: Any) -> Any:
+        """OpenLineage: the generation made (output, named by the service's base URL and the task id) and the run facet.
+
+        Called by Airflow's OpenLineage provider when it is installed; the provider needs nothing otherwise.
+        """
+        from airflow_provider_videogen.lineage import generation_lineage
+
+        return generation_lineage(self.hook.settings.base_url, self._finished)
 
     def _cancel_if_queued(self, video_task_id: str, *, reason: str) -> None:
         try:
@@ -469,7 +496,7 @@ ASSET_EXTRA_KEYS = ("video_task_id", "model", "video_path", "sha256", "size_byte
 
 
 def asset_event_extra(landed: Mapping[str, Any]) -> dict[str, Any]:
-    """The ``extra`` of the asset event of one landed video (JSON-safe; no URL, so nothing signed)."""
+    """Return the ``extra`` of the asset event of one landed video (JSON-safe; no URL, so nothing signed)."""
     extra = {key: landed.get(key) for key in ASSET_EXTRA_KEYS if key != "video_task_id"}
     return {"video_task_id": landed.get("id"), **extra}
 
