@@ -104,6 +104,12 @@ def test_gateway_example_runs_on_the_video_generations_style(load_dag_file, sim,
     (create,) = sim.requests(target="create")
     assert create["path"] == "/v1/video/generations"
     assert create["body"]["metadata"] == {"resolution": "720p", "ratio": "16:9"}
+    # The task page's extra link: the gateway's task log, kept in XCom by Airflow when the task ended.
+    links = {
+        ti.task_id: ti.xcom_pull(task_ids=ti.task_id, key="_link_VideoServiceConsoleLink")
+        for ti in run.get_task_instances()
+    }
+    assert links["generate"] == f"{sim.base_url}/console/task"
 
 
 def test_openai_videos_example_lands_the_video_from_the_content_route(

@@ -28,6 +28,13 @@ from airflow_provider_videogen.exceptions import (
 from airflow_provider_videogen.generation_record import GenerationRecord, generation_record
 from airflow_provider_videogen.generation_request import VideoGenerationRequest
 from airflow_provider_videogen.hooks.videogen import RetryPolicy, VideoGenHook
+from airflow_provider_videogen.links import (
+    LandedVideoLink,
+    VideoServiceConsoleLink,
+    landed_video_url,
+    note_console_link,
+    note_link,
+)
 from airflow_provider_videogen.triggers.videogen import VideoTaskTrigger, deferral_timeout
 from airflow_provider_videogen.video_download import (
     DEFAULT_CHUNK_SIZE,
@@ -107,6 +114,7 @@ class FetchVideoOperator(BaseOperator):
 
     template_fields: Sequence[str] = ("video_task_id", "destination", "videogen_conn_id", "dest_conn_id")
     ui_color = "#d8e8f8"
+    operator_extra_links = (LandedVideoLink(),)
 
     def __init__(
         self,
@@ -162,6 +170,7 @@ class FetchVideoOperator(BaseOperator):
             self._downloader = None
             downloader.close()
         self._landed = landed
+        note_link(self, LandedVideoLink, landed_video_url(landed["video_path"], self.dest_conn_id))
         emit_asset_events(self, context, landed)
         return landed
 
@@ -239,6 +248,7 @@ class GenerateVideoOperator(BaseOperator):
     )
     template_fields_renderers = {"generation_params": "json", "content": "json", "image_urls": "json"}
     ui_color = "#f8e0c8"
+    operator_extra_links = (VideoServiceConsoleLink(),)
 
     #: The ``task_state_store`` key holding the id of the generation this task submitted.
     #: Renaming it would make in-flight retries submit again.
@@ -308,6 +318,7 @@ class GenerateVideoOperator(BaseOperator):
         self._record = generation_record(context, self.state_store_key)
         with self._ending_the_try(context):
             video_task_id, known = self._reconnect_or_submit(context)
+            note_console_link(self, self.hook.settings, video_task_id)
             if not self.wait_for_completion:
                 self._finished = {"id": video_task_id}
                 return video_task_id
@@ -337,6 +348,7 @@ class GenerateVideoOperator(BaseOperator):
         with self._ending_the_try(context):
             video_task_id = event.get("video_task_id") if isinstance(event, Mapping) else None
             checked = validate_event(event, str(video_task_id or "(unknown)"), "operator")
+            note_console_link(self, self.hook.settings, checked["video_task_id"])
             return self._finish(reread_on_success(checked, self.hook.get_task), started_at)
 
     def on_kill(self) -> None:
