@@ -14,7 +14,7 @@ from urllib.parse import quote, urlsplit
 from airflow.sdk import BaseOperatorLink
 
 if TYPE_CHECKING:
-    from airflow_provider_videogen.settings import VideoGenConnectionSettings
+    from airflow_provider_videogen.hooks.videogen import VideoGenHook
 
 # Where the operators keep the URLs of their links during a try.
 _LINKS_ATTRIBUTE = "_videogen_links"
@@ -26,9 +26,19 @@ def note_link(operator: Any, link: type[BaseOperatorLink], url: str | None) -> N
     links[link.__name__] = url
 
 
-def note_console_link(operator: Any, settings: VideoGenConnectionSettings, video_task_id: str) -> None:
-    """Remember the service console page of ``video_task_id``, if the connection's API style has one."""
-    note_link(operator, VideoServiceConsoleLink, settings.style.console_url(settings.base_url, video_task_id))
+def note_console_link(operator: Any, hook: VideoGenHook, video_task_id: str) -> None:
+    """Remember the service console page of ``video_task_id``, if the connection's API style has one.
+
+    A link never fails a task: a connection that cannot be read (the task fails for that elsewhere, or
+    did not need it) just gives no link.
+    """
+    try:
+        settings = hook.settings
+    except Exception:
+        url = None
+    else:
+        url = settings.style.console_url(settings.base_url, video_task_id)
+    note_link(operator, VideoServiceConsoleLink, url)
 
 
 class _NotedLink(BaseOperatorLink):

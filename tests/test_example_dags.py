@@ -28,6 +28,7 @@ def test_every_example_dag_parses_without_import_errors():
         "videogen_openai_videos_generate_and_fetch",
         "videogen_land_videos",
         "videogen_use_landed_videos",
+        "videogen_review_and_publish",
     }
     for dag in bag.dags.values():
         assert dag.doc_md, f"{dag.dag_id} has no documentation"

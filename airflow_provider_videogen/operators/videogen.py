@@ -318,7 +318,7 @@ class GenerateVideoOperator(BaseOperator):
         self._record = generation_record(context, self.state_store_key)
         with self._ending_the_try(context):
             video_task_id, known = self._reconnect_or_submit(context)
-            note_console_link(self, self.hook.settings, video_task_id)
+            note_console_link(self, self.hook, video_task_id)
             if not self.wait_for_completion:
                 self._finished = {"id": video_task_id}
                 return video_task_id
@@ -348,7 +348,7 @@ class GenerateVideoOperator(BaseOperator):
         with self._ending_the_try(context):
             video_task_id = event.get("video_task_id") if isinstance(event, Mapping) else None
             checked = validate_event(event, str(video_task_id or "(unknown)"), "operator")
-            note_console_link(self, self.hook.settings, checked["video_task_id"])
+            note_console_link(self, self.hook, checked["video_task_id"])
             return self._finish(reread_on_success(checked, self.hook.get_task), started_at)
 
     def on_kill(self) -> None:

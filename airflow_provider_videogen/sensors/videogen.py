@@ -95,7 +95,7 @@ class VideoTaskSensor(BaseSensorOperator):
     def execute(self, context: Context) -> Any:
         """Check the task; defer to the trigger unless it is already final (or poke when not deferrable)."""
         try:
-            note_console_link(self, self.hook.settings, self.video_task_id)
+            note_console_link(self, self.hook, self.video_task_id)
             if not self.deferrable:
                 self._started_at = self._poke_started_at(context)
                 return super().execute(context)
@@ -127,7 +127,7 @@ class VideoTaskSensor(BaseSensorOperator):
         waited = time.time() - wait_started_at if wait_started_at is not None else None
         checked = validate_event(event, self.video_task_id, "sensor")
         try:
-            note_console_link(self, self.hook.settings, self.video_task_id)
+            note_console_link(self, self.hook, self.video_task_id)
             return self._complete(reread_on_success(checked, self.hook.get_task), waited)
         finally:
             if "hook" in self.__dict__:
