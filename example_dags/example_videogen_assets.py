@@ -81,11 +81,10 @@ with DAG(
     def list_new_videos(triggering_asset_events: Any = None) -> list[dict[str, Any]]:
         """List the videos whose landing started this run, from the asset events' ``extra``."""
         videos = []
-        # Keyed by what the DAG is scheduled on (the alias); each event names its own asset.
-        for events in (triggering_asset_events or {}).values():
-            for event in events:
-                videos.append({"asset": event.asset.uri, **event.extra})
-                print(f"New video {event.extra.get('video_task_id')} at {event.asset.uri}")
+        # The events come under the alias the DAG is scheduled on (and again under each asset): read the alias's.
+        for event in (triggering_asset_events or {}).get(VIDEOS, []):
+            videos.append({"asset": event.asset.uri, **event.extra})
+            print(f"New video {event.extra.get('video_task_id')} at {event.asset.uri}")
         return videos
 
     list_new_videos()
