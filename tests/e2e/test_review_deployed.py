@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -35,7 +36,17 @@ def waiting_review(airflow: AirflowDeployment, run_id: str, task_id: str) -> dic
         # Airflow 3.3 has a state of its own for it; 3.1 and 3.2 defer the task.
         return detail if detail["task_instance"]["state"] in ("awaiting_input", "deferred") else None
 
-    return wait_for(asked, timeout=120, message=f"{task_id} of {run_id} to wait for a person")
+    detail = wait_for(asked, timeout=120, message=f"{task_id} of {run_id} to wait for a person")
+    # A person answers seconds later, when the scheduler has long handled the end of the process that
+    # asked. An answer within a second of the question can reach the scheduler before that, which
+    # then fails the task: wait for it as a person would.
+    airflow.wait_for_log(
+        "scheduler",
+        rf"TaskInstance Finished: dag_id={REVIEW}, task_id={task_id}, run_id={re.escape(run_id)},.*"
+        r"state=(awaiting_input|deferred)",
+        timeout=60,
+    )
+    return detail
 
 
 def answer(airflow: AirflowDeployment, run_id: str, task_id: str, option: str) -> None:
