@@ -42,6 +42,27 @@ def review_body(fetch_task_id: str) -> str:
     )
 
 
+def generate_and_fetch(suffix: str, generation_params: dict[str, Any]) -> FetchVideoOperator:
+    """``generate<suffix> >> fetch<suffix>``: one video made and landed with its last frame; return the fetch."""
+    generate = GenerateVideoOperator(
+        task_id=f"generate{suffix}",
+        model="{{ params.model }}",
+        prompt="{{ params.prompt }}",
+        generation_params=generation_params,
+        poll_interval=10,
+        timeout=3600,
+        deferrable=True,
+    )
+    fetch = FetchVideoOperator(
+        task_id=f"fetch{suffix}",
+        video_task_id=f"{{{{ ti.xcom_pull(task_ids='generate{suffix}', key='video_task_id') }}}}",
+        destination="{{ params.destination }}",
+        include_last_frame=True,
+    )
+    generate >> fetch
+    return fetch
+
+
 @task
 def publish_video(landed: dict[str, Any]) -> dict[str, str]:
     """Copy the approved video and its last frame to ``published/`` beside them; return the new paths."""
@@ -76,21 +97,7 @@ with DAG(
         "destination": Param("file:///tmp/videogen/review/", type="string"),
     },
 ) as dag:
-    generate = GenerateVideoOperator(
-        task_id="generate",
-        model="{{ params.model }}",
-        prompt="{{ params.prompt }}",
-        generation_params=GENERATION,
-        poll_interval=10,
-        timeout=3600,
-        deferrable=True,
-    )
-    fetch = FetchVideoOperator(
-        task_id="fetch",
-        video_task_id="{{ ti.xcom_pull(task_ids='generate', key='video_task_id') }}",
-        destination="{{ params.destination }}",
-        include_last_frame=True,
-    )
+    fetch = generate_and_fetch("", GENERATION)
     review = HITLBranchOperator(
         task_id="review",
         subject="Publish this video? {{ params.prompt }}",
@@ -99,21 +106,7 @@ with DAG(
         options_mapping={"Approve": "publish", "Regenerate": "pick_new_seed", "Reject": "rejected"},
     )
     new_seed = pick_new_seed(fetch.output)
-    generate_again = GenerateVideoOperator(
-        task_id="generate_again",
-        model="{{ params.model }}",
-        prompt="{{ params.prompt }}",
-        generation_params={**GENERATION, "seed": new_seed},
-        poll_interval=10,
-        timeout=3600,
-        deferrable=True,
-    )
-    fetch_again = FetchVideoOperator(
-        task_id="fetch_again",
-        video_task_id="{{ ti.xcom_pull(task_ids='generate_again', key='video_task_id') }}",
-        destination="{{ params.destination }}",
-        include_last_frame=True,
-    )
+    fetch_again = generate_and_fetch("_again", {**GENERATION, "seed": new_seed})
     review_again = HITLBranchOperator(
         task_id="review_again",
         subject="Publish the regenerated video? {{ params.prompt }}",
@@ -122,9 +115,9 @@ with DAG(
         options_mapping={"Approve": "publish_again", "Reject": "rejected_again"},
     )
 
-    generate >> fetch >> review
+    fetch >> review
     review >> [publish_video.override(task_id="publish")(fetch.output), new_seed, EmptyOperator(task_id="rejected")]
-    new_seed >> generate_again >> fetch_again >> review_again
+    fetch_again >> review_again
     review_again >> [
         publish_video.override(task_id="publish_again")(fetch_again.output),
         EmptyOperator(task_id="rejected_again"),
