@@ -6,10 +6,13 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
-from tests.test_example_dags import EXAMPLES, quick
+from tests.test_example_dags import quick
+
+DAG_FILE = Path(__file__).parent / "dags" / "lineage_generate_and_fetch.py"
 
 pytest.importorskip("airflow.providers.openlineage", reason="the OpenLineage provider is not installed")
 
@@ -17,7 +20,7 @@ pytest.importorskip("airflow.providers.openlineage", reason="the OpenLineage pro
 def test_a_dag_run_reports_the_generation_and_the_landed_files_to_openlineage(
     load_dag_file, sim, videogen_connection, tmp_path
 ):
-    load_dag_file(EXAMPLES / "example_videogen_generate_and_fetch.py")
+    load_dag_file(DAG_FILE)
     events_file = tmp_path / "lineage" / "events.jsonl"
     events_file.parent.mkdir()
     videos = tmp_path / "videos"
@@ -30,7 +33,7 @@ def test_a_dag_run_reports_the_generation_and_the_landed_files_to_openlineage(
     }
     conf = {"prompt": quick("a lineage boat"), "destination": videos.as_uri() + "/"}
     done = subprocess.run(
-        [sys.executable, "-m", "airflow", "dags", "test", "videogen_generate_and_fetch", "-c", json.dumps(conf)],
+        [sys.executable, "-m", "airflow", "dags", "test", "videogen_lineage", "-c", json.dumps(conf)],
         env=env,
         capture_output=True,
         text=True,
