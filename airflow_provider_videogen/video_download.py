@@ -303,6 +303,9 @@ class VideoDownloader:
         another host or across a redirect that leaves it.
     """
 
+    #: Seconds between two progress lines of a download in the log; a download done sooner logs none.
+    progress_log_interval: float = 5.0
+
     def __init__(
         self,
         *,
@@ -657,12 +660,14 @@ class VideoDownloader:
             progress.resumable = not encoded
             body_length = _int_header(response.headers.get("Content-Length"))
             first = staged.written
+            report = _ProgressReport(target.what, answer.total, self.progress_log_interval, start=first)
             try:
                 for chunk in response.iter_content(progress.chunk_size or self.chunk_size):
                     if self._cancelled.is_set():
                         raise self._cancelled_error(target)
                     with _storage_errors(target):
                         staged.write(chunk)
+                    report.update(staged.written)
             except requests.RequestException as error:
                 if self._cancelled.is_set():
                     raise self._cancelled_error(target) from None
@@ -916,6 +921,30 @@ class _Progress:
     def barren_attempts(self) -> int:
         """Attempts since the last one that brought new bytes."""
         return self.attempts - self._attempt_with_progress
+
+
+class _ProgressReport:
+    """Log how far one download attempt got (bytes, percent, rate) every ``interval`` seconds, and never sooner."""
+
+    def __init__(self, what: str, total: int | None, interval: float, *, start: int) -> None:
+        self.what = what
+        self.total = total
+        self.interval = interval
+        self.started = self.last = time.monotonic()
+        self.first_bytes = start  # a resumed attempt starts with bytes already there
+
+    def update(self, written: int) -> None:
+        now = time.monotonic()
+        if now - self.last < self.interval:
+            return
+        self.last = now
+        rate = (written - self.first_bytes) / max(now - self.started, 1e-6)
+        share = f" of {_mib(self.total)} ({100 * written / self.total:.0f}%)" if self.total else ""
+        log.info("Downloading the %s: %s%s at %s/s.", self.what, _mib(written), share, _mib(rate))
+
+
+def _mib(size: float) -> str:
+    return f"{size / (1024 * 1024):.1f} MiB"
 
 
 class _StagedFile:

@@ -29,6 +29,9 @@ def test_every_example_dag_parses_without_import_errors():
         "videogen_dashscope_generate_and_fetch",
         "videogen_runway_generate_and_fetch",
         "videogen_gemini_veo_generate_and_fetch",
+        "videogen_land_videos",
+        "videogen_use_landed_videos",
+        "videogen_review_and_publish",
     }
     for dag in bag.dags.values():
         assert dag.doc_md, f"{dag.dag_id} has no documentation"
@@ -105,6 +108,12 @@ def test_gateway_example_runs_on_the_video_generations_style(load_dag_file, sim,
     (create,) = sim.requests(target="create")
     assert create["path"] == "/v1/video/generations"
     assert create["body"]["metadata"] == {"resolution": "720p", "ratio": "16:9"}
+    # The task page's extra link: the gateway's task log, kept in XCom by Airflow when the task ended.
+    links = {
+        ti.task_id: ti.xcom_pull(task_ids=ti.task_id, key="_link_VideoServiceConsoleLink")
+        for ti in run.get_task_instances()
+    }
+    assert links["generate"] == f"{sim.base_url}/console/task"
 
 
 def test_openai_videos_example_lands_the_video_from_the_content_route(
@@ -194,3 +203,27 @@ def test_examples_wait_deferred(name):
     text = (EXAMPLES / name).read_text()
     assert "deferrable=False" not in text
     assert text.count("deferrable=True") >= 1 or ("VideoTaskSensor" not in text and "GenerateVideo" not in text)
+
+
+def test_landed_videos_become_asset_events_through_the_alias(load_dag_file, sim, videogen_connection, tmp_path):
+    from airflow.models.asset import AssetEvent
+    from airflow.utils.session import create_session
+
+    module = load_dag_file(EXAMPLES / "example_videogen_assets.py")
+    prompts = [quick(f"asset clip {n}") for n in range(2)]
+    run = module.producer.test(run_conf={"prompts": prompts, "destination": tmp_path.as_uri() + "/"})
+    assert run.state == "success"
+    with create_session() as session:
+        events = session.query(AssetEvent).filter(AssetEvent.source_run_id == run.run_id).all()
+        found = {event.asset.uri: dict(event.extra) for event in events}
+    videos = sorted(tmp_path.glob("*.mp4"))
+    assert sorted(found) == [video.as_uri() for video in videos]  # one asset per landed object
+    for video in videos:
+        extra = found[video.as_uri()]
+        served = sim.get_task(video.stem)
+        assert extra["video_task_id"] == video.stem
+        assert (extra["sha256"], extra["size_bytes"]) == (served["video_sha256"], video.stat().st_size)
+        assert extra["model"] == "doubao-seedance-1-0-pro-250528"
+        assert extra["duration"] == 5
+        assert extra["last_frame_path"] == (tmp_path / f"{video.stem}.png").as_uri()
+        assert "?" not in json.dumps(extra)  # no signed URL

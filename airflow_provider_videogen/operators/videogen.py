@@ -28,6 +28,13 @@ from airflow_provider_videogen.exceptions import (
 from airflow_provider_videogen.generation_record import GenerationRecord, generation_record
 from airflow_provider_videogen.generation_request import VideoGenerationRequest
 from airflow_provider_videogen.hooks.videogen import RetryPolicy, VideoGenHook
+from airflow_provider_videogen.links import (
+    LandedVideoLink,
+    VideoServiceConsoleLink,
+    landed_video_url,
+    note_console_link,
+    note_link,
+)
 from airflow_provider_videogen.triggers.videogen import VideoTaskTrigger, deferral_timeout
 from airflow_provider_videogen.video_download import (
     DEFAULT_CHUNK_SIZE,
@@ -93,10 +100,21 @@ class FetchVideoOperator(BaseOperator):
     :param http_retry_policy: retries of API calls and of broken downloads within one try of the
         task; by default the connection's. (Airflow's own ``retry_policy`` decides whether the task is
         retried.)
+
+    **Assets.** The videos this task lands can drive other DAGs: declare them in ``outlets``. With a
+    fixed destination, ``outlets=[Asset("s3://bucket/videos/")]`` works as for any task, and its
+    event's ``extra`` describes the landed video. With a templated or mapped destination, use an
+    alias, ``outlets=[AssetAlias("videogen_videos")]``: every landed video becomes an event of the
+    asset named by its own URI (``s3://bucket/videos/2026-01-01/<id>.mp4``), added through the
+    alias, and a DAG with ``schedule=AssetAlias("videogen_videos")`` runs when videos arrive. Each
+    event's ``extra`` holds ``video_task_id``, ``model``, ``video_path``, ``sha256``, ``size_bytes``,
+    ``duration`` and ``last_frame_path`` (see :func:`asset_event_extra`). Without ``destination``
+    nothing lands and no extra is added.
     """
 
     template_fields: Sequence[str] = ("video_task_id", "destination", "videogen_conn_id", "dest_conn_id")
     ui_color = "#d8e8f8"
+    operator_extra_links = (LandedVideoLink(),)
 
     def __init__(
         self,
@@ -121,12 +139,16 @@ class FetchVideoOperator(BaseOperator):
         self.chunk_size = chunk_size
         self.http_retry_policy = http_retry_policy
         self._downloader: VideoDownloader | None = None
+        # What this try read and landed, for the OpenLineage facets.
+        self._base_url: str | None = None
+        self._landed: dict[str, Any] | None = None
 
     def execute(self, context: Context) -> dict[str, Any]:
         """Fetch the task; copy its files when a destination is set; return the result described above."""
         hook = VideoGenHook(self.videogen_conn_id, retry_policy=self.http_retry_policy)
         task = hook.get_task(self.video_task_id)
         settings = hook.settings
+        self._base_url = settings.base_url
         if self.destination is None:
             require_succeeded(task, settings.style.file_source(task, "video", settings.task_url(task.id)))
             self.log.info("Video task %s succeeded; returning its metadata (no destination, nothing copied).", task.id)
@@ -136,7 +158,7 @@ class FetchVideoOperator(BaseOperator):
         )
         self._downloader = downloader
         try:
-            return downloader.land(
+            landed = downloader.land(
                 task,
                 settings,
                 self.destination,
@@ -147,6 +169,19 @@ class FetchVideoOperator(BaseOperator):
         finally:
             self._downloader = None
             downloader.close()
+        self._landed = landed
+        note_link(self, LandedVideoLink, landed_video_url(landed["video_path"], self.dest_conn_id))
+        emit_asset_events(self, context, landed)
+        return landed
+
+    def get_openlineage_facets_on_complete(self, task_instance: Any) -> Any:
+        """OpenLineage: the generation read (input), the video and last frame landed (outputs), the run facet.
+
+        Called by Airflow's OpenLineage provider when it is installed; the provider needs nothing otherwise.
+        """
+        from airflow_provider_videogen.lineage import fetch_lineage
+
+        return fetch_lineage(self._base_url or "", self._landed)
 
     def on_kill(self) -> None:
         """Stop a copy in progress and remove its temporary file."""
@@ -216,6 +251,7 @@ class GenerateVideoOperator(BaseOperator):
     )
     template_fields_renderers = {"generation_params": "json", "content": "json", "image_urls": "json"}
     ui_color = "#f8e0c8"
+    operator_extra_links = (VideoServiceConsoleLink(),)
 
     #: The ``task_state_store`` key holding the id of the generation this task submitted.
     #: Renaming it would make in-flight retries submit again.
@@ -261,6 +297,8 @@ class GenerateVideoOperator(BaseOperator):
         self._submitting = False
         self._killed = False
         self._record: GenerationRecord | None = None
+        # The finished task of this try, for the OpenLineage facets.
+        self._finished: dict[str, Any] | None = None
 
     @cached_property
     def hook(self) -> VideoGenHook:
@@ -283,7 +321,9 @@ class GenerateVideoOperator(BaseOperator):
         self._record = generation_record(context, self.state_store_key)
         with self._ending_the_try(context):
             video_task_id, known = self._reconnect_or_submit(context)
+            note_console_link(self, self.hook, video_task_id)
             if not self.wait_for_completion:
+                self._finished = {"id": video_task_id}
                 return video_task_id
             if known is not None and known.is_terminal:
                 return self._finish(final_event_payload(video_task_id, known, full_task=True), started_at)
@@ -311,6 +351,7 @@ class GenerateVideoOperator(BaseOperator):
         with self._ending_the_try(context):
             video_task_id = event.get("video_task_id") if isinstance(event, Mapping) else None
             checked = validate_event(event, str(video_task_id or "(unknown)"), "operator")
+            note_console_link(self, self.hook, checked["video_task_id"])
             return self._finish(reread_on_success(checked, self.hook.get_task), started_at)
 
     def on_kill(self) -> None:
@@ -447,7 +488,17 @@ class GenerateVideoOperator(BaseOperator):
         self.log.info("Video task %s: %s (waited %s). %s", video_task_id, status, waited, message)
         if status == "timeout" and self.cancel_on_kill:
             self._cancel_if_queued(video_task_id, reason="the deadline passed")
-        return raise_for_event(event, "operator")
+        self._finished = raise_for_event(event, "operator")
+        return self._finished
+
+    def get_openlineage_facets_on_complete(self, task_instance: Any) -> Any:
+        """OpenLineage: the generation made (output, named by the service's base URL and the task id) and the run facet.
+
+        Called by Airflow's OpenLineage provider when it is installed; the provider needs nothing otherwise.
+        """
+        from airflow_provider_videogen.lineage import generation_lineage
+
+        return generation_lineage(self.hook.settings.base_url, self._finished)
 
     def _cancel_if_queued(self, video_task_id: str, *, reason: str) -> None:
         try:
@@ -457,6 +508,50 @@ class GenerateVideoOperator(BaseOperator):
             self.log.info("Not cancelling video task %s: %s", video_task_id, error)
         except VideoGenError as error:
             self.log.warning("Could not cancel video task %s: %s", video_task_id, error)
+
+
+#: The keys of the landed result that each asset event's ``extra`` carries.
+ASSET_EXTRA_KEYS = ("video_task_id", "model", "video_path", "sha256", "size_bytes", "duration", "last_frame_path")
+
+
+def asset_event_extra(landed: Mapping[str, Any]) -> dict[str, Any]:
+    """Return the ``extra`` of the asset event of one landed video (JSON-safe; no URL, so nothing signed)."""
+    extra = {key: landed.get(key) for key in ASSET_EXTRA_KEYS if key != "video_task_id"}
+    return {"video_task_id": landed.get("id"), **extra}
+
+
+def emit_asset_events(operator: BaseOperator, context: Context, landed: Mapping[str, Any]) -> None:
+    """Describe the landed video in the events of the task's outlets: plain assets get the extra, aliases an asset.
+
+    An ``AssetAlias`` outlet adds one event for the asset named by the video's URI; an ``Asset``
+    outlet's own event gets the extra (a warning says when that asset does not contain the video).
+    """
+    outlets = list(getattr(operator, "outlets", None) or ())
+    if not outlets:
+        return
+    from airflow.sdk import Asset, AssetAlias
+
+    extra = asset_event_extra(landed)
+    video_path = str(landed["video_path"])
+    events = context["outlet_events"]
+    for outlet in outlets:
+        if isinstance(outlet, AssetAlias):
+            events[outlet].add(Asset(video_path), extra=extra)
+            operator.log.info("Asset event for %s through alias %r.", video_path, outlet.name)
+        elif isinstance(outlet, Asset):
+            events[outlet].extra.update(extra)
+            if not _asset_holds(outlet.uri, video_path):
+                operator.log.warning(
+                    "The outlet asset %s does not contain the landed video %s: its event describes a video "
+                    "elsewhere. For a templated or mapped destination use an AssetAlias outlet instead.",
+                    outlet.uri,
+                    video_path,
+                )
+
+
+def _asset_holds(asset_uri: str, video_path: str) -> bool:
+    """Whether the asset's URI is the video's own or a folder holding it."""
+    return video_path == asset_uri or video_path.startswith(asset_uri.rstrip("/") + "/")
 
 
 # The longest wait between two polls a service's poll hint may ask for (like the trigger's Retry-After cap).

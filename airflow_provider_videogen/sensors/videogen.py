@@ -16,6 +16,7 @@ from airflow_provider_videogen._compat import AirflowSkipException, conf
 from airflow_provider_videogen.events import final_event_payload, raise_for_event, reread_on_success, validate_event
 from airflow_provider_videogen.exceptions import VideoGenTransientError
 from airflow_provider_videogen.hooks.videogen import VideoGenHook
+from airflow_provider_videogen.links import VideoServiceConsoleLink, note_console_link
 from airflow_provider_videogen.triggers.videogen import VideoTaskTrigger, deferral_timeout
 from airflow_provider_videogen.video_task import VideoTask, VideoTaskStatus
 
@@ -63,6 +64,7 @@ class VideoTaskSensor(BaseSensorOperator):
 
     template_fields: Sequence[str] = ("video_task_id", "videogen_conn_id")
     ui_color = "#e8dff5"
+    operator_extra_links = (VideoServiceConsoleLink(),)
 
     def __init__(
         self,
@@ -98,6 +100,7 @@ class VideoTaskSensor(BaseSensorOperator):
         if self._style_poke_interval:
             self.poke_interval = self.hook.settings.style.default_poll_interval
         try:
+            note_console_link(self, self.hook, self.video_task_id)
             if not self.deferrable:
                 self._started_at = self._poke_started_at(context)
                 return super().execute(context)
@@ -129,6 +132,7 @@ class VideoTaskSensor(BaseSensorOperator):
         waited = time.time() - wait_started_at if wait_started_at is not None else None
         checked = validate_event(event, self.video_task_id, "sensor")
         try:
+            note_console_link(self, self.hook, self.video_task_id)
             return self._complete(reread_on_success(checked, self.hook.get_task), waited)
         finally:
             if "hook" in self.__dict__:

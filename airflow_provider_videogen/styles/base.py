@@ -216,6 +216,13 @@ class ApiStyle:
         url = task.video_url if kind == "video" else task.last_frame_url
         return FileSource(url) if url else None
 
+    def console_url(self, base_url: str, video_task_id: str) -> str | None:
+        """Return the service's web console page for a task (an extra link of the task), or ``None`` if it has none.
+
+        A plain page: never the API key or a signed query. None by default.
+        """
+        return None
+
     def is_task_answer(self, decoded: Any) -> bool:
         """Whether a 2xx answer describes a task (then an ``error`` in it is the task's, not the call's)."""
         return isinstance(decoded, Mapping) and any(k in decoded for k in ("status", "id", "task_id"))

@@ -64,6 +64,10 @@ class VideoGenerations(ApiStyle):
     no_cancel_reason = "new-api gateways have no cancel call"
     not_found_codes = frozenset({"task_not_exist"})
 
+    def console_url(self, base_url: str, video_task_id: str) -> str | None:
+        """new-api serves its web console's task log (every task of the account, by id) at ``/console/task``."""
+        return f"{base_url.rstrip('/')}/console/task"
+
     def create_body(self, request: VideoGenerationRequest) -> dict[str, Any]:
         """``{"model", "prompt", "image"?, <sizes>, "metadata": {<Seedance options>}}``."""
         request.check()

@@ -199,6 +199,7 @@ class VideoTaskTrigger(BaseTrigger):
         )
         last_task: VideoTask | None = None
         last_status: VideoTaskStatus | None = None
+        last_progress: int | None = None
         failures = 0
         last_error: BaseException | None = None
         # The caller has just looked at the task (the sensor before deferring, an operator after
@@ -242,10 +243,11 @@ class VideoTaskTrigger(BaseTrigger):
                 failures, last_error, last_task = 0, None, task
                 if task.is_terminal:
                     return self._final_event(task)
-                if task.status is not last_status:  # log changes, not polls
-                    last_status = task.status
+                if (task.status, task.progress) != (last_status, last_progress):  # log changes, not polls
+                    last_status, last_progress = task.status, task.progress
                     shown = task.status.value if task.status is not VideoTaskStatus.UNKNOWN else repr(task.raw_status)
-                    self.log.info("Video task %s is %s.", self.video_task_id, shown)
+                    done = f" ({task.progress}%)" if task.progress is not None else ""
+                    self.log.info("Video task %s is %s%s.", self.video_task_id, shown, done)
                 delay = self._next_poll(hook.poll_hint)
             if final_deadline is not None:
                 return self._timeout_event(final_deadline, last_task, last_error)

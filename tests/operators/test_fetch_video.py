@@ -806,3 +806,31 @@ def test_a_read_only_destination_raises_the_typed_error_naming_it(sim, videogen_
         fetch(video_task_id=task_id, destination=f"file://{small_disk}/")
     assert f"file://{small_disk}/{task_id}.mp4" in str(caught.value)
     assert files_in(small_disk) == []
+
+
+# ---- progress in the log ---------------------------------------------------------------------
+
+
+def download_progress_lines(caplog) -> list[str]:
+    return [r.getMessage() for r in caplog.records if r.getMessage().startswith("Downloading the video:")]
+
+
+def test_a_slow_download_logs_bytes_percent_and_rate_every_interval(
+    sim, videogen_connection, videos, caplog, monkeypatch
+):
+    monkeypatch.setattr(VideoDownloader, "progress_log_interval", 0.2)
+    task_id = sim.add_task(queued_seconds=0, running_seconds=0, video_size=2_000_000)
+    sim.add_fault(kind="throttle", target="download", task_id=task_id, rate=2_000_000, times=1)
+    with caplog.at_level(logging.INFO, logger="airflow_provider_videogen.video_download"):
+        fetch(video_task_id=task_id, destination=f"file://{videos}/", chunk_size=64 * 1024)
+    lines = download_progress_lines(caplog)
+    assert 2 <= len(lines) <= 8, lines
+    assert all(" of 1.9 MiB (" in line and "%) at " in line and line.endswith(" MiB/s.") for line in lines), lines
+
+
+def test_a_quick_download_logs_no_progress(sim, videogen_connection, videos, caplog):
+    task_id = sim.add_task(queued_seconds=0, running_seconds=0, video_size=500_000)
+    with caplog.at_level(logging.INFO, logger="airflow_provider_videogen.video_download"):
+        fetch(video_task_id=task_id, destination=f"file://{videos}/")
+    assert download_progress_lines(caplog) == []
+    assert any(r.getMessage().startswith("Stored the video") for r in caplog.records)

@@ -559,6 +559,21 @@ async def test_logs_status_changes_not_polls_at_info(hook, caplog):
     ]
 
 
+async def test_logs_the_progress_percentage_when_it_changes_not_every_poll(hook, caplog):
+    at = [video_task("running", progress=p) for p in (10, 10, 10, 45, 45, 90)]
+    hook.script = [QUEUED] * 2 + at + [SUCCEEDED]
+    trigger = make_trigger(FakeClock())
+    trigger._log = logging.getLogger("test.video_task_trigger")
+    with caplog.at_level(logging.INFO, logger="test.video_task_trigger"):
+        await only_event(trigger)
+    assert [r.getMessage() for r in caplog.records][1:-1] == [
+        f"Video task {TASK_ID} is queued.",
+        f"Video task {TASK_ID} is running (10%).",
+        f"Video task {TASK_ID} is running (45%).",
+        f"Video task {TASK_ID} is running (90%).",
+    ]
+
+
 async def test_on_kill_leaves_the_video_task_alone(hook):
     trigger = make_trigger(FakeClock())
     await trigger.on_kill()
