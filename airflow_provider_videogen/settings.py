@@ -56,6 +56,9 @@ class VideoGenConnectionSettings:
     :param allow_private_file_hosts: let file downloads reach loopback, private and link-local
         addresses (extra ``allow_private_file_hosts``); by default only a connection whose own host is
         on loopback (a local simulator or gateway) may download from loopback.
+    :param coalesce_polls: waiting triggers of one event loop share their polls of this connection
+        (extra ``coalesce_polls``, default true): one batch query per interval where the style has
+        one, else one poll per task id. ``false``: every trigger polls its task on its own.
     """
 
     conn_id: str
@@ -67,6 +70,7 @@ class VideoGenConnectionSettings:
     data_center: str | None = "beijing"
     retry_policy: RetryPolicy = field(default_factory=RetryPolicy)
     allow_private_file_hosts: bool = False
+    coalesce_polls: bool = True
 
     @classmethod
     def from_connection_fields(
@@ -112,6 +116,7 @@ class VideoGenConnectionSettings:
             data_center=data_center,
             retry_policy=retry_policy,
             allow_private_file_hosts=_flag(conn_id, "allow_private_file_hosts", extra.get("allow_private_file_hosts")),
+            coalesce_polls=_flag(conn_id, "coalesce_polls", extra.get("coalesce_polls"), default=True),
         )
 
     @classmethod
@@ -170,9 +175,9 @@ def _choice(conn_id: str, name: str, value: Any, choices: list[str]) -> str:
     return normalized
 
 
-def _flag(conn_id: str, name: str, value: Any) -> bool:
+def _flag(conn_id: str, name: str, value: Any, default: bool = False) -> bool:
     if value is None or value == "":
-        return False
+        return default
     if isinstance(value, bool):
         return value
     text = str(value).strip().lower()

@@ -74,10 +74,14 @@ def simulator() -> Iterator[VideoGenSimulator]:
 
 
 @pytest.fixture
-def sim(simulator: VideoGenSimulator) -> VideoGenSimulator:
+def sim(simulator: VideoGenSimulator) -> Iterator[VideoGenSimulator]:
     """The simulator with no tasks, faults or logged requests."""
+    from airflow_provider_videogen.shared_polls import SharedPolls
+
     simulator.reset()
-    return simulator
+    yield simulator
+    # Hosts that refused the list call are remembered for the process: not from one test to the next.
+    SharedPolls.refused.clear()
 
 
 ConnectionFactory = Callable[..., str]

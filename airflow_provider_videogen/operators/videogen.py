@@ -194,7 +194,8 @@ class GenerateVideoOperator(BaseOperator):
         task's Jinja ``params``.)
     :param videogen_conn_id: the ``videogen`` connection (templated).
     :param wait_for_completion: wait until the generation ends; ``False`` returns its id at once.
-    :param poll_interval: seconds between two status checks while waiting.
+    :param poll_interval: seconds between two status checks while waiting; ``None``: the API style's
+        own (10 s; 15 s on the gateway styles, whose answers change no faster).
     :param timeout: seconds to wait at most (counted from the start of the try), or ``None``. Past
         it the operator fails and, with ``cancel_on_kill``, cancels a generation still queued.
     :param cancel_on_kill: cancel a still-queued generation when the task is killed or times out.
@@ -228,7 +229,7 @@ class GenerateVideoOperator(BaseOperator):
         generation_params: Mapping[str, Any] | None = None,
         videogen_conn_id: str = VideoGenHook.default_conn_name,
         wait_for_completion: bool = True,
-        poll_interval: float = 10.0,
+        poll_interval: float | None = None,
         timeout: float | timedelta | None = None,
         cancel_on_kill: bool = True,
         deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
@@ -236,7 +237,7 @@ class GenerateVideoOperator(BaseOperator):
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
-        if not poll_interval > 0:
+        if poll_interval is not None and not poll_interval > 0:
             raise ValueError(f"poll_interval must be a positive number of seconds, got {poll_interval!r}.")
         if isinstance(timeout, timedelta):
             timeout = timeout.total_seconds()
@@ -249,7 +250,7 @@ class GenerateVideoOperator(BaseOperator):
         self.generation_params = generation_params
         self.videogen_conn_id = videogen_conn_id
         self.wait_for_completion = wait_for_completion
-        self.poll_interval = float(poll_interval)
+        self.poll_interval = float(poll_interval) if poll_interval is not None else None
         self.timeout = float(timeout) if timeout is not None else None
         self.cancel_on_kill = cancel_on_kill
         self.deferrable = deferrable
@@ -426,7 +427,8 @@ class GenerateVideoOperator(BaseOperator):
                     self.log.info("Video task %s is %s.", video_task_id, task.status.value)
                 if end_time is not None and time.time() >= end_time:
                     return self._finish(_timeout_payload(video_task_id, task, end_time), started_at)
-                wait = max(self.poll_interval, min(self.hook.poll_hint or 0.0, _MAX_POLL_HINT))
+                interval = self.poll_interval or self.hook.settings.style.default_poll_interval
+                wait = max(interval, min(self.hook.poll_hint or 0.0, _MAX_POLL_HINT))
                 remaining = end_time - time.time() if end_time is not None else wait
                 time.sleep(max(0.0, min(wait, remaining)))
         finally:

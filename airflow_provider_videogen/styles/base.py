@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 from urllib.parse import quote
@@ -82,6 +82,12 @@ class ApiStyle:
     not_found_codes: ClassVar[frozenset[str]] = frozenset()
     #: Where the service is when the connection names no host (the first is the default).
     data_centers: ClassVar[tuple[DataCenter, ...]] = RONGCLOUD_DATA_CENTERS
+    #: Seconds between two polls of a waiting task when the caller sets none: about as often as the
+    #: service's answer can change.
+    default_poll_interval: ClassVar[float] = 10.0
+    #: Most task ids one batch query (:meth:`batch_query`) asks about; 0: the style has none, and
+    #: waiting triggers share a poll only when they wait on the same task id.
+    batch_query_size: ClassVar[int] = 0
 
     def auth_headers(self, api_key: str) -> dict[str, str]:
         """Return the headers that carry the connection's API key (``Authorization: Bearer`` by default).
@@ -131,6 +137,17 @@ class ApiStyle:
             code = error.get("code")
             return (str(code) if code not in (None, "") else None), text(error.get("message"))
         return None, None
+
+    def batch_query(self, video_task_ids: Sequence[str]) -> tuple[str, list[tuple[str, str]]]:
+        """Return the route (after the prefix) and the query parameters of one call that reads these tasks.
+
+        Only for a style whose :attr:`batch_query_size` is above 0; the ids are already checked.
+        """
+        raise NotImplementedError
+
+    def batch_answer_tasks(self, answer: Any) -> list[Mapping[str, Any]] | None:
+        """Return the task objects of a batch query's answer, or ``None`` if it is not such an answer."""
+        raise NotImplementedError
 
     def poll_hint(self, headers: Mapping[str, str]) -> float | None:
         """Seconds the service asks a poller to wait before the next poll, if it says (none by default)."""

@@ -42,6 +42,8 @@ class VideoGenerations(ApiStyle):
     tasks_route = "/video/generations"
     no_cancel_reason = "new-api gateways have no cancel call"
     not_found_codes = frozenset({"task_not_exist"})
+    #: The gateway refreshes a task from upstream about every 15 s: polling faster gains nothing.
+    default_poll_interval = 15.0
 
     def create_body(self, request: VideoGenerationRequest) -> dict[str, Any]:
         """``{"model", "prompt", "image"?, <sizes>, "metadata": {<Seedance options>}}``."""

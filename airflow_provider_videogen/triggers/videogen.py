@@ -52,7 +52,11 @@ class VideoTaskTrigger(BaseTrigger):
     """Poll a video task from the triggerer until it reaches a final state, then fire one event.
 
     Deferring to this trigger frees the worker slot: thousands of video tasks can wait at once in one
-    triggerer, which polls them all from one event loop and one shared HTTP session.
+    triggerer, which polls them all from one event loop and one shared HTTP session. The triggers of
+    one loop waiting on tasks of one connection share their polls (unless the connection's extra
+    ``coalesce_polls`` is false): on the contents-generations style one list call per interval
+    answers up to 500 of them, on the other styles triggers waiting on the same task share one poll
+    (:mod:`~airflow_provider_videogen.shared_polls`). Each trigger keeps its own schedule and rules.
 
     The trigger fires exactly one event and returns. Its payload is a ``dict``:
 
@@ -81,7 +85,8 @@ class VideoTaskTrigger(BaseTrigger):
     :param video_task_id: the id the create call returned.
     :param videogen_conn_id: the ``videogen`` connection to use.
     :param poll_interval: seconds between two polls (a random 0-10% is added to each wait, so that
-        triggers started together do not poll in lockstep).
+        triggers started together do not poll in lockstep; a shared poll goes out within that spread).
+        ``None``: the API style's own (10 s; 15 s on the gateway styles, whose answers change no faster).
     :param end_time: deadline as an absolute time in seconds since the epoch (``time.time()``), or
         ``None`` to wait without one. Being absolute, it survives a triggerer restart. The task is
         polled one last time at the deadline.
@@ -101,14 +106,16 @@ class VideoTaskTrigger(BaseTrigger):
         self,
         video_task_id: str,
         videogen_conn_id: str = VideoGenHook.default_conn_name,
-        poll_interval: float = 10.0,
+        poll_interval: float | None = None,
         end_time: float | None = None,
         max_consecutive_errors: int = 8,
         cancel_on_kill: bool = False,
     ) -> None:
         super().__init__()
-        if not isinstance(poll_interval, (int, float)) or not (math.isfinite(poll_interval) and poll_interval > 0):
-            raise ValueError(f"poll_interval must be a positive number of seconds, got {poll_interval!r}.")
+        if poll_interval is not None and (
+            not isinstance(poll_interval, (int, float)) or not (math.isfinite(poll_interval) and poll_interval > 0)
+        ):
+            raise ValueError(f"poll_interval must be a positive number of seconds or None, got {poll_interval!r}.")
         if end_time is not None and not (isinstance(end_time, (int, float)) and math.isfinite(end_time)):
             raise ValueError(f"end_time must be seconds since the epoch or None, got {end_time!r}.")
         if isinstance(max_consecutive_errors, bool) or not isinstance(max_consecutive_errors, int):
@@ -117,7 +124,9 @@ class VideoTaskTrigger(BaseTrigger):
             raise ValueError(f"max_consecutive_errors must be at least 1, got {max_consecutive_errors}.")
         self.video_task_id = video_task_id
         self.videogen_conn_id = videogen_conn_id
-        self.poll_interval = float(poll_interval)
+        self.poll_interval = float(poll_interval) if poll_interval is not None else None
+        # The interval in use: poll_interval, or the style's once the connection is read.
+        self._interval = self.poll_interval or 10.0
         self.end_time = float(end_time) if end_time is not None else None
         self.max_consecutive_errors = max_consecutive_errors
         self.cancel_on_kill = bool(cancel_on_kill)
@@ -179,11 +188,12 @@ class VideoTaskTrigger(BaseTrigger):
             settings = await hook.aget_settings()
         except Exception as error:
             return self._error_event(None, f"Cannot wait for video task {self.video_task_id!r}: {error}", error)
+        self._interval = self.poll_interval or settings.style.default_poll_interval
         self.log.info(
             "Waiting for video task %s at %s (poll every %.1f s%s).",
             self.video_task_id,
             settings.base_url,
-            self.poll_interval,
+            self._interval,
             f", until {_format_time(self.end_time)}" if self.end_time is not None else "",
         )
         last_task: VideoTask | None = None
@@ -192,7 +202,7 @@ class VideoTaskTrigger(BaseTrigger):
         last_error: BaseException | None = None
         # The caller has just looked at the task (the sensor before deferring, an operator after
         # creating it), so the first poll waits one interval too.
-        delay = self._jittered(self.poll_interval)
+        delay = self._jittered(self._interval)
         while True:
             # Set when this wait ends at the deadline: the poll after it is the last one. (Deciding it
             # here, not by reading the clock after the poll, means a timer firing a hair early cannot
@@ -204,7 +214,10 @@ class VideoTaskTrigger(BaseTrigger):
                     delay, final_deadline = max(remaining, 0.0), self.end_time
             await self._sleep(delay)
             try:
-                task = await hook.aget_task(self.video_task_id)
+                # Shared with the loop's other polls of this connection that come within the jitter's spread
+                # (at the deadline: none later).
+                gather = 0.0 if final_deadline is not None else self._interval * self.jitter
+                task = await hook.apoll_task(self.video_task_id, gather=gather)
             except VideoGenTransientError as error:
                 failures += 1
                 last_error = error
@@ -241,15 +254,15 @@ class VideoTaskTrigger(BaseTrigger):
 
     def _backoff(self, failures: int, retry_after: float | None) -> float:
         """Seconds before the next poll after ``failures`` failed polls in a row."""
-        ceiling = max(self.poll_interval, self.max_backoff)
-        wait = min(self.poll_interval * 2.0 ** (failures - 1), ceiling)
+        ceiling = max(self._interval, self.max_backoff)
+        wait = min(self._interval * 2.0 ** (failures - 1), ceiling)
         if retry_after is not None and math.isfinite(retry_after):
             wait = max(wait, min(retry_after, self.max_retry_after))
         return self._jittered(wait)
 
     def _next_poll(self, hint: float | None) -> float:
         """Seconds before the next poll after a good one: the interval, or longer if the service asks."""
-        wait = self.poll_interval
+        wait = self._interval
         if hint is not None and math.isfinite(hint):
             wait = max(wait, min(hint, self.max_retry_after))
         return self._jittered(wait)
