@@ -41,6 +41,9 @@ log = logging.getLogger(__name__)
 BATCH_REFUSED_STATUSES = frozenset({400, 403, 404, 405})
 
 _ONE_ATTEMPT = RetryPolicy(max_attempts=1)
+#: A URL length every common HTTP server takes (their request-line limits are about 8 KiB: nginx,
+#: Apache, aiohttp). 500 ids do not fit in it: a host that refuses the longer URL is sent shorter ones.
+_SAFE_URL_LENGTH = 8000
 
 #: What one poll resolves to: the task and the service's poll hint (seconds, or ``None``).
 PollAnswer = tuple["VideoTask", "float | None"]
@@ -69,6 +72,8 @@ class SharedPolls:
     ] = weakref.WeakKeyDictionary()
     #: Connections (id and task URL) whose host refused the batch query, remembered for the process.
     refused: ClassVar[set[tuple[str, str]]] = set()
+    #: Connections whose host refused a long list URL: their calls stay within a safe length since.
+    url_limited: ClassVar[set[tuple[str, str]]] = set()
 
     def __init__(self, loop: asyncio.AbstractEventLoop, settings: VideoGenConnectionSettings) -> None:
         self.loop = loop
@@ -98,7 +103,7 @@ class SharedPolls:
     @property
     def batching(self) -> bool:
         """Whether polls become batch queries (the style has one and this host has not refused it)."""
-        return self.settings.style.batch_query_size > 0 and self._refusal_key not in self.refused
+        return self.settings.style.batch_query_size > 0 and self._connection_key not in self.refused
 
     async def poll(self, video_task_id: str, gather: float = 0.0) -> PollAnswer:
         """Read the task in the next shared request, sent at the latest ``gather`` seconds from now.
@@ -120,8 +125,6 @@ class SharedPolls:
                 round_.timer.cancel()
             round_.due = due
             round_.timer = self.loop.call_at(due, self._send, key)
-        if key is None and len(round_.waiting) >= self.settings.style.batch_query_size:
-            self._send(key)  # a full page goes at once; the next asker starts a new round
         try:
             # Shielded: one trigger being cancelled must not cancel the poll the others share.
             return await asyncio.shield(future)
@@ -160,10 +163,35 @@ class SharedPolls:
                     future.cancel()  # only when this request itself was cancelled (the loop is closing)
 
     async def _answer_batch(self, waiting: dict[str, asyncio.Future[PollAnswer]]) -> None:
+        chunks = self._chunks(list(waiting))
+        await asyncio.gather(*(self._answer_chunk({task_id: waiting[task_id] for task_id in c}) for c in chunks))
+
+    def _chunks(self, video_task_ids: list[str]) -> list[list[str]]:
+        """Split the ids into calls of a page at most, and within a safe URL length once the host asked for it."""
+        size = self.settings.style.batch_query_size
+        if self._connection_key not in self.url_limited:
+            return [video_task_ids[start : start + size] for start in range(0, len(video_task_ids), size)]
+        base = len(self._list_url([]))
+        chunks: list[list[str]] = [[]]
+        length = base
+        for task_id in video_task_ids:
+            cost = len(self._list_url([task_id])) - base
+            if chunks[-1] and (len(chunks[-1]) >= size or length + cost > _SAFE_URL_LENGTH):
+                chunks.append([])
+                length = base
+            chunks[-1].append(task_id)
+            length += cost
+        return chunks
+
+    async def _answer_chunk(self, waiting: dict[str, asyncio.Future[PollAnswer]]) -> None:
         hook = self._requests_hook()
+        url = self._list_url(list(waiting))
         try:
-            found = await self._batch_query(hook, list(waiting))
+            found = await self._batch_query(hook, url, list(waiting))
         except VideoGenAPIError as error:
+            if error.http_status in (400, 414) and len(url) > _SAFE_URL_LENGTH and self._limit_urls(error):
+                await self._answer_batch(waiting)  # the same ids again, in calls with shorter URLs
+                return
             if error.http_status not in BATCH_REFUSED_STATUSES:
                 _fail(waiting.values(), error)
                 return
@@ -189,13 +217,15 @@ class SharedPolls:
             # Read before anything else runs: the hook's hint is that of its last answer.
             _settle(future, (task, hook.poll_hint))
 
-    async def _batch_query(self, hook: VideoGenHook, video_task_ids: list[str]) -> dict[str, VideoTask]:
+    def _list_url(self, video_task_ids: list[str]) -> str:
+        route, params = self.settings.style.batch_query(video_task_ids)
+        return f"{self.settings.base_url}{self.settings.path_prefix}{route}?{urlencode(params)}"
+
+    async def _batch_query(self, hook: VideoGenHook, url: str, video_task_ids: list[str]) -> dict[str, VideoTask]:
         from airflow_provider_videogen.hooks.videogen import read_task_payload
 
         settings = self.settings
         style = settings.style
-        route, params = style.batch_query(video_task_ids)
-        url = f"{settings.base_url}{settings.path_prefix}{route}?{urlencode(params)}"
         answer = await hook._arequest("GET", url, settings, video_task_id=None, action="list")
         items = style.batch_answer_tasks(answer)
         if items is None:
@@ -215,8 +245,25 @@ class SharedPolls:
                     continue  # an item that does not read as this task: it is read on its own
         return found
 
+    def _limit_urls(self, error: VideoGenAPIError) -> bool:
+        """Remember that the host refuses long list URLs (True), unless it was known already (False)."""
+        key = self._connection_key
+        if key in self.url_limited:
+            return False
+        self.url_limited.add(key)
+        log.warning(
+            "The service at %s refused a list call of %s ids with a long URL (HTTP %s); its list calls of "
+            "connection %r ask for as many ids as fit in %d characters from now on.",
+            self.settings.base_url,
+            self.settings.style.batch_query_size,
+            error.http_status,
+            self.settings.conn_id,
+            _SAFE_URL_LENGTH,
+        )
+        return True
+
     def _refuse(self, error: VideoGenAPIError) -> None:
-        key = self._refusal_key
+        key = self._connection_key
         if key in self.refused:
             return
         self.refused.add(key)
@@ -229,7 +276,7 @@ class SharedPolls:
         )
 
     @property
-    def _refusal_key(self) -> tuple[str, str]:
+    def _connection_key(self) -> tuple[str, str]:
         return self.settings.conn_id, self.settings.tasks_url
 
     def _requests_hook(self) -> VideoGenHook:

@@ -32,12 +32,12 @@ class ContentsGenerations(ApiStyle):
     batch_query_size = 500
 
     def batch_query(self, video_task_ids: Sequence[str]) -> tuple[str, list[tuple[str, str]]]:
-        """The list call: ``filter.task_ids`` repeated, one page as large as the service allows."""
+        """Return the list call: ``filter.task_ids`` repeated, one page as large as the service allows."""
         params = [("page_num", "1"), ("page_size", str(self.batch_query_size))]
         return self.tasks_route, params + [("filter.task_ids", task_id) for task_id in video_task_ids]
 
     def batch_answer_tasks(self, answer: Any) -> list[Mapping[str, Any]] | None:
-        """The ``items`` of ``{"total", "items": [task, ...]}``."""
+        """Return the ``items`` of ``{"total", "items": [task, ...]}``."""
         items = answer.get("items") if isinstance(answer, Mapping) else None
         if not isinstance(items, list):
             return None
