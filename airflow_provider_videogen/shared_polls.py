@@ -189,7 +189,8 @@ class SharedPolls:
         try:
             found = await self._batch_query(hook, url, list(waiting))
         except VideoGenAPIError as error:
-            if error.http_status in (400, 414) and len(url) > _SAFE_URL_LENGTH and self._limit_urls(error):
+            if error.http_status in (400, 414) and len(url) > _SAFE_URL_LENGTH:
+                self._limit_urls(error)
                 await self._answer_batch(waiting)  # the same ids again, in calls with shorter URLs
                 return
             if error.http_status not in BATCH_REFUSED_STATUSES:
@@ -245,11 +246,11 @@ class SharedPolls:
                     continue  # an item that does not read as this task: it is read on its own
         return found
 
-    def _limit_urls(self, error: VideoGenAPIError) -> bool:
-        """Remember that the host refuses long list URLs (True), unless it was known already (False)."""
+    def _limit_urls(self, error: VideoGenAPIError) -> None:
+        """Remember that the host refuses long list URLs (said once)."""
         key = self._connection_key
         if key in self.url_limited:
-            return False
+            return  # another call of the same round, sent before the first one's answer came
         self.url_limited.add(key)
         log.warning(
             "The service at %s refused a list call of %s ids with a long URL (HTTP %s); its list calls of "
@@ -260,7 +261,6 @@ class SharedPolls:
             self.settings.conn_id,
             _SAFE_URL_LENGTH,
         )
-        return True
 
     def _refuse(self, error: VideoGenAPIError) -> None:
         key = self._connection_key

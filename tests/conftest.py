@@ -80,8 +80,9 @@ def sim(simulator: VideoGenSimulator) -> Iterator[VideoGenSimulator]:
 
     simulator.reset()
     yield simulator
-    # Hosts that refused the list call are remembered for the process: not from one test to the next.
+    # What hosts refused (the list call, long URLs) is remembered for the process: not from one test to the next.
     SharedPolls.refused.clear()
+    SharedPolls.url_limited.clear()
 
 
 ConnectionFactory = Callable[..., str]

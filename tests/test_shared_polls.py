@@ -57,7 +57,7 @@ def calls(sim: Any, target: str) -> int:
 
 
 async def test_n_waiting_tasks_cost_one_list_call_per_page_per_round(sim, videogen_connection, caplog):
-    n = 501
+    n = 1001  # three pages: two calls of 500 ids are refused at once
     task_ids = [sim.add_task(queued_seconds=600) for _ in range(n)]
     hooks = await resolved_hooks("videogen_default", n)
     try:
