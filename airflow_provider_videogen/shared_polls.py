@@ -25,7 +25,7 @@ import logging
 import math
 import weakref
 from typing import TYPE_CHECKING, Any, ClassVar
-from urllib.parse import urlencode
+from urllib.parse import quote_plus, urlencode
 
 from airflow_provider_videogen.exceptions import VideoGenAPIError, VideoGenError, VideoGenTransientError
 from airflow_provider_videogen.retry import RetryPolicy
@@ -172,10 +172,12 @@ class SharedPolls:
         if self._connection_key not in self.url_limited:
             return [video_task_ids[start : start + size] for start in range(0, len(video_task_ids), size)]
         base = len(self._list_url([]))
+        # What one id adds to the URL, beyond its own quoted length (measured once on a probe id).
+        overhead = len(self._list_url(["x"])) - base - 1
         chunks: list[list[str]] = [[]]
         length = base
         for task_id in video_task_ids:
-            cost = len(self._list_url([task_id])) - base
+            cost = overhead + len(quote_plus(task_id))
             if chunks[-1] and (len(chunks[-1]) >= size or length + cost > _SAFE_URL_LENGTH):
                 chunks.append([])
                 length = base
