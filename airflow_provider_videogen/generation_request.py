@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from typing import Any
@@ -51,6 +52,9 @@ class VideoGenerationRequest:
     :param width: width in pixels (video-generations style only).
     :param height: height in pixels (video-generations style only).
     :param fps: frames per second (video-generations style only).
+    :param image_file: a local input image to upload: a path, or the image's bytes (PNG, JPEG or
+        WebP). Only styles that take uploads send it (``openai_videos``: ``input_reference`` as
+        multipart); the others take images as URLs or ``data:`` URIs in ``image_urls``.
     :param extra_fields: any other request fields, sent as they are at the top level (a
         ``metadata`` mapping here is merged into the video-generations ``metadata``).
     """
@@ -74,6 +78,7 @@ class VideoGenerationRequest:
     width: int | None = None
     height: int | None = None
     fps: int | None = None
+    image_file: str | os.PathLike[str] | bytes | None = None
     extra_fields: Mapping[str, Any] = field(default_factory=dict)
 
     @classmethod
@@ -97,6 +102,56 @@ class VideoGenerationRequest:
         from airflow_provider_videogen.styles import get_style
 
         return get_style(api_style).create_body(self)
+
+
+MAX_UPLOAD_BYTES = 50 * 1024 * 1024
+"""Largest local image :func:`read_image_file` uploads."""
+
+_IMAGE_SIGNATURES = ((b"\x89PNG\r\n\x1a\n", "image/png", "png"), (b"\xff\xd8\xff", "image/jpeg", "jpg"))
+
+
+@dataclass(frozen=True)
+class Upload:
+    """A file sent with a create call (multipart/form-data).
+
+    :param form_field: the form field's name.
+    :param filename: the file name sent.
+    :param data: the bytes.
+    :param content_type: the file's media type.
+    """
+
+    form_field: str
+    filename: str
+    data: bytes = field(repr=False)
+    content_type: str
+
+
+def read_image_file(image: str | os.PathLike[str] | bytes, field_name: str) -> Upload:
+    """Read a local input image (a path or bytes) for upload; raise a clear error if it is not one."""
+    if isinstance(image, (bytes, bytearray, memoryview)):
+        data, name = bytes(image), None
+    elif isinstance(image, (str, os.PathLike)):
+        path = os.fspath(image)
+        try:
+            size = os.path.getsize(path)
+            if size > MAX_UPLOAD_BYTES:
+                raise refused(f"The image file {path!r} is {size} bytes; at most {MAX_UPLOAD_BYTES} are uploaded.")
+            with open(path, "rb") as file:
+                data = file.read()
+        except OSError as error:
+            raise refused(
+                f"Cannot read the image file {path!r} ({error.strerror or error}); pass an existing local "
+                "image, its bytes, or a URL in image_urls."
+            ) from None
+        name = os.path.basename(path)
+    else:
+        raise refused(f"image_file must be a path or bytes, got {type(image).__name__}.")
+    kind = next(((media, ext) for magic, media, ext in _IMAGE_SIGNATURES if data.startswith(magic)), None)
+    if kind is None and data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        kind = ("image/webp", "webp")
+    if kind is None:
+        raise refused("image_file is not a PNG, JPEG or WebP image.")
+    return Upload(field_name, name or f"{field_name}.{kind[1]}", data, kind[0])
 
 
 def image_item(image: str | Mapping[str, Any]) -> dict[str, Any]:

@@ -85,6 +85,12 @@ class SharedPolls:
         self._sending: set[asyncio.Task[None]] = set()
 
     @classmethod
+    def forget_refusals(cls) -> None:
+        """Forget which hosts refused the list call or its long URLs (tests start each from scratch)."""
+        cls.refused.clear()
+        cls.url_limited.clear()
+
+    @classmethod
     def join(cls, settings: VideoGenConnectionSettings) -> SharedPolls:
         """Take a share of the running loop's shared polls of this connection (made on first use)."""
         loop = asyncio.get_running_loop()

@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ipaddress
+import json
 import socket
 import threading
 import weakref
@@ -37,6 +38,8 @@ from airflow_provider_videogen.exceptions import VideoFileHostRefusedError
 
 if TYPE_CHECKING:
     import aiohttp
+
+    from airflow_provider_videogen.generation_request import Upload
 
 USER_AGENT = f"airflow-provider-videogen/{__version__}"
 """The ``User-Agent`` of every request the provider makes."""
@@ -82,9 +85,13 @@ def send(
     timeout: float,
     headers: Mapping[str, str] | None = None,
     json_body: Any = None,
+    uploads: Sequence[Upload] = (),
     max_body: int = MAX_ANSWER_BYTES,
 ) -> Answer:
     """Make one request (no redirects followed) and read its answer, all within ``timeout`` seconds.
+
+    With ``uploads`` the request is multipart/form-data: the files, and ``json_body``'s fields as
+    form fields (texts as they are, other values as JSON).
 
     :raises RequestDeadlineExceeded: the deadline passed before the answer was complete.
     :raises AnswerTooLargeError: the body is larger than ``max_body``.
@@ -92,12 +99,18 @@ def send(
     """
     with _deadline(timeout) as deadline:
         try:
+            form: dict[str, Any] = {}
+            if uploads:
+                form["data"] = {k: v if isinstance(v, str) else json.dumps(v) for k, v in (json_body or {}).items()}
+                form["files"] = [(u.form_field, (u.filename, u.data, u.content_type)) for u in uploads]
+            else:
+                form["json"] = json_body
             response = session.request(
                 method,
                 url,
                 headers=dict(headers or {}),
-                json=json_body,
                 timeout=(timeout, timeout),
+                **form,
                 allow_redirects=False,
                 stream=True,
             )

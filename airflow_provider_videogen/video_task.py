@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import math
@@ -38,8 +39,12 @@ class VideoTaskStatus(str, Enum):
         return self in _FAILURES
 
     @classmethod
-    def from_api(cls, raw_status: Any) -> VideoTaskStatus:
-        """Map any status spelling of either API style to a status.
+    def from_api(cls, raw_status: Any, spellings: Mapping[str, VideoTaskStatus] | None = None) -> VideoTaskStatus:
+        """Map a status spelling to a status.
+
+        :param raw_status: the status as the API spelled it (compared in lower case).
+        :param spellings: one API style's spellings (its ``statuses``, lower case); by default those
+            of every style the provider speaks.
 
         An unrecognised spelling maps to ``UNKNOWN``, which is not final, so a waiting task keeps
         waiting rather than mistaking a new spelling for an ending; it is logged once per spelling.
@@ -47,7 +52,7 @@ class VideoTaskStatus(str, Enum):
         if raw_status is None:
             return cls.UNKNOWN
         key = str(raw_status).strip().lower()
-        status = _SPELLINGS.get(key)
+        status = (_every_spelling() if spellings is None else spellings).get(key)
         if status is None:
             if key not in _UNKNOWN_SPELLINGS_SEEN:
                 _UNKNOWN_SPELLINGS_SEEN.add(key)
@@ -61,27 +66,15 @@ _TERMINAL = frozenset(
 )
 _FAILURES = _TERMINAL - {VideoTaskStatus.SUCCEEDED}
 
-# Every spelling seen in the contents-generations API, the documented video-generations API, older
-# gateway docs and the gateway's real (upper-case) answers.
-_SPELLINGS: dict[str, VideoTaskStatus] = {
-    "queued": VideoTaskStatus.QUEUED,
-    "not_start": VideoTaskStatus.QUEUED,
-    "submitted": VideoTaskStatus.QUEUED,
-    "pending": VideoTaskStatus.QUEUED,
-    "running": VideoTaskStatus.RUNNING,
-    "in_progress": VideoTaskStatus.RUNNING,
-    "processing": VideoTaskStatus.RUNNING,
-    "succeeded": VideoTaskStatus.SUCCEEDED,
-    "success": VideoTaskStatus.SUCCEEDED,
-    "completed": VideoTaskStatus.SUCCEEDED,
-    "failed": VideoTaskStatus.FAILED,
-    "failure": VideoTaskStatus.FAILED,
-    "cancelled": VideoTaskStatus.CANCELLED,
-    "canceled": VideoTaskStatus.CANCELLED,
-    "expired": VideoTaskStatus.EXPIRED,
-    "unknown": VideoTaskStatus.UNKNOWN,
-}
 _UNKNOWN_SPELLINGS_SEEN: set[str] = set()
+
+
+@functools.cache
+def _every_spelling() -> dict[str, VideoTaskStatus]:
+    """Every style's spellings (they agree where they overlap: a test checks it)."""
+    from airflow_provider_videogen.styles import STYLES  # the styles read their answers with this module
+
+    return {key: status for style in STYLES.values() for key, status in style.statuses.items()}
 
 
 @dataclass(frozen=True)

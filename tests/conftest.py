@@ -1,17 +1,18 @@
-"""Shared fixtures: a throwaway Airflow home, the simulator, and ``videogen`` connections pointing at it."""
+"""Shared fixtures: a throwaway Airflow home, and the shipped plugin's simulator and connections."""
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
+
+from tests.loopback import API_KEY
 
 # Airflow reads its home when first imported: point it at a throwaway folder before any test imports it.
 AIRFLOW_HOME = Path(tempfile.mkdtemp(prefix="videogen-test-airflow-"))
@@ -23,7 +24,7 @@ os.environ.setdefault("AIRFLOW__LOGGING__LOGGING_LEVEL", "INFO")
 if TYPE_CHECKING:
     from airflow_provider_videogen.testing import VideoGenSimulator
 
-API_KEY = "sim-test-key-7f3a9c"
+pytest_plugins = ["airflow_provider_videogen.testing.pytest_plugin"]
 
 
 @pytest.fixture(scope="session")
@@ -65,48 +66,12 @@ def load_dag_file(airflow_db: Path) -> Callable[[Path], Any]:
 
 
 @pytest.fixture(scope="session")
-def simulator() -> Iterator[VideoGenSimulator]:
-    """One simulator for the whole run; use ``sim`` in tests to get it freshly reset."""
-    from airflow_provider_videogen.testing import VideoGenSimulator
-
-    with VideoGenSimulator(api_key=API_KEY, queued_seconds=0.2, running_seconds=0.3, video_size=200_000) as server:
-        yield server
+def videogen_simulator_settings() -> dict[str, Any]:
+    """The suite's simulator: its key, and a lifecycle quick enough for many tests."""
+    return {"api_key": API_KEY, "queued_seconds": 0.2, "running_seconds": 0.3, "video_size": 200_000}
 
 
 @pytest.fixture
-def sim(simulator: VideoGenSimulator) -> Iterator[VideoGenSimulator]:
-    """The simulator with no tasks, faults or logged requests."""
-    from airflow_provider_videogen.shared_polls import SharedPolls
-
-    simulator.reset()
-    yield simulator
-    # What hosts refused (the list call, long URLs) is remembered for the process: not from one test to the next.
-    SharedPolls.refused.clear()
-    SharedPolls.url_limited.clear()
-
-
-ConnectionFactory = Callable[..., str]
-
-
-@pytest.fixture
-def videogen_connection(sim: VideoGenSimulator, monkeypatch: pytest.MonkeyPatch) -> ConnectionFactory:
-    """
-    Define a ``videogen`` connection to the simulator as an ``AIRFLOW_CONN_*`` variable.
-
-    Call it with ``conn_id``, ``api_style`` and any other extras; it returns the connection id.
-    """
-
-    def define(
-        conn_id: str = "videogen_default",
-        api_style: str = "contents_generations",
-        api_key: str = API_KEY,
-        host: str | None = None,
-        **extra: object,
-    ) -> str:
-        extra = {"api_style": api_style, **extra}
-        conn = {"conn_type": "videogen", "host": host or sim.base_url, "password": api_key, "extra": extra}
-        monkeypatch.setenv(f"AIRFLOW_CONN_{conn_id.upper()}", json.dumps(conn))
-        return conn_id
-
-    define()
-    return define
+def sim(videogen_simulator: VideoGenSimulator) -> VideoGenSimulator:
+    """The plugin's simulator under a short name, with no tasks, faults or logged requests."""
+    return videogen_simulator

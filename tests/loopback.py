@@ -1,10 +1,14 @@
-"""Small HTTP servers of the tests' own, on loopback, for faults the simulator does not produce."""
+"""What the tests serve on loopback: the simulator's key, and small HTTP servers of their own for
+faults the simulator does not produce."""
 
 from __future__ import annotations
 
 import http.server
 import threading
 from typing import Any
+
+API_KEY = "sim-test-key-7f3a9c"
+"""The key the suite's simulator accepts (the plugin's ``videogen_simulator``, see ``conftest.py``)."""
 
 
 class QuietHandler(http.server.BaseHTTPRequestHandler):

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import weakref
-from collections.abc import Callable, Coroutine, Mapping
+from collections.abc import Callable, Coroutine, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import requests
@@ -28,7 +28,7 @@ from airflow_provider_videogen.exceptions import (
     VideoGenTransientError,
     VideoTaskNotFoundError,
 )
-from airflow_provider_videogen.generation_request import VideoGenerationRequest
+from airflow_provider_videogen.generation_request import Upload, VideoGenerationRequest
 from airflow_provider_videogen.retry import RetryPolicy, parse_retry_after, retry_kwargs
 from airflow_provider_videogen.settings import (
     DATA_CENTER_URLS,
@@ -220,6 +220,7 @@ class VideoGenHook(BaseHook):
             raise VideoGenConfigurationError("Pass either a VideoGenerationRequest or keyword fields, not both.")
         settings = self.settings
         body = settings.style.create_body(request)
+        uploads = settings.style.create_uploads(request)
         try:
             answer = self._request(
                 "POST",
@@ -228,6 +229,7 @@ class VideoGenHook(BaseHook):
                 video_task_id=None,
                 action="create",
                 json_body=body,
+                uploads=uploads,
                 retry_if=_create_may_retry,
             )
         except VideoGenTransientError as error:
@@ -312,6 +314,7 @@ class VideoGenHook(BaseHook):
         video_task_id: str | None,
         action: str,
         json_body: Any = None,
+        uploads: Sequence[Upload] = (),
         policy: RetryPolicy | None = None,
         retry_if: Callable[[BaseException], bool] | None = None,
         read: Callable[[Any], Any] | None = None,
@@ -322,7 +325,13 @@ class VideoGenHook(BaseHook):
         def attempt() -> Any:
             try:
                 answer = transport.send(
-                    session, method, url, timeout=settings.timeout, headers=headers, json_body=json_body
+                    session,
+                    method,
+                    url,
+                    timeout=settings.timeout,
+                    headers=headers,
+                    json_body=json_body,
+                    uploads=uploads,
                 )
             except transport.AnswerTooLargeError as e:
                 raise _too_large_error(e, action, video_task_id, settings) from None

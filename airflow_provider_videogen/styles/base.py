@@ -12,8 +12,8 @@ from urllib.parse import quote
 from airflow_provider_videogen._errors import refused
 
 if TYPE_CHECKING:
-    from airflow_provider_videogen.generation_request import VideoGenerationRequest
-    from airflow_provider_videogen.video_task import VideoTask
+    from airflow_provider_videogen.generation_request import Upload, VideoGenerationRequest
+    from airflow_provider_videogen.video_task import VideoTask, VideoTaskStatus
 
 MAX_VIDEO_TASK_ID_LENGTH = 256
 
@@ -80,6 +80,9 @@ class ApiStyle:
     no_cancel_reason: ClassVar[str] = "it has no cancel call"
     #: API error codes that mean "no such task", whatever the HTTP status.
     not_found_codes: ClassVar[frozenset[str]] = frozenset()
+    #: How the style's answers spell each status, in lower case (answers are compared in lower case).
+    #: Any other spelling reads as unknown, which is not final: a waiting task keeps waiting.
+    statuses: ClassVar[Mapping[str, VideoTaskStatus]] = {}
     #: Where the service is when the connection names no host (the first is the default).
     data_centers: ClassVar[tuple[DataCenter, ...]] = RONGCLOUD_DATA_CENTERS
     #: Seconds between two polls of a waiting task when the caller sets none: about as often as the
@@ -112,6 +115,18 @@ class ApiStyle:
     def create_body(self, request: VideoGenerationRequest) -> dict[str, Any]:
         """Return the create call's JSON body for ``request``; raise a clear error for fields this style lacks."""
         raise NotImplementedError
+
+    def create_uploads(self, request: VideoGenerationRequest) -> list[Upload]:
+        """Return the files the create call uploads (then it is multipart/form-data, not JSON).
+
+        By default none: a style that takes no uploads refuses ``image_file``.
+        """
+        if request.image_file is not None:
+            raise refused(
+                f"{self.name} takes input images as URLs or data: URIs in image_urls, not as a file upload "
+                "(image_file)."
+            )
+        return []
 
     def created_task_id(self, answer: Any) -> str | None:
         """Read the new task's id from the create call's answer (``None`` if it holds none)."""

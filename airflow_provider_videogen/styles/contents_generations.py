@@ -20,6 +20,17 @@ if TYPE_CHECKING:
     from airflow_provider_videogen.generation_request import VideoGenerationRequest
 
 
+STATUSES = {
+    "queued": VideoTaskStatus.QUEUED,
+    "running": VideoTaskStatus.RUNNING,
+    "succeeded": VideoTaskStatus.SUCCEEDED,
+    "failed": VideoTaskStatus.FAILED,
+    "cancelled": VideoTaskStatus.CANCELLED,
+    "expired": VideoTaskStatus.EXPIRED,
+}
+"""The task statuses of the contents-generations API."""
+
+
 class ContentsGenerations(ApiStyle):
     """RongCloud / Ark: a ``content`` list of text and images, Seedance options at the top level."""
 
@@ -29,6 +40,7 @@ class ContentsGenerations(ApiStyle):
     default_path_prefix = "/llm/v1"
     tasks_route = "/contents/generations/tasks"
     can_cancel = True
+    statuses = STATUSES
     batch_query_size = 500
 
     def batch_query(self, video_task_ids: Sequence[str]) -> tuple[str, list[tuple[str, str]]]:
@@ -83,7 +95,7 @@ def parse_contents_task(task: Mapping[str, Any], video_task_id: str | None) -> V
     raw_status = text(task.get("status"))
     return VideoTask(
         id=text(task.get("id")) or video_task_id or "",
-        status=VideoTaskStatus.from_api(raw_status),
+        status=VideoTaskStatus.from_api(raw_status, STATUSES),
         raw_status=raw_status,
         video_url=video_url,
         last_frame_url=text(content.get("last_frame_url")),

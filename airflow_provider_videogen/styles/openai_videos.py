@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_videogen._errors import refused
+from airflow_provider_videogen.generation_request import Upload, read_image_file
 from airflow_provider_videogen.retry import parse_poll_after_ms
 from airflow_provider_videogen.styles.base import ApiStyle, FileSource, integer, mapping, number, percent, text
 from airflow_provider_videogen.video_task import VideoTask, VideoTaskStatus
@@ -24,6 +25,16 @@ if TYPE_CHECKING:
 _SIZE_RE = re.compile(r"^\s*(\d+)\s*[xX]\s*(\d+)\s*$")
 
 
+STATUSES = {
+    "queued": VideoTaskStatus.QUEUED,
+    "in_progress": VideoTaskStatus.RUNNING,
+    "completed": VideoTaskStatus.SUCCEEDED,
+    "failed": VideoTaskStatus.FAILED,
+    "unknown": VideoTaskStatus.UNKNOWN,  # new-api's, when the upstream says nothing it knows
+}
+"""The statuses of a ``/v1/videos`` video object."""
+
+
 class OpenAIVideos(ApiStyle):
     """``model``, ``prompt``, ``seconds`` (a string), ``size`` (``WIDTHxHEIGHT``), ``input_reference``."""
 
@@ -32,6 +43,7 @@ class OpenAIVideos(ApiStyle):
     description = "The /v1/videos shape of new-api, LiteLLM and other gateways: .../videos"
     default_path_prefix = "/v1"
     tasks_route = "/videos"
+    statuses = STATUSES
     no_cancel_reason = "the /v1/videos shape has no cancel call (its DELETE removes a video for good)"
     not_found_codes = frozenset({"video_not_found"})
     #: The gateway refreshes a task from upstream about every 15 s: polling faster gains nothing.
@@ -62,8 +74,8 @@ class OpenAIVideos(ApiStyle):
             raise refused("Pass both width and height (or size='1280x720'), not one of them.")
         if request.width is not None:
             body["size"] = f"{request.width}x{request.height}"
-        if len(request.image_urls) > 1:
-            raise refused("The /v1/videos API takes one input image (input_reference).")
+        if len(request.image_urls) + (request.image_file is not None) > 1:
+            raise refused("The /v1/videos API takes one input image (input_reference): a URL or an image_file.")
         for image in request.image_urls:
             url = image if isinstance(image, str) else image.get("url")
             if not isinstance(url, str) or not url.strip():
@@ -74,6 +86,12 @@ class OpenAIVideos(ApiStyle):
         body.update(request.extra_fields)
         return body
 
+    def create_uploads(self, request: VideoGenerationRequest) -> list[Upload]:
+        """Upload a local ``image_file`` as ``input_reference`` (the create call is then multipart)."""
+        if request.image_file is None:
+            return []
+        return [read_image_file(request.image_file, "input_reference")]
+
     def parse_task(self, payload: Mapping[str, Any], video_task_id: str | None) -> VideoTask:
         """Read the video object (``status``, ``progress``, ``seconds``, ``size``, ``error``, ``metadata.url``)."""
         error = mapping(payload.get("error"))
@@ -82,7 +100,7 @@ class OpenAIVideos(ApiStyle):
         metadata = mapping(payload.get("metadata"))
         return VideoTask(
             id=text(payload.get("id")) or video_task_id or "",
-            status=VideoTaskStatus.from_api(raw_status),
+            status=VideoTaskStatus.from_api(raw_status, STATUSES),
             raw_status=raw_status,
             video_url=text(metadata.get("url")),
             model=text(payload.get("model")),

@@ -32,6 +32,26 @@ if TYPE_CHECKING:
 _TOP_LEVEL_FIELDS = ("duration", "width", "height", "fps", "seed")
 
 
+STATUSES = {
+    # the gateway's real answers
+    "not_start": VideoTaskStatus.QUEUED,
+    "submitted": VideoTaskStatus.QUEUED,
+    "queued": VideoTaskStatus.QUEUED,
+    "in_progress": VideoTaskStatus.RUNNING,
+    "success": VideoTaskStatus.SUCCEEDED,
+    "failure": VideoTaskStatus.FAILED,
+    "unknown": VideoTaskStatus.UNKNOWN,
+    # the documented answer, and older gateway docs
+    "pending": VideoTaskStatus.QUEUED,
+    "processing": VideoTaskStatus.RUNNING,
+    "completed": VideoTaskStatus.SUCCEEDED,
+    "failed": VideoTaskStatus.FAILED,
+    "cancelled": VideoTaskStatus.CANCELLED,
+    "canceled": VideoTaskStatus.CANCELLED,
+}
+"""The task statuses of the video-generations API, as documented and as gateways answer."""
+
+
 class VideoGenerations(ApiStyle):
     """new-api gateways: ``model``, ``prompt``, one ``image``, vendor options in ``metadata``."""
 
@@ -40,6 +60,7 @@ class VideoGenerations(ApiStyle):
     description = "new-api gateways and their resellers: .../video/generations"
     default_path_prefix = "/v1"
     tasks_route = "/video/generations"
+    statuses = STATUSES
     no_cancel_reason = "new-api gateways have no cancel call"
     not_found_codes = frozenset({"task_not_exist"})
     #: The gateway refreshes a task from upstream about every 15 s: polling faster gains nothing.
@@ -114,7 +135,7 @@ def parse_documented_task(task: Mapping[str, Any], video_task_id: str | None) ->
     raw_status = text(task.get("status"))
     return VideoTask(
         id=text(task.get("task_id")) or text(task.get("id")) or video_task_id or "",
-        status=VideoTaskStatus.from_api(raw_status),
+        status=VideoTaskStatus.from_api(raw_status, STATUSES),
         raw_status=raw_status,
         video_url=text(task.get("url")) or text(task.get("video_url")),
         model=text(task.get("model")),
@@ -137,7 +158,7 @@ def _parse_gateway(envelope: Mapping[str, Any], data: Mapping[str, Any], video_t
     upstream_raw = data.get("data")
     upstream = parse_contents_task(upstream_raw, video_task_id) if isinstance(upstream_raw, Mapping) else None
     raw_status = text(data.get("status"))
-    status = VideoTaskStatus.from_api(raw_status)
+    status = VideoTaskStatus.from_api(raw_status, STATUSES)
     if status is VideoTaskStatus.UNKNOWN and upstream is not None:
         status = upstream.status
     error_code, error_message = error_in_text(data.get("fail_reason"))

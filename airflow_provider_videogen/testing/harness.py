@@ -17,13 +17,15 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
+
+if TYPE_CHECKING:
+    from airflow_provider_videogen.testing.simulator import SimulatorConfig
 
 __all__ = ["SimulatorProcess", "VideoGenSimulator"]
 
 _CONTROL_TIMEOUT = 30.0
-_DEFAULT_PATH_PREFIXES = {"contents_generations": "/llm/v1", "video_generations": "/v1"}
 _READY_PREFIX = "VideoGen simulator listening on "
 
 
@@ -246,9 +248,11 @@ class _SimulatorClient:
         timeout: float | None = None,
     ) -> str:
         """Return an Airflow connection (JSON, as in ``AIRFLOW_CONN_...``) pointing at this simulator."""
+        from airflow_provider_videogen.styles import get_style
+
         extra: dict[str, Any] = {
             "api_style": api_style,
-            "path_prefix": path_prefix or _DEFAULT_PATH_PREFIXES.get(api_style, "/v1"),
+            "path_prefix": get_style(api_style).default_path_prefix if path_prefix is None else path_prefix,
         }
         if timeout is not None:
             extra["timeout"] = timeout
@@ -265,11 +269,11 @@ class _SimulatorClient:
         return {f"AIRFLOW_CONN_{conn_id.upper()}": self.connection_json(api_style, path_prefix, timeout)}
 
 
-def _config_kwargs(**kwargs: Any) -> dict[str, Any]:
+def _config(settings: dict[str, Any]) -> SimulatorConfig:
+    """Check the settings early, in the caller's thread (a wrong name or value raises here)."""
     from airflow_provider_videogen.testing.simulator import SimulatorConfig
 
-    SimulatorConfig(**kwargs)  # validate early, in the caller's thread
-    return kwargs
+    return SimulatorConfig(**settings)
 
 
 class VideoGenSimulator(_SimulatorClient):
@@ -280,35 +284,18 @@ class VideoGenSimulator(_SimulatorClient):
         with VideoGenSimulator(queued_seconds=0.2, running_seconds=0.3) as sim:
             task_id = sim.add_task(final_status="failed")
             ...
+
+    :param host: the address to listen on.
+    :param port: the port (0: a free one).
+    :param settings: any :class:`~airflow_provider_videogen.testing.simulator.SimulatorConfig` field
+        (``api_key``, ``queued_seconds``, ``video_size``...); checked here.
     """
 
-    def __init__(
-        self,
-        *,
-        api_key: str = "sim-key",
-        queued_seconds: float = 1.0,
-        running_seconds: float = 2.0,
-        video_size: int = 1_048_576,
-        video_generations_shape: str = "gateway",
-        url_ttl: float = 86_400.0,
-        request_log: bool = True,
-        request_log_size: int = 50_000,
-        host: str = "127.0.0.1",
-        port: int = 0,
-    ) -> None:
-        self.api_key = api_key
+    def __init__(self, *, host: str = "127.0.0.1", port: int = 0, **settings: Any) -> None:
+        self.settings = _config(settings)
+        self.api_key = self.settings.api_key
         self.host = host
         self.port = port
-        self._settings = _config_kwargs(
-            api_key=api_key,
-            queued_seconds=queued_seconds,
-            running_seconds=running_seconds,
-            video_size=video_size,
-            video_generations_shape=video_generations_shape,
-            url_ttl=url_ttl,
-            request_log=request_log,
-            request_log_size=request_log_size,
-        )
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._stop: asyncio.Event | None = None
@@ -330,7 +317,7 @@ class VideoGenSimulator(_SimulatorClient):
         return self
 
     def _run(self, ready: queue.Queue[tuple[str, Any]]) -> None:
-        from airflow_provider_videogen.testing.simulator import SimulatorConfig, start_server
+        from airflow_provider_videogen.testing.simulator import start_server
 
         loop = asyncio.new_event_loop()
         self._loop = loop
@@ -339,9 +326,7 @@ class VideoGenSimulator(_SimulatorClient):
             try:
                 stop = asyncio.Event()
                 self._stop = stop
-                runner, url = loop.run_until_complete(
-                    start_server(SimulatorConfig(**self._settings), self.host, self.port)
-                )
+                runner, url = loop.run_until_complete(start_server(self.settings, self.host, self.port))
             except BaseException as exc:
                 ready.put(("error", exc))
                 return
@@ -388,52 +373,27 @@ class SimulatorProcess(_SimulatorClient):
 
     Same settings and methods as :class:`VideoGenSimulator`; use it where the simulator must not
     share the test process's CPU or event loop (benchmarks, demos).
+
+    :param startup_timeout: seconds allowed until the process says it listens.
+    :param python: the interpreter to run it with (this one by default).
     """
 
     def __init__(
         self,
         *,
-        api_key: str = "sim-key",
-        queued_seconds: float = 1.0,
-        running_seconds: float = 2.0,
-        video_size: int = 1_048_576,
-        video_generations_shape: str = "gateway",
-        url_ttl: float = 86_400.0,
-        request_log: bool = True,
-        request_log_size: int = 50_000,
         host: str = "127.0.0.1",
         port: int = 0,
         startup_timeout: float = 30.0,
         python: str | None = None,
+        **settings: Any,
     ) -> None:
-        self.api_key = api_key
+        self.settings = _config(settings)
+        self.api_key = self.settings.api_key
         self.host = host
         self.port = port
         self.startup_timeout = startup_timeout
         self.python = python or sys.executable
-        settings = _config_kwargs(
-            api_key=api_key,
-            queued_seconds=queued_seconds,
-            running_seconds=running_seconds,
-            video_size=video_size,
-            video_generations_shape=video_generations_shape,
-            url_ttl=url_ttl,
-            request_log=request_log,
-            request_log_size=request_log_size,
-        )
-        self.args = [
-            "--host", host,
-            "--port", str(port),
-            "--api-key", api_key,
-            "--queued-seconds", repr(float(queued_seconds)),
-            "--running-seconds", repr(float(running_seconds)),
-            "--video-size", str(int(video_size)),
-            "--video-generations-shape", video_generations_shape,
-            "--url-ttl", repr(float(url_ttl)),
-            "--request-log-size", str(int(request_log_size)),
-        ]  # fmt: skip
-        if not settings["request_log"]:
-            self.args.append("--no-request-log")
+        self.args = ["--host", host, "--port", str(port), *self.settings.to_argv()]
         self.process: subprocess.Popen[str] | None = None
 
     def start(self) -> SimulatorProcess:

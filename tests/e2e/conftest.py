@@ -8,7 +8,6 @@ When a test fails, the tail of every running service's output is added to its re
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Callable, Generator, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -19,17 +18,16 @@ from packaging.version import Version
 
 from airflow_provider_videogen.testing import SimulatorProcess
 
-from .deployment import AirflowDeployment, free_port
+from .deployment import AirflowDeployment
+from .simulator_service import SimulatorService, running_simulators, simulator_service
 
 if TYPE_CHECKING:
     from .distributed import DistributedDeployment
 
 E2E_DAGS = Path(__file__).resolve().parent / "dags"
 EXAMPLE_DAGS = Path(__file__).resolve().parents[2] / "example_dags"
-API_KEY = "sim-e2e-key-4b1d"
 
 _started: list[AirflowDeployment] = []
-_simulators: list[SimulatorService] = []
 
 StartDeployment = Callable[..., AirflowDeployment]
 
@@ -59,60 +57,11 @@ def pytest_runtest_makereport(
     if item.get_closest_marker("distributed") and report.when in ("setup", "call") and not report.skipped:
         _figures.append(f"{item.name}: {report.when} took {report.duration:.1f} s ({report.outcome})")
     if report.failed and report.when in ("setup", "call"):
-        for simulator in _simulators:
+        for simulator in running_simulators:
             report.sections.append(("VideoGen simulator", simulator.status()))
         for deployment in _started:
             report.sections.append((f"Airflow services ({deployment.home.name})", deployment.diagnostics()))
     return report
-
-
-class SimulatorService:
-    """The session's simulator, in its own process on a fixed port.
-
-    The deployment's connections name that port, so if the simulator dies (a test killed it, or it
-    crashed) it is started again there, for the following tests; the failing test's report says how
-    it ended.
-
-    :param settings: settings of :class:`SimulatorProcess` besides the defaults set here.
-    """
-
-    def __init__(self, **settings: Any) -> None:
-        self.port = free_port()
-        self.settings = {"queued_seconds": 0.5, "running_seconds": 0.5, "video_size": 300_000, **settings}
-        self.exit_codes: list[int | None] = []
-        self.process = self._start()
-
-    def _start(self) -> SimulatorProcess:
-        return SimulatorProcess(api_key=API_KEY, port=self.port, **self.settings).start()
-
-    def alive(self) -> SimulatorProcess:
-        """The simulator, started again first if it has died."""
-        if not self.process.running:
-            self.exit_codes.append(self.process.stop())
-            self.process = self._start()
-        return self.process
-
-    def status(self) -> str:
-        state = "running" if self.process.running else "NOT RUNNING"
-        text = f"simulator on port {self.port}: {state}"
-        if self.exit_codes:
-            text += f"; earlier processes exited with codes {self.exit_codes} (negative: killed by that signal)"
-        return text
-
-    def stop(self) -> None:
-        self.process.stop()
-
-
-@contextlib.contextmanager
-def simulator_service(**settings: Any) -> Iterator[SimulatorService]:
-    """A simulator service, stopped at the end; its state is reported when a test fails meanwhile."""
-    service = SimulatorService(**settings)
-    _simulators.append(service)
-    try:
-        yield service
-    finally:
-        _simulators.remove(service)
-        service.stop()
 
 
 @pytest.fixture(scope="session")

@@ -11,8 +11,8 @@ import pytest
 from airflow_provider_videogen.testing import SimulatorProcess
 from scripts.airflow_local import preset_connections, run_airflow_command
 
-from .conftest import API_KEY
 from .deployment import AirflowDeployment
+from .simulator_service import API_KEY
 
 pytestmark = pytest.mark.e2e
 

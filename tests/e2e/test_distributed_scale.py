@@ -29,9 +29,9 @@ from airflow_provider_videogen.operators.videogen import GenerateVideoOperator
 from airflow_provider_videogen.testing import SimulatorProcess
 from airflow_provider_videogen.video_download import RECORD_SUFFIX
 
-from .conftest import SimulatorService
 from .deployment import ti_key, wait_for
 from .distributed import HEALTH_CHECK_THRESHOLD, TRIGGERERS, DistributedDeployment
+from .simulator_service import SimulatorService
 from .videos import (
     HOLD,
     SCALE,

@@ -20,7 +20,7 @@ from airflow_provider_videogen.exceptions import (
 )
 from airflow_provider_videogen.hooks.videogen import RetryPolicy, VideoGenHook, parse_retry_after
 from airflow_provider_videogen.video_task import VideoTask, VideoTaskStatus
-from tests.conftest import API_KEY
+from tests.loopback import API_KEY
 
 FAST_RETRIES = RetryPolicy(max_attempts=4, max_seconds=30, initial_wait=0.01, max_wait=0.05)
 

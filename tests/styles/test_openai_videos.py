@@ -10,15 +10,19 @@ from typing import Any
 import pytest
 import requests
 
-from airflow_provider_videogen.exceptions import VideoGenAPIError, VideoGenNotSupportedError, VideoTaskNotFoundError
+from airflow_provider_videogen.exceptions import (
+    VideoGenAPIError,
+    VideoGenConfigurationError,
+    VideoGenNotSupportedError,
+    VideoTaskNotFoundError,
+)
 from airflow_provider_videogen.hooks.videogen import RetryPolicy, VideoGenHook
 from airflow_provider_videogen.operators.videogen import FetchVideoOperator
 from airflow_provider_videogen.testing._media import frame_png, video_sha256
 from airflow_provider_videogen.transport import new_session, origin_of
 from airflow_provider_videogen.triggers.videogen import VideoTaskTrigger
 from airflow_provider_videogen.video_task import VideoTaskStatus
-from tests.conftest import API_KEY
-from tests.loopback import LoopbackServer, QuietHandler
+from tests.loopback import API_KEY, LoopbackServer, QuietHandler
 
 FAST = RetryPolicy(max_attempts=3, initial_wait=0.01, max_wait=0.02)
 CONN = "vg_openai"
@@ -248,3 +252,55 @@ def test_the_simulator_content_route_needs_the_key(sim):
         f"{sim.base_url}/v1/videos/{video_id}/content", headers={"Authorization": f"Bearer {API_KEY}"}, timeout=5
     )
     assert ok.status_code == 200 and hashlib.sha256(ok.content).hexdigest() == sim.get_task(video_id)["video_sha256"]
+
+
+# ---- input_reference uploaded from a local file ----------------------------------------------
+
+
+@pytest.mark.parametrize("as_path", [True, False], ids=["path", "bytes"])
+def test_a_local_image_is_uploaded_as_multipart_input_reference(sim, openai_connection, tmp_path, as_path):
+    png = frame_png("reference")
+    path = tmp_path / "boat.png"
+    path.write_bytes(png)
+    video_id = hook().create_task(
+        model="sora-2", prompt="a paper boat", duration=4, image_file=path if as_path else png
+    )
+    (create,) = sim.requests(target="create")
+    assert create["headers"]["Content-Type"].startswith("multipart/form-data; boundary=")
+    assert create["headers"]["Authorization"] == f"Bearer {API_KEY}"
+    stored = sim.get_task(video_id)["created_body"]
+    assert stored["model"] == "sora-2" and stored["prompt"] == "a paper boat" and stored["seconds"] == "4"
+    assert stored["input_reference"] == {
+        "filename": "boat.png" if as_path else "input_reference.png",
+        "content_type": "image/png",
+        "size": len(png),
+        "sha256": hashlib.sha256(png).hexdigest(),
+    }
+    assert hook().get_task(video_id).id == video_id
+
+
+@pytest.mark.parametrize(
+    ("image_file", "reason"),
+    [
+        ("/no/such/image.png", r"Cannot read the image file '/no/such/image.png'"),
+        (b"GIF89a not accepted", "not a PNG, JPEG or WebP image"),
+        (12, "image_file must be a path or bytes"),
+    ],
+)
+def test_a_bad_local_image_is_refused_before_anything_is_sent(sim, openai_connection, image_file, reason):
+    with pytest.raises(VideoGenConfigurationError, match=reason):
+        hook().create_task(model="sora-2", prompt="p", image_file=image_file)
+    assert sim.requests(target="create") == []
+
+
+def test_one_input_image_only_url_or_file(sim, openai_connection):
+    with pytest.raises(VideoGenConfigurationError, match="one input image"):
+        hook().create_task(model="sora-2", prompt="p", image_urls=["https://x/i.png"], image_file=frame_png("x"))
+
+
+def test_styles_without_uploads_refuse_a_local_image(sim, videogen_connection):
+    with pytest.raises(VideoGenConfigurationError, match="as URLs or data: URIs in image_urls"):
+        VideoGenHook("videogen_default", retry_policy=FAST).create_task(
+            model="m", prompt="p", image_file=frame_png("x")
+        )
+    assert sim.requests(target="create") == []

@@ -30,8 +30,6 @@ from airflow_provider_videogen.testing import (
     video_sha256,
 )
 
-pytest_plugins = ["airflow_provider_videogen.testing.pytest_plugin"]
-
 KEY = "sim-key"
 AUTH = {"Authorization": f"Bearer {KEY}"}
 CONTENTS = "/llm/v1/contents/generations/tasks"
@@ -45,15 +43,9 @@ EXPIRED_XML = (
 
 
 @pytest.fixture(scope="module")
-def server() -> Iterator[VideoGenSimulator]:
-    with VideoGenSimulator(api_key=KEY, queued_seconds=0.1, running_seconds=0.15, video_size=200_000) as sim:
-        yield sim
-
-
-@pytest.fixture
-def sim(server: VideoGenSimulator) -> VideoGenSimulator:
-    server.reset()
-    return server
+def videogen_simulator_settings() -> dict[str, Any]:
+    """This module's simulator (the plugin's ``videogen_simulator``): the default key, a quicker lifecycle."""
+    return {"api_key": KEY, "queued_seconds": 0.1, "running_seconds": 0.15, "video_size": 200_000}
 
 
 @pytest.fixture
@@ -924,6 +916,24 @@ def test_simulator_process(http):
     assert process_handle is not None
     assert process_handle.returncode == 0
     assert not process.running
+
+
+def test_every_setting_reaches_a_simulator_process(http):
+    """The settings are defined once: each SimulatorConfig field is an option of the command line."""
+    from airflow_provider_videogen.testing.simulator import build_parser
+
+    changed = SimulatorConfig(
+        api_key="k2", queued_seconds=0.0, running_seconds=0.0, video_size=3000, video_generations_shape="documented",
+        url_ttl=60.0, openai_poll_after_ms=250, openai_direct_url=True, request_log=False, request_log_size=7,
+    )  # fmt: skip
+    assert changed.to_dict() != SimulatorConfig().to_dict()
+    args = build_parser().parse_args(changed.to_argv())
+    assert {name: getattr(args, name) for name in changed.to_dict()} == changed.to_dict()
+    with SimulatorProcess(api_key="k2", openai_poll_after_ms=250, openai_direct_url=True) as process:
+        assert process.config["openai_poll_after_ms"] == 250
+        assert process.config["openai_direct_url"] is True
+    with pytest.raises(TypeError, match="no_such_setting"):
+        SimulatorProcess(no_such_setting=1)
 
 
 @pytest.mark.parametrize("stop_signal", [signal.SIGTERM, signal.SIGINT])

@@ -41,8 +41,7 @@ try:
 except ImportError:  # Airflow 3.1
     from airflow.exceptions import AirflowFailException  # type: ignore[no-redef,attr-defined]
 
-from tests.conftest import API_KEY
-from tests.loopback import LoopbackServer, QuietHandler
+from tests.loopback import API_KEY, LoopbackServer, QuietHandler
 
 FAST_RETRIES = RetryPolicy(max_attempts=3, max_seconds=30, initial_wait=0.01, max_wait=0.02)
 LOCAL_HOSTS = AddressPolicy(allow_loopback=True)  # the test's own file hosts listen on loopback

@@ -11,7 +11,7 @@ from airflow.exceptions import AirflowFailException
 
 MODERATION_CODE = "OutputVideoSensitiveContentDetected"
 MODERATION_MESSAGE = "The request failed because the output video may contain sensitive information."
-DAG_FILE = Path(__file__).parent / "dags" / "sensor_wait_for_video.py"
+DAG_FILE = Path(__file__).parents[1] / "dags" / "sensor_wait_for_video.py"
 
 
 @pytest.fixture(scope="module")

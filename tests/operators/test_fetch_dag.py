@@ -9,7 +9,7 @@ from types import ModuleType
 
 import pytest
 
-DAG_FILE = Path(__file__).parent / "dags" / "fetch_video_after_sensor.py"
+DAG_FILE = Path(__file__).parents[1] / "dags" / "fetch_video_after_sensor.py"
 LOGICAL_DATE = datetime(2025, 5, 1, tzinfo=timezone.utc)
 
 

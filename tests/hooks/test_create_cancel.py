@@ -13,7 +13,7 @@ from airflow_provider_videogen.exceptions import (
 )
 from airflow_provider_videogen.generation_request import VideoGenerationRequest
 from airflow_provider_videogen.hooks.videogen import RetryPolicy, VideoGenHook
-from tests.test_hook import _closed_port
+from tests.hooks.test_videogen import _closed_port
 
 FAST = RetryPolicy(max_attempts=3, initial_wait=0.01, max_wait=0.02)
 MODEL = "doubao-seedance-1-0-pro-250528"

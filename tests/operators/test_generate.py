@@ -287,7 +287,7 @@ def _has_task_state_store() -> bool:
 def retry_dag(load_dag_file):
     from pathlib import Path
 
-    return load_dag_file(Path(__file__).parent / "dags" / "generate_with_retry.py").dag
+    return load_dag_file(Path(__file__).parents[1] / "dags" / "generate_with_retry.py").dag
 
 
 def test_airflow_retry_after_a_failure_mid_wait_reconnects_without_submitting_again(

@@ -1,0 +1,121 @@
+"""The simulator's settings, and the constants its routes share.
+
+The settings are defined once: the command line and the process harness are made from
+:class:`SimulatorConfig`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import typing
+from dataclasses import dataclass
+from typing import Any
+
+SHAPES = ("gateway", "documented")
+FINAL_STATUSES = ("succeeded", "failed", "cancelled", "expired")
+FAULT_KINDS = (
+    "http_error", "reset", "slow", "empty_body", "malformed_body", "truncate", "expired", "trickle", "throttle",
+)  # fmt: skip
+FAULT_TARGETS = ("query", "create", "cancel", "list", "download", "any")
+
+DEFAULT_MODEL = "doubao-seedance-1-0-pro-250528"
+LISTEN_BACKLOG = 4096
+
+MSG_OUTPUT_MODERATION = "The request failed because the output video may contain sensitive information."
+MSG_INPUT_MODERATION = "The request failed because the input text may contain sensitive information."
+
+
+@dataclass
+class SimulatorConfig:
+    """Settings of a simulator instance.
+
+    :param api_key: the only API key accepted (``Authorization: Bearer <api_key>``).
+    :param queued_seconds: default time a task stays ``queued`` after creation.
+    :param running_seconds: default time a task then stays ``running`` before its final status.
+    :param video_size: default size in bytes of the videos served.
+    :param video_generations_shape: how style-2 queries answer: ``"gateway"`` (the wrapped answer the
+        new-api gateway really returns) or ``"documented"`` (the flat documented answer).
+    :param url_ttl: seconds a file URL stays valid after the task finished.
+    :param openai_poll_after_ms: the ``openai-poll-after-ms`` header of ``/videos`` answers (``None``: none).
+    :param openai_direct_url: ``/videos`` objects carry ``metadata.url``, a direct file URL, as new-api's do.
+    :param request_log: record requests (disable for benchmarks).
+    :param request_log_size: the request log keeps only the most recent entries.
+    """
+
+    api_key: str = "sim-key"
+    queued_seconds: float = 1.0
+    running_seconds: float = 2.0
+    video_size: int = 1_048_576
+    video_generations_shape: str = "gateway"
+    url_ttl: float = 86_400.0
+    openai_poll_after_ms: int | None = None
+    openai_direct_url: bool = False
+    request_log: bool = True
+    request_log_size: int = 50_000
+
+    def __post_init__(self) -> None:
+        if self.video_generations_shape not in SHAPES:
+            raise ValueError(f"video_generations_shape must be one of {SHAPES}")
+        if self.queued_seconds < 0 or self.running_seconds < 0:
+            raise ValueError("queued_seconds and running_seconds must be >= 0")
+        if self.video_size < 0:
+            raise ValueError("video_size must be >= 0")
+        if self.request_log_size < 1:
+            raise ValueError("request_log_size must be >= 1")
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the settings as a JSON-serialisable dict."""
+        return dataclasses.asdict(self)
+
+    def to_argv(self) -> list[str]:
+        """Return the command-line options that make a simulator process with these settings."""
+        argv: list[str] = []
+        for name, value in self.to_dict().items():
+            option = "--" + name.replace("_", "-")
+            if isinstance(value, bool):
+                argv.append(option if value else "--no-" + option[2:])
+            elif value is not None:
+                argv += [option, repr(value) if isinstance(value, float) else str(value)]
+        return argv
+
+
+def _option_type(hint: Any) -> Any:
+    """``int`` for ``int | None``; the hint itself otherwise."""
+    return next((arg for arg in typing.get_args(hint) if arg is not type(None)), hint)
+
+
+def add_config_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add one ``--option`` per :class:`SimulatorConfig` field, with its default and its docstring line."""
+    hints = typing.get_type_hints(SimulatorConfig)
+    docs = _field_docs()
+    for field in dataclasses.fields(SimulatorConfig):
+        kind = _option_type(hints[field.name])
+        option = "--" + field.name.replace("_", "-")
+        help_text = docs.get(field.name, "")
+        if kind is bool:
+            parser.add_argument(option, action=argparse.BooleanOptionalAction, default=field.default, help=help_text)
+        elif field.name == "video_generations_shape":
+            parser.add_argument(option, choices=SHAPES, default=field.default, help=help_text)
+        else:
+            parser.add_argument(option, type=kind, default=field.default, help=help_text)
+
+
+def config_from_arguments(args: argparse.Namespace) -> SimulatorConfig:
+    """Build the settings from parsed options (:func:`add_config_arguments`); raise ``ValueError`` if bad."""
+    return SimulatorConfig(**{field.name: getattr(args, field.name) for field in dataclasses.fields(SimulatorConfig)})
+
+
+def _field_docs() -> dict[str, str]:
+    docs: dict[str, str] = {}
+    name = None
+    for line in (SimulatorConfig.__doc__ or "").splitlines():
+        stripped = line.strip()
+        if stripped.startswith(":param "):
+            name, _, text = stripped[len(":param ") :].partition(":")
+            docs[name] = text.strip()
+        elif name and stripped:
+            docs[name] += " " + stripped
+        else:
+            name = None
+    return {key: value.replace("%", "%%").replace("``", "") for key, value in docs.items()}

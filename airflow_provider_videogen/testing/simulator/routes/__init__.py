@@ -1,0 +1,32 @@
+"""The API styles the simulator serves, one module each, all on one port (they differ by path).
+
+Adding a style: a module with a :class:`~airflow_provider_videogen.testing.simulator.routes.base.StyleRoutes`
+subclass, and one line in :data:`ROUTES`. The server asks each style in this order whether a request
+is its own; a path no style claims is answered 404.
+"""
+
+from __future__ import annotations
+
+from airflow_provider_videogen.testing.simulator.routes.base import StyleRoutes
+from airflow_provider_videogen.testing.simulator.routes.contents_generations import ContentsGenerationsRoutes
+from airflow_provider_videogen.testing.simulator.routes.openai_videos import OpenAIVideosRoutes
+from airflow_provider_videogen.testing.simulator.routes.video_generations import VideoGenerationsRoutes
+
+ROUTES: tuple[StyleRoutes, ...] = (ContentsGenerationsRoutes(), VideoGenerationsRoutes(), OpenAIVideosRoutes())
+"""Every style's routes, in the order requests are matched."""
+
+STYLES = tuple(routes.name for routes in ROUTES)
+"""The names of the styles served (``add_task(style=...)`` values)."""
+
+_BY_NAME = {name: routes for routes in ROUTES for name in (routes.name, *routes.aliases)}
+
+
+def style_routes(style: str) -> StyleRoutes:
+    """Return the routes of ``style`` (a name or an alias); raise ``ValueError`` for another value."""
+    try:
+        return _BY_NAME[style]
+    except (KeyError, TypeError):
+        raise ValueError(f"style must be one of {STYLES}") from None
+
+
+__all__ = ["ROUTES", "STYLES", "StyleRoutes", "style_routes"]
