@@ -118,8 +118,12 @@ class CpuSampler:
         return self.cpu_s / max(self.wall_s, 1e-9)
 
 
-async def create_tasks(base_url: str, finish_offsets: list[float], queued: float) -> list[tuple[str, float]]:
+async def create_tasks(
+    base_url: str, finish_offsets: list[float], queued: float, ca_file: str | None = None
+) -> list[tuple[str, float]]:
     """Create one simulated task per offset (control API, 32 at a time); return ``(id, finish_epoch)``."""
+    import ssl
+
     import aiohttp
 
     url = f"{base_url}/_simulator/tasks"
@@ -134,7 +138,8 @@ async def create_tasks(base_url: str, finish_offsets: list[float], queued: float
                 task = await response.json()
             out[i] = (task["id"], task["created_at"] + task["queued_seconds"] + task["running_seconds"])
 
-    async with aiohttp.ClientSession() as session:
+    connector = aiohttp.TCPConnector(ssl=ssl.create_default_context(cafile=ca_file)) if ca_file else None
+    async with aiohttp.ClientSession(connector=connector) as session:
         await asyncio.gather(*(creator(session) for _ in range(32)))
     return out
 
@@ -148,6 +153,7 @@ def worker_env(sim: Any, home: str) -> dict[str, str]:
     env["AIRFLOW_CONN_VIDEOGEN_HTTP"] = json.dumps(
         {"conn_type": "http", "host": sim.base_url, "extra": {"Authorization": f"Bearer {API_KEY}"}}
     )
+    env.update(sim.ca_env())  # over HTTPS: every client of the worker trusts the simulator's CA
     env["BENCH_BASE_URL"] = sim.base_url
     env["BENCH_API_KEY"] = API_KEY
     env["AIRFLOW_HOME"] = home
@@ -194,7 +200,7 @@ def run_waiting(sim: Any, variant: str, n: int, args: argparse.Namespace, home: 
             rng = random.Random(args.seed + n)
             low, high = args.finish
             offsets = [rng.uniform(low, high) for _ in range(n)]
-            tasks = asyncio.run(create_tasks(sim.base_url, offsets, queued=min(2.0, low / 2)))
+            tasks = asyncio.run(create_tasks(sim.base_url, offsets, queued=min(2.0, low / 2), ca_file=sim.ca_file))
             busy0 = machine_busy_seconds()
             with CpuSampler(sim.process.pid) as sampler:
                 worker.stdin.write(json.dumps({"tasks": tasks}) + "\n")
@@ -214,6 +220,7 @@ def run_waiting(sim: Any, variant: str, n: int, args: argparse.Namespace, home: 
     result: dict = json.loads(line)
     label = " ".join(extra + (["--jitter-mode", args.jitter_mode] if args.jitter_mode != "current" else []))
     result.update(
+        scheme=sim.base_url.split(":", 1)[0],
         label=f" ({label})" if label else "",
         # What the rest of the machine used meanwhile, in cores: other processes compete for the CPUs.
         others_cores=max(busy1 - busy0 - sampler.cpu_s - result["cpu_s"], 0.0) / max(sampler.wall_s, 1e-9),
@@ -229,7 +236,7 @@ def run_waiting(sim: Any, variant: str, n: int, args: argparse.Namespace, home: 
 def summarize(runs: list[dict]) -> dict:
     """One row from repeated runs: medians, except the worst case for maxima and errors."""
     first = runs[0]
-    row = {k: first[k] for k in ("variant", "label", "n")}
+    row = {k: first[k] for k in ("scheme", "variant", "label", "n")}
     for key in ("cpu_per_poll_s", "polls", "peak_rss_mb", "lag_p99_ms", "latency_p50_s", "sim_cpu_avg", "others_cores"):
         row[key] = statistics.median(r[key] for r in runs)
     # Requests the service saw per poll interval: each wait polls once an interval.
@@ -264,15 +271,16 @@ def fmt_table(headers: list[str], rows: list[list[str]]) -> str:
 
 
 def waiting_table(rows: list[dict]) -> str:
-    by_key = {(r["n"], r["variant"], r["label"]): r for r in rows}
+    by_key = {(r["scheme"], r["n"], r["variant"], r["label"]): r for r in rows}
     out = []
     for r in rows:
         per_poll = r["cpu_per_poll_s"]
-        bare = by_key.get((r["n"], "bare", ""))
-        http = by_key.get((r["n"], "http", ""))
+        bare = by_key.get((r["scheme"], r["n"], "bare", ""))
+        http = by_key.get((r["scheme"], r["n"], "http", ""))
         out.append(
             [
                 f"{r['variant']}{r['label']}",
+                r["scheme"].upper(),
                 f"{r['n']:,}",
                 f"{r['polls']:,.0f}",
                 f"{r['requests_per_interval']:,.0f}",
@@ -291,9 +299,9 @@ def waiting_table(rows: list[dict]) -> str:
             ]
         )
     headers = [
-        "variant", "N", "polls", "requests/interval", "errors", "CPU/poll µs", "÷ bare", "http ÷", "peak RSS MB",
-        "RSS growth MB", "lag max ms", "lag p99 ms", "detect p50 s", "detect max s", "simulator CPU avg / peak",
-        "other load",
+        "variant", "over", "N", "polls", "requests/interval", "errors", "CPU/poll µs", "÷ bare", "http ÷",
+        "peak RSS MB", "RSS growth MB", "lag max ms", "lag p99 ms", "detect p50 s", "detect max s",
+        "simulator CPU avg / peak", "other load",
     ]  # fmt: skip
     return fmt_table(headers, out)
 
@@ -425,6 +433,9 @@ def main() -> int:
     parser.add_argument(
         "--download-cold", action="store_true", help="no page-cache warm-up before each copy (see download.py)"
     )
+    parser.add_argument(
+        "--schemes", default="http,https", help="waiting over plain HTTP, HTTPS or both (default http,https)"
+    )
     parser.add_argument("--skip-waiting", action="store_true")
     parser.add_argument("--skip-download", action="store_true")
     parser.add_argument(
@@ -452,21 +463,31 @@ def main() -> int:
     runs: list[dict] = []
     rows: list[dict] = []
     download = None
+    schemes = [scheme for scheme in args.schemes.split(",") if scheme]
     with (
         tempfile.TemporaryDirectory(prefix="videogen-bench-") as home,
-        SimulatorProcess(api_key=API_KEY, request_log=False, video_size=1024) as sim,
+        SimulatorProcess(api_key=API_KEY, request_log=False, video_size=1024) as plain,
+        SimulatorProcess(api_key=API_KEY, request_log=False, video_size=1024, tls="https" in schemes) as secure,
     ):
+        simulators = {"http": plain, "https": secure}
         for n in ns:
-            by_variant: dict[str, list[dict]] = {v: [] for v in variants}
-            for i in range(args.repeat):
-                for variant in variants:  # interleaved, so that a noisy minute hits every variant alike
-                    quiet()
-                    print(f"waiting: {variant} N={n:,} ({i + 1}/{args.repeat}) ...", file=sys.stderr, flush=True)
-                    extra = args.worker_arg if variant == "trigger" else []
-                    by_variant[variant].append(run_waiting(sim, variant, n, args, home, extra))
-            for variant in variants:
-                runs.extend(by_variant[variant])
-                rows.append(summarize(by_variant[variant]))
+            for scheme in schemes:
+                sim = simulators[scheme]
+                by_variant: dict[str, list[dict]] = {v: [] for v in variants}
+                for i in range(args.repeat):
+                    for variant in variants:  # interleaved, so that a noisy minute hits every variant alike
+                        quiet()
+                        print(
+                            f"waiting: {variant} over {scheme} N={n:,} ({i + 1}/{args.repeat}) ...",
+                            file=sys.stderr,
+                            flush=True,
+                        )
+                        extra = args.worker_arg if variant in ("trigger", "single") else []
+                        by_variant[variant].append(run_waiting(sim, variant, n, args, home, extra))
+                for variant in variants:
+                    runs.extend(by_variant[variant])
+                    rows.append(summarize(by_variant[variant]))
+        sim = plain
         if not args.skip_download:
             from download import measure_download
 
