@@ -24,7 +24,7 @@ import asyncio
 import logging
 import math
 import weakref
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, ClassVar
 from urllib.parse import quote_plus, urlencode
 
 from airflow_provider_videogen.exceptions import VideoGenAPIError, VideoGenError, VideoGenTransientError
@@ -55,7 +55,8 @@ class _Round:
     __slots__ = ("due", "timer", "waiting")
 
     def __init__(self) -> None:
-        self.waiting: dict[str, asyncio.Future[PollAnswer]] = {}
+        # A future per poll (not per id): a trigger cancelled while it waits cancels only its own.
+        self.waiting: dict[str, list[asyncio.Future[PollAnswer]]] = {}
         self.due = math.inf
         self.timer: asyncio.TimerHandle | None = None
 
@@ -121,10 +122,12 @@ class SharedPolls:
         round_ = self._rounds.get(key)
         if round_ is None:
             round_ = self._rounds[key] = _Round()
-        future = round_.waiting.get(video_task_id)
-        if future is None:
-            future = round_.waiting[video_task_id] = self.loop.create_future()
-            future.add_done_callback(_retrieve)
+        future = self.loop.create_future()
+        waiting = round_.waiting.get(video_task_id)
+        if waiting is None:
+            round_.waiting[video_task_id] = [future]
+        else:
+            waiting.append(future)
         due = self.loop.time() + max(gather, 0.0)
         if due < round_.due:
             if round_.timer is not None:
@@ -132,8 +135,7 @@ class SharedPolls:
             round_.due = due
             round_.timer = self.loop.call_at(due, self._send, key)
         try:
-            # Shielded: one trigger being cancelled must not cancel the poll the others share.
-            return await asyncio.shield(future)
+            return await future
         except VideoGenError as error:
             # The same error reaches every sharer: do not let each raise add to one traceback.
             raise error.with_traceback(None) from None
@@ -154,21 +156,25 @@ class SharedPolls:
         self._sending.discard(sending)
         if not sending.cancelled():
             sending.exception()  # _answer settles every future itself; nothing is left to report
-        if self.users <= 0 and not self._sending and not self._rounds:
-            self.loop.create_task(self._close_if_unused())
+        hook = self._release_if_unused()
+        if hook is not None:
+            closing = self.loop.create_task(hook.aclose())
+            self._sending.add(closing)  # kept until done (the loop holds tasks weakly)
+            closing.add_done_callback(self._sending.discard)
 
-    async def _answer(self, waiting: dict[str, asyncio.Future[PollAnswer]]) -> None:
+    async def _answer(self, waiting: dict[str, list[asyncio.Future[PollAnswer]]]) -> None:
         try:
             if self.batching:
                 await self._answer_batch(waiting)
             else:
-                await asyncio.gather(*(self._answer_one(task_id, future) for task_id, future in waiting.items()))
+                await asyncio.gather(*(self._answer_one(task_id, futures) for task_id, futures in waiting.items()))
         finally:
-            for future in waiting.values():
-                if not future.done():
-                    future.cancel()  # only when this request itself was cancelled (the loop is closing)
+            for futures in waiting.values():
+                for future in futures:
+                    if not future.done():
+                        future.cancel()  # only when this request itself was cancelled (the loop is closing)
 
-    async def _answer_batch(self, waiting: dict[str, asyncio.Future[PollAnswer]]) -> None:
+    async def _answer_batch(self, waiting: dict[str, list[asyncio.Future[PollAnswer]]]) -> None:
         chunks = self._chunks(list(waiting))
         await asyncio.gather(*(self._answer_chunk({task_id: waiting[task_id] for task_id in c}) for c in chunks))
 
@@ -191,7 +197,7 @@ class SharedPolls:
             length += cost
         return chunks
 
-    async def _answer_chunk(self, waiting: dict[str, asyncio.Future[PollAnswer]]) -> None:
+    async def _answer_chunk(self, waiting: dict[str, list[asyncio.Future[PollAnswer]]]) -> None:
         hook = self._requests_hook()
         url = self._list_url(list(waiting))
         try:
@@ -202,29 +208,29 @@ class SharedPolls:
                 await self._answer_batch(waiting)  # the same ids again, in calls with shorter URLs
                 return
             if error.http_status not in BATCH_REFUSED_STATUSES:
-                _fail(waiting.values(), error)
+                _fail(waiting, error)
                 return
             self._refuse(error)
             found = {}
         except Exception as error:
-            _fail(waiting.values(), error)
+            _fail(waiting, error)
             return
         for task_id, task in found.items():
             _settle(waiting[task_id], (task, None))
         # Absence is never "not found": a task the answer left out is read on its own.
-        missing = [(task_id, future) for task_id, future in waiting.items() if task_id not in found]
+        missing = [(task_id, futures) for task_id, futures in waiting.items() if task_id not in found]
         if missing:
-            await asyncio.gather(*(self._answer_one(task_id, future) for task_id, future in missing))
+            await asyncio.gather(*(self._answer_one(task_id, futures) for task_id, futures in missing))
 
-    async def _answer_one(self, video_task_id: str, future: asyncio.Future[PollAnswer]) -> None:
+    async def _answer_one(self, video_task_id: str, futures: list[asyncio.Future[PollAnswer]]) -> None:
         hook = self._requests_hook()
         try:
             task = await hook.aget_task(video_task_id)
         except Exception as error:
-            _fail((future,), error)
+            _fail({video_task_id: futures}, error)
         else:
             # Read before anything else runs: the hook's hint is that of its last answer.
-            _settle(future, (task, hook.poll_hint))
+            _settle(futures, (task, hook.poll_hint))
 
     def _list_url(self, video_task_ids: list[str]) -> str:
         route, params = self.settings.style.batch_query(video_task_ids)
@@ -297,31 +303,32 @@ class SharedPolls:
         return self._hook
 
     async def _close_if_unused(self) -> None:
-        if self.users > 0 or self._sending or self._rounds:
-            return
+        hook = self._release_if_unused()
+        if hook is not None:
+            await hook.aclose()
+
+    def _release_if_unused(self) -> VideoGenHook | None:
+        """Leave the registry once nobody uses these polls; return the requests' hook to close, if any."""
+        if self.users > 0 or self._rounds or any(not task.done() for task in self._sending):
+            return None
         by_settings = self._by_loop.get(self.loop)
         if by_settings is not None and by_settings.get(self.settings) is self:
             del by_settings[self.settings]
         hook, self._hook = self._hook, None
-        if hook is not None:
-            await hook.aclose()
+        return hook
 
 
-def _settle(future: asyncio.Future[PollAnswer], answer: PollAnswer) -> None:
-    if not future.done():
-        future.set_result(answer)
-
-
-def _fail(futures: Any, error: BaseException) -> None:
+def _settle(futures: list[asyncio.Future[PollAnswer]], answer: PollAnswer) -> None:
     for future in futures:
-        if not future.done():
-            future.set_exception(error)
+        if not future.done():  # a poll whose trigger was cancelled meanwhile
+            future.set_result(answer)
 
 
-def _retrieve(future: asyncio.Future[Any]) -> None:
-    # Every sharer may have been cancelled before the answer came: the error is still retrieved.
-    if not future.cancelled():
-        future.exception()
+def _fail(waiting: dict[str, list[asyncio.Future[PollAnswer]]], error: BaseException) -> None:
+    for futures in waiting.values():
+        for future in futures:
+            if not future.done():
+                future.set_exception(error)
 
 
 __all__ = ["BATCH_REFUSED_STATUSES", "PollAnswer", "SharedPolls"]
