@@ -152,6 +152,14 @@ def get_provider_info() -> dict[str, Any]:
                         "schema": {"type": ["boolean", "null"], "default": False},
                     },
                     **_style_option_fields(STYLES),
+                    "coalesce_polls": {
+                        "label": "Share polls between waiting tasks",
+                        "description": "Tasks waiting in one triggerer share their polls of this connection: one "
+                        "list call a poll interval answers up to 500 waiting tasks where the API style has one "
+                        "(contents generations; a host that refuses it is polled task by task), else tasks "
+                        "waiting on the same id share one poll. On by default; off: each task polls on its own.",
+                        "schema": {"type": ["boolean", "null"], "default": True},
+                    },
                 },
             }
         ],

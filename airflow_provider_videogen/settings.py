@@ -60,6 +60,9 @@ class VideoGenConnectionSettings:
         addresses (extra ``allow_private_file_hosts``); by default only a connection whose own host is
         on loopback (a local simulator or gateway) may download from loopback.
     :param style_options: the extras the style reads (its ``options``, e.g. ``runway_version``), checked.
+    :param coalesce_polls: waiting triggers of one event loop share their polls of this connection
+        (extra ``coalesce_polls``, default true): one batch query per interval where the style has
+        one, else one poll per task id. ``false``: every trigger polls its task on its own.
     """
 
     conn_id: str
@@ -72,6 +75,7 @@ class VideoGenConnectionSettings:
     retry_policy: RetryPolicy = field(default_factory=RetryPolicy)
     allow_private_file_hosts: bool = False
     style_options: Mapping[str, str] = field(default_factory=dict, hash=False)
+    coalesce_polls: bool = True
 
     @classmethod
     def from_connection_fields(
@@ -118,6 +122,7 @@ class VideoGenConnectionSettings:
             retry_policy=retry_policy,
             allow_private_file_hosts=_flag(conn_id, "allow_private_file_hosts", extra.get("allow_private_file_hosts")),
             style_options=_style_options(conn_id, get_style(api_style), extra),
+            coalesce_polls=_flag(conn_id, "coalesce_polls", extra.get("coalesce_polls"), default=True),
         )
 
     @classmethod
@@ -198,9 +203,9 @@ def _choice(conn_id: str, name: str, value: Any, choices: list[str]) -> str:
     return normalized
 
 
-def _flag(conn_id: str, name: str, value: Any) -> bool:
+def _flag(conn_id: str, name: str, value: Any, default: bool = False) -> bool:
     if value is None or value == "":
-        return False
+        return default
     if isinstance(value, bool):
         return value
     text = str(value).strip().lower()

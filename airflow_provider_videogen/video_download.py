@@ -5,9 +5,10 @@ A video task's file URLs are pre-signed URLs on a file host (not the API host) t
 module does that copy for :class:`~airflow_provider_videogen.operators.videogen.FetchVideoOperator`:
 
 Streaming
-    The body is read with ``requests`` in large chunks (8 MiB by default); each chunk is written,
-    and hashed in a helper thread while the next one arrives, so at most a few chunks are in memory
-    whatever the size of the video, and hashing costs little wall time.
+    The body is read in large chunks (8 MiB by default) straight into a few reused buffers; each
+    chunk is hashed and written by two helper threads while the next one arrives, so at most three
+    chunks are in memory whatever the size of the video, none is copied on its way, and the copy
+    runs at the speed of its slowest stage (the network, the SHA-256 or the storage), not their sum.
 
 Integrity
     The byte count is checked against ``Content-Length``. A short or broken download is retried:
@@ -54,15 +55,18 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import errno
 import glob
 import hashlib
+import http.client
 import json
 import logging
 import re
 import threading
 import time
 import uuid
+from collections import deque
 from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
@@ -115,8 +119,10 @@ _TRANSIENT_STATUSES = frozenset({408, 425, 429, 500, 502, 503, 504})
 # Object stores need at least 5 MiB per multipart part; larger parts mean fewer requests.
 _MIN_UPLOAD_BLOCK = 8 * 1024 * 1024
 _ERROR_BODY_LIMIT = 2048
-# Chunks smaller than this are hashed inline; larger ones in the background (see _BackgroundSha256).
+# Chunks smaller than this are hashed and written inline; larger ones in the background (see _WritePipeline).
 _BACKGROUND_HASH_MIN = 256 * 1024
+# What a broken stream raises: through requests, or straight from the socket (see VideoDownloader._stream).
+_STREAM_ERRORS = (requests.RequestException, OSError, http.client.HTTPException)
 # A break loses the chunk being read; after a break without progress, reads shrink down to this.
 _MIN_CHUNK_SIZE = 64 * 1024
 _XML_TAG_RE = re.compile(r"<(Code|Message)>([^<]{0,300})</\1>")
@@ -662,13 +668,8 @@ class VideoDownloader:
             first = staged.written
             report = _ProgressReport(target.what, answer.total, self.progress_log_interval, start=first)
             try:
-                for chunk in response.iter_content(progress.chunk_size or self.chunk_size):
-                    if self._cancelled.is_set():
-                        raise self._cancelled_error(target)
-                    with _storage_errors(target):
-                        staged.write(chunk)
-                    report.update(staged.written)
-            except requests.RequestException as error:
+                self._stream(target, response, staged, progress.chunk_size or self.chunk_size, encoded, report)
+            except _STREAM_ERRORS as error:
                 if self._cancelled.is_set():
                     raise self._cancelled_error(target) from None
                 if staged.written == first:
@@ -686,6 +687,8 @@ class VideoDownloader:
                     raise self._cancelled_error(target) from None
                 raise
             finally:
+                with _storage_errors(target):
+                    staged.drain()  # every byte counted is written (or its storage error raised) by now
                 progress.advance(staged.written)
             if self._cancelled.is_set():
                 raise self._cancelled_error(target)
@@ -702,6 +705,38 @@ class VideoDownloader:
                 target.video_task_id,
             )
         return answer
+
+    def _stream(
+        self,
+        target: _Target,
+        response: requests.Response,
+        staged: _StagedFile,
+        chunk_size: int,
+        encoded: bool,
+        report: _ProgressReport,
+    ) -> None:
+        """Copy the body into ``staged``, chunk by chunk, logging progress through ``report``."""
+        # Straight from the HTTP response into the staged file's buffers: urllib3's read(amt) would copy
+        # every chunk two or three times. Its content decoding is not needed for an identity body.
+        readinto = None if encoded else getattr(getattr(response.raw, "_fp", None), "readinto", None)
+        if readinto is None:
+            for chunk in response.iter_content(chunk_size):
+                if self._cancelled.is_set():
+                    raise self._cancelled_error(target)
+                with _storage_errors(target):
+                    staged.write(chunk)
+                report.update(staged.written)
+            return
+        while not self._cancelled.is_set():
+            with _storage_errors(target):
+                block = staged.buffer(chunk_size)
+            received = readinto(block)
+            if not received:
+                return
+            with _storage_errors(target):
+                staged.write(block[:received])
+            report.update(staged.written)
+        raise self._cancelled_error(target)
 
     def _get(self, target: _Target, headers: dict[str, str]) -> requests.Response:
         """Send a ``GET`` to the file host and return the streamed response once its status is good."""
@@ -956,7 +991,8 @@ class _StagedFile:
         self.block_size = block_size
         self.kind = kind
         self.written = 0
-        self._sha = _BackgroundSha256()
+        self._sha = hashlib.sha256()
+        self._pipeline = _WritePipeline()
         self._content = _ContentCheck(kind)
         self._file: Any = None
         self._temp: str | None = None
@@ -970,13 +1006,24 @@ class _StagedFile:
         self._temp = f"{parent.path.rstrip('/')}/{_temporary_name(self.destination.name)}"
         self._file = self.fs.open(self._temp, "wb", block_size=self.block_size)
 
-    def write(self, chunk: bytes) -> None:
-        self._sha.update(chunk)
+    def buffer(self, size: int) -> memoryview:
+        """Return a free buffer of ``size`` bytes to read the next chunk into (see :meth:`write`)."""
+        return self._pipeline.buffer(size)
+
+    def write(self, chunk: bytes | memoryview) -> None:
+        """Hash and write ``chunk`` (in the background when large): a view of :meth:`buffer` is not copied."""
+        if self._file is None:
+            raise VideoDownloadError("The temporary file is closed (the copy was cancelled).")
         self._content.feed(chunk)
-        self._file.write(chunk)
+        self._pipeline.submit(chunk, self._sha.update, self._file.write)
         self.written += len(chunk)
 
+    def drain(self) -> None:
+        """Wait until every chunk given is hashed and written; raise the first error that came of it."""
+        self._pipeline.drain()
+
     def hexdigest(self) -> str:
+        self._pipeline.drain()
         return self._sha.hexdigest()
 
     def content_problem(self) -> str | None:
@@ -987,11 +1034,13 @@ class _StagedFile:
         """Throw away what was written and start a new temporary file."""
         self.discard()
         self.written = 0
-        self._sha = _BackgroundSha256()
+        self._sha = hashlib.sha256()
+        self._pipeline = _WritePipeline()
         self._content = _ContentCheck(self.kind)
         self.open()
 
     def close(self) -> None:
+        self._pipeline.drain()
         if self._file is not None:
             self._file.close()
             self._file = None
@@ -1002,14 +1051,14 @@ class _StagedFile:
             raise VideoDownloadError("Nothing to publish: the temporary file is gone (cancelled?).")
         self.fs.mv(self._temp, self.destination.path)
         self._temp = None
-        self._sha.close()
+        self._pipeline.close()
 
     def discard(self) -> None:
         """Drop the temporary file without ever committing it (idempotent, never raises)."""
         with self._lock:
             file, temp = self._file, self._temp
             self._file = self._temp = None
-        self._sha.close()
+        self._pipeline.close()  # lets the chunks in hand finish (their errors no longer matter)
         if file is not None:
             _abandon(file)
         if temp is not None:
@@ -1074,7 +1123,7 @@ class _ContentCheck:
         self.tail = b""
         self.boxes = _BoxWalk()
 
-    def feed(self, chunk: bytes) -> None:
+    def feed(self, chunk: bytes | memoryview) -> None:
         if len(self.head) < _HEAD_BYTES:
             self.head += chunk[: _HEAD_BYTES - len(self.head)]
         if self.kind == "video":
@@ -1133,7 +1182,7 @@ class _BoxWalk:
         self.problem: str | None = None
         self.open_ended = False  # the last box has size 0: it runs to the end of the file
 
-    def feed(self, chunk: bytes, offset: int) -> None:
+    def feed(self, chunk: bytes | memoryview, offset: int) -> None:
         end = offset + len(chunk)
         while self.problem is None and not self.open_ended and self.next + len(self.header) < end:
             start = self.next + len(self.header) - offset
@@ -1163,41 +1212,69 @@ class _BoxWalk:
             self.next += size
 
 
-class _BackgroundSha256:
-    """SHA-256 of a stream, computed in a helper thread while the caller writes and reads on.
+class _WritePipeline:
+    """Hash and write each chunk in two helper threads while the caller reads the next one.
 
-    ``hashlib`` releases the GIL while hashing a large buffer, so hashing chunk *n* overlaps writing
-    it and receiving chunk *n + 1*: the copy runs at the speed of its slowest stage instead of the
-    sum of all three. Updates still run one at a time and in order; at most one chunk is held.
+    ``hashlib`` and file writes release the GIL for large buffers, so reading chunk *n + 1* (the
+    caller), hashing chunk *n* and writing it (one helper thread each, in order) run at once. The
+    caller reads into buffers it gets from :meth:`buffer`: a few, reused, each handed out again only
+    once both helpers are done with it, so no chunk is copied and memory stays at a few chunks.
     """
 
+    #: Buffers in use at most: one being read, one being hashed and written, one in between.
+    buffers = 3
+
     def __init__(self) -> None:
-        self._sha = hashlib.sha256()
-        self._executor: ThreadPoolExecutor | None = None
-        self._pending: Future[None] | None = None
+        self._free: list[bytearray] = []
+        self._in_hand: deque[tuple[bytearray | None, Future[Any], Future[Any]]] = deque()
+        self._made = 0
+        self._hasher: ThreadPoolExecutor | None = None
+        self._writer: ThreadPoolExecutor | None = None
 
-    def update(self, chunk: bytes) -> None:
-        self._wait()
+    def buffer(self, size: int) -> memoryview:
+        while not self._free and self._made >= self.buffers and self._in_hand:
+            self._finish_oldest()
+        block = self._free.pop() if self._free else None
+        if block is None or len(block) < size:
+            block = bytearray(size)
+            self._made += 1
+        return memoryview(block)[:size]
+
+    def submit(self, chunk: bytes | memoryview, hash_update: Any, write: Any) -> None:
         if len(chunk) < _BACKGROUND_HASH_MIN:
-            self._sha.update(chunk)  # a thread hand-off costs more than hashing a small chunk
+            self.drain()  # a thread hand-off costs more than a small chunk: in order, right here
+            hash_update(chunk)
+            write(chunk)
             return
-        if self._executor is None:
-            self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="videogen-sha256")
-        self._pending = self._executor.submit(self._sha.update, chunk)
+        if self._hasher is None or self._writer is None:
+            self._hasher = ThreadPoolExecutor(max_workers=1, thread_name_prefix="videogen-sha256")
+            self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="videogen-write")
+        owner = chunk.obj if isinstance(chunk, memoryview) and isinstance(chunk.obj, bytearray) else None
+        self._in_hand.append((owner, self._hasher.submit(hash_update, chunk), self._writer.submit(write, chunk)))
 
-    def hexdigest(self) -> str:
-        self._wait()
-        return self._sha.hexdigest()
+    def drain(self) -> None:
+        while self._in_hand:
+            self._finish_oldest()
 
     def close(self) -> None:
-        executor, self._executor = self._executor, None
-        if executor is not None:
-            executor.shutdown(wait=True)
+        """Let the chunks in hand finish, ignoring their errors, and stop the helper threads."""
+        with contextlib.suppress(Exception):
+            self.drain()
+        self._in_hand.clear()
+        for executor in (self._hasher, self._writer):
+            if executor is not None:
+                executor.shutdown(wait=True)
+        self._hasher = self._writer = None
+        self._free.clear()
 
-    def _wait(self) -> None:
-        pending, self._pending = self._pending, None
-        if pending is not None:
-            pending.result()
+    def _finish_oldest(self) -> None:
+        owner, hashed, written = self._in_hand.popleft()
+        try:
+            hashed.result()
+        finally:
+            written.result()
+            if owner is not None:
+                self._free.append(owner)
 
 
 def _abandon(file: Any) -> None:

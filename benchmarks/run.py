@@ -38,7 +38,7 @@ import psutil
 
 HERE = Path(__file__).resolve().parent
 API_KEY = "bench-key"
-VARIANTS = ("trigger", "http", "bare")
+VARIANTS = ("trigger", "single", "http", "bare")
 
 
 # ---- the machine and the simulator ---------------------------------------------------------------
@@ -118,8 +118,12 @@ class CpuSampler:
         return self.cpu_s / max(self.wall_s, 1e-9)
 
 
-async def create_tasks(base_url: str, finish_offsets: list[float], queued: float) -> list[tuple[str, float]]:
+async def create_tasks(
+    base_url: str, finish_offsets: list[float], queued: float, ca_file: str | None = None
+) -> list[tuple[str, float]]:
     """Create one simulated task per offset (control API, 32 at a time); return ``(id, finish_epoch)``."""
+    import ssl
+
     import aiohttp
 
     url = f"{base_url}/_simulator/tasks"
@@ -134,7 +138,8 @@ async def create_tasks(base_url: str, finish_offsets: list[float], queued: float
                 task = await response.json()
             out[i] = (task["id"], task["created_at"] + task["queued_seconds"] + task["running_seconds"])
 
-    async with aiohttp.ClientSession() as session:
+    connector = aiohttp.TCPConnector(ssl=ssl.create_default_context(cafile=ca_file)) if ca_file else None
+    async with aiohttp.ClientSession(connector=connector) as session:
         await asyncio.gather(*(creator(session) for _ in range(32)))
     return out
 
@@ -142,9 +147,13 @@ async def create_tasks(base_url: str, finish_offsets: list[float], queued: float
 def worker_env(sim: Any, home: str) -> dict[str, str]:
     env = dict(os.environ)
     env.update(sim.conn_env("videogen_bench"))
+    single = json.loads(sim.connection_json())
+    single["extra"]["coalesce_polls"] = False  # every trigger polls on its own
+    env["AIRFLOW_CONN_VIDEOGEN_BENCH_SINGLE"] = json.dumps(single)
     env["AIRFLOW_CONN_VIDEOGEN_HTTP"] = json.dumps(
         {"conn_type": "http", "host": sim.base_url, "extra": {"Authorization": f"Bearer {API_KEY}"}}
     )
+    env.update(sim.ca_env())  # over HTTPS: every client of the worker trusts the simulator's CA
     env["BENCH_BASE_URL"] = sim.base_url
     env["BENCH_API_KEY"] = API_KEY
     env["AIRFLOW_HOME"] = home
@@ -191,7 +200,7 @@ def run_waiting(sim: Any, variant: str, n: int, args: argparse.Namespace, home: 
             rng = random.Random(args.seed + n)
             low, high = args.finish
             offsets = [rng.uniform(low, high) for _ in range(n)]
-            tasks = asyncio.run(create_tasks(sim.base_url, offsets, queued=min(2.0, low / 2)))
+            tasks = asyncio.run(create_tasks(sim.base_url, offsets, queued=min(2.0, low / 2), ca_file=sim.ca_file))
             busy0 = machine_busy_seconds()
             with CpuSampler(sim.process.pid) as sampler:
                 worker.stdin.write(json.dumps({"tasks": tasks}) + "\n")
@@ -211,6 +220,7 @@ def run_waiting(sim: Any, variant: str, n: int, args: argparse.Namespace, home: 
     result: dict = json.loads(line)
     label = " ".join(extra + (["--jitter-mode", args.jitter_mode] if args.jitter_mode != "current" else []))
     result.update(
+        scheme=sim.base_url.split(":", 1)[0],
         label=f" ({label})" if label else "",
         # What the rest of the machine used meanwhile, in cores: other processes compete for the CPUs.
         others_cores=max(busy1 - busy0 - sampler.cpu_s - result["cpu_s"], 0.0) / max(sampler.wall_s, 1e-9),
@@ -226,9 +236,11 @@ def run_waiting(sim: Any, variant: str, n: int, args: argparse.Namespace, home: 
 def summarize(runs: list[dict]) -> dict:
     """One row from repeated runs: medians, except the worst case for maxima and errors."""
     first = runs[0]
-    row = {k: first[k] for k in ("variant", "label", "n")}
+    row = {k: first[k] for k in ("scheme", "variant", "label", "n")}
     for key in ("cpu_per_poll_s", "polls", "peak_rss_mb", "lag_p99_ms", "latency_p50_s", "sim_cpu_avg", "others_cores"):
         row[key] = statistics.median(r[key] for r in runs)
+    # Requests the service saw per poll interval: each wait polls once an interval.
+    row["requests_per_interval"] = statistics.median(sum(r["requests"].values()) * r["n"] / r["polls"] for r in runs)
     row["rss_growth_mb"] = statistics.median(r["peak_rss_mb"] - r["ready_peak_rss_mb"] for r in runs)
     for key in ("lag_max_ms", "latency_max_s", "sim_cpu_peak"):
         row[key] = max(r[key] for r in runs)
@@ -259,17 +271,19 @@ def fmt_table(headers: list[str], rows: list[list[str]]) -> str:
 
 
 def waiting_table(rows: list[dict]) -> str:
-    by_key = {(r["n"], r["variant"], r["label"]): r for r in rows}
+    by_key = {(r["scheme"], r["n"], r["variant"], r["label"]): r for r in rows}
     out = []
     for r in rows:
         per_poll = r["cpu_per_poll_s"]
-        bare = by_key.get((r["n"], "bare", ""))
-        http = by_key.get((r["n"], "http", ""))
+        bare = by_key.get((r["scheme"], r["n"], "bare", ""))
+        http = by_key.get((r["scheme"], r["n"], "http", ""))
         out.append(
             [
                 f"{r['variant']}{r['label']}",
+                r["scheme"].upper(),
                 f"{r['n']:,}",
                 f"{r['polls']:,.0f}",
+                f"{r['requests_per_interval']:,.0f}",
                 f"{r['errors']:,}",
                 f"{per_poll * 1e6:.0f}",
                 f"{per_poll / bare['cpu_per_poll_s']:.2f}x" if bare else "-",
@@ -285,10 +299,84 @@ def waiting_table(rows: list[dict]) -> str:
             ]
         )
     headers = [
-        "variant", "N", "polls", "errors", "CPU/poll µs", "÷ bare", "http ÷", "peak RSS MB", "RSS growth MB",
-        "lag max ms", "lag p99 ms", "detect p50 s", "detect max s", "simulator CPU avg / peak", "other load",
+        "variant", "over", "N", "polls", "requests/interval", "errors", "CPU/poll µs", "÷ bare", "http ÷",
+        "peak RSS MB", "RSS growth MB", "lag max ms", "lag p99 ms", "detect p50 s", "detect max s",
+        "simulator CPU avg / peak", "other load",
     ]  # fmt: skip
     return fmt_table(headers, out)
+
+
+def targets_table(rows: list[dict], download: dict | None, poll: float) -> str:
+    """Each target of the benchmark beside what this run measured (ratios within this run)."""
+    by_key = {(r.get("scheme", "http"), r["n"], r["variant"]): r for r in rows if not r["label"]}
+    schemes = sorted({key[0] for key in by_key}, key=lambda scheme: scheme != "https")  # HTTPS first if measured
+    out: list[list[str]] = []
+
+    def add(what: str, target: str, measured: str | None, holds: bool | None) -> None:
+        verdict = "-" if holds is None else ("holds" if holds else "missed")
+        out.append([what, target, measured if measured is not None else "not measured", verdict])
+
+    def row(variant: str, n: int, scheme: str | None = None) -> dict | None:
+        for each in [scheme] if scheme else schemes:
+            if (each, n, variant) in by_key:
+                return by_key[(each, n, variant)]
+        return None
+
+    big = max((r["n"] for r in rows), default=0)
+    coalesced, bare = row("trigger", 10_000), row("bare", 10_000)
+    add(
+        "requests per poll interval, 10,000 waiting, contents style",
+        "≤ 25",
+        f"{coalesced['requests_per_interval']:,.0f}" if coalesced else None,
+        coalesced["requests_per_interval"] <= 25 if coalesced else None,
+    )
+    ratio = coalesced["cpu_per_poll_s"] / bare["cpu_per_poll_s"] if coalesced and bare else None
+    add(
+        "CPU per waiting video per interval, 10,000 waiting, coalesced",
+        "≤ 0.3x bare floor's CPU/poll",
+        f"{ratio:.2f}x" if ratio is not None else None,
+        ratio <= 0.3 if ratio is not None else None,
+    )
+    for scheme in schemes:
+        single, bare1, http1 = row("single", 1_000, scheme), row("bare", 1_000, scheme), row("http", 1_000, scheme)
+        if single and bare1:
+            over = single["cpu_per_poll_s"] / bare1["cpu_per_poll_s"]
+            add(f"CPU/poll, 1,000 waiting, uncoalesced, {scheme.upper()}", "≤ 1.3x bare", f"{over:.2f}x", over <= 1.3)
+        if single and http1:
+            below = http1["cpu_per_poll_s"] / single["cpu_per_poll_s"]
+            add(
+                f"CPU/poll, 1,000 waiting, uncoalesced, {scheme.upper()}",
+                "≥ 5x below HttpAsyncHook",
+                f"{below:.1f}x",
+                below >= 5,
+            )
+    lagging = row("trigger", 10_000) or row("trigger", big)
+    if lagging:
+        add(
+            f"event-loop lag p99 / max, {lagging['n']:,} waiting",
+            "< 50 ms / < 250 ms",
+            f"{lagging['lag_p99_ms']:.0f} / {lagging['lag_max_ms']:.0f} ms",
+            lagging["lag_p99_ms"] < 50 and lagging["lag_max_ms"] < 250,
+        )
+    detecting = [r for r in rows if r["variant"] in ("trigger", "single") and not r["label"]]
+    if detecting:
+        worst = max(r["latency_max_s"] for r in detecting)
+        add(
+            "detection after the task finished (trigger rows)",
+            f"≤ interval + 1 s = {poll + 1:g} s",
+            f"{worst:.2f} s",
+            worst <= poll + 1,
+        )
+    if download is not None:
+        share = download["curl_mib_s"] and download["operator_mib_s"] / download["curl_mib_s"]
+        growth = max(r["peak_rss_mb"] - r["peak_rss_before_mb"] for r in download["operator"])
+        add(
+            f"{download['size'] / 2**20:.0f} MiB download",
+            "≥ 90% of curl, RSS growth < 32 MB",
+            f"{100 * share:.0f}%, {growth:.0f} MB",
+            share >= 0.9 and growth < 32,
+        )
+    return fmt_table(["target", "wanted", "measured", ""], out)
 
 
 def download_table(d: dict) -> str:
@@ -345,6 +433,9 @@ def main() -> int:
     parser.add_argument(
         "--download-cold", action="store_true", help="no page-cache warm-up before each copy (see download.py)"
     )
+    parser.add_argument(
+        "--schemes", default="http,https", help="waiting over plain HTTP, HTTPS or both (default http,https)"
+    )
     parser.add_argument("--skip-waiting", action="store_true")
     parser.add_argument("--skip-download", action="store_true")
     parser.add_argument(
@@ -372,21 +463,31 @@ def main() -> int:
     runs: list[dict] = []
     rows: list[dict] = []
     download = None
+    schemes = [scheme for scheme in args.schemes.split(",") if scheme]
     with (
         tempfile.TemporaryDirectory(prefix="videogen-bench-") as home,
-        SimulatorProcess(api_key=API_KEY, request_log=False, video_size=1024) as sim,
+        SimulatorProcess(api_key=API_KEY, request_log=False, video_size=1024) as plain,
+        SimulatorProcess(api_key=API_KEY, request_log=False, video_size=1024, tls="https" in schemes) as secure,
     ):
+        simulators = {"http": plain, "https": secure}
         for n in ns:
-            by_variant: dict[str, list[dict]] = {v: [] for v in variants}
-            for i in range(args.repeat):
-                for variant in variants:  # interleaved, so that a noisy minute hits every variant alike
-                    quiet()
-                    print(f"waiting: {variant} N={n:,} ({i + 1}/{args.repeat}) ...", file=sys.stderr, flush=True)
-                    extra = args.worker_arg if variant == "trigger" else []
-                    by_variant[variant].append(run_waiting(sim, variant, n, args, home, extra))
-            for variant in variants:
-                runs.extend(by_variant[variant])
-                rows.append(summarize(by_variant[variant]))
+            for scheme in schemes:
+                sim = simulators[scheme]
+                by_variant: dict[str, list[dict]] = {v: [] for v in variants}
+                for i in range(args.repeat):
+                    for variant in variants:  # interleaved, so that a noisy minute hits every variant alike
+                        quiet()
+                        print(
+                            f"waiting: {variant} over {scheme} N={n:,} ({i + 1}/{args.repeat}) ...",
+                            file=sys.stderr,
+                            flush=True,
+                        )
+                        extra = args.worker_arg if variant in ("trigger", "single") else []
+                        by_variant[variant].append(run_waiting(sim, variant, n, args, home, extra))
+                for variant in variants:
+                    runs.extend(by_variant[variant])
+                    rows.append(summarize(by_variant[variant]))
+        sim = plain
         if not args.skip_download:
             from download import measure_download
 
@@ -427,6 +528,11 @@ def main() -> int:
         )
         print()
         print(download_table(download))
+    if rows or download is not None:
+        print()
+        print("Targets (measured in this run):")
+        print()
+        print(targets_table(rows, download, args.poll))
     if args.json:
         raw = {"started": started.isoformat(), "machine": machine(), "argv": sys.argv[1:], "waiting": runs}
         raw["download"] = download

@@ -9,7 +9,9 @@ Variants (same simulator, same task schedule, same poll interval and jitter):
 
 - ``trigger``: ``VideoTaskTrigger.run()``, driven as Airflow's triggerer drives triggers: one asyncio
   task per trigger in one event loop, created one after the other with ``await asyncio.sleep(0)``
-  in between, each consuming its single event.
+  in between, each consuming its single event. Its polls are shared (the default): one list call
+  answers many waiting tasks.
+- ``single``: the same trigger on a connection with ``coalesce_polls`` false: one request per poll.
 - ``http``: the same wait written on ``HttpAsyncHook`` the way ``apache-airflow-providers-http``'s
   own ``HttpSensorTrigger`` uses it (a new ``aiohttp.ClientSession`` per request): what a user
   writes without this provider.
@@ -17,7 +19,8 @@ Variants (same simulator, same task schedule, same poll interval and jitter):
   design.
 
 Polls are counted at the client: the trigger is instrumented by overriding ``_sleep`` (one sleep
-precedes each poll, the trigger makes one attempt per poll), the references count in their loop.
+precedes each poll), the references count in their loop. Requests are counted at the client too:
+the hook's one place that sends (``_arequest``) is wrapped; the references make one per poll.
 """
 
 from __future__ import annotations
@@ -43,6 +46,7 @@ TASKS_PATH = "/llm/v1/contents/generations/tasks"
 class Counters:
     polls = 0
     errors = 0
+    requests: dict[str, int] = {}
 
 
 _SHARED_SESSIONS: list[Any] = []
@@ -65,8 +69,19 @@ def _cpu_seconds() -> float:
 # ---- the three ways to wait -----------------------------------------------------------------------
 
 
-def make_trigger_variant(args: argparse.Namespace) -> Callable[[str], AsyncIterator[Any]]:
+def make_trigger_variant(
+    args: argparse.Namespace, conn_id: str = "videogen_bench"
+) -> Callable[[str], AsyncIterator[Any]]:
+    from airflow_provider_videogen.hooks.videogen import VideoGenHook
     from airflow_provider_videogen.triggers.videogen import VideoTaskTrigger
+
+    send = VideoGenHook._arequest
+
+    async def counted(self: VideoGenHook, method: str, url: str, *a: Any, action: str, **kw: Any) -> Any:
+        Counters.requests[action] = Counters.requests.get(action, 0) + 1
+        return await send(self, method, url, *a, action=action, **kw)
+
+    VideoGenHook._arequest = counted  # type: ignore[method-assign]
 
     class CountingTrigger(VideoTaskTrigger):
         async def _sleep(self, seconds: float) -> None:
@@ -104,7 +119,7 @@ def make_trigger_variant(args: argparse.Namespace) -> Callable[[str], AsyncItera
         cls = ProposedJitterTrigger
 
     def wait(video_task_id: str) -> AsyncIterator[Any]:
-        trigger = cls(video_task_id, videogen_conn_id="videogen_bench", poll_interval=args.poll)
+        trigger = cls(video_task_id, videogen_conn_id=conn_id, poll_interval=args.poll)
         return trigger.run()
 
     return wait
@@ -195,7 +210,16 @@ def make_bare_variant(args: argparse.Namespace) -> Callable[[str], AsyncIterator
     return wait
 
 
-VARIANTS = {"trigger": make_trigger_variant, "http": make_http_variant, "bare": make_bare_variant}
+def make_single_variant(args: argparse.Namespace) -> Callable[[str], AsyncIterator[Any]]:
+    return make_trigger_variant(args, conn_id="videogen_bench_single")
+
+
+VARIANTS = {
+    "trigger": make_trigger_variant,
+    "single": make_single_variant,
+    "http": make_http_variant,
+    "bare": make_bare_variant,
+}
 
 
 # ---- the driver -----------------------------------------------------------------------------------
@@ -260,6 +284,8 @@ async def measure(wait: Callable[[str], AsyncIterator[Any]], tasks: list[tuple[s
     return {
         "n": len(tasks),
         "polls": Counters.polls,
+        # The references make one request per poll; the trigger's are counted where the hook sends.
+        "requests": dict(Counters.requests) or {"query": Counters.polls},
         "errors": Counters.errors,
         "failures": failures[:5],
         "statuses": statuses,
@@ -303,8 +329,8 @@ def main() -> int:
         help="the trigger's own jitter, or the proposed one (see ProposedJitterTrigger); references follow",
     )
     parser.add_argument("--first-spread", type=float, default=0.5, help="proposed jitter: spread of the first wait")
-    parser.add_argument("--connector-limit", type=int, default=None, help="trigger only: shared session's limit")
-    parser.add_argument("--no-trigger-logs", action="store_true", help="trigger only: drop its log lines")
+    parser.add_argument("--connector-limit", type=int, default=None, help="triggers only: shared session's limit")
+    parser.add_argument("--no-trigger-logs", action="store_true", help="triggers only: drop their log lines")
     parser.add_argument(
         "--gc-freeze",
         action="store_true",

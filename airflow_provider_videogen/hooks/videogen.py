@@ -11,7 +11,7 @@ import asyncio
 import json
 import weakref
 from collections.abc import Callable, Coroutine, Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import requests
 from airflow.sdk import BaseHook
@@ -42,6 +42,9 @@ from airflow_provider_videogen.settings import (
 from airflow_provider_videogen.styles import STYLES
 from airflow_provider_videogen.transport import USER_AGENT, SharedSessionLease
 from airflow_provider_videogen.video_task import VideoTask
+
+if TYPE_CHECKING:
+    from airflow_provider_videogen.shared_polls import SharedPolls
 
 __all__ = [
     "DATA_CENTER_URLS",
@@ -95,6 +98,7 @@ class VideoGenHook(BaseHook):
         self._settings: VideoGenConnectionSettings | None = None
         self._session: requests.Session | None = None
         self._async_lease: SharedSessionLease | None = None
+        self._shared_polls: SharedPolls | None = None
         #: Seconds the service asked to wait before the next poll, from its last answer (``None``: it
         #: said nothing). The ``/v1/videos`` style sends it as ``openai-poll-after-ms``.
         self.poll_hint: float | None = None
@@ -358,6 +362,26 @@ class VideoGenHook(BaseHook):
         task: VideoTask = await self._arequest("GET", url, settings, **_query_call(settings, video_task_id))
         return task
 
+    async def apoll_task(self, video_task_id: str, *, gather: float = 0.0) -> VideoTask:
+        """Read a video task as a waiting trigger polls it: in a request shared with this event loop's other polls.
+
+        Polls of tasks of the same connection asked for within ``gather`` seconds of each other share
+        one request (a batch query where the API style has one, else one per task id); see
+        :mod:`~airflow_provider_videogen.shared_polls`. With the connection extra ``coalesce_polls``
+        false this is :meth:`aget_task`. Raises what :meth:`aget_task` raises.
+
+        :param gather: seconds this poll may wait for others to join the request (the poller's jitter).
+        """
+        settings = await self.aget_settings()
+        if not settings.coalesce_polls:
+            return await self.aget_task(video_task_id)
+        if self._shared_polls is None:
+            from airflow_provider_videogen.shared_polls import SharedPolls
+
+            self._shared_polls = SharedPolls.join(settings)
+        task, self.poll_hint = await self._shared_polls.poll(video_task_id, gather)
+        return task
+
     async def acancel_task(self, video_task_id: str) -> bool:
         """Cancel a video task (while the style can) without blocking the event loop; see :meth:`cancel_task`."""
         settings = await self.aget_settings()
@@ -374,6 +398,9 @@ class VideoGenHook(BaseHook):
 
     async def aclose(self) -> None:
         """Release this hook's share of the event loop's HTTP session (closed when the last hook lets go)."""
+        polls, self._shared_polls = self._shared_polls, None
+        if polls is not None:
+            await polls.leave()
         lease, self._async_lease = self._async_lease, None
         if lease is not None:
             await lease.release()
@@ -489,11 +516,12 @@ def _query_call(settings: VideoGenConnectionSettings, video_task_id: str) -> dic
     return {
         "video_task_id": video_task_id,
         "action": "query",
-        "read": lambda payload: _parse_task_payload(payload, settings, video_task_id),
+        "read": lambda payload: read_task_payload(payload, settings, video_task_id),
     }
 
 
-def _parse_task_payload(payload: Any, settings: VideoGenConnectionSettings, video_task_id: str) -> VideoTask:
+def read_task_payload(payload: Any, settings: VideoGenConnectionSettings, video_task_id: str) -> VideoTask:
+    """Read a decoded answer as the task ``video_task_id``, as the connection's style says; raise if it is not."""
     if not isinstance(payload, Mapping):
         # A proxy's stray `null` or `[]` is no answer about the task: as transient as a blank 200.
         raise VideoGenTransientError(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -109,8 +109,12 @@ class ApiStyle:
     data_centers: ClassVar[tuple[DataCenter, ...]] = RONGCLOUD_DATA_CENTERS
     #: API error codes that mean the key was refused, whatever the HTTP status.
     auth_error_codes: ClassVar[frozenset[str]] = frozenset()
-    #: Seconds between two polls when the caller names none: the service's own advice.
+    #: Seconds between two polls of a waiting task when the caller sets none: the service's own
+    #: advice, or about as often as its answer can change.
     default_poll_interval: ClassVar[float] = 10.0
+    #: Most task ids one batch query (:meth:`batch_query`) asks about; 0: the style has none, and
+    #: waiting triggers share a poll only when they wait on the same task id.
+    batch_query_size: ClassVar[int] = 0
     #: The statuses in which a task may be cancelled (never a final one: a cancel call that deletes
     #: a finished task must not reach it).
     cancellable_statuses: ClassVar[frozenset[VideoTaskStatus]] = frozenset({VideoTaskStatus.QUEUED})
@@ -203,6 +207,17 @@ class ApiStyle:
     def retry_after(self, headers: Mapping[str, str], decoded: Any) -> float | None:
         """Seconds an error answer asks to wait before asking again (``Retry-After`` by default)."""
         return parse_retry_after(headers.get("Retry-After"))
+
+    def batch_query(self, video_task_ids: Sequence[str]) -> tuple[str, list[tuple[str, str]]]:
+        """Return the route (after the prefix) and the query parameters of one call that reads these tasks.
+
+        Only for a style whose :attr:`batch_query_size` is above 0; the ids are already checked.
+        """
+        raise NotImplementedError
+
+    def batch_answer_tasks(self, answer: Any) -> list[Mapping[str, Any]] | None:
+        """Return the task objects of a batch query's answer, or ``None`` if it is not such an answer."""
+        raise NotImplementedError
 
     def poll_hint(self, headers: Mapping[str, str]) -> float | None:
         """Seconds the service asks a poller to wait before the next poll, if it says (none by default)."""

@@ -2,11 +2,13 @@
 
 ``POST {prefix}/contents/generations/tasks`` creates, ``GET .../tasks/{id}`` reads, ``DELETE
 .../tasks/{id}`` cancels a *queued* task (and deletes a finished one: never sent for those).
+``GET .../tasks?filter.task_ids=...`` (the parameter repeated, up to a page of 500) reads many tasks
+in one call: the waiting triggers of one event loop share it. Not every host documents it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_videogen._errors import refused
@@ -39,6 +41,19 @@ class ContentsGenerations(ApiStyle):
     tasks_route = "/contents/generations/tasks"
     can_cancel = True
     statuses = STATUSES
+    batch_query_size = 500
+
+    def batch_query(self, video_task_ids: Sequence[str]) -> tuple[str, list[tuple[str, str]]]:
+        """Return the list call: ``filter.task_ids`` repeated, one page as large as the service allows."""
+        params = [("page_num", "1"), ("page_size", str(self.batch_query_size))]
+        return self.tasks_route, params + [("filter.task_ids", task_id) for task_id in video_task_ids]
+
+    def batch_answer_tasks(self, answer: Any) -> list[Mapping[str, Any]] | None:
+        """Return the ``items`` of ``{"total", "items": [task, ...]}``."""
+        items = answer.get("items") if isinstance(answer, Mapping) else None
+        if not isinstance(items, list):
+            return None
+        return [item for item in items if isinstance(item, Mapping)]
 
     def create_body(self, request: VideoGenerationRequest) -> dict[str, Any]:
         """``{"model", "content": [...], <Seedance options>}``."""

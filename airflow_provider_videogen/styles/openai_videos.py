@@ -55,6 +55,8 @@ class OpenAIVideos(ApiStyle):
     statuses = STATUSES
     no_cancel_reason = "the /v1/videos shape has no cancel call (its DELETE removes a video for good)"
     not_found_codes = frozenset({"video_not_found"})
+    #: The gateway refreshes a task from upstream about every 15 s: polling faster gains nothing.
+    default_poll_interval = 15.0
 
     def create_body(self, request: VideoGenerationRequest) -> dict[str, Any]:
         """``{"model", "prompt", "seconds"?, "size"?, "input_reference"?}`` plus any extra fields."""

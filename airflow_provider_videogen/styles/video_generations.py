@@ -63,6 +63,8 @@ class VideoGenerations(ApiStyle):
     statuses = STATUSES
     no_cancel_reason = "new-api gateways have no cancel call"
     not_found_codes = frozenset({"task_not_exist"})
+    #: The gateway refreshes a task from upstream about every 15 s: polling faster gains nothing.
+    default_poll_interval = 15.0
 
     def console_url(self, base_url: str, video_task_id: str) -> str | None:
         """new-api serves its web console's task log (every task of the account, by id) at ``/console/task``."""

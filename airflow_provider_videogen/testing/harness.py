@@ -38,7 +38,38 @@ class _SimulatorClient:
 
     api_key: str
     _base_url: str | None = None
+    #: The CA certificate (PEM) the simulator's HTTPS certificate comes from; ``None`` over plain HTTP.
+    ca_file: str | None = None
     _opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+
+    def _tls_start(self, tls: bool) -> None:
+        """Pick the file the CA is written to and a control client that trusts it (HTTPS only)."""
+        if not tls:
+            return
+        import tempfile
+
+        folder = tempfile.mkdtemp(prefix="videogen-simulator-tls-")
+        self.ca_file = os.path.join(folder, "ca.pem")
+
+    def _tls_started(self) -> None:
+        if self.ca_file is None:
+            return
+        from airflow_provider_videogen.testing.simulator.tls import client_context
+
+        context = client_context(self.ca_file)
+        self._opener = urllib.request.build_opener(
+            urllib.request.ProxyHandler({}), urllib.request.HTTPSHandler(context=context)
+        )
+
+    def ca_env(self) -> dict[str, str]:
+        """Return the variables that make ``aiohttp``, ``requests`` and ``curl`` trust the simulator's HTTPS.
+
+        ``SSL_CERT_FILE`` replaces the system's CA bundle in the process that gets it (only the
+        simulator is trusted there); empty over plain HTTP.
+        """
+        if self.ca_file is None:
+            return {}
+        return {"SSL_CERT_FILE": self.ca_file, "REQUESTS_CA_BUNDLE": self.ca_file, "CURL_CA_BUNDLE": self.ca_file}
 
     @property
     def base_url(self) -> str:
@@ -287,11 +318,13 @@ class VideoGenSimulator(_SimulatorClient):
 
     :param host: the address to listen on.
     :param port: the port (0: a free one).
+    :param tls: serve HTTPS with a certificate from a CA made at start (:attr:`ca_file`, :meth:`ca_env`).
     :param settings: any :class:`~airflow_provider_videogen.testing.simulator.SimulatorConfig` field
         (``api_key``, ``queued_seconds``, ``video_size``...); checked here.
     """
 
-    def __init__(self, *, host: str = "127.0.0.1", port: int = 0, **settings: Any) -> None:
+    def __init__(self, *, host: str = "127.0.0.1", port: int = 0, tls: bool = False, **settings: Any) -> None:
+        self.tls = tls
         self.settings = _config(settings)
         self.api_key = self.settings.api_key
         self.host = host
@@ -304,6 +337,7 @@ class VideoGenSimulator(_SimulatorClient):
         """Start serving; return once the port is bound and accepting."""
         if self._thread is not None:
             raise RuntimeError("the simulator is already running")
+        self._tls_start(self.tls)
         ready: queue.Queue[tuple[str, Any]] = queue.Queue()
         self._thread = threading.Thread(target=self._run, args=(ready,), name="videogen-simulator", daemon=True)
         self._thread.start()
@@ -314,6 +348,7 @@ class VideoGenSimulator(_SimulatorClient):
             raise RuntimeError("the simulator failed to start") from value
         self._base_url = value
         self.port = int(value.rsplit(":", 1)[1])
+        self._tls_started()
         return self
 
     def _run(self, ready: queue.Queue[tuple[str, Any]]) -> None:
@@ -326,7 +361,12 @@ class VideoGenSimulator(_SimulatorClient):
             try:
                 stop = asyncio.Event()
                 self._stop = stop
-                runner, url = loop.run_until_complete(start_server(self.settings, self.host, self.port))
+                context = None
+                if self.ca_file is not None:
+                    from airflow_provider_videogen.testing.simulator.tls import server_context
+
+                    context = server_context(self.ca_file)
+                runner, url = loop.run_until_complete(start_server(self.settings, self.host, self.port, context))
             except BaseException as exc:
                 ready.put(("error", exc))
                 return
@@ -376,6 +416,7 @@ class SimulatorProcess(_SimulatorClient):
 
     :param startup_timeout: seconds allowed until the process says it listens.
     :param python: the interpreter to run it with (this one by default).
+    :param tls: serve HTTPS with a certificate from a CA made at start (:attr:`ca_file`, :meth:`ca_env`).
     """
 
     def __init__(
@@ -385,8 +426,10 @@ class SimulatorProcess(_SimulatorClient):
         port: int = 0,
         startup_timeout: float = 30.0,
         python: str | None = None,
+        tls: bool = False,
         **settings: Any,
     ) -> None:
+        self.tls = tls
         self.settings = _config(settings)
         self.api_key = self.settings.api_key
         self.host = host
@@ -404,7 +447,10 @@ class SimulatorProcess(_SimulatorClient):
         package_root = str(Path(__file__).resolve().parents[2])
         env["PYTHONPATH"] = os.pathsep.join(p for p in (package_root, env.get("PYTHONPATH")) if p)
         env["PYTHONUNBUFFERED"] = "1"
+        self._tls_start(self.tls)
         command = [self.python, "-m", "airflow_provider_videogen.testing.simulator", *self.args]
+        if self.ca_file is not None:
+            command += ["--tls-ca-file", self.ca_file]
         process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True, env=env)
         self.process = process
         lines: queue.Queue[str] = queue.Queue()
@@ -423,6 +469,7 @@ class SimulatorProcess(_SimulatorClient):
             raise RuntimeError(f"the simulator failed to start (exit code {code}): {line.strip()!r}")
         self._base_url = line[len(_READY_PREFIX) :].strip()
         self.port = int(self._base_url.rsplit(":", 1)[1])
+        self._tls_started()
         return self
 
     def stop(self, timeout: float = 10.0) -> int | None:

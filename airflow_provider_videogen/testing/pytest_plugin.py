@@ -53,11 +53,15 @@ def videogen_simulator(
     _videogen_simulators: dict[str, VideoGenSimulator], videogen_simulator_settings: dict[str, Any]
 ) -> VideoGenSimulator:
     """Return the running simulator for these settings, reset for this test."""
+    from airflow_provider_videogen.shared_polls import SharedPolls
+
     key = json.dumps(videogen_simulator_settings, sort_keys=True)
     server = _videogen_simulators.get(key)
     if server is None:
         server = _videogen_simulators[key] = VideoGenSimulator(**videogen_simulator_settings).start()
     server.reset()
+    # What a host refused (the list call, long URLs) is remembered for the process: not from test to test.
+    SharedPolls.forget_refusals()
     return server
 
 

@@ -52,7 +52,11 @@ class VideoTaskTrigger(BaseTrigger):
     """Poll a video task from the triggerer until it reaches a final state, then fire one event.
 
     Deferring to this trigger frees the worker slot: thousands of video tasks can wait at once in one
-    triggerer, which polls them all from one event loop and one shared HTTP session.
+    triggerer, which polls them all from one event loop and one shared HTTP session. The triggers of
+    one loop waiting on tasks of one connection share their polls (unless the connection's extra
+    ``coalesce_polls`` is false): on the contents-generations style one list call per interval
+    answers up to 500 of them, on the other styles triggers waiting on the same task share one poll
+    (:mod:`~airflow_provider_videogen.shared_polls`). Each trigger keeps its own schedule and rules.
 
     The trigger fires exactly one event and returns. Its payload is a ``dict``:
 
@@ -81,7 +85,8 @@ class VideoTaskTrigger(BaseTrigger):
     :param video_task_id: the id the create call returned.
     :param videogen_conn_id: the ``videogen`` connection to use.
     :param poll_interval: seconds between two polls (a random 0-10% is added to each wait, so that
-        triggers started together do not poll in lockstep); ``None``: the connection's style's advice.
+        triggers started together do not poll in lockstep; a shared poll goes out within that spread).
+        ``None``: the API style's own (10 s; 15 s on the gateway styles, whose answers change no faster).
     :param end_time: deadline as an absolute time in seconds since the epoch (``time.time()``), or
         ``None`` to wait without one. Being absolute, it survives a triggerer restart. The task is
         polled one last time at the deadline.
@@ -111,7 +116,7 @@ class VideoTaskTrigger(BaseTrigger):
         if poll_interval is not None and (
             not isinstance(poll_interval, (int, float)) or not (math.isfinite(poll_interval) and poll_interval > 0)
         ):
-            raise ValueError(f"poll_interval must be a positive number of seconds, got {poll_interval!r}.")
+            raise ValueError(f"poll_interval must be a positive number of seconds or None, got {poll_interval!r}.")
         if end_time is not None and not (isinstance(end_time, (int, float)) and math.isfinite(end_time)):
             raise ValueError(f"end_time must be seconds since the epoch or None, got {end_time!r}.")
         if isinstance(max_consecutive_errors, bool) or not isinstance(max_consecutive_errors, int):
@@ -121,15 +126,11 @@ class VideoTaskTrigger(BaseTrigger):
         self.video_task_id = video_task_id
         self.videogen_conn_id = videogen_conn_id
         self.poll_interval = float(poll_interval) if poll_interval is not None else None
+        # The interval in use: poll_interval, or the style's once the connection is read.
+        self._interval = self.poll_interval or 10.0
         self.end_time = float(end_time) if end_time is not None else None
         self.max_consecutive_errors = max_consecutive_errors
         self.cancel_on_kill = bool(cancel_on_kill)
-        self._style_interval = 10.0
-
-    @property
-    def _interval(self) -> float:
-        """Seconds between two polls: the one asked for, else the connection's style's advice."""
-        return self.poll_interval if self.poll_interval is not None else self._style_interval
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         """Return the class path and the keyword arguments that rebuild this trigger (primitives only)."""
@@ -189,7 +190,7 @@ class VideoTaskTrigger(BaseTrigger):
             settings = await hook.aget_settings()
         except Exception as error:
             return self._error_event(None, f"Cannot wait for video task {self.video_task_id!r}: {error}", error)
-        self._style_interval = settings.style.default_poll_interval
+        self._interval = self.poll_interval or settings.style.default_poll_interval
         self.log.info(
             "Waiting for video task %s at %s (poll every %.1f s%s).",
             self.video_task_id,
@@ -216,7 +217,10 @@ class VideoTaskTrigger(BaseTrigger):
                     delay, final_deadline = max(remaining, 0.0), self.end_time
             await self._sleep(delay)
             try:
-                task = await hook.aget_task(self.video_task_id)
+                # Shared with the loop's other polls of this connection that come within the jitter's spread
+                # (at the deadline: none later).
+                gather = 0.0 if final_deadline is not None else self._interval * self.jitter
+                task = await hook.apoll_task(self.video_task_id, gather=gather)
             except VideoGenTransientError as error:
                 failures += 1
                 last_error = error

@@ -115,6 +115,9 @@ class FakeHook:
             raise outcome
         return outcome
 
+    async def apoll_task(self, video_task_id: str, *, gather: float = 0.0) -> VideoTask:
+        return await self.aget_task(video_task_id)
+
     async def aclose(self) -> None:
         self.closed = True
 
@@ -594,15 +597,19 @@ def real_hook_trigger(sim, videogen_connection):
     return build
 
 
-async def test_simulator_success_after_surviving_a_rate_limit_with_retry_after(sim, real_hook_trigger):
+@pytest.mark.parametrize("target", ["list", "query"])  # shared polls (the default) or each trigger on its own
+async def test_simulator_success_after_surviving_a_rate_limit_with_retry_after(
+    sim, real_hook_trigger, videogen_connection, target
+):
+    videogen_connection(coalesce_polls=target == "list")
     task_id = sim.add_task(final_status="succeeded", queued_seconds=0, running_seconds=0)
-    sim.add_fault("http_error", target="query", status=429, retry_after="3", times=2)
+    sim.add_fault("http_error", target=target, status=429, retry_after="3", times=2)
     trigger, clock = real_hook_trigger(task_id)
     payload = await only_event(trigger)
     assert payload["status"] == "success"
     assert payload["task"]["video_url"]
     assert clock.sleeps[1] >= 3 and clock.sleeps[2] >= 3
-    assert len(sim.requests(target="query")) == 3
+    assert len(sim.requests(target=target)) == 3
     assert sim.api_key not in json.dumps(payload)
 
 
@@ -630,7 +637,7 @@ async def test_simulator_refused_key_ends_the_wait_at_once(sim, real_hook_trigge
     payload = await only_event(trigger)
     assert payload["status"] == "error"
     assert "refused the API key" in payload["message"]
-    assert len(sim.requests(target="query")) == 1
+    assert len(sim.requests(target="list")) == 1 and len(sim.requests()) == 1
 
 
 # ---- on_kill with cancel_on_kill (set by the operator that created the task) ----
@@ -670,11 +677,15 @@ def test_cancel_on_kill_survives_serialization():
     assert airflow_round_trip(trigger).cancel_on_kill is True
 
 
+@pytest.mark.parametrize("target", ["list", "query"])
 @pytest.mark.parametrize("body", ["null", "[]"])
-async def test_simulator_one_stray_json_answer_does_not_end_the_wait(sim, real_hook_trigger, body):
+async def test_simulator_one_stray_json_answer_does_not_end_the_wait(
+    sim, real_hook_trigger, videogen_connection, body, target
+):
+    videogen_connection(coalesce_polls=target == "list")
     task_id = sim.add_task(final_status="succeeded", queued_seconds=0, running_seconds=0)
-    sim.add_fault("http_error", target="query", status=200, body=body, content_type="application/json")
+    sim.add_fault("http_error", target=target, status=200, body=body, content_type="application/json")
     trigger, _ = real_hook_trigger(task_id)
     payload = await only_event(trigger)
     assert payload["status"] == "success"
-    assert len(sim.requests(target="query")) == 2
+    assert len(sim.requests(target=target)) == 2 and len(sim.requests()) == 2

@@ -12,6 +12,7 @@ import contextlib
 import os
 import signal
 import socket
+import ssl
 import sys
 from collections.abc import Sequence
 
@@ -173,17 +174,21 @@ def _bind(host: str, port: int) -> socket.socket:
     return sock
 
 
-def format_base_url(host: str, port: int) -> str:
-    """Return ``http://host:port`` (IPv6 hosts in brackets)."""
+def format_base_url(host: str, port: int, scheme: str = "http") -> str:
+    """Return ``http://host:port`` (or ``https://``; IPv6 hosts in brackets)."""
     shown = f"[{host}]" if ":" in host and not host.startswith("[") else host
-    return f"http://{shown}:{port}"
+    return f"{scheme}://{shown}:{port}"
 
 
 async def start_server(
-    config: SimulatorConfig | None = None, host: str = "127.0.0.1", port: int = 0
+    config: SimulatorConfig | None = None,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    ssl_context: ssl.SSLContext | None = None,
 ) -> tuple[web.AppRunner, str]:
     """Start a simulator on the running event loop; return its runner and base URL.
 
+    With ``ssl_context`` (see :mod:`~airflow_provider_videogen.testing.simulator.tls`) it serves HTTPS.
     Stop it with ``await runner.cleanup()``.
     """
     app = create_app(config)
@@ -191,13 +196,13 @@ async def start_server(
     await runner.setup()
     sock = _bind(host, port)
     try:
-        site = web.SockSite(runner, sock, backlog=LISTEN_BACKLOG)
+        site = web.SockSite(runner, sock, backlog=LISTEN_BACKLOG, ssl_context=ssl_context)
         await site.start()
     except BaseException:
         sock.close()
         await runner.cleanup()
         raise
-    return runner, format_base_url(host, sock.getsockname()[1])
+    return runner, format_base_url(host, sock.getsockname()[1], "https" if ssl_context else "http")
 
 
 def _raise_open_files_limit() -> None:
@@ -212,8 +217,13 @@ def _raise_open_files_limit() -> None:
             resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
 
 
-async def _serve_forever(config: SimulatorConfig, host: str, port: int) -> None:
-    runner, url = await start_server(config, host, port)
+async def _serve_forever(config: SimulatorConfig, host: str, port: int, ca_file: str | None = None) -> None:
+    context = None
+    if ca_file:
+        from airflow_provider_videogen.testing.simulator.tls import server_context
+
+        context = server_context(ca_file)
+    runner, url = await start_server(config, host, port, context)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -234,6 +244,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     parser.add_argument("--port", type=int, default=0, help="port to listen on; 0 picks a free one (default)")
+    parser.add_argument(
+        "--tls-ca-file",
+        default=None,
+        metavar="PATH",
+        help="serve HTTPS with a certificate from a CA made at start, whose certificate is written to PATH "
+        "(clients trust it through SSL_CERT_FILE / REQUESTS_CA_BUNDLE; needs trustme)",
+    )
     add_config_arguments(parser)
     return parser
 
@@ -248,5 +265,5 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     _raise_open_files_limit()
     with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(_serve_forever(config, args.host, args.port))
+        asyncio.run(_serve_forever(config, args.host, args.port, args.tls_ca_file))
     return 0

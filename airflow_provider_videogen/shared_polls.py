@@ -1,0 +1,334 @@
+"""Polls shared by the waiting triggers of one event loop: one request answers every trigger that asks meanwhile.
+
+Thousands of triggers waiting on one connection would each make one request per poll interval; the
+service counts them against a rate limit of a few hundred requests a minute. Here the triggers of
+one event loop that poll tasks of one connection share their requests:
+
+- where the API style has a batch query (the contents-generations list call with ``filter.task_ids``
+  repeated, up to 500 ids), the polls asked for within a moment of each other become one such call
+  (more ids: more calls); a task missing from its answer is read with a call of its own, since
+  absence is never "not found". A host that refuses the list call (HTTP 400, 403, 404 or 405) is
+  remembered for the process and its tasks are polled one by one from then on, said once in the log;
+- otherwise, polls of the same task id share one request.
+
+Each trigger still decides when it polls (its jitter, backoff, ``Retry-After``, deadline) and what an
+answer means for it (its error budget): a poll joins the next shared request to be sent, which
+goes out once the earliest of its askers' moments (``gather`` seconds, the spread of their jitter)
+has passed. A failed request fails the poll of every trigger that shared it; a 429 backs them all off.
+Nothing here blocks the event loop: waiting is timers and futures.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+import weakref
+from typing import TYPE_CHECKING, ClassVar
+from urllib.parse import quote_plus, urlencode
+
+from airflow_provider_videogen.exceptions import VideoGenAPIError, VideoGenError, VideoGenTransientError
+from airflow_provider_videogen.retry import RetryPolicy
+
+if TYPE_CHECKING:
+    from airflow_provider_videogen.hooks.videogen import VideoGenHook
+    from airflow_provider_videogen.settings import VideoGenConnectionSettings
+    from airflow_provider_videogen.video_task import VideoTask
+
+log = logging.getLogger(__name__)
+
+#: Statuses with which a host says it does not serve the batch query (it is not documented everywhere).
+BATCH_REFUSED_STATUSES = frozenset({400, 403, 404, 405})
+
+_ONE_ATTEMPT = RetryPolicy(max_attempts=1)
+#: A URL length every common HTTP server takes (their request-line limits are about 8 KiB: nginx,
+#: Apache, aiohttp). 500 ids do not fit in it: a host that refuses the longer URL is sent shorter ones.
+_SAFE_URL_LENGTH = 8000
+
+#: What one poll resolves to: the task and the service's poll hint (seconds, or ``None``).
+PollAnswer = tuple["VideoTask", "float | None"]
+
+
+class _Round:
+    """The polls gathered for one shared request: a future per task id, and when the request goes out."""
+
+    __slots__ = ("due", "timer", "waiting")
+
+    def __init__(self) -> None:
+        # A future per poll (not per id): a trigger cancelled while it waits cancels only its own.
+        self.waiting: dict[str, list[asyncio.Future[PollAnswer]]] = {}
+        self.due = math.inf
+        self.timer: asyncio.TimerHandle | None = None
+
+
+class SharedPolls:
+    """The shared polls of one connection in one event loop (see the module's description).
+
+    A hook takes a share with :meth:`join`, polls with :meth:`poll` and gives it back with
+    :meth:`leave`; the last to leave closes the requests' hook (its share of the loop's HTTP session).
+    """
+
+    _by_loop: ClassVar[
+        weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[VideoGenConnectionSettings, SharedPolls]]
+    ] = weakref.WeakKeyDictionary()
+    #: Connections (id and task URL) whose host refused the batch query, remembered for the process.
+    refused: ClassVar[set[tuple[str, str]]] = set()
+    #: Connections whose host refused a long list URL: their calls stay within a safe length since.
+    url_limited: ClassVar[set[tuple[str, str]]] = set()
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, settings: VideoGenConnectionSettings) -> None:
+        self.loop = loop
+        self.settings = settings
+        self.users = 0
+        self._hook: VideoGenHook | None = None
+        # The round being gathered: one for every id where the style batches (key None), else one per id.
+        self._rounds: dict[str | None, _Round] = {}
+        self._sending: set[asyncio.Task[None]] = set()
+
+    @classmethod
+    def forget_refusals(cls) -> None:
+        """Forget which hosts refused the list call or its long URLs (tests start each from scratch)."""
+        cls.refused.clear()
+        cls.url_limited.clear()
+
+    @classmethod
+    def join(cls, settings: VideoGenConnectionSettings) -> SharedPolls:
+        """Take a share of the running loop's shared polls of this connection (made on first use)."""
+        loop = asyncio.get_running_loop()
+        by_settings = cls._by_loop.setdefault(loop, {})
+        polls = by_settings.get(settings)
+        if polls is None:
+            polls = by_settings[settings] = cls(loop, settings)
+        polls.users += 1
+        return polls
+
+    async def leave(self) -> None:
+        """Give the share back; the last one closes what the shared requests used."""
+        self.users -= 1
+        await self._close_if_unused()
+
+    @property
+    def batching(self) -> bool:
+        """Whether polls become batch queries (the style has one and this host has not refused it)."""
+        return self.settings.style.batch_query_size > 0 and self._connection_key not in self.refused
+
+    async def poll(self, video_task_id: str, gather: float = 0.0) -> PollAnswer:
+        """Read the task in the next shared request, sent at the latest ``gather`` seconds from now.
+
+        Raises what reading the task alone would raise (a failed shared request fails every poll in it).
+        """
+        self.settings.style.check_task_id(video_task_id)  # a bad id fails its own poll, before anything is sent
+        key = None if self.batching else video_task_id
+        round_ = self._rounds.get(key)
+        if round_ is None:
+            round_ = self._rounds[key] = _Round()
+        future = self.loop.create_future()
+        waiting = round_.waiting.get(video_task_id)
+        if waiting is None:
+            round_.waiting[video_task_id] = [future]
+        else:
+            waiting.append(future)
+        due = self.loop.time() + max(gather, 0.0)
+        if due < round_.due:
+            if round_.timer is not None:
+                round_.timer.cancel()
+            round_.due = due
+            round_.timer = self.loop.call_at(due, self._send, key)
+        try:
+            return await future
+        except VideoGenError as error:
+            # The same error reaches every sharer: do not let each raise add to one traceback.
+            raise error.with_traceback(None) from None
+
+    # ---- sending ----
+
+    def _send(self, key: str | None) -> None:
+        round_ = self._rounds.pop(key, None)
+        if round_ is None:
+            return
+        if round_.timer is not None:
+            round_.timer.cancel()
+        sending = self.loop.create_task(self._answer(round_.waiting))
+        self._sending.add(sending)
+        sending.add_done_callback(self._sent)
+
+    def _sent(self, sending: asyncio.Task[None]) -> None:
+        self._sending.discard(sending)
+        if not sending.cancelled():
+            sending.exception()  # _answer settles every future itself; nothing is left to report
+        hook = self._release_if_unused()
+        if hook is not None:
+            closing = self.loop.create_task(hook.aclose())
+            self._sending.add(closing)  # kept until done (the loop holds tasks weakly)
+            closing.add_done_callback(self._sending.discard)
+
+    async def _answer(self, waiting: dict[str, list[asyncio.Future[PollAnswer]]]) -> None:
+        try:
+            if self.batching:
+                await self._answer_batch(waiting)
+            else:
+                await asyncio.gather(*(self._answer_one(task_id, futures) for task_id, futures in waiting.items()))
+        finally:
+            for futures in waiting.values():
+                for future in futures:
+                    if not future.done():
+                        future.cancel()  # only when this request itself was cancelled (the loop is closing)
+
+    async def _answer_batch(self, waiting: dict[str, list[asyncio.Future[PollAnswer]]]) -> None:
+        chunks = self._chunks(list(waiting))
+        await asyncio.gather(*(self._answer_chunk({task_id: waiting[task_id] for task_id in c}) for c in chunks))
+
+    def _chunks(self, video_task_ids: list[str]) -> list[list[str]]:
+        """Split the ids into calls of a page at most, and within a safe URL length once the host asked for it."""
+        size = self.settings.style.batch_query_size
+        if self._connection_key not in self.url_limited:
+            return [video_task_ids[start : start + size] for start in range(0, len(video_task_ids), size)]
+        base = len(self._list_url([]))
+        # What one id adds to the URL, beyond its own quoted length (measured once on a probe id).
+        overhead = len(self._list_url(["x"])) - base - 1
+        chunks: list[list[str]] = [[]]
+        length = base
+        for task_id in video_task_ids:
+            cost = overhead + len(quote_plus(task_id))
+            if chunks[-1] and (len(chunks[-1]) >= size or length + cost > _SAFE_URL_LENGTH):
+                chunks.append([])
+                length = base
+            chunks[-1].append(task_id)
+            length += cost
+        return chunks
+
+    async def _answer_chunk(self, waiting: dict[str, list[asyncio.Future[PollAnswer]]]) -> None:
+        hook = self._requests_hook()
+        url = self._list_url(list(waiting))
+        try:
+            found = await self._batch_query(hook, url, list(waiting))
+        except VideoGenAPIError as error:
+            if error.http_status in (400, 414) and len(url) > _SAFE_URL_LENGTH:
+                self._limit_urls(error)
+                await self._answer_batch(waiting)  # the same ids again, in calls with shorter URLs
+                return
+            if error.http_status not in BATCH_REFUSED_STATUSES:
+                _fail(waiting, error)
+                return
+            self._refuse(error)
+            found = {}
+        except Exception as error:
+            _fail(waiting, error)
+            return
+        for task_id, task in found.items():
+            _settle(waiting[task_id], (task, None))
+        # Absence is never "not found": a task the answer left out is read on its own.
+        missing = [(task_id, futures) for task_id, futures in waiting.items() if task_id not in found]
+        if missing:
+            await asyncio.gather(*(self._answer_one(task_id, futures) for task_id, futures in missing))
+
+    async def _answer_one(self, video_task_id: str, futures: list[asyncio.Future[PollAnswer]]) -> None:
+        hook = self._requests_hook()
+        try:
+            task = await hook.aget_task(video_task_id)
+        except Exception as error:
+            _fail({video_task_id: futures}, error)
+        else:
+            # Read before anything else runs: the hook's hint is that of its last answer.
+            _settle(futures, (task, hook.poll_hint))
+
+    def _list_url(self, video_task_ids: list[str]) -> str:
+        route, params = self.settings.style.batch_query(video_task_ids)
+        return f"{self.settings.base_url}{self.settings.path_prefix}{route}?{urlencode(params)}"
+
+    async def _batch_query(self, hook: VideoGenHook, url: str, video_task_ids: list[str]) -> dict[str, VideoTask]:
+        from airflow_provider_videogen.hooks.videogen import read_task_payload
+
+        settings = self.settings
+        style = settings.style
+        answer = await hook._arequest("GET", url, settings, video_task_id=None, action="list")
+        items = style.batch_answer_tasks(answer)
+        if items is None:
+            # A proxy's stray answer: as transient as a blank 200 (reading every task alone would be a burst).
+            raise VideoGenTransientError(
+                f"The service answered the list call at {settings.base_url} with JSON that is not a list of "
+                "video tasks; this happens now and then behind proxies."
+            )
+        wanted = set(video_task_ids)
+        found: dict[str, VideoTask] = {}
+        for item in items:
+            task_id = item.get("id")
+            if isinstance(task_id, str) and task_id in wanted and task_id not in found:
+                try:
+                    found[task_id] = read_task_payload(item, settings, task_id)
+                except VideoGenError:
+                    continue  # an item that does not read as this task: it is read on its own
+        return found
+
+    def _limit_urls(self, error: VideoGenAPIError) -> None:
+        """Remember that the host refuses long list URLs (said once)."""
+        key = self._connection_key
+        if key in self.url_limited:
+            return  # another call of the same round, sent before the first one's answer came
+        self.url_limited.add(key)
+        log.warning(
+            "The service at %s refused a list call of %s ids with a long URL (HTTP %s); its list calls of "
+            "connection %r ask for as many ids as fit in %d characters from now on.",
+            self.settings.base_url,
+            self.settings.style.batch_query_size,
+            error.http_status,
+            self.settings.conn_id,
+            _SAFE_URL_LENGTH,
+        )
+
+    def _refuse(self, error: VideoGenAPIError) -> None:
+        key = self._connection_key
+        if key in self.refused:
+            return
+        self.refused.add(key)
+        log.warning(
+            "The service at %s does not serve the list call that reads many video tasks at once (HTTP %s); "
+            "polling each task of connection %r on its own from now on.",
+            self.settings.base_url,
+            error.http_status,
+            self.settings.conn_id,
+        )
+
+    @property
+    def _connection_key(self) -> tuple[str, str]:
+        return self.settings.conn_id, self.settings.tasks_url
+
+    def _requests_hook(self) -> VideoGenHook:
+        if self._hook is None:
+            from airflow_provider_videogen.hooks.videogen import VideoGenHook
+
+            hook = VideoGenHook(self.settings.conn_id, retry_policy=_ONE_ATTEMPT)
+            hook._settings = self.settings  # already resolved (with one attempt per poll) by the first sharer
+            self._hook = hook
+        return self._hook
+
+    async def _close_if_unused(self) -> None:
+        hook = self._release_if_unused()
+        if hook is not None:
+            await hook.aclose()
+
+    def _release_if_unused(self) -> VideoGenHook | None:
+        """Leave the registry once nobody uses these polls; return the requests' hook to close, if any."""
+        if self.users > 0 or self._rounds or any(not task.done() for task in self._sending):
+            return None
+        by_settings = self._by_loop.get(self.loop)
+        if by_settings is not None and by_settings.get(self.settings) is self:
+            del by_settings[self.settings]
+        hook, self._hook = self._hook, None
+        return hook
+
+
+def _settle(futures: list[asyncio.Future[PollAnswer]], answer: PollAnswer) -> None:
+    for future in futures:
+        if not future.done():  # a poll whose trigger was cancelled meanwhile
+            future.set_result(answer)
+
+
+def _fail(waiting: dict[str, list[asyncio.Future[PollAnswer]]], error: BaseException) -> None:
+    for futures in waiting.values():
+        for future in futures:
+            if not future.done():
+                future.set_exception(error)
+
+
+__all__ = ["BATCH_REFUSED_STATUSES", "PollAnswer", "SharedPolls"]
