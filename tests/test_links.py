@@ -10,8 +10,8 @@ from airflow_provider_videogen.links import LandedVideoLink, VideoServiceConsole
 from airflow_provider_videogen.operators.videogen import FetchVideoOperator, GenerateVideoOperator
 from airflow_provider_videogen.sensors.videogen import VideoTaskSensor
 from airflow_provider_videogen.styles import STYLES
-from tests.conftest import API_KEY
-from tests.test_fetch_video import FAST_RETRIES
+from tests.loopback import API_KEY
+from tests.operators.test_fetch_video import FAST_RETRIES
 
 
 @pytest.mark.parametrize(

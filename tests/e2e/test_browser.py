@@ -18,8 +18,8 @@ from packaging.version import Version
 from airflow_provider_videogen.testing import SimulatorProcess
 
 from .browser import screenshot, start_browser, until
-from .conftest import API_KEY
 from .deployment import AirflowDeployment
+from .simulator_service import API_KEY
 from .test_review_deployed import REVIEW, answer, waiting_review
 from .videos import new_folder
 

@@ -9,7 +9,7 @@ from airflow.sdk import Asset, AssetAlias
 from airflow.sdk.execution_time.context import OutletEventAccessors
 
 from airflow_provider_videogen.operators.videogen import FetchVideoOperator
-from tests.test_fetch_video import FAST_RETRIES
+from tests.operators.test_fetch_video import FAST_RETRIES
 
 
 def land(sim: Any, destination: str, outlets: list[Any]) -> tuple[dict[str, Any], OutletEventAccessors]:
