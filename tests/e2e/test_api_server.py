@@ -8,6 +8,8 @@ from typing import Any
 
 import pytest
 
+from airflow_provider_videogen import DATA_CENTER_CHOICES
+from airflow_provider_videogen.styles import STYLES
 from airflow_provider_videogen.testing import SimulatorProcess
 from scripts.airflow_local import preset_connections, run_airflow_command
 
@@ -41,9 +43,10 @@ def test_the_connection_form_relabels_and_hides_standard_fields(videogen_form: d
 def test_the_connection_form_offers_the_custom_fields(videogen_form: dict[str, Any]) -> None:
     extra = videogen_form["extra_fields"]
     assert {"data_center", "api_style", "path_prefix", "timeout", "max_attempts", "max_retry_seconds"} <= set(extra)
-    assert extra["api_style"]["schema"]["enum"] == ["contents_generations", "video_generations", "openai_videos"]
+    assert extra["api_style"]["schema"]["enum"] == list(STYLES)  # every style of the registry, in order
     assert extra["api_style"]["value"] == "contents_generations"
-    assert extra["data_center"]["schema"]["enum"] == ["beijing", "north_america"]
+    assert extra["data_center"]["schema"]["enum"] == DATA_CENTER_CHOICES
+    assert {"beijing", "north_america", "intl", "us", "cn"} <= set(DATA_CENTER_CHOICES)
 
 
 def test_the_provider_is_listed_by_the_public_api(airflow: AirflowDeployment) -> None:
