@@ -84,6 +84,22 @@ def screenshot(driver: Any, name: str) -> Path:
     return path
 
 
+def click(driver: Any, element: Any, timeout: float = 20.0) -> None:
+    """Click ``element`` as a person would, once nothing lies over it (a toast still fading in or out)."""
+    from selenium.common.exceptions import ElementClickInterceptedException
+
+    driver.execute_script("arguments[0].scrollIntoView({block: 'center'})", element)
+
+    def clicked(_driver: Any) -> bool:
+        try:
+            element.click()
+        except ElementClickInterceptedException:
+            return False
+        return True
+
+    until(driver, clicked, timeout, message="a click that nothing lies over")
+
+
 def until(driver: Any, condition: Callable[[Any], T], timeout: float = 20.0, message: str = "") -> T:
     """Wait until ``condition(driver)`` is truthy; return it."""
     from selenium.webdriver.support.ui import WebDriverWait

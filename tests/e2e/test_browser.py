@@ -18,7 +18,7 @@ from packaging.version import Version
 from airflow_provider_videogen import API_STYLE_LABELS, DATA_CENTER_LABELS
 from airflow_provider_videogen.testing import SimulatorProcess
 
-from .browser import screenshot, start_browser, until
+from .browser import click, screenshot, start_browser, until
 from .deployment import AirflowDeployment
 from .simulator_service import API_KEY
 from .test_review_deployed import REVIEW, answer, waiting_review
@@ -79,7 +79,7 @@ def open_videogen_form(browser: Any, airflow: AirflowDeployment, conn_id: str) -
     browser.get(f"{airflow.base_url}/connections")
     # The first page of a fresh api-server can take a while to load.
     add = until(browser, lambda d: d.find_element(by("XPATH"), "//button[normalize-space()='Add Connection']"), 60)
-    add.click()
+    click(browser, add)
     dialog = browser.find_element(by("CSS_SELECTOR"), "[role=dialog]")
     dialog.find_element(by("NAME"), "connection_id").send_keys(conn_id)
     kind = dialog.find_element(by("CSS_SELECTOR"), "input[role=combobox]")
@@ -111,8 +111,7 @@ def dropdown_choices(browser: Any, dialog: Any, label: str) -> list[str]:
 
 def expand(browser: Any, dialog: Any, section: str) -> None:
     button = dialog.find_element(by("XPATH"), f".//button[normalize-space()='{section}']")
-    browser.execute_script("arguments[0].scrollIntoView({block: 'center'})", button)
-    button.click()
+    click(browser, button)
 
 
 def test_the_connection_form_relabels_the_key_offers_the_dropdowns_and_hides_unused_fields(
@@ -142,8 +141,7 @@ def create_connection(browser: Any, airflow: AirflowDeployment, sim: SimulatorPr
     dialog.find_element(by("NAME"), "host").send_keys(sim.base_url)
     dialog.find_element(by("NAME"), "password").send_keys(api_key)
     save = dialog.find_element(by("XPATH"), ".//button[normalize-space()='Save']")
-    browser.execute_script("arguments[0].scrollIntoView({block: 'center'})", save)
-    save.click()
+    click(browser, save)
     until(browser, lambda d: d.find_elements(by("XPATH"), f"//td[normalize-space()='{conn_id}']"))
     return conn_id
 
@@ -153,7 +151,7 @@ def press_test(browser: Any, conn_id: str) -> str:
     toasts = "[data-scope=toast][data-part=root]"
     before = {toast.id for toast in browser.find_elements(by("CSS_SELECTOR"), toasts)}
     row = browser.find_element(by("XPATH"), f"//tr[td[normalize-space()='{conn_id}']]")
-    row.find_element(by("CSS_SELECTOR"), "button[aria-label='Test Connection']").click()
+    click(browser, row.find_element(by("CSS_SELECTOR"), "button[aria-label='Test Connection']"))
 
     def said(driver: Any) -> str | None:
         for toast in driver.find_elements(by("CSS_SELECTOR"), toasts):
