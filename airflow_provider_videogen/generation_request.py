@@ -107,7 +107,18 @@ class VideoGenerationRequest:
 MAX_UPLOAD_BYTES = 50 * 1024 * 1024
 """Largest local image :func:`read_image_file` uploads."""
 
-_IMAGE_SIGNATURES = ((b"\x89PNG\r\n\x1a\n", "image/png", "png"), (b"\xff\xd8\xff", "image/jpeg", "jpg"))
+_IMAGE_EXTENSIONS = {"image/png": "png", "image/jpeg": "jpg", "image/webp": "webp"}
+
+
+def image_media_type(head: bytes) -> str | None:
+    """Return ``image/png``, ``image/jpeg`` or ``image/webp`` from an image's first 12 bytes, else ``None``."""
+    if head.startswith(b"\x89PNG\r\n\x1a\n"):
+        return "image/png"
+    if head.startswith(b"\xff\xd8\xff"):
+        return "image/jpeg"
+    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+        return "image/webp"
+    return None
 
 
 @dataclass(frozen=True)
@@ -146,12 +157,10 @@ def read_image_file(image: str | os.PathLike[str] | bytes, field_name: str) -> U
         name = os.path.basename(path)
     else:
         raise refused(f"image_file must be a path or bytes, got {type(image).__name__}.")
-    kind = next(((media, ext) for magic, media, ext in _IMAGE_SIGNATURES if data.startswith(magic)), None)
-    if kind is None and data[:4] == b"RIFF" and data[8:12] == b"WEBP":
-        kind = ("image/webp", "webp")
-    if kind is None:
+    media_type = image_media_type(data[:12])
+    if media_type is None:
         raise refused("image_file is not a PNG, JPEG or WebP image.")
-    return Upload(field_name, name or f"{field_name}.{kind[1]}", data, kind[0])
+    return Upload(field_name, name or f"{field_name}.{_IMAGE_EXTENSIONS[media_type]}", data, media_type)
 
 
 def image_item(image: str | Mapping[str, Any]) -> dict[str, Any]:
