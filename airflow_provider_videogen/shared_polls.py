@@ -13,9 +13,15 @@ one event loop that poll tasks of one connection share their requests:
 
 Each trigger still decides when it polls (its jitter, backoff, ``Retry-After``, deadline) and what an
 answer means for it (its error budget): a poll joins the next shared request to be sent, which
-goes out once the earliest of its askers' moments (``gather`` seconds, the spread of their jitter)
-has passed. A failed request fails the poll of every trigger that shared it; a 429 backs them all off.
-Nothing here blocks the event loop: waiting is timers and futures.
+goes out once the earliest of its askers' moments (``gather`` seconds after it asked) has passed, or
+at once when it holds as many ids as one call can ask for. A failed request fails the poll of every
+trigger that shared it; a 429 backs them all off.
+
+Nothing here blocks the event loop: waiting is timers and futures, and a list answer is read and
+handed out a slice of tasks per turn of the loop (one answer at a time), so that thousands of
+waiting triggers resuming together do not hold the loop for long. A task whose answer is the same
+as last time keeps the task object read last time: waiting costs neither a new read nor new objects
+for the garbage collector to track.
 """
 
 from __future__ import annotations
@@ -24,10 +30,12 @@ import asyncio
 import logging
 import math
 import weakref
-from typing import TYPE_CHECKING, ClassVar
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, ClassVar
 from urllib.parse import quote_plus, urlencode
 
 from airflow_provider_videogen.exceptions import VideoGenAPIError, VideoGenError, VideoGenTransientError
+from airflow_provider_videogen.fairness import in_turns
 from airflow_provider_videogen.retry import RetryPolicy
 
 if TYPE_CHECKING:
@@ -52,13 +60,15 @@ PollAnswer = tuple["VideoTask", "float | None"]
 class _Round:
     """The polls gathered for one shared request: a future per task id, and when the request goes out."""
 
-    __slots__ = ("due", "timer", "waiting")
+    __slots__ = ("due", "timer", "url_length", "waiting")
 
     def __init__(self) -> None:
         # A future per poll (not per id): a trigger cancelled while it waits cancels only its own.
         self.waiting: dict[str, list[asyncio.Future[PollAnswer]]] = {}
         self.due = math.inf
         self.timer: asyncio.TimerHandle | None = None
+        # What the ids add to the list call's URL (counted only where the host wants short URLs).
+        self.url_length = 0
 
 
 class SharedPolls:
@@ -84,6 +94,10 @@ class SharedPolls:
         # The round being gathered: one for every id where the style batches (key None), else one per id.
         self._rounds: dict[str | None, _Round] = {}
         self._sending: set[asyncio.Task[None]] = set()
+        # The task last read for each id a trigger still holds (as its last state): reused while unchanged.
+        self._recent: weakref.WeakValueDictionary[str, VideoTask] = weakref.WeakValueDictionary()
+        # One list answer is handed out at a time, a slice per turn of the loop.
+        self._handing_out = asyncio.Lock()
 
     @classmethod
     def forget_refusals(cls) -> None:
@@ -126,10 +140,12 @@ class SharedPolls:
         waiting = round_.waiting.get(video_task_id)
         if waiting is None:
             round_.waiting[video_task_id] = [future]
+            if key is None and self._full(round_, video_task_id):
+                self._send(key)  # as many ids as one call asks for: nothing to gain by waiting for more
         else:
             waiting.append(future)
         due = self.loop.time() + max(gather, 0.0)
-        if due < round_.due:
+        if due < round_.due and self._rounds.get(key) is round_:
             if round_.timer is not None:
                 round_.timer.cancel()
             round_.due = due
@@ -139,6 +155,22 @@ class SharedPolls:
         except VideoGenError as error:
             # The same error reaches every sharer: do not let each raise add to one traceback.
             raise error.with_traceback(None) from None
+
+    def _full(self, round_: _Round, video_task_id: str) -> bool:
+        """Whether the round, just given ``video_task_id``, holds as many ids as one list call asks for."""
+        if len(round_.waiting) >= self.settings.style.batch_query_size:
+            return True
+        if self._connection_key not in self.url_limited:
+            return False
+        base, overhead = self._list_url_lengths()
+        cost = overhead + len(quote_plus(video_task_id))
+        round_.url_length += cost
+        return base + round_.url_length + cost > _SAFE_URL_LENGTH  # an id like this one would not fit
+
+    def _list_url_lengths(self) -> tuple[int, int]:
+        """Return the list URL's length without ids, and what one id adds beyond its own quoted length."""
+        base = len(self._list_url([]))
+        return base, len(self._list_url(["x"])) - base - 1
 
     # ---- sending ----
 
@@ -183,9 +215,7 @@ class SharedPolls:
         size = self.settings.style.batch_query_size
         if self._connection_key not in self.url_limited:
             return [video_task_ids[start : start + size] for start in range(0, len(video_task_ids), size)]
-        base = len(self._list_url([]))
-        # What one id adds to the URL, beyond its own quoted length (measured once on a probe id).
-        overhead = len(self._list_url(["x"])) - base - 1
+        base, overhead = self._list_url_lengths()
         chunks: list[list[str]] = [[]]
         length = base
         for task_id in video_task_ids:
@@ -215,8 +245,13 @@ class SharedPolls:
         except Exception as error:
             _fail(waiting, error)
             return
-        for task_id, task in found.items():
-            _settle(waiting[task_id], (task, None))
+        async with self._handing_out:
+            async for task_id, item in in_turns(list(found.items())):
+                task = self._read(item, task_id)
+                if task is None:
+                    del found[task_id]  # an item that does not read as this task: it is read on its own
+                else:
+                    _settle(waiting[task_id], (task, None))
         # Absence is never "not found": a task the answer left out is read on its own.
         missing = [(task_id, futures) for task_id, futures in waiting.items() if task_id not in found]
         if missing:
@@ -236,9 +271,24 @@ class SharedPolls:
         route, params = self.settings.style.batch_query(video_task_ids)
         return f"{self.settings.base_url}{self.settings.path_prefix}{route}?{urlencode(params)}"
 
-    async def _batch_query(self, hook: VideoGenHook, url: str, video_task_ids: list[str]) -> dict[str, VideoTask]:
+    def _read(self, item: Mapping[str, Any], video_task_id: str) -> VideoTask | None:
+        """Read the list answer's item as the task ``video_task_id`` (``None`` if it does not read as it)."""
         from airflow_provider_videogen.hooks.videogen import read_task_payload
 
+        recent = self._recent.get(video_task_id)
+        if recent is not None and recent.raw == item:
+            return recent  # unchanged since the last answer: the same task
+        try:
+            task = read_task_payload(item, self.settings, video_task_id)
+        except VideoGenError:
+            return None
+        self._recent[video_task_id] = task
+        return task
+
+    async def _batch_query(
+        self, hook: VideoGenHook, url: str, video_task_ids: list[str]
+    ) -> dict[str, Mapping[str, Any]]:
+        """Return the list call's items of the ids asked for, by id (read as tasks later, a slice at a time)."""
         settings = self.settings
         style = settings.style
         answer = await hook._arequest("GET", url, settings, video_task_id=None, action="list")
@@ -250,14 +300,11 @@ class SharedPolls:
                 "video tasks; this happens now and then behind proxies."
             )
         wanted = set(video_task_ids)
-        found: dict[str, VideoTask] = {}
+        found: dict[str, Mapping[str, Any]] = {}
         for item in items:
             task_id = item.get("id")
             if isinstance(task_id, str) and task_id in wanted and task_id not in found:
-                try:
-                    found[task_id] = read_task_payload(item, settings, task_id)
-                except VideoGenError:
-                    continue  # an item that does not read as this task: it is read on its own
+                found[task_id] = item
         return found
 
     def _limit_urls(self, error: VideoGenAPIError) -> None:

@@ -225,7 +225,14 @@ VARIANTS = {
 # ---- the driver -----------------------------------------------------------------------------------
 
 
-async def measure(wait: Callable[[str], AsyncIterator[Any]], tasks: list[tuple[str, float]], tick: float) -> dict:
+async def measure(
+    wait: Callable[[str], AsyncIterator[Any]],
+    tasks: list[tuple[str, float]],
+    tick: float,
+    window: tuple[float, float] | None = None,
+) -> dict:
+    from structlog.contextvars import bind_contextvars as bind_log_contextvars
+
     loop = asyncio.get_running_loop()
     lags: list[float] = []
     latencies: list[float] = []
@@ -244,8 +251,9 @@ async def measure(wait: Callable[[str], AsyncIterator[Any]], tasks: list[tuple[s
             if lag > 0.02:
                 spikes.append((round(start - t0, 2), round(1000 * lag)))
 
-    async def run_one(video_task_id: str, finish: float) -> None:
-        # As the triggerer's run_trigger: consume the events of run() as they come.
+    async def run_one(trigger_id: int, video_task_id: str, finish: float) -> None:
+        # As the triggerer's run_trigger: bind the trigger's log context, consume the events of run().
+        bind_log_contextvars(trigger_id=trigger_id, ti_id=None, dag_id="bench", task_id="wait", run_id="bench")
         async for event in wait(video_task_id):
             latencies.append(time.time() - finish)
             payload = getattr(event, "payload", event)
@@ -263,13 +271,26 @@ async def measure(wait: Callable[[str], AsyncIterator[Any]], tasks: list[tuple[s
 
     gc.collect()
     gc.callbacks.append(on_gc)
+    steady: dict[str, float] = {}
+
+    async def steady_window() -> None:
+        # The steady state: every wait has made its first poll, none has finished (see --steady-window).
+        start, end = window
+        await asyncio.sleep(max(start - (loop.time() - t0), 0.0))
+        steady["cpu0"], steady["polls0"], steady["t0"] = _cpu_seconds(), Counters.polls, loop.time()
+        await asyncio.sleep(max(end - (loop.time() - t0), 0.0))
+        steady["cpu1"], steady["polls1"], steady["t1"] = _cpu_seconds(), Counters.polls, loop.time()
+
     cpu0, wall0 = _cpu_seconds(), time.monotonic()
     ticking = asyncio.create_task(ticker())
+    steadying = asyncio.create_task(steady_window()) if window else None
     running = []
-    for video_task_id, finish in tasks:
+    for trigger_id, (video_task_id, finish) in enumerate(tasks):
         await asyncio.sleep(0)  # as the triggerer's create_triggers
-        running.append(asyncio.create_task(run_one(video_task_id, finish)))
+        running.append(asyncio.create_task(run_one(trigger_id, video_task_id, finish)))
     results = await asyncio.gather(*running, return_exceptions=True)
+    if steadying is not None:
+        steadying.cancel()
     cpu1, wall1 = _cpu_seconds(), time.monotonic()
     gc.callbacks.remove(on_gc)
     done.set()
@@ -294,6 +315,14 @@ async def measure(wait: Callable[[str], AsyncIterator[Any]], tasks: list[tuple[s
         "lag_max_ms": 1000 * (lags[-1] if lags else float("nan")),
         "lag_p99_ms": 1000 * pct(lags, 0.99),
         "ticks": len(lags),
+        # CPU and polls within the steady window (both ends reached), for run.py to divide.
+        "steady": {
+            "cpu_s": steady["cpu1"] - steady["cpu0"],
+            "polls": steady["polls1"] - steady["polls0"],
+            "wall_s": steady["t1"] - steady["t0"],
+        }
+        if "cpu1" in steady
+        else None,
         "gc": {g: [len(p), round(1000 * sum(p), 1), round(1000 * max(p, default=0), 1)] for g, p in gc_pauses.items()},
         "lag_spikes": sorted(spikes, key=lambda s: -s[1])[:10],
         "lag_spikes_count": len(spikes),
@@ -336,7 +365,25 @@ def main() -> int:
         action="store_true",
         help="move every object alive after the imports out of the collector's sight (gc.freeze()) before waiting",
     )
+    parser.add_argument(
+        "--steady-window",
+        type=lambda s: tuple(float(x) for x in s.split("-")),
+        default=None,
+        help="seconds after the waits start, START-END, in which to measure the steady state's CPU per poll",
+    )
+    parser.add_argument(
+        "--log-file",
+        default=None,
+        help="log as the triggerer's trigger runner does (JSON lines, secrets not masked in-process) into this file",
+    )
     args = parser.parse_args()
+    if args.log_file:
+        # Airflow's trigger runner process logs JSON lines to its supervisor (sdk.log.configure_logging,
+        # sending_to_supervisor=True); here they go to a file instead of the supervisor's socket.
+        from airflow.sdk.log import configure_logging
+
+        log_output = open(args.log_file, "wb")  # noqa: SIM115 (open until the process ends)
+        configure_logging(json_output=True, output=log_output, sending_to_supervisor=True)
     # The protocol owns stdout; anything else written there (logging) goes to stderr.
     protocol = os.fdopen(os.dup(1), "w")
     os.dup2(2, 1)
@@ -357,7 +404,7 @@ def main() -> int:
     del request
 
     async def go() -> dict:
-        result = await measure(wait, tasks, args.tick)
+        result = await measure(wait, tasks, args.tick, args.steady_window)
         for session in _SHARED_SESSIONS:
             await session.close()
         return result

@@ -19,6 +19,7 @@ import pytest
 from airflow_provider_videogen.exceptions import VideoGenConfigurationError, VideoGenTransientError
 from airflow_provider_videogen.hooks.videogen import RetryPolicy, VideoGenHook
 from airflow_provider_videogen.shared_polls import SharedPolls
+from airflow_provider_videogen.styles.contents_generations import ContentsGenerations
 from airflow_provider_videogen.triggers.videogen import VideoTaskTrigger
 
 ONE_ATTEMPT = RetryPolicy(max_attempts=1)
@@ -86,6 +87,36 @@ async def test_n_waiting_tasks_cost_one_list_call_per_page_per_round(sim, videog
     assert all(r["query"]["page_size"] == "500" for r in sim.requests(target="list"))
     # Everything the shared polls used is given back with the last hook.
     assert not SharedPolls._by_loop.get(asyncio.get_running_loop())
+
+
+async def test_a_round_holding_a_whole_page_goes_out_without_waiting_for_its_gathering_moment(
+    sim, videogen_connection, monkeypatch
+):
+    monkeypatch.setattr(ContentsGenerations, "batch_query_size", 3)
+    task_ids = [sim.add_task(queued_seconds=600) for _ in range(6)]
+    hooks = await resolved_hooks("videogen_default", 6)
+    try:
+        # Gathering for an hour: only rounds that are full are sent (the guard fails the test, not a clock).
+        answers = await asyncio.wait_for(poll_all(hooks, task_ids, gather=3600.0), timeout=60)
+    finally:
+        await close_all(hooks)
+    assert [task.id for task in answers] == task_ids
+    assert [asked_ids(r) for r in sim.requests(target="list")] == [task_ids[:3], task_ids[3:]]
+
+
+async def test_an_unchanged_task_is_the_same_object_and_a_changed_one_is_read_anew(sim, videogen_connection):
+    task_id = sim.add_task(queued_seconds=600)
+    hooks = await resolved_hooks("videogen_default", 1)
+    try:
+        (first,) = await poll_all(hooks, [task_id])
+        (again,) = await poll_all(hooks, [task_id])
+        assert again is first  # nothing new to read, nor for the garbage collector to track
+        sim.set_status(task_id, "running")
+        (changed,) = await poll_all(hooks, [task_id])
+    finally:
+        await close_all(hooks)
+    assert (first.status.value, changed.status.value) == ("queued", "running")
+    assert calls(sim, "list") == 3
 
 
 async def test_a_task_missing_from_the_list_answer_gets_its_own_get(sim, videogen_connection):

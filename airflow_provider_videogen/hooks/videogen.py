@@ -8,6 +8,8 @@ The connection's settings live in :mod:`~airflow_provider_videogen.settings`, th
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import functools
 import json
 import weakref
 from collections.abc import Callable, Coroutine, Mapping, Sequence
@@ -28,6 +30,7 @@ from airflow_provider_videogen.exceptions import (
     VideoGenTransientError,
     VideoTaskNotFoundError,
 )
+from airflow_provider_videogen.fairness import in_turns
 from airflow_provider_videogen.generation_request import Upload, VideoGenerationRequest
 from airflow_provider_videogen.retry import RetryPolicy, parse_retry_after, retry_kwargs
 from airflow_provider_videogen.settings import (
@@ -168,9 +171,7 @@ class VideoGenHook(BaseHook):
     def _with_override(self, settings: VideoGenConnectionSettings) -> VideoGenConnectionSettings:
         if self._retry_policy_override is None:
             return settings
-        from dataclasses import replace
-
-        return replace(settings, retry_policy=self._retry_policy_override)
+        return _overridden(settings, self._retry_policy_override)
 
     # ---- sync API ----
 
@@ -692,16 +693,25 @@ def _describe(video_task_id: str | None) -> str:
     return f"video task {video_task_id!r}" if video_task_id is not None else "the video tasks"
 
 
+@functools.lru_cache(maxsize=64)
+def _overridden(settings: VideoGenConnectionSettings, retry_policy: RetryPolicy) -> VideoGenConnectionSettings:
+    """Return the settings with another retry policy: one object for all the hooks that ask for the same."""
+    return dataclasses.replace(settings, retry_policy=retry_policy)
+
+
 class _SharedLookups:
     """The connection lookups under way in each event loop, shared by the hooks that ask meanwhile.
 
     A lookup is only shared while it runs: a hook that asks after it finished makes its own, so it
-    sees the connection as it is then, exactly as without sharing.
+    sees the connection as it is then, exactly as without sharing. Its result is handed to the hooks
+    that waited a slice per turn of the loop (thousands of triggers starting together wait on one).
     """
 
     _by_loop: weakref.WeakKeyDictionary[
-        asyncio.AbstractEventLoop, dict[str, asyncio.Task[VideoGenConnectionSettings]]
+        asyncio.AbstractEventLoop, dict[str, list[asyncio.Future[VideoGenConnectionSettings]]]
     ] = weakref.WeakKeyDictionary()
+    #: The lookups running (the loop holds tasks weakly).
+    _running: set[asyncio.Task[None]] = set()
 
     @classmethod
     async def resolve(
@@ -709,17 +719,45 @@ class _SharedLookups:
     ) -> VideoGenConnectionSettings:
         loop = asyncio.get_running_loop()
         under_way = cls._by_loop.setdefault(loop, {})
-        task = under_way.get(conn_id)
-        if task is None:
-            task = loop.create_task(lookup())
-            under_way[conn_id] = task
+        waiters = under_way.get(conn_id)
+        if waiters is None:
+            waiters = under_way[conn_id] = []
+            task = loop.create_task(cls._look_up(under_way, conn_id, waiters, lookup()))
+            cls._running.add(task)
+            task.add_done_callback(cls._running.discard)
+        # A future per hook: one waiting hook being cancelled does not cancel the lookup for the others.
+        waiter: asyncio.Future[VideoGenConnectionSettings] = loop.create_future()
+        waiters.append(waiter)
+        try:
+            return await waiter
+        except Exception as error:
+            # The same error reaches every hook that waited: do not let each raise add to one traceback.
+            raise error.with_traceback(None) from None
 
-            def forget(done: asyncio.Task[VideoGenConnectionSettings]) -> None:
-                if under_way.get(conn_id) is done:
-                    del under_way[conn_id]
-                if not done.cancelled():
-                    done.exception()  # retrieved, even if every hook that waited was cancelled
-
-            task.add_done_callback(forget)
-        # Shielded: one waiting hook being cancelled must not cancel the lookup for the others.
-        return await asyncio.shield(task)
+    @staticmethod
+    async def _look_up(
+        under_way: dict[str, list[asyncio.Future[VideoGenConnectionSettings]]],
+        conn_id: str,
+        waiters: list[asyncio.Future[VideoGenConnectionSettings]],
+        lookup: Coroutine[Any, Any, VideoGenConnectionSettings],
+    ) -> None:
+        settings: VideoGenConnectionSettings | None = None
+        failure: BaseException | None = None
+        try:
+            settings = await lookup
+        except asyncio.CancelledError:
+            for waiter in waiters:
+                waiter.cancel()  # the loop is closing
+            raise
+        except Exception as error:
+            failure = error
+        finally:
+            if under_way.get(conn_id) is waiters:
+                del under_way[conn_id]  # from now on a hook that asks makes its own lookup
+        async for waiter in in_turns(waiters):
+            if waiter.done():
+                continue  # its hook was cancelled meanwhile
+            if failure is not None:
+                waiter.set_exception(failure)
+            else:
+                waiter.set_result(settings)  # type: ignore[arg-type]

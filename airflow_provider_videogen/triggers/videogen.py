@@ -85,7 +85,8 @@ class VideoTaskTrigger(BaseTrigger):
     :param video_task_id: the id the create call returned.
     :param videogen_conn_id: the ``videogen`` connection to use.
     :param poll_interval: seconds between two polls (a random 0-10% is added to each wait, so that
-        triggers started together do not poll in lockstep; a shared poll goes out within that spread).
+        triggers started together do not poll in lockstep; a shared poll waits at most half that spread
+        for others to join it, or none once it holds a whole page of ids).
         ``None``: the API style's own (10 s; 15 s on the gateway styles, whose answers change no faster).
     :param end_time: deadline as an absolute time in seconds since the epoch (``time.time()``), or
         ``None`` to wait without one. Being absolute, it survives a triggerer restart. The task is
@@ -217,9 +218,9 @@ class VideoTaskTrigger(BaseTrigger):
                     delay, final_deadline = max(remaining, 0.0), self.end_time
             await self._sleep(delay)
             try:
-                # Shared with the loop's other polls of this connection that come within the jitter's spread
-                # (at the deadline: none later).
-                gather = 0.0 if final_deadline is not None else self._interval * self.jitter
+                # Shared with the loop's other polls of this connection that come within half the jitter's
+                # spread (at the deadline: none later), so that sharing delays a poll by that much at most.
+                gather = 0.0 if final_deadline is not None else self._interval * self.jitter / 2
                 task = await hook.apoll_task(self.video_task_id, gather=gather)
             except VideoGenTransientError as error:
                 failures += 1
