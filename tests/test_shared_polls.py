@@ -119,6 +119,31 @@ async def test_an_unchanged_task_is_the_same_object_and_a_changed_one_is_read_an
     assert calls(sim, "list") == 3
 
 
+class TestAHostTakingLongUrls:
+    """A host whose request lines may be long (the simulator's ``max_request_line``) gets 500 ids a call."""
+
+    @pytest.fixture
+    def videogen_simulator_settings(self, videogen_simulator_settings: dict[str, Any]) -> dict[str, Any]:
+        return {**videogen_simulator_settings, "max_request_line": 32_768}
+
+    async def test_n_waiting_tasks_cost_one_list_call_of_500_ids_per_page(self, sim, videogen_connection, caplog):
+        n = 1001
+        task_ids = [sim.add_task(queued_seconds=600) for _ in range(n)]
+        hooks = await resolved_hooks("videogen_default", n)
+        try:
+            with caplog.at_level(logging.WARNING, logger="airflow_provider_videogen.shared_polls"):
+                for _ in range(2):
+                    answers = await poll_all(hooks, task_ids)
+                    assert [task.id for task in answers] == task_ids
+        finally:
+            await close_all(hooks)
+        asked = [asked_ids(r) for r in sim.requests(target="list")]
+        assert [len(ids) for ids in asked] == [500, 500, 1] * 2
+        assert [i for ids in asked[:3] for i in ids] == task_ids
+        assert not [r for r in caplog.records if "long URL" in r.getMessage()]
+        assert calls(sim, "query") == 0
+
+
 async def test_a_task_missing_from_the_list_answer_gets_its_own_get(sim, videogen_connection):
     kept, left_out = sim.add_task(queued_seconds=600), sim.add_task(queued_seconds=0, running_seconds=0)
     partial = {"total": 1, "items": [{"id": kept, "model": "m", "status": "queued", "created_at": 1}]}

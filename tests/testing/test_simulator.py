@@ -925,6 +925,7 @@ def test_every_setting_reaches_a_simulator_process(http):
     changed = SimulatorConfig(
         api_key="k2", queued_seconds=0.0, running_seconds=0.0, video_size=3000, video_generations_shape="documented",
         url_ttl=60.0, openai_poll_after_ms=250, openai_direct_url=True, request_log=False, request_log_size=7,
+        max_request_line=20_000,
     )  # fmt: skip
     assert changed.to_dict() != SimulatorConfig().to_dict()
     args = build_parser().parse_args(changed.to_argv())

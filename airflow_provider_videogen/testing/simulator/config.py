@@ -41,6 +41,9 @@ class SimulatorConfig:
     :param openai_direct_url: ``/videos`` objects carry ``metadata.url``, a direct file URL, as new-api's do.
     :param request_log: record requests (disable for benchmarks).
     :param request_log_size: the request log keeps only the most recent entries.
+    :param max_request_line: longest request line (method, path and query) served, in bytes; a longer one
+        is refused with HTTP 400, as aiohttp, nginx and Apache refuse one past about 8 KiB by default.
+        Raise it to act as a host that takes a list call of 500 ids (~20,000 bytes). Fixed at start.
     """
 
     api_key: str = "sim-key"
@@ -53,6 +56,7 @@ class SimulatorConfig:
     openai_direct_url: bool = False
     request_log: bool = True
     request_log_size: int = 50_000
+    max_request_line: int = 8190
 
     def __post_init__(self) -> None:
         if self.video_generations_shape not in SHAPES:
@@ -63,6 +67,8 @@ class SimulatorConfig:
             raise ValueError("video_size must be >= 0")
         if self.request_log_size < 1:
             raise ValueError("request_log_size must be >= 1")
+        if self.max_request_line < 256:
+            raise ValueError("max_request_line must be >= 256")
 
     def to_dict(self) -> dict[str, Any]:
         """Return the settings as a JSON-serialisable dict."""

@@ -191,8 +191,11 @@ async def start_server(
     With ``ssl_context`` (see :mod:`~airflow_provider_videogen.testing.simulator.tls`) it serves HTTPS.
     Stop it with ``await runner.cleanup()``.
     """
+    config = config or SimulatorConfig()
     app = create_app(config)
-    runner = web.AppRunner(app, handle_signals=False, access_log=None, shutdown_timeout=2.0)
+    runner = web.AppRunner(
+        app, handle_signals=False, access_log=None, shutdown_timeout=2.0, max_line_size=config.max_request_line
+    )
     await runner.setup()
     sock = _bind(host, port)
     try:

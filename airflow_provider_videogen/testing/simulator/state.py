@@ -226,6 +226,8 @@ class SimulatorState:
         if unknown:
             raise ValueError(f"unknown settings: {sorted(unknown)}")
         config = dataclasses.replace(self.config, **changes)
+        if config.max_request_line != self.config.max_request_line:
+            raise ValueError("max_request_line is fixed when the simulator starts")
         if config.request_log_size != self.config.request_log_size:
             self.log = collections.deque(self.log, maxlen=config.request_log_size)
         self.config = config
