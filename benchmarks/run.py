@@ -384,14 +384,16 @@ def targets_table(rows: list[dict], download: dict | None, poll: float) -> str:
     for scheme in schemes:
         single, bare1, http1 = row("single", 1_000, scheme), row("bare", 1_000, scheme), row("http", 1_000, scheme)
         # Per poll of the steady state, and over whole waits (their start, log lines and event included).
+        # The target is set over HTTPS, as every real service is; plain HTTP is shown beside it.
+        judged = scheme == "https"
         for key, part in (("steady_cpu_per_poll_s", "steady state"), ("cpu_per_poll_s", "whole waits")):
             what = f"CPU/poll, 1,000 waiting, uncoalesced, {scheme.upper()}, {part}"
             if single and bare1 and single[key] == single[key]:  # not NaN
                 over = single[key] / bare1[key]
-                add(what, "≤ 1.3x bare", f"{over:.2f}x", over <= 1.3)
+                add(what, "≤ 1.3x bare", f"{over:.2f}x", over <= 1.3 if judged else None)
             if single and http1 and single[key] == single[key]:
                 below = http1[key] / single[key]
-                add(what, "≥ 5x below HttpAsyncHook", f"{below:.1f}x", below >= 5)
+                add(what, "≥ 5x below HttpAsyncHook", f"{below:.1f}x", below >= 5 if judged else None)
     lagging = row("trigger", 10_000) or row("trigger", big)
     if lagging:
         add(
@@ -400,15 +402,16 @@ def targets_table(rows: list[dict], download: dict | None, poll: float) -> str:
             f"{lagging['lag_p99_ms']:.0f} / {lagging['lag_max_ms']:.0f} ms",
             lagging["lag_p99_ms"] < 50 and lagging["lag_max_ms"] < 250,
         )
-    detecting = [r for r in rows if r["variant"] in ("trigger", "long-urls", "single") and not r["label"]]
-    if detecting:
-        worst = max(r["latency_max_s"] for r in detecting)
-        add(
-            "detection after the task finished (trigger rows)",
-            f"≤ interval + 1 s = {poll + 1:g} s",
-            f"{worst:.2f} s",
-            worst <= poll + 1,
-        )
+    for variants, which in ((("trigger", "long-urls"), "shared polls"), (("single",), "one GET per poll")):
+        detecting = [r for r in rows if r["variant"] in variants and not r["label"]]
+        if detecting:
+            worst = max(detecting, key=lambda r: r["latency_max_s"])
+            add(
+                f"detection after the task finished, trigger with {which} (worst row: {worst['n']:,})",
+                f"≤ interval + 1 s = {poll + 1:g} s",
+                f"{worst['latency_max_s']:.2f} s",
+                worst["latency_max_s"] <= poll + 1,
+            )
     if download is not None:
         share = download["curl_mib_s"] and download["operator_mib_s"] / download["curl_mib_s"]
         growth = max(r["peak_rss_mb"] - r["peak_rss_before_mb"] for r in download["operator"])
