@@ -26,9 +26,12 @@ $(UV):
 	$(PYTHON) -m venv $(VENVS)/tools
 	$(VENVS)/tools/bin/python -m pip install --quiet --disable-pip-version-check uv
 
+# --compile-bytecode: every Python process of the suites (Airflow's services, the CLI, fresh-process tests)
+# reads compiled bytecode instead of compiling Airflow's sources again where the environment sets
+# PYTHONDONTWRITEBYTECODE (importing Airflow: ~4.5 s without it, ~1.9 s with it on 2 cores).
 $(VENVS)/airflow-%/.installed: pyproject.toml | $(UV)
 	$(UV) venv --quiet --allow-existing --python $(PYTHON) $(VENVS)/airflow-$*
-	VIRTUAL_ENV=$(VENVS)/airflow-$* $(UV) pip install --quiet -e ".[$(or $(EXTRAS_$*),$(EXTRAS))]" "apache-airflow==$*"
+	VIRTUAL_ENV=$(VENVS)/airflow-$* $(UV) pip install --quiet --compile-bytecode -e ".[$(or $(EXTRAS_$*),$(EXTRAS))]" "apache-airflow==$*"
 	touch $@
 
 demo: $(NEWEST)/.installed
