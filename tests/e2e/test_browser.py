@@ -155,8 +155,10 @@ def press_test(browser: Any, conn_id: str) -> str:
 
     def said(driver: Any) -> str | None:
         for toast in driver.find_elements(by("CSS_SELECTOR"), toasts):
-            if toast.id not in before and "Test" in toast.text:
-                return str(toast.text)
+            # Its title comes a moment before its description (the outcome): wait for both.
+            text = str(toast.text)
+            if toast.id not in before and "Test" in text and "\n" in text.strip():
+                return text
         return None
 
     return until(browser, said, message="the result of the connection test")
