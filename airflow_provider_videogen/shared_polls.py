@@ -27,6 +27,7 @@ for the garbage collector to track.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import math
 import weakref
@@ -162,15 +163,23 @@ class SharedPolls:
             return True
         if self._connection_key not in self.url_limited:
             return False
-        base, overhead = self._list_url_lengths()
-        cost = overhead + len(quote_plus(video_task_id))
-        round_.url_length += cost
-        return base + round_.url_length + cost > _SAFE_URL_LENGTH  # an id like this one would not fit
+        cost = self._url_cost(video_task_id)
+        round_.url_length += cost  # counted here, as the ids join
+        return self._url_base_length + round_.url_length + cost > _SAFE_URL_LENGTH  # one more like it won't fit
 
-    def _list_url_lengths(self) -> tuple[int, int]:
-        """Return the list URL's length without ids, and what one id adds beyond its own quoted length."""
-        base = len(self._list_url([]))
-        return base, len(self._list_url(["x"])) - base - 1
+    @functools.cached_property
+    def _url_base_length(self) -> int:
+        """The list URL's length without ids (the connection and style never change for these polls)."""
+        return len(self._list_url([]))
+
+    @functools.cached_property
+    def _url_id_overhead(self) -> int:
+        """What one id adds to the list URL beyond its own quoted length (measured once on a probe id)."""
+        return len(self._list_url(["x"])) - self._url_base_length - 1
+
+    def _url_cost(self, video_task_id: str) -> int:
+        """Return the characters ``video_task_id`` adds to the list URL."""
+        return self._url_id_overhead + len(quote_plus(video_task_id))
 
     # ---- sending ----
 
@@ -215,14 +224,13 @@ class SharedPolls:
         size = self.settings.style.batch_query_size
         if self._connection_key not in self.url_limited:
             return [video_task_ids[start : start + size] for start in range(0, len(video_task_ids), size)]
-        base, overhead = self._list_url_lengths()
         chunks: list[list[str]] = [[]]
-        length = base
+        length = self._url_base_length
         for task_id in video_task_ids:
-            cost = overhead + len(quote_plus(task_id))
+            cost = self._url_cost(task_id)
             if chunks[-1] and (len(chunks[-1]) >= size or length + cost > _SAFE_URL_LENGTH):
                 chunks.append([])
-                length = base
+                length = self._url_base_length
             chunks[-1].append(task_id)
             length += cost
         return chunks

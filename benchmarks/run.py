@@ -185,7 +185,8 @@ def run_waiting(sim: Any, variant: str, n: int, args: argparse.Namespace, home: 
     command = [*args.wrap.split(), sys.executable] if args.wrap else [sys.executable]
     command += [str(HERE / "waiting.py"), "--variant", variant, "--poll", str(args.poll), "--jitter", str(args.jitter)]
     command += ["--jitter-mode", args.jitter_mode, "--first-spread", str(args.first_spread), *extra]
-    command += ["--steady-window", "-".join(f"{t:g}" for t in steady_window(args))] if steady_window(args) else []
+    window = steady_window(args)
+    command += ["--steady-window", "-".join(f"{t:g}" for t in window)] if window else []
     log_path = Path(home) / f"waiting-{variant}-{n}.log"
     if variant in ("trigger", "long-urls", "single"):
         command += ["--log-file", str(Path(home) / f"trigger-logs-{variant}-{n}.jsonl")]

@@ -24,6 +24,7 @@ from airflow_provider_videogen.events import (
 )
 from airflow_provider_videogen.exceptions import VideoGenError, VideoGenNotSupportedError, VideoGenTransientError
 from airflow_provider_videogen.hooks.videogen import RetryPolicy, VideoGenHook
+from airflow_provider_videogen.styles.base import ApiStyle
 from airflow_provider_videogen.video_task import VideoTask, VideoTaskStatus
 
 __all__ = [
@@ -127,11 +128,16 @@ class VideoTaskTrigger(BaseTrigger):
         self.video_task_id = video_task_id
         self.videogen_conn_id = videogen_conn_id
         self.poll_interval = float(poll_interval) if poll_interval is not None else None
-        # The interval in use: poll_interval, or the style's once the connection is read.
-        self._interval = self.poll_interval or 10.0
         self.end_time = float(end_time) if end_time is not None else None
         self.max_consecutive_errors = max_consecutive_errors
         self.cancel_on_kill = bool(cancel_on_kill)
+        # The connection's style's advice, known once the connection is read.
+        self._style_interval = ApiStyle.default_poll_interval
+
+    @property
+    def _interval(self) -> float:
+        """Seconds between two polls: the one asked for, else the connection's style's advice."""
+        return self.poll_interval if self.poll_interval is not None else self._style_interval
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         """Return the class path and the keyword arguments that rebuild this trigger (primitives only)."""
@@ -191,7 +197,7 @@ class VideoTaskTrigger(BaseTrigger):
             settings = await hook.aget_settings()
         except Exception as error:
             return self._error_event(None, f"Cannot wait for video task {self.video_task_id!r}: {error}", error)
-        self._interval = self.poll_interval or settings.style.default_poll_interval
+        self._style_interval = settings.style.default_poll_interval
         self.log.info(
             "Waiting for video task %s at %s (poll every %.1f s%s).",
             self.video_task_id,
