@@ -51,6 +51,10 @@ class GenerationRecord:
     def forget(self) -> None:
         """Drop the record once the task has ended (never raises)."""
 
+    def why_not_saved(self) -> str:
+        """Return a known cause of failing writes on this installation, and its remedy; ``""`` where none is known."""
+        return ""
+
 
 class StateStoreRecord(GenerationRecord):
     """The record in Airflow 3.3's ``task_state_store``, which Airflow expires itself after :data:`RETENTION`.
@@ -117,6 +121,10 @@ class VariableRecord(GenerationRecord):
             "to it; deleted when the task ends.",
         )
 
+    def why_not_saved(self) -> str:
+        """Name Airflow 3.1 with cryptography 51+, which cannot encrypt any Variable, where that is installed."""
+        return fernet_incompatibility()
+
     def forget(self) -> None:
         """Delete the Variable."""
         from airflow.sdk import Variable
@@ -125,6 +133,31 @@ class VariableRecord(GenerationRecord):
             Variable.delete(self.key)
         except Exception as error:
             log.warning("Could not delete %s (%s); it is ignored after 7 days.", self.where, error)
+
+
+def fernet_incompatibility() -> str:
+    """Say why Variables cannot be written where Airflow 3.1 meets cryptography 51 or newer; ``""`` elsewhere.
+
+    Airflow 3.1's ``get_fernet()`` sets an attribute on cryptography's ``MultiFernet``, which cryptography 51
+    (a Rust type) refuses: with a fernet key set, as in every real deployment, the API server answers every
+    Variable write with an error. Airflow 3.2 and newer wrap the ``MultiFernet`` and are not affected.
+    """
+    from importlib.metadata import PackageNotFoundError, version
+
+    from packaging.version import Version
+
+    try:
+        airflow, cryptography = Version(version("apache-airflow-core")), Version(version("cryptography"))
+    except (PackageNotFoundError, ValueError):
+        return ""
+    if airflow >= Version("3.2") or cryptography < Version("51"):
+        return ""
+    return (
+        f"Airflow {airflow} cannot encrypt Variables with cryptography {cryptography} (its get_fernet() sets an "
+        "attribute that cryptography 51 and newer refuse), so no Variable can be written while a fernet key is set. "
+        "Install Airflow with its constraints file, which pins an older cryptography, or install "
+        "'cryptography<51' beside it (in the API server's environment too), or upgrade to Airflow 3.2 or newer."
+    )
 
 
 def variable_key(dag_id: str, run_id: str, task_id: str, map_index: int | None) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import os
 import subprocess
 import sys
@@ -20,6 +21,10 @@ os.environ["AIRFLOW_HOME"] = str(AIRFLOW_HOME)
 os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
 os.environ["AIRFLOW__CORE__DAGS_FOLDER"] = str(AIRFLOW_HOME / "dags")
 os.environ.setdefault("AIRFLOW__LOGGING__LOGGING_LEVEL", "INFO")
+# Every real deployment has a fernet key, and with one Airflow encrypts Variables and connections: the
+# suites must meet what encryption breaks (Airflow 3.1 with cryptography 51 could write neither). A key
+# made per run, so that nothing encrypted outlives it; subprocesses (the CLI, the e2e services) inherit it.
+os.environ.setdefault("AIRFLOW__CORE__FERNET_KEY", base64.urlsafe_b64encode(os.urandom(32)).decode())
 
 if TYPE_CHECKING:
     from airflow_provider_videogen.testing import VideoGenSimulator

@@ -409,12 +409,13 @@ class GenerateVideoOperator(BaseOperator):
                 return
             except Exception as error:
                 if attempt == _SAVE_ATTEMPTS:
+                    cause = record.why_not_saved()
                     raise VideoGenerationNotSavedError(
                         f"Video task {video_task_id} was submitted, but its id could not be saved in {record.where} "
                         f"({type(error).__name__}: {error}), so a retry of this task would submit and pay for "
                         "another generation: the task fails without retries instead. The generation goes on: wait "
                         f"for it with VideoTaskSensor(video_task_id={video_task_id!r}) (the id is also in this "
-                        "task's XCom under video_task_id).",
+                        "task's XCom under video_task_id)." + (f" Why the write fails: {cause}" if cause else ""),
                         video_task_id=video_task_id,
                     ) from error
                 self.log.warning(

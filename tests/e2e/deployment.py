@@ -10,6 +10,7 @@ the test process's own environment.
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import json
 import os
@@ -149,6 +150,8 @@ class AirflowDeployment:
                 "auth_manager": "airflow.api_fastapi.auth.managers.simple.simple_auth_manager.SimpleAuthManager",
                 "simple_auth_manager_all_admins": True,
                 "min_serialized_dag_update_interval": 5,
+                # As every real deployment: Variables and connections are written encrypted.
+                "fernet_key": base64.urlsafe_b64encode(os.urandom(32)).decode(),
             },
             "database": {"sql_alchemy_conn": f"sqlite:///{self.home / 'airflow.db'}"},
             "api": {"port": self.port, "host": "127.0.0.1", "base_url": self.base_url, "workers": 1},

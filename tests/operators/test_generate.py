@@ -409,6 +409,48 @@ def test_a_stale_or_unreadable_variable_record_is_not_used(monkeypatch):
     assert record.get() is None
 
 
+@pytest.mark.parametrize(
+    ("airflow_version", "cryptography_version", "named"),
+    [("3.1.8", "51.0.1", True), ("3.1.8", "50.0.2", False), ("3.2.2", "51.0.1", False), ("3.3.2", "52.0", False)],
+)
+def test_airflow_3_1_with_cryptography_51_is_named_as_why_variables_cannot_be_written(
+    monkeypatch, airflow_version, cryptography_version, named
+):
+    from airflow_provider_videogen import generation_record
+
+    versions = {"apache-airflow-core": airflow_version, "cryptography": cryptography_version}
+    monkeypatch.setattr("importlib.metadata.version", versions.__getitem__)
+    cause = generation_record.VariableRecord("k").why_not_saved()
+    assert bool(cause) is named
+    if named:
+        assert "cryptography<51" in cause and "constraints" in cause
+
+
+def test_a_variable_write_refused_by_the_fernet_incompatibility_ends_the_task_saying_why(
+    sim, videogen_connection, monkeypatch
+):
+    from airflow_provider_videogen import generation_record
+
+    class RefusingVariable:
+        @staticmethod
+        def get(key: str, default: Any = None) -> Any:
+            return default
+
+        @staticmethod
+        def set(key: str, value: Any, description: str | None = None) -> None:
+            raise RuntimeError("Server error: 500 Internal Server Error")
+
+    monkeypatch.setattr("airflow.sdk.Variable", RefusingVariable)
+    monkeypatch.setattr(generation_record, "fernet_incompatibility", lambda: "cryptography 51 meets Airflow 3.1")
+    monkeypatch.setattr("airflow_provider_videogen.operators.videogen._SAVE_BACKOFF", 0)
+    ti = FakeTaskInstance()
+    ti.dag_id, ti.run_id, ti.task_id = "d", "r", "generate"  # type: ignore[attr-defined]
+    with pytest.raises(AirflowFailException, match="could not be saved") as caught:
+        operator(prompt="a fox [sim:queued=600]").execute({"ti": ti})
+    assert "Why the write fails: cryptography 51 meets Airflow 3.1" in str(caught.value)
+    assert len(sim.requests(target="create")) == 1
+
+
 class TryInstance(FakeTaskInstance):
     def __init__(self, try_number: int, max_tries: int) -> None:
         super().__init__()
