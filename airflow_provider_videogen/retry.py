@@ -13,6 +13,8 @@ from typing import Any
 from tenacity import RetryCallState, retry_if_exception, stop_after_attempt
 from tenacity import stop_before_delay as _stop_before_delay
 
+from airflow_provider_videogen import _arguments
+
 
 @dataclass(frozen=True)
 class RetryPolicy:
@@ -31,6 +33,19 @@ class RetryPolicy:
     initial_wait: float = 1.0
     max_wait: float = 30.0
     max_retry_after: float = 300.0
+
+    def __post_init__(self) -> None:
+        # Refused when written: a policy of 0.5 attempts or an infinite wait would show only on a fault.
+        # (Frozen: the checked values are set through object.__setattr__.)
+        checked = {
+            "max_attempts": _arguments.whole_number("max_attempts", self.max_attempts),
+            "max_seconds": _arguments.seconds("max_seconds", self.max_seconds),
+            "initial_wait": _arguments.seconds("initial_wait", self.initial_wait, zero_ok=True),
+            "max_wait": _arguments.seconds("max_wait", self.max_wait, zero_ok=True),
+            "max_retry_after": _arguments.seconds("max_retry_after", self.max_retry_after, zero_ok=True),
+        }
+        for name, value in checked.items():
+            object.__setattr__(self, name, value)
 
     def wait_seconds(self, retry_state: RetryCallState) -> float:
         """Seconds to sleep before the next attempt: ``Retry-After`` if sent, else backoff with jitter."""

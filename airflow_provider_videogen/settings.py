@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import urlsplit
 
-from airflow_provider_videogen import transport
+from airflow_provider_videogen import _arguments, transport
 from airflow_provider_videogen.exceptions import VideoGenConfigurationError
 from airflow_provider_videogen.retry import RetryPolicy
 from airflow_provider_videogen.styles import STYLES, get_style
@@ -39,6 +39,9 @@ DATA_CENTER_URLS: dict[str, str] = {center.name: center.base_url for center in R
 """RongCloud's data centers (the contents-generations service); each style names its own."""
 DEFAULT_PATH_PREFIXES: dict[str, str] = {name: style.default_path_prefix for name, style in STYLES.items()}
 """The ``path_prefix`` of each API style when the connection sets none."""
+
+# A numeric extra: a count or seconds.
+_N = TypeVar("_N", int, float)
 
 #: A connection's ``api_style``: a key of :data:`~airflow_provider_videogen.styles.STYLES`.
 ApiStyle = str
@@ -108,8 +111,8 @@ class VideoGenConnectionSettings:
         path_prefix = "/" + path_prefix.strip("/") if path_prefix.strip("/") else ""
         defaults = RetryPolicy()
         retry_policy = RetryPolicy(
-            max_attempts=int(_positive(conn_id, "max_attempts", extra.get("max_attempts"), defaults.max_attempts)),
-            max_seconds=_positive(conn_id, "max_retry_seconds", extra.get("max_retry_seconds"), defaults.max_seconds),
+            max_attempts=_count(conn_id, "max_attempts", extra.get("max_attempts"), defaults.max_attempts),
+            max_seconds=_seconds(conn_id, "max_retry_seconds", extra.get("max_retry_seconds"), defaults.max_seconds),
         )
         return cls(
             conn_id=conn_id,
@@ -117,7 +120,7 @@ class VideoGenConnectionSettings:
             api_key=api_key,
             api_style=api_style,
             path_prefix=path_prefix,
-            timeout=_positive(conn_id, "timeout", extra.get("timeout"), 30.0),
+            timeout=_seconds(conn_id, "timeout", extra.get("timeout"), 30.0),
             data_center=data_center,
             retry_policy=retry_policy,
             allow_private_file_hosts=_flag(conn_id, "allow_private_file_hosts", extra.get("allow_private_file_hosts")),
@@ -216,18 +219,27 @@ def _flag(conn_id: str, name: str, value: Any, default: bool = False) -> bool:
     raise VideoGenConfigurationError(f"Connection {conn_id!r} has {name}={value!r}; it must be true or false.")
 
 
-def _positive(conn_id: str, name: str, value: Any, default: float) -> float:
-    if value is None or value == "":
+def _seconds(conn_id: str, name: str, value: Any, default: float) -> float:
+    return _numeric_extra(conn_id, name, value, default, _arguments.seconds)
+
+
+def _count(conn_id: str, name: str, value: Any, default: int) -> int:
+    return _numeric_extra(conn_id, name, value, default, _arguments.whole_number)
+
+
+def _numeric_extra(conn_id: str, name: str, value: Any, default: _N, read: Callable[..., _N]) -> _N:
+    """Read a numeric extra with ``read``; empty: the default. A wrong value names the connection and the extra.
+
+    Extras typed in the connection form arrive as text, so text is read as the number it spells.
+    """
+    if value is None or (isinstance(value, str) and not value.strip()):
         return default
     try:
-        number = float(value)
-    except (TypeError, ValueError):
-        number = float("nan")
-    if not number > 0 or number == float("inf"):
+        return read(name, value, text_ok=True)
+    except ValueError as error:
         raise VideoGenConfigurationError(
-            f"Connection {conn_id!r} has {name}={value!r}; it must be a positive number (default {default:g})."
-        )
-    return number
+            f"Connection {conn_id!r}: {error} Fix the extra, or leave it empty for the default ({default:g})."
+        ) from None
 
 
 def _base_url_from_host(conn_id: str, host: str, port: int | None) -> str:

@@ -107,6 +107,29 @@ def test_timeout_and_retry_extras():
     assert s.retry_policy.max_seconds == 10
 
 
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("timeout", True),
+        ("timeout", "1e12"),
+        ("max_retry_seconds", True),
+        ("max_retry_seconds", 1e12),
+        ("max_attempts", 0.5),
+        ("max_attempts", "3.9"),
+        ("max_attempts", True),
+        ("max_attempts", "nan"),
+    ],
+)
+def test_a_number_extra_that_is_not_finite_in_range_and_a_number_is_refused_naming_it(name, value):
+    with pytest.raises(VideoGenConfigurationError, match=rf"Connection 'my_videogen': {name} must be"):
+        resolve(**{name: value})
+
+
+def test_number_extras_written_as_text_are_read_as_numbers():
+    s = resolve(timeout=" 12.5 ", max_attempts="3", max_retry_seconds="60")
+    assert (s.timeout, s.retry_policy.max_attempts, s.retry_policy.max_seconds) == (12.5, 3, 60.0)
+
+
 @pytest.mark.parametrize("password", [None, "", "   "])
 def test_missing_api_key_names_the_connection(password):
     with pytest.raises(VideoGenConfigurationError, match="'my_videogen' has no API key"):
