@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
 from functools import cached_property
@@ -11,7 +11,9 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator
 
+from airflow_provider_videogen import _arguments
 from airflow_provider_videogen._compat import AirflowFailException, TaskDeferred, conf
+from airflow_provider_videogen._errors import refused
 from airflow_provider_videogen.events import (
     event_payload,
     final_event_payload,
@@ -136,7 +138,7 @@ class FetchVideoOperator(BaseOperator):
         self.dest_conn_id = dest_conn_id
         self.include_last_frame = include_last_frame
         self.overwrite = overwrite
-        self.chunk_size = chunk_size
+        self.chunk_size = _arguments.whole_number("chunk_size", chunk_size)
         self.http_retry_policy = http_retry_policy
         self._downloader: VideoDownloader | None = None
         # What this try read and landed, for the OpenLineage facets.
@@ -275,12 +277,11 @@ class GenerateVideoOperator(BaseOperator):
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
-        if poll_interval is not None and not poll_interval > 0:
-            raise ValueError(f"poll_interval must be a positive number of seconds, got {poll_interval!r}.")
-        if isinstance(timeout, timedelta):
-            timeout = timeout.total_seconds()
-        if timeout is not None and not timeout > 0:
-            raise ValueError(f"timeout must be a positive number of seconds or None, got {timeout!r}.")
+        # Checked here, when the DAG is parsed: a value found wrong only once the trigger is built
+        # would come after the create call, which has then paid for a generation nobody waits for.
+        # (Neither is a template field, so neither can be a Jinja string.)
+        self.poll_interval = None if poll_interval is None else _arguments.seconds("poll_interval", poll_interval)
+        self.timeout = None if timeout is None else _arguments.seconds("timeout", timeout)
         self.model = model
         self.prompt = prompt
         self.image_urls = image_urls
@@ -288,8 +289,6 @@ class GenerateVideoOperator(BaseOperator):
         self.generation_params = generation_params
         self.videogen_conn_id = videogen_conn_id
         self.wait_for_completion = wait_for_completion
-        self.poll_interval = float(poll_interval) if poll_interval is not None else None
-        self.timeout = float(timeout) if timeout is not None else None
         self.cancel_on_kill = cancel_on_kill
         self.deferrable = deferrable
         self.http_retry_policy = http_retry_policy
@@ -306,13 +305,30 @@ class GenerateVideoOperator(BaseOperator):
         return VideoGenHook(self.videogen_conn_id, retry_policy=self.http_retry_policy)
 
     def generation_request(self) -> VideoGenerationRequest:
-        """Build the request this operator submits from its (rendered) fields."""
+        """Build the request this operator submits from its (rendered) fields.
+
+        The numeric fields of ``generation_params`` are checked here, once rendered and before the
+        create call: a templated value arrives as text (``"{{ params.duration }}"`` renders ``"5"``),
+        which is read as the number it spells; anything else that is not a proper number is refused.
+        """
+        params = dict(self.generation_params or {})
+        for name, (read, options) in _NUMERIC_GENERATION_PARAMS.items():
+            value = params.get(name)
+            if value is None:
+                continue
+            try:
+                number = read(f"generation_params[{name!r}]", value, text_ok=True, **options)
+            except ValueError as error:
+                raise refused(str(error)) from None
+            # A whole length goes out as an integer, as given (5, not 5.0: some services parse it into one).
+            whole = isinstance(number, float) and number.is_integer() and not isinstance(value, float)
+            params[name] = int(number) if whole else number
         return VideoGenerationRequest.from_fields(
             model=self.model,
             prompt=self.prompt,
             image_urls=tuple(self.image_urls or ()),
             content=self.content,
-            **dict(self.generation_params or {}),
+            **params,
         )
 
     def execute(self, context: Context) -> Any:
@@ -555,6 +571,17 @@ def _asset_holds(asset_uri: str, video_path: str) -> bool:
     return video_path == asset_uri or video_path.startswith(asset_uri.rstrip("/") + "/")
 
 
+# The numeric fields of a generation request, each with its check: a length in seconds, or a whole
+# number (the seed may be negative: -1 asks for a random one).
+_NUMERIC_GENERATION_PARAMS: dict[str, tuple[Callable[..., float], dict[str, Any]]] = {
+    "duration": (_arguments.seconds, {}),
+    "frames": (_arguments.whole_number, {}),
+    "seed": (_arguments.whole_number, {"minimum": None}),
+    "execution_expires_after": (_arguments.whole_number, {}),
+    "width": (_arguments.whole_number, {}),
+    "height": (_arguments.whole_number, {}),
+    "fps": (_arguments.whole_number, {}),
+}
 # The longest wait between two polls a service's poll hint may ask for (like the trigger's Retry-After cap).
 _MAX_POLL_HINT = 600.0
 # Saving the id after a create: attempts, and the pause after the first failure (growing).

@@ -12,6 +12,7 @@ from urllib.parse import urlsplit
 from airflow.exceptions import AirflowException
 from airflow.sdk import BaseSensorOperator, PokeReturnValue
 
+from airflow_provider_videogen import _arguments
 from airflow_provider_videogen._compat import AirflowSkipException, conf
 from airflow_provider_videogen.events import final_event_payload, raise_for_event, reread_on_success, validate_event
 from airflow_provider_videogen.exceptions import VideoGenTransientError
@@ -79,11 +80,15 @@ class VideoTaskSensor(BaseSensorOperator):
         if timeout is None:
             # Airflow 3.1's BaseSensorOperator does not accept None.
             timeout = conf.getfloat("sensors", "default_timeout")
+        # Checked here rather than left to Airflow, which takes True for 1 s, and inf or a deadline
+        # past the year 9999 until the trigger fails on it. 0 is Airflow's "check once" (timeout) and
+        # "no pause" (poke_interval, when poking: a deferrable sensor needs a pause between polls).
+        timeout = _arguments.seconds("timeout", timeout, zero_ok=True)
+        if poke_interval is not None:
+            poke_interval = _arguments.seconds("poke_interval", poke_interval, zero_ok=not deferrable)
         # Resolved from the connection's style when the task runs (the connection is not read here).
         self._style_poke_interval = poke_interval is None
         super().__init__(poke_interval=10 if poke_interval is None else poke_interval, timeout=timeout, **kwargs)
-        if deferrable and not self.poke_interval > 0:
-            raise ValueError("A deferrable VideoTaskSensor needs a poke_interval greater than 0.")
         self.video_task_id = video_task_id
         self.videogen_conn_id = videogen_conn_id
         self.deferrable = deferrable

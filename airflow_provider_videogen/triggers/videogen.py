@@ -12,6 +12,8 @@ from typing import Any, Final
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
+from airflow_provider_videogen import _arguments
+
 # The event format has its own module; its names stay importable from here.
 from airflow_provider_videogen.events import (
     EVENT_STATUSES,
@@ -115,21 +117,11 @@ class VideoTaskTrigger(BaseTrigger):
         cancel_on_kill: bool = False,
     ) -> None:
         super().__init__()
-        if poll_interval is not None and (
-            not isinstance(poll_interval, (int, float)) or not (math.isfinite(poll_interval) and poll_interval > 0)
-        ):
-            raise ValueError(f"poll_interval must be a positive number of seconds or None, got {poll_interval!r}.")
-        if end_time is not None and not (isinstance(end_time, (int, float)) and math.isfinite(end_time)):
-            raise ValueError(f"end_time must be seconds since the epoch or None, got {end_time!r}.")
-        if isinstance(max_consecutive_errors, bool) or not isinstance(max_consecutive_errors, int):
-            raise ValueError(f"max_consecutive_errors must be a whole number, got {max_consecutive_errors!r}.")
-        if max_consecutive_errors < 1:
-            raise ValueError(f"max_consecutive_errors must be at least 1, got {max_consecutive_errors}.")
         self.video_task_id = video_task_id
         self.videogen_conn_id = videogen_conn_id
-        self.poll_interval = float(poll_interval) if poll_interval is not None else None
-        self.end_time = float(end_time) if end_time is not None else None
-        self.max_consecutive_errors = max_consecutive_errors
+        self.poll_interval = None if poll_interval is None else _arguments.seconds("poll_interval", poll_interval)
+        self.end_time = None if end_time is None else _arguments.epoch_seconds("end_time", end_time)
+        self.max_consecutive_errors = _arguments.whole_number("max_consecutive_errors", max_consecutive_errors)
         self.cancel_on_kill = bool(cancel_on_kill)
         # The connection's style's advice, known once the connection is read.
         self._style_interval = ApiStyle.default_poll_interval

@@ -85,6 +85,15 @@ def videos(tmp_path: Path) -> Path:
     return tmp_path / "videos"
 
 
+# ---- arguments -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("chunk_size", [0, -1, True, 1.5, "65536", float("inf")])
+def test_a_chunk_size_that_is_not_a_whole_number_of_bytes_is_refused_when_the_dag_is_parsed(chunk_size):
+    with pytest.raises(ValueError, match=r"^chunk_size must be a whole number of at least 1"):
+        FetchVideoOperator(task_id="fetch", video_task_id="cgt-1", destination="file:///tmp/v/", chunk_size=chunk_size)
+
+
 # ---- metadata only ---------------------------------------------------------------------------
 
 

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import threading
 import time
+from datetime import timedelta
 from typing import Any
 
 import pytest
 
 from airflow_provider_videogen._compat import AirflowFailException
 from airflow_provider_videogen.exceptions import (
+    VideoGenConfigurationError,
     VideoGenerationFailedError,
     VideoGenError,
     VideoGenTransientError,
@@ -270,6 +272,64 @@ def test_generation_fields_are_templated():
 def test_bad_arguments_are_refused(kwargs):
     with pytest.raises(ValueError):
         operator(**kwargs)
+
+
+@pytest.mark.parametrize("deferrable", [True, False])
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("timeout", float("inf")),
+        ("timeout", float("nan")),
+        ("timeout", True),
+        ("timeout", "3600"),
+        ("timeout", 1e15),
+        ("timeout", timedelta(days=400)),
+        ("poll_interval", float("inf")),
+        ("poll_interval", True),
+        ("poll_interval", "10"),
+        ("poll_interval", 1e15),
+    ],
+)
+def test_a_number_argument_that_is_not_finite_in_range_and_a_number_is_refused_before_anything_is_paid_for(
+    sim, videogen_connection, deferrable, name, value
+):
+    with pytest.raises(ValueError, match=f"^{name} must be"):
+        operator(prompt=quick(), deferrable=deferrable, **{name: value}).execute(context())
+    assert sim.requests(target="create") == []
+
+
+@pytest.mark.parametrize(
+    ("params", "name"),
+    [
+        ({"duration": True}, "duration"),
+        ({"duration": float("inf")}, "duration"),
+        ({"duration": "five"}, "duration"),
+        ({"frames": 120.5}, "frames"),
+        ({"frames": "3.9"}, "frames"),
+        ({"seed": 7.5}, "seed"),
+        ({"width": 0}, "width"),
+        ({"execution_expires_after": False}, "execution_expires_after"),
+    ],
+)
+def test_a_rendered_generation_param_that_is_not_a_proper_number_is_refused_before_the_create(
+    sim, videogen_connection, params, name
+):
+    with pytest.raises(VideoGenConfigurationError, match=rf"generation_params\['{name}'\] must be"):
+        operator(prompt=quick(), generation_params=params).execute(context())
+    assert sim.requests(target="create") == []
+
+
+def test_rendered_generation_params_written_as_text_are_sent_as_numbers(sim, videogen_connection):
+    # Jinja renders "{{ params.duration }}" as the text "5" unless the DAG renders native objects.
+    params = {"duration": "5", "seed": "-1", "resolution": "720p"}
+    operator(prompt=quick(), generation_params=params, wait_for_completion=False).execute(context())
+    (create,) = sim.requests(target="create")
+    assert (create["body"]["duration"], create["body"]["seed"], create["body"]["resolution"]) == (5, -1, "720p")
+
+
+def test_numeric_arguments_are_not_templated_so_they_are_checked_when_the_dag_is_parsed():
+    numeric = {"poll_interval", "timeout"}
+    assert not numeric & set(GenerateVideoOperator.template_fields)
 
 
 # ---- a real Airflow task_state_store, under dag.test() ----

@@ -95,6 +95,29 @@ def test_deferrable_sensor_refuses_a_zero_poke_interval():
         make_sensor(poke_interval=0)
 
 
+@pytest.mark.parametrize("deferrable", [True, False])
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("timeout", float("inf")),
+        ("timeout", True),
+        ("timeout", 1e13),
+        ("timeout", timedelta(days=400)),
+        ("poke_interval", float("inf")),
+        ("poke_interval", True),
+        ("poke_interval", 1e13),
+    ],
+)
+def test_a_number_argument_that_is_not_finite_in_range_and_a_number_is_refused_naming_it(deferrable, name, value):
+    with pytest.raises(ValueError, match=f"^{name} must be"):
+        make_sensor(deferrable=deferrable, **{name: value})
+
+
+def test_a_timedelta_poke_interval_and_timeout_are_read_as_seconds():
+    sensor = make_sensor(poke_interval=timedelta(seconds=30), timeout=timedelta(hours=2))
+    assert (sensor.poke_interval, sensor.timeout) == (30.0, 7200.0)
+
+
 # ---- deferrable: the check, then deferring ----
 
 

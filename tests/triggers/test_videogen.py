@@ -254,6 +254,23 @@ def test_invalid_arguments_are_refused(kwargs):
         VideoTaskTrigger(TASK_ID, **kwargs)
 
 
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("poll_interval", True),
+        ("poll_interval", 1e300),
+        ("end_time", True),
+        ("end_time", 1e300),
+        ("end_time", -1.0),
+        ("end_time", "1767225600"),
+        ("max_consecutive_errors", True),
+    ],
+)
+def test_a_number_argument_that_is_not_finite_in_range_and_a_number_is_refused_naming_it(name, value):
+    with pytest.raises(ValueError, match=f"^{name} must be"):
+        VideoTaskTrigger(TASK_ID, **{name: value})
+
+
 async def test_serialized_kwargs_and_every_event_never_contain_the_api_key(hook):
     auth = VideoGenAuthError("The service refused the API key of connection 'videogen_default'.", http_status=401)
     leaky = RuntimeError(f"boom with Bearer {API_KEY}")
