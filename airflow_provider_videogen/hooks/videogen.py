@@ -538,7 +538,7 @@ def read_task_payload(payload: Any, settings: VideoGenConnectionSettings, video_
             f"Check that the connection's api_style ({settings.api_style}) matches the service.",
             video_task_id=video_task_id,
         ) from None
-    if task.raw_status in settings.style.missing_task_statuses:
+    if (task.raw_status or "").strip().lower() in settings.style.missing_task_statuses:
         # DashScope answers an expired or unknown task with HTTP 200 and task_status UNKNOWN.
         raise VideoTaskNotFoundError(
             f"Video task {video_task_id!r} was not found at {settings.base_url} (the service answered status "

@@ -120,7 +120,8 @@ class ApiStyle:
     cancellable_statuses: ClassVar[frozenset[VideoTaskStatus]] = frozenset({VideoTaskStatus.QUEUED})
     #: The HTTP method of the cancel call (on :meth:`cancel_route`).
     cancel_method: ClassVar[str] = "DELETE"
-    #: Statuses (as the API spells them) of an answer that means "no such task" although it is a 2xx.
+    #: Statuses of an answer that means "no such task" although it is a 2xx, in lower case (compared
+    #: in lower case, like :attr:`statuses`).
     missing_task_statuses: ClassVar[frozenset[str]] = frozenset()
     #: The id a connection test looks up (a task that does not exist, in this style's id format).
     probe_task_id: ClassVar[str] = "airflow-connection-test"

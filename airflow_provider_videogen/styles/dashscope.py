@@ -59,7 +59,7 @@ class DashScope(ApiStyle):
     cancel_method = "POST"
     default_poll_interval = 15.0
     statuses = STATUSES
-    missing_task_statuses = frozenset({"UNKNOWN"})
+    missing_task_statuses = frozenset({"unknown"})
     probe_task_id = NIL_UUID
     data_centers = (
         DataCenter("intl", "DashScope Singapore (dashscope-intl.aliyuncs.com)", "https://dashscope-intl.aliyuncs.com"),

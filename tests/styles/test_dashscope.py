@@ -120,6 +120,21 @@ def test_unknown_answered_with_http_200_is_not_found(sim, dashscope_connection, 
     assert [q["status"] for q in sim.requests(target="query")] == [200]
 
 
+@pytest.mark.parametrize("mode", ["sync", "async"])
+@pytest.mark.parametrize("spelling", ["unknown", "Unknown", " UNKNOWN "])
+def test_unknown_in_any_case_is_not_found(sim, dashscope_connection, mode, spelling):
+    answer = {"request_id": "r-1", "output": {"task_id": UUID, "task_status": spelling}}
+    sim.add_fault(kind="http_error", target="query", status=200, body=answer)
+
+    async def read() -> Any:
+        async with VideoGenHook(CONN, retry_policy=FAST) as h:
+            return await h.aget_task(UUID)
+
+    with pytest.raises(VideoTaskNotFoundError, match="was not found"):
+        hook().get_task(UUID) if mode == "sync" else asyncio.run(read())
+    assert len(sim.requests(target="query")) == 1
+
+
 def test_a_pending_task_is_cancelled_with_the_cancel_route(sim, dashscope_connection):
     task_id = add(sim, queued_seconds=600)
     assert hook().cancel_task(task_id) is True

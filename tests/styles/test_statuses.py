@@ -32,3 +32,12 @@ def test_styles_agree_where_their_spellings_overlap():
 def test_a_style_reads_only_its_own_spellings(style, spelling, status):
     payload = {"id": "cgt-1", "task_id": "task_1", "status": spelling}
     assert STYLES[style].parse_task(payload, "x").status is status
+
+
+def test_every_style_reads_its_status_words_in_any_case():
+    for style in STYLES.values():
+        for spelling, status in style.statuses.items():
+            for variant in (spelling.upper(), spelling.title(), f" {spelling} "):
+                assert VideoTaskStatus.from_api(variant, style.statuses) is status, f"{style.name}: {variant!r}"
+        # Compared in lower case, like the statuses: the service's own case is not to be relied on.
+        assert all(word == word.lower() for word in style.missing_task_statuses), style.name
