@@ -77,13 +77,15 @@ class VideoTaskSensor(BaseSensorOperator):
         deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
         **kwargs: Any,
     ) -> None:
+        timeout_name = "timeout"
         if timeout is None:
             # Airflow 3.1's BaseSensorOperator does not accept None.
-            timeout = conf.getfloat("sensors", "default_timeout")
-        # Checked here rather than left to Airflow, which takes True for 1 s, and inf or a deadline
-        # past the year 9999 until the trigger fails on it. 0 is Airflow's "check once" (timeout) and
-        # "no pause" (poke_interval, when poking: a deferrable sensor needs a pause between polls).
-        timeout = _arguments.seconds("timeout", timeout, zero_ok=True)
+            timeout, timeout_name = conf.getfloat("sensors", "default_timeout"), "[sensors] default_timeout"
+        # Checked here rather than left to Airflow, which takes True for 1 s, meets inf with a bare
+        # OverflowError, and takes a deadline past the year 9999 that the trigger then cannot write.
+        # 0 is Airflow's "check once" (timeout) and "no pause" (poke_interval, when poking: a
+        # deferrable sensor needs a pause between polls).
+        timeout = _arguments.seconds(timeout_name, timeout, zero_ok=True)
         if poke_interval is not None:
             poke_interval = _arguments.seconds("poke_interval", poke_interval, zero_ok=not deferrable)
         # Resolved from the connection's style when the task runs (the connection is not read here).

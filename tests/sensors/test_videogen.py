@@ -351,3 +351,9 @@ def test_reschedule_mode_counts_the_wait_from_the_first_try(sim, videogen_connec
         sensor.execute({"ti": FirstTryTI(first_try)})
     expected = f"Video task {task_id}: wait ended with success; task status succeeded; waited 5 min"
     assert any(r.getMessage().startswith(expected) for r in caplog.records)
+
+
+def test_a_default_timeout_out_of_range_names_the_airflow_setting(monkeypatch):
+    monkeypatch.setenv("AIRFLOW__SENSORS__DEFAULT_TIMEOUT", "1e13")
+    with pytest.raises(ValueError, match=r"^\[sensors\] default_timeout must be"):
+        make_sensor()
