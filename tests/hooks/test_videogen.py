@@ -22,7 +22,7 @@ from airflow_provider_videogen.exceptions import (
 )
 from airflow_provider_videogen.hooks.videogen import RetryPolicy, VideoGenHook, parse_retry_after
 from airflow_provider_videogen.video_task import VideoTask, VideoTaskStatus
-from tests.loopback import API_KEY
+from tests.loopback import API_KEY, LoopbackServer, QuietHandler
 
 FAST_RETRIES = RetryPolicy(max_attempts=4, max_seconds=30, initial_wait=0.01, max_wait=0.05)
 
@@ -585,6 +585,38 @@ def test_a_key_escaped_inside_an_upstream_error_passed_on_as_text_is_masked(mode
     task = get(mode, task_id, conn_id=conn_id)
     assert (task.error_code, task.error_message) == ("AccessDenied", "key ***")
     assert SLASHED_KEY not in json.dumps(task.to_dict())
+
+
+# ---- hardening: no cookie of one key is sent with another's requests -------------------------
+
+
+async def test_hooks_of_two_keys_sharing_the_loops_session_send_no_cookie_of_one_with_the_other(videogen_connection):
+    cookies_sent: list[tuple[str, str | None]] = []
+
+    class SetsACookieForKeyA(QuietHandler):
+        def do_GET(self) -> None:
+            authorization = self.headers.get("Authorization", "")
+            cookies_sent.append((authorization, self.headers.get("Cookie")))
+            body = json.dumps({"id": self.path.rsplit("/", 1)[-1], "status": "running"}).encode()
+            self.send_response(200)
+            if authorization == "Bearer key-a":
+                self.send_header("Set-Cookie", "session=of-key-a; Path=/")
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+    with LoopbackServer(SetsACookieForKeyA) as server:
+        host = server.base_url.replace("127.0.0.1", "localhost")  # cookie jars keep none of a bare IP address
+        videogen_connection(conn_id="vg_key_a", api_key="key-a", host=host)
+        videogen_connection(conn_id="vg_key_b", api_key="key-b", host=host)
+        hook_a, hook_b = (VideoGenHook(conn_id, retry_policy=FAST_RETRIES) for conn_id in ("vg_key_a", "vg_key_b"))
+        async with hook_a, hook_b:
+            for _ in range(5):
+                await hook_a.aget_task("cgt-first")
+                await hook_b.aget_task("cgt-second")
+    assert len(cookies_sent) == 10
+    assert [cookie for _, cookie in cookies_sent] == [None] * 10
 
 
 # ---- hardening: a 2xx that is not a task object is transient ---------------------------------
