@@ -11,6 +11,7 @@ import asyncio
 import dataclasses
 import functools
 import json
+import time
 import weakref
 from collections.abc import Callable, Coroutine, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
@@ -248,27 +249,52 @@ class VideoGenHook(BaseHook):
         Only a task in one of the style's ``cancellable_statuses`` is cancelled (``queued``, and on
         Runway also ``running``), never a final one: on the contents-generations and Runway APIs the
         same ``DELETE`` call *deletes* a finished task for good, its video with it. So the task is
-        read first and left alone (returning ``False``) unless the style may cancel it now.
+        read first and left alone (returning ``False``) unless the style may cancel it now; and a cancel
+        call the service refused for now (429) is sent again only after the task was read again and
+        may still be cancelled (it may have finished during the wait).
 
         :raises VideoGenNotSupportedError: on a style that has no cancel call.
         """
         settings = self.settings
         _require_cancel_support(settings)
-        if not self._may_cancel(self.get_task(video_task_id), settings):
-            return False
-        try:
-            method, url = settings.style.cancel_method, settings.cancel_url(video_task_id)
-            self._request(method, url, settings, **_cancel_call(video_task_id))
-        except VideoGenAPIError as error:
-            return self._cancel_refused(video_task_id, error)
-        self.log.info("Cancelled video task %s.", video_task_id)
-        return True
+        retries = _CancelRetries(settings.retry_policy)
+        while True:
+            if not self._may_cancel(self.get_task(video_task_id), settings):
+                return False
+            try:
+                method, url = settings.style.cancel_method, settings.cancel_url(video_task_id)
+                self._request(method, url, settings, **_cancel_call(video_task_id))
+            except VideoGenAPIError as error:
+                return self._cancel_refused(video_task_id, error)
+            except VideoGenTransientError as error:
+                wait = self._cancel_retry_wait(retries, video_task_id, error)
+                if wait is None:
+                    raise
+                time.sleep(wait)
+                continue
+            self.log.info("Cancelled video task %s.", video_task_id)
+            return True
 
     def _may_cancel(self, task: VideoTask, settings: VideoGenConnectionSettings) -> bool:
         if task.status in settings.style.cancellable_statuses and not task.is_terminal:
             return True
         self.log.info("Video task %s is %s, which cannot be cancelled: leaving it alone.", task.id, task.status.value)
         return False
+
+    def _cancel_retry_wait(
+        self, retries: _CancelRetries, video_task_id: str, error: VideoGenTransientError
+    ) -> float | None:
+        """Seconds to wait before reading the task again and cancelling again; ``None``: give up (raise ``error``)."""
+        wait = retries.wait_after(error)
+        if wait is not None:
+            self.log.warning(
+                "The cancel of video task %s was refused for now (%s); reading the task again in %.1f s, and "
+                "cancelling it only if it can still be cancelled then.",
+                video_task_id,
+                error,
+                wait,
+            )
+        return wait
 
     def _cancel_refused(self, video_task_id: str, error: VideoGenAPIError) -> bool:
         # It started running between the read and the DELETE: the service refuses to cancel it.
@@ -387,15 +413,23 @@ class VideoGenHook(BaseHook):
         """Cancel a video task (while the style can) without blocking the event loop; see :meth:`cancel_task`."""
         settings = await self.aget_settings()
         _require_cancel_support(settings)
-        if not self._may_cancel(await self.aget_task(video_task_id), settings):
-            return False
-        try:
-            method, url = settings.style.cancel_method, settings.cancel_url(video_task_id)
-            await self._arequest(method, url, settings, **_cancel_call(video_task_id))
-        except VideoGenAPIError as error:
-            return self._cancel_refused(video_task_id, error)
-        self.log.info("Cancelled video task %s.", video_task_id)
-        return True
+        retries = _CancelRetries(settings.retry_policy)
+        while True:
+            if not self._may_cancel(await self.aget_task(video_task_id), settings):
+                return False
+            try:
+                method, url = settings.style.cancel_method, settings.cancel_url(video_task_id)
+                await self._arequest(method, url, settings, **_cancel_call(video_task_id))
+            except VideoGenAPIError as error:
+                return self._cancel_refused(video_task_id, error)
+            except VideoGenTransientError as error:
+                wait = self._cancel_retry_wait(retries, video_task_id, error)
+                if wait is None:
+                    raise
+                await asyncio.sleep(wait)
+                continue
+            self.log.info("Cancelled video task %s.", video_task_id)
+            return True
 
     async def aclose(self) -> None:
         """Release this hook's share of the event loop's HTTP session (closed when the last hook lets go)."""
@@ -495,8 +529,40 @@ def _created_task_id(answer: Any, settings: VideoGenConnectionSettings) -> str:
 
 
 def _cancel_call(video_task_id: str) -> dict[str, Any]:
-    """How a DELETE of a video task is made: like a create, never retried where it may have arrived."""
-    return {"video_task_id": video_task_id, "action": "cancel", "retry_if": _create_may_retry}
+    """How a cancel call (a DELETE on most styles) is made: one attempt; :class:`_CancelRetries` says if another.
+
+    Never retried blindly: on the contents-generations and Runway APIs the same call deletes a task
+    that finished meanwhile, its video with it.
+    """
+    return {"video_task_id": video_task_id, "action": "cancel", "policy": _ONE_ATTEMPT}
+
+
+_ONE_ATTEMPT = RetryPolicy(max_attempts=1)
+
+
+class _CancelRetries:
+    """Whether, and after how long, a cancel call is sent again; the task is read again before each.
+
+    Like a create, a cancel is sent again only where the service surely did not take it (a 429, a
+    proxy's empty 503, a connection never opened), within the retry policy's attempts and time.
+
+    :param policy: the connection's retry policy.
+    """
+
+    def __init__(self, policy: RetryPolicy) -> None:
+        self.policy = policy
+        self.started = time.monotonic()
+        self.failures = 0
+
+    def wait_after(self, error: VideoGenTransientError) -> float | None:
+        """Seconds to wait after the cancel call failed with ``error``; ``None``: do not send it again."""
+        self.failures += 1
+        if not _create_may_retry(error) or self.failures >= self.policy.max_attempts:
+            return None
+        wait = self.policy.wait_after(self.failures, error.retry_after)
+        if time.monotonic() - self.started + wait >= self.policy.max_seconds:
+            return None
+        return wait
 
 
 def _require_cancel_support(settings: VideoGenConnectionSettings) -> None:
