@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import http.cookiejar
 import ipaddress
 import json
 import socket
@@ -403,6 +404,8 @@ def new_session(
     :param credentials_origin: ...except to this origin (:func:`origin_of` of the API's base URL).
     :param credential_headers: other headers that carry a key (``x-goog-api-key``), stripped the same way.
     :param max_redirects: redirects followed at most, where redirects are followed at all.
+
+    The session keeps no cookies (the API authenticates with a key, and a file URL with its signature).
     """
     session = requests.Session()
     adapter = _GuardedAdapter(
@@ -415,6 +418,9 @@ def new_session(
     session.mount("http://", adapter)
     session.headers["User-Agent"] = USER_AGENT
     session.max_redirects = max_redirects
+    # No cookie is kept: a session may serve several connections, and a cookie set on the answers to
+    # one key's requests would go along with another key's requests to the same host.
+    session.cookies.set_policy(http.cookiejar.DefaultCookiePolicy(allowed_domains=[]))
     return session
 
 
@@ -437,6 +443,9 @@ class SharedSessionLease:
         self.session = aiohttp.ClientSession(
             connector=aiohttp.TCPConnector(limit=self.connection_limit, ttl_dns_cache=300),
             headers={"User-Agent": USER_AGENT},
+            # Hooks of every connection share the session: one jar would send a cookie set on the
+            # answers to one key's requests with another key's requests to the same host.
+            cookie_jar=aiohttp.DummyCookieJar(),
         )
         self.holders = 0
 

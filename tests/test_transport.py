@@ -217,3 +217,53 @@ def test_the_deadline_timer_is_cancelled_after_each_request():
             transport.send(transport.new_session(), "GET", server.url, timeout=30)
         asyncio.run(asyncio.sleep(0.05))
         assert threading.active_count() <= before + 1
+
+
+# ---- cookies ---------------------------------------------------------------------------------
+
+
+class _CookieSettingServer(LoopbackServer):
+    """Sets a cookie on every answer to key A's requests, and records the ``Cookie`` header each key sends.
+
+    Reached as ``localhost``: cookie jars keep no cookies of a bare IP address.
+    """
+
+    def __init__(self) -> None:
+        self.cookies_sent: dict[str, list[str | None]] = {"Bearer key-a": [], "Bearer key-b": []}
+        sent = self.cookies_sent
+
+        class Handler(QuietHandler):
+            def do_GET(self) -> None:
+                authorization = self.headers.get("Authorization", "")
+                sent.setdefault(authorization, []).append(self.headers.get("Cookie"))
+                self.send_response(200)
+                if authorization == "Bearer key-a":
+                    self.send_header("Set-Cookie", "session=of-key-a; Path=/")
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", "2")
+                self.end_headers()
+                self.wfile.write(b"{}")
+
+        super().__init__(Handler)
+        self.url = self.base_url.replace("127.0.0.1", "localhost") + "/task"
+
+
+def test_a_shared_sync_session_keeps_no_cookie_of_one_key_for_another():
+    with _CookieSettingServer() as server:
+        session = transport.new_session()
+        for key in ("key-a", "key-a", "key-b"):
+            transport.send(session, "GET", server.url, timeout=5, headers={"Authorization": f"Bearer {key}"})
+    assert server.cookies_sent == {"Bearer key-a": [None, None], "Bearer key-b": [None]}
+
+
+async def test_the_shared_async_session_keeps_no_cookie_of_one_key_for_another():
+    with _CookieSettingServer() as server:
+        lease = transport.SharedSessionLease.acquire()
+        try:
+            for key in ("key-a", "key-a", "key-b"):
+                headers = {"Authorization": f"Bearer {key}"}
+                async with lease.session.get(server.url, headers=headers) as response:
+                    await response.read()
+        finally:
+            await lease.release()
+    assert server.cookies_sent == {"Bearer key-a": [None, None], "Bearer key-b": [None]}

@@ -11,6 +11,7 @@ import asyncio
 import dataclasses
 import functools
 import json
+import time
 import weakref
 from collections.abc import Callable, Coroutine, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
@@ -248,27 +249,52 @@ class VideoGenHook(BaseHook):
         Only a task in one of the style's ``cancellable_statuses`` is cancelled (``queued``, and on
         Runway also ``running``), never a final one: on the contents-generations and Runway APIs the
         same ``DELETE`` call *deletes* a finished task for good, its video with it. So the task is
-        read first and left alone (returning ``False``) unless the style may cancel it now.
+        read first and left alone (returning ``False``) unless the style may cancel it now; and a cancel
+        call the service refused for now (429) is sent again only after the task was read again and
+        may still be cancelled (it may have finished during the wait).
 
         :raises VideoGenNotSupportedError: on a style that has no cancel call.
         """
         settings = self.settings
         _require_cancel_support(settings)
-        if not self._may_cancel(self.get_task(video_task_id), settings):
-            return False
-        try:
-            method, url = settings.style.cancel_method, settings.cancel_url(video_task_id)
-            self._request(method, url, settings, **_cancel_call(video_task_id))
-        except VideoGenAPIError as error:
-            return self._cancel_refused(video_task_id, error)
-        self.log.info("Cancelled video task %s.", video_task_id)
-        return True
+        retries = _CancelRetries(settings.retry_policy)
+        while True:
+            if not self._may_cancel(self.get_task(video_task_id), settings):
+                return False
+            try:
+                method, url = settings.style.cancel_method, settings.cancel_url(video_task_id)
+                self._request(method, url, settings, **_cancel_call(video_task_id))
+            except VideoGenAPIError as error:
+                return self._cancel_refused(video_task_id, error)
+            except VideoGenTransientError as error:
+                wait = self._cancel_retry_wait(retries, video_task_id, error)
+                if wait is None:
+                    raise
+                time.sleep(wait)
+                continue
+            self.log.info("Cancelled video task %s.", video_task_id)
+            return True
 
     def _may_cancel(self, task: VideoTask, settings: VideoGenConnectionSettings) -> bool:
         if task.status in settings.style.cancellable_statuses and not task.is_terminal:
             return True
         self.log.info("Video task %s is %s, which cannot be cancelled: leaving it alone.", task.id, task.status.value)
         return False
+
+    def _cancel_retry_wait(
+        self, retries: _CancelRetries, video_task_id: str, error: VideoGenTransientError
+    ) -> float | None:
+        """Seconds to wait before reading the task again and cancelling again; ``None``: give up (raise ``error``)."""
+        wait = retries.wait_after(error)
+        if wait is not None:
+            self.log.warning(
+                "The cancel of video task %s was refused for now (%s); reading the task again in %.1f s, and "
+                "cancelling it only if it can still be cancelled then.",
+                video_task_id,
+                error,
+                wait,
+            )
+        return wait
 
     def _cancel_refused(self, video_task_id: str, error: VideoGenAPIError) -> bool:
         # It started running between the read and the DELETE: the service refuses to cancel it.
@@ -387,15 +413,23 @@ class VideoGenHook(BaseHook):
         """Cancel a video task (while the style can) without blocking the event loop; see :meth:`cancel_task`."""
         settings = await self.aget_settings()
         _require_cancel_support(settings)
-        if not self._may_cancel(await self.aget_task(video_task_id), settings):
-            return False
-        try:
-            method, url = settings.style.cancel_method, settings.cancel_url(video_task_id)
-            await self._arequest(method, url, settings, **_cancel_call(video_task_id))
-        except VideoGenAPIError as error:
-            return self._cancel_refused(video_task_id, error)
-        self.log.info("Cancelled video task %s.", video_task_id)
-        return True
+        retries = _CancelRetries(settings.retry_policy)
+        while True:
+            if not self._may_cancel(await self.aget_task(video_task_id), settings):
+                return False
+            try:
+                method, url = settings.style.cancel_method, settings.cancel_url(video_task_id)
+                await self._arequest(method, url, settings, **_cancel_call(video_task_id))
+            except VideoGenAPIError as error:
+                return self._cancel_refused(video_task_id, error)
+            except VideoGenTransientError as error:
+                wait = self._cancel_retry_wait(retries, video_task_id, error)
+                if wait is None:
+                    raise
+                await asyncio.sleep(wait)
+                continue
+            self.log.info("Cancelled video task %s.", video_task_id)
+            return True
 
     async def aclose(self) -> None:
         """Release this hook's share of the event loop's HTTP session (closed when the last hook lets go)."""
@@ -495,8 +529,40 @@ def _created_task_id(answer: Any, settings: VideoGenConnectionSettings) -> str:
 
 
 def _cancel_call(video_task_id: str) -> dict[str, Any]:
-    """How a DELETE of a video task is made: like a create, never retried where it may have arrived."""
-    return {"video_task_id": video_task_id, "action": "cancel", "retry_if": _create_may_retry}
+    """How a cancel call (a DELETE on most styles) is made: one attempt; :class:`_CancelRetries` says if another.
+
+    Never retried blindly: on the contents-generations and Runway APIs the same call deletes a task
+    that finished meanwhile, its video with it.
+    """
+    return {"video_task_id": video_task_id, "action": "cancel", "policy": _ONE_ATTEMPT}
+
+
+_ONE_ATTEMPT = RetryPolicy(max_attempts=1)
+
+
+class _CancelRetries:
+    """Whether, and after how long, a cancel call is sent again; the task is read again before each.
+
+    Like a create, a cancel is sent again only where the service surely did not take it (a 429, a
+    proxy's empty 503, a connection never opened), within the retry policy's attempts and time.
+
+    :param policy: the connection's retry policy.
+    """
+
+    def __init__(self, policy: RetryPolicy) -> None:
+        self.policy = policy
+        self.started = time.monotonic()
+        self.failures = 0
+
+    def wait_after(self, error: VideoGenTransientError) -> float | None:
+        """Seconds to wait after the cancel call failed with ``error``; ``None``: do not send it again."""
+        self.failures += 1
+        if not _create_may_retry(error) or self.failures >= self.policy.max_attempts:
+            return None
+        wait = self.policy.wait_after(self.failures, error.retry_after)
+        if time.monotonic() - self.started + wait >= self.policy.max_seconds:
+            return None
+        return wait
 
 
 def _require_cancel_support(settings: VideoGenConnectionSettings) -> None:
@@ -625,6 +691,13 @@ def _interpret(
         # A service that echoes the key must not put it in a task, an error, XCom or a log line.
         body = body.replace(key, b"***")
     decoded = _decode_json(body)
+    if key and b"\\" in body and decoded is not _NOT_JSON and _may_hold_key(decoded, settings.api_key):
+        # JSON may write the key escaped (`\/`, `\u0073`): the bytes then hide it, the decoded strings do not.
+        masked = _mask_key(decoded, settings.api_key)
+        if masked is not decoded:
+            decoded = masked
+            # What an error may quote of the body then shows the mask, not the escaped key.
+            body = json.dumps(masked, ensure_ascii=False).encode()
     succeeded = 200 <= status < 300
     # A task that failed is still a successful answer: its "error" describes the task, not the call.
     style = settings.style
@@ -687,6 +760,47 @@ def _decode_json(body: bytes) -> Any:
         return json.loads(body)
     except ValueError:
         return _NOT_JSON
+
+
+def _may_hold_key(decoded: Any, api_key: str) -> bool:
+    r"""Whether some string of the decoded answer may hold ``api_key`` (``False``: it surely holds none).
+
+    Many hosts escape characters of every answer (``\u0026`` in a signed URL): one pass of the C
+    encoder, which writes strings as they are but for quotes, backslashes and control characters,
+    spares the triggerer a walk through each of those answers. A string holding a backslash may be
+    JSON escaped once more (an upstream error passed on as text), so it is walked too.
+    """
+    if not api_key.isprintable() or '"' in api_key or "\\" in api_key:
+        return True
+    shown = json.dumps(decoded, ensure_ascii=False)
+    return api_key in shown or "\\\\" in shown
+
+
+def _mask_key(value: Any, api_key: str) -> Any:
+    """Return the decoded JSON ``value`` with ``api_key`` masked in every string, names of members included.
+
+    The very object comes back when nothing was masked. A string that is JSON itself (an upstream
+    error passed on as text) is masked inside too, as it is decoded again later.
+    """
+    if isinstance(value, str):
+        text = value.replace(api_key, "***") if api_key in value else value
+        if "\\" in text and text.lstrip()[:1] in ("{", "["):
+            try:
+                inner = json.loads(text)
+            except ValueError:
+                return text
+            masked_inner = _mask_key(inner, api_key)
+            return text if masked_inner is inner else json.dumps(masked_inner, ensure_ascii=False)
+        return text
+    if isinstance(value, list):
+        items = [_mask_key(item, api_key) for item in value]
+        return items if any(new is not old for new, old in zip(items, value, strict=True)) else value
+    if isinstance(value, dict):
+        pairs = [(_mask_key(name, api_key), _mask_key(item, api_key)) for name, item in value.items()]
+        old_pairs = value.items()
+        changed = any(new[0] is not old[0] or new[1] is not old[1] for new, old in zip(pairs, old_pairs, strict=True))
+        return dict(pairs) if changed else value
+    return value
 
 
 def _describe(video_task_id: str | None) -> str:

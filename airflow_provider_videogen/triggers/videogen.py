@@ -166,7 +166,8 @@ class VideoTaskTrigger(BaseTrigger):
 
         Airflow calls this only when a user acts on the deferred task, never on a triggerer restart.
         Only a task in a status its style may cancel is (queued; on Runway also running), never a
-        finished one: the same call would delete a finished task's video.
+        finished one: the same call would delete a finished task's video. A cancel the service refused
+        for now (429) is sent again only once the task, read again, may still be cancelled.
         """
         if not self.cancel_on_kill:
             return

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from airflow_provider_videogen.exceptions import (
@@ -196,6 +198,66 @@ def test_cancel_refused_by_the_service_returns_false(sim, videogen_connection):
         body={"error": {"code": "InvalidAction.TaskStatus", "message": "task is running"}},
     )
     assert hook().cancel_task(task_id) is False
+
+
+# ---- hardening: a cancel retried after a 429 never reaches a task that finished meanwhile -----
+
+CANCEL_STYLES = ["contents_generations", "runway"]
+
+
+def task_finishing_while_its_cancel_waits(sim, videogen_connection, api_style: str) -> tuple[str, str]:
+    """A task its style may cancel now, which finishes 1 s later; its first cancel call is answered 429,
+    Retry-After 2 s. Returns the connection id and the task id.
+
+    (The contents-generations DELETE and Runway's delete a finished task and its video for good.)
+    """
+    conn_id = videogen_connection(conn_id=f"vg_{api_style}", api_style=api_style)
+    if api_style == "runway":
+        task_id = sim.add_task(style=api_style, queued_seconds=0, running_seconds=1.0)  # RUNNING is cancellable
+    else:
+        task_id = sim.add_task(style=api_style, queued_seconds=1.0, running_seconds=0)
+    sim.add_fault(kind="http_error", target="cancel", task_id=task_id, status=429, retry_after="2")
+    return conn_id, task_id
+
+
+def assert_the_finished_task_was_left_alone(sim, task_id: str) -> None:
+    assert len(sim.requests(target="cancel", task_id=task_id)) == 1  # the refused one only
+    assert sim.get_task(task_id)["status"] == "succeeded"  # still there, its video with it
+    assert sim.get_task(task_id)["video_url"]
+
+
+@pytest.mark.parametrize("api_style", CANCEL_STYLES)
+def test_a_cancel_answered_429_is_not_sent_again_to_a_task_that_finished_meanwhile(api_style, sim, videogen_connection):
+    conn_id, task_id = task_finishing_while_its_cancel_waits(sim, videogen_connection, api_style)
+    assert hook(conn_id).cancel_task(task_id) is False
+    assert_the_finished_task_was_left_alone(sim, task_id)
+
+
+@pytest.mark.parametrize("api_style", CANCEL_STYLES)
+async def test_an_async_cancel_answered_429_is_not_sent_again_to_a_task_that_finished_meanwhile(
+    api_style, sim, videogen_connection
+):
+    conn_id, task_id = task_finishing_while_its_cancel_waits(sim, videogen_connection, api_style)
+    async with hook(conn_id) as h:
+        assert await h.acancel_task(task_id) is False
+    assert_the_finished_task_was_left_alone(sim, task_id)
+
+
+@pytest.mark.parametrize("mode", ["sync", "async"])
+def test_a_cancel_answered_429_is_sent_again_once_the_task_is_read_still_queued(mode, sim, videogen_connection):
+    task_id = sim.add_task(queued_seconds=600)
+    sim.add_fault(kind="http_error", target="cancel", task_id=task_id, status=429, retry_after="0")
+    if mode == "sync":
+        assert hook().cancel_task(task_id) is True
+    else:
+
+        async def cancel() -> bool:
+            async with hook() as h:
+                return await h.acancel_task(task_id)
+
+        assert asyncio.run(cancel()) is True
+    assert sim.get_task(task_id)["status"] == "cancelled"
+    assert [r["method"] for r in sim.requests(task_id=task_id)] == ["GET", "DELETE", "GET", "DELETE"]
 
 
 def test_cancel_is_not_supported_on_video_generations(sim, videogen_connection):

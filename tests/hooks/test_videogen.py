@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import functools
 import http.server
+import json
+import logging
 import socket
 import threading
 
@@ -20,7 +22,7 @@ from airflow_provider_videogen.exceptions import (
 )
 from airflow_provider_videogen.hooks.videogen import RetryPolicy, VideoGenHook, parse_retry_after
 from airflow_provider_videogen.video_task import VideoTask, VideoTaskStatus
-from tests.loopback import API_KEY
+from tests.loopback import API_KEY, LoopbackServer, QuietHandler
 
 FAST_RETRIES = RetryPolicy(max_attempts=4, max_seconds=30, initial_wait=0.01, max_wait=0.05)
 
@@ -481,6 +483,140 @@ def test_a_key_echoed_in_a_task_error_message_is_masked(mode, sim, videogen_conn
     )
     task = get(mode, task_id)
     assert task.error_message == "key ***"
+
+
+# ---- hardening: a key echoed JSON-escaped is masked once decoded ------------------------------
+
+SLASHED_KEY = "sk-a/b-test-key-41c7"
+"""A key with a ``/``, which JSON may write as ``\\/``."""
+
+JSON_ESCAPES = {
+    "slash": lambda key: key.replace("/", "\\/"),
+    "some-letters": lambda key: "".join(f"\\u{ord(c):04x}" if i % 3 == 0 else c for i, c in enumerate(key)),
+    "every-letter": lambda key: "".join(f"\\u{ord(c):04X}" for c in key),
+}
+
+
+def answer_echoing_the_key_escaped(sim, task_id: str, escaped: str) -> str:
+    """The task's succeeded answer, echoing the key JSON-escaped in a value and in a member's name."""
+    video_url = json.dumps(sim.get_task(task_id)["video_url"])
+    return (
+        f'{{"id": "{task_id}", "status": "succeeded", "content": {{"video_url": {video_url}}}, '
+        f'"note": "upstream saw Bearer {escaped}", "{escaped}": {{"error": "key {escaped} echoed"}}}}'
+    )
+
+
+@pytest.fixture
+def escaped_key_answer(request, sim, videogen_connection):
+    """A finished task whose every status answer echoes the (slashed) key JSON-escaped; returns its id."""
+    sim.configure(api_key=SLASHED_KEY)
+    videogen_connection(api_key=SLASHED_KEY)
+    task_id = add_finished_task(sim, style="contents_generations", final_status="succeeded")
+    body = answer_echoing_the_key_escaped(sim, task_id, JSON_ESCAPES[request.param](SLASHED_KEY))
+    assert SLASHED_KEY not in body and SLASHED_KEY in json.dumps(json.loads(body))  # escaped, yet the key
+    json_answer = {"status": 200, "body": body, "content_type": "application/json"}
+    sim.add_fault(kind="http_error", target="query", task_id=task_id, times=0, **json_answer)
+    return task_id
+
+
+@pytest.mark.parametrize("escaped_key_answer", list(JSON_ESCAPES), indirect=True)
+@pytest.mark.parametrize("mode", MODES)
+def test_a_key_echoed_json_escaped_in_a_status_answer_is_masked_in_the_task(mode, escaped_key_answer, caplog):
+    with caplog.at_level(logging.DEBUG):
+        task = get(mode, escaped_key_answer)
+    assert task.status is VideoTaskStatus.SUCCEEDED
+    shown = json.dumps(task.to_dict())
+    assert SLASHED_KEY not in shown and SLASHED_KEY not in repr(task.raw)
+    assert task.raw["note"] == "upstream saw Bearer ***" and task.raw["***"] == {"error": "key *** echoed"}
+    assert SLASHED_KEY not in caplog.text
+
+
+@pytest.mark.parametrize("escaped_key_answer", list(JSON_ESCAPES), indirect=True)
+def test_a_key_echoed_json_escaped_never_reaches_the_operators_return_values(escaped_key_answer, caplog):
+    from airflow_provider_videogen.operators.videogen import FetchVideoOperator, GenerateVideoOperator
+    from tests.operators.test_generate import FakeStateStore, context
+
+    store = FakeStateStore()
+    store.values[GenerateVideoOperator.state_store_key] = escaped_key_answer  # an earlier try's generation
+    with caplog.at_level(logging.DEBUG):
+        fetched = FetchVideoOperator(
+            task_id="fetch", video_task_id=escaped_key_answer, http_retry_policy=FAST_RETRIES
+        ).execute(context={})  # type: ignore[arg-type]
+        generated = GenerateVideoOperator(
+            task_id="generate", model="m", prompt="p", deferrable=False, http_retry_policy=FAST_RETRIES
+        ).execute(context(store))
+    for returned in (fetched, generated):
+        assert returned["id"] == escaped_key_answer
+        assert SLASHED_KEY not in json.dumps(returned)
+        assert returned["raw"]["note"] == "upstream saw Bearer ***"
+    assert SLASHED_KEY not in caplog.text
+
+
+@pytest.mark.parametrize("escape", list(JSON_ESCAPES))
+@pytest.mark.parametrize("mode", MODES)
+def test_a_key_echoed_json_escaped_in_an_error_body_is_masked_in_the_error(mode, escape, sim, videogen_connection):
+    sim.configure(api_key=SLASHED_KEY)
+    videogen_connection(api_key=SLASHED_KEY)
+    task_id = add_finished_task(sim, style="contents_generations", final_status="succeeded")
+    escaped = JSON_ESCAPES[escape](SLASHED_KEY)
+    sim.add_fault(
+        kind="http_error",
+        target="query",
+        status=400,
+        body=f'{{"detail": "the key {escaped} may not read this"}}',
+        content_type="application/json",
+    )
+    with pytest.raises(VideoGenAPIError) as caught:
+        get(mode, task_id)
+    assert SLASHED_KEY not in str(caught.value) and escaped not in str(caught.value)
+    assert "the key *** may not" in str(caught.value)
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_a_key_escaped_inside_an_upstream_error_passed_on_as_text_is_masked(mode, sim, videogen_connection):
+    sim.configure(api_key=SLASHED_KEY)
+    conn_id = videogen_connection(conn_id="vg_video", api_style="video_generations", api_key=SLASHED_KEY)
+    task_id = add_finished_task(sim, style="video_generations", final_status="failed")
+    # The gateway passes the upstream error on as a JSON string: the key is escaped twice.
+    upstream = f'{{"error": {{"code": "AccessDenied", "message": "key {JSON_ESCAPES["every-letter"](SLASHED_KEY)}"}}}}'
+    data = {"task_id": task_id, "status": "FAILURE", "fail_reason": upstream}
+    answer = {"code": "success", "message": "", "data": data}
+    sim.add_fault(kind="http_error", target="query", task_id=task_id, status=200, body=answer)
+    task = get(mode, task_id, conn_id=conn_id)
+    assert (task.error_code, task.error_message) == ("AccessDenied", "key ***")
+    assert SLASHED_KEY not in json.dumps(task.to_dict())
+
+
+# ---- hardening: no cookie of one key is sent with another's requests -------------------------
+
+
+async def test_hooks_of_two_keys_sharing_the_loops_session_send_no_cookie_of_one_with_the_other(videogen_connection):
+    cookies_sent: list[tuple[str, str | None]] = []
+
+    class SetsACookieForKeyA(QuietHandler):
+        def do_GET(self) -> None:
+            authorization = self.headers.get("Authorization", "")
+            cookies_sent.append((authorization, self.headers.get("Cookie")))
+            body = json.dumps({"id": self.path.rsplit("/", 1)[-1], "status": "running"}).encode()
+            self.send_response(200)
+            if authorization == "Bearer key-a":
+                self.send_header("Set-Cookie", "session=of-key-a; Path=/")
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+    with LoopbackServer(SetsACookieForKeyA) as server:
+        host = server.base_url.replace("127.0.0.1", "localhost")  # cookie jars keep none of a bare IP address
+        videogen_connection(conn_id="vg_key_a", api_key="key-a", host=host)
+        videogen_connection(conn_id="vg_key_b", api_key="key-b", host=host)
+        hook_a, hook_b = (VideoGenHook(conn_id, retry_policy=FAST_RETRIES) for conn_id in ("vg_key_a", "vg_key_b"))
+        async with hook_a, hook_b:
+            for _ in range(5):
+                await hook_a.aget_task("cgt-first")
+                await hook_b.aget_task("cgt-second")
+    assert len(cookies_sent) == 10
+    assert [cookie for _, cookie in cookies_sent] == [None] * 10
 
 
 # ---- hardening: a 2xx that is not a task object is transient ---------------------------------

@@ -29,6 +29,11 @@ from airflow_provider_videogen.hooks.videogen import VideoGenConnectionSettings
 from airflow_provider_videogen.triggers import videogen as trigger_module
 from airflow_provider_videogen.triggers.videogen import EVENT_STATUSES, VideoTaskTrigger
 from airflow_provider_videogen.video_task import VideoTask, VideoTaskStatus
+from tests.hooks.test_create_cancel import (
+    CANCEL_STYLES,
+    assert_the_finished_task_was_left_alone,
+    task_finishing_while_its_cancel_waits,
+)
 
 TASK_ID = "cgt-20250331175019-68d9t"
 START = 1_700_000_000.0
@@ -673,6 +678,15 @@ async def test_on_kill_with_cancel_on_kill_leaves_a_task_that_is_not_queued(stat
     await VideoTaskTrigger(task_id, cancel_on_kill=True).on_kill()
     assert sim.get_task(task_id)["status"] == status
     assert sim.requests(method="DELETE") == []
+
+
+@pytest.mark.parametrize("api_style", CANCEL_STYLES)
+async def test_on_kill_does_not_send_a_cancel_again_after_a_429_to_a_task_that_finished_meanwhile(
+    api_style, sim, videogen_connection
+):
+    conn_id, task_id = task_finishing_while_its_cancel_waits(sim, videogen_connection, api_style)
+    await VideoTaskTrigger(task_id, videogen_conn_id=conn_id, cancel_on_kill=True).on_kill()
+    assert_the_finished_task_was_left_alone(sim, task_id)
 
 
 async def test_on_kill_without_cancel_on_kill_sends_nothing(sim, videogen_connection):
