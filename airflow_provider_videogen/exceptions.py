@@ -123,6 +123,14 @@ class VideoDestinationExistsError(VideoDownloadError, AirflowFailException):
     """The destination holds a different (or unverifiable) file and ``overwrite`` is not set."""
 
 
+class VideoDestinationError(VideoDownloadError, AirflowFailException):
+    """The destination is no place a file can land: relative, malformed, or of no installed filesystem.
+
+    Nothing was downloaded; a retry with the same destination cannot help. The message names the
+    destination and the form it should take.
+    """
+
+
 class VideoFileHostRefusedError(VideoDownloadError, AirflowFailException):
     """A file URL (or one of its redirects) leads to a loopback, private or link-local address.
 

@@ -80,6 +80,7 @@ from tenacity import RetryCallState, Retrying, retry_if_exception_type
 
 from airflow_provider_videogen.exceptions import (
     VideoContentError,
+    VideoDestinationError,
     VideoDestinationExistsError,
     VideoDownloadCancelledError,
     VideoDownloadError,
@@ -216,7 +217,8 @@ def resolve_destination(
     A string ending in ``/`` (and an ``ObjectStoragePath`` that is an existing folder) is a folder:
     the file is ``file_name`` inside it. Anything else is the file's own path.
 
-    :param destination: a URL such as ``s3://bucket/videos/`` or ``file:///data/x.mp4``, or a path.
+    :param destination: a URL such as ``s3://bucket/videos/`` or ``file:///data/x.mp4``, or an absolute
+        path; anything relative or malformed is refused (see :func:`check_destination`).
     :param file_name: the name used inside a folder destination.
     :param conn_id: the storage connection; overrides one the path already carries.
     """
@@ -224,19 +226,92 @@ def resolve_destination(
 
     if isinstance(destination, ObjectStoragePath):
         conn_id = conn_id or _conn_id_of(destination)
+        check_destination(storage_uri(destination))
         path = ObjectStoragePath(storage_uri(destination), conn_id=conn_id)
         text = storage_uri(path) + ("/" if path.is_dir() else "")
     else:
         text = str(destination).strip()
         if not text:
-            raise VideoDownloadError("The destination is empty: pass a URL such as s3://bucket/videos/.")
+            raise VideoDestinationError(f"The destination is empty: pass {_DESTINATION_FORMS}.")
+        check_destination(text)
         path = ObjectStoragePath(text, conn_id=conn_id)
     if text.endswith("/"):
         # Joined as text: joining paths warns on some Airflow versions.
         return ObjectStoragePath(text + file_name, conn_id=conn_id)
     if not path.name:
-        raise VideoDownloadError(f"The destination {destination!s} names no file; end a folder with '/'.")
+        raise VideoDestinationError(f"The destination {destination!s} names no file; end a folder with '/'.")
     return path
+
+
+_DESTINATION_FORMS = (
+    "an absolute URL such as s3://bucket/videos/ or file:///data/videos/, or an absolute path such as "
+    "/data/videos/ (a folder ends in '/'; the file is then named after the video task)"
+)
+_LOCAL_PROTOCOLS = ("file", "local")
+
+
+def check_destination(destination: str) -> None:
+    """Raise :class:`VideoDestinationError` unless a file can land at ``destination`` where it says.
+
+    Accepted: an absolute local path (``/data/videos/``), a local file URL (``file:///data/videos/``,
+    also ``file:/data/videos/`` and ``local://``), and ``<protocol>://<bucket>/<key>`` of a filesystem
+    Airflow has installed (``s3://bucket/videos/``). Refused, before anything is downloaded: relative
+    paths and file URLs with a host (``videos/``, ``../up/``, ``~/v/``, ``file://videos/``, which
+    would land under the worker's current folder), ``.`` and ``..`` segments, a query, a fragment or
+    a control character, a URL with no bucket or only a bucket, a password in the URL (the storage
+    connection holds credentials), web addresses and unknown protocols.
+    """
+    shown = destination
+    try:
+        parts = urlsplit(destination)
+        if parts.password is not None:
+            # Never echo a credential: show the URL with the password masked.
+            shown = destination.replace(f":{parts.password}@", ":***@", 1)
+    except ValueError:  # e.g. an unbalanced '[' in the host
+        parts = None
+
+    def refuse(problem: str) -> VideoDestinationError:
+        return VideoDestinationError(f"The destination {shown!r} {problem}: pass {_DESTINATION_FORMS}.")
+
+    if any(ord(character) < 0x20 or ord(character) == 0x7F for character in destination):
+        raise refuse("contains a control character")
+    if parts is None:
+        raise refuse("is not a well-formed URL")
+    protocol = parts.scheme.lower() if not destination.startswith("/") else ""
+    if protocol and (parts.query or destination.endswith("?")):
+        raise refuse("has a query ('?...'), which no storage path takes")
+    if protocol and (parts.fragment or destination.endswith("#")):
+        raise refuse("has a fragment ('#...'), which no storage path takes")
+    path = parts.path if protocol else destination
+    if protocol in ("http", "https"):
+        raise refuse("is a web address: files are downloaded from the web, and land in storage")
+    if protocol and not _has_filesystem(protocol):
+        raise refuse(f"uses {protocol}:, for which no installed filesystem is registered in Airflow")
+    if parts.password is not None:
+        raise refuse("holds a password: put the storage credentials in a connection and pass its id as dest_conn_id")
+    if protocol in ("", *_LOCAL_PROTOCOLS):
+        if parts.netloc and protocol:
+            raise refuse(
+                "names a host, where a local file URL takes three slashes (file:///absolute/path); "
+                "it would land under the worker's current folder"
+            )
+        if not path.startswith("/"):
+            raise refuse("is a relative path: it would land under the worker's current folder")
+    elif not parts.netloc:
+        raise refuse(f"names no bucket ({protocol}://bucket/folder/)")
+    elif path in ("", "/") and not destination.endswith("/"):
+        raise refuse(f"names only the bucket {parts.netloc!r}: add the file or folder in it")
+    segments = path.split("/")
+    for dots in ("..", "."):
+        if dots in segments:
+            raise refuse(f"has a {dots!r} segment: name the folder itself")
+
+
+def _has_filesystem(protocol: str) -> bool:
+    """Whether Airflow's object storage has a filesystem for ``protocol`` (built in, or from a provider)."""
+    from airflow.sdk.io.fs import has_fs
+
+    return has_fs(protocol)
 
 
 def _conn_id_of(path: ObjectStoragePath) -> str | None:
@@ -471,9 +546,11 @@ class VideoDownloader:
         :param overwrite: replace a destination that holds a different file instead of failing.
         :raises VideoURLExpiredError: the file host refused the URL.
         :raises VideoDestinationExistsError: the destination holds another file and ``overwrite`` is off.
+        :raises VideoDestinationError: the destination is relative or malformed (see :func:`check_destination`).
         :raises VideoDownloadError: the download could not be completed within the retry policy.
         """
         check_file_url(url, video_task_id=video_task_id)
+        check_destination(storage_uri(destination))
         if authenticated and self._credentials is None:
             raise VideoDownloadError("This file needs the API key, but the downloader was given none.")
         what = "video" if kind == "video" else "last frame"
