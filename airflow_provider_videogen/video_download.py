@@ -91,7 +91,7 @@ from airflow_provider_videogen.exceptions import (
     VideoTaskNotReadyError,
     VideoURLExpiredError,
 )
-from airflow_provider_videogen.generation_request import image_media_type
+from airflow_provider_videogen.generation_request import image_problem
 from airflow_provider_videogen.retry import RetryPolicy, parse_retry_after
 from airflow_provider_videogen.styles.base import FileSource
 from airflow_provider_videogen.transport import AddressPolicy, new_session, origin_of, redact_url
@@ -1175,7 +1175,6 @@ _KIND_DESCRIPTIONS: dict[str, str] = {
     "video": "a video (MP4, QuickTime or WebM)",
     "last_frame": "an image (PNG, JPEG or WebP)",
 }
-_PNG_END = b"\x00\x00\x00\x00IEND\xaeB`\x82"
 _EBML_SIGNATURE = b"\x1a\x45\xdf\xa3"  # WebM / Matroska
 # QuickTime files may start with one of these instead of ``ftyp``.
 _QUICKTIME_FIRST_BOXES = frozenset({b"moov", b"mdat", b"free", b"skip", b"wide", b"pnot"})
@@ -1239,15 +1238,7 @@ class _ContentCheck:
         return None
 
     def _image_problem(self, head: bytes) -> str | None:
-        media_type = image_media_type(head)
-        if media_type == "image/png":
-            return None if self.tail.endswith(_PNG_END) else "the PNG is cut short (no IEND chunk at its end)"
-        if media_type == "image/jpeg":
-            return None if self.tail.endswith(b"\xff\xd9") else "the JPEG is cut short (no end-of-image marker)"
-        if media_type == "image/webp":
-            declared = int.from_bytes(head[4:8], "little") + 8
-            return None if declared == self.size else f"the WebP declares {declared} bytes and {self.size} arrived"
-        return f"it is not a PNG, JPEG or WebP image (it starts with {head[:16]!r})"
+        return image_problem(head, self.tail, self.size)
 
 
 class _BoxWalk:

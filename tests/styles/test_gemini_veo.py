@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 from pathlib import Path
 from typing import Any
@@ -23,7 +24,7 @@ from airflow_provider_videogen.hooks.videogen import RetryPolicy, VideoGenHook
 from airflow_provider_videogen.operators.videogen import FetchVideoOperator
 from airflow_provider_videogen.settings import VideoGenConnectionSettings
 from airflow_provider_videogen.styles import get_style
-from airflow_provider_videogen.testing._media import video_sha256
+from airflow_provider_videogen.testing._media import frame_png, video_sha256
 from airflow_provider_videogen.triggers.videogen import VideoTaskTrigger
 from airflow_provider_videogen.video_task import VideoTaskStatus
 from tests.loopback import API_KEY
@@ -76,10 +77,10 @@ def test_images_are_sent_as_bytes_by_role():
 
 
 def test_a_local_image_file_goes_inline_as_the_first_frame(tmp_path: Path):
-    png = b"\x89PNG\r\n\x1a\n" + b"\0" * 16
+    png = frame_png("first")
     (tmp_path / "first.png").write_bytes(png)
     sent = body(prompt="p", image_file=str(tmp_path / "first.png"))["instances"][0]
-    assert sent["image"] == {"bytesBase64Encoded": "iVBORw0KGgoAAAAAAAAAAAAAAAAAAAAA", "mimeType": "image/png"}
+    assert sent["image"] == {"bytesBase64Encoded": base64.b64encode(png).decode(), "mimeType": "image/png"}
     assert STYLE.create_uploads(VideoGenerationRequest(model="m", image_file=png)) == []
     with pytest.raises(VideoGenConfigurationError, match="Only one first_frame image"):
         body(prompt="p", image_urls=[PNG], image_file=png)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import os
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -291,6 +293,68 @@ def test_a_bad_local_image_is_refused_before_anything_is_sent(sim, openai_connec
     with pytest.raises(VideoGenConfigurationError, match=reason):
         hook().create_task(model="sora-2", prompt="p", image_file=image_file)
     assert sim.requests(target="create") == []
+
+
+def test_a_named_pipe_as_image_file_is_refused_at_once_instead_of_blocking(sim, openai_connection, tmp_path):
+    pipe = tmp_path / "image.png"
+    os.mkfifo(pipe)
+    outcome: list[BaseException | str] = []
+
+    def create() -> None:
+        try:
+            outcome.append(hook().create_task(model="sora-2", prompt="p", image_file=pipe))
+        except BaseException as error:
+            outcome.append(error)
+
+    worker = threading.Thread(target=create, daemon=True)
+    worker.start()
+    worker.join(timeout=10)
+    if worker.is_alive():  # blocked waiting for a writer: give it one (and EOF), so the thread ends
+        with open(pipe, "wb"):
+            pass
+        worker.join(timeout=10)
+        pytest.fail("reading a named pipe as image_file blocked")
+    (error,) = outcome
+    assert isinstance(error, VideoGenConfigurationError) and "not a regular file" in str(error)
+    assert str(pipe) in str(error)
+    assert sim.requests(target="create") == []
+
+
+def test_a_device_as_image_file_is_refused_without_reading_it(sim, openai_connection):
+    with pytest.raises(VideoGenConfigurationError, match="'/dev/zero' is not a regular file"):
+        hook().create_task(model="sora-2", prompt="p", image_file="/dev/zero")
+    assert sim.requests(target="create") == []
+
+
+def test_no_more_than_the_upload_limit_is_read_from_a_file_that_understates_its_size(
+    sim, openai_connection, monkeypatch
+):
+    from airflow_provider_videogen import generation_request
+
+    # /proc files are regular files of size 0 whatever they hold: only a bounded read catches them.
+    monkeypatch.setattr(generation_request, "MAX_UPLOAD_BYTES", 64)
+    with pytest.raises(VideoGenConfigurationError, match="more than 64 bytes"):
+        hook().create_task(model="sora-2", prompt="p", image_file="/proc/self/maps")
+    assert sim.requests(target="create") == []
+
+
+def test_a_link_to_a_text_file_with_an_image_signature_in_front_is_not_uploaded(sim, openai_connection, tmp_path):
+    text = tmp_path / "notes.txt"
+    text.write_bytes(b"\x89PNG\r\n\x1a\n" + b"private notes, not an image\n" * 100)
+    link = tmp_path / "image.png"
+    link.symlink_to(text)
+    with pytest.raises(VideoGenConfigurationError, match="cut short") as caught:
+        hook().create_task(model="sora-2", prompt="p", image_file=link)
+    assert "private notes" not in str(caught.value)  # the file's content is never echoed
+    assert sim.requests(target="create") == []
+
+
+def test_a_link_to_a_whole_image_is_uploaded(sim, openai_connection, tmp_path):
+    png = frame_png("linked")
+    (tmp_path / "real.png").write_bytes(png)
+    (tmp_path / "image.png").symlink_to(tmp_path / "real.png")
+    video_id = hook().create_task(model="sora-2", prompt="p", image_file=tmp_path / "image.png")
+    assert sim.get_task(video_id)["created_body"]["input_reference"]["sha256"] == hashlib.sha256(png).hexdigest()
 
 
 def test_one_input_image_only_url_or_file(sim, openai_connection):
