@@ -84,6 +84,7 @@ from airflow_provider_videogen.exceptions import (
     VideoDestinationExistsError,
     VideoDownloadCancelledError,
     VideoDownloadError,
+    VideoFileKeyRefusedError,
     VideoIntegrityError,
     VideoNotAvailableError,
     VideoStorageError,
@@ -545,6 +546,7 @@ class VideoDownloader:
         :param kind: ``video`` or ``last_frame``, recorded so one record is never taken for another.
         :param overwrite: replace a destination that holds a different file instead of failing.
         :raises VideoURLExpiredError: the file host refused the URL.
+        :raises VideoFileKeyRefusedError: a file route that needs the API key refused it (401/403).
         :raises VideoDestinationExistsError: the destination holds another file and ``overwrite`` is off.
         :raises VideoDestinationError: the destination is relative or malformed (see :func:`check_destination`).
         :raises VideoDownloadError: the download could not be completed within the retry policy.
@@ -585,16 +587,19 @@ class VideoDownloader:
         record = _read_record(destination)
         try:
             remote = self._retrying(lambda: self._probe(target), target)
-        except VideoURLExpiredError:
-            # The URL is gone, but a file already verified as this task's is still a complete copy.
+        except (VideoURLExpiredError, VideoFileKeyRefusedError) as refusal:
+            # The file cannot be read, but a file already verified as this task's is still a complete copy.
             if record is not None and record.describes(target) and _size(destination) == record.size_bytes:
                 digest = _hash_file(destination, self.chunk_size)
                 if digest == record.sha256:
                     log.warning(
-                        "The %s URL of video task %s has expired, but %s already holds it "
+                        "The %s of video task %s cannot be read (%s), but %s already holds it "
                         "(size and SHA-256 match its integrity record); nothing to download.",
                         target.what,
                         target.video_task_id,
+                        "its URL has expired"
+                        if isinstance(refusal, VideoURLExpiredError)
+                        else "the service refused the API key",
                         uri,
                     )
                     return StoredFile(uri, record.size_bytes, digest, downloaded=False)
@@ -844,6 +849,16 @@ class VideoDownloader:
     def _raise_for_status(self, response: requests.Response, target: _Target) -> None:
         status = response.status_code
         detail = self._clean(_error_detail(response))
+        if target.authenticated and status in (401, 403):
+            # This route is the API's own and takes the key: its refusal is about the key, not the URL's age.
+            raise VideoFileKeyRefusedError(
+                f"The service refused the API key for the {target.what} of video task {target.video_task_id} "
+                f"at {redact_url(target.url)} (HTTP {status}{': ' + detail if detail else ''}). This file route "
+                "needs the connection's API key, and the key is wrong, revoked or lacks access to the file "
+                "(the URL has not expired). Check the API key of the connection, then retry the task.",
+                video_task_id=target.video_task_id,
+                http_status=status,
+            )
         if status in _REFUSED_STATUSES:
             raise VideoURLExpiredError(
                 f"The file host refused the {target.what} URL of video task {target.video_task_id} "

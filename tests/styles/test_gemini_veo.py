@@ -12,6 +12,7 @@ import pytest
 import requests
 
 from airflow_provider_videogen.exceptions import (
+    VideoFileKeyRefusedError,
     VideoGenAPIError,
     VideoGenAuthError,
     VideoGenConfigurationError,
@@ -427,6 +428,18 @@ def test_a_broken_download_resumes_with_range(sim, gemini_connection, tmp_path: 
     assert result["sha256"] == video_sha256(name.rsplit("/", 1)[1], 1_000_000)
     ranges = [d["headers"].get("Range") for d in sim.requests(target="download")]
     assert ranges[0] is None and ranges[1].startswith("bytes=")
+
+
+def test_a_key_refused_on_the_files_route_is_reported_as_a_refused_key_not_an_expired_url(
+    sim, gemini_connection, tmp_path: Path
+):
+    name = operation(sim)
+    refusal = {"error": {"code": 403, "message": "The caller does not have permission", "status": "PERMISSION_DENIED"}}
+    sim.add_fault(kind="http_error", target="download", status=403, body=refusal)
+    with pytest.raises(VideoFileKeyRefusedError, match="refused the API key") as caught:
+        fetch(video_task_id=name, destination=f"{tmp_path.as_uri()}/")
+    assert "PERMISSION_DENIED" in str(caught.value) and API_KEY not in str(caught.value)
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_the_key_does_not_follow_a_redirect_to_another_origin(sim, gemini_connection, tmp_path: Path):

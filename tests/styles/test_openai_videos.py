@@ -13,6 +13,7 @@ import pytest
 import requests
 
 from airflow_provider_videogen.exceptions import (
+    VideoFileKeyRefusedError,
     VideoGenAPIError,
     VideoGenConfigurationError,
     VideoGenNotSupportedError,
@@ -157,6 +158,33 @@ def test_a_broken_content_download_resumes_with_range(sim, openai_connection, tm
     assert result["sha256"] == video_sha256(video_id, 1_000_000)
     ranges = [d["headers"].get("Range") for d in sim.requests(target="download")]
     assert ranges[0] is None and ranges[1].startswith("bytes=")
+
+
+@pytest.mark.parametrize("status", [401, 403])
+def test_a_key_refused_on_the_content_route_is_reported_as_a_refused_key_not_an_expired_url(
+    sim, openai_connection, tmp_path: Path, status
+):
+    video_id = finished(sim)
+    refusal = {"error": {"message": "Incorrect API key provided", "type": "invalid_request_error"}}
+    sim.add_fault(kind="http_error", target="download", status=status, body=refusal)
+    with pytest.raises(VideoFileKeyRefusedError) as caught:
+        fetch(video_task_id=video_id, destination=f"{tmp_path.as_uri()}/")
+    message = str(caught.value)
+    assert "refused the API key" in message and f"HTTP {status}" in message
+    assert "expired" not in message.replace("has not expired", "")
+    assert caught.value.http_status == status and API_KEY not in message
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_landed_video_is_still_found_when_the_key_is_refused_on_a_retry(sim, openai_connection, tmp_path: Path):
+    video_id = finished(sim)
+    first = fetch(video_task_id=video_id, destination=f"{tmp_path.as_uri()}/")
+    sim.add_fault(kind="http_error", target="download", status=401, times=0)
+    try:
+        again = fetch(video_task_id=video_id, destination=f"{tmp_path.as_uri()}/")
+    finally:
+        sim.clear_faults()
+    assert again["sha256"] == first["sha256"] and again["video_path"] == first["video_path"]
 
 
 def test_the_key_goes_to_its_own_origin_only_never_across_a_redirect():
