@@ -12,9 +12,10 @@ import pytest
 from airflow.sdk import ObjectStoragePath
 
 from airflow_provider_videogen._compat import AirflowFailException
-from airflow_provider_videogen.exceptions import VideoDestinationError
+from airflow_provider_videogen.exceptions import VideoDestinationError, VideoGenConfigurationError
 from airflow_provider_videogen.hooks.videogen import RetryPolicy
 from airflow_provider_videogen.operators.videogen import FetchVideoOperator
+from airflow_provider_videogen.styles import STYLES
 
 FAST_RETRIES = RetryPolicy(max_attempts=3, max_seconds=30, initial_wait=0.01, max_wait=0.02)
 # A folder at the root of the file system, which ``file:<name>/`` used to resolve to.
@@ -116,3 +117,44 @@ def test_absolute_paths_and_file_urls_land_where_they_say(sim, videogen_connecti
     result = fetch(video_task_id=task_id, destination=form.format(folder=folder))
     assert result["video_path"] == f"file://{folder}/{task_id}.mp4"
     assert (folder / f"{task_id}.mp4").stat().st_size == result["size_bytes"]
+
+
+# ---- default file names: one task, one name ------------------------------------------------------------
+
+_UUID = "0385dc79-5ff8-4d82-bcb6-1d3f2c5e4a7b"
+_GEMINI_PARTS = ["veo", "veo_3", "3_abc", "abc", "a_", "a__b", "a.b", "a-b"]
+SAMPLE_TASK_IDS = [
+    "cgt-20250331175019-68d9t",
+    "cgt-20250331175019-68d9t_",
+    "task_" + "a" * 32,
+    "task_" + "a" * 31 + "_",
+    "video_abc",
+    "video_ab_c",
+    "a.b",
+    "a_b",
+    "x.png",
+    "x.mp4",
+    _UUID,
+    _UUID.upper(),
+    "00000000-0000-0000-0000-000000000000",
+    *(f"models/{model}/operations/{op}" for model in _GEMINI_PARTS for op in _GEMINI_PARTS),
+]
+
+
+@pytest.mark.parametrize("style_name", sorted(STYLES))
+def test_every_style_names_the_files_of_different_tasks_differently(style_name):
+    style = STYLES[style_name]
+    valid = []
+    for task_id in SAMPLE_TASK_IDS:
+        try:
+            valid.append(style.check_task_id(task_id))
+        except VideoGenConfigurationError:
+            continue
+    assert len(valid) >= 3, f"{style_name}: too few sample ids to compare"
+    stems = [style.file_stem(task_id) for task_id in valid]
+    # The video, its last frame and their integrity records: every name, across every task, is different.
+    names = [
+        f"{stem}{suffix}" for stem in stems for suffix in (".mp4", ".png", ".mp4.videogen.json", ".png.videogen.json")
+    ]
+    assert len(set(names)) == len(names)
+    assert all("/" not in stem and stem not in ("", ".", "..") for stem in stems)

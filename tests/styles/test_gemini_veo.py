@@ -123,6 +123,15 @@ def test_files_are_named_by_model_and_operation_without_slashes():
     assert STYLE.file_stem(NAME) == "veo-3.1-generate-preview_op123"
 
 
+def test_different_operations_never_get_the_same_file_name():
+    assert STYLE.file_stem("models/veo_3/operations/abc") != STYLE.file_stem("models/veo/operations/3_abc")
+    parts = ["veo", "veo_3", "3_abc", "abc", "a_", "a__b", "a_b_", "a.b", "a-b"]
+    names = [f"models/{model}/operations/{op}" for model in parts for op in parts]
+    stems = {STYLE.file_stem(name) for name in names}
+    assert len(stems) == len(names)
+    assert all("/" not in stem for stem in stems)
+
+
 @pytest.mark.parametrize(
     "bad",
     [
@@ -419,6 +428,18 @@ def test_the_video_lands_from_the_file_uri_with_the_key_header(sim, gemini_conne
     assert (download["path"], download["query"]) == (f"/v1beta/files/{op_id}:download", {"alt": "media"})
     assert download["headers"]["x-goog-api-key"] == API_KEY and "Authorization" not in download["headers"]
     assert API_KEY not in json.dumps(result)
+
+
+def test_two_operations_whose_parts_join_alike_land_side_by_side(sim, gemini_connection, tmp_path: Path):
+    first, second = ("veo_3", "abc"), ("veo", "3_abc")
+    paths = []
+    for model, op_id in (first, second):
+        sim.add_task(style="gemini_veo", model=model, task_id=op_id, queued_seconds=0, running_seconds=0)
+        result = fetch(video_task_id=f"models/{model}/operations/{op_id}", destination=f"{tmp_path.as_uri()}/")
+        assert result["sha256"] == video_sha256(op_id, result["size_bytes"])
+        paths.append(result["video_path"])
+    assert len(set(paths)) == 2
+    assert len([p for p in tmp_path.iterdir() if p.suffix == ".mp4"]) == 2
 
 
 def test_a_broken_download_resumes_with_range(sim, gemini_connection, tmp_path: Path):
