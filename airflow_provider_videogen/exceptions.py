@@ -119,8 +119,24 @@ class VideoURLExpiredError(VideoDownloadError, AirflowFailException):
     """The file host refused the pre-signed URL (403/404/410): it expired or was revoked."""
 
 
+class VideoFileKeyRefusedError(VideoDownloadError, AirflowFailException):
+    """A file route that needs the API key (``/v1/videos/{id}/content``, Gemini files) refused it (401/403).
+
+    The key is wrong, revoked, or lacks access to the file: the URL did not expire. Fix the key of
+    the connection, then retry the task.
+    """
+
+
 class VideoDestinationExistsError(VideoDownloadError, AirflowFailException):
     """The destination holds a different (or unverifiable) file and ``overwrite`` is not set."""
+
+
+class VideoDestinationError(VideoDownloadError, AirflowFailException):
+    """The destination is no place a file can land: relative, malformed, or of no installed filesystem.
+
+    Nothing was downloaded; a retry with the same destination cannot help. The message names the
+    destination and the form it should take.
+    """
 
 
 class VideoFileHostRefusedError(VideoDownloadError, AirflowFailException):

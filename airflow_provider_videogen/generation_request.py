@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import stat
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from typing import Any
@@ -121,6 +122,33 @@ def image_media_type(head: bytes) -> str | None:
     return None
 
 
+_PNG_END = b"\x00\x00\x00\x00IEND\xaeB`\x82"
+_IMAGE_HEAD_BYTES = 12
+_IMAGE_TAIL_BYTES = len(_PNG_END)
+
+
+def image_problem(head: bytes, tail: bytes, size: int) -> str | None:
+    """Why an image is not a whole PNG, JPEG or WebP, or ``None`` when it is one.
+
+    :param head: its first bytes (at least 12).
+    :param tail: its last bytes (at least 12).
+    :param size: its size in bytes.
+
+    A PNG must end with its ``IEND`` chunk, a JPEG with its end-of-image marker, and a WebP's RIFF
+    size must match its size: a file cut short, or text behind an image's signature, fails. The
+    reason names only these markers, never the file's bytes (beyond the first 16 of an unknown format).
+    """
+    media_type = image_media_type(head)
+    if media_type == "image/png":
+        return None if tail.endswith(_PNG_END) else "the PNG is cut short (no IEND chunk at its end)"
+    if media_type == "image/jpeg":
+        return None if tail.endswith(b"\xff\xd9") else "the JPEG is cut short (no end-of-image marker)"
+    if media_type == "image/webp":
+        declared = int.from_bytes(head[4:8], "little") + 8
+        return None if declared == size else f"the WebP declares {declared} bytes and {size} arrived"
+    return f"it is not a PNG, JPEG or WebP image (it starts with {head[:16]!r})"
+
+
 @dataclass(frozen=True)
 class Upload:
     """A file sent with a create call (multipart/form-data).
@@ -138,29 +166,62 @@ class Upload:
 
 
 def read_image_file(image: str | os.PathLike[str] | bytes, field_name: str) -> Upload:
-    """Read a local input image (a path or bytes) for upload; raise a clear error if it is not one."""
+    """Read a local input image (a path or bytes) for upload; raise a clear error if it is not one.
+
+    A path must lead (through any links) to a regular file of at most :data:`MAX_UPLOAD_BYTES`, and
+    the bytes must be a whole PNG, JPEG or WebP image (the check landed last frames get).
+    """
     if isinstance(image, (bytes, bytearray, memoryview)):
         data, name = bytes(image), None
+        shown = "image_file"
     elif isinstance(image, (str, os.PathLike)):
         path = os.fspath(image)
-        try:
-            size = os.path.getsize(path)
-            if size > MAX_UPLOAD_BYTES:
-                raise refused(f"The image file {path!r} is {size} bytes; at most {MAX_UPLOAD_BYTES} are uploaded.")
-            with open(path, "rb") as file:
-                data = file.read()
-        except OSError as error:
-            raise refused(
-                f"Cannot read the image file {path!r} ({error.strerror or error}); pass an existing local "
-                "image, its bytes, or a URL in image_urls."
-            ) from None
-        name = os.path.basename(path)
+        data, name = _read_local_image(path), os.path.basename(path)
+        shown = f"The image file {path!r}"
     else:
         raise refused(f"image_file must be a path or bytes, got {type(image).__name__}.")
+    if len(data) > MAX_UPLOAD_BYTES:
+        raise refused(f"{shown} is more than {MAX_UPLOAD_BYTES} bytes, the most that is uploaded.")
     media_type = image_media_type(data[:12])
     if media_type is None:
-        raise refused("image_file is not a PNG, JPEG or WebP image.")
+        raise refused(f"{shown} is not a PNG, JPEG or WebP image.")
+    problem = image_problem(data[:_IMAGE_HEAD_BYTES], data[-_IMAGE_TAIL_BYTES:], len(data))
+    if problem is not None:
+        # The problem names only the format's own markers, never the file's content.
+        raise refused(f"{shown} is not a whole image: {problem}. Pass the complete image file.")
     return Upload(field_name, name or f"{field_name}.{_IMAGE_EXTENSIONS[media_type]}", data, media_type)
+
+
+def _read_local_image(path: str) -> bytes:
+    """Read at most ``MAX_UPLOAD_BYTES + 1`` bytes of a regular file (links followed); refuse anything else."""
+    try:
+        # O_NONBLOCK: opening a named pipe must not wait for a writer (a regular file ignores the flag).
+        descriptor = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0))
+        with os.fdopen(descriptor, "rb") as file:
+            # The type of what was opened, not of the name: a link or a swapped file cannot slip past.
+            mode = os.fstat(file.fileno()).st_mode
+            if not stat.S_ISREG(mode):
+                kind = next((what for test, what in _NOT_REGULAR if test(mode)), "a special file")
+                raise refused(
+                    f"The image file {path!r} is not a regular file (it is {kind}); pass an image file, "
+                    "its bytes, or a URL in image_urls."
+                )
+            # One byte past the limit tells a file that is too big, whatever size it claims (/proc files claim 0).
+            return file.read(MAX_UPLOAD_BYTES + 1)
+    except OSError as error:
+        raise refused(
+            f"Cannot read the image file {path!r} ({error.strerror or error}); pass an existing local "
+            "image, its bytes, or a URL in image_urls."
+        ) from None
+
+
+_NOT_REGULAR = (
+    (stat.S_ISDIR, "a folder"),
+    (stat.S_ISFIFO, "a named pipe"),
+    (stat.S_ISCHR, "a character device"),
+    (stat.S_ISBLK, "a block device"),
+    (stat.S_ISSOCK, "a socket"),
+)
 
 
 def image_item(image: str | Mapping[str, Any]) -> dict[str, Any]:

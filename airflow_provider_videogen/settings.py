@@ -106,9 +106,7 @@ class VideoGenConnectionSettings:
             centers = {center.name: center.base_url for center in get_style(api_style).data_centers}
             data_center = _choice(conn_id, "data_center", extra.get("data_center"), list(centers))
             base_url = centers[data_center]
-        prefix = extra.get("path_prefix")
-        path_prefix = DEFAULT_PATH_PREFIXES[api_style] if prefix is None else str(prefix).strip()
-        path_prefix = "/" + path_prefix.strip("/") if path_prefix.strip("/") else ""
+        path_prefix = _path_prefix(conn_id, extra.get("path_prefix"), DEFAULT_PATH_PREFIXES[api_style])
         defaults = RetryPolicy()
         retry_policy = RetryPolicy(
             max_attempts=_count(conn_id, "max_attempts", extra.get("max_attempts"), defaults.max_attempts),
@@ -240,6 +238,35 @@ def _numeric_extra(conn_id: str, name: str, value: Any, default: _N, read: Calla
         raise VideoGenConfigurationError(
             f"Connection {conn_id!r}: {error} Fix the extra, or leave it empty for the default ({default:g})."
         ) from None
+
+
+def _path_prefix(conn_id: str, value: Any, default: str) -> str:
+    """Return the ``path_prefix`` extra as ``/a/b`` (``""`` for none); refuse anything but a plain path.
+
+    It is put between the host and every route as it is, so a query, a fragment, ``.``/``..``
+    segments, ``%`` escapes or a backslash could send the key to another endpoint than the API's.
+    """
+    text = default if value is None else str(value)
+    problem = None
+    if any(ord(character) < 0x20 or ord(character) == 0x7F for character in text):
+        problem = "it contains a control character"
+    else:
+        text = text.strip()
+        segments = set(text.split("/"))
+        if "://" in text or text.startswith("//"):
+            problem = "it is a full URL; put the scheme and host in the connection's host field"
+        elif any(character.isspace() for character in text):
+            problem = "it contains white space"
+        elif bad := sorted(set(text) & set("?#%\\")):
+            problem = f"it contains {', '.join(repr(character) for character in bad)}"
+        elif dots := [dots for dots in ("..", ".") if dots in segments]:
+            problem = f"it has a {dots[0]!r} segment"
+    if problem:
+        raise VideoGenConfigurationError(
+            f"Connection {conn_id!r} has path_prefix={value!r}, which is not a plain path: {problem}. "
+            f"Use a path such as '/llm/v1' or '/api/v3', or leave it empty for {default!r}."
+        )
+    return "/" + text.strip("/") if text.strip("/") else ""
 
 
 def _base_url_from_host(conn_id: str, host: str, port: int | None) -> str:

@@ -80,9 +80,11 @@ from tenacity import RetryCallState, Retrying, retry_if_exception_type
 
 from airflow_provider_videogen.exceptions import (
     VideoContentError,
+    VideoDestinationError,
     VideoDestinationExistsError,
     VideoDownloadCancelledError,
     VideoDownloadError,
+    VideoFileKeyRefusedError,
     VideoIntegrityError,
     VideoNotAvailableError,
     VideoStorageError,
@@ -90,7 +92,7 @@ from airflow_provider_videogen.exceptions import (
     VideoTaskNotReadyError,
     VideoURLExpiredError,
 )
-from airflow_provider_videogen.generation_request import image_media_type
+from airflow_provider_videogen.generation_request import image_problem
 from airflow_provider_videogen.retry import RetryPolicy, parse_retry_after
 from airflow_provider_videogen.styles.base import FileSource
 from airflow_provider_videogen.transport import AddressPolicy, new_session, origin_of, redact_url
@@ -216,7 +218,8 @@ def resolve_destination(
     A string ending in ``/`` (and an ``ObjectStoragePath`` that is an existing folder) is a folder:
     the file is ``file_name`` inside it. Anything else is the file's own path.
 
-    :param destination: a URL such as ``s3://bucket/videos/`` or ``file:///data/x.mp4``, or a path.
+    :param destination: a URL such as ``s3://bucket/videos/`` or ``file:///data/x.mp4``, or an absolute
+        path; anything relative or malformed is refused (see :func:`check_destination`).
     :param file_name: the name used inside a folder destination.
     :param conn_id: the storage connection; overrides one the path already carries.
     """
@@ -224,19 +227,92 @@ def resolve_destination(
 
     if isinstance(destination, ObjectStoragePath):
         conn_id = conn_id or _conn_id_of(destination)
+        check_destination(storage_uri(destination))
         path = ObjectStoragePath(storage_uri(destination), conn_id=conn_id)
         text = storage_uri(path) + ("/" if path.is_dir() else "")
     else:
         text = str(destination).strip()
         if not text:
-            raise VideoDownloadError("The destination is empty: pass a URL such as s3://bucket/videos/.")
+            raise VideoDestinationError(f"The destination is empty: pass {_DESTINATION_FORMS}.")
+        check_destination(text)
         path = ObjectStoragePath(text, conn_id=conn_id)
     if text.endswith("/"):
         # Joined as text: joining paths warns on some Airflow versions.
         return ObjectStoragePath(text + file_name, conn_id=conn_id)
     if not path.name:
-        raise VideoDownloadError(f"The destination {destination!s} names no file; end a folder with '/'.")
+        raise VideoDestinationError(f"The destination {destination!s} names no file; end a folder with '/'.")
     return path
+
+
+_DESTINATION_FORMS = (
+    "an absolute URL such as s3://bucket/videos/ or file:///data/videos/, or an absolute path such as "
+    "/data/videos/ (a folder ends in '/'; the file is then named after the video task)"
+)
+_LOCAL_PROTOCOLS = ("file", "local")
+
+
+def check_destination(destination: str) -> None:
+    """Raise :class:`VideoDestinationError` unless a file can land at ``destination`` where it says.
+
+    Accepted: an absolute local path (``/data/videos/``), a local file URL (``file:///data/videos/``,
+    also ``file:/data/videos/`` and ``local://``), and ``<protocol>://<bucket>/<key>`` of a filesystem
+    Airflow has installed (``s3://bucket/videos/``). Refused, before anything is downloaded: relative
+    paths and file URLs with a host (``videos/``, ``../up/``, ``~/v/``, ``file://videos/``, which
+    would land under the worker's current folder), ``.`` and ``..`` segments, a query, a fragment or
+    a control character, a URL with no bucket or only a bucket, a password in the URL (the storage
+    connection holds credentials), web addresses and unknown protocols.
+    """
+    shown = destination
+    try:
+        parts = urlsplit(destination)
+        if parts.password is not None:
+            # Never echo a credential: show the URL with the password masked.
+            shown = destination.replace(f":{parts.password}@", ":***@", 1)
+    except ValueError:  # e.g. an unbalanced '[' in the host
+        parts = None
+
+    def refuse(problem: str) -> VideoDestinationError:
+        return VideoDestinationError(f"The destination {shown!r} {problem}: pass {_DESTINATION_FORMS}.")
+
+    if any(ord(character) < 0x20 or ord(character) == 0x7F for character in destination):
+        raise refuse("contains a control character")
+    if parts is None:
+        raise refuse("is not a well-formed URL")
+    protocol = parts.scheme.lower() if not destination.startswith("/") else ""
+    if protocol and (parts.query or destination.endswith("?")):
+        raise refuse("has a query ('?...'), which no storage path takes")
+    if protocol and (parts.fragment or destination.endswith("#")):
+        raise refuse("has a fragment ('#...'), which no storage path takes")
+    path = parts.path if protocol else destination
+    if protocol in ("http", "https"):
+        raise refuse("is a web address: files are downloaded from the web, and land in storage")
+    if protocol and not _has_filesystem(protocol):
+        raise refuse(f"uses {protocol}:, for which no installed filesystem is registered in Airflow")
+    if parts.password is not None:
+        raise refuse("holds a password: put the storage credentials in a connection and pass its id as dest_conn_id")
+    if protocol in ("", *_LOCAL_PROTOCOLS):
+        if parts.netloc and protocol:
+            raise refuse(
+                "names a host, where a local file URL takes three slashes (file:///absolute/path); "
+                "it would land under the worker's current folder"
+            )
+        if not path.startswith("/"):
+            raise refuse("is a relative path: it would land under the worker's current folder")
+    elif not parts.netloc:
+        raise refuse(f"names no bucket ({protocol}://bucket/folder/)")
+    elif path in ("", "/") and not destination.endswith("/"):
+        raise refuse(f"names only the bucket {parts.netloc!r}: add the file or folder in it")
+    segments = path.split("/")
+    for dots in ("..", "."):
+        if dots in segments:
+            raise refuse(f"has a {dots!r} segment: name the folder itself")
+
+
+def _has_filesystem(protocol: str) -> bool:
+    """Whether Airflow's object storage has a filesystem for ``protocol`` (built in, or from a provider)."""
+    from airflow.sdk.io.fs import has_fs
+
+    return has_fs(protocol)
 
 
 def _conn_id_of(path: ObjectStoragePath) -> str | None:
@@ -470,10 +546,13 @@ class VideoDownloader:
         :param kind: ``video`` or ``last_frame``, recorded so one record is never taken for another.
         :param overwrite: replace a destination that holds a different file instead of failing.
         :raises VideoURLExpiredError: the file host refused the URL.
+        :raises VideoFileKeyRefusedError: a file route that needs the API key refused it (401/403).
         :raises VideoDestinationExistsError: the destination holds another file and ``overwrite`` is off.
+        :raises VideoDestinationError: the destination is relative or malformed (see :func:`check_destination`).
         :raises VideoDownloadError: the download could not be completed within the retry policy.
         """
         check_file_url(url, video_task_id=video_task_id)
+        check_destination(storage_uri(destination))
         if authenticated and self._credentials is None:
             raise VideoDownloadError("This file needs the API key, but the downloader was given none.")
         what = "video" if kind == "video" else "last frame"
@@ -508,16 +587,19 @@ class VideoDownloader:
         record = _read_record(destination)
         try:
             remote = self._retrying(lambda: self._probe(target), target)
-        except VideoURLExpiredError:
-            # The URL is gone, but a file already verified as this task's is still a complete copy.
+        except (VideoURLExpiredError, VideoFileKeyRefusedError) as refusal:
+            # The file cannot be read, but a file already verified as this task's is still a complete copy.
             if record is not None and record.describes(target) and _size(destination) == record.size_bytes:
                 digest = _hash_file(destination, self.chunk_size)
                 if digest == record.sha256:
                     log.warning(
-                        "The %s URL of video task %s has expired, but %s already holds it "
+                        "The %s of video task %s cannot be read (%s), but %s already holds it "
                         "(size and SHA-256 match its integrity record); nothing to download.",
                         target.what,
                         target.video_task_id,
+                        "its URL has expired"
+                        if isinstance(refusal, VideoURLExpiredError)
+                        else "the service refused the API key",
                         uri,
                     )
                     return StoredFile(uri, record.size_bytes, digest, downloaded=False)
@@ -767,6 +849,16 @@ class VideoDownloader:
     def _raise_for_status(self, response: requests.Response, target: _Target) -> None:
         status = response.status_code
         detail = self._clean(_error_detail(response))
+        if target.authenticated and status in (401, 403):
+            # This route is the API's own and takes the key: its refusal is about the key, not the URL's age.
+            raise VideoFileKeyRefusedError(
+                f"The service refused the API key for the {target.what} of video task {target.video_task_id} "
+                f"at {redact_url(target.url)} (HTTP {status}{': ' + detail if detail else ''}). This file route "
+                "needs the connection's API key, and the key is wrong, revoked or lacks access to the file "
+                "(the URL has not expired). Check the API key of the connection, then retry the task.",
+                video_task_id=target.video_task_id,
+                http_status=status,
+            )
         if status in _REFUSED_STATUSES:
             raise VideoURLExpiredError(
                 f"The file host refused the {target.what} URL of video task {target.video_task_id} "
@@ -1098,7 +1190,6 @@ _KIND_DESCRIPTIONS: dict[str, str] = {
     "video": "a video (MP4, QuickTime or WebM)",
     "last_frame": "an image (PNG, JPEG or WebP)",
 }
-_PNG_END = b"\x00\x00\x00\x00IEND\xaeB`\x82"
 _EBML_SIGNATURE = b"\x1a\x45\xdf\xa3"  # WebM / Matroska
 # QuickTime files may start with one of these instead of ``ftyp``.
 _QUICKTIME_FIRST_BOXES = frozenset({b"moov", b"mdat", b"free", b"skip", b"wide", b"pnot"})
@@ -1162,15 +1253,7 @@ class _ContentCheck:
         return None
 
     def _image_problem(self, head: bytes) -> str | None:
-        media_type = image_media_type(head)
-        if media_type == "image/png":
-            return None if self.tail.endswith(_PNG_END) else "the PNG is cut short (no IEND chunk at its end)"
-        if media_type == "image/jpeg":
-            return None if self.tail.endswith(b"\xff\xd9") else "the JPEG is cut short (no end-of-image marker)"
-        if media_type == "image/webp":
-            declared = int.from_bytes(head[4:8], "little") + 8
-            return None if declared == self.size else f"the WebP declares {declared} bytes and {self.size} arrived"
-        return f"it is not a PNG, JPEG or WebP image (it starts with {head[:16]!r})"
+        return image_problem(head, self.tail, self.size)
 
 
 class _BoxWalk:

@@ -89,6 +89,38 @@ def test_empty_path_prefix_is_allowed():
     )
 
 
+@pytest.mark.parametrize(
+    ("prefix", "problem"),
+    [
+        ("/llm/v1?x=1", "'\\?'"),
+        ("/llm/v1#top", "'#'"),
+        ("/llm/../admin", r"'\.\.' segment"),
+        ("/llm/./v1", r"'\.' segment"),
+        ("/llm/%2e%2e/admin", "'%'"),
+        ("/llm\\v1", "'\\\\\\\\'"),
+        ("/llm v1", "white space"),
+        ("/llm/v1\n", "control character"),
+        ("/llm/v1\t/x", "control character"),
+        ("https://gw.example.com/llm/v1", "full URL"),
+        ("//gw.example.com/llm/v1", "full URL"),
+    ],
+    ids=["query", "fragment", "dot-dot", "dot", "percent", "backslash", "space", "newline", "tab", "url", "netloc"],
+)
+def test_a_path_prefix_that_is_not_a_plain_path_is_refused(prefix, problem):
+    with pytest.raises(VideoGenConfigurationError, match=problem) as caught:
+        resolve(host="https://gw.example.com", path_prefix=prefix)
+    message = str(caught.value)
+    assert "path_prefix" in message and "'my_videogen'" in message and "/llm/v1" in message
+
+
+@pytest.mark.parametrize(
+    ("prefix", "expected"),
+    [("api/v3/", "/api/v3"), (" /v1beta ", "/v1beta"), ("/", ""), ("/a-b_c.d~e/v1", "/a-b_c.d~e/v1")],
+)
+def test_a_plain_path_prefix_is_kept_with_one_leading_slash(prefix, expected):
+    assert resolve(host="https://gw.example.com", path_prefix=prefix).path_prefix == expected
+
+
 def test_unknown_api_style_lists_the_choices():
     with pytest.raises(VideoGenConfigurationError, match="contents_generations, video_generations"):
         resolve(api_style="images")

@@ -89,7 +89,8 @@ class FetchVideoOperator(BaseOperator):
         ``"{{ ti.xcom_pull('generate') }}"``.
     :param videogen_conn_id: the ``videogen`` connection (templated).
     :param destination: where to land the video (templated): a URL such as
-        ``s3://bucket/videos/{{ ds }}/`` or ``file:///data/videos/x.mp4``, or an ``ObjectStoragePath``.
+        ``s3://bucket/videos/{{ ds }}/`` or ``file:///data/videos/x.mp4``, an absolute path, or an
+        ``ObjectStoragePath``; a relative or malformed destination is refused before anything is downloaded.
         One ending in ``/`` (or an existing folder) is a folder and the file is named
         ``<video_task_id>.mp4``; anything else is the file's own path. ``None``: metadata only.
     :param dest_conn_id: the storage connection of the destination, e.g. an ``aws`` connection

@@ -114,9 +114,15 @@ class GeminiVeo(ApiStyle):
         )
 
     def file_stem(self, video_task_id: str) -> str:
-        """Return ``<model>_<operation id>``: an operation name holds ``/``, which a file name cannot."""
+        """Return ``<model>_<operation id>``: an operation name holds ``/``, which a file name cannot.
+
+        Each ``_`` of the model is doubled, so the first single ``_`` always ends it (an operation id
+        never starts with ``_``): ``models/veo_3/operations/abc`` is ``veo__3_abc`` and
+        ``models/veo/operations/3_abc`` is ``veo_3_abc``, two operations never share a name, and names
+        of models without ``_`` (all of Google's) are unchanged.
+        """
         _, model, _, operation = self.check_task_id(video_task_id).split("/")
-        return f"{model}_{operation}"
+        return f"{model.replace('_', '__')}_{operation}"
 
     def create_body(self, request: VideoGenerationRequest) -> dict[str, Any]:
         """``{"instances": [{"prompt", "image"?, "lastFrame"?, "referenceImages"?}], "parameters": {...}}``."""

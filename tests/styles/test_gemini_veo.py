@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 from pathlib import Path
 from typing import Any
@@ -11,6 +12,7 @@ import pytest
 import requests
 
 from airflow_provider_videogen.exceptions import (
+    VideoFileKeyRefusedError,
     VideoGenAPIError,
     VideoGenAuthError,
     VideoGenConfigurationError,
@@ -23,7 +25,7 @@ from airflow_provider_videogen.hooks.videogen import RetryPolicy, VideoGenHook
 from airflow_provider_videogen.operators.videogen import FetchVideoOperator
 from airflow_provider_videogen.settings import VideoGenConnectionSettings
 from airflow_provider_videogen.styles import get_style
-from airflow_provider_videogen.testing._media import video_sha256
+from airflow_provider_videogen.testing._media import frame_png, video_sha256
 from airflow_provider_videogen.triggers.videogen import VideoTaskTrigger
 from airflow_provider_videogen.video_task import VideoTaskStatus
 from tests.loopback import API_KEY
@@ -76,10 +78,10 @@ def test_images_are_sent_as_bytes_by_role():
 
 
 def test_a_local_image_file_goes_inline_as_the_first_frame(tmp_path: Path):
-    png = b"\x89PNG\r\n\x1a\n" + b"\0" * 16
+    png = frame_png("first")
     (tmp_path / "first.png").write_bytes(png)
     sent = body(prompt="p", image_file=str(tmp_path / "first.png"))["instances"][0]
-    assert sent["image"] == {"bytesBase64Encoded": "iVBORw0KGgoAAAAAAAAAAAAAAAAAAAAA", "mimeType": "image/png"}
+    assert sent["image"] == {"bytesBase64Encoded": base64.b64encode(png).decode(), "mimeType": "image/png"}
     assert STYLE.create_uploads(VideoGenerationRequest(model="m", image_file=png)) == []
     with pytest.raises(VideoGenConfigurationError, match="Only one first_frame image"):
         body(prompt="p", image_urls=[PNG], image_file=png)
@@ -119,6 +121,15 @@ def test_the_operation_name_is_the_route():
 
 def test_files_are_named_by_model_and_operation_without_slashes():
     assert STYLE.file_stem(NAME) == "veo-3.1-generate-preview_op123"
+
+
+def test_different_operations_never_get_the_same_file_name():
+    assert STYLE.file_stem("models/veo_3/operations/abc") != STYLE.file_stem("models/veo/operations/3_abc")
+    parts = ["veo", "veo_3", "3_abc", "abc", "a_", "a__b", "a_b_", "a.b", "a-b"]
+    names = [f"models/{model}/operations/{op}" for model in parts for op in parts]
+    stems = {STYLE.file_stem(name) for name in names}
+    assert len(stems) == len(names)
+    assert all("/" not in stem for stem in stems)
 
 
 @pytest.mark.parametrize(
@@ -419,6 +430,18 @@ def test_the_video_lands_from_the_file_uri_with_the_key_header(sim, gemini_conne
     assert API_KEY not in json.dumps(result)
 
 
+def test_two_operations_whose_parts_join_alike_land_side_by_side(sim, gemini_connection, tmp_path: Path):
+    first, second = ("veo_3", "abc"), ("veo", "3_abc")
+    paths = []
+    for model, op_id in (first, second):
+        sim.add_task(style="gemini_veo", model=model, task_id=op_id, queued_seconds=0, running_seconds=0)
+        result = fetch(video_task_id=f"models/{model}/operations/{op_id}", destination=f"{tmp_path.as_uri()}/")
+        assert result["sha256"] == video_sha256(op_id, result["size_bytes"])
+        paths.append(result["video_path"])
+    assert len(set(paths)) == 2
+    assert len([p for p in tmp_path.iterdir() if p.suffix == ".mp4"]) == 2
+
+
 def test_a_broken_download_resumes_with_range(sim, gemini_connection, tmp_path: Path):
     name = operation(sim, video_size=1_000_000)
     sim.add_fault(kind="truncate", target="download", truncate_at=300_000)
@@ -426,6 +449,18 @@ def test_a_broken_download_resumes_with_range(sim, gemini_connection, tmp_path: 
     assert result["sha256"] == video_sha256(name.rsplit("/", 1)[1], 1_000_000)
     ranges = [d["headers"].get("Range") for d in sim.requests(target="download")]
     assert ranges[0] is None and ranges[1].startswith("bytes=")
+
+
+def test_a_key_refused_on_the_files_route_is_reported_as_a_refused_key_not_an_expired_url(
+    sim, gemini_connection, tmp_path: Path
+):
+    name = operation(sim)
+    refusal = {"error": {"code": 403, "message": "The caller does not have permission", "status": "PERMISSION_DENIED"}}
+    sim.add_fault(kind="http_error", target="download", status=403, body=refusal)
+    with pytest.raises(VideoFileKeyRefusedError, match="refused the API key") as caught:
+        fetch(video_task_id=name, destination=f"{tmp_path.as_uri()}/")
+    assert "PERMISSION_DENIED" in str(caught.value) and API_KEY not in str(caught.value)
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_the_key_does_not_follow_a_redirect_to_another_origin(sim, gemini_connection, tmp_path: Path):

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import os
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +13,7 @@ import pytest
 import requests
 
 from airflow_provider_videogen.exceptions import (
+    VideoFileKeyRefusedError,
     VideoGenAPIError,
     VideoGenConfigurationError,
     VideoGenNotSupportedError,
@@ -157,6 +160,33 @@ def test_a_broken_content_download_resumes_with_range(sim, openai_connection, tm
     assert ranges[0] is None and ranges[1].startswith("bytes=")
 
 
+@pytest.mark.parametrize("status", [401, 403])
+def test_a_key_refused_on_the_content_route_is_reported_as_a_refused_key_not_an_expired_url(
+    sim, openai_connection, tmp_path: Path, status
+):
+    video_id = finished(sim)
+    refusal = {"error": {"message": "Incorrect API key provided", "type": "invalid_request_error"}}
+    sim.add_fault(kind="http_error", target="download", status=status, body=refusal)
+    with pytest.raises(VideoFileKeyRefusedError) as caught:
+        fetch(video_task_id=video_id, destination=f"{tmp_path.as_uri()}/")
+    message = str(caught.value)
+    assert "refused the API key" in message and f"HTTP {status}" in message
+    assert "expired" not in message.replace("has not expired", "")
+    assert caught.value.http_status == status and API_KEY not in message
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_landed_video_is_still_found_when_the_key_is_refused_on_a_retry(sim, openai_connection, tmp_path: Path):
+    video_id = finished(sim)
+    first = fetch(video_task_id=video_id, destination=f"{tmp_path.as_uri()}/")
+    sim.add_fault(kind="http_error", target="download", status=401, times=0)
+    try:
+        again = fetch(video_task_id=video_id, destination=f"{tmp_path.as_uri()}/")
+    finally:
+        sim.clear_faults()
+    assert again["sha256"] == first["sha256"] and again["video_path"] == first["video_path"]
+
+
 def test_the_key_goes_to_its_own_origin_only_never_across_a_redirect():
     seen: dict[str, list[str | None]] = {"api": [], "elsewhere": []}
 
@@ -291,6 +321,68 @@ def test_a_bad_local_image_is_refused_before_anything_is_sent(sim, openai_connec
     with pytest.raises(VideoGenConfigurationError, match=reason):
         hook().create_task(model="sora-2", prompt="p", image_file=image_file)
     assert sim.requests(target="create") == []
+
+
+def test_a_named_pipe_as_image_file_is_refused_at_once_instead_of_blocking(sim, openai_connection, tmp_path):
+    pipe = tmp_path / "image.png"
+    os.mkfifo(pipe)
+    outcome: list[BaseException | str] = []
+
+    def create() -> None:
+        try:
+            outcome.append(hook().create_task(model="sora-2", prompt="p", image_file=pipe))
+        except BaseException as error:
+            outcome.append(error)
+
+    worker = threading.Thread(target=create, daemon=True)
+    worker.start()
+    worker.join(timeout=10)
+    if worker.is_alive():  # blocked waiting for a writer: give it one (and EOF), so the thread ends
+        with open(pipe, "wb"):
+            pass
+        worker.join(timeout=10)
+        pytest.fail("reading a named pipe as image_file blocked")
+    (error,) = outcome
+    assert isinstance(error, VideoGenConfigurationError) and "not a regular file" in str(error)
+    assert str(pipe) in str(error)
+    assert sim.requests(target="create") == []
+
+
+def test_a_device_as_image_file_is_refused_without_reading_it(sim, openai_connection):
+    with pytest.raises(VideoGenConfigurationError, match="'/dev/zero' is not a regular file"):
+        hook().create_task(model="sora-2", prompt="p", image_file="/dev/zero")
+    assert sim.requests(target="create") == []
+
+
+def test_no_more_than_the_upload_limit_is_read_from_a_file_that_understates_its_size(
+    sim, openai_connection, monkeypatch
+):
+    from airflow_provider_videogen import generation_request
+
+    # /proc files are regular files of size 0 whatever they hold: only a bounded read catches them.
+    monkeypatch.setattr(generation_request, "MAX_UPLOAD_BYTES", 64)
+    with pytest.raises(VideoGenConfigurationError, match="more than 64 bytes"):
+        hook().create_task(model="sora-2", prompt="p", image_file="/proc/self/maps")
+    assert sim.requests(target="create") == []
+
+
+def test_a_link_to_a_text_file_with_an_image_signature_in_front_is_not_uploaded(sim, openai_connection, tmp_path):
+    text = tmp_path / "notes.txt"
+    text.write_bytes(b"\x89PNG\r\n\x1a\n" + b"private notes, not an image\n" * 100)
+    link = tmp_path / "image.png"
+    link.symlink_to(text)
+    with pytest.raises(VideoGenConfigurationError, match="cut short") as caught:
+        hook().create_task(model="sora-2", prompt="p", image_file=link)
+    assert "private notes" not in str(caught.value)  # the file's content is never echoed
+    assert sim.requests(target="create") == []
+
+
+def test_a_link_to_a_whole_image_is_uploaded(sim, openai_connection, tmp_path):
+    png = frame_png("linked")
+    (tmp_path / "real.png").write_bytes(png)
+    (tmp_path / "image.png").symlink_to(tmp_path / "real.png")
+    video_id = hook().create_task(model="sora-2", prompt="p", image_file=tmp_path / "image.png")
+    assert sim.get_task(video_id)["created_body"]["input_reference"]["sha256"] == hashlib.sha256(png).hexdigest()
 
 
 def test_one_input_image_only_url_or_file(sim, openai_connection):
