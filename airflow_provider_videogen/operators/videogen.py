@@ -23,6 +23,7 @@ from airflow_provider_videogen.exceptions import (
     VideoGenerationNotSavedError,
     VideoGenError,
     VideoGenNotSupportedError,
+    VideoGenTransientError,
     VideoTaskNotFoundError,
 )
 from airflow_provider_videogen.generation_record import GenerationRecord, generation_record
@@ -449,11 +450,36 @@ class GenerateVideoOperator(BaseOperator):
             self._record.forget()
 
     def _previous_task(self, video_task_id: str) -> VideoTask | None:
+        """Read the generation an earlier try submitted; ``None`` only when the API itself says it is gone."""
         try:
-            task = self.hook.get_task(video_task_id)
-        except VideoTaskNotFoundError:
-            self.log.warning("Video task %s of an earlier try no longer exists: submitting again.", video_task_id)
+            # A 404 from a proxy in front of the API is no proof the task is gone, and taking it for
+            # gone pays for the generation again: only the API's own "not found" counts.
+            task = self.hook.get_task(video_task_id, only_the_api_says_not_found=True)
+        except VideoTaskNotFoundError as error:
+            # The record is at most RETENTION (7 days) old and the API keeps tasks that long, so the
+            # task should still be there: it was deleted, or the connection now reaches another
+            # account, data center or gateway. Say so loudly, as the new generation is paid for.
+            self.log.warning(
+                "Video task %s, submitted by an earlier try of this task less than 7 days ago, is not found at %s "
+                "(%s: %s): it was deleted, or the connection now points at another account, data center or "
+                "gateway. Submitting a new generation.",
+                video_task_id,
+                self.hook.settings.base_url,
+                error.api_code or f"HTTP {error.http_status}",
+                error.api_message or "no message",
+            )
             return None
+        except VideoGenTransientError as error:
+            raise VideoGenTransientError(
+                f"Could not tell whether video task {video_task_id}, submitted by an earlier try of this task, "
+                f"still exists, so not submitting again (that could pay for a second generation); the next try "
+                f"of this task looks again. {error}",
+                video_task_id=video_task_id,
+                http_status=error.http_status,
+                api_code=error.api_code,
+                api_message=error.api_message,
+                retry_after=error.retry_after,
+            ) from None
         if task.status.is_failure:
             self.log.warning("%s: submitting a new generation.", _sentence(task.describe_failure()))
         return task

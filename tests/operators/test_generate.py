@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from typing import Any
@@ -16,6 +17,7 @@ from airflow_provider_videogen.exceptions import (
 )
 from airflow_provider_videogen.hooks.videogen import RetryPolicy
 from airflow_provider_videogen.operators.videogen import GenerateVideoOperator
+from airflow_provider_videogen.styles import STYLES
 from airflow_provider_videogen.triggers.videogen import VideoTaskTrigger
 
 try:
@@ -371,6 +373,85 @@ def test_a_kill_while_the_create_call_is_in_flight_cancels_the_new_generation(si
     assert [type(e) for e in outcome] == [VideoGenError]
     assert "killed while submitting" in str(outcome[0])
     assert sim.requests(target="query", task_id=video_task_id)  # read (queued) before the DELETE
+
+
+# ---- hardening: only the API's own "not found" lets a retry submit again -----------------------
+
+NGINX_404 = (
+    "<html>\r\n<head><title>404 Not Found</title></head>\r\n<body>\r\n<center><h1>404 Not Found</h1></center>"
+    "\r\n<hr><center>nginx</center>\r\n</body>\r\n</html>\r\n"
+)
+#: 404 answers of something in front of the API (an nginx or ingress page, a Go server's bare text).
+PROXY_404S = [
+    pytest.param(NGINX_404, "text/html", id="nginx-page"),
+    pytest.param("404 page not found\n", "text/plain; charset=utf-8", id="bare-text"),
+]
+#: A model each API style's simulated create takes.
+STYLE_MODELS = {
+    "contents_generations": MODEL,
+    "video_generations": MODEL,
+    "openai_videos": "sora-2",
+    "dashscope": "wan2.5-t2v-preview",
+    "runway": "gen4.5",
+    "gemini_veo": "veo-3.1-generate-preview",
+}
+
+
+def operator_log(caplog: pytest.LogCaptureFixture, capsys: pytest.CaptureFixture[str]) -> list[str]:
+    """The operator's log lines: structlog prints them outside a task run, standard logging records them."""
+    return capsys.readouterr().out.splitlines() + [record.getMessage() for record in caplog.records]
+
+
+@pytest.mark.parametrize(("body", "content_type"), PROXY_404S)
+def test_a_proxy_404_while_a_retry_looks_up_its_generation_is_retried_not_taken_as_gone(
+    sim, videogen_connection, body, content_type
+):
+    video_task_id = sim.add_task(queued_seconds=0, running_seconds=0)
+    store = FakeStateStore()
+    store.values[GenerateVideoOperator.state_store_key] = video_task_id
+    sim.add_fault(kind="http_error", target="query", status=404, body=body, content_type=content_type)
+    result = operator().execute(context(store))
+    assert result["id"] == video_task_id and result["status"] == "succeeded"
+    assert sim.requests(target="create") == []
+
+
+@pytest.mark.parametrize(("body", "content_type"), PROXY_404S)
+def test_a_proxy_404_that_outlasts_the_retries_fails_the_try_without_submitting_again(
+    sim, videogen_connection, body, content_type
+):
+    video_task_id = sim.add_task(queued_seconds=600)
+    store = FakeStateStore()
+    store.values[GenerateVideoOperator.state_store_key] = video_task_id
+    sim.add_fault(kind="http_error", target="query", status=404, body=body, content_type=content_type, times=0)
+    with pytest.raises(VideoGenTransientError, match="not submitting again") as caught:
+        operator().execute(context(store))
+    assert video_task_id in str(caught.value) and "HTTP 404" in str(caught.value)
+    assert not isinstance(caught.value, AirflowFailException)  # Airflow's next try looks again
+    assert sim.requests(target="create") == []
+    assert len(sim.requests(target="query", task_id=video_task_id)) == FAST.max_attempts
+    assert store.values[GenerateVideoOperator.state_store_key] == video_task_id
+
+
+@pytest.mark.parametrize(
+    ("api_style", "shape"),
+    [(style, "gateway") for style in sorted(STYLE_MODELS)] + [("video_generations", "documented")],
+)
+def test_the_apis_own_not_found_means_gone_and_a_warning_names_the_recent_generation(
+    sim, videogen_connection, caplog, capsys, api_style, shape
+):
+    sim.configure(video_generations_shape=shape)
+    conn_id = videogen_connection(conn_id="vg_style", api_style=api_style)
+    gone = STYLES[api_style].probe_task_id  # an id of the style's own format that the service does not know
+    store = FakeStateStore()
+    store.values[GenerateVideoOperator.state_store_key] = gone
+    with caplog.at_level(logging.WARNING):
+        new_id = operator(videogen_conn_id=conn_id, model=STYLE_MODELS[api_style], wait_for_completion=False).execute(
+            context(store)
+        )
+    assert new_id != gone and store.values[GenerateVideoOperator.state_store_key] == new_id
+    assert len(sim.requests(target="create")) == 1
+    (warning,) = [line for line in operator_log(caplog, capsys) if "less than 7 days ago" in line]
+    assert gone in warning
 
 
 # ---- the durable record itself ---------------------------------------------------------------
