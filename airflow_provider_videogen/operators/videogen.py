@@ -358,8 +358,8 @@ class GenerateVideoOperator(BaseOperator):
     def on_kill(self) -> None:
         """Cancel the generation if it is still queued (worker mode; deferred waits cancel in the trigger).
 
-        A kill that comes while the create call is under way cancels the new generation as soon as
-        the call returns its id.
+        A kill that comes while the create call is under way acts once the call returns the new id:
+        the id is saved for the next try first, then the generation is cancelled where it can be.
         """
         self._killed = True
         if not self.cancel_on_kill:
@@ -396,10 +396,18 @@ class GenerateVideoOperator(BaseOperator):
         # The id reaches XCom and the log first: whatever fails next, a person can still find it.
         context["ti"].xcom_push(key="video_task_id", value=video_task_id)
         self.log.info("Submitted video task %s.", video_task_id)
+        # The record first, even after a kill: a generation that cannot be cancelled (no cancel call,
+        # or already running) goes on and is paid for, and only the record lets the next try reconnect.
+        try:
+            if record is not None:
+                self._save(record, video_task_id)
+        except BaseException:
+            # Saving failed for good (the task ends without retries); a kill still cancels what it can.
+            if self._killed and self.cancel_on_kill:
+                self._cancel_if_queued(video_task_id, reason="the task was killed while submitting it")
+            raise
         if self._killed:
             self._end_killed_submission(video_task_id)
-        if record is not None:
-            self._save(record, video_task_id)
         return video_task_id, None
 
     def _save(self, record: GenerationRecord, video_task_id: str) -> None:
@@ -428,10 +436,12 @@ class GenerateVideoOperator(BaseOperator):
                 time.sleep(_SAVE_BACKOFF * attempt)
 
     def _end_killed_submission(self, video_task_id: str) -> None:
+        """After the record is saved: cancel the generation a kill came during the create of, if it can; end the try."""
         if self.cancel_on_kill:
             self._cancel_if_queued(video_task_id, reason="the task was killed while submitting it")
         raise VideoGenError(
-            f"The task was killed while submitting video task {video_task_id}; not waiting for it.",
+            f"The task was killed while submitting video task {video_task_id}; not waiting for it. Its id is kept "
+            "for this task's next try, which reconnects to it unless it was cancelled.",
             video_task_id=video_task_id,
         )
 

@@ -12,6 +12,7 @@ import pytest
 from airflow_provider_videogen._compat import AirflowFailException
 from airflow_provider_videogen.exceptions import (
     VideoGenerationFailedError,
+    VideoGenerationNotSavedError,
     VideoGenError,
     VideoGenTransientError,
 )
@@ -452,6 +453,52 @@ def test_the_apis_own_not_found_means_gone_and_a_warning_names_the_recent_genera
     assert len(sim.requests(target="create")) == 1
     (warning,) = [line for line in operator_log(caplog, capsys) if "less than 7 days ago" in line]
     assert gone in warning
+
+
+@pytest.mark.parametrize(
+    "api_style",
+    [
+        "video_generations",  # gateways and Gemini have no cancel call
+        "openai_videos",
+        "gemini_veo",
+        "contents_generations",  # a task already running cannot be cancelled
+        "dashscope",
+    ],
+)
+def test_a_kill_during_the_create_saves_the_record_first_so_the_next_try_does_not_pay_again(
+    sim, videogen_connection, api_style
+):
+    conn_id = videogen_connection(conn_id="vg_style", api_style=api_style)
+    sim.add_fault(kind="slow", target="create", delay=1.0)
+    store = FakeStateStore()
+    prompt = "a fox [sim:queued=0] [sim:running=0.5]"  # running as soon as it exists: past cancelling
+    first_try = operator(videogen_conn_id=conn_id, model=STYLE_MODELS[api_style], prompt=prompt, timeout=30)
+    first_context = context(store)
+    worker, outcome = execute_in_a_worker(first_try, first_context)
+    wait_until(lambda: sim.requests(target="create"))
+    first_try.on_kill()  # the create has reached the service; its answer is held back
+    worker.join(timeout=15)
+    assert [type(e) for e in outcome] == [VideoGenError]
+
+    retry = operator(videogen_conn_id=conn_id, model=STYLE_MODELS[api_style], prompt=prompt)
+    result = retry.execute(context(store))
+    assert len(sim.requests(target="create")) == 1
+    assert result["id"] == first_context["ti"].xcom["video_task_id"] and result["status"] == "succeeded"
+
+
+def test_a_kill_during_the_create_whose_id_cannot_be_saved_still_cancels_and_ends_the_task_for_good(
+    sim, videogen_connection, monkeypatch
+):
+    monkeypatch.setattr("airflow_provider_videogen.operators.videogen._SAVE_BACKOFF", 0)
+    sim.add_fault(kind="slow", target="create", delay=1.0)
+    ctx = context(FailingStateStore(failures=10))
+    op = operator(prompt="a fox [sim:queued=600]", timeout=30)
+    worker, outcome = execute_in_a_worker(op, ctx)
+    wait_until(lambda: sim.requests(target="create"))
+    op.on_kill()
+    worker.join(timeout=15)
+    assert [type(e) for e in outcome] == [VideoGenerationNotSavedError]  # no retry that would pay again
+    assert sim.get_task(ctx["ti"].xcom["video_task_id"])["status"] == "cancelled"
 
 
 # ---- the durable record itself ---------------------------------------------------------------
