@@ -318,7 +318,8 @@ def test_airflow_retry_after_a_failure_mid_wait_reconnects_without_submitting_ag
     assert tries == [2]  # the first try really failed, and the second reconnected
     if not _has_task_state_store():
         # The Variable that carried the id across the retry is gone once the task has ended.
-        key = f"videogen_generation.generate_with_retry.{run.run_id}.generate.-1"
+        key = generation_record.variable_key("generate_with_retry", run.run_id, "generate", None)
+        assert key.startswith(f"videogen_generation.generate_with_retry.{run.run_id}.generate.-1.")
         assert saved == [key]
         assert Variable.get(key, default_var=None) is None
 
@@ -507,11 +508,30 @@ def test_a_kill_during_the_create_whose_id_cannot_be_saved_still_cancels_and_end
 def test_the_variable_key_names_the_task_instance_and_stays_within_250_characters():
     from airflow_provider_videogen.generation_record import variable_key
 
-    assert variable_key("d", "manual__2026", "t", None) == "videogen_generation.d.manual__2026.t.-1"
-    assert variable_key("d", "r", "t", 3) == "videogen_generation.d.r.t.3"
+    # Pinned: a key that changes between releases loses the records of retries in flight.
+    assert variable_key("d", "manual__2026", "t", None) == (
+        "videogen_generation.d.manual__2026.t.-1.a2593eb24e0b2908afccd9b31bc51e20"
+    )
+    assert variable_key("d", "r", "t", 3).startswith("videogen_generation.d.r.t.3.")
     long_key = variable_key("d" * 200, "r" * 200, "t", 0)
     assert len(long_key) <= 250 and long_key.startswith("videogen_generation.ddd")
     assert long_key != variable_key("d" * 200, "r" * 199 + "x", "t", 0)
+    assert len(variable_key("d" * 250, "r" * 250, "t" * 250, 10**6)) <= 250
+
+
+@pytest.mark.parametrize(
+    ("one", "other"),
+    [
+        (("etl", "batch.video", "generate", None), ("etl.batch", "video", "generate", None)),
+        (("etl", "video", "batch.generate", None), ("etl", "video.batch", "generate", None)),
+        (("etl", "video", "clip.generate", 2), ("etl", "video.clip", "generate", 2)),
+    ],
+    ids=["dag-or-run", "run-or-task", "mapped-run-or-task"],
+)
+def test_task_instances_whose_names_join_alike_get_distinct_variable_keys(one, other):
+    from airflow_provider_videogen.generation_record import variable_key
+
+    assert variable_key(*one) != variable_key(*other)
 
 
 def test_a_stale_or_unreadable_variable_record_is_not_used(monkeypatch):
