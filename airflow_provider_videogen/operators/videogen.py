@@ -466,13 +466,13 @@ class GenerateVideoOperator(BaseOperator):
             # gone pays for the generation again: only the API's own "not found" counts.
             task = self.hook.get_task(video_task_id, only_the_api_says_not_found=True)
         except VideoTaskNotFoundError as error:
-            # The record is at most RETENTION (7 days) old and the API keeps tasks that long, so the
-            # task should still be there: it was deleted, or the connection now reaches another
-            # account, data center or gateway. Say so loudly, as the new generation is paid for.
+            # The record is at most RETENTION (7 days) old, as long as the contents-generations API
+            # keeps tasks: such a task is expected to be there still. Say so loudly, as the new
+            # generation is paid for and the old one may not be lost (another key or data center).
             self.log.warning(
                 "Video task %s, submitted by an earlier try of this task less than 7 days ago, is not found at %s "
-                "(%s: %s): it was deleted, or the connection now points at another account, data center or "
-                "gateway. Submitting a new generation.",
+                "(%s: %s): it expired (some services keep tasks for a day or two), was deleted, or the connection "
+                "now points at another account, data center or gateway. Submitting a new generation.",
                 video_task_id,
                 self.hook.settings.base_url,
                 error.api_code or f"HTTP {error.http_status}",
@@ -482,7 +482,7 @@ class GenerateVideoOperator(BaseOperator):
         except VideoGenTransientError as error:
             raise VideoGenTransientError(
                 f"Could not tell whether video task {video_task_id}, submitted by an earlier try of this task, "
-                f"still exists, so not submitting again (that could pay for a second generation); the next try "
+                "still exists, so not submitting again (that could pay for a second generation); the next try "
                 f"of this task looks again. {error}",
                 video_task_id=video_task_id,
                 http_status=error.http_status,
