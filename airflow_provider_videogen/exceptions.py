@@ -48,6 +48,15 @@ class VideoGenAuthError(VideoGenAPIError):
 class VideoTaskNotFoundError(VideoGenAPIError):
     """The video task does not exist (404, or the gateway's 400 ``task_not_exist``)."""
 
+    @property
+    def said_by_the_api(self) -> bool:
+        """Whether the API itself answered it (an error body its style reads, or a not-found status).
+
+        ``False`` for a 404 with no API error in it: an nginx or ingress page, a bare ``404 page not
+        found``, which say the path is not served there, not that the task is gone.
+        """
+        return bool(self.api_code or self.api_message)
+
 
 class VideoGenTransientError(VideoGenError):
     """A fault that may pass: connection error, timeout, 429, 5xx, or an empty or non-JSON answer.

@@ -5,12 +5,12 @@ fault) must reconnect to the generation the earlier try submitted instead of pay
 needs a record that outlives the try and the worker:
 
 - Airflow 3.3+: the task's ``task_state_store`` (kept for 7 days; Airflow removes it itself).
-- Airflow 3.1 and 3.2: an Airflow Variable keyed by dag id, run id, task id and map index, written
-  right after the create call answered, read at the start of each try, and deleted when the task
-  ends (it succeeded, or it failed with no retry to follow). A Variable is the most robust record
-  those versions offer a task: it lives in the metadata database (not on the worker, which may be
-  gone), a task writes and reads it through the same execution API it already uses, and it is not
-  cleared between tries, as the task's XComs are.
+- Airflow 3.1 and 3.2: an Airflow Variable keyed by dag id, run id, task id and map index (and a hash
+  of them, so that no two task instances share one), written right after the create call answered,
+  read at the start of each try, and deleted when the task ends (it succeeded, or it failed with no
+  retry to follow). A Variable is the most robust record those versions offer a task: it lives in
+  the metadata database (not on the worker, which may be gone), a task writes and reads it through
+  the same execution API it already uses, and it is not cleared between tries, as the task's XComs are.
 """
 
 from __future__ import annotations
@@ -161,13 +161,17 @@ def fernet_incompatibility() -> str:
 
 
 def variable_key(dag_id: str, run_id: str, task_id: str, map_index: int | None) -> str:
-    """Return the Variable key of one task instance's record; hashed where it would pass 250 characters."""
+    """Return the Variable key of one task instance's record: a readable prefix, then a hash of the ids.
+
+    The ids joined with dots read well but are ambiguous (dag ``etl``, run ``batch.video`` and dag
+    ``etl.batch``, run ``video`` join alike, and two task instances must never share a record), so
+    the key ends with a hash of the ids themselves, which tells every task instance apart. The
+    readable part is cut where the key would pass Airflow's 250 characters.
+    """
     index = -1 if map_index is None else map_index
-    key = f"{_VARIABLE_PREFIX}.{dag_id}.{run_id}.{task_id}.{index}"
-    if len(key) <= _MAX_VARIABLE_KEY:
-        return key
-    digest = hashlib.sha256(key.encode()).hexdigest()[:32]
-    readable = f"{_VARIABLE_PREFIX}.{dag_id}.{task_id}"[: _MAX_VARIABLE_KEY - len(digest) - 1]
+    identity = json.dumps([dag_id, run_id, task_id, index])
+    digest = hashlib.sha256(identity.encode()).hexdigest()[:32]
+    readable = f"{_VARIABLE_PREFIX}.{dag_id}.{run_id}.{task_id}.{index}"[: _MAX_VARIABLE_KEY - len(digest) - 1]
     return f"{readable}.{digest}"
 
 

@@ -182,18 +182,36 @@ class VideoGenHook(BaseHook):
             self._session = transport.new_session()
         return self._session
 
-    def get_task(self, video_task_id: str) -> VideoTask:
+    def get_task(self, video_task_id: str, *, only_the_api_says_not_found: bool = False) -> VideoTask:
         """Read a video task.
 
         :param video_task_id: the id the create call returned.
+        :param only_the_api_says_not_found: raise :class:`VideoTaskNotFoundError` only when the API
+            itself answers that the task does not exist; a 404 without an API error (a proxy's or an
+            ingress's page) is then retried like a transient fault, and raised as
+            :class:`VideoGenTransientError` once the retry policy is spent. For a caller that pays
+            when it takes a task for gone (a retry deciding whether to submit again).
         :raises VideoTaskNotFoundError: the task does not exist (or is older than 7 days).
         :raises VideoGenAuthError: the key was refused.
         :raises VideoGenTransientError: transient faults outlasted the retry policy.
         """
         settings = self.settings
-        task: VideoTask = self._request(
-            "GET", settings.task_url(video_task_id), settings, **_query_call(settings, video_task_id)
-        )
+        call = _query_call(settings, video_task_id)
+        if only_the_api_says_not_found:
+            call["retry_if"] = _transient_or_not_the_apis_not_found
+        try:
+            task: VideoTask = self._request("GET", settings.task_url(video_task_id), settings, **call)
+        except VideoTaskNotFoundError as error:
+            if not only_the_api_says_not_found or error.said_by_the_api:
+                raise
+            raise VideoGenTransientError(
+                f"The query of video task {video_task_id!r} at {settings.base_url} kept answering HTTP 404 without "
+                "an API error: something in front of the API (a proxy, an ingress) answered, which does not say "
+                "the task is gone. If it lasts, check the connection's base URL and path_prefix. The last answer: "
+                f"{error}",
+                video_task_id=video_task_id,
+                http_status=error.http_status,
+            ) from None
         return task
 
     def create_task(self, request: VideoGenerationRequest | None = None, /, **request_fields: Any) -> str:
@@ -502,6 +520,13 @@ def _create_may_retry(error: BaseException) -> bool:
     if isinstance(error, VideoGenTransientError):
         return error.http_status == 429 or (error.http_status == 503 and error.empty_body)
     return False
+
+
+def _transient_or_not_the_apis_not_found(error: BaseException) -> bool:
+    """Retry transient faults, and a 404 that something in front of the API answered instead of it."""
+    if isinstance(error, VideoTaskNotFoundError):
+        return not error.said_by_the_api
+    return isinstance(error, VideoGenTransientError)
 
 
 def _maybe_created(error: VideoGenTransientError) -> VideoGenTransientError:

@@ -25,6 +25,7 @@ from airflow_provider_videogen.exceptions import (
     VideoGenerationNotSavedError,
     VideoGenError,
     VideoGenNotSupportedError,
+    VideoGenTransientError,
     VideoTaskNotFoundError,
 )
 from airflow_provider_videogen.generation_record import GenerationRecord, generation_record
@@ -374,8 +375,8 @@ class GenerateVideoOperator(BaseOperator):
     def on_kill(self) -> None:
         """Cancel the generation if it is still queued (worker mode; deferred waits cancel in the trigger).
 
-        A kill that comes while the create call is under way cancels the new generation as soon as
-        the call returns its id.
+        A kill that comes while the create call is under way acts once the call returns the new id:
+        the id is saved for the next try first, then the generation is cancelled where it can be.
         """
         self._killed = True
         if not self.cancel_on_kill:
@@ -412,10 +413,18 @@ class GenerateVideoOperator(BaseOperator):
         # The id reaches XCom and the log first: whatever fails next, a person can still find it.
         context["ti"].xcom_push(key="video_task_id", value=video_task_id)
         self.log.info("Submitted video task %s.", video_task_id)
+        # The record first, even after a kill: a generation that cannot be cancelled (no cancel call,
+        # or already running) goes on and is paid for, and only the record lets the next try reconnect.
+        try:
+            if record is not None:
+                self._save(record, video_task_id)
+        except BaseException:
+            # Saving failed for good (the task ends without retries); a kill still cancels what it can.
+            if self._killed and self.cancel_on_kill:
+                self._cancel_if_queued(video_task_id, reason="the task was killed while submitting it")
+            raise
         if self._killed:
             self._end_killed_submission(video_task_id)
-        if record is not None:
-            self._save(record, video_task_id)
         return video_task_id, None
 
     def _save(self, record: GenerationRecord, video_task_id: str) -> None:
@@ -444,10 +453,12 @@ class GenerateVideoOperator(BaseOperator):
                 time.sleep(_SAVE_BACKOFF * attempt)
 
     def _end_killed_submission(self, video_task_id: str) -> None:
+        """After the record is saved: cancel the generation a kill came during the create of, if it can; end the try."""
         if self.cancel_on_kill:
             self._cancel_if_queued(video_task_id, reason="the task was killed while submitting it")
         raise VideoGenError(
-            f"The task was killed while submitting video task {video_task_id}; not waiting for it.",
+            f"The task was killed while submitting video task {video_task_id}; not waiting for it. Its id is kept "
+            "for this task's next try, which reconnects to it unless it was cancelled.",
             video_task_id=video_task_id,
         )
 
@@ -466,11 +477,36 @@ class GenerateVideoOperator(BaseOperator):
             self._record.forget()
 
     def _previous_task(self, video_task_id: str) -> VideoTask | None:
+        """Read the generation an earlier try submitted; ``None`` only when the API itself says it is gone."""
         try:
-            task = self.hook.get_task(video_task_id)
-        except VideoTaskNotFoundError:
-            self.log.warning("Video task %s of an earlier try no longer exists: submitting again.", video_task_id)
+            # A 404 from a proxy in front of the API is no proof the task is gone, and taking it for
+            # gone pays for the generation again: only the API's own "not found" counts.
+            task = self.hook.get_task(video_task_id, only_the_api_says_not_found=True)
+        except VideoTaskNotFoundError as error:
+            # The record is at most RETENTION (7 days) old, as long as the contents-generations API
+            # keeps tasks: such a task is expected to be there still. Say so loudly, as the new
+            # generation is paid for and the old one may not be lost (another key or data center).
+            self.log.warning(
+                "Video task %s, submitted by an earlier try of this task less than 7 days ago, is not found at %s "
+                "(%s: %s): it expired (some services keep tasks for a day or two), was deleted, or the connection "
+                "now points at another account, data center or gateway. Submitting a new generation.",
+                video_task_id,
+                self.hook.settings.base_url,
+                error.api_code or f"HTTP {error.http_status}",
+                error.api_message or "no message",
+            )
             return None
+        except VideoGenTransientError as error:
+            raise VideoGenTransientError(
+                f"Could not tell whether video task {video_task_id}, submitted by an earlier try of this task, "
+                "still exists, so not submitting again (that could pay for a second generation); the next try "
+                f"of this task looks again. {error}",
+                video_task_id=video_task_id,
+                http_status=error.http_status,
+                api_code=error.api_code,
+                api_message=error.api_message,
+                retry_after=error.retry_after,
+            ) from None
         if task.status.is_failure:
             self.log.warning("%s: submitting a new generation.", _sentence(task.describe_failure()))
         return task

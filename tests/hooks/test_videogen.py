@@ -192,6 +192,23 @@ def test_gateway_400_task_not_exist_is_not_found(mode, sim, videogen_connection)
     assert len(sim.requests(target="query")) == 1
 
 
+def test_a_404_the_api_did_not_send_is_retried_where_only_the_api_may_say_not_found(sim, videogen_connection):
+    task_id = add_finished_task(sim)
+    sim.add_fault(kind="http_error", target="query", status=404, body="404 page not found\n", content_type="text/plain")
+    hook = VideoGenHook(retry_policy=FAST_RETRIES)
+    assert hook.get_task(task_id, only_the_api_says_not_found=True).id == task_id
+    sim.add_fault(kind="http_error", target="query", status=404, body="<html>404 Not Found</html>", times=0)
+    with pytest.raises(VideoGenTransientError, match="without an API error") as caught:
+        hook.get_task(task_id, only_the_api_says_not_found=True)
+    assert caught.value.http_status == 404 and not isinstance(caught.value, VideoTaskNotFoundError)
+    assert len(sim.requests(target="query")) == 2 + FAST_RETRIES.max_attempts
+    sim.clear_faults()
+    with pytest.raises(VideoTaskNotFoundError) as not_found:  # the API's own answer still means gone, at once
+        hook.get_task("cgt-20990101000000-nope", only_the_api_says_not_found=True)
+    assert not_found.value.said_by_the_api
+    assert len(sim.requests(target="query", task_id="cgt-20990101000000-nope")) == 1
+
+
 @pytest.mark.parametrize("mode", MODES)
 def test_other_400_fails_at_once_with_the_api_message(mode, sim, videogen_connection):
     task_id = add_finished_task(sim, style="contents_generations", final_status="succeeded")

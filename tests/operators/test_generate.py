@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from datetime import timedelta
@@ -13,11 +14,13 @@ from airflow_provider_videogen._compat import AirflowFailException
 from airflow_provider_videogen.exceptions import (
     VideoGenConfigurationError,
     VideoGenerationFailedError,
+    VideoGenerationNotSavedError,
     VideoGenError,
     VideoGenTransientError,
 )
 from airflow_provider_videogen.hooks.videogen import RetryPolicy
 from airflow_provider_videogen.operators.videogen import GenerateVideoOperator
+from airflow_provider_videogen.styles import STYLES
 from airflow_provider_videogen.triggers.videogen import VideoTaskTrigger
 
 try:
@@ -375,7 +378,8 @@ def test_airflow_retry_after_a_failure_mid_wait_reconnects_without_submitting_ag
     assert tries == [2]  # the first try really failed, and the second reconnected
     if not _has_task_state_store():
         # The Variable that carried the id across the retry is gone once the task has ended.
-        key = f"videogen_generation.generate_with_retry.{run.run_id}.generate.-1"
+        key = generation_record.variable_key("generate_with_retry", run.run_id, "generate", None)
+        assert key.startswith(f"videogen_generation.generate_with_retry.{run.run_id}.generate.-1.")
         assert saved == [key]
         assert Variable.get(key, default_var=None) is None
 
@@ -433,17 +437,161 @@ def test_a_kill_while_the_create_call_is_in_flight_cancels_the_new_generation(si
     assert sim.requests(target="query", task_id=video_task_id)  # read (queued) before the DELETE
 
 
+# ---- hardening: only the API's own "not found" lets a retry submit again -----------------------
+
+NGINX_404 = (
+    "<html>\r\n<head><title>404 Not Found</title></head>\r\n<body>\r\n<center><h1>404 Not Found</h1></center>"
+    "\r\n<hr><center>nginx</center>\r\n</body>\r\n</html>\r\n"
+)
+#: 404 answers of something in front of the API (an nginx or ingress page, a Go server's bare text).
+PROXY_404S = [
+    pytest.param(NGINX_404, "text/html", id="nginx-page"),
+    pytest.param("404 page not found\n", "text/plain; charset=utf-8", id="bare-text"),
+]
+#: A model each API style's simulated create takes.
+STYLE_MODELS = {
+    "contents_generations": MODEL,
+    "video_generations": MODEL,
+    "openai_videos": "sora-2",
+    "dashscope": "wan2.5-t2v-preview",
+    "runway": "gen4.5",
+    "gemini_veo": "veo-3.1-generate-preview",
+}
+
+
+def operator_log(caplog: pytest.LogCaptureFixture, capsys: pytest.CaptureFixture[str]) -> list[str]:
+    """The operator's log lines: structlog prints them outside a task run, standard logging records them."""
+    return capsys.readouterr().out.splitlines() + [record.getMessage() for record in caplog.records]
+
+
+@pytest.mark.parametrize(("body", "content_type"), PROXY_404S)
+def test_a_proxy_404_while_a_retry_looks_up_its_generation_is_retried_not_taken_as_gone(
+    sim, videogen_connection, body, content_type
+):
+    video_task_id = sim.add_task(queued_seconds=0, running_seconds=0)
+    store = FakeStateStore()
+    store.values[GenerateVideoOperator.state_store_key] = video_task_id
+    sim.add_fault(kind="http_error", target="query", status=404, body=body, content_type=content_type)
+    result = operator().execute(context(store))
+    assert result["id"] == video_task_id and result["status"] == "succeeded"
+    assert sim.requests(target="create") == []
+
+
+@pytest.mark.parametrize(("body", "content_type"), PROXY_404S)
+def test_a_proxy_404_that_outlasts_the_retries_fails_the_try_without_submitting_again(
+    sim, videogen_connection, body, content_type
+):
+    video_task_id = sim.add_task(queued_seconds=600)
+    store = FakeStateStore()
+    store.values[GenerateVideoOperator.state_store_key] = video_task_id
+    sim.add_fault(kind="http_error", target="query", status=404, body=body, content_type=content_type, times=0)
+    with pytest.raises(VideoGenTransientError, match="not submitting again") as caught:
+        operator().execute(context(store))
+    assert video_task_id in str(caught.value) and "HTTP 404" in str(caught.value)
+    assert not isinstance(caught.value, AirflowFailException)  # Airflow's next try looks again
+    assert sim.requests(target="create") == []
+    assert len(sim.requests(target="query", task_id=video_task_id)) == FAST.max_attempts
+    assert store.values[GenerateVideoOperator.state_store_key] == video_task_id
+
+
+@pytest.mark.parametrize(
+    ("api_style", "shape"),
+    [(style, "gateway") for style in sorted(STYLE_MODELS)] + [("video_generations", "documented")],
+)
+def test_the_apis_own_not_found_means_gone_and_a_warning_names_the_recent_generation(
+    sim, videogen_connection, caplog, capsys, api_style, shape
+):
+    sim.configure(video_generations_shape=shape)
+    conn_id = videogen_connection(conn_id="vg_style", api_style=api_style)
+    gone = STYLES[api_style].probe_task_id  # an id of the style's own format that the service does not know
+    store = FakeStateStore()
+    store.values[GenerateVideoOperator.state_store_key] = gone
+    with caplog.at_level(logging.WARNING):
+        new_id = operator(videogen_conn_id=conn_id, model=STYLE_MODELS[api_style], wait_for_completion=False).execute(
+            context(store)
+        )
+    assert new_id != gone and store.values[GenerateVideoOperator.state_store_key] == new_id
+    assert len(sim.requests(target="create")) == 1
+    (warning,) = [line for line in operator_log(caplog, capsys) if "less than 7 days ago" in line]
+    assert gone in warning
+
+
+@pytest.mark.parametrize(
+    "api_style",
+    [
+        "video_generations",  # gateways and Gemini have no cancel call
+        "openai_videos",
+        "gemini_veo",
+        "contents_generations",  # a task already running cannot be cancelled
+        "dashscope",
+    ],
+)
+def test_a_kill_during_the_create_saves_the_record_first_so_the_next_try_does_not_pay_again(
+    sim, videogen_connection, api_style
+):
+    conn_id = videogen_connection(conn_id="vg_style", api_style=api_style)
+    sim.add_fault(kind="slow", target="create", delay=1.0)
+    store = FakeStateStore()
+    prompt = "a fox [sim:queued=0] [sim:running=0.5]"  # running as soon as it exists: past cancelling
+    first_try = operator(videogen_conn_id=conn_id, model=STYLE_MODELS[api_style], prompt=prompt, timeout=30)
+    first_context = context(store)
+    worker, outcome = execute_in_a_worker(first_try, first_context)
+    wait_until(lambda: sim.requests(target="create"))
+    first_try.on_kill()  # the create has reached the service; its answer is held back
+    worker.join(timeout=15)
+    assert [type(e) for e in outcome] == [VideoGenError]
+
+    retry = operator(videogen_conn_id=conn_id, model=STYLE_MODELS[api_style], prompt=prompt)
+    result = retry.execute(context(store))
+    assert len(sim.requests(target="create")) == 1
+    assert result["id"] == first_context["ti"].xcom["video_task_id"] and result["status"] == "succeeded"
+
+
+def test_a_kill_during_the_create_whose_id_cannot_be_saved_still_cancels_and_ends_the_task_for_good(
+    sim, videogen_connection, monkeypatch
+):
+    monkeypatch.setattr("airflow_provider_videogen.operators.videogen._SAVE_BACKOFF", 0)
+    sim.add_fault(kind="slow", target="create", delay=1.0)
+    ctx = context(FailingStateStore(failures=10))
+    op = operator(prompt="a fox [sim:queued=600]", timeout=30)
+    worker, outcome = execute_in_a_worker(op, ctx)
+    wait_until(lambda: sim.requests(target="create"))
+    op.on_kill()
+    worker.join(timeout=15)
+    assert [type(e) for e in outcome] == [VideoGenerationNotSavedError]  # no retry that would pay again
+    assert sim.get_task(ctx["ti"].xcom["video_task_id"])["status"] == "cancelled"
+
+
 # ---- the durable record itself ---------------------------------------------------------------
 
 
 def test_the_variable_key_names_the_task_instance_and_stays_within_250_characters():
     from airflow_provider_videogen.generation_record import variable_key
 
-    assert variable_key("d", "manual__2026", "t", None) == "videogen_generation.d.manual__2026.t.-1"
-    assert variable_key("d", "r", "t", 3) == "videogen_generation.d.r.t.3"
+    # Pinned: a key that changes between releases loses the records of retries in flight.
+    assert variable_key("d", "manual__2026", "t", None) == (
+        "videogen_generation.d.manual__2026.t.-1.a2593eb24e0b2908afccd9b31bc51e20"
+    )
+    assert variable_key("d", "r", "t", 3).startswith("videogen_generation.d.r.t.3.")
     long_key = variable_key("d" * 200, "r" * 200, "t", 0)
     assert len(long_key) <= 250 and long_key.startswith("videogen_generation.ddd")
     assert long_key != variable_key("d" * 200, "r" * 199 + "x", "t", 0)
+    assert len(variable_key("d" * 250, "r" * 250, "t" * 250, 10**6)) <= 250
+
+
+@pytest.mark.parametrize(
+    ("one", "other"),
+    [
+        (("etl", "batch.video", "generate", None), ("etl.batch", "video", "generate", None)),
+        (("etl", "video", "batch.generate", None), ("etl", "video.batch", "generate", None)),
+        (("etl", "video", "clip.generate", 2), ("etl", "video.clip", "generate", 2)),
+    ],
+    ids=["dag-or-run", "run-or-task", "mapped-run-or-task"],
+)
+def test_task_instances_whose_names_join_alike_get_distinct_variable_keys(one, other):
+    from airflow_provider_videogen.generation_record import variable_key
+
+    assert variable_key(*one) != variable_key(*other)
 
 
 def test_a_stale_or_unreadable_variable_record_is_not_used(monkeypatch):
