@@ -7,8 +7,9 @@ one event loop that poll tasks of one connection share their requests:
 - where the API style has a batch query (the contents-generations list call with ``filter.task_ids``
   repeated, up to 500 ids), the polls asked for within a moment of each other become one such call
   (more ids: more calls); a task missing from its answer is read with a call of its own, since
-  absence is never "not found". A host that refuses the list call (HTTP 400, 403, 404 or 405) is
-  remembered for the process and its tasks are polled one by one from then on, said once in the log;
+  absence is never "not found", and so is a task the answer lists twice (it contradicts itself).
+  A host that refuses the list call (HTTP 400, 403, 404 or 405) is remembered for the process and
+  its tasks are polled one by one from then on, said once in the log;
 - otherwise, polls of the same task id share one request.
 
 Each trigger still decides when it polls (its jitter, backoff, ``Retry-After``, deadline) and what an
@@ -309,10 +310,18 @@ class SharedPolls:
             )
         wanted = set(video_task_ids)
         found: dict[str, Mapping[str, Any]] = {}
+        listed_again: set[str] = set()
         for item in items:
             task_id = item.get("id")
-            if isinstance(task_id, str) and task_id in wanted and task_id not in found:
-                found[task_id] = item
+            if isinstance(task_id, str) and task_id in wanted:
+                if task_id in found:
+                    listed_again.add(task_id)
+                else:
+                    found[task_id] = item
+        # An answer listing a task twice contradicts itself (failed, then running): neither listing is
+        # trusted to decide a wait for good, so the task is left out and read on its own.
+        for task_id in listed_again:
+            del found[task_id]
         return found
 
     def _limit_urls(self, error: VideoGenAPIError) -> None:

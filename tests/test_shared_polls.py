@@ -159,6 +159,28 @@ async def test_a_task_missing_from_the_list_answer_gets_its_own_get(sim, videoge
     assert [r["task_id"] for r in sim.requests(target="query")] == [left_out]
 
 
+async def test_a_task_listed_twice_in_one_answer_is_decided_by_its_own_get(sim, videogen_connection):
+    task_id = sim.add_task(queued_seconds=0, running_seconds=600)  # its own GET says running
+    contradicting = {
+        "total": 2,
+        "items": [
+            {"id": task_id, "model": "m", "status": "failed", "created_at": 1},
+            {"id": task_id, "model": "m", "status": "running", "created_at": 1},
+        ],
+    }
+    sim.add_fault(
+        "http_error", target="list", status=200, body=json.dumps(contradicting), content_type="application/json"
+    )
+    hooks = await resolved_hooks("videogen_default", 1)
+    try:
+        (answer,) = await poll_all(hooks, [task_id])
+    finally:
+        await close_all(hooks)
+    assert (answer.id, answer.status.value) == (task_id, "running")  # neither listing decides it
+    assert calls(sim, "list") == 1
+    assert [r["task_id"] for r in sim.requests(target="query")] == [task_id]
+
+
 @pytest.mark.parametrize("status", [400, 404, 405])
 async def test_a_host_refusing_the_list_call_is_polled_task_by_task_and_it_is_said_once(
     sim, videogen_connection, caplog, status
