@@ -262,6 +262,12 @@ class SharedPolls:
         return chunks
 
     async def _answer_chunk(self, waiting: dict[str, list[asyncio.Future[PollAnswer]]]) -> None:
+        refusal = await self._ask(waiting)
+        if refusal is not None:
+            await self._shrink(waiting, refusal)
+
+    async def _ask(self, waiting: dict[str, list[asyncio.Future[PollAnswer]]]) -> VideoGenAPIError | None:
+        """Answer the polls with one list call; return its refusal instead if a smaller call may be taken."""
         hook = self._requests_hook()
         url = self._list_url(list(waiting))
         try:
@@ -273,11 +279,11 @@ class SharedPolls:
                 self._limit_urls(error)
                 await self._answer_batch(waiting)  # the same ids again, in calls with shorter URLs
             else:
-                await self._shrink(waiting, error)
-            return
+                return error
+            return None
         except Exception as error:
             _fail(waiting, error)
-            return
+            return None
         async with self._handing_out:
             async for task_id, item in in_turns(list(found.items())):
                 task = self._read(item, task_id)
@@ -289,23 +295,31 @@ class SharedPolls:
         missing = {task_id: futures for task_id, futures in waiting.items() if task_id not in found}
         if missing:
             await self._answer_each(missing)
+        return None
 
     async def _shrink(self, waiting: dict[str, list[asyncio.Future[PollAnswer]]], error: VideoGenAPIError) -> None:
         """Ask again for the ids of a list call refused (or answered too large) in calls of half as many ids.
 
-        One call of the smaller size goes first, the other ids after it, in calls of the size it settled
-        on: a host refusing every size costs a call per halving (9 from 500 ids), not one per id. A call
-        refused for one id means the host does not serve the list call: each task is read on its own.
+        Only the first half goes, halved again while it is refused; once one is answered, the other ids
+        go at that size together. A host refusing every size costs a call per halving (8 from 500 ids),
+        not one per id, and a poll waits for one call per halving, not two. A call refused for one id
+        means the host does not serve the list call: each task is then read on its own.
         """
         task_ids = list(waiting)
-        size = min(len(task_ids) // 2, self._ids_per_call)
-        if size < 1:
-            self._refuse(error)
-            await self._answer_each(waiting)
-            return
-        self._limit_ids(size, len(task_ids), error)
-        await self._answer_chunk({task_id: waiting[task_id] for task_id in task_ids[:size]})
-        await self._answer_batch({task_id: waiting[task_id] for task_id in task_ids[size:]})
+        probe = task_ids
+        refusal: VideoGenAPIError | None = error
+        while refusal is not None:
+            size = min(len(probe) // 2, self._ids_per_call)
+            if size < 1:
+                self._refuse(refusal)
+                probe = []  # not answered: read on its own below, with the rest
+                break
+            self._limit_ids(size, len(probe), refusal)
+            probe = probe[:size]
+            refusal = await self._ask({task_id: waiting[task_id] for task_id in probe})
+        rest = task_ids[len(probe) :]
+        if rest:
+            await self._answer_batch({task_id: waiting[task_id] for task_id in rest})
 
     async def _answer_each(self, waiting: dict[str, list[asyncio.Future[PollAnswer]]]) -> None:
         """Read each task with a call of its own."""

@@ -12,6 +12,7 @@ import asyncio
 import json
 import logging
 import math
+import time
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -675,6 +676,24 @@ async def test_on_kill_on_video_generations_sends_nothing_and_does_not_raise(sim
 def test_cancel_on_kill_survives_serialization():
     trigger = VideoTaskTrigger(TASK_ID, cancel_on_kill=True)
     assert airflow_round_trip(trigger).cancel_on_kill is True
+
+
+@pytest.mark.parametrize("target", ["list", "query"])
+async def test_simulator_slow_answers_near_the_deadline_end_the_wait_within_one_request_timeout_of_it(
+    sim, videogen_connection, target
+):
+    request_timeout = 2.0
+    videogen_connection(coalesce_polls=target == "list", timeout=request_timeout)
+    task_id = sim.add_task(queued_seconds=600)
+    sim.add_fault("slow", target=target, delay=5, times=0)  # every poll's answer comes after the request timeout
+    end_time = time.time() + 1.5
+    trigger = VideoTaskTrigger(task_id, poll_interval=1.0, end_time=end_time)  # real clock and sleep
+    trigger.jitter = 0.0  # a poll half a second before the deadline, then the last one at it
+    payloads = [event.payload for event in await events_of(trigger)]
+    ended_at = time.time()
+    assert [p["status"] for p in payloads] == ["timeout"]
+    assert ended_at <= end_time + request_timeout + 0.5  # 0.5 s for a busy machine; unbounded, 2 timeouts later
+    assert sim.api_key not in json.dumps(payloads)
 
 
 @pytest.mark.parametrize("target", ["list", "query"])
