@@ -102,6 +102,10 @@ class VideoTaskTrigger(BaseTrigger):
     :param cancel_on_kill: cancel the video task, while its style can (queued; on Runway also running),
         when a user kills the deferred task (Airflow 3.3+; styles with a cancel call only). For the
         operator that created the task.
+    :param first_poll_at: the earliest time of the first poll, in seconds since the epoch: when the
+        service's answer to the caller's own look at the task asked for a later next poll (the
+        ``/v1/videos`` style's ``openai-poll-after-ms``) than one ``poll_interval`` from now. ``None``:
+        one interval from now. Being absolute, it survives a triggerer restart.
     """
 
     #: Longest wait between two polls after failures, in seconds (unless ``poll_interval`` is longer).
@@ -119,6 +123,7 @@ class VideoTaskTrigger(BaseTrigger):
         end_time: float | None = None,
         max_consecutive_errors: int = 8,
         cancel_on_kill: bool = False,
+        first_poll_at: float | None = None,
     ) -> None:
         super().__init__()
         if poll_interval is not None and (
@@ -137,6 +142,7 @@ class VideoTaskTrigger(BaseTrigger):
         self.end_time = float(end_time) if end_time is not None else None
         self.max_consecutive_errors = max_consecutive_errors
         self.cancel_on_kill = bool(cancel_on_kill)
+        self.first_poll_at = float(first_poll_at) if first_poll_at is not None else None
         # The connection's style's advice, known once the connection is read.
         self._style_interval = ApiStyle.default_poll_interval
 
@@ -157,6 +163,7 @@ class VideoTaskTrigger(BaseTrigger):
                 "end_time": self.end_time,
                 "max_consecutive_errors": self.max_consecutive_errors,
                 "cancel_on_kill": self.cancel_on_kill,
+                "first_poll_at": self.first_poll_at,
             },
         )
 
@@ -220,8 +227,8 @@ class VideoTaskTrigger(BaseTrigger):
         # a poll still unanswered then is given up, however many requests it has made or still needs.
         give_up_at = max(self.end_time, self._now()) + settings.timeout if self.end_time is not None else None
         # The caller has just looked at the task (the sensor before deferring, an operator after
-        # creating it), so the first poll waits one interval too.
-        delay = self._jittered(self._interval)
+        # creating it), so the first poll waits one interval too, or until the time the service asked for.
+        delay = self._first_poll()
         while True:
             # Set when this wait ends at the deadline: the poll after it is the last one. (Deciding it
             # here, not by reading the clock after the poll, means a timer firing a hair early cannot
@@ -301,6 +308,12 @@ class VideoTaskTrigger(BaseTrigger):
         if retry_after is not None and math.isfinite(retry_after):
             wait = max(wait, min(retry_after, self.max_retry_after))
         return self._jittered(wait)
+
+    def _first_poll(self) -> float:
+        """Seconds before the first poll: one interval, or until ``first_poll_at`` if that is later."""
+        if self.first_poll_at is None or not math.isfinite(self.first_poll_at):
+            return self._jittered(self._interval)
+        return self._next_poll(self.first_poll_at - self._now())
 
     def _next_poll(self, hint: float | None) -> float:
         """Seconds before the next poll after a good one: the interval, or longer if the service asks."""

@@ -178,7 +178,12 @@ def transient(message: str = "HTTP 503", retry_after: float | None = None) -> Vi
 
 def test_serialize_returns_class_path_and_primitive_kwargs():
     trigger = VideoTaskTrigger(
-        TASK_ID, videogen_conn_id="vg", poll_interval=15, end_time=START + 3600, max_consecutive_errors=4
+        TASK_ID,
+        videogen_conn_id="vg",
+        poll_interval=15,
+        end_time=START + 3600,
+        max_consecutive_errors=4,
+        first_poll_at=START + 30,
     )
     assert trigger.serialize() == (
         CLASSPATH,
@@ -189,6 +194,7 @@ def test_serialize_returns_class_path_and_primitive_kwargs():
             "end_time": START + 3600,
             "max_consecutive_errors": 4,
             "cancel_on_kill": False,
+            "first_poll_at": START + 30,
         },
     )
 
@@ -201,6 +207,7 @@ def test_defaults():
         "end_time": None,
         "max_consecutive_errors": 8,
         "cancel_on_kill": False,
+        "first_poll_at": None,  # one interval after the caller's own look at the task
     }
 
 
@@ -231,9 +238,11 @@ def airflow_round_trip(trigger: VideoTaskTrigger) -> VideoTaskTrigger:
     return import_string(classpath)(**loaded)
 
 
-@pytest.mark.parametrize("end_time", [None, START + 600.5])
-def test_round_trip_through_airflow_trigger_storage_rebuilds_an_equal_trigger(end_time):
-    trigger = VideoTaskTrigger(TASK_ID, videogen_conn_id="vg", poll_interval=2.5, end_time=end_time)
+@pytest.mark.parametrize(("end_time", "first_poll_at"), [(None, None), (START + 600.5, START + 3.25)])
+def test_round_trip_through_airflow_trigger_storage_rebuilds_an_equal_trigger(end_time, first_poll_at):
+    trigger = VideoTaskTrigger(
+        TASK_ID, videogen_conn_id="vg", poll_interval=2.5, end_time=end_time, first_poll_at=first_poll_at
+    )
     rebuilt = airflow_round_trip(trigger)
     assert type(rebuilt) is VideoTaskTrigger
     assert rebuilt.serialize() == trigger.serialize()
@@ -293,6 +302,21 @@ async def test_first_poll_waits_one_interval_because_the_caller_just_checked(hoo
     hook.script = [SUCCEEDED]
     clock = FakeClock()
     await only_event(make_trigger(clock, poll_interval=7.0))
+    assert clock.sleeps == [7.0]
+
+
+async def test_first_poll_comes_at_the_callers_first_poll_time_when_later_than_one_interval(hook):
+    hook.script = [SUCCEEDED]
+    clock = FakeClock()
+    await only_event(make_trigger(clock, poll_interval=1.2, first_poll_at=START + 3.0))  # the service's hint
+    assert clock.sleeps == [3.0]
+
+
+@pytest.mark.parametrize("first_poll_at", [START + 0.5, START - 3600.0])  # sooner; long past (a restart)
+async def test_first_poll_waits_at_least_one_interval_whatever_the_first_poll_time(hook, first_poll_at):
+    hook.script = [SUCCEEDED]
+    clock = FakeClock()
+    await only_event(make_trigger(clock, poll_interval=7.0, first_poll_at=first_poll_at))
     assert clock.sleeps == [7.0]
 
 
