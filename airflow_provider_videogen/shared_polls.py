@@ -12,7 +12,7 @@ one event loop that poll tasks of one connection share their requests:
   by a server or proxy, a closed route, a bare 403), or answered with more than an answer may hold,
   is asked again in smaller calls: first within a URL length every common server takes, then with
   half as many ids, down to one. The size a host takes is remembered for the process; a host that
-  refuses even one id is polled task by task from then on. Each is said once in the log. A refused
+  refuses even one id is polled task by task from then on. The log says each change. A refused
   key (401, or 403 with the API's own error) fails every poll of the call: each task would be refused alike;
 - otherwise, polls of the same task id share one request.
 
@@ -406,13 +406,14 @@ class SharedPolls:
         if limit is not None and limit <= size:
             return  # another call of the same round settled on as few already
         self.ids_limited[key] = size
+        if error.http_status is None:  # the hook's only refusal without a status: an answer too large to read
+            what = f"answered a list call of {asked} ids with more than the {MAX_ANSWER_BYTES} bytes an answer may hold"
+        else:
+            what = f"refused a list call of {asked} ids (HTTP {error.http_status})"
         log.warning(
-            "The service at %s %s a list call of %d ids (%s); list calls of connection %r ask for at most %d ids "
-            "from now on.",
+            "The service at %s %s; list calls of connection %r ask for at most %d ids from now on.",
             self.settings.base_url,
-            "refused" if error.http_status is not None else "could not answer",
-            asked,
-            _reason(error),
+            what,
             self.settings.conn_id,
             size,
         )
@@ -426,7 +427,7 @@ class SharedPolls:
             "The service at %s does not serve the list call that reads many video tasks at once (%s); "
             "polling each task of connection %r on its own from now on.",
             self.settings.base_url,
-            _reason(error),
+            f"HTTP {error.http_status}" if error.http_status is not None else "its answer for one id is too large",
             self.settings.conn_id,
         )
 
@@ -465,13 +466,6 @@ def _about_the_key(error: VideoGenAPIError) -> bool:
     A 403 without one (a proxy's or a firewall's: a long URL, a route closed to the key) is about the call.
     """
     return isinstance(error, VideoGenAuthError) and (error.http_status != 403 or error.api_code is not None)
-
-
-def _reason(error: VideoGenAPIError) -> str:
-    """Why a list call came to nothing, for the log: its status, or an answer past the size limit."""
-    if error.http_status is None:  # the hook's only refusal without a status: an answer too large to read
-        return f"an answer larger than the {MAX_ANSWER_BYTES} bytes an answer may have"
-    return f"HTTP {error.http_status}"
 
 
 def _settle(futures: list[asyncio.Future[PollAnswer]], answer: PollAnswer) -> None:

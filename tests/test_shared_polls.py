@@ -207,7 +207,7 @@ class TestAHostRefusingLongRequestLines:
         assert [len(asked_ids(r)) for r in sim.requests(target="list")] == [300, 150, 150, 150, 150]
         assert calls(sim, "query") == 0
         (said,) = [r.getMessage() for r in caplog.records if "at most 150 ids" in r.getMessage()]
-        assert "larger than" in said and sim.api_key not in said
+        assert "list call of 300 ids with more than" in said and sim.api_key not in said
 
 
 @pytest.mark.parametrize("status", [401, 403])
