@@ -7,8 +7,13 @@ one event loop that poll tasks of one connection share their requests:
 - where the API style has a batch query (the contents-generations list call with ``filter.task_ids``
   repeated, up to 500 ids), the polls asked for within a moment of each other become one such call
   (more ids: more calls); a task missing from its answer is read with a call of its own, since
-  absence is never "not found". A host that refuses the list call (HTTP 400, 403, 404 or 405) is
-  remembered for the process and its tasks are polled one by one from then on, said once in the log;
+  absence is never "not found", and so is a task the answer lists twice (it contradicts itself).
+  A list call refused for anything but the key (a long request line answered 400, 413, 414 or 431
+  by a server or proxy, a closed route, a bare 403), or answered with more than an answer may hold,
+  is asked again in smaller calls: first within a URL length every common server takes, then with
+  half as many ids, down to one. The size a host takes is remembered for the process; a host that
+  refuses even one id is polled task by task from then on. The log says each change. A refused
+  key (401, or 403 with the API's own error) fails every poll of the call: each task would be refused alike;
 - otherwise, polls of the same task id share one request.
 
 Each trigger still decides when it polls (its jitter, backoff, ``Retry-After``, deadline) and what an
@@ -35,9 +40,15 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, ClassVar
 from urllib.parse import quote_plus, urlencode
 
-from airflow_provider_videogen.exceptions import VideoGenAPIError, VideoGenError, VideoGenTransientError
+from airflow_provider_videogen.exceptions import (
+    VideoGenAPIError,
+    VideoGenAuthError,
+    VideoGenError,
+    VideoGenTransientError,
+)
 from airflow_provider_videogen.fairness import in_turns
 from airflow_provider_videogen.retry import RetryPolicy
+from airflow_provider_videogen.transport import MAX_ANSWER_BYTES
 
 if TYPE_CHECKING:
     from airflow_provider_videogen.hooks.videogen import VideoGenHook
@@ -46,8 +57,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-#: Statuses with which a host says it does not serve the batch query (it is not documented everywhere).
-BATCH_REFUSED_STATUSES = frozenset({400, 403, 404, 405})
+#: Statuses with which servers and proxies refuse a request line longer than theirs: 400 or 414 (nginx,
+#: Apache, aiohttp), 431 (Node, Go), 413 (some proxies).
+_LONG_URL_STATUSES = frozenset({400, 413, 414, 431})
 
 _ONE_ATTEMPT = RetryPolicy(max_attempts=1)
 #: A URL length every common HTTP server takes (their request-line limits are about 8 KiB: nginx,
@@ -86,6 +98,9 @@ class SharedPolls:
     refused: ClassVar[set[tuple[str, str]]] = set()
     #: Connections whose host refused a long list URL: their calls stay within a safe length since.
     url_limited: ClassVar[set[tuple[str, str]]] = set()
+    #: Connections whose host refused a list call of more ids (or answered it past the size limit):
+    #: the most ids their calls ask for since.
+    ids_limited: ClassVar[dict[tuple[str, str], int]] = {}
 
     def __init__(self, loop: asyncio.AbstractEventLoop, settings: VideoGenConnectionSettings) -> None:
         self.loop = loop
@@ -105,6 +120,7 @@ class SharedPolls:
         """Forget which hosts refused the list call or its long URLs (tests start each from scratch)."""
         cls.refused.clear()
         cls.url_limited.clear()
+        cls.ids_limited.clear()
 
     @classmethod
     def join(cls, settings: VideoGenConnectionSettings) -> SharedPolls:
@@ -157,9 +173,16 @@ class SharedPolls:
             # The same error reaches every sharer: do not let each raise add to one traceback.
             raise error.with_traceback(None) from None
 
+    @property
+    def _ids_per_call(self) -> int:
+        """The most ids one list call asks for: a page, or fewer once the host asked for fewer."""
+        page = self.settings.style.batch_query_size
+        limit = self.ids_limited.get(self._connection_key)
+        return page if limit is None else min(page, limit)
+
     def _full(self, round_: _Round, video_task_id: str) -> bool:
         """Whether the round, just given ``video_task_id``, holds as many ids as one list call asks for."""
-        if len(round_.waiting) >= self.settings.style.batch_query_size:
+        if len(round_.waiting) >= self._ids_per_call:
             return True
         if self._connection_key not in self.url_limited:
             return False
@@ -208,7 +231,7 @@ class SharedPolls:
             if self.batching:
                 await self._answer_batch(waiting)
             else:
-                await asyncio.gather(*(self._answer_one(task_id, futures) for task_id, futures in waiting.items()))
+                await self._answer_each(waiting)
         finally:
             for futures in waiting.values():
                 for future in futures:
@@ -216,12 +239,15 @@ class SharedPolls:
                         future.cancel()  # only when this request itself was cancelled (the loop is closing)
 
     async def _answer_batch(self, waiting: dict[str, list[asyncio.Future[PollAnswer]]]) -> None:
+        if not self.batching:  # the host refused the list call meanwhile, even for one id
+            await self._answer_each(waiting)
+            return
         chunks = self._chunks(list(waiting))
         await asyncio.gather(*(self._answer_chunk({task_id: waiting[task_id] for task_id in c}) for c in chunks))
 
     def _chunks(self, video_task_ids: list[str]) -> list[list[str]]:
         """Split the ids into calls of a page at most, and within a safe URL length once the host asked for it."""
-        size = self.settings.style.batch_query_size
+        size = self._ids_per_call
         if self._connection_key not in self.url_limited:
             return [video_task_ids[start : start + size] for start in range(0, len(video_task_ids), size)]
         chunks: list[list[str]] = [[]]
@@ -236,23 +262,28 @@ class SharedPolls:
         return chunks
 
     async def _answer_chunk(self, waiting: dict[str, list[asyncio.Future[PollAnswer]]]) -> None:
+        refusal = await self._ask(waiting)
+        if refusal is not None:
+            await self._shrink(waiting, refusal)
+
+    async def _ask(self, waiting: dict[str, list[asyncio.Future[PollAnswer]]]) -> VideoGenAPIError | None:
+        """Answer the polls with one list call; return its refusal instead if a smaller call may be taken."""
         hook = self._requests_hook()
         url = self._list_url(list(waiting))
         try:
             found = await self._batch_query(hook, url, list(waiting))
         except VideoGenAPIError as error:
-            if error.http_status in (400, 414) and len(url) > _SAFE_URL_LENGTH:
+            if _about_the_key(error):
+                _fail(waiting, error)  # every task of the connection would be refused alike
+            elif error.http_status in _LONG_URL_STATUSES and len(url) > _SAFE_URL_LENGTH:
                 self._limit_urls(error)
                 await self._answer_batch(waiting)  # the same ids again, in calls with shorter URLs
-                return
-            if error.http_status not in BATCH_REFUSED_STATUSES:
-                _fail(waiting, error)
-                return
-            self._refuse(error)
-            found = {}
+            else:
+                return error
+            return None
         except Exception as error:
             _fail(waiting, error)
-            return
+            return None
         async with self._handing_out:
             async for task_id, item in in_turns(list(found.items())):
                 task = self._read(item, task_id)
@@ -261,9 +292,38 @@ class SharedPolls:
                 else:
                     _settle(waiting[task_id], (task, None))
         # Absence is never "not found": a task the answer left out is read on its own.
-        missing = [(task_id, futures) for task_id, futures in waiting.items() if task_id not in found]
+        missing = {task_id: futures for task_id, futures in waiting.items() if task_id not in found}
         if missing:
-            await asyncio.gather(*(self._answer_one(task_id, futures) for task_id, futures in missing))
+            await self._answer_each(missing)
+        return None
+
+    async def _shrink(self, waiting: dict[str, list[asyncio.Future[PollAnswer]]], error: VideoGenAPIError) -> None:
+        """Ask again for the ids of a list call refused (or answered too large) in calls of half as many ids.
+
+        Only the first half goes, halved again while it is refused; once one is answered, the other ids
+        go at that size together. A host refusing every size costs a call per halving (8 from 500 ids),
+        not one per id, and a poll waits for one call per halving, not two. A call refused for one id
+        means the host does not serve the list call: each task is then read on its own.
+        """
+        task_ids = list(waiting)
+        probe = task_ids
+        refusal: VideoGenAPIError | None = error
+        while refusal is not None:
+            size = min(len(probe) // 2, self._ids_per_call)
+            if size < 1:
+                self._refuse(refusal)
+                probe = []  # not answered: read on its own below, with the rest
+                break
+            self._limit_ids(size, len(probe), refusal)
+            probe = probe[:size]
+            refusal = await self._ask({task_id: waiting[task_id] for task_id in probe})
+        rest = task_ids[len(probe) :]
+        if rest:
+            await self._answer_batch({task_id: waiting[task_id] for task_id in rest})
+
+    async def _answer_each(self, waiting: dict[str, list[asyncio.Future[PollAnswer]]]) -> None:
+        """Read each task with a call of its own."""
+        await asyncio.gather(*(self._answer_one(task_id, futures) for task_id, futures in waiting.items()))
 
     async def _answer_one(self, video_task_id: str, futures: list[asyncio.Future[PollAnswer]]) -> None:
         hook = self._requests_hook()
@@ -309,10 +369,18 @@ class SharedPolls:
             )
         wanted = set(video_task_ids)
         found: dict[str, Mapping[str, Any]] = {}
+        listed_again: set[str] = set()
         for item in items:
             task_id = item.get("id")
-            if isinstance(task_id, str) and task_id in wanted and task_id not in found:
-                found[task_id] = item
+            if isinstance(task_id, str) and task_id in wanted:
+                if task_id in found:
+                    listed_again.add(task_id)
+                else:
+                    found[task_id] = item
+        # An answer listing a task twice contradicts itself (failed, then running): neither listing is
+        # trusted to decide a wait for good, so the task is left out and read on its own.
+        for task_id in listed_again:
+            del found[task_id]
         return found
 
     def _limit_urls(self, error: VideoGenAPIError) -> None:
@@ -331,16 +399,35 @@ class SharedPolls:
             _SAFE_URL_LENGTH,
         )
 
+    def _limit_ids(self, size: int, asked: int, error: VideoGenAPIError) -> None:
+        """Remember that the host takes list calls of ``size`` ids at most (said when it goes down)."""
+        key = self._connection_key
+        limit = self.ids_limited.get(key)
+        if limit is not None and limit <= size:
+            return  # another call of the same round settled on as few already
+        self.ids_limited[key] = size
+        if error.http_status is None:  # the hook's only refusal without a status: an answer too large to read
+            what = f"answered a list call of {asked} ids with more than the {MAX_ANSWER_BYTES} bytes an answer may hold"
+        else:
+            what = f"refused a list call of {asked} ids (HTTP {error.http_status})"
+        log.warning(
+            "The service at %s %s; list calls of connection %r ask for at most %d ids from now on.",
+            self.settings.base_url,
+            what,
+            self.settings.conn_id,
+            size,
+        )
+
     def _refuse(self, error: VideoGenAPIError) -> None:
         key = self._connection_key
         if key in self.refused:
             return
         self.refused.add(key)
         log.warning(
-            "The service at %s does not serve the list call that reads many video tasks at once (HTTP %s); "
+            "The service at %s does not serve the list call that reads many video tasks at once (%s); "
             "polling each task of connection %r on its own from now on.",
             self.settings.base_url,
-            error.http_status,
+            f"HTTP {error.http_status}" if error.http_status is not None else "its answer for one id is too large",
             self.settings.conn_id,
         )
 
@@ -373,6 +460,14 @@ class SharedPolls:
         return hook
 
 
+def _about_the_key(error: VideoGenAPIError) -> bool:
+    """Whether a refused list call refused the API key: a 401, or a 403 with the API's own error.
+
+    A 403 without one (a proxy's or a firewall's: a long URL, a route closed to the key) is about the call.
+    """
+    return isinstance(error, VideoGenAuthError) and (error.http_status != 403 or error.api_code is not None)
+
+
 def _settle(futures: list[asyncio.Future[PollAnswer]], answer: PollAnswer) -> None:
     for future in futures:
         if not future.done():  # a poll whose trigger was cancelled meanwhile
@@ -386,4 +481,4 @@ def _fail(waiting: dict[str, list[asyncio.Future[PollAnswer]]], error: BaseExcep
                 future.set_exception(error)
 
 
-__all__ = ["BATCH_REFUSED_STATUSES", "PollAnswer", "SharedPolls"]
+__all__ = ["PollAnswer", "SharedPolls"]

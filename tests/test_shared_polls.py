@@ -16,7 +16,11 @@ from typing import Any
 
 import pytest
 
-from airflow_provider_videogen.exceptions import VideoGenConfigurationError, VideoGenTransientError
+from airflow_provider_videogen.exceptions import (
+    VideoGenAuthError,
+    VideoGenConfigurationError,
+    VideoGenTransientError,
+)
 from airflow_provider_videogen.hooks.videogen import RetryPolicy, VideoGenHook
 from airflow_provider_videogen.shared_polls import SharedPolls
 from airflow_provider_videogen.styles.contents_generations import ContentsGenerations
@@ -44,8 +48,13 @@ async def poll_all(hooks: list[VideoGenHook], task_ids: list[str], gather: float
 
 
 async def close_all(hooks: list[VideoGenHook]) -> None:
+    shared = {hook._shared_polls for hook in hooks if hook._shared_polls is not None}
     for hook in hooks:
         await hook.aclose()
+    # A shared request still finishing closes its hook once done: let it, before the test's loop closes.
+    for polls in shared:
+        while polls._sending:
+            await asyncio.gather(*polls._sending, return_exceptions=True)
 
 
 def asked_ids(request: dict[str, Any]) -> list[str]:
@@ -144,6 +153,77 @@ class TestAHostTakingLongUrls:
         assert calls(sim, "query") == 0
 
 
+class TestAHostRefusingLongRequestLines:
+    """Servers and proxies in front of a host refuse a long request line: 400 or 414 (nginx, Apache), 431
+    (Node, Go), 413 (some proxies), and some below 8,000 characters (the simulator's ``request_line_limit``)."""
+
+    @pytest.fixture
+    def videogen_simulator_settings(self, videogen_simulator_settings: dict[str, Any]) -> dict[str, Any]:
+        return {**videogen_simulator_settings, "max_request_line": 32_768}
+
+    @pytest.mark.parametrize(
+        ("limit", "status"), [(10_000, 431), (10_000, 413), (3_000, 414), (3_000, 431), (3_000, 413), (3_000, 400)]
+    )
+    async def test_every_poll_of_the_round_is_answered_by_list_calls_short_enough(
+        self, sim, videogen_connection, limit, status
+    ):
+        sim.configure(request_line_limit=limit, request_line_status=status)
+        task_ids = [sim.add_task(queued_seconds=600) for _ in range(300)]  # one call: ~12,500 characters
+        hooks = await resolved_hooks("videogen_default", 300)
+        try:
+            answers = await poll_all(hooks, task_ids)
+            assert [getattr(answer, "id", answer) for answer in answers] == task_ids
+            served = [r for r in sim.requests(target="list") if r["status"] == 200]
+            assert sorted(i for r in served for i in asked_ids(r)) == sorted(task_ids)
+            assert {r["status"] for r in sim.requests(target="list")} == {200, status}
+            sim.clear_requests()
+            again = await poll_all(hooks, task_ids)  # the host's limit is remembered: nothing is refused
+            assert [getattr(answer, "id", answer) for answer in again] == task_ids
+            assert {r["status"] for r in sim.requests(target="list")} == {200}
+        finally:
+            await close_all(hooks)
+        assert calls(sim, "query") == 0
+
+    async def test_300_sharing_triggers_all_succeed_behind_a_431(self, sim, videogen_connection):
+        sim.configure(request_line_limit=3_000, request_line_status=431)
+        task_ids = [sim.add_task(queued_seconds=0, running_seconds=0) for _ in range(300)]
+        payloads = await final_payloads(*(sharing_trigger(task_id)[0] for task_id in task_ids))
+        assert [p["status"] for p in payloads] == ["success"] * 300
+        assert calls(sim, "query") == 0
+
+    async def test_a_list_answer_past_the_answer_limit_is_asked_again_in_smaller_pages(
+        self, sim, videogen_connection, caplog
+    ):
+        sim.configure(task_object_padding=15_000)  # 300 tasks: an answer of 4.5 MB, past the 4 MiB limit
+        task_ids = [sim.add_task(queued_seconds=600) for _ in range(300)]
+        hooks = await resolved_hooks("videogen_default", 300)
+        try:
+            with caplog.at_level(logging.WARNING, logger="airflow_provider_videogen.shared_polls"):
+                for _ in range(2):
+                    answers = await poll_all(hooks, task_ids)
+                    assert [getattr(answer, "id", answer) for answer in answers] == task_ids
+        finally:
+            await close_all(hooks)
+        assert [len(asked_ids(r)) for r in sim.requests(target="list")] == [300, 150, 150, 150, 150]
+        assert calls(sim, "query") == 0
+        (said,) = [r.getMessage() for r in caplog.records if "at most 150 ids" in r.getMessage()]
+        assert "list call of 300 ids with more than" in said and sim.api_key not in said
+
+
+@pytest.mark.parametrize("status", [401, 403])
+async def test_a_list_call_refusing_the_key_fails_every_sharers_poll_at_once(sim, videogen_connection, status):
+    task_ids = [sim.add_task(queued_seconds=600) for _ in range(3)]
+    # The service's own answers: 401 AuthenticationError, 403 AccessDenied.
+    sim.add_fault("http_error", target="list", status=status, times=0)
+    hooks = await resolved_hooks("videogen_default", 3)
+    try:
+        errors = await poll_all(hooks, task_ids)
+    finally:
+        await close_all(hooks)
+    assert all(isinstance(error, VideoGenAuthError) and error.http_status == status for error in errors)
+    assert (calls(sim, "list"), calls(sim, "query")) == (1, 0)  # the same key would be refused for every task
+
+
 async def test_a_task_missing_from_the_list_answer_gets_its_own_get(sim, videogen_connection):
     kept, left_out = sim.add_task(queued_seconds=600), sim.add_task(queued_seconds=0, running_seconds=0)
     partial = {"total": 1, "items": [{"id": kept, "model": "m", "status": "queued", "created_at": 1}]}
@@ -159,7 +239,29 @@ async def test_a_task_missing_from_the_list_answer_gets_its_own_get(sim, videoge
     assert [r["task_id"] for r in sim.requests(target="query")] == [left_out]
 
 
-@pytest.mark.parametrize("status", [400, 404, 405])
+async def test_a_task_listed_twice_in_one_answer_is_decided_by_its_own_get(sim, videogen_connection):
+    task_id = sim.add_task(queued_seconds=0, running_seconds=600)  # its own GET says running
+    contradicting = {
+        "total": 2,
+        "items": [
+            {"id": task_id, "model": "m", "status": "failed", "created_at": 1},
+            {"id": task_id, "model": "m", "status": "running", "created_at": 1},
+        ],
+    }
+    sim.add_fault(
+        "http_error", target="list", status=200, body=json.dumps(contradicting), content_type="application/json"
+    )
+    hooks = await resolved_hooks("videogen_default", 1)
+    try:
+        (answer,) = await poll_all(hooks, [task_id])
+    finally:
+        await close_all(hooks)
+    assert (answer.id, answer.status.value) == (task_id, "running")  # neither listing decides it
+    assert calls(sim, "list") == 1
+    assert [r["task_id"] for r in sim.requests(target="query")] == [task_id]
+
+
+@pytest.mark.parametrize("status", [400, 403, 404, 405])  # 403 without an API error: a proxy's, not about the key
 async def test_a_host_refusing_the_list_call_is_polled_task_by_task_and_it_is_said_once(
     sim, videogen_connection, caplog, status
 ):
@@ -174,7 +276,7 @@ async def test_a_host_refusing_the_list_call_is_polled_task_by_task_and_it_is_sa
                 assert calls(sim, "query") == 3 * round_number
     finally:
         await close_all(hooks)
-    assert calls(sim, "list") == 1  # remembered for the connection
+    assert calls(sim, "list") == 2  # 3 ids, then 1: refused even for one id, remembered for the connection
     said = [r for r in caplog.records if "does not serve the list call" in r.getMessage()]
     assert len(said) == 1 and f"HTTP {status}" in said[0].getMessage()
 

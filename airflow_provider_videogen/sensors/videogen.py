@@ -150,8 +150,13 @@ class VideoTaskSensor(BaseSensorOperator):
     def _check_then_defer(self) -> dict[str, Any]:
         started_at = time.time()
         task: VideoTask | None
+        first_poll_at: float | None = None
         try:
             task = self.hook.get_task(self.video_task_id)
+            hint = self.hook.poll_hint
+            if hint is not None:
+                # The service's wait before the next look (openai-poll-after-ms) holds across the deferral.
+                first_poll_at = time.time() + hint
         except VideoGenTransientError as error:
             # The trigger is built to poll through such faults: wait there rather than fail now.
             self.log.warning(
@@ -169,6 +174,7 @@ class VideoTaskSensor(BaseSensorOperator):
                 videogen_conn_id=self.videogen_conn_id,
                 poll_interval=self.poke_interval,
                 end_time=end_time,
+                first_poll_at=first_poll_at,
             ),
             method_name="execute_complete",
             kwargs={"wait_started_at": started_at},

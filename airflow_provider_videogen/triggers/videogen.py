@@ -49,6 +49,11 @@ __all__ = [
 _ONE_ATTEMPT: Final = RetryPolicy(max_attempts=1)
 # Airflow gives on_kill() 30 seconds by default: a few quick retries fit in that.
 _KILL_RETRIES: Final = RetryPolicy(max_attempts=3, max_seconds=20.0, initial_wait=0.5, max_wait=5.0)
+# Requests one shared poll may make one after another, each within the request timeout: a list call,
+# its shorter retries while a host refuses it (a safe URL length, then 8 halvings of 500 ids), the
+# other ids' calls and the task's own GET. A poll begun further than that from the time the wait
+# gives up cannot outlast it, so only nearer polls are bounded (a bound costs a task and a timer).
+_POLL_REQUESTS_AT_MOST: Final = 12
 
 
 class VideoTaskTrigger(BaseTrigger):
@@ -93,11 +98,16 @@ class VideoTaskTrigger(BaseTrigger):
         ``None``: the API style's own (10 s; 15 s on the gateway styles, whose answers change no faster).
     :param end_time: deadline as an absolute time in seconds since the epoch (``time.time()``), or
         ``None`` to wait without one. Being absolute, it survives a triggerer restart. The task is
-        polled one last time at the deadline.
+        polled one last time at the deadline, and the wait ends within one request timeout (the
+        connection's ``timeout``) of it: a poll still unanswered then is given up.
     :param max_consecutive_errors: failed polls in a row that end the wait with ``"error"``.
     :param cancel_on_kill: cancel the video task, while its style can (queued; on Runway also running),
         when a user kills the deferred task (Airflow 3.3+; styles with a cancel call only). For the
         operator that created the task.
+    :param first_poll_at: the earliest time of the first poll, in seconds since the epoch: when the
+        service's answer to the caller's own look at the task asked for a later next poll (the
+        ``/v1/videos`` style's ``openai-poll-after-ms``) than one ``poll_interval`` from now. ``None``:
+        one interval from now. Being absolute, it survives a triggerer restart.
     """
 
     #: Longest wait between two polls after failures, in seconds (unless ``poll_interval`` is longer).
@@ -115,6 +125,7 @@ class VideoTaskTrigger(BaseTrigger):
         end_time: float | None = None,
         max_consecutive_errors: int = 8,
         cancel_on_kill: bool = False,
+        first_poll_at: float | None = None,
     ) -> None:
         super().__init__()
         self.video_task_id = video_task_id
@@ -123,6 +134,7 @@ class VideoTaskTrigger(BaseTrigger):
         self.end_time = None if end_time is None else _arguments.epoch_seconds("end_time", end_time)
         self.max_consecutive_errors = _arguments.whole_number("max_consecutive_errors", max_consecutive_errors)
         self.cancel_on_kill = bool(cancel_on_kill)
+        self.first_poll_at = float(first_poll_at) if first_poll_at is not None else None
         # The connection's style's advice, known once the connection is read.
         self._style_interval = ApiStyle.default_poll_interval
 
@@ -143,6 +155,7 @@ class VideoTaskTrigger(BaseTrigger):
                 "end_time": self.end_time,
                 "max_consecutive_errors": self.max_consecutive_errors,
                 "cancel_on_kill": self.cancel_on_kill,
+                "first_poll_at": self.first_poll_at,
             },
         )
 
@@ -203,9 +216,12 @@ class VideoTaskTrigger(BaseTrigger):
         last_progress: int | None = None
         failures = 0
         last_error: BaseException | None = None
+        # The wait ends within one request timeout of its deadline (of its start, if it starts past it):
+        # a poll still unanswered then is given up, however many requests it has made or still needs.
+        give_up_at = max(self.end_time, self._now()) + settings.timeout if self.end_time is not None else None
         # The caller has just looked at the task (the sensor before deferring, an operator after
-        # creating it), so the first poll waits one interval too.
-        delay = self._jittered(self._interval)
+        # creating it), so the first poll waits one interval too, or until the time the service asked for.
+        delay = self._first_poll()
         while True:
             # Set when this wait ends at the deadline: the poll after it is the last one. (Deciding it
             # here, not by reading the clock after the poll, means a timer firing a hair early cannot
@@ -220,8 +236,10 @@ class VideoTaskTrigger(BaseTrigger):
                 # Shared with the loop's other polls of this connection that come within half the jitter's
                 # spread (at the deadline: none later), so that sharing delays a poll by that much at most.
                 gather = 0.0 if final_deadline is not None else self._interval * self.jitter / 2
-                task = await hook.apoll_task(self.video_task_id, gather=gather)
+                task = await self._poll(hook, gather, give_up_at, settings.timeout)
             except VideoGenTransientError as error:
+                if give_up_at is not None and self.end_time is not None and self._now() >= give_up_at:
+                    return self._timeout_event(self.end_time, last_task, error)  # given up: no poll after it
                 failures += 1
                 last_error = error
                 if failures >= self.max_consecutive_errors:
@@ -256,6 +274,26 @@ class VideoTaskTrigger(BaseTrigger):
             if final_deadline is not None:
                 return self._timeout_event(final_deadline, last_task, last_error)
 
+    async def _poll(
+        self, hook: VideoGenHook, gather: float, give_up_at: float | None, request_timeout: float
+    ) -> VideoTask:
+        """Poll the task once; near the deadline, give the answer up at ``give_up_at`` (epoch seconds)."""
+        poll = hook.apoll_task(self.video_task_id, gather=gather)
+        if give_up_at is None:
+            return await poll
+        left = give_up_at - self._now()
+        if left > gather + _POLL_REQUESTS_AT_MOST * request_timeout:
+            return await poll
+        try:
+            # Cancels only this trigger's share of a shared poll: the request goes on for the others.
+            return await asyncio.wait_for(poll, max(left, 0.0))
+        except asyncio.TimeoutError:
+            raise VideoGenTransientError(
+                f"No answer to the poll of video task {self.video_task_id!r} by {_format_time(give_up_at)}: a wait "
+                "ends within one request timeout of its deadline.",
+                video_task_id=self.video_task_id,
+            ) from None
+
     def _backoff(self, failures: int, retry_after: float | None) -> float:
         """Seconds before the next poll after ``failures`` failed polls in a row."""
         ceiling = max(self._interval, self.max_backoff)
@@ -263,6 +301,12 @@ class VideoTaskTrigger(BaseTrigger):
         if retry_after is not None and math.isfinite(retry_after):
             wait = max(wait, min(retry_after, self.max_retry_after))
         return self._jittered(wait)
+
+    def _first_poll(self) -> float:
+        """Seconds before the first poll: one interval, or until ``first_poll_at`` if that is later."""
+        if self.first_poll_at is None or not math.isfinite(self.first_poll_at):
+            return self._jittered(self._interval)
+        return self._next_poll(self.first_poll_at - self._now())
 
     def _next_poll(self, hint: float | None) -> float:
         """Seconds before the next poll after a good one: the interval, or longer if the service asks."""

@@ -146,6 +146,28 @@ def test_defers_with_the_trigger_its_deadline_and_airflow_timeout(sim, videogen_
     assert len(sim.requests(target="query")) == 1
 
 
+async def test_the_poll_after_hint_read_before_deferring_sets_the_triggers_first_poll(sim, videogen_connection):
+    videogen_connection(conn_id="vg_videos", api_style="openai_videos")
+    sim.configure(openai_poll_after_ms=3000)
+    task_id = sim.add_task(style="openai_videos", queued_seconds=0, running_seconds=0)
+    sim.set_status(task_id, "running")
+    sensor = make_sensor(task_id, videogen_conn_id="vg_videos", poke_interval=1.2, timeout=600)
+    with pytest.raises(TaskDeferred) as deferred:
+        sensor.execute(CONTEXT)
+    sim.set_status(task_id, "auto")  # done by the trigger's first poll
+    # Rebuilt from its kwargs, as a triggerer (or one restarted) does.
+    trigger = VideoTaskTrigger(**deferred.value.trigger.serialize()[1])
+    sleeps: list[float] = []
+
+    async def record(seconds: float) -> None:
+        sleeps.append(seconds)
+
+    trigger._sleep = record  # type: ignore[method-assign]
+    (done,) = [e.payload async for e in trigger.run()]
+    assert done["status"] == "success"
+    assert 2.5 <= sleeps[0] <= 3.0 * (1 + VideoTaskTrigger.jitter)  # the service's 3 s, not the 1.2 s interval
+
+
 def test_already_succeeded_task_returns_it_without_deferring(sim, videogen_connection):
     task_id = sim.add_task(final_status="succeeded", queued_seconds=0, running_seconds=0)
     result = make_sensor(task_id).execute(CONTEXT)

@@ -366,6 +366,28 @@ def test_list_rejects_bad_pages(sim, http, params):
     assert answer.json()["error"]["code"] == "InvalidParameter"
 
 
+@pytest.mark.parametrize("status", [413, 414, 431])
+def test_a_request_line_past_the_request_line_limit_is_refused_with_its_status_and_logged(sim, http, status):
+    sim.configure(request_line_limit=400, request_line_status=status)
+    task_ids = [sim.add_task() for _ in range(20)]  # 20 ids: a request line of ~900 bytes
+    refused = http.get(sim.base_url + CONTENTS, params={"filter.task_ids": task_ids}, headers=AUTH)
+    served = http.get(sim.base_url + CONTENTS, params={"filter.task_ids": task_ids[:5]}, headers=AUTH)
+    assert refused.status_code == status and "application/json" not in refused.headers["Content-Type"]
+    assert served.status_code == 200 and len(served.json()["items"]) == 5
+    assert [r["status"] for r in sim.requests(target="list")] == [status, 200]
+    with pytest.raises(ValueError):
+        sim.configure(request_line_status=200)
+
+
+def test_task_object_padding_makes_every_task_object_that_much_larger(sim, http):
+    task_ids = [sim.add_task() for _ in range(3)]
+    plain = len(http.get(sim.base_url + CONTENTS, params={"filter.task_ids": task_ids}, headers=AUTH).content)
+    sim.configure(task_object_padding=10_000)
+    listed = http.get(sim.base_url + CONTENTS, params={"filter.task_ids": task_ids}, headers=AUTH)
+    assert len(listed.content) >= plain + 3 * 10_000
+    assert len(get_contents(http, sim, task_ids[0])["padding"]) == 10_000  # the query answers the same object
+
+
 # ---------------------------------------------------------------------------------------------
 # Style 2: video generations
 # ---------------------------------------------------------------------------------------------
@@ -925,7 +947,7 @@ def test_every_setting_reaches_a_simulator_process(http):
     changed = SimulatorConfig(
         api_key="k2", queued_seconds=0.0, running_seconds=0.0, video_size=3000, video_generations_shape="documented",
         url_ttl=60.0, openai_poll_after_ms=250, openai_direct_url=True, request_log=False, request_log_size=7,
-        max_request_line=20_000,
+        max_request_line=20_000, request_line_limit=4000, request_line_status=431, task_object_padding=100,
     )  # fmt: skip
     assert changed.to_dict() != SimulatorConfig().to_dict()
     args = build_parser().parse_args(changed.to_argv())

@@ -12,6 +12,7 @@ import asyncio
 import json
 import logging
 import math
+import time
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -26,6 +27,7 @@ from airflow_provider_videogen.exceptions import (
     VideoTaskNotFoundError,
 )
 from airflow_provider_videogen.hooks.videogen import VideoGenConnectionSettings
+from airflow_provider_videogen.shared_polls import SharedPolls
 from airflow_provider_videogen.triggers import videogen as trigger_module
 from airflow_provider_videogen.triggers.videogen import EVENT_STATUSES, VideoTaskTrigger
 from airflow_provider_videogen.video_task import VideoTask, VideoTaskStatus
@@ -181,7 +183,12 @@ def transient(message: str = "HTTP 503", retry_after: float | None = None) -> Vi
 
 def test_serialize_returns_class_path_and_primitive_kwargs():
     trigger = VideoTaskTrigger(
-        TASK_ID, videogen_conn_id="vg", poll_interval=15, end_time=START + 3600, max_consecutive_errors=4
+        TASK_ID,
+        videogen_conn_id="vg",
+        poll_interval=15,
+        end_time=START + 3600,
+        max_consecutive_errors=4,
+        first_poll_at=START + 30,
     )
     assert trigger.serialize() == (
         CLASSPATH,
@@ -192,6 +199,7 @@ def test_serialize_returns_class_path_and_primitive_kwargs():
             "end_time": START + 3600,
             "max_consecutive_errors": 4,
             "cancel_on_kill": False,
+            "first_poll_at": START + 30,
         },
     )
 
@@ -204,6 +212,7 @@ def test_defaults():
         "end_time": None,
         "max_consecutive_errors": 8,
         "cancel_on_kill": False,
+        "first_poll_at": None,  # one interval after the caller's own look at the task
     }
 
 
@@ -234,9 +243,11 @@ def airflow_round_trip(trigger: VideoTaskTrigger) -> VideoTaskTrigger:
     return import_string(classpath)(**loaded)
 
 
-@pytest.mark.parametrize("end_time", [None, START + 600.5])
-def test_round_trip_through_airflow_trigger_storage_rebuilds_an_equal_trigger(end_time):
-    trigger = VideoTaskTrigger(TASK_ID, videogen_conn_id="vg", poll_interval=2.5, end_time=end_time)
+@pytest.mark.parametrize(("end_time", "first_poll_at"), [(None, None), (START + 600.5, START + 3.25)])
+def test_round_trip_through_airflow_trigger_storage_rebuilds_an_equal_trigger(end_time, first_poll_at):
+    trigger = VideoTaskTrigger(
+        TASK_ID, videogen_conn_id="vg", poll_interval=2.5, end_time=end_time, first_poll_at=first_poll_at
+    )
     rebuilt = airflow_round_trip(trigger)
     assert type(rebuilt) is VideoTaskTrigger
     assert rebuilt.serialize() == trigger.serialize()
@@ -313,6 +324,21 @@ async def test_first_poll_waits_one_interval_because_the_caller_just_checked(hoo
     hook.script = [SUCCEEDED]
     clock = FakeClock()
     await only_event(make_trigger(clock, poll_interval=7.0))
+    assert clock.sleeps == [7.0]
+
+
+async def test_first_poll_comes_at_the_callers_first_poll_time_when_later_than_one_interval(hook):
+    hook.script = [SUCCEEDED]
+    clock = FakeClock()
+    await only_event(make_trigger(clock, poll_interval=1.2, first_poll_at=START + 3.0))  # the service's hint
+    assert clock.sleeps == [3.0]
+
+
+@pytest.mark.parametrize("first_poll_at", [START + 0.5, START - 3600.0])  # sooner; long past (a restart)
+async def test_first_poll_waits_at_least_one_interval_whatever_the_first_poll_time(hook, first_poll_at):
+    hook.script = [SUCCEEDED]
+    clock = FakeClock()
+    await only_event(make_trigger(clock, poll_interval=7.0, first_poll_at=first_poll_at))
     assert clock.sleeps == [7.0]
 
 
@@ -706,6 +732,28 @@ async def test_on_kill_on_video_generations_sends_nothing_and_does_not_raise(sim
 def test_cancel_on_kill_survives_serialization():
     trigger = VideoTaskTrigger(TASK_ID, cancel_on_kill=True)
     assert airflow_round_trip(trigger).cancel_on_kill is True
+
+
+@pytest.mark.parametrize("target", ["list", "query"])
+async def test_simulator_slow_answers_near_the_deadline_end_the_wait_within_one_request_timeout_of_it(
+    sim, videogen_connection, target
+):
+    request_timeout = 2.0
+    videogen_connection(coalesce_polls=target == "list", timeout=request_timeout)
+    task_id = sim.add_task(queued_seconds=600)
+    sim.add_fault("slow", target=target, delay=5, times=0)  # every poll's answer comes after the request timeout
+    end_time = time.time() + 1.5
+    trigger = VideoTaskTrigger(task_id, poll_interval=1.0, end_time=end_time)  # real clock and sleep
+    trigger.jitter = 0.0  # a poll half a second before the deadline, then the last one at it
+    payloads = [event.payload for event in await events_of(trigger)]
+    ended_at = time.time()
+    assert [p["status"] for p in payloads] == ["timeout"]
+    assert ended_at <= end_time + request_timeout + 0.5  # 0.5 s for a busy machine; unbounded, 2 timeouts later
+    assert sim.api_key not in json.dumps(payloads)
+    # A shared request given up on goes on for any other sharer until its own timeout: let it end here.
+    for polls in list(SharedPolls._by_loop.get(asyncio.get_running_loop(), {}).values()):
+        while polls._sending:
+            await asyncio.gather(*polls._sending, return_exceptions=True)
 
 
 @pytest.mark.parametrize("target", ["list", "query"])

@@ -44,6 +44,14 @@ class SimulatorConfig:
     :param max_request_line: longest request line (method, path and query) served, in bytes; a longer one
         is refused with HTTP 400, as aiohttp, nginx and Apache refuse one past about 8 KiB by default.
         Raise it to act as a host that takes a list call of 500 ids (~20,000 bytes). Fixed at start.
+    :param request_line_limit: a request-line limit (in bytes) of a server or proxy in front of the service,
+        checked below ``max_request_line``: a longer request line is answered ``request_line_status``
+        with a short text body, as Node, Go or Envoy do (``None``: no such limit).
+    :param request_line_status: the status answering a request line past ``request_line_limit``: 414
+        (URI Too Long), 431 (Node and Go), 413 (some proxies) or 400; any 4xx.
+    :param task_object_padding: characters of filler in every contents-generations task object answered
+        (query and list, in a ``padding`` field), as a task carrying long fields is large: 300 tasks of
+        15,000 make a list answer past a client's 4 MiB limit.
     """
 
     api_key: str = "sim-key"
@@ -57,6 +65,9 @@ class SimulatorConfig:
     request_log: bool = True
     request_log_size: int = 50_000
     max_request_line: int = 8190
+    request_line_limit: int | None = None
+    request_line_status: int = 414
+    task_object_padding: int = 0
 
     def __post_init__(self) -> None:
         if self.video_generations_shape not in SHAPES:
@@ -69,6 +80,12 @@ class SimulatorConfig:
             raise ValueError("request_log_size must be >= 1")
         if self.max_request_line < 256:
             raise ValueError("max_request_line must be >= 256")
+        if self.request_line_limit is not None and self.request_line_limit < 16:
+            raise ValueError("request_line_limit must be >= 16 or None")
+        if not 400 <= self.request_line_status <= 499:
+            raise ValueError("request_line_status must be a 4xx status")
+        if self.task_object_padding < 0:
+            raise ValueError("task_object_padding must be >= 0")
 
     def to_dict(self) -> dict[str, Any]:
         """Return the settings as a JSON-serialisable dict."""

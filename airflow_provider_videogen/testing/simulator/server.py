@@ -15,6 +15,7 @@ import socket
 import ssl
 import sys
 from collections.abc import Sequence
+from http import HTTPStatus
 
 from aiohttp import web
 
@@ -105,6 +106,12 @@ class Simulator:
             return invalid_url(request)
         target, task_id = found
         entry = state.record(request, target or "other", task_id, body)
+        limit = state.config.request_line_limit
+        if limit is not None and _request_line_length(request) > limit:
+            # Refused in front of the service, before the key or any fault is looked at.
+            status = state.config.request_line_status
+            entry.status = status
+            return web.Response(status=status, text=f"{status} {HTTPStatus(status).phrase}\n")
         if target is None:
             response: web.StreamResponse = style.not_allowed(request)
         else:
@@ -138,6 +145,12 @@ class Simulator:
             return await send_trickled(request, stream, payload, fault.delay, self.pause)
         limit = len(payload) // 2 if fault.truncate_at is None else fault.truncate_at
         return await send_truncated(request, stream, [payload], len(payload), limit)
+
+
+def _request_line_length(request: web.BaseRequest) -> int:
+    """Return the length of the request line (``GET /path?query HTTP/1.1``), as a server counts it."""
+    version = f"HTTP/{request.version.major}.{request.version.minor}"
+    return len(request.method) + len(request.raw_path) + len(version) + 2
 
 
 def create_app(config: SimulatorConfig | None = None) -> web.Application:

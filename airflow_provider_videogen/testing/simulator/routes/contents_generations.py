@@ -160,6 +160,8 @@ def task_json(state: SimulatorState, task: Task, now: float, base: str, task_id:
     error = task.error(status)
     if error is not None:
         answer["error"] = {"code": error[0], "message": error[1]}
+    if state.config.task_object_padding:
+        answer["padding"] = "x" * state.config.task_object_padding
     return answer
 
 
