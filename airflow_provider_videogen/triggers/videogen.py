@@ -134,7 +134,7 @@ class VideoTaskTrigger(BaseTrigger):
         self.end_time = None if end_time is None else _arguments.epoch_seconds("end_time", end_time)
         self.max_consecutive_errors = _arguments.whole_number("max_consecutive_errors", max_consecutive_errors)
         self.cancel_on_kill = bool(cancel_on_kill)
-        self.first_poll_at = float(first_poll_at) if first_poll_at is not None else None
+        self.first_poll_at = None if first_poll_at is None else _arguments.epoch_seconds("first_poll_at", first_poll_at)
         # The connection's style's advice, known once the connection is read.
         self._style_interval = ApiStyle.default_poll_interval
 
@@ -304,7 +304,7 @@ class VideoTaskTrigger(BaseTrigger):
 
     def _first_poll(self) -> float:
         """Seconds before the first poll: one interval, or until ``first_poll_at`` if that is later."""
-        if self.first_poll_at is None or not math.isfinite(self.first_poll_at):
+        if self.first_poll_at is None:
             return self._jittered(self._interval)
         return self._next_poll(self.first_poll_at - self._now())
 

@@ -280,6 +280,9 @@ def test_invalid_arguments_are_refused(kwargs):
         ("end_time", -1.0),
         ("end_time", "1767225600"),
         ("max_consecutive_errors", True),
+        ("first_poll_at", float("nan")),
+        ("first_poll_at", float("inf")),
+        ("first_poll_at", True),
     ],
 )
 def test_a_number_argument_that_is_not_finite_in_range_and_a_number_is_refused_naming_it(name, value):
