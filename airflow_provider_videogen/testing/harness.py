@@ -189,12 +189,20 @@ class _SimulatorClient:
         delay: float = 1.0,
         truncate_at: int | None = None,
         rate: float | None = None,
+        escape: str = "raw",
+        size: int | None = None,
+        then_status: str | None = None,
     ) -> int:
-        """Queue a fault for the next matching requests; return its id.
+        r"""Queue a fault for the next matching requests; return its id.
 
         :param kind: ``http_error``, ``reset``, ``slow``, ``empty_body``, ``malformed_body``,
             ``truncate``, ``expired``, ``trickle`` (an API answer sent a few bytes at a time,
-            ``delay`` seconds apart) or ``throttle`` (a download's body sent at ``rate``).
+            ``delay`` seconds apart), ``throttle`` (a download's body sent at ``rate``), ``echo_key`` (the
+            answer's objects hold the key, written as ``escape`` says), ``cookie`` (the answer sets a
+            cookie), ``oversized`` (the answer padded to ``size`` bytes, 5 MiB by default), ``duplicate``
+            (each item of a list answer twice, the first copy changed by ``body``, by default to a
+            failure) or ``redirect`` (``status``, default 307, to the same path at another origin:
+            ``localhost`` for ``127.0.0.1`` and back).
         :param target: ``query``, ``create``, ``cancel``, ``list``, ``download`` or ``any``.
         :param status: HTTP status of ``http_error`` (default 500).
         :param retry_after: ``Retry-After`` header (seconds or an HTTP date).
@@ -206,6 +214,11 @@ class _SimulatorClient:
         :param truncate_at: body bytes sent before a ``truncate`` closes the connection
             (default half the body).
         :param rate: bytes per second of a ``throttle``d download.
+        :param escape: how ``echo_key`` writes the key: ``raw``, ``slash`` (``/`` as ``\/``) or
+            ``unicode`` (every character as ``\uXXXX``).
+        :param size: bytes of an ``oversized`` answer.
+        :param then_status: pin the task ``task_id`` to this status once the fault has fired (it moves on
+            before the client's next request).
         """
         payload = {
             "kind": kind,
@@ -219,6 +232,9 @@ class _SimulatorClient:
             "delay": delay,
             "truncate_at": truncate_at,
             "rate": rate,
+            "escape": escape,
+            "size": size,
+            "then_status": then_status,
         }
         result: dict[str, Any] = self._call("POST", "faults", payload)
         return int(result["id"])

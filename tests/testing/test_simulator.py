@@ -657,6 +657,57 @@ def test_invalid_faults_are_rejected(sim):
         sim.add_fault(kind="reset", target="everything")
 
 
+@pytest.mark.parametrize(
+    ("escape", "written"), [("raw", KEY), ("slash", KEY), ("unicode", "".join(f"\\u{ord(c):04x}" for c in KEY))]
+)
+def test_echo_key_fault_writes_the_key_into_every_object_of_the_answer(sim, http, escape, written):
+    task_id = sim.add_task()
+    sim.add_fault(kind="echo_key", target="query", escape=escape)
+    answer = http.get(f"{sim.base_url}{CONTENTS}/{task_id}", headers=AUTH)
+    assert written in answer.text
+    assert answer.json()["echo"] == KEY and answer.json()["id"] == task_id
+
+
+def test_echo_key_fault_can_escape_slashes(sim, http):
+    task_id = sim.add_task(queued_seconds=0, running_seconds=0)  # succeeded: its answer holds URLs
+    sim.add_fault(kind="echo_key", target="query", escape="slash")
+    answer = http.get(f"{sim.base_url}{CONTENTS}/{task_id}", headers=AUTH)
+    assert "\\/" in answer.text and answer.json()["content"]["video_url"].startswith("http")
+
+
+def test_cookie_oversized_and_duplicate_faults_change_the_real_answer(sim, http):
+    one, two = sim.add_task(), sim.add_task()
+    sim.add_fault(kind="cookie", target="query")
+    assert http.get(f"{sim.base_url}{CONTENTS}/{one}", headers=AUTH).cookies.get("videogen_sim_session")
+    sim.add_fault(kind="oversized", target="query", size=100_000)
+    big = http.get(f"{sim.base_url}{CONTENTS}/{one}", headers=AUTH)
+    assert len(big.content) > 100_000 and big.json()["id"] == one
+    sim.add_fault(kind="duplicate", target="list")
+    items = http.get(f"{sim.base_url}{CONTENTS}", headers=AUTH).json()["items"]
+    assert [item["id"] for item in items] == [two, two, one, one] or [i["id"] for i in items] == [one, one, two, two]
+    assert [item["status"] for item in items[::2]] == ["failed", "failed"]
+    assert "failed" not in [item["status"] for item in items[1::2]]
+
+
+def test_redirect_fault_sends_the_client_to_the_same_path_at_another_origin(sim, http):
+    task_id = sim.add_task()
+    sim.add_fault(kind="redirect", target="query")
+    answer = http.get(f"{sim.base_url}{CONTENTS}/{task_id}?a=1", headers=AUTH, allow_redirects=False)
+    port = sim.base_url.rsplit(":", 1)[1]
+    assert (answer.status_code, answer.headers["Location"]) == (307, f"http://localhost:{port}{CONTENTS}/{task_id}?a=1")
+
+
+def test_then_status_moves_the_task_on_once_the_fault_fired_and_the_log_has_each_arrival_status(sim, http):
+    task_id = sim.add_task(queued_seconds=600)
+    sim.add_fault(kind="http_error", target="cancel", status=429, task_id=task_id, then_status="succeeded")
+    url = f"{sim.base_url}{CONTENTS}/{task_id}"
+    assert http.delete(url, headers=AUTH).status_code == 429
+    assert sim.get_task(task_id)["status"] == "succeeded"
+    assert [r["task_status"] for r in sim.requests(target="cancel")] == ["queued"]
+    with pytest.raises(ValueError, match="then_status"):
+        sim.add_fault(kind="reset", then_status="succeeded")
+
+
 # ---------------------------------------------------------------------------------------------
 # File host
 # ---------------------------------------------------------------------------------------------

@@ -16,7 +16,10 @@ SHAPES = ("gateway", "documented")
 FINAL_STATUSES = ("succeeded", "failed", "cancelled", "expired")
 FAULT_KINDS = (
     "http_error", "reset", "slow", "empty_body", "malformed_body", "truncate", "expired", "trickle", "throttle",
+    "echo_key", "cookie", "oversized", "duplicate", "redirect",
 )  # fmt: skip
+#: How an ``echo_key`` fault writes the key into the answer: as is, JSON-escaped with ``\/``, or as ``\uXXXX``.
+ECHO_ESCAPES = ("raw", "slash", "unicode")
 FAULT_TARGETS = ("query", "create", "cancel", "list", "download", "any")
 
 DEFAULT_MODEL = "doubao-seedance-1-0-pro-250528"

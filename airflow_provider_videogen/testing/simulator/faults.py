@@ -118,3 +118,77 @@ async def send_trickled(
             break
         await response.write(payload[start : start + TRICKLE_BYTES])
     return response
+
+
+#: Bytes an ``oversized`` fault pads an answer to by default: past any sane limit on an API answer.
+OVERSIZED_BYTES = 5 * 1024 * 1024
+#: The first copy of each item of a ``duplicate`` list answer says this by default (the second is the truth).
+CONTRADICTION: dict[str, Any] = {
+    "status": "failed",
+    "error": {"code": "SimulatedContradiction", "message": "This copy of the task contradicts the other one."},
+}
+
+
+def other_origin(request: web.BaseRequest) -> str:
+    """Return the scheme and host of another origin that reaches this same server (127.0.0.1 and localhost)."""
+    host, _, port = request.host.rpartition(":")
+    if not host or port.startswith("]") or not port.isdigit():
+        host, port = request.host, ""
+    other = "localhost" if host != "localhost" else "127.0.0.1"
+    return f"{request.scheme}://{other}{':' + port if port else ''}"
+
+
+def redirect_elsewhere(request: web.BaseRequest, fault: Fault) -> web.Response:
+    """Answer a ``redirect`` fault: the same path and query at another origin (a CDN, a login page)."""
+    location = other_origin(request) + request.path_qs
+    return web.Response(status=fault.status or 307, headers={"Location": location})
+
+
+def _each_object(value: Any, visit: Callable[[dict[str, Any]], None]) -> None:
+    if isinstance(value, dict):
+        visit(value)
+        for item in value.values():
+            _each_object(item, visit)
+    elif isinstance(value, list):
+        for item in value:
+            _each_object(item, visit)
+
+
+def reshape(fault: Fault, response: web.Response, api_key: str) -> web.Response:
+    r"""Apply an answer-changing fault to a style's JSON answer.
+
+    ``echo_key``: every object of the answer gets an ``echo`` field holding the key (``fault.escape``:
+    as is, with ``/`` written ``\/``, or every character as ``\uXXXX``, all valid JSON); ``cookie``: the
+    answer sets a cookie; ``oversized``: a ``padding`` field makes it ``fault.size`` bytes or more;
+    ``duplicate``: each item of a list answer comes twice, the first copy changed by ``fault.body``
+    (a mapping; by default a failure), the second the truth. An answer that is not JSON is left as it is.
+    """
+    if fault.kind == "cookie":
+        response.headers.add("Set-Cookie", f"videogen_sim_session=fault-{fault.id}; Path=/; HttpOnly")
+        return response
+    raw = response.body if isinstance(response.body, bytes) else b""
+    try:
+        payload = json.loads(raw) if raw else None
+    except ValueError:
+        return response
+    if fault.kind == "echo_key":
+        _each_object(payload, lambda obj: obj.__setitem__("echo", api_key))
+        text = json.dumps(payload)
+        if fault.escape == "slash":
+            text = text.replace("/", "\\/")
+        elif fault.escape == "unicode":
+            text = text.replace(json.dumps(api_key)[1:-1], "".join(f"\\u{ord(c):04x}" for c in api_key))
+    elif fault.kind == "oversized":
+        size = OVERSIZED_BYTES if fault.size is None else fault.size
+        if isinstance(payload, dict):
+            payload["padding"] = "x" * size
+        text = json.dumps(payload) if isinstance(payload, dict) else json.dumps({"padding": "x" * size})
+    elif fault.kind == "duplicate":
+        change = fault.body if isinstance(fault.body, Mapping) else CONTRADICTION
+        items = payload.get("items") if isinstance(payload, dict) else None
+        if isinstance(payload, dict) and isinstance(items, list):
+            payload["items"] = [copy for item in items for copy in ({**item, **change}, item)]
+        text = json.dumps(payload)
+    else:
+        return response
+    return web.Response(status=response.status, body=text.encode(), headers={"Content-Type": "application/json"})

@@ -31,6 +31,8 @@ from airflow_provider_videogen.testing.simulator.faults import (
     drop_connection,
     dropped,
     fault_response,
+    redirect_elsewhere,
+    reshape,
     send_trickled,
     send_truncated,
 )
@@ -38,6 +40,10 @@ from airflow_provider_videogen.testing.simulator.routes import ROUTES, StyleRout
 from airflow_provider_videogen.testing.simulator.routes.base import Call
 from airflow_provider_videogen.testing.simulator.routes.video_generations import invalid_url
 from airflow_provider_videogen.testing.simulator.state import Fault, LogEntry, SimulatorState
+
+# Faults applied to the style's own answer (the rest replace it): cut, slowed, or changed.
+_RESHAPING = ("echo_key", "cookie", "oversized", "duplicate")
+_SHAPING = ("truncate", "trickle", *_RESHAPING)
 
 STATE_KEY = web.AppKey("videogen_simulator_state", SimulatorState)
 CLOSING_KEY = web.AppKey("videogen_simulator_closing", asyncio.Event)
@@ -72,7 +78,7 @@ class Simulator:
         task_id: str | None,
         entry: LogEntry,
         error_for_status: ErrorForStatus,
-        shaping: tuple[str, ...] = ("truncate", "trickle"),
+        shaping: tuple[str, ...] = _SHAPING,
     ) -> tuple[web.StreamResponse | None, Fault | None]:
         """Take the queued fault for a request, if any, and apply it.
 
@@ -85,12 +91,22 @@ class Simulator:
             return None, None
         entry.fault = fault.kind
         if fault.kind == "reset":
-            return drop_connection(request), fault
-        if fault.kind == "slow":
+            instead: web.StreamResponse = drop_connection(request)
+        elif fault.kind == "slow":
             return (None if await self.pause(fault.delay) else drop_connection(request)), fault
-        if fault.kind in shaping:
+        elif fault.kind in shaping:
             return None, fault
-        return fault_response(fault, error_for_status), fault
+        elif fault.kind == "redirect":
+            instead = redirect_elsewhere(request, fault)
+        else:
+            instead = fault_response(fault, error_for_status)
+        self.fired(fault)
+        return instead, fault
+
+    def fired(self, fault: Fault) -> None:
+        """Once a fault's answer is made: move its task on to ``then_status``, if it asks (and the task exists)."""
+        if fault.then_status is not None and fault.task_id in self.state.tasks:
+            self.state.set_status(fault.task_id, fault.then_status)
 
     async def api(self, request: web.Request) -> web.StreamResponse:
         """Answer a request to a style's routes."""
@@ -137,6 +153,10 @@ class Simulator:
         if not style.authorised(request, self.state.config.api_key):
             return style.unauthorised()
         response = await style.answer(self, Call(request, target, task_id, body, entry, truncate))
+        if fault is not None:
+            self.fired(fault)
+        if fault is not None and fault.kind in _RESHAPING and isinstance(response, web.Response):
+            return reshape(fault, response, self.state.config.api_key)
         if fault is None or fault.kind not in ("truncate", "trickle") or not isinstance(response, web.Response):
             return response  # a streamed file was cut by the style itself
         payload = response.body if isinstance(response.body, bytes) else b""

@@ -21,6 +21,7 @@ from aiohttp import web
 from airflow_provider_videogen.testing.simulator import routes
 from airflow_provider_videogen.testing.simulator.config import (
     DEFAULT_MODEL,
+    ECHO_ESCAPES,
     FAULT_KINDS,
     FAULT_TARGETS,
     FINAL_STATUSES,
@@ -112,6 +113,9 @@ class Fault:
     delay: float
     truncate_at: int | None
     rate: float | None = None
+    escape: str = "raw"
+    size: int | None = None
+    then_status: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """Describe the fault for the control API."""
@@ -121,9 +125,14 @@ class Fault:
 class LogEntry:
     """A recorded request; the raw parts are decoded only when the log is read."""
 
-    __slots__ = ("body", "fault", "headers", "method", "path", "query_string", "status", "target", "task_id", "time")
+    __slots__ = (
+        "body", "fault", "headers", "method", "path", "query_string", "status", "target", "task_id", "task_status",
+        "time",
+    )  # fmt: skip
 
-    def __init__(self, request: web.BaseRequest, target: str, task_id: str | None, body: bytes) -> None:
+    def __init__(
+        self, request: web.BaseRequest, target: str, task_id: str | None, body: bytes, task_status: str | None = None
+    ) -> None:
         self.method = request.method
         self.path = request.path
         self.query_string = request.query_string
@@ -131,6 +140,8 @@ class LogEntry:
         self.body = body
         self.target = target
         self.task_id = task_id
+        # The named task's status when the request arrived: whether a cancel reached a finished task.
+        self.task_status = task_status
         self.time = time.time()
         self.status: int | None = None
         self.fault: str | None = None
@@ -160,6 +171,7 @@ class LogEntry:
             "body": body,
             "target": self.target,
             "task_id": self.task_id,
+            "task_status": self.task_status,
             "time": self.time,
             "status": self.status,
             "fault": self.fault,
@@ -401,8 +413,15 @@ class SimulatorState:
         delay: float = 1.0,
         truncate_at: int | None = None,
         rate: float | None = None,
+        escape: str = "raw",
+        size: int | None = None,
+        then_status: str | None = None,
     ) -> Fault:
-        """Queue a fault; ``times <= 0`` makes it permanent until cleared."""
+        """Queue a fault; ``times <= 0`` makes it permanent until cleared.
+
+        ``then_status`` pins the fault's task (``task_id``) to that status once the fault has fired: the
+        task moves on between this answer and the client's next request (a retry, a cancel after a kill).
+        """
         if kind not in FAULT_KINDS:
             raise ValueError(f"kind must be one of {FAULT_KINDS}")
         if target not in FAULT_TARGETS:
@@ -415,6 +434,12 @@ class SimulatorState:
             raise ValueError("delay must be >= 0")
         if kind == "throttle" and (target != "download" or rate is None or not float(rate) > 0):
             raise ValueError("a throttle fault needs target 'download' and a rate > 0 (bytes per second)")
+        if escape not in ECHO_ESCAPES:
+            raise ValueError(f"escape must be one of {ECHO_ESCAPES}")
+        if size is not None and int(size) < 0:
+            raise ValueError("size must be >= 0")
+        if then_status is not None and (task_id is None or not isinstance(then_status, str) or not then_status):
+            raise ValueError("then_status needs a task_id and a non-empty status")
         self._fault_ids += 1
         fault = Fault(
             id=self._fault_ids,
@@ -429,6 +454,9 @@ class SimulatorState:
             delay=float(delay),
             truncate_at=None if truncate_at is None else int(truncate_at),
             rate=None if rate is None else float(rate),
+            escape=escape,
+            size=None if size is None else int(size),
+            then_status=then_status,
         )
         self.faults.append(fault)
         return fault
@@ -453,7 +481,8 @@ class SimulatorState:
 
     def record(self, request: web.BaseRequest, target: str, task_id: str | None, body: bytes) -> LogEntry:
         """Log a request (when the log is on) and return its entry, for the answer's status."""
-        entry = LogEntry(request, target, task_id, body)
+        task = self.tasks.get(task_id) if task_id is not None else None
+        entry = LogEntry(request, target, task_id, body, task.status(time.time()) if task is not None else None)
         if self.config.request_log:
             self.log.append(entry)
         return entry
