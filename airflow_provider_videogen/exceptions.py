@@ -77,6 +77,26 @@ class VideoGenRequestNotSentError(VideoGenTransientError):
     """A transient fault that surely happened before the service received the request."""
 
 
+class VideoTaskMayExistError(VideoGenTransientError):
+    """The create call reached the service, but its answer was lost or unreadable: the video task may exist.
+
+    A timeout or a reset after the request was sent, an answer cut short or too large. Submitting
+    again may pay for a second generation.
+    """
+
+
+class VideoTaskIdMissingError(VideoGenAPIError):
+    """The service accepted a create call but its answer holds no task id: the video task may exist."""
+
+
+class VideoGenerationOutcomeUnknownError(VideoGenError, AirflowFailException):
+    """The create call may have made a generation whose id never arrived; the task ends without retrying.
+
+    A retry could only submit (and pay for) another generation. The message says how to find the
+    first one in the service's task list and wait for it, or to clear the task to submit again.
+    """
+
+
 class VideoGenNotSupportedError(VideoGenError):
     """The connection's API style has no such operation (e.g. cancelling on a video-generations gateway)."""
 

@@ -15,8 +15,8 @@ provider's promises afterwards, whatever the messages say:
 
 By default a covering sample runs (each operation x fault x position once, each style x operation x
 position at least once); ``VIDEOGEN_FAULT_MATRIX=full`` runs the whole product. Run it alone with
-``pytest -m fault_matrix``. A cell that fails because of a known defect is marked ``xfail(strict=True)``
-with the defect's name, so that the mark must go when the fix lands.
+``pytest -m fault_matrix``. A cell that finds a defect is a failing test: write the defect's own test
+beside the code, fix it, and the cell passes.
 """
 
 from __future__ import annotations
@@ -53,47 +53,7 @@ def videogen_simulator_settings() -> dict[str, Any]:
     return {"api_key": KEY, "queued_seconds": 0.2, "running_seconds": 0.3, "video_size": 64_000}
 
 
-def known_defect(cell: Cell) -> str | None:
-    """The known defect (being fixed elsewhere) or new finding that makes this cell fail, if any."""
-    operation, fault, position = cell.operation, cell.fault.name, cell.position
-    if operation == "query" and position == "retry" and fault in ("404-bare", "html-404"):
-        return "hardening item 1: a proxy's 404 to a retry's look-up of the saved id makes the operator submit again"
-    if operation == "create" and position == "kill":
-        return "hardening item 2: a kill during the create call raises before the id is saved; the retry pays again"
-    if fault in ("echo-slash", "echo-unicode") and (
-        operation == "list" or (operation == "query" and position != "kill")
-    ):
-        return "hardening item 3: a JSON-escaped echoed key reaches VideoTask.raw, XCom and events"
-    if operation == "list" and fault == "cookie":
-        return "hardening item 4: the shared aiohttp session's cookie jar carries one key's cookies to another's"
-    if operation == "cancel" and position == "retry":
-        return "hardening item 5: a cancel retried after a 429 reaches a task that finished meanwhile"
-    if operation == "list" and fault in (
-        "413-api",
-        "413-bare",
-        "414-api",
-        "414-bare",
-        "431-api",
-        "431-bare",
-        "oversized",
-    ):
-        return "hardening item 6: a 413/414/431 or oversized list answer ends every sharer's wait with error"
-    if operation == "list" and fault == "duplicate":
-        return "hardening item 10: the same id twice in one list answer, the first copy wins"
-    if operation == "create" and position != "kill" and fault in ("truncate", "oversized"):
-        return "new: a create answer cut mid-body or too large fails the try retryably; the retry pays again"
-    if operation == "list" and fault in ("409-api", "409-bare", "redirect"):
-        return "new: one 409 or redirect answer to the shared list call ends every sharer's wait with error"
-    return None
-
-
-def _param(cell: Cell) -> Any:
-    reason = known_defect(cell)
-    marks = [pytest.mark.xfail(reason=reason, strict=True)] if reason else []
-    return pytest.param(cell, id=cell.id, marks=marks)
-
-
-@pytest.mark.parametrize("cell", [_param(cell) for cell in cells()])
+@pytest.mark.parametrize("cell", [pytest.param(cell, id=cell.id) for cell in cells()])
 def test_the_promises_hold_whatever_the_service_answers(cell: Cell, sim, videogen_connection, tmp_path: Path):
     # Cookies are kept only for host names (not for IP addresses): the cookie cells use one.
     host = sim.base_url.replace("127.0.0.1", "localhost") if cell.fault.kind == "cookie" else sim.base_url

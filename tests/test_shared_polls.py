@@ -261,12 +261,16 @@ async def test_a_task_listed_twice_in_one_answer_is_decided_by_its_own_get(sim, 
     assert [r["task_id"] for r in sim.requests(target="query")] == [task_id]
 
 
-@pytest.mark.parametrize("status", [400, 403, 404, 405])  # 403 without an API error: a proxy's, not about the key
+# 403 without an API error: a proxy's, not about the key; 307: a redirect to another origin, never followed.
+@pytest.mark.parametrize("status", [400, 403, 404, 405, 409, 307])
 async def test_a_host_refusing_the_list_call_is_polled_task_by_task_and_it_is_said_once(
     sim, videogen_connection, caplog, status
 ):
     task_ids = [sim.add_task(queued_seconds=600) for _ in range(3)]
-    sim.add_fault("http_error", target="list", status=status, body="{}", content_type="application/json", times=0)
+    if status == 307:
+        sim.add_fault("redirect", target="list", times=0)
+    else:
+        sim.add_fault("http_error", target="list", status=status, body="{}", content_type="application/json", times=0)
     hooks = await resolved_hooks("videogen_default", 3)
     try:
         with caplog.at_level(logging.WARNING, logger="airflow_provider_videogen.shared_polls"):

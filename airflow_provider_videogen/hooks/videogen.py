@@ -29,6 +29,8 @@ from airflow_provider_videogen.exceptions import (
     VideoGenNotSupportedError,
     VideoGenRequestNotSentError,
     VideoGenTransientError,
+    VideoTaskIdMissingError,
+    VideoTaskMayExistError,
     VideoTaskNotFoundError,
 )
 from airflow_provider_videogen.fairness import in_turns
@@ -530,9 +532,9 @@ def _transient_or_not_the_apis_not_found(error: BaseException) -> bool:
 
 
 def _maybe_created(error: VideoGenTransientError) -> VideoGenTransientError:
-    if isinstance(error, VideoGenRequestNotSentError) or error.http_status in (429, 503):
+    if isinstance(error, (VideoGenRequestNotSentError, VideoTaskMayExistError)) or error.http_status in (429, 503):
         return error
-    return VideoGenTransientError(
+    return VideoTaskMayExistError(
         f"{error} The service may have created the video task anyway: look at its task list before "
         "submitting again, to avoid paying twice.",
         http_status=error.http_status,
@@ -545,10 +547,10 @@ def _created_task_id(answer: Any, settings: VideoGenConnectionSettings) -> str:
     """Read the new id from the create answer, as the connection's style says."""
     video_task_id = settings.style.created_task_id(answer)
     if video_task_id is None:
-        raise VideoGenAPIError(
+        raise VideoTaskIdMissingError(
             f"The service at {settings.base_url} accepted the generation but its answer holds no task id "
-            f"({settings.excerpt(json.dumps(answer))}). The task may exist: look at the "
-            "service's task list before submitting again."
+            f"({settings.excerpt(json.dumps(answer))}). The service may have created the video task: look at "
+            "its task list before submitting again."
         )
     return settings.style.check_task_id(video_task_id)
 
@@ -669,12 +671,17 @@ def _probe_not_found_result(settings: VideoGenConnectionSettings, error: VideoTa
 
 def _too_large_error(
     error: transport.AnswerTooLargeError, action: str, video_task_id: str | None, settings: VideoGenConnectionSettings
-) -> VideoGenAPIError:
-    return VideoGenAPIError(
+) -> VideoGenError:
+    message = (
         f"Could not {action} {_describe(video_task_id)} at {settings.base_url}: {error}. An answer of this API "
-        "is a small JSON object: check the base URL and path_prefix of the connection.",
-        video_task_id=video_task_id,
+        "is a small JSON object: check the base URL and path_prefix of the connection."
     )
+    if action == "create":  # the service took the request: what it made is unknown
+        return VideoTaskMayExistError(
+            f"{message} The service may have created the video task anyway: look at its task list before "
+            "submitting again, to avoid paying twice."
+        )
+    return VideoGenAPIError(message, video_task_id=video_task_id)
 
 
 def _surely_unsent(error: BaseException) -> bool:

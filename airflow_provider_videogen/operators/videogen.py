@@ -23,9 +23,12 @@ from airflow_provider_videogen.events import (
 )
 from airflow_provider_videogen.exceptions import (
     VideoGenerationNotSavedError,
+    VideoGenerationOutcomeUnknownError,
     VideoGenError,
     VideoGenNotSupportedError,
     VideoGenTransientError,
+    VideoTaskIdMissingError,
+    VideoTaskMayExistError,
     VideoTaskNotFoundError,
 )
 from airflow_provider_videogen.generation_record import GenerationRecord, generation_record
@@ -408,6 +411,13 @@ class GenerateVideoOperator(BaseOperator):
         self._submitting = True
         try:
             video_task_id = self.hook.create_task(self.generation_request())
+        except (VideoTaskMayExistError, VideoTaskIdMissingError) as error:
+            # A retry would submit again without knowing whether this generation exists: pay at most once.
+            raise VideoGenerationOutcomeUnknownError(
+                f"{error} This task fails without retries so that no second generation is paid for. If the "
+                "service's task list shows the generation, wait for it with VideoTaskSensor(video_task_id=...) "
+                "and fetch it; if it does not, clear this task to submit again."
+            ) from error
         finally:
             self._submitting = False
         # The id reaches XCom and the log first: whatever fails next, a person can still find it.

@@ -562,6 +562,24 @@ def test_a_kill_during_the_create_whose_id_cannot_be_saved_still_cancels_and_end
     assert sim.get_task(ctx["ti"].xcom["video_task_id"])["status"] == "cancelled"
 
 
+@pytest.mark.parametrize("fault", ["truncate", "oversized", "no-id"])
+def test_a_create_answer_lost_after_the_service_took_it_ends_the_task_for_good_without_paying_again(
+    sim, videogen_connection, fault
+):
+    if fault == "no-id":
+        sim.add_fault(kind="http_error", target="create", status=200, body={"status": "accepted"}, times=1)
+    else:
+        sim.add_fault(kind=fault, target="create", times=1)
+    store = FakeStateStore()
+    ctx = context(store)
+    with pytest.raises(AirflowFailException, match="may have created the video task") as caught:
+        operator(prompt=quick()).execute(ctx)
+    message = str(caught.value)
+    assert "without retries" in message and "task list" in message and "VideoTaskSensor" in message
+    assert len(sim.requests(target="create")) == 1
+    assert store.values == {}  # no id to save: the next try could only pay again, so there is none
+
+
 # ---- the durable record itself ---------------------------------------------------------------
 
 
