@@ -31,6 +31,7 @@ from airflow_provider_videogen.operators.videogen import FetchVideoOperator, Gen
 from airflow_provider_videogen.styles import STYLES
 from airflow_provider_videogen.triggers.videogen import VideoTaskTrigger
 from airflow_provider_videogen.video_download import RECORD_SUFFIX
+from tests.task_context import FakeStateStore, FakeTaskInstance
 
 # "/" so that a JSON writer's "\/" differs from the key, "+" and "=" so that URL and base64 encodings do.
 KEY = "mx/k3y+7f3a9c=Qw"
@@ -305,29 +306,6 @@ def dumped(value: Any) -> str:
 
 
 # ---- Airflow's context, faked as tests/operators do -------------------------------------------
-
-
-class FakeTaskInstance:
-    """The task instance of the context: what the operator pushes to XCom."""
-
-    def __init__(self) -> None:
-        self.xcom: dict[str, Any] = {}
-
-    def xcom_push(self, key: str, value: Any) -> None:
-        self.xcom[key] = value
-
-
-class FakeStateStore:
-    """Airflow 3.3's ``task_state_store``: it outlives a try."""
-
-    def __init__(self) -> None:
-        self.values: dict[str, Any] = {}
-
-    def get(self, key: str, default: Any = None) -> Any:
-        return self.values.get(key, default)
-
-    def set(self, key: str, value: Any, *, retention: Any = None) -> None:
-        self.values[key] = value
 
 
 class FakeOutletEvents(dict):  # type: ignore[type-arg]

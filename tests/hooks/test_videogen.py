@@ -551,7 +551,8 @@ def test_a_key_echoed_json_escaped_in_a_status_answer_is_masked_in_the_task(mode
 @pytest.mark.parametrize("escaped_key_answer", list(JSON_ESCAPES), indirect=True)
 def test_a_key_echoed_json_escaped_never_reaches_the_operators_return_values(escaped_key_answer, caplog):
     from airflow_provider_videogen.operators.videogen import FetchVideoOperator, GenerateVideoOperator
-    from tests.operators.test_generate import FakeStateStore, context
+    from tests.operators.test_generate import context
+    from tests.task_context import FakeStateStore
 
     store = FakeStateStore()
     store.values[GenerateVideoOperator.state_store_key] = escaped_key_answer  # an earlier try's generation

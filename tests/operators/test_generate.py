@@ -22,6 +22,7 @@ from airflow_provider_videogen.hooks.videogen import RetryPolicy
 from airflow_provider_videogen.operators.videogen import GenerateVideoOperator
 from airflow_provider_videogen.styles import STYLES
 from airflow_provider_videogen.triggers.videogen import VideoTaskTrigger
+from tests.task_context import FakeStateStore, FakeTaskInstance
 
 try:
     from airflow.sdk.exceptions import TaskDeferred
@@ -30,27 +31,6 @@ except ImportError:  # Airflow 3.1
 
 MODEL = "doubao-seedance-1-0-pro-250528"
 FAST = RetryPolicy(max_attempts=2, initial_wait=0.01, max_wait=0.02)
-
-
-class FakeTaskInstance:
-    def __init__(self) -> None:
-        self.xcom: dict[str, Any] = {}
-
-    def xcom_push(self, key: str, value: Any) -> None:
-        self.xcom[key] = value
-
-
-class FakeStateStore:
-    """Stands in for Airflow 3.3's ``task_state_store``: it outlives one try, like the real one."""
-
-    def __init__(self) -> None:
-        self.values: dict[str, Any] = {}
-
-    def get(self, key: str, default: Any = None) -> Any:
-        return self.values.get(key, default)
-
-    def set(self, key: str, value: Any, *, retention: Any = None) -> None:
-        self.values[key] = value
 
 
 def context(store: FakeStateStore | None = None) -> dict[str, Any]:
