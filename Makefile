@@ -7,7 +7,7 @@ AIRFLOW_OLDEST := 3.1.8
 NEWEST := $(VENVS)/airflow-$(AIRFLOW_NEWEST)
 OLDEST := $(VENVS)/airflow-$(AIRFLOW_OLDEST)
 PYTEST_ARGS ?=
-EXTRAS := s3,dev,bench
+EXTRAS := s3,dev,bench,docs
 # The newest Airflow also gets the distributed suite's packages (Celery provider, PostgreSQL and Redis servers).
 EXTRAS_$(AIRFLOW_NEWEST) := $(EXTRAS),distributed
 # Pins a venv takes in place of Airflow's constraints file for that release (which lives outside the package
@@ -21,7 +21,7 @@ EXTRAS_$(AIRFLOW_NEWEST) := $(EXTRAS),distributed
 PINS_$(AIRFLOW_OLDEST) := "cryptography<51"
 BENCH_ARGS ?=
 
-.PHONY: help demo airflow distributed test lint typecheck test-newest test-oldest test-e2e test-distributed test-matrix bench clean
+.PHONY: help demo airflow distributed docs docs-strict test lint typecheck test-newest test-oldest test-e2e test-distributed test-matrix bench clean
 
 help:
 	@echo "make demo   - run the example DAG end to end against the bundled simulator"
@@ -29,6 +29,7 @@ help:
 	@echo "make airflow - a full local Airflow (UI) with the simulator and the example DAGs"
 	@echo "make distributed - Airflow scaled out: CeleryExecutor, PostgreSQL, Redis, two workers, two triggerers (UI)"
 	@echo "make test-distributed - the distributed end-to-end suite alone (part of make test)"
+	@echo "make docs   - build the documentation site into build/site/ (open build/site/index.html)"
 	@echo "make bench  - run the benchmarks"
 
 $(UV):
@@ -52,6 +53,15 @@ airflow: $(NEWEST)/.installed
 distributed: $(NEWEST)/.installed
 	$(NEWEST)/bin/python scripts/airflow_distributed.py
 
+# The documentation site (MkDocs, Material theme, API pages from the docstrings).
+docs: $(NEWEST)/.installed
+	NO_MKDOCS_2_WARNING=1 $(NEWEST)/bin/mkdocs build
+	@echo "The docs are in build/site/: open build/site/index.html"
+
+# Strict: a broken link, a missing page or image, or an API name that no longer exists fails the build.
+docs-strict: $(NEWEST)/.installed
+	NO_MKDOCS_2_WARNING=1 $(NEWEST)/bin/mkdocs build --strict
+
 lint: $(NEWEST)/.installed
 	$(NEWEST)/bin/ruff check .
 	$(NEWEST)/bin/ruff format --check .
@@ -71,7 +81,7 @@ test-oldest: $(OLDEST)/.installed
 test-matrix: $(NEWEST)/.installed
 	$(NEWEST)/bin/python -m pytest -p no:cacheprovider -m fault_matrix tests/test_fault_matrix.py
 
-test: lint typecheck test-newest test-oldest
+test: lint typecheck docs-strict test-newest test-oldest
 
 # The end-to-end suite alone (a real scheduler, triggerer, dag-processor and api-server); `make test` runs it too.
 test-e2e: $(NEWEST)/.installed $(OLDEST)/.installed

@@ -13,6 +13,7 @@ temporary folder. Ctrl+C stops every process and removes the database.
 
 from __future__ import annotations
 
+import json
 import shutil
 import sys
 import time
@@ -24,6 +25,23 @@ API_KEY = "local-demo-key"
 
 sys.path.insert(0, str(REPO))
 
+from scripts.airflow_local import PRESETS  # noqa: E402  (the path above makes scripts importable)
+
+
+def preset_connection_env(simulator_url: str, api_key: str) -> dict[str, str]:
+    """The ``AIRFLOW_CONN_...`` variables of make airflow's preset connections, pointing at the simulator."""
+    return {
+        f"AIRFLOW_CONN_{preset.conn_id.upper()}": json.dumps(
+            {
+                "conn_type": "videogen",
+                "host": simulator_url,
+                "password": api_key,
+                "extra": {"api_style": preset.api_style},
+            }
+        )
+        for preset in PRESETS
+    }
+
 
 def main() -> int:
     from airflow_provider_videogen.testing import SimulatorProcess
@@ -32,11 +50,8 @@ def main() -> int:
     shutil.rmtree(HOME, ignore_errors=True)
     HOME.mkdir(parents=True)
     print("Starting PostgreSQL, Redis, the simulator and Airflow (about a minute)...", flush=True)
-    with SimulatorProcess(api_key=API_KEY, queued_seconds=5, running_seconds=20, video_size=5_000_000) as sim:
-        env = {
-            **sim.conn_env("videogen_default"),
-            **sim.conn_env("videogen_gateway", api_style="video_generations"),
-        }
+    with SimulatorProcess(api_key=API_KEY, queued_seconds=5, running_seconds=20, clip=True) as sim:
+        env = preset_connection_env(sim.base_url, API_KEY)
         try:
             with running(HOME, [REPO / "example_dags", REPO / "tests" / "e2e" / "dags"], env=env) as airflow:
                 triggerers = ", ".join(f"{name} (queues {','.join(queues)})" for name, queues in TRIGGERERS.items())
@@ -46,7 +61,8 @@ def main() -> int:
                     f"\nRedis:              {airflow.redis.url}"
                     f"\nCelery workers:     {', '.join(WORKERS)}"
                     f"\nTriggerers:         {triggerers}"
-                    f"\nVideoGen simulator: {sim.base_url}  (connections videogen_default, videogen_gateway)"
+                    f"\nVideoGen simulator: {sim.base_url}  (it serves a sample clip as every video)"
+                    f"\nConnections:        {', '.join(f'{p.conn_id} ({p.api_style})' for p in PRESETS)}"
                     f"\nLogs:               {airflow.logs_dir}"
                     "\nTrigger 'videogen_e2e_scale' with prompts (its videos go through the 'videos' queue) or an "
                     "example DAG. Ctrl+C stops it all.\n",

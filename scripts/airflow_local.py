@@ -3,11 +3,12 @@
 
 1. Takes a lock in the Airflow home, so that a second launcher refuses to start beside a running one.
 2. Starts the simulator on port 9000 (another port only when 9000 is taken, and says so).
-3. Migrates the metadata database (SQLite) and writes the ``videogen_default``, ``videogen_gateway``
-   and ``videogen_openai`` connections into it, pointing at the simulator, so the UI lists them.
+3. Migrates the metadata database (SQLite) and writes one connection per API style an example DAG
+   uses (:data:`PRESETS`) into it, pointing at the simulator, so the UI lists them.
 4. Runs ``airflow standalone`` (scheduler, triggerer, dag-processor and api-server) in a process
-   group and session of its own, with ``example_dags/`` as DAGs folder, the UI on 127.0.0.1:8080
-   and connection testing enabled; prints where to open the UI once it answers.
+   group and session of its own, with ``example_dags/`` and your own ``dags/`` folder as DAG
+   bundles (both rescanned every few seconds), the UI on 127.0.0.1:8080 and connection testing
+   enabled; prints where to open the UI, the connections and what to try once it answers.
 5. On Ctrl+C, SIGTERM, SIGHUP or an error, stops all of Airflow: nothing it started outlives the
    launcher.
 
@@ -38,11 +39,35 @@ from typing import IO, Any
 
 REPO = Path(__file__).resolve().parent.parent
 HOME = REPO / ".demo" / "airflow-local"
+# A folder of the user's (not in git), watched beside the examples: a DAG dropped there shows up in seconds.
+MY_DAGS = REPO / "dags"
+# Airflow rescans a bundle for new files every 5 minutes by default: a newcomer would think theirs was lost.
+DAGS_REFRESH_SECONDS = 5
 API_KEY = "local-demo-key"
 LOOPBACK = "127.0.0.1"
 UI_PORT = 8080
 SIMULATOR_PORT = 9000
 VIDEOS = "/tmp/videogen/videos/"  # the example DAGs' default destination
+
+
+@dataclass(frozen=True)
+class Preset:
+    """A connection the launchers write, pointing at the simulator: one per API style an example DAG uses."""
+
+    conn_id: str
+    api_style: str
+    description: str
+
+
+# The one list: make airflow writes these, make distributed defines them, and the banners print them.
+PRESETS = (
+    Preset("videogen_default", "contents_generations", "contents generations style (as RongCloud and Ark)"),
+    Preset("videogen_gateway", "video_generations", "video generations style (as new-api gateways)"),
+    Preset("videogen_openai", "openai_videos", "OpenAI videos style (the /v1/videos shape of gateways)"),
+    Preset("videogen_gemini", "gemini_veo", "Gemini API style (Google's Veo models)"),
+    Preset("videogen_runway", "runway", "Runway style (Runway's own API)"),
+    Preset("videogen_dashscope", "dashscope", "DashScope style (Alibaba Cloud's Wan models)"),
+)
 EXAMPLE_DAG = "videogen_generate_and_fetch"
 READY_TIMEOUT = 300.0
 # Components the health endpoint must report healthy before the UI is announced.
@@ -92,6 +117,16 @@ def airflow_settings(home: Path, ui_host: str, ui_port: int) -> dict[str, str]:
     return {
         "AIRFLOW_HOME": str(home),
         "AIRFLOW__CORE__DAGS_FOLDER": str(REPO / "example_dags"),
+        "AIRFLOW__DAG_PROCESSOR__DAG_BUNDLE_CONFIG_LIST": json.dumps(
+            [
+                {
+                    "name": name,
+                    "classpath": "airflow.dag_processing.bundles.local.LocalDagBundle",
+                    "kwargs": {"path": str(path), "refresh_interval": DAGS_REFRESH_SECONDS},
+                }
+                for name, path in (("videogen-examples", REPO / "example_dags"), ("my-dags", MY_DAGS))
+            ]
+        ),
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
         # The examples have no schedule: unpaused, a newcomer's first trigger runs at once.
         "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
@@ -122,30 +157,12 @@ def preset_connections(simulator_url: str, api_key: str) -> dict[str, dict[str, 
         "port": 0,
     }
     return {
-        "videogen_default": {
+        preset.conn_id: {
             **common,
-            "description": "The bundled simulator, contents generations style (as RongCloud and Ark). "
-            "Written by make airflow at each start.",
-            "extra": json.dumps({**dict.fromkeys(fields), "api_style": "contents_generations"}),
-        },
-        "videogen_gateway": {
-            **common,
-            "description": "The bundled simulator, video generations style (as new-api gateways). "
-            "Written by make airflow at each start.",
-            "extra": json.dumps({**dict.fromkeys(fields), "api_style": "video_generations"}),
-        },
-        "videogen_openai": {
-            **common,
-            "description": "The bundled simulator, OpenAI videos style (the /v1/videos shape of gateways). "
-            "Written by make airflow at each start.",
-            "extra": json.dumps({**dict.fromkeys(fields), "api_style": "openai_videos"}),
-        },
-        "videogen_gemini": {
-            **common,
-            "description": "The bundled simulator, Gemini API style (Google's Veo models). "
-            "Written by make airflow at each start.",
-            "extra": json.dumps({**dict.fromkeys(fields), "api_style": "gemini_veo"}),
-        },
+            "description": f"The bundled simulator, {preset.description}. Written by make airflow at each start.",
+            "extra": json.dumps({**dict.fromkeys(fields), "api_style": preset.api_style}),
+        }
+        for preset in PRESETS
     }
 
 
@@ -420,9 +437,14 @@ def ready_banner(url: str, ui_host: str, simulator_url: str) -> str:
             f"    {url}",
             "",
             exposure,
-            "Connections (Admin > Connections): videogen_default, videogen_gateway and videogen_openai, "
-            f"for the simulator at {simulator_url}",
+            f"Connections (Admin > Connections), one per API style, for the simulator at {simulator_url}:",
+            *(f"    {preset.conn_id} ({preset.api_style})" for preset in PRESETS),
             f"Try it: trigger {EXAMPLE_DAG} (Dags > {EXAMPLE_DAG} > Trigger); the video lands in {VIDEOS}",
+            f"Your own DAGs: put them in {MY_DAGS} (watched beside the examples, picked up within "
+            f"{DAGS_REFRESH_SECONDS} s).",
+            "Test a connection you saved yourself from the command line (on Airflow 3.3 the UI's Test answers "
+            "only 'Bad Request' for one saved without a port):",
+            f"    AIRFLOW_HOME={HOME} {Path(sys.executable).parent / 'airflow'} connections test <your connection id>",
             f"Airflow home (logs, database): {HOME}",
             "Ctrl+C stops everything.",
             rule,
@@ -467,12 +489,13 @@ def _run(lock: LauncherLock) -> int:
     url = ui_url(ui_host, ui_port.number)
     simulator_port = choose_port(SIMULATOR_PORT)
     simulator = SimulatorProcess(
-        api_key=API_KEY, port=simulator_port.number, queued_seconds=5, running_seconds=20, video_size=5_000_000
+        api_key=API_KEY, port=simulator_port.number, queued_seconds=5, running_seconds=20, clip=True
     )
     with simulator as sim:
         env = launcher_environment(os.environ, airflow_settings(HOME, ui_host, ui_port.number))
         print(start_banner(sim.base_url, simulator_port, url, ui_port), flush=True)
         print("Preparing the metadata database and the preset connections ...", flush=True)
+        MY_DAGS.mkdir(exist_ok=True)
         run_airflow_command(env, "db", "migrate")
         write_preset_connections(env, sim.base_url)
         airflow = start_airflow(env)

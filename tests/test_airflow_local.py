@@ -98,7 +98,14 @@ def test_preset_connections_are_importable_and_point_at_the_simulator(tmp_path):
     path = tmp_path / "connections.json"
     path.write_text(json.dumps(preset_connections("http://127.0.0.1:9000", "key-1")))
     connections = load_connections_dict(str(path))
-    assert set(connections) == {"videogen_default", "videogen_gateway", "videogen_openai", "videogen_gemini"}
+    assert set(connections) == {
+        "videogen_default",
+        "videogen_gateway",
+        "videogen_openai",
+        "videogen_gemini",
+        "videogen_runway",
+        "videogen_dashscope",
+    }
     styles = {}
     for conn_id, conn in connections.items():
         assert conn.conn_type == "videogen" and conn.description
@@ -110,7 +117,63 @@ def test_preset_connections_are_importable_and_point_at_the_simulator(tmp_path):
         "videogen_gateway": "video_generations",
         "videogen_openai": "openai_videos",
         "videogen_gemini": "gemini_veo",
+        "videogen_runway": "runway",
+        "videogen_dashscope": "dashscope",
     }
+
+
+def example_dag_connections() -> set[str]:
+    """The ``videogen_conn_id`` of every task of the example DAGs."""
+    from tests.test_example_dags import EXAMPLES
+
+    try:
+        from airflow.dag_processing.dagbag import DagBag
+    except ImportError:  # Airflow before 3.2
+        from airflow.models.dagbag import DagBag
+
+    bag = DagBag(dag_folder=str(EXAMPLES))
+    return {
+        task.videogen_conn_id for dag in bag.dags.values() for task in dag.tasks if hasattr(task, "videogen_conn_id")
+    }
+
+
+def test_every_connection_an_example_dag_uses_is_a_preset_connection():
+    used = example_dag_connections()
+    assert {"videogen_default", "videogen_runway", "videogen_dashscope"} <= used
+    assert used <= set(preset_connections("http://127.0.0.1:9000", "key-1"))
+
+
+def test_the_ready_banner_lists_every_preset_connection_with_its_style():
+    banner = ready_banner("http://127.0.0.1:8080", "127.0.0.1", "http://127.0.0.1:9000")
+    for conn_id, conn in preset_connections("http://127.0.0.1:9000", "key-1").items():
+        style = json.loads(conn["extra"])["api_style"]
+        assert f"{conn_id} ({style})" in banner
+
+
+def test_the_ready_banner_says_how_to_test_a_connection_you_saved_with_this_airflow_home():
+    banner = ready_banner("http://127.0.0.1:8080", "127.0.0.1", "http://127.0.0.1:9000")
+    assert f"AIRFLOW_HOME={airflow_local.HOME} " in banner
+    assert "airflow connections test <your connection id>" in banner
+
+
+def test_the_ready_banner_says_where_your_own_dags_go_and_how_soon_they_are_picked_up():
+    banner = ready_banner("http://127.0.0.1:8080", "127.0.0.1", "http://127.0.0.1:9000")
+    assert str(airflow_local.MY_DAGS) in banner
+    assert f"within {airflow_local.DAGS_REFRESH_SECONDS} s" in banner
+
+
+def test_your_dags_folder_is_watched_beside_the_examples_and_rescanned_within_seconds(tmp_path):
+    settings = airflow_settings(tmp_path, "127.0.0.1", 8080)
+    bundles = json.loads(settings["AIRFLOW__DAG_PROCESSOR__DAG_BUNDLE_CONFIG_LIST"])
+    paths = {bundle["name"]: bundle["kwargs"]["path"] for bundle in bundles}
+    # Not "example_dags": Airflow reserves that bundle name.
+    assert paths == {
+        "videogen-examples": str(airflow_local.REPO / "example_dags"),
+        "my-dags": str(airflow_local.MY_DAGS),
+    }
+    for bundle in bundles:
+        assert bundle["classpath"] == "airflow.dag_processing.bundles.local.LocalDagBundle"
+        assert bundle["kwargs"]["refresh_interval"] <= 10
 
 
 def test_preset_connections_hold_every_field_of_the_form_so_its_edit_view_shows_them():

@@ -4,6 +4,11 @@ The video of a task is a structurally valid MP4 file of an exact size: an ``ftyp
 ``moov`` box holding an ``mvhd`` box, then one ``mdat`` box filled with pseudo-random bytes derived
 from the task id. The payload repeats a 1 MiB block computed once per task (kept in a small LRU
 cache), so any byte range of any size can be produced quickly without holding the file in memory.
+Such a file has no track: a player cannot show it.
+
+The sample clip is what a person opens: a five-second H.264 MP4 and a PNG of its last frame,
+shipped in ``media/`` (made with ``scripts/make_simulator_clip.py``). A simulator started with
+``clip=True`` serves them in place of the made-up files.
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ import struct
 import zlib
 from collections.abc import Iterator
 from functools import lru_cache
+from importlib.resources import files
 
 BLOCK_SIZE = 1 << 20
 """Size of the pseudo-random block that the ``mdat`` payload repeats."""
@@ -125,3 +131,21 @@ def frame_png(task_id: str, width: int = 64, height: int = 36) -> bytes:
         + _png_chunk(b"IDAT", zlib.compress(bytes(rows), 6))
         + _png_chunk(b"IEND", b"")
     )
+
+
+@lru_cache(maxsize=1)
+def clip_video() -> bytes:
+    """Return the sample clip: a five-second, 640x360 H.264 MP4 that any player opens (about 250 KB)."""
+    return files("airflow_provider_videogen.testing").joinpath("media/clip.mp4").read_bytes()
+
+
+@lru_cache(maxsize=1)
+def clip_png() -> bytes:
+    """Return the last frame of :func:`clip_video` as a PNG (640x360, RGB)."""
+    return files("airflow_provider_videogen.testing").joinpath("media/clip.png").read_bytes()
+
+
+@lru_cache(maxsize=1)
+def clip_sha256() -> str:
+    """Return the hex SHA-256 of :func:`clip_video`."""
+    return hashlib.sha256(clip_video()).hexdigest()

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import json
 import re
+import time
+from typing import Any
 
 import pytest
 
 from airflow_provider_videogen.testing import SimulatorProcess
 from airflow_provider_videogen.video_download import RECORD_SUFFIX
 
-from .deployment import AirflowDeployment, ti_key
+from .conftest import EXAMPLE_DAGS, StartDeployment
+from .deployment import AirflowDeployment, ApiError, ti_key, wait_for
 from .videos import (
     GENERATE_AND_FETCH,
     TRIGGER_CLASSPATH,
@@ -28,6 +31,21 @@ from .videos import (
 )
 
 pytestmark = pytest.mark.e2e
+
+ASSET_SCHEDULED = "videogen_use_landed_videos"
+ALL_EXAMPLES = (
+    "videogen_dashscope_generate_and_fetch",
+    "videogen_gateway_generate_and_fetch",
+    "videogen_gemini_veo_generate_and_fetch",
+    "videogen_generate_and_fetch",
+    "videogen_land_videos",
+    "videogen_many_videos",
+    "videogen_openai_videos_generate_and_fetch",
+    "videogen_review_and_publish",
+    "videogen_runway_generate_and_fetch",
+    ASSET_SCHEDULED,
+    "videogen_wait_and_fetch",
+)
 
 
 def finish_in_the_triggerer(
@@ -172,3 +190,54 @@ def test_openai_videos_example_waits_in_the_triggerer_and_lands_from_the_content
     video = folder / f"{video_task_id}.mp4"
     assert (video.stat().st_size, sha256_of(video)) == (expected["video_size"], expected["video_sha256"])
     assert (folder / f"{video_task_id}.png").exists()
+
+
+def test_every_example_dag_succeeds_with_make_airflows_preset_connections(
+    start_deployment: StartDeployment, sim: SimulatorProcess
+) -> None:
+    # As make airflow deploys them: the example DAGs alone, with its preset connections (one list, which
+    # make distributed defines too), each pointing at the simulator.
+    from scripts.airflow_distributed import preset_connection_env
+
+    airflow = start_deployment([EXAMPLE_DAGS], env=preset_connection_env(sim.base_url, sim.api_key), name="examples")
+    dags = sorted(dag["dag_id"] for dag in airflow.api("GET", "/api/v2/dags", query={"limit": 100})["dags"])
+    for dag_id in ALL_EXAMPLES:
+        airflow.wait_for_dag(dag_id)
+    runs: dict[str, str] = {}
+    for dag_id in ALL_EXAMPLES:
+        if dag_id == ASSET_SCHEDULED:
+            continue  # started by the videos videogen_land_videos lands
+        conf: dict[str, Any] = {"destination": f"file://{new_folder(airflow, dag_id)}/"}
+        if dag_id == WAIT_AND_FETCH:
+            conf["video_task_id"] = sim.add_task(queued_seconds=0, running_seconds=0)
+        runs[dag_id] = airflow.trigger_dag(dag_id, conf)
+
+    review = "videogen_review_and_publish"
+    hitl = f"/api/v2/dags/{review}/dagRuns/{runs[review]}/taskInstances/review/-1/hitlDetails"
+
+    def review_asked() -> bool:
+        try:
+            detail = airflow.api("GET", hitl)
+        except ApiError as error:
+            if error.status == 404:
+                return False
+            raise
+        return detail["task_instance"]["state"] in ("awaiting_input", "deferred")
+
+    wait_for(review_asked, timeout=300, message="the review to wait for a person")
+    time.sleep(5)  # a person answers seconds later (an answer within a second can reach the scheduler first)
+    airflow.api("PATCH", hitl, {"chosen_options": ["Approve"], "params_input": {}})
+
+    states = {dag_id: airflow.wait_for_run(dag_id, run_id, timeout=300)["state"] for dag_id, run_id in runs.items()}
+    asset_runs = wait_for(
+        lambda: [
+            run
+            for run in airflow.api("GET", f"/api/v2/dags/{ASSET_SCHEDULED}/dagRuns")["dag_runs"]
+            if run["state"] in ("success", "failed")
+        ],
+        timeout=120,
+        message=f"{ASSET_SCHEDULED} to run on the landed videos",
+    )
+    states[ASSET_SCHEDULED] = asset_runs[0]["state"]
+    assert sorted(dags) == sorted(ALL_EXAMPLES)
+    assert states == dict.fromkeys(ALL_EXAMPLES, "success"), states

@@ -1070,3 +1070,39 @@ def test_pytest_plugin_fixtures(videogen_simulator, videogen_conn_env, http):
         headers={"Authorization": f"Bearer {connection['password']}"},
     )
     assert answer.status_code == 200
+
+
+# ---------------------------------------------------------------------------------------------
+# The sample clip (``clip=True``: make demo and make airflow)
+# ---------------------------------------------------------------------------------------------
+
+
+def test_a_simulator_with_the_clip_serves_it_as_each_video_and_its_last_frame_as_the_frame(http):
+    from airflow_provider_videogen.testing._media import clip_png, clip_video
+
+    with VideoGenSimulator(api_key=KEY, queued_seconds=0, running_seconds=0, clip=True) as clip_sim:
+        task_id = create_contents(http, clip_sim, "a paper boat", return_last_frame=True)
+        content = wait_for(lambda: get_contents(http, clip_sim, task_id).get("content"))
+        video = http.get(content["video_url"])
+        frame = http.get(content["last_frame_url"])
+        thumbnail_id = http.post(
+            clip_sim.base_url + "/v1/videos", json={"model": "sora-2", "prompt": "a boat"}, headers=AUTH
+        ).json()["id"]
+        video_object = f"{clip_sim.base_url}/v1/videos/{thumbnail_id}"
+        wait_for(lambda: http.get(video_object, headers=AUTH).json()["status"] == "completed")
+        thumbnail = http.get(f"{video_object}/content?variant=thumbnail", headers=AUTH)
+        # A size asked for in the prompt still gets a made-up video of that size (the tests' way).
+        sized_id = create_contents(http, clip_sim, "a boat [sim:size=5000]")
+        sized = http.get(wait_for(lambda: get_contents(http, clip_sim, sized_id).get("content"))["video_url"])
+        recorded = clip_sim.get_task(task_id)
+    assert video.content == clip_video() and video.headers["Content-Type"] == "video/mp4"
+    assert frame.content == clip_png() and thumbnail.content == clip_png()
+    assert recorded["video_size"] == len(clip_video())
+    assert recorded["video_sha256"] == hashlib.sha256(clip_video()).hexdigest()
+    assert len(sized.content) == 5000 and sized.content != clip_video()[:5000]
+
+
+def test_a_simulator_serves_made_up_videos_unless_asked_for_the_clip(sim, http):
+    task_id = create_contents(http, sim, "[sim:queued=0][sim:running=0]")
+    video = http.get(get_contents(http, sim, task_id)["content"]["video_url"])
+    assert len(video.content) == 200_000

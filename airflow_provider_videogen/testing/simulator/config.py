@@ -37,6 +37,10 @@ class SimulatorConfig:
     :param queued_seconds: default time a task stays ``queued`` after creation.
     :param running_seconds: default time a task then stays ``running`` before its final status.
     :param video_size: default size in bytes of the videos served.
+    :param clip: serve the sample clip (a playable five-second H.264 MP4, its own size) and its last
+        frame as the files of every task that asks for no size of its own (``[sim:size=N]`` does);
+        ``make demo`` and ``make airflow`` turn it on so that the video a person opens plays. Off,
+        videos are made-up bytes of ``video_size`` in an MP4 container with no track.
     :param video_generations_shape: how style-2 queries answer: ``"gateway"`` (the wrapped answer the
         new-api gateway really returns) or ``"documented"`` (the flat documented answer).
     :param url_ttl: seconds a file URL stays valid after the task finished.
@@ -61,6 +65,7 @@ class SimulatorConfig:
     queued_seconds: float = 1.0
     running_seconds: float = 2.0
     video_size: int = 1_048_576
+    clip: bool = False
     video_generations_shape: str = "gateway"
     url_ttl: float = 86_400.0
     openai_poll_after_ms: int | None = None

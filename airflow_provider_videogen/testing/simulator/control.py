@@ -12,7 +12,7 @@ from typing import Any
 
 from aiohttp import web
 
-from airflow_provider_videogen.testing._media import video_sha256
+from airflow_provider_videogen.testing._media import clip_sha256, video_sha256
 from airflow_provider_videogen.testing.simulator.routes.base import json_response
 from airflow_provider_videogen.testing.simulator.state import SimulatorState
 
@@ -58,7 +58,9 @@ async def _control(state: SimulatorState, request: web.Request) -> web.StreamRes
         task = state.tasks[parts[1]]
         if method == "GET":
             info = state.task_dict(task, base)
-            if task.video_size > 8 * 1024 * 1024:
+            if task.clip:
+                info["video_sha256"] = clip_sha256()
+            elif task.video_size > 8 * 1024 * 1024:
                 loop = asyncio.get_running_loop()
                 info["video_sha256"] = await loop.run_in_executor(None, video_sha256, task.id, task.video_size)
             else:

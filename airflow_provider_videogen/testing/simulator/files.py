@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
-from airflow_provider_videogen.testing._media import frame_png, iter_video
+from airflow_provider_videogen.testing._media import clip_png, clip_video, frame_png, iter_video
 from airflow_provider_videogen.testing.simulator.faults import (
     dropped,
     file_host_error,
@@ -86,9 +86,14 @@ async def _download_answer(
             truncate = -1
     rate = fault.rate if fault is not None and fault.kind == "throttle" else None
     if kind == "frames":
-        png = frame_png(task_id)
+        png = last_frame(task)
         return await serve(sim, request, task, len(png), "image/png", truncate, png, rate)
     return await serve(sim, request, task, task.video_size, "video/mp4", truncate, None, rate)
+
+
+def last_frame(task: Task) -> bytes:
+    """Return the PNG served as the last frame (or thumbnail) of ``task``."""
+    return clip_png() if task.clip else frame_png(task.id)
 
 
 async def serve(
@@ -126,6 +131,9 @@ async def serve(
             status = 206
             headers["Content-Range"] = f"bytes {start}-{stop - 1}/{size}"
     length = stop - start
+
+    if payload is None and task.clip:
+        payload = clip_video()
 
     def chunks() -> Any:
         if payload is not None:

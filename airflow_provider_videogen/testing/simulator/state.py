@@ -18,6 +18,7 @@ from urllib.parse import parse_qsl
 
 from aiohttp import web
 
+from airflow_provider_videogen.testing._media import clip_video
 from airflow_provider_videogen.testing.simulator import routes
 from airflow_provider_videogen.testing.simulator.config import (
     DEFAULT_MODEL,
@@ -56,6 +57,8 @@ class Task:
     pinned: str | None = None
     pinned_at: float = 0.0
     cancelled_at: float | None = None
+    clip: bool = False
+    """Its video and last frame are the sample clip's (the simulator's ``clip`` setting)."""
 
     def timeline(self, now: float) -> tuple[str, float | None, float | None, float]:
         """Return ``(status, started_at, finished_at, updated_at)`` at time ``now``."""
@@ -290,7 +293,10 @@ class SimulatorState:
                     break
         queued = config.queued_seconds if queued_seconds is None else float(queued_seconds)
         running = config.running_seconds if running_seconds is None else float(running_seconds)
+        clip = config.clip and video_size is None
         size = config.video_size if video_size is None else int(video_size)
+        if clip:
+            size = len(clip_video())
         if queued < 0 or running < 0 or size < 0:
             raise ValueError("queued_seconds, running_seconds and video_size must be >= 0")
         body = created_body if isinstance(created_body, Mapping) else {}
@@ -311,6 +317,7 @@ class SimulatorState:
             created_body=created_body,
             params=_task_params(style_routes.generation_fields(body), task_id),
             upstream_id=style_routes.upstream_id(task_id, now),
+            clip=clip,
         )
         self.tasks[task_id] = task
         return task

@@ -20,7 +20,6 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from aiohttp import web
 
-from airflow_provider_videogen.testing._media import frame_png
 from airflow_provider_videogen.testing.simulator import files
 from airflow_provider_videogen.testing.simulator.config import MSG_INPUT_MODERATION
 from airflow_provider_videogen.testing.simulator.routes.base import (
@@ -204,7 +203,7 @@ async def _content(sim: Simulator, request: web.Request, task: Task, truncate: i
         return error(404, f"The content of video '{task.id}' has expired.", "video_expired")
     variant = request.query.get("variant", "video")
     if variant == "thumbnail":
-        png = frame_png(task.id)
+        png = files.last_frame(task)
         return await files.serve(sim, request, task, len(png), "image/png", truncate, png)
     if variant != "video":
         return error(400, f"Unsupported variant {variant!r}.", "invalid_value")

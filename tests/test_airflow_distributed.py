@@ -1,0 +1,18 @@
+"""``make distributed``'s launcher: the same preset connections as ``make airflow``."""
+
+from __future__ import annotations
+
+import json
+
+from scripts.airflow_distributed import preset_connection_env
+from scripts.airflow_local import preset_connections
+
+
+def test_make_distributed_defines_the_same_preset_connections_as_make_airflow():
+    env = preset_connection_env("http://127.0.0.1:9000", "key-1")
+    presets = preset_connections("http://127.0.0.1:9000", "key-1")
+    assert set(env) == {f"AIRFLOW_CONN_{conn_id.upper()}" for conn_id in presets}
+    for conn_id, conn in presets.items():
+        defined = json.loads(env[f"AIRFLOW_CONN_{conn_id.upper()}"])
+        assert (defined["host"], defined["password"]) == ("http://127.0.0.1:9000", "key-1")
+        assert defined["extra"]["api_style"] == json.loads(conn["extra"])["api_style"]
