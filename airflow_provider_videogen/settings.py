@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
-from collections.abc import Callable, Mapping
+import weakref
+from collections.abc import Callable, Coroutine, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import urlsplit
 
 from airflow_provider_videogen import _arguments, transport
 from airflow_provider_videogen.exceptions import VideoGenConfigurationError
+from airflow_provider_videogen.fairness import in_turns
 from airflow_provider_videogen.retry import RetryPolicy
 from airflow_provider_videogen.styles import STYLES, get_style
 from airflow_provider_videogen.styles import ApiStyle as Style
@@ -25,6 +28,7 @@ __all__ = [
     "DEFAULT_PATH_PREFIXES",
     "MAX_VIDEO_TASK_ID_LENGTH",
     "ApiStyle",
+    "SharedLookups",
     "VideoGenConnectionSettings",
     "aextra",
     "check_video_task_id",
@@ -298,3 +302,68 @@ async def aextra(conn: Connection) -> dict[str, Any]:
             f"Connection {conn.conn_id!r} has extras that are not valid JSON; fix them in the connection."
         ) from None
     return extra if isinstance(extra, dict) else {}
+
+
+class SharedLookups:
+    """The connection lookups under way in each event loop, shared by the hooks that ask meanwhile.
+
+    A lookup is only shared while it runs: a hook that asks after it finished makes its own, so it
+    sees the connection as it is then, exactly as without sharing. Its result is handed to the hooks
+    that waited a slice per turn of the loop (thousands of triggers starting together wait on one).
+    """
+
+    _by_loop: weakref.WeakKeyDictionary[
+        asyncio.AbstractEventLoop, dict[str, list[asyncio.Future[VideoGenConnectionSettings]]]
+    ] = weakref.WeakKeyDictionary()
+    #: The lookups running (the loop holds tasks weakly).
+    _running: set[asyncio.Task[None]] = set()
+
+    @classmethod
+    async def resolve(
+        cls, conn_id: str, lookup: Callable[[], Coroutine[Any, Any, VideoGenConnectionSettings]]
+    ) -> VideoGenConnectionSettings:
+        """Return the settings of ``conn_id``: from the lookup under way in this loop, else from a new ``lookup()``."""
+        loop = asyncio.get_running_loop()
+        under_way = cls._by_loop.setdefault(loop, {})
+        waiters = under_way.get(conn_id)
+        if waiters is None:
+            waiters = under_way[conn_id] = []
+            task = loop.create_task(cls._look_up(under_way, conn_id, waiters, lookup()))
+            cls._running.add(task)
+            task.add_done_callback(cls._running.discard)
+        # A future per hook: one waiting hook being cancelled does not cancel the lookup for the others.
+        waiter: asyncio.Future[VideoGenConnectionSettings] = loop.create_future()
+        waiters.append(waiter)
+        try:
+            return await waiter
+        except Exception as error:
+            # The same error reaches every hook that waited: do not let each raise add to one traceback.
+            raise error.with_traceback(None) from None
+
+    @staticmethod
+    async def _look_up(
+        under_way: dict[str, list[asyncio.Future[VideoGenConnectionSettings]]],
+        conn_id: str,
+        waiters: list[asyncio.Future[VideoGenConnectionSettings]],
+        lookup: Coroutine[Any, Any, VideoGenConnectionSettings],
+    ) -> None:
+        settings: VideoGenConnectionSettings | None = None
+        failure: BaseException | None = None
+        try:
+            settings = await lookup
+        except asyncio.CancelledError:
+            for waiter in waiters:
+                waiter.cancel()  # the loop is closing
+            raise
+        except Exception as error:
+            failure = error
+        finally:
+            if under_way.get(conn_id) is waiters:
+                del under_way[conn_id]  # from now on a hook that asks makes its own lookup
+        async for waiter in in_turns(waiters):
+            if waiter.done():
+                continue  # its hook was cancelled meanwhile
+            if failure is not None:
+                waiter.set_exception(failure)
+            else:
+                waiter.set_result(settings)  # type: ignore[arg-type]

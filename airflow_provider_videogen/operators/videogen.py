@@ -520,7 +520,7 @@ class GenerateVideoOperator(BaseOperator):
         last_status = None
         try:
             while True:
-                task = self.hook.get_task(video_task_id)
+                task, poll_hint = self.hook.poll_answer(video_task_id)
                 if task.is_terminal:
                     return self._finish(final_event_payload(video_task_id, task, full_task=True), started_at)
                 if task.status is not last_status:
@@ -528,7 +528,7 @@ class GenerateVideoOperator(BaseOperator):
                     self.log.info("Video task %s is %s.", video_task_id, task.status.value)
                 if end_time is not None and time.time() >= end_time:
                     return self._finish(_timeout_payload(video_task_id, task, end_time), started_at)
-                wait = max(self._poll_interval(), min(self.hook.poll_hint or 0.0, _MAX_POLL_HINT))
+                wait = max(self._poll_interval(), min(poll_hint or 0.0, _MAX_POLL_HINT))
                 remaining = end_time - time.time() if end_time is not None else wait
                 time.sleep(max(0.0, min(wait, remaining)))
         finally:

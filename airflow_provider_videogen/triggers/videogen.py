@@ -25,7 +25,7 @@ from airflow_provider_videogen.events import (
     validate_event,
 )
 from airflow_provider_videogen.exceptions import VideoGenError, VideoGenNotSupportedError, VideoGenTransientError
-from airflow_provider_videogen.hooks.videogen import RetryPolicy, VideoGenHook
+from airflow_provider_videogen.hooks.videogen import PollAnswer, RetryPolicy, VideoGenHook
 from airflow_provider_videogen.styles.base import ApiStyle
 from airflow_provider_videogen.video_task import VideoTask, VideoTaskStatus
 
@@ -236,7 +236,7 @@ class VideoTaskTrigger(BaseTrigger):
                 # Shared with the loop's other polls of this connection that come within half the jitter's
                 # spread (at the deadline: none later), so that sharing delays a poll by that much at most.
                 gather = 0.0 if final_deadline is not None else self._interval * self.jitter / 2
-                task = await self._poll(hook, gather, give_up_at, settings.timeout)
+                task, poll_hint = await self._poll(hook, gather, give_up_at, settings.timeout)
             except VideoGenTransientError as error:
                 if give_up_at is not None and self.end_time is not None and self._now() >= give_up_at:
                     return self._timeout_event(self.end_time, last_task, error)  # given up: no poll after it
@@ -270,15 +270,15 @@ class VideoTaskTrigger(BaseTrigger):
                     shown = task.status.value if task.status is not VideoTaskStatus.UNKNOWN else repr(task.raw_status)
                     done = f" ({task.progress}%)" if task.progress is not None else ""
                     self.log.info("Video task %s is %s%s.", self.video_task_id, shown, done)
-                delay = self._next_poll(hook.poll_hint)
+                delay = self._next_poll(poll_hint)
             if final_deadline is not None:
                 return self._timeout_event(final_deadline, last_task, last_error)
 
     async def _poll(
         self, hook: VideoGenHook, gather: float, give_up_at: float | None, request_timeout: float
-    ) -> VideoTask:
+    ) -> PollAnswer:
         """Poll the task once; near the deadline, give the answer up at ``give_up_at`` (epoch seconds)."""
-        poll = hook.apoll_task(self.video_task_id, gather=gather)
+        poll = hook.apoll_answer(self.video_task_id, gather=gather)
         if give_up_at is None:
             return await poll
         left = give_up_at - self._now()
