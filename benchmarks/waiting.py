@@ -117,10 +117,16 @@ def make_trigger_variant(
             first_spread = args.first_spread
             _waited = False
 
-            def _jittered(self, seconds: float) -> float:
-                spread = self.jitter if self._waited else self.first_spread
-                self._waited = True
-                return seconds * (1.0 - random.uniform(0.0, spread))
+            def _schedule(self) -> Any:
+                trigger, schedule = self, super()._schedule()
+
+                class Proposed:
+                    def next_wait(self, failures: int = 0, *, jitter: float = 0.0, **kwargs: Any) -> float:
+                        spread = jitter if trigger._waited else trigger.first_spread
+                        trigger._waited = True
+                        return schedule.next_wait(failures, **kwargs) * (1.0 - random.uniform(0.0, spread))
+
+                return Proposed()
 
         cls = ProposedJitterTrigger
 
