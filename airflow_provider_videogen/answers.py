@@ -36,14 +36,13 @@ def interpret(
     video_task_id: str | None,
 ) -> Any:
     """Turn one HTTP answer into decoded JSON, or raise the typed error it calls for."""
-    key = settings.api_key.encode()
-    if key and key in body:
-        # A service that echoes the key must not put it in a task, an error, XCom or a log line.
-        body = body.replace(key, b"***")
+    credential = settings.credential
+    # A service that echoes the key must not put it in a task, an error, XCom or a log line.
+    body = credential.mask_body(body)
     decoded = _decode_json(body)
-    if key and b"\\" in body and decoded is not _NOT_JSON and _may_hold_key(decoded, settings.api_key):
+    if b"\\" in body and decoded is not _NOT_JSON:
         # JSON may write the key escaped (`\/`, `\u0073`): the bytes then hide it, the decoded strings do not.
-        masked = _mask_key(decoded, settings.api_key)
+        masked = credential.mask_json(decoded)
         if masked is not decoded:
             decoded = masked
             # What an error may quote of the body then shows the mask, not the escaped key.
@@ -110,47 +109,6 @@ def _decode_json(body: bytes) -> Any:
         return json.loads(body)
     except ValueError:
         return _NOT_JSON
-
-
-def _may_hold_key(decoded: Any, api_key: str) -> bool:
-    r"""Whether some string of the decoded answer may hold ``api_key`` (``False``: it surely holds none).
-
-    Many hosts escape characters of every answer (``\u0026`` in a signed URL): one pass of the C
-    encoder, which writes strings as they are but for quotes, backslashes and control characters,
-    spares the triggerer a walk through each of those answers. A string holding a backslash may be
-    JSON escaped once more (an upstream error passed on as text), so it is walked too.
-    """
-    if not api_key.isprintable() or '"' in api_key or "\\" in api_key:
-        return True
-    shown = json.dumps(decoded, ensure_ascii=False)
-    return api_key in shown or "\\\\" in shown
-
-
-def _mask_key(value: Any, api_key: str) -> Any:
-    """Return the decoded JSON ``value`` with ``api_key`` masked in every string, names of members included.
-
-    The very object comes back when nothing was masked. A string that is JSON itself (an upstream
-    error passed on as text) is masked inside too, as it is decoded again later.
-    """
-    if isinstance(value, str):
-        text = value.replace(api_key, "***") if api_key in value else value
-        if "\\" in text and text.lstrip()[:1] in ("{", "["):
-            try:
-                inner = json.loads(text)
-            except ValueError:
-                return text
-            masked_inner = _mask_key(inner, api_key)
-            return text if masked_inner is inner else json.dumps(masked_inner, ensure_ascii=False)
-        return text
-    if isinstance(value, list):
-        items = [_mask_key(item, api_key) for item in value]
-        return items if any(new is not old for new, old in zip(items, value, strict=True)) else value
-    if isinstance(value, dict):
-        pairs = [(_mask_key(name, api_key), _mask_key(item, api_key)) for name, item in value.items()]
-        old_pairs = value.items()
-        changed = any(new[0] is not old[0] or new[1] is not old[1] for new, old in zip(pairs, old_pairs, strict=True))
-        return dict(pairs) if changed else value
-    return value
 
 
 def describe(video_task_id: str | None) -> str:

@@ -136,7 +136,7 @@ class VideoGenClient:
         """Send ``request``, retried as its policy says; return its result or raise the typed error of its answer."""
         settings = request.settings
         session = self.session
-        headers = settings.style.request_headers(settings.api_key, request.action)
+        headers = settings.credential.request_headers(request.action)
 
         def attempt() -> Answer:
             try:
@@ -171,7 +171,7 @@ class VideoGenClient:
         if self._async_lease is None:
             self._async_lease = transport.SharedSessionLease.acquire()
         session = self._async_lease.session
-        headers = settings.style.request_headers(settings.api_key, request.action)
+        headers = settings.credential.request_headers(request.action)
         timeout = aiohttp.ClientTimeout(total=settings.timeout)
 
         async def attempt() -> Answer:

@@ -8,6 +8,7 @@ import re
 import weakref
 from collections.abc import Callable, Coroutine, Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import urlsplit
 
@@ -37,6 +38,7 @@ __all__ = [
 if TYPE_CHECKING:
     from airflow.sdk import Connection
 
+    from airflow_provider_videogen.credential import Credential
     from airflow_provider_videogen.generation_request import VideoGenerationRequest
 
 DATA_CENTER_URLS: dict[str, str] = {center.name: center.base_url for center in RONGCLOUD_DATA_CENTERS}
@@ -170,9 +172,14 @@ class VideoGenConnectionSettings:
             return transport.AddressPolicy(allow_private=True)
         return transport.AddressPolicy(allow_loopback=transport.is_loopback_host(urlsplit(self.base_url).hostname))
 
+    @cached_property
+    def credential(self) -> Credential:
+        """The API key as the one value that carries it, made by the connection's style (once per settings)."""
+        return self.style.credential(self.api_key, self.base_url)
+
     def redact(self, text: str) -> str:
-        """Remove the API key from a text that came from elsewhere (an error body may echo it)."""
-        return text.replace(self.api_key, "***") if self.api_key else text
+        """Remove the API key, in any encoding, from a text that came from elsewhere (an error body may echo it)."""
+        return self.credential.mask(text)
 
     def excerpt(self, text: str, limit: int = 300) -> str:
         """Mask the API key in a text from elsewhere, *then* cut it to ``limit`` characters.
