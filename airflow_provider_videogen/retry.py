@@ -47,21 +47,66 @@ class RetryPolicy:
         for name, value in checked.items():
             object.__setattr__(self, name, value)
 
+    def next_wait(
+        self,
+        failures: int = 0,
+        *,
+        retry_after: float | None = None,
+        poll_hint: float | None = None,
+        interval: float | None = None,
+        jitter: float = 0.0,
+    ) -> float:
+        """Seconds until the next poll or attempt: the one rule every caller that waits asks.
+
+        No I/O and no clock: the answer depends on the arguments (and the random jitter) alone.
+
+        A poller (``interval`` given: the trigger, the worker-mode wait) waits one interval after a
+        good poll, or the service's ``poll_hint`` if that is longer; after ``failures`` failed polls in
+        a row, the interval doubled per failure up to ``max_wait`` (never below the interval), and at
+        least the service's ``Retry-After``. A random fraction of the wait up to ``jitter`` is added.
+
+        A retry of one call (no ``interval``) waits the ``Retry-After`` when the service sent one, else
+        ``initial_wait`` doubled per failure up to ``max_wait``, drawn between half and all of it.
+
+        Either way a hint of the service (``Retry-After``, poll hint) counts up to ``max_retry_after``;
+        one that is not a finite number counts as none.
+
+        :param failures: failed polls or attempts in a row (0: the last poll was good).
+        :param retry_after: the ``Retry-After`` of the last failure, in seconds.
+        :param poll_hint: the seconds the service asked a poller to wait after a good poll.
+        :param interval: a poller's seconds between two polls; ``None`` for a retry of one call.
+        :param jitter: a poller's largest random fraction of the wait added to it.
+        """
+        if interval is None:
+            if retry_after is not None and math.isfinite(retry_after):
+                return min(max(retry_after, 0.0), self.max_retry_after)
+            ceiling = min(self.max_wait, self.initial_wait * 2 ** max(failures - 1, 0))
+            return random.uniform(ceiling / 2, ceiling)
+        if failures:
+            wait, hint = min(interval * 2.0 ** (failures - 1), max(interval, self.max_wait)), retry_after
+        else:
+            wait, hint = interval, poll_hint
+        if hint is not None and math.isfinite(hint):
+            wait = max(wait, min(hint, self.max_retry_after))
+        return wait * (1.0 + random.uniform(0.0, jitter))
+
     def wait_seconds(self, retry_state: RetryCallState) -> float:
-        """Seconds to sleep before the next attempt: ``Retry-After`` if sent, else backoff with jitter."""
+        """Seconds to sleep before the next attempt (tenacity's ``wait``); see :meth:`next_wait`."""
         error = retry_state.outcome.exception() if retry_state.outcome else None
-        return self.wait_after(retry_state.attempt_number, getattr(error, "retry_after", None))
+        return self.next_wait(retry_state.attempt_number, retry_after=getattr(error, "retry_after", None))
 
     def wait_after(self, failures: int, retry_after: float | None) -> float:
-        """Seconds to wait after ``failures`` failed attempts in a row, honouring the service's ``Retry-After``."""
-        if retry_after is not None and math.isfinite(retry_after):
-            return min(max(retry_after, 0.0), self.max_retry_after)
-        return self.backoff(failures)
+        """Seconds to wait after ``failures`` failed attempts in a row; see :meth:`next_wait`."""
+        return self.next_wait(failures, retry_after=retry_after)
 
     def backoff(self, failures: int) -> float:
-        """Exponential backoff with jitter after ``failures`` failed attempts in a row."""
-        ceiling = min(self.max_wait, self.initial_wait * 2 ** max(failures - 1, 0))
-        return random.uniform(ceiling / 2, ceiling)
+        """Seconds to wait after ``failures`` failed attempts, with no ``Retry-After``; see :meth:`next_wait`."""
+        return self.next_wait(failures)
+
+
+#: When waiting triggers and worker-mode waits poll again: after failed polls the interval doubles
+#: up to 300 s; a ``Retry-After`` or poll hint of the service is honoured up to 600 s.
+POLL_SCHEDULE = RetryPolicy(max_wait=300.0, max_retry_after=600.0)
 
 
 def parse_retry_after(value: str | None) -> float | None:
@@ -70,7 +115,7 @@ def parse_retry_after(value: str | None) -> float | None:
     ``None`` when absent or unreadable: a negative number, ``nan``, ``inf`` or anything that is
     neither a number nor an HTTP date is treated as no hint at all (the caller backs off as usual),
     never as a wait. A date in the past reads as 0. Huge values are returned as they are: each
-    caller caps them (``RetryPolicy.max_retry_after``, ``VideoTaskTrigger.max_retry_after``).
+    caller caps them (:meth:`RetryPolicy.next_wait`).
     """
     if not value or not value.strip():
         return None

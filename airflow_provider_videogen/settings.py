@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
-from collections.abc import Callable, Mapping
+import weakref
+from collections.abc import Callable, Coroutine, Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import urlsplit
 
 from airflow_provider_videogen import _arguments, transport
 from airflow_provider_videogen.exceptions import VideoGenConfigurationError
+from airflow_provider_videogen.fairness import in_turns
 from airflow_provider_videogen.retry import RetryPolicy
 from airflow_provider_videogen.styles import STYLES, get_style
 from airflow_provider_videogen.styles import ApiStyle as Style
@@ -25,6 +29,7 @@ __all__ = [
     "DEFAULT_PATH_PREFIXES",
     "MAX_VIDEO_TASK_ID_LENGTH",
     "ApiStyle",
+    "SharedLookups",
     "VideoGenConnectionSettings",
     "aextra",
     "check_video_task_id",
@@ -33,6 +38,7 @@ __all__ = [
 if TYPE_CHECKING:
     from airflow.sdk import Connection
 
+    from airflow_provider_videogen.credential import Credential
     from airflow_provider_videogen.generation_request import VideoGenerationRequest
 
 DATA_CENTER_URLS: dict[str, str] = {center.name: center.base_url for center in RONGCLOUD_DATA_CENTERS}
@@ -166,9 +172,14 @@ class VideoGenConnectionSettings:
             return transport.AddressPolicy(allow_private=True)
         return transport.AddressPolicy(allow_loopback=transport.is_loopback_host(urlsplit(self.base_url).hostname))
 
+    @cached_property
+    def credential(self) -> Credential:
+        """The API key as the one value that carries it, made by the connection's style (once per settings)."""
+        return self.style.credential(self.api_key, self.base_url)
+
     def redact(self, text: str) -> str:
-        """Remove the API key from a text that came from elsewhere (an error body may echo it)."""
-        return text.replace(self.api_key, "***") if self.api_key else text
+        """Remove the API key, in any encoding, from a text that came from elsewhere (an error body may echo it)."""
+        return self.credential.mask(text)
 
     def excerpt(self, text: str, limit: int = 300) -> str:
         """Mask the API key in a text from elsewhere, *then* cut it to ``limit`` characters.
@@ -298,3 +309,68 @@ async def aextra(conn: Connection) -> dict[str, Any]:
             f"Connection {conn.conn_id!r} has extras that are not valid JSON; fix them in the connection."
         ) from None
     return extra if isinstance(extra, dict) else {}
+
+
+class SharedLookups:
+    """The connection lookups under way in each event loop, shared by the hooks that ask meanwhile.
+
+    A lookup is only shared while it runs: a hook that asks after it finished makes its own, so it
+    sees the connection as it is then, exactly as without sharing. Its result is handed to the hooks
+    that waited a slice per turn of the loop (thousands of triggers starting together wait on one).
+    """
+
+    _by_loop: weakref.WeakKeyDictionary[
+        asyncio.AbstractEventLoop, dict[str, list[asyncio.Future[VideoGenConnectionSettings]]]
+    ] = weakref.WeakKeyDictionary()
+    #: The lookups running (the loop holds tasks weakly).
+    _running: set[asyncio.Task[None]] = set()
+
+    @classmethod
+    async def resolve(
+        cls, conn_id: str, lookup: Callable[[], Coroutine[Any, Any, VideoGenConnectionSettings]]
+    ) -> VideoGenConnectionSettings:
+        """Return the settings of ``conn_id``: from the lookup under way in this loop, else from a new ``lookup()``."""
+        loop = asyncio.get_running_loop()
+        under_way = cls._by_loop.setdefault(loop, {})
+        waiters = under_way.get(conn_id)
+        if waiters is None:
+            waiters = under_way[conn_id] = []
+            task = loop.create_task(cls._look_up(under_way, conn_id, waiters, lookup()))
+            cls._running.add(task)
+            task.add_done_callback(cls._running.discard)
+        # A future per hook: one waiting hook being cancelled does not cancel the lookup for the others.
+        waiter: asyncio.Future[VideoGenConnectionSettings] = loop.create_future()
+        waiters.append(waiter)
+        try:
+            return await waiter
+        except Exception as error:
+            # The same error reaches every hook that waited: do not let each raise add to one traceback.
+            raise error.with_traceback(None) from None
+
+    @staticmethod
+    async def _look_up(
+        under_way: dict[str, list[asyncio.Future[VideoGenConnectionSettings]]],
+        conn_id: str,
+        waiters: list[asyncio.Future[VideoGenConnectionSettings]],
+        lookup: Coroutine[Any, Any, VideoGenConnectionSettings],
+    ) -> None:
+        settings: VideoGenConnectionSettings | None = None
+        failure: BaseException | None = None
+        try:
+            settings = await lookup
+        except asyncio.CancelledError:
+            for waiter in waiters:
+                waiter.cancel()  # the loop is closing
+            raise
+        except Exception as error:
+            failure = error
+        finally:
+            if under_way.get(conn_id) is waiters:
+                del under_way[conn_id]  # from now on a hook that asks makes its own lookup
+        async for waiter in in_turns(waiters):
+            if waiter.done():
+                continue  # its hook was cancelled meanwhile
+            if failure is not None:
+                waiter.set_exception(failure)
+            else:
+                waiter.set_result(settings)  # type: ignore[arg-type]

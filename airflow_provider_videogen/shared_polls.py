@@ -40,6 +40,8 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, ClassVar
 from urllib.parse import quote_plus, urlencode
 
+from airflow_provider_videogen.answers import read_task_payload
+from airflow_provider_videogen.client import ApiRequest, PollAnswer, VideoGenClient, query
 from airflow_provider_videogen.exceptions import (
     VideoGenAPIError,
     VideoGenAuthError,
@@ -47,11 +49,9 @@ from airflow_provider_videogen.exceptions import (
     VideoGenTransientError,
 )
 from airflow_provider_videogen.fairness import in_turns
-from airflow_provider_videogen.retry import RetryPolicy
 from airflow_provider_videogen.transport import MAX_ANSWER_BYTES
 
 if TYPE_CHECKING:
-    from airflow_provider_videogen.hooks.videogen import VideoGenHook
     from airflow_provider_videogen.settings import VideoGenConnectionSettings
     from airflow_provider_videogen.video_task import VideoTask
 
@@ -61,13 +61,9 @@ log = logging.getLogger(__name__)
 #: Apache, aiohttp), 431 (Node, Go), 413 (some proxies).
 _LONG_URL_STATUSES = frozenset({400, 413, 414, 431})
 
-_ONE_ATTEMPT = RetryPolicy(max_attempts=1)
 #: A URL length every common HTTP server takes (their request-line limits are about 8 KiB: nginx,
 #: Apache, aiohttp). 500 ids do not fit in it: a host that refuses the longer URL is sent shorter ones.
 _SAFE_URL_LENGTH = 8000
-
-#: What one poll resolves to: the task and the service's poll hint (seconds, or ``None``).
-PollAnswer = tuple["VideoTask", "float | None"]
 
 
 class _Round:
@@ -88,7 +84,7 @@ class SharedPolls:
     """The shared polls of one connection in one event loop (see the module's description).
 
     A hook takes a share with :meth:`join`, polls with :meth:`poll` and gives it back with
-    :meth:`leave`; the last to leave closes the requests' hook (its share of the loop's HTTP session).
+    :meth:`leave`; the last to leave closes the requests' client (its share of the loop's HTTP session).
     """
 
     _by_loop: ClassVar[
@@ -106,7 +102,7 @@ class SharedPolls:
         self.loop = loop
         self.settings = settings
         self.users = 0
-        self._hook: VideoGenHook | None = None
+        self._client: VideoGenClient | None = None
         # The round being gathered: one for every id where the style batches (key None), else one per id.
         self._rounds: dict[str | None, _Round] = {}
         self._sending: set[asyncio.Task[None]] = set()
@@ -220,9 +216,9 @@ class SharedPolls:
         self._sending.discard(sending)
         if not sending.cancelled():
             sending.exception()  # _answer settles every future itself; nothing is left to report
-        hook = self._release_if_unused()
-        if hook is not None:
-            closing = self.loop.create_task(hook.aclose())
+        client = self._release_if_unused()
+        if client is not None:
+            closing = self.loop.create_task(client.aclose())
             self._sending.add(closing)  # kept until done (the loop holds tasks weakly)
             closing.add_done_callback(self._sending.discard)
 
@@ -268,10 +264,9 @@ class SharedPolls:
 
     async def _ask(self, waiting: dict[str, list[asyncio.Future[PollAnswer]]]) -> VideoGenAPIError | None:
         """Answer the polls with one list call; return its refusal instead if a smaller call may be taken."""
-        hook = self._requests_hook()
         url = self._list_url(list(waiting))
         try:
-            found = await self._batch_query(hook, url, list(waiting))
+            found = await self._batch_query(url, list(waiting))
         except VideoGenAPIError as error:
             if _about_the_key(error):
                 _fail(waiting, error)  # every task of the connection would be refused alike
@@ -290,7 +285,7 @@ class SharedPolls:
                 if task is None:
                     del found[task_id]  # an item that does not read as this task: it is read on its own
                 else:
-                    _settle(waiting[task_id], (task, None))
+                    _settle(waiting[task_id], PollAnswer(task, None))
         # Absence is never "not found": a task the answer left out is read on its own.
         missing = {task_id: futures for task_id, futures in waiting.items() if task_id not in found}
         if missing:
@@ -326,14 +321,12 @@ class SharedPolls:
         await asyncio.gather(*(self._answer_one(task_id, futures) for task_id, futures in waiting.items()))
 
     async def _answer_one(self, video_task_id: str, futures: list[asyncio.Future[PollAnswer]]) -> None:
-        hook = self._requests_hook()
         try:
-            task = await hook.aget_task(video_task_id)
+            answer = await self._requests_client().asend(query(self.settings, video_task_id))
         except Exception as error:
             _fail({video_task_id: futures}, error)
         else:
-            # Read before anything else runs: the hook's hint is that of its last answer.
-            _settle(futures, (task, hook.poll_hint))
+            _settle(futures, PollAnswer(answer.value, answer.poll_hint))
 
     def _list_url(self, video_task_ids: list[str]) -> str:
         route, params = self.settings.style.batch_query(video_task_ids)
@@ -341,8 +334,6 @@ class SharedPolls:
 
     def _read(self, item: Mapping[str, Any], video_task_id: str) -> VideoTask | None:
         """Read the list answer's item as the task ``video_task_id`` (``None`` if it does not read as it)."""
-        from airflow_provider_videogen.hooks.videogen import read_task_payload
-
         recent = self._recent.get(video_task_id)
         if recent is not None and recent.raw == item:
             return recent  # unchanged since the last answer: the same task
@@ -353,13 +344,11 @@ class SharedPolls:
         self._recent[video_task_id] = task
         return task
 
-    async def _batch_query(
-        self, hook: VideoGenHook, url: str, video_task_ids: list[str]
-    ) -> dict[str, Mapping[str, Any]]:
+    async def _batch_query(self, url: str, video_task_ids: list[str]) -> dict[str, Mapping[str, Any]]:
         """Return the list call's items of the ids asked for, by id (read as tasks later, a slice at a time)."""
         settings = self.settings
         style = settings.style
-        answer = await hook._arequest("GET", url, settings, video_task_id=None, action="list")
+        answer = (await self._requests_client().asend(ApiRequest("GET", url, "list", settings))).value
         items = style.batch_answer_tasks(answer)
         if items is None:
             # A proxy's stray answer: as transient as a blank 200 (reading every task alone would be a burst).
@@ -406,7 +395,7 @@ class SharedPolls:
         if limit is not None and limit <= size:
             return  # another call of the same round settled on as few already
         self.ids_limited[key] = size
-        if error.http_status is None:  # the hook's only refusal without a status: an answer too large to read
+        if error.http_status is None:  # the client's only refusal without a status: an answer too large to read
             what = f"answered a list call of {asked} ids with more than the {MAX_ANSWER_BYTES} bytes an answer may hold"
         else:
             what = f"refused a list call of {asked} ids (HTTP {error.http_status})"
@@ -435,29 +424,26 @@ class SharedPolls:
     def _connection_key(self) -> tuple[str, str]:
         return self.settings.conn_id, self.settings.tasks_url
 
-    def _requests_hook(self) -> VideoGenHook:
-        if self._hook is None:
-            from airflow_provider_videogen.hooks.videogen import VideoGenHook
-
-            hook = VideoGenHook(self.settings.conn_id, retry_policy=_ONE_ATTEMPT)
-            hook._settings = self.settings  # already resolved (with one attempt per poll) by the first sharer
-            self._hook = hook
-        return self._hook
+    def _requests_client(self) -> VideoGenClient:
+        # The requests follow the settings of the first sharer (a trigger's: one attempt per poll).
+        if self._client is None:
+            self._client = VideoGenClient(log)
+        return self._client
 
     async def _close_if_unused(self) -> None:
-        hook = self._release_if_unused()
-        if hook is not None:
-            await hook.aclose()
+        client = self._release_if_unused()
+        if client is not None:
+            await client.aclose()
 
-    def _release_if_unused(self) -> VideoGenHook | None:
-        """Leave the registry once nobody uses these polls; return the requests' hook to close, if any."""
+    def _release_if_unused(self) -> VideoGenClient | None:
+        """Leave the registry once nobody uses these polls; return the requests' client to close, if any."""
         if self.users > 0 or self._rounds or any(not task.done() for task in self._sending):
             return None
         by_settings = self._by_loop.get(self.loop)
         if by_settings is not None and by_settings.get(self.settings) is self:
             del by_settings[self.settings]
-        hook, self._hook = self._hook, None
-        return hook
+        client, self._client = self._client, None
+        return client
 
 
 def _about_the_key(error: VideoGenAPIError) -> bool:

@@ -35,6 +35,7 @@ from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
 from airflow_provider_videogen import __version__
+from airflow_provider_videogen.credential import origin_of
 from airflow_provider_videogen.exceptions import VideoFileHostRefusedError
 
 if TYPE_CHECKING:
@@ -164,17 +165,6 @@ def redact_url(url: str) -> str:
         port = ""
     suffix = "?…" if parts.query else ""
     return f"{parts.scheme}://{host}{port}{parts.path}{suffix}"
-
-
-def origin_of(url: str) -> str:
-    """Return a URL's origin, ``scheme://host:port`` (the port always written), for comparing two URLs."""
-    parts = urlsplit(url)
-    scheme = parts.scheme.lower()
-    try:
-        port = parts.port or {"http": 80, "https": 443}.get(scheme)
-    except ValueError:
-        port = None
-    return f"{scheme}://{(parts.hostname or '').lower()}:{port}"
 
 
 def _content_length(headers: Mapping[str, str]) -> int | None:

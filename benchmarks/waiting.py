@@ -78,16 +78,16 @@ def make_trigger_variant(
     # (in a triggerer it is imported once per process, not once per wait).
     import aiohttp  # noqa: F401
 
-    from airflow_provider_videogen.hooks.videogen import VideoGenHook
+    from airflow_provider_videogen.client import ApiRequest, VideoGenClient
     from airflow_provider_videogen.triggers.videogen import VideoTaskTrigger
 
-    send = VideoGenHook._arequest
+    send = VideoGenClient.asend
 
-    async def counted(self: VideoGenHook, method: str, url: str, *a: Any, action: str, **kw: Any) -> Any:
-        Counters.requests[action] = Counters.requests.get(action, 0) + 1
-        return await send(self, method, url, *a, action=action, **kw)
+    async def counted(self: VideoGenClient, request: ApiRequest) -> Any:
+        Counters.requests[request.action] = Counters.requests.get(request.action, 0) + 1
+        return await send(self, request)
 
-    VideoGenHook._arequest = counted  # type: ignore[method-assign]
+    VideoGenClient.asend = counted  # type: ignore[method-assign]
 
     class CountingTrigger(VideoTaskTrigger):
         async def _sleep(self, seconds: float) -> None:
@@ -117,10 +117,16 @@ def make_trigger_variant(
             first_spread = args.first_spread
             _waited = False
 
-            def _jittered(self, seconds: float) -> float:
-                spread = self.jitter if self._waited else self.first_spread
-                self._waited = True
-                return seconds * (1.0 - random.uniform(0.0, spread))
+            def _schedule(self) -> Any:
+                trigger, schedule = self, super()._schedule()
+
+                class Proposed:
+                    def next_wait(self, failures: int = 0, *, jitter: float = 0.0, **kwargs: Any) -> float:
+                        spread = jitter if trigger._waited else trigger.first_spread
+                        trigger._waited = True
+                        return schedule.next_wait(failures, **kwargs) * (1.0 - random.uniform(0.0, spread))
+
+                return Proposed()
 
         cls = ProposedJitterTrigger
 

@@ -419,3 +419,16 @@ async def test_gateway_triggers_on_one_task_share_its_polls_at_the_styles_interv
     for _, clock in triggers:
         assert len(clock.sleeps) == 1 and 15.0 <= clock.sleeps[0] <= 15.15
     assert len(sim.requests(target="query", task_id=task_id)) == 1
+
+
+def test_the_shared_poller_sits_below_the_hook_and_calls_nothing_private_of_it():
+    import ast
+    from pathlib import Path
+
+    from airflow_provider_videogen import shared_polls
+
+    tree = ast.parse(Path(shared_polls.__file__).read_text())
+    imported = {node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)}
+    reached = {node.attr for node in ast.walk(tree) if isinstance(node, ast.Attribute)}
+    assert "airflow_provider_videogen.hooks.videogen" not in imported
+    assert reached.isdisjoint({"_arequest", "_request", "_settings"})

@@ -10,43 +10,47 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import functools
-import json
 import time
-import weakref
-from collections.abc import Callable, Coroutine, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import requests
 from airflow.sdk import BaseHook
-from tenacity import AsyncRetrying, Retrying
 
-from airflow_provider_videogen import transport
+from airflow_provider_videogen.client import (
+    ApiRequest,
+    CancelRetries,
+    PollAnswer,
+    VideoGenClient,
+    cancel_request,
+    created_task_id,
+    maybe_created,
+    query,
+    surely_not_taken,
+    transient_or_not_the_apis_not_found,
+)
 from airflow_provider_videogen.exceptions import (
     VideoGenAPIError,
     VideoGenAuthError,
     VideoGenConfigurationError,
     VideoGenError,
     VideoGenNotSupportedError,
-    VideoGenRequestNotSentError,
     VideoGenTransientError,
-    VideoTaskIdMissingError,
-    VideoTaskMayExistError,
     VideoTaskNotFoundError,
 )
-from airflow_provider_videogen.fairness import in_turns
-from airflow_provider_videogen.generation_request import Upload, VideoGenerationRequest
-from airflow_provider_videogen.retry import RetryPolicy, parse_retry_after, retry_kwargs
+from airflow_provider_videogen.generation_request import VideoGenerationRequest
+from airflow_provider_videogen.retry import RetryPolicy, parse_retry_after
 from airflow_provider_videogen.settings import (
     DATA_CENTER_URLS,
     DEFAULT_PATH_PREFIXES,
     MAX_VIDEO_TASK_ID_LENGTH,
     ApiStyle,
+    SharedLookups,
     VideoGenConnectionSettings,
     aextra,
     check_video_task_id,
 )
 from airflow_provider_videogen.styles import STYLES
-from airflow_provider_videogen.transport import USER_AGENT, SharedSessionLease
+from airflow_provider_videogen.transport import USER_AGENT
 from airflow_provider_videogen.video_task import VideoTask
 
 if TYPE_CHECKING:
@@ -58,15 +62,13 @@ __all__ = [
     "MAX_VIDEO_TASK_ID_LENGTH",
     "USER_AGENT",
     "ApiStyle",
+    "PollAnswer",
     "RetryPolicy",
     "VideoGenConnectionSettings",
     "VideoGenHook",
     "check_video_task_id",
     "parse_retry_after",
 ]
-
-# Transient statuses: the service may answer differently if asked again.
-_TRANSIENT_STATUSES = frozenset({408, 425, 429, 500, 502, 503, 504})
 
 
 class VideoGenHook(BaseHook):
@@ -102,12 +104,8 @@ class VideoGenHook(BaseHook):
         self.videogen_conn_id = videogen_conn_id
         self._retry_policy_override = retry_policy
         self._settings: VideoGenConnectionSettings | None = None
-        self._session: requests.Session | None = None
-        self._async_lease: SharedSessionLease | None = None
+        self._client = VideoGenClient(self.log)
         self._shared_polls: SharedPolls | None = None
-        #: Seconds the service asked to wait before the next poll, from its last answer (``None``: it
-        #: said nothing). The ``/v1/videos`` style sends it as ``openai-poll-after-ms``.
-        self.poll_hint: float | None = None
 
     # ---- connection form (Airflow 3.1 reads these; 3.2+ reads conn-fields from the provider info) ----
 
@@ -163,7 +161,7 @@ class VideoGenHook(BaseHook):
         share that lookup: thousands of triggers starting together make one lookup, not thousands.
         """
         if self._settings is None:
-            settings = await _SharedLookups.resolve(self.videogen_conn_id, self._alookup_settings)
+            settings = await SharedLookups.resolve(self.videogen_conn_id, self._alookup_settings)
             self._settings = self._with_override(settings)
         return self._settings
 
@@ -180,9 +178,7 @@ class VideoGenHook(BaseHook):
 
     def get_conn(self) -> requests.Session:
         """Return the ``requests`` session (created once, with the provider's User-Agent)."""
-        if self._session is None:
-            self._session = transport.new_session()
-        return self._session
+        return self._client.session
 
     def get_task(self, video_task_id: str, *, only_the_api_says_not_found: bool = False) -> VideoTask:
         """Read a video task.
@@ -197,12 +193,17 @@ class VideoGenHook(BaseHook):
         :raises VideoGenAuthError: the key was refused.
         :raises VideoGenTransientError: transient faults outlasted the retry policy.
         """
+        return self.poll_answer(video_task_id, only_the_api_says_not_found=only_the_api_says_not_found).task
+
+    def poll_answer(self, video_task_id: str, *, only_the_api_says_not_found: bool = False) -> PollAnswer:
+        """Read a video task with the service's poll hint (seconds to wait before the next look, if it said).
+
+        Takes and raises what :meth:`get_task` does.
+        """
         settings = self.settings
-        call = _query_call(settings, video_task_id)
-        if only_the_api_says_not_found:
-            call["retry_if"] = _transient_or_not_the_apis_not_found
+        retry_if = transient_or_not_the_apis_not_found if only_the_api_says_not_found else None
         try:
-            task: VideoTask = self._request("GET", settings.task_url(video_task_id), settings, **call)
+            return PollAnswer(*self._client.send(query(settings, video_task_id, retry_if=retry_if)))
         except VideoTaskNotFoundError as error:
             if not only_the_api_says_not_found or error.said_by_the_api:
                 raise
@@ -214,7 +215,6 @@ class VideoGenHook(BaseHook):
                 video_task_id=video_task_id,
                 http_status=error.http_status,
             ) from None
-        return task
 
     def create_task(self, request: VideoGenerationRequest | None = None, /, **request_fields: Any) -> str:
         """Submit a video generation and return the new video task id.
@@ -243,22 +243,20 @@ class VideoGenHook(BaseHook):
         elif request_fields:
             raise VideoGenConfigurationError("Pass either a VideoGenerationRequest or keyword fields, not both.")
         settings = self.settings
-        body = settings.style.create_body(request)
-        uploads = settings.style.create_uploads(request)
+        call = ApiRequest(
+            "POST",
+            settings.create_url(request),
+            "create",
+            settings,
+            json_body=settings.style.create_body(request),
+            uploads=settings.style.create_uploads(request),
+            retry_if=surely_not_taken,
+        )
         try:
-            answer = self._request(
-                "POST",
-                settings.create_url(request),
-                settings,
-                video_task_id=None,
-                action="create",
-                json_body=body,
-                uploads=uploads,
-                retry_if=_create_may_retry,
-            )
+            answer = self._client.send(call).value
         except VideoGenTransientError as error:
-            raise _maybe_created(error) from None
-        video_task_id = _created_task_id(answer, settings)
+            raise maybe_created(error) from None
+        video_task_id = created_task_id(answer, settings)
         # The URL not last: the UI's log view would link it with the full stop.
         self.log.info("Created video task %s at %s with model %s.", video_task_id, settings.base_url, request.model)
         return video_task_id
@@ -277,13 +275,12 @@ class VideoGenHook(BaseHook):
         """
         settings = self.settings
         _require_cancel_support(settings)
-        retries = _CancelRetries(settings.retry_policy)
+        retries = CancelRetries(settings.retry_policy)
         while True:
             if not self._may_cancel(self.get_task(video_task_id), settings):
                 return False
             try:
-                method, url = settings.style.cancel_method, settings.cancel_url(video_task_id)
-                self._request(method, url, settings, **_cancel_call(video_task_id))
+                self._client.send(cancel_request(settings, video_task_id))
             except VideoGenAPIError as error:
                 return self._cancel_refused(video_task_id, error)
             except VideoGenTransientError as error:
@@ -302,7 +299,7 @@ class VideoGenHook(BaseHook):
         return False
 
     def _cancel_retry_wait(
-        self, retries: _CancelRetries, video_task_id: str, error: VideoGenTransientError
+        self, retries: CancelRetries, video_task_id: str, error: VideoGenTransientError
     ) -> float | None:
         """Seconds to wait before reading the task again and cancelling again; ``None``: give up (raise ``error``)."""
         wait = retries.wait_after(error)
@@ -326,14 +323,8 @@ class VideoGenHook(BaseHook):
         try:
             settings = self.settings
             probe = settings.style.probe_task_id
-            self._request(
-                "GET",
-                settings.task_url(probe),
-                settings,
-                video_task_id=probe,
-                action="test the connection with",
-                policy=RetryPolicy(max_attempts=1),
-            )
+            url = settings.task_url(probe)
+            self._client.send(ApiRequest("GET", url, "test the connection with", settings, probe, policy=_ONCE))
         except VideoTaskNotFoundError as error:
             return _probe_not_found_result(self.settings, error)
         except VideoGenAuthError as error:
@@ -353,60 +344,14 @@ class VideoGenHook(BaseHook):
 
     def close(self) -> None:
         """Close the sync HTTP session."""
-        if self._session is not None:
-            self._session.close()
-            self._session = None
-
-    def _request(
-        self,
-        method: str,
-        url: str,
-        settings: VideoGenConnectionSettings,
-        *,
-        video_task_id: str | None,
-        action: str,
-        json_body: Any = None,
-        uploads: Sequence[Upload] = (),
-        policy: RetryPolicy | None = None,
-        retry_if: Callable[[BaseException], bool] | None = None,
-        read: Callable[[Any], Any] | None = None,
-    ) -> Any:
-        session = self.get_conn()
-        headers = settings.style.request_headers(settings.api_key, action)
-
-        def attempt() -> Any:
-            try:
-                answer = transport.send(
-                    session,
-                    method,
-                    url,
-                    timeout=settings.timeout,
-                    headers=headers,
-                    json_body=json_body,
-                    uploads=uploads,
-                )
-            except transport.AnswerTooLargeError as e:
-                raise _too_large_error(e, action, video_task_id, settings) from None
-            except (
-                requests.ConnectionError,
-                requests.Timeout,
-                requests.exceptions.ChunkedEncodingError,
-            ) as e:
-                raise _transport_error(e, action, video_task_id, settings, sent=not _surely_unsent(e)) from None
-            payload = _interpret(answer.status, answer.headers, answer.body, settings, action, video_task_id)
-            self.poll_hint = settings.style.poll_hint(answer.headers)
-            return read(payload) if read is not None else payload
-
-        retrying = Retrying(**retry_kwargs(policy or settings.retry_policy, retry_if, self.log))
-        return retrying(attempt)
+        self._client.close()
 
     # ---- async API ----
 
     async def aget_task(self, video_task_id: str) -> VideoTask:
         """Read a video task without blocking the event loop; see :meth:`get_task`."""
         settings = await self.aget_settings()
-        url = settings.task_url(video_task_id)
-        task: VideoTask = await self._arequest("GET", url, settings, **_query_call(settings, video_task_id))
+        task: VideoTask = (await self._client.asend(query(settings, video_task_id))).value
         return task
 
     async def apoll_task(self, video_task_id: str, *, gather: float = 0.0) -> VideoTask:
@@ -419,27 +364,29 @@ class VideoGenHook(BaseHook):
 
         :param gather: seconds this poll may wait for others to join the request (the poller's jitter).
         """
+        return (await self.apoll_answer(video_task_id, gather=gather)).task
+
+    async def apoll_answer(self, video_task_id: str, *, gather: float = 0.0) -> PollAnswer:
+        """Poll a video task as :meth:`apoll_task` does; return it with the service's poll hint."""
         settings = await self.aget_settings()
         if not settings.coalesce_polls:
-            return await self.aget_task(video_task_id)
+            return PollAnswer(*await self._client.asend(query(settings, video_task_id)))
         if self._shared_polls is None:
             from airflow_provider_videogen.shared_polls import SharedPolls
 
             self._shared_polls = SharedPolls.join(settings)
-        task, self.poll_hint = await self._shared_polls.poll(video_task_id, gather)
-        return task
+        return await self._shared_polls.poll(video_task_id, gather)
 
     async def acancel_task(self, video_task_id: str) -> bool:
         """Cancel a video task (while the style can) without blocking the event loop; see :meth:`cancel_task`."""
         settings = await self.aget_settings()
         _require_cancel_support(settings)
-        retries = _CancelRetries(settings.retry_policy)
+        retries = CancelRetries(settings.retry_policy)
         while True:
             if not self._may_cancel(await self.aget_task(video_task_id), settings):
                 return False
             try:
-                method, url = settings.style.cancel_method, settings.cancel_url(video_task_id)
-                await self._arequest(method, url, settings, **_cancel_call(video_task_id))
+                await self._client.asend(cancel_request(settings, video_task_id))
             except VideoGenAPIError as error:
                 return self._cancel_refused(video_task_id, error)
             except VideoGenTransientError as error:
@@ -456,9 +403,7 @@ class VideoGenHook(BaseHook):
         polls, self._shared_polls = self._shared_polls, None
         if polls is not None:
             await polls.leave()
-        lease, self._async_lease = self._async_lease, None
-        if lease is not None:
-            await lease.release()
+        await self._client.aclose()
 
     async def __aenter__(self) -> VideoGenHook:
         return self
@@ -466,130 +411,12 @@ class VideoGenHook(BaseHook):
     async def __aexit__(self, *exc_info: object) -> None:
         await self.aclose()
 
-    async def _arequest(
-        self,
-        method: str,
-        url: str,
-        settings: VideoGenConnectionSettings,
-        *,
-        video_task_id: str | None,
-        action: str,
-        json_body: Any = None,
-        policy: RetryPolicy | None = None,
-        retry_if: Callable[[BaseException], bool] | None = None,
-        read: Callable[[Any], Any] | None = None,
-    ) -> Any:
-        import aiohttp  # here: only the triggerer makes async calls, and a worker need not load it
-
-        if self._async_lease is None:
-            self._async_lease = SharedSessionLease.acquire()
-        session = self._async_lease.session
-        headers = settings.style.request_headers(settings.api_key, action)
-        timeout = aiohttp.ClientTimeout(total=settings.timeout)
-
-        async def attempt() -> Any:
-            try:
-                async with session.request(
-                    method, url, headers=headers, json=json_body, timeout=timeout, allow_redirects=False
-                ) as response:
-                    body = await transport.aread_bounded(response)
-                    payload = _interpret(response.status, response.headers, body, settings, action, video_task_id)
-                    self.poll_hint = settings.style.poll_hint(response.headers)
-                    return read(payload) if read is not None else payload
-            except transport.AnswerTooLargeError as e:
-                raise _too_large_error(e, action, video_task_id, settings) from None
-            except (aiohttp.ClientError, asyncio.TimeoutError) as e:
-                sent = not isinstance(e, aiohttp.ClientConnectorError)
-                raise _transport_error(e, action, video_task_id, settings, sent=sent) from None
-
-        policy = policy or settings.retry_policy
-        if policy.max_attempts <= 1:
-            # One attempt (every poll of a trigger): the retry machinery would cost about as much CPU
-            # as the request itself and leave reference cycles for the garbage collector, whose full
-            # collections stall an event loop holding thousands of waiting triggers.
-            return await attempt()
-        retrying = AsyncRetrying(**retry_kwargs(policy, retry_if, self.log))
-        return await retrying(attempt)
-
 
 # ---- helpers shared by the sync and async paths ----
 
 
-def _create_may_retry(error: BaseException) -> bool:
-    """Retry a call that must not run twice only where the service surely did not take it."""
-    if isinstance(error, VideoGenRequestNotSentError):
-        return True
-    if isinstance(error, VideoGenTransientError):
-        return error.http_status == 429 or (error.http_status == 503 and error.empty_body)
-    return False
-
-
-def _transient_or_not_the_apis_not_found(error: BaseException) -> bool:
-    """Retry transient faults, and a 404 that something in front of the API answered instead of it."""
-    if isinstance(error, VideoTaskNotFoundError):
-        return not error.said_by_the_api
-    return isinstance(error, VideoGenTransientError)
-
-
-def _maybe_created(error: VideoGenTransientError) -> VideoGenTransientError:
-    if isinstance(error, (VideoGenRequestNotSentError, VideoTaskMayExistError)) or error.http_status in (429, 503):
-        return error
-    return VideoTaskMayExistError(
-        f"{error} The service may have created the video task anyway: look at its task list before "
-        "submitting again, to avoid paying twice.",
-        http_status=error.http_status,
-        api_code=error.api_code,
-        api_message=error.api_message,
-    )
-
-
-def _created_task_id(answer: Any, settings: VideoGenConnectionSettings) -> str:
-    """Read the new id from the create answer, as the connection's style says."""
-    video_task_id = settings.style.created_task_id(answer)
-    if video_task_id is None:
-        raise VideoTaskIdMissingError(
-            f"The service at {settings.base_url} accepted the generation but its answer holds no task id "
-            f"({settings.excerpt(json.dumps(answer))}). The service may have created the video task: look at "
-            "its task list before submitting again."
-        )
-    return settings.style.check_task_id(video_task_id)
-
-
-def _cancel_call(video_task_id: str) -> dict[str, Any]:
-    """How a cancel call (a DELETE on most styles) is made: one attempt; :class:`_CancelRetries` says if another.
-
-    Never retried blindly: on the contents-generations and Runway APIs the same call deletes a task
-    that finished meanwhile, its video with it.
-    """
-    return {"video_task_id": video_task_id, "action": "cancel", "policy": _ONE_ATTEMPT}
-
-
-_ONE_ATTEMPT = RetryPolicy(max_attempts=1)
-
-
-class _CancelRetries:
-    """Whether, and after how long, a cancel call is sent again; the task is read again before each.
-
-    Like a create, a cancel is sent again only where the service surely did not take it (a 429, a
-    proxy's empty 503, a connection never opened), within the retry policy's attempts and time.
-
-    :param policy: the connection's retry policy.
-    """
-
-    def __init__(self, policy: RetryPolicy) -> None:
-        self.policy = policy
-        self.started = time.monotonic()
-        self.failures = 0
-
-    def wait_after(self, error: VideoGenTransientError) -> float | None:
-        """Seconds to wait after the cancel call failed with ``error``; ``None``: do not send it again."""
-        self.failures += 1
-        if not _create_may_retry(error) or self.failures >= self.policy.max_attempts:
-            return None
-        wait = self.policy.wait_after(self.failures, error.retry_after)
-        if time.monotonic() - self.started + wait >= self.policy.max_seconds:
-            return None
-        return wait
+# A connection test asks once: its answer is about the connection, not a fault to wait out.
+_ONCE = RetryPolicy(max_attempts=1)
 
 
 def _require_cancel_support(settings: VideoGenConnectionSettings) -> None:
@@ -599,61 +426,6 @@ def _require_cancel_support(settings: VideoGenConnectionSettings) -> None:
             f"Cancelling is not supported by the {settings.api_style} API style (connection "
             f"{settings.conn_id!r}): {settings.style.no_cancel_reason}. Only {able} can cancel."
         )
-
-
-def _query_call(settings: VideoGenConnectionSettings, video_task_id: str) -> dict[str, Any]:
-    """How a query of a video task is made.
-
-    The answer is read as the task inside the attempt, so an unusable answer is retried like any
-    other transient fault.
-    """
-    return {
-        "video_task_id": video_task_id,
-        "action": "query",
-        "read": lambda payload: read_task_payload(payload, settings, video_task_id),
-    }
-
-
-def read_task_payload(payload: Any, settings: VideoGenConnectionSettings, video_task_id: str) -> VideoTask:
-    """Read a decoded answer as the task ``video_task_id``, as the connection's style says; raise if it is not."""
-    if not isinstance(payload, Mapping):
-        # A proxy's stray `null` or `[]` is no answer about the task: as transient as a blank 200.
-        raise VideoGenTransientError(
-            f"The service answered the query of video task {video_task_id!r} at {settings.base_url} with JSON "
-            f"that is not a task object ({_json_kind(payload)}); this happens now and then behind proxies.",
-            video_task_id=video_task_id,
-        )
-    try:
-        task = settings.style.parse_task(payload, video_task_id)
-    except ValueError as e:
-        raise VideoGenAPIError(
-            f"The answer for video task {video_task_id!r} from {settings.base_url} is not a video task ({e}). "
-            f"Check that the connection's api_style ({settings.api_style}) matches the service.",
-            video_task_id=video_task_id,
-        ) from None
-    if (task.raw_status or "").strip().lower() in settings.style.missing_task_statuses:
-        # DashScope answers an expired or unknown task with HTTP 200 and task_status UNKNOWN.
-        raise VideoTaskNotFoundError(
-            f"Video task {video_task_id!r} was not found at {settings.base_url} (the service answered status "
-            f"{task.raw_status}: the task expired or never existed, or belongs to another region's key).",
-            video_task_id=video_task_id,
-            api_code=task.raw_status,
-            api_message=task.error_message or f"task status {task.raw_status}",
-        )
-    if task.id != video_task_id:
-        raise VideoGenAPIError(
-            f"The service at {settings.base_url} answered the query of video task {video_task_id!r} with "
-            f"another task ({settings.excerpt(task.id, 80)!r}); its answer is not trusted. A caching proxy in "
-            "front of the service can cause this: check the connection's base URL.",
-            video_task_id=video_task_id,
-        )
-    return task
-
-
-def _json_kind(value: Any) -> str:
-    if value is None:
-        return "null"
-    return {list: "an array", str: "a string", bool: "a boolean"}.get(type(value), "a number")
 
 
 def _probe_not_found_result(settings: VideoGenConnectionSettings, error: VideoTaskNotFoundError) -> tuple[bool, str]:
@@ -669,241 +441,7 @@ def _probe_not_found_result(settings: VideoGenConnectionSettings, error: VideoTa
     )
 
 
-def _too_large_error(
-    error: transport.AnswerTooLargeError, action: str, video_task_id: str | None, settings: VideoGenConnectionSettings
-) -> VideoGenError:
-    message = (
-        f"Could not {action} {_describe(video_task_id)} at {settings.base_url}: {error}. An answer of this API "
-        "is a small JSON object: check the base URL and path_prefix of the connection."
-    )
-    if action == "create":  # the service took the request: what it made is unknown
-        return VideoTaskMayExistError(
-            f"{message} The service may have created the video task anyway: look at its task list before "
-            "submitting again, to avoid paying twice."
-        )
-    return VideoGenAPIError(message, video_task_id=video_task_id)
-
-
-def _surely_unsent(error: BaseException) -> bool:
-    """Tell whether ``requests`` failed before any byte of the request could reach the service."""
-    if isinstance(error, requests.exceptions.ConnectTimeout):
-        return True
-    if isinstance(error, requests.ConnectionError) and not isinstance(error, requests.exceptions.ReadTimeout):
-        text = repr(error)
-        return any(m in text for m in ("NewConnectionError", "Connection refused", "NameResolutionError"))
-    return False
-
-
-def _transport_error(
-    error: BaseException,
-    action: str,
-    video_task_id: str | None,
-    settings: VideoGenConnectionSettings,
-    *,
-    sent: bool,
-) -> VideoGenTransientError:
-    kind = "timed out" if isinstance(error, (requests.Timeout, asyncio.TimeoutError)) else "failed"
-    reason = settings.excerpt(f"{type(error).__name__}: {error}")
-    message = f"Could not {action} {_describe(video_task_id)} at {settings.base_url}: the request {kind} ({reason})."
-    cls = VideoGenTransientError if sent else VideoGenRequestNotSentError
-    return cls(message, video_task_id=video_task_id)
-
-
-def _interpret(
-    status: int,
-    headers: Mapping[str, str],
-    body: bytes,
-    settings: VideoGenConnectionSettings,
-    action: str,
-    video_task_id: str | None,
-) -> Any:
-    """Turn one HTTP answer into decoded JSON, or raise the typed error it calls for."""
-    key = settings.api_key.encode()
-    if key and key in body:
-        # A service that echoes the key must not put it in a task, an error, XCom or a log line.
-        body = body.replace(key, b"***")
-    decoded = _decode_json(body)
-    if key and b"\\" in body and decoded is not _NOT_JSON and _may_hold_key(decoded, settings.api_key):
-        # JSON may write the key escaped (`\/`, `\u0073`): the bytes then hide it, the decoded strings do not.
-        masked = _mask_key(decoded, settings.api_key)
-        if masked is not decoded:
-            decoded = masked
-            # What an error may quote of the body then shows the mask, not the escaped key.
-            body = json.dumps(masked, ensure_ascii=False).encode()
-    succeeded = 200 <= status < 300
-    # A task that failed is still a successful answer: its "error" describes the task, not the call.
-    style = settings.style
-    api_code, api_message = (None, None) if succeeded and style.is_task_answer(decoded) else style.api_error(decoded)
-    if succeeded and api_code is None:
-        if status == 204 and action == "cancel":
-            return {}  # Runway answers a cancel with 204 No Content
-        if decoded is _NOT_JSON:
-            raise VideoGenTransientError(
-                f"The service answered {action} {_describe(video_task_id)} with HTTP {status} and "
-                f"{'an empty body' if not body.strip() else 'a body that is not JSON'}; this happens now and then.",
-                video_task_id=video_task_id,
-                http_status=status,
-            )
-        return decoded
-    if api_message is not None:
-        api_message = settings.excerpt(api_message)
-    detail = f"HTTP {status}"
-    if api_code or api_message:
-        detail += f", API error {api_code or '-'}: {api_message or '(no message)'}"
-    elif body.strip():
-        detail += f", body {settings.excerpt(body.decode('utf-8', 'replace'))!r}"
-    where = f"{_describe(video_task_id)} at {settings.base_url}"
-    kwargs: dict[str, Any] = {
-        "video_task_id": video_task_id,
-        "http_status": status,
-        "api_code": api_code,
-        "api_message": api_message,
-    }
-    if api_code in style.not_found_codes or (status == 404 and video_task_id is not None):
-        hint = "" if (api_code or api_message) else " The answer was not an API error: check base URL and path_prefix."
-        raise VideoTaskNotFoundError(
-            f"Video task {video_task_id!r} was not found at {settings.base_url} ({detail}). Tasks can be "
-            f"queried for 7 days, with the key of the data center that created them.{hint}",
-            **kwargs,
-        )
-    if status in (401, 403) or api_code in style.auth_error_codes:
-        raise VideoGenAuthError(
-            f"The service refused the API key of connection {settings.conn_id!r} to {action} {where} ({detail}). "
-            "Check the key, and that it belongs to this data center or gateway.",
-            **kwargs,
-        )
-    if status in _TRANSIENT_STATUSES or status >= 500:
-        raise VideoGenTransientError(
-            f"Could not {action} {where}: {detail}.",
-            retry_after=style.retry_after(headers, decoded),
-            empty_body=not body.strip(),
-            **kwargs,
-        )
-    raise VideoGenAPIError(f"Could not {action} {where}: {detail}.", **kwargs)
-
-
-_NOT_JSON: Any = object()
-
-
-def _decode_json(body: bytes) -> Any:
-    if not body.strip():
-        return _NOT_JSON
-    try:
-        return json.loads(body)
-    except ValueError:
-        return _NOT_JSON
-
-
-def _may_hold_key(decoded: Any, api_key: str) -> bool:
-    r"""Whether some string of the decoded answer may hold ``api_key`` (``False``: it surely holds none).
-
-    Many hosts escape characters of every answer (``\u0026`` in a signed URL): one pass of the C
-    encoder, which writes strings as they are but for quotes, backslashes and control characters,
-    spares the triggerer a walk through each of those answers. A string holding a backslash may be
-    JSON escaped once more (an upstream error passed on as text), so it is walked too.
-    """
-    if not api_key.isprintable() or '"' in api_key or "\\" in api_key:
-        return True
-    shown = json.dumps(decoded, ensure_ascii=False)
-    return api_key in shown or "\\\\" in shown
-
-
-def _mask_key(value: Any, api_key: str) -> Any:
-    """Return the decoded JSON ``value`` with ``api_key`` masked in every string, names of members included.
-
-    The very object comes back when nothing was masked. A string that is JSON itself (an upstream
-    error passed on as text) is masked inside too, as it is decoded again later.
-    """
-    if isinstance(value, str):
-        text = value.replace(api_key, "***") if api_key in value else value
-        if "\\" in text and text.lstrip()[:1] in ("{", "["):
-            try:
-                inner = json.loads(text)
-            except ValueError:
-                return text
-            masked_inner = _mask_key(inner, api_key)
-            return text if masked_inner is inner else json.dumps(masked_inner, ensure_ascii=False)
-        return text
-    if isinstance(value, list):
-        items = [_mask_key(item, api_key) for item in value]
-        return items if any(new is not old for new, old in zip(items, value, strict=True)) else value
-    if isinstance(value, dict):
-        pairs = [(_mask_key(name, api_key), _mask_key(item, api_key)) for name, item in value.items()]
-        old_pairs = value.items()
-        changed = any(new[0] is not old[0] or new[1] is not old[1] for new, old in zip(pairs, old_pairs, strict=True))
-        return dict(pairs) if changed else value
-    return value
-
-
-def _describe(video_task_id: str | None) -> str:
-    return f"video task {video_task_id!r}" if video_task_id is not None else "the video tasks"
-
-
 @functools.lru_cache(maxsize=64)
 def _overridden(settings: VideoGenConnectionSettings, retry_policy: RetryPolicy) -> VideoGenConnectionSettings:
     """Return the settings with another retry policy: one object for all the hooks that ask for the same."""
     return dataclasses.replace(settings, retry_policy=retry_policy)
-
-
-class _SharedLookups:
-    """The connection lookups under way in each event loop, shared by the hooks that ask meanwhile.
-
-    A lookup is only shared while it runs: a hook that asks after it finished makes its own, so it
-    sees the connection as it is then, exactly as without sharing. Its result is handed to the hooks
-    that waited a slice per turn of the loop (thousands of triggers starting together wait on one).
-    """
-
-    _by_loop: weakref.WeakKeyDictionary[
-        asyncio.AbstractEventLoop, dict[str, list[asyncio.Future[VideoGenConnectionSettings]]]
-    ] = weakref.WeakKeyDictionary()
-    #: The lookups running (the loop holds tasks weakly).
-    _running: set[asyncio.Task[None]] = set()
-
-    @classmethod
-    async def resolve(
-        cls, conn_id: str, lookup: Callable[[], Coroutine[Any, Any, VideoGenConnectionSettings]]
-    ) -> VideoGenConnectionSettings:
-        loop = asyncio.get_running_loop()
-        under_way = cls._by_loop.setdefault(loop, {})
-        waiters = under_way.get(conn_id)
-        if waiters is None:
-            waiters = under_way[conn_id] = []
-            task = loop.create_task(cls._look_up(under_way, conn_id, waiters, lookup()))
-            cls._running.add(task)
-            task.add_done_callback(cls._running.discard)
-        # A future per hook: one waiting hook being cancelled does not cancel the lookup for the others.
-        waiter: asyncio.Future[VideoGenConnectionSettings] = loop.create_future()
-        waiters.append(waiter)
-        try:
-            return await waiter
-        except Exception as error:
-            # The same error reaches every hook that waited: do not let each raise add to one traceback.
-            raise error.with_traceback(None) from None
-
-    @staticmethod
-    async def _look_up(
-        under_way: dict[str, list[asyncio.Future[VideoGenConnectionSettings]]],
-        conn_id: str,
-        waiters: list[asyncio.Future[VideoGenConnectionSettings]],
-        lookup: Coroutine[Any, Any, VideoGenConnectionSettings],
-    ) -> None:
-        settings: VideoGenConnectionSettings | None = None
-        failure: BaseException | None = None
-        try:
-            settings = await lookup
-        except asyncio.CancelledError:
-            for waiter in waiters:
-                waiter.cancel()  # the loop is closing
-            raise
-        except Exception as error:
-            failure = error
-        finally:
-            if under_way.get(conn_id) is waiters:
-                del under_way[conn_id]  # from now on a hook that asks makes its own lookup
-        async for waiter in in_turns(waiters):
-            if waiter.done():
-                continue  # its hook was cancelled meanwhile
-            if failure is not None:
-                waiter.set_exception(failure)
-            else:
-                waiter.set_result(settings)  # type: ignore[arg-type]

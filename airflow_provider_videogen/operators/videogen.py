@@ -41,6 +41,7 @@ from airflow_provider_videogen.links import (
     note_console_link,
     note_link,
 )
+from airflow_provider_videogen.retry import POLL_SCHEDULE
 from airflow_provider_videogen.triggers.videogen import VideoTaskTrigger, deferral_timeout
 from airflow_provider_videogen.video_download import (
     DEFAULT_CHUNK_SIZE,
@@ -530,7 +531,7 @@ class GenerateVideoOperator(BaseOperator):
         last_status = None
         try:
             while True:
-                task = self.hook.get_task(video_task_id)
+                task, poll_hint = self.hook.poll_answer(video_task_id)
                 if task.is_terminal:
                     return self._finish(final_event_payload(video_task_id, task, full_task=True), started_at)
                 if task.status is not last_status:
@@ -538,7 +539,7 @@ class GenerateVideoOperator(BaseOperator):
                     self.log.info("Video task %s is %s.", video_task_id, task.status.value)
                 if end_time is not None and time.time() >= end_time:
                     return self._finish(_timeout_payload(video_task_id, task, end_time), started_at)
-                wait = max(self._poll_interval(), min(self.hook.poll_hint or 0.0, _MAX_POLL_HINT))
+                wait = POLL_SCHEDULE.next_wait(poll_hint=poll_hint, interval=self._poll_interval())
                 remaining = end_time - time.time() if end_time is not None else wait
                 time.sleep(max(0.0, min(wait, remaining)))
         finally:
@@ -629,8 +630,6 @@ _NUMERIC_GENERATION_PARAMS: dict[str, tuple[Callable[..., float], dict[str, Any]
     "height": (_arguments.whole_number, {}),
     "fps": (_arguments.whole_number, {}),
 }
-# The longest wait between two polls a service's poll hint may ask for (like the trigger's Retry-After cap).
-_MAX_POLL_HINT = 600.0
 # Saving the id after a create: attempts, and the pause after the first failure (growing).
 _SAVE_ATTEMPTS = 3
 _SAVE_BACKOFF = 0.5

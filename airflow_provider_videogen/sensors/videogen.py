@@ -152,8 +152,7 @@ class VideoTaskSensor(BaseSensorOperator):
         task: VideoTask | None
         first_poll_at: float | None = None
         try:
-            task = self.hook.get_task(self.video_task_id)
-            hint = self.hook.poll_hint
+            task, hint = self.hook.poll_answer(self.video_task_id)
             if hint is not None:
                 # The service's wait before the next look (openai-poll-after-ms) holds across the deferral.
                 first_poll_at = time.time() + hint

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from urllib.parse import quote
 
 from airflow_provider_videogen._errors import refused
+from airflow_provider_videogen.credential import Credential
 from airflow_provider_videogen.retry import parse_retry_after
 from airflow_provider_videogen.video_task import VideoTaskStatus
 
@@ -131,6 +132,14 @@ class ApiStyle:
     def with_options(self, values: Mapping[str, str]) -> ApiStyle:
         """Return the style as one connection configures it (``values``: its :attr:`options`, checked)."""
         return self
+
+    def credential(self, api_key: str, base_url: str) -> Credential:
+        """Make the connection's credential: the one value that carries the key (see :meth:`auth_headers`).
+
+        :param api_key: the connection's API key.
+        :param base_url: the API's base URL: the key's headers go to its origin only.
+        """
+        return Credential(api_key, base_url, self.auth_headers(api_key), self.request_headers)
 
     def auth_headers(self, api_key: str) -> dict[str, str]:
         """Return the headers that carry the connection's API key (``Authorization: Bearer`` by default).

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import math
-import random
 import time
 from collections.abc import AsyncIterator
 from datetime import datetime, timedelta, timezone
@@ -25,7 +23,8 @@ from airflow_provider_videogen.events import (
     validate_event,
 )
 from airflow_provider_videogen.exceptions import VideoGenError, VideoGenNotSupportedError, VideoGenTransientError
-from airflow_provider_videogen.hooks.videogen import RetryPolicy, VideoGenHook
+from airflow_provider_videogen.hooks.videogen import PollAnswer, RetryPolicy, VideoGenHook
+from airflow_provider_videogen.retry import POLL_SCHEDULE
 from airflow_provider_videogen.styles.base import ApiStyle
 from airflow_provider_videogen.video_task import VideoTask, VideoTaskStatus
 
@@ -111,9 +110,9 @@ class VideoTaskTrigger(BaseTrigger):
     """
 
     #: Longest wait between two polls after failures, in seconds (unless ``poll_interval`` is longer).
-    max_backoff: float = 300.0
-    #: Longest ``Retry-After`` honoured, in seconds.
-    max_retry_after: float = 600.0
+    max_backoff: float = POLL_SCHEDULE.max_wait
+    #: Longest ``Retry-After`` (or poll hint) honoured, in seconds.
+    max_retry_after: float = POLL_SCHEDULE.max_retry_after
     #: Largest random fraction of a wait added to it.
     jitter: float = 0.1
 
@@ -219,9 +218,11 @@ class VideoTaskTrigger(BaseTrigger):
         # The wait ends within one request timeout of its deadline (of its start, if it starts past it):
         # a poll still unanswered then is given up, however many requests it has made or still needs.
         give_up_at = max(self.end_time, self._now()) + settings.timeout if self.end_time is not None else None
+        # The schedule of this wait: the one rule, with this trigger's caps (fixed for the wait).
+        schedule = self._schedule()
         # The caller has just looked at the task (the sensor before deferring, an operator after
         # creating it), so the first poll waits one interval too, or until the time the service asked for.
-        delay = self._first_poll()
+        delay = self._first_poll(schedule)
         while True:
             # Set when this wait ends at the deadline: the poll after it is the last one. (Deciding it
             # here, not by reading the clock after the poll, means a timer firing a hair early cannot
@@ -236,7 +237,7 @@ class VideoTaskTrigger(BaseTrigger):
                 # Shared with the loop's other polls of this connection that come within half the jitter's
                 # spread (at the deadline: none later), so that sharing delays a poll by that much at most.
                 gather = 0.0 if final_deadline is not None else self._interval * self.jitter / 2
-                task = await self._poll(hook, gather, give_up_at, settings.timeout)
+                task, poll_hint = await self._poll(hook, gather, give_up_at, settings.timeout)
             except VideoGenTransientError as error:
                 if give_up_at is not None and self.end_time is not None and self._now() >= give_up_at:
                     return self._timeout_event(self.end_time, last_task, error)  # given up: no poll after it
@@ -249,7 +250,9 @@ class VideoTaskTrigger(BaseTrigger):
                         f"in a row; last error: {error}",
                         error,
                     )
-                delay = self._backoff(failures, error.retry_after)
+                delay = schedule.next_wait(
+                    failures, retry_after=error.retry_after, interval=self._interval, jitter=self.jitter
+                )
                 self.log.warning(
                     "Poll %d of video task %s failed (%s); polling again in %.1f s.",
                     failures,
@@ -270,15 +273,15 @@ class VideoTaskTrigger(BaseTrigger):
                     shown = task.status.value if task.status is not VideoTaskStatus.UNKNOWN else repr(task.raw_status)
                     done = f" ({task.progress}%)" if task.progress is not None else ""
                     self.log.info("Video task %s is %s%s.", self.video_task_id, shown, done)
-                delay = self._next_poll(hook.poll_hint)
+                delay = schedule.next_wait(poll_hint=poll_hint, interval=self._interval, jitter=self.jitter)
             if final_deadline is not None:
                 return self._timeout_event(final_deadline, last_task, last_error)
 
     async def _poll(
         self, hook: VideoGenHook, gather: float, give_up_at: float | None, request_timeout: float
-    ) -> VideoTask:
+    ) -> PollAnswer:
         """Poll the task once; near the deadline, give the answer up at ``give_up_at`` (epoch seconds)."""
-        poll = hook.apoll_task(self.video_task_id, gather=gather)
+        poll = hook.apoll_answer(self.video_task_id, gather=gather)
         if give_up_at is None:
             return await poll
         left = give_up_at - self._now()
@@ -294,29 +297,16 @@ class VideoTaskTrigger(BaseTrigger):
                 video_task_id=self.video_task_id,
             ) from None
 
-    def _backoff(self, failures: int, retry_after: float | None) -> float:
-        """Seconds before the next poll after ``failures`` failed polls in a row."""
-        ceiling = max(self._interval, self.max_backoff)
-        wait = min(self._interval * 2.0 ** (failures - 1), ceiling)
-        if retry_after is not None and math.isfinite(retry_after):
-            wait = max(wait, min(retry_after, self.max_retry_after))
-        return self._jittered(wait)
+    def _schedule(self) -> RetryPolicy:
+        """Return the wait schedule with this trigger's caps (class attributes a subclass or a test may change)."""
+        if (self.max_backoff, self.max_retry_after) == (POLL_SCHEDULE.max_wait, POLL_SCHEDULE.max_retry_after):
+            return POLL_SCHEDULE
+        return RetryPolicy(max_wait=self.max_backoff, max_retry_after=self.max_retry_after)
 
-    def _first_poll(self) -> float:
+    def _first_poll(self, schedule: RetryPolicy) -> float:
         """Seconds before the first poll: one interval, or until ``first_poll_at`` if that is later."""
-        if self.first_poll_at is None:
-            return self._jittered(self._interval)
-        return self._next_poll(self.first_poll_at - self._now())
-
-    def _next_poll(self, hint: float | None) -> float:
-        """Seconds before the next poll after a good one: the interval, or longer if the service asks."""
-        wait = self._interval
-        if hint is not None and math.isfinite(hint):
-            wait = max(wait, min(hint, self.max_retry_after))
-        return self._jittered(wait)
-
-    def _jittered(self, seconds: float) -> float:
-        return seconds * (1.0 + random.uniform(0.0, self.jitter))
+        hint = None if self.first_poll_at is None else self.first_poll_at - self._now()
+        return schedule.next_wait(poll_hint=hint, interval=self._interval, jitter=self.jitter)
 
     # The only places that read the clock and sleep; tests replace them to step the loop.
 

@@ -262,9 +262,9 @@ async def test_hooks_in_one_loop_share_one_session_and_close_it(sim, videogen_co
     task_id = add_finished_task(sim, style="contents_generations", final_status="succeeded")
     hooks = [VideoGenHook(retry_policy=FAST_RETRIES) for _ in range(5)]
     await asyncio.gather(*(hook.aget_task(task_id) for hook in hooks))
-    sessions = {id(hook._async_lease.session) for hook in hooks}
+    sessions = {id(hook._client._async_lease.session) for hook in hooks}
     assert len(sessions) == 1
-    session = hooks[0]._async_lease.session
+    session = hooks[0]._client._async_lease.session
     for hook in hooks[:-1]:
         await hook.aclose()
         assert not session.closed
@@ -277,7 +277,7 @@ async def test_async_hook_reuses_keep_alive_connections(sim, videogen_connection
     async with VideoGenHook(retry_policy=FAST_RETRIES) as hook:
         for _ in range(5):
             await hook.aget_task(task_id)
-        connector = hook._async_lease.session.connector
+        connector = hook._client._async_lease.session.connector
         assert connector is not None
         open_connections = sum(len(v) for v in connector._conns.values())
     assert open_connections == 1

@@ -675,3 +675,25 @@ def test_whether_a_failed_try_is_retried(try_number, max_tries, error, retried):
     from airflow_provider_videogen.operators.videogen import _will_retry
 
     assert _will_retry({"ti": TryInstance(try_number, max_tries)}, error) is retried  # type: ignore[arg-type]
+
+
+def test_the_worker_wait_caps_a_poll_hint_like_the_trigger(videogen_connection, monkeypatch):
+    from airflow_provider_videogen.client import PollAnswer
+    from airflow_provider_videogen.operators import videogen as operators
+    from airflow_provider_videogen.retry import POLL_SCHEDULE
+    from airflow_provider_videogen.video_task import VideoTask, VideoTaskStatus
+
+    videogen_connection()
+    sleeps: list[float] = []
+    monkeypatch.setattr(operators.time, "sleep", sleeps.append)
+    answers = iter(
+        [
+            PollAnswer(VideoTask("cgt-1", VideoTaskStatus.RUNNING), 1e9),
+            PollAnswer(VideoTask("cgt-1", VideoTaskStatus.SUCCEEDED, video_url="https://files/v.mp4"), None),
+        ]
+    )
+    op = operator(poll_interval=1.0)
+    monkeypatch.setattr(op.hook, "poll_answer", lambda video_task_id: next(answers))
+    monkeypatch.setattr(op, "_reconnect_or_submit", lambda ctx: ("cgt-1", None))
+    op.execute(context())
+    assert sleeps == [POLL_SCHEDULE.max_retry_after] == [VideoTaskTrigger.max_retry_after]

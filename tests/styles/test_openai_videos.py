@@ -259,15 +259,15 @@ def test_the_worker_wait_honours_the_poll_hint(sim, openai_connection, monkeypat
         )
         monkeypatch.setattr(op, "_reconnect_or_submit", lambda context: (video_id, None))
         calls = iter([None, "auto"])
-        real_get = op.hook.get_task
+        real_poll = op.hook.poll_answer
 
         def get_then_release(task_id: str) -> Any:
-            task = real_get(task_id)
+            answer = real_poll(task_id)
             if (change := next(calls, None)) is not None:
                 sim.set_status(video_id, change)
-            return task
+            return answer
 
-        monkeypatch.setattr(op.hook, "get_task", get_then_release)
+        monkeypatch.setattr(op.hook, "poll_answer", get_then_release)
         op.execute({"ti": None})  # type: ignore[arg-type]
     finally:
         sim.configure(openai_poll_after_ms=None)

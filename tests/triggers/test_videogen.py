@@ -26,7 +26,7 @@ from airflow_provider_videogen.exceptions import (
     VideoGenTransientError,
     VideoTaskNotFoundError,
 )
-from airflow_provider_videogen.hooks.videogen import VideoGenConnectionSettings
+from airflow_provider_videogen.hooks.videogen import PollAnswer, VideoGenConnectionSettings
 from airflow_provider_videogen.shared_polls import SharedPolls
 from airflow_provider_videogen.triggers import videogen as trigger_module
 from airflow_provider_videogen.triggers.videogen import EVENT_STATUSES, VideoTaskTrigger
@@ -124,6 +124,9 @@ class FakeHook:
 
     async def apoll_task(self, video_task_id: str, *, gather: float = 0.0) -> VideoTask:
         return await self.aget_task(video_task_id)
+
+    async def apoll_answer(self, video_task_id: str, *, gather: float = 0.0) -> PollAnswer:
+        return PollAnswer(await self.aget_task(video_task_id), self.poll_hint)
 
     async def aclose(self) -> None:
         self.closed = True
