@@ -17,6 +17,7 @@ import pytest
 import requests
 from airflow.sdk import ObjectStoragePath
 
+from airflow_provider_videogen.download.staging import _StagedFile
 from airflow_provider_videogen.exceptions import (
     VideoContentError,
     VideoDestinationExistsError,
@@ -33,7 +34,7 @@ from airflow_provider_videogen.hooks.videogen import RetryPolicy, VideoGenHook
 from airflow_provider_videogen.operators.videogen import FetchVideoOperator
 from airflow_provider_videogen.testing._media import video_bytes
 from airflow_provider_videogen.transport import AddressPolicy
-from airflow_provider_videogen.video_download import RECORD_SUFFIX, VideoDownloader, _StagedFile, advertised_sha256
+from airflow_provider_videogen.video_download import RECORD_SUFFIX, VideoDownloader, advertised_sha256
 from airflow_provider_videogen.video_task import VideoTask, VideoTaskStatus
 
 try:
