@@ -15,6 +15,9 @@ from tenacity import stop_before_delay as _stop_before_delay
 
 from airflow_provider_videogen import _arguments
 
+TRANSIENT_STATUSES = frozenset({408, 425, 429, 500, 502, 503, 504})
+"""HTTP statuses with which a server says "not now": another attempt may succeed."""
+
 
 @dataclass(frozen=True)
 class RetryPolicy:

@@ -14,6 +14,7 @@ from airflow.sdk import BaseOperator
 from airflow_provider_videogen import _arguments
 from airflow_provider_videogen._compat import AirflowFailException, TaskDeferred, conf
 from airflow_provider_videogen._errors import refused
+from airflow_provider_videogen.download import DEFAULT_CHUNK_SIZE, Landing
 from airflow_provider_videogen.events import (
     event_payload,
     final_event_payload,
@@ -43,11 +44,6 @@ from airflow_provider_videogen.links import (
 )
 from airflow_provider_videogen.retry import POLL_SCHEDULE
 from airflow_provider_videogen.triggers.videogen import VideoTaskTrigger, deferral_timeout
-from airflow_provider_videogen.video_download import (
-    DEFAULT_CHUNK_SIZE,
-    VideoDownloader,
-    require_succeeded,
-)
 from airflow_provider_videogen.video_task import VideoTask
 
 if TYPE_CHECKING:
@@ -68,14 +64,14 @@ class FetchVideoOperator(BaseOperator):
     host's SHA-256 when it advertises one), resumed with ``Range`` or restarted when the stream
     breaks, written under a temporary name and moved into place only when complete. A retry after a
     successful copy verifies the existing file and downloads nothing; see
-    :mod:`airflow_provider_videogen.video_download` for the details per backend.
+    :mod:`airflow_provider_videogen.download` for the details per backend.
 
     The video task must have succeeded. A queued or running task raises
-    :class:`~airflow_provider_videogen.video_download.VideoTaskNotReadyError` (put a
+    :class:`~airflow_provider_videogen.exceptions.VideoTaskNotReadyError` (put a
     ``VideoTaskSensor`` before this operator); a failed, cancelled or expired one raises
-    :class:`~airflow_provider_videogen.video_download.VideoTaskFailedError` with the API's error code
+    :class:`~airflow_provider_videogen.exceptions.VideoTaskFailedError` with the API's error code
     and message, and a refused (expired) file URL raises
-    :class:`~airflow_provider_videogen.video_download.VideoURLExpiredError`; neither of the last two
+    :class:`~airflow_provider_videogen.exceptions.VideoURLExpiredError`; neither of the last two
     is retried by Airflow, since retrying cannot change them.
 
     .. code-block:: python
@@ -146,7 +142,7 @@ class FetchVideoOperator(BaseOperator):
         self.overwrite = overwrite
         self.chunk_size = _arguments.whole_number("chunk_size", chunk_size)
         self.http_retry_policy = http_retry_policy
-        self._downloader: VideoDownloader | None = None
+        self._landing: Landing | None = None
         # What this try read and landed, for the OpenLineage facets.
         self._base_url: str | None = None
         self._landed: dict[str, Any] | None = None
@@ -155,28 +151,19 @@ class FetchVideoOperator(BaseOperator):
         """Fetch the task; copy its files when a destination is set; return the result described above."""
         hook = VideoGenHook(self.videogen_conn_id, retry_policy=self.http_retry_policy)
         task = hook.get_task(self.video_task_id)
-        settings = hook.settings
-        self._base_url = settings.base_url
-        if self.destination is None:
-            require_succeeded(task, settings.style.file_source(task, "video", settings.task_url(task.id)))
-            self.log.info("Video task %s succeeded; returning its metadata (no destination, nothing copied).", task.id)
-            return task.to_dict()
-        downloader = VideoDownloader.for_connection(
-            settings, chunk_size=self.chunk_size, retry_policy=self.http_retry_policy
+        self._base_url = hook.settings.base_url
+        self._landing = Landing(
+            self.destination,
+            dest_conn_id=self.dest_conn_id,
+            include_last_frame=self.include_last_frame,
+            overwrite=self.overwrite,
+            chunk_size=self.chunk_size,
+            retry_policy=self.http_retry_policy,
         )
-        self._downloader = downloader
-        try:
-            landed = downloader.land(
-                task,
-                settings,
-                self.destination,
-                dest_conn_id=self.dest_conn_id,
-                include_last_frame=self.include_last_frame,
-                overwrite=self.overwrite,
-            )
-        finally:
-            self._downloader = None
-            downloader.close()
+        landed = self._landing.land(task, hook.settings).to_xcom()
+        if self.destination is None:
+            self.log.info("Video task %s succeeded; returning its metadata (no destination, nothing copied).", task.id)
+            return landed
         self._landed = landed
         note_link(self, LandedVideoLink, landed_video_url(landed["video_path"], self.dest_conn_id))
         emit_asset_events(self, context, landed)
@@ -193,9 +180,8 @@ class FetchVideoOperator(BaseOperator):
 
     def on_kill(self) -> None:
         """Stop a copy in progress and remove its temporary file."""
-        downloader = self._downloader
-        if downloader is not None:
-            downloader.cancel()
+        if self._landing is not None:
+            self._landing.cancel()
 
 
 class GenerateVideoOperator(BaseOperator):

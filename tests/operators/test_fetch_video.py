@@ -17,23 +17,21 @@ import pytest
 import requests
 from airflow.sdk import ObjectStoragePath
 
+from airflow_provider_videogen.download.staging import _StagedFile
 from airflow_provider_videogen.exceptions import (
-    VideoContentError,
     VideoDestinationExistsError,
     VideoDownloadCancelledError,
     VideoDownloadError,
     VideoFileHostRefusedError,
-    VideoIntegrityError,
     VideoStorageError,
     VideoTaskFailedError,
     VideoTaskNotReadyError,
     VideoURLExpiredError,
 )
-from airflow_provider_videogen.hooks.videogen import RetryPolicy, VideoGenHook
+from airflow_provider_videogen.hooks.videogen import VideoGenHook
 from airflow_provider_videogen.operators.videogen import FetchVideoOperator
-from airflow_provider_videogen.testing._media import video_bytes
 from airflow_provider_videogen.transport import AddressPolicy
-from airflow_provider_videogen.video_download import RECORD_SUFFIX, VideoDownloader, _StagedFile, advertised_sha256
+from airflow_provider_videogen.video_download import RECORD_SUFFIX, VideoDownloader
 from airflow_provider_videogen.video_task import VideoTask, VideoTaskStatus
 
 try:
@@ -41,16 +39,8 @@ try:
 except ImportError:  # Airflow 3.1
     from airflow.exceptions import AirflowFailException  # type: ignore[no-redef,attr-defined]
 
+from tests.download.file_hosts import FAST_RETRIES, PlainFileHost, files_in, mp4_bytes
 from tests.loopback import API_KEY, LoopbackServer, QuietHandler
-
-FAST_RETRIES = RetryPolicy(max_attempts=3, max_seconds=30, initial_wait=0.01, max_wait=0.02)
-LOCAL_HOSTS = AddressPolicy(allow_loopback=True)  # the test's own file hosts listen on loopback
-
-
-def mp4_bytes(size: int, task_id: str = "t1") -> bytes:
-    """A whole MP4 file of ``size`` bytes (the simulator's, so it passes the content check)."""
-    return b"".join(video_bytes(task_id, size))
-
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
@@ -74,10 +64,6 @@ def served_bytes(url: str) -> bytes:
     answer = requests.get(url, timeout=10)
     answer.raise_for_status()
     return answer.content
-
-
-def files_in(folder: Path) -> list[str]:
-    return sorted(p.name for p in folder.iterdir()) if folder.exists() else []
 
 
 @pytest.fixture
@@ -228,28 +214,6 @@ def test_transient_file_host_errors_are_retried(sim, videogen_connection, videos
 
     assert result["sha256"] == sim.get_task(task_id)["video_sha256"]
     assert [r["status"] for r in sim.requests(target="download")] == [503, 503, 200]
-
-
-def test_host_without_range_support_is_downloaded_again_from_the_start(tmp_path):
-    body = mp4_bytes(1 << 20)
-    with _PlainFileHost(body, cut_first_answer_at=400_000) as server:
-        downloader = VideoDownloader(chunk_size=64 * 1024, retry_policy=FAST_RETRIES, address_policy=LOCAL_HOSTS)
-        stored = downloader.fetch(server.url, ObjectStoragePath(f"file://{tmp_path}/x.mp4"), video_task_id="t1")
-
-    assert stored.sha256 == hashlib.sha256(body).hexdigest()
-    assert (tmp_path / "x.mp4").read_bytes() == body
-    assert server.ranges == [None, "bytes=400000-"]  # asked to resume, got the whole file, kept it whole
-
-
-def test_bytes_that_differ_from_the_advertised_sha256_fail_and_leave_no_file(tmp_path):
-    body = mp4_bytes(11_000)
-    wrong = hashlib.sha256(b"other bytes").hexdigest()
-    with _PlainFileHost(body, headers={"x-checksum-sha256": wrong}) as server:
-        downloader = VideoDownloader(retry_policy=FAST_RETRIES, address_policy=LOCAL_HOSTS)
-        with pytest.raises(VideoIntegrityError, match=f"advertises {wrong}"):
-            downloader.fetch(server.url, ObjectStoragePath(f"file://{tmp_path}/x.mp4"), video_task_id="t1")
-
-    assert files_in(tmp_path) == []
 
 
 # ---- idempotent retries ----------------------------------------------------------------------
@@ -446,53 +410,7 @@ def test_on_kill_stops_the_copy_and_removes_the_temporary_file(sim, videogen_con
 # ---- checksum headers ------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(
-    ("headers", "expected"),
-    [
-        ({"x-amz-checksum-sha256": "LCa0a2j/xo/5m0U8HTBBNBNCLXBkg7+g+YpeiGJm564="}, "2c26b4"),
-        ({"x-amz-checksum-sha256": "LCa0a2j/xo/5m0U8HTBBNBNCLXBkg7+g+YpeiGJm564=-3"}, None),  # multipart
-        ({"Repr-Digest": "sha-512=:abc=:, sha-256=:LCa0a2j/xo/5m0U8HTBBNBNCLXBkg7+g+YpeiGJm564=:"}, "2c26b4"),
-        ({"Digest": "SHA-256=LCa0a2j/xo/5m0U8HTBBNBNCLXBkg7+g+YpeiGJm564="}, "2c26b4"),
-        ({"x-checksum-sha256": "2C26B46B68FFC68FF99B453C1D30413413422D706483BFA0F98A5E886266E7AE"}, "2c26b4"),
-        ({"ETag": '"acbd18db4cc2f85cedef654fccc4a4d8"'}, None),  # an ETag is never taken for a hash
-    ],
-)
-def test_advertised_sha256_reads_the_standard_checksum_headers(headers, expected):
-    found = advertised_sha256(headers)
-    assert (found[:6] if found else None) == expected
-
-
 # ---- helpers ---------------------------------------------------------------------------------
-
-
-class _PlainFileHost(LoopbackServer):
-    """A minimal file host: ignores ``Range``, may cut its first answer short or send extra headers."""
-
-    def __init__(self, body: bytes, cut_first_answer_at: int | None = None, headers: dict[str, str] | None = None):
-        self.body = body
-        self.cut = cut_first_answer_at
-        self.ranges: list[str | None] = []
-        outer = self
-
-        class Handler(QuietHandler):
-            protocol_version = "HTTP/1.1"
-
-            def do_GET(self) -> None:
-                outer.ranges.append(self.headers.get("Range"))
-                self.send_response(200)
-                self.send_header("Content-Length", str(len(outer.body)))
-                self.send_header("ETag", '"v1"')
-                for name, value in (headers or {}).items():
-                    self.send_header(name, value)
-                self.end_headers()
-                if len(outer.ranges) == 1 and outer.cut is not None:
-                    self.wfile.write(outer.body[: outer.cut])
-                    self.close_connection = True
-                else:
-                    self.wfile.write(outer.body)
-
-        super().__init__(Handler)
-        self.url = f"{self.base_url}/video.mp4?X-Signature=s"
 
 
 @pytest.fixture(autouse=True)
@@ -544,132 +462,7 @@ def test_a_file_host_that_echoes_the_key_never_gets_it_into_errors_or_logs(sim, 
 # ---- hardening: a changed file is never spliced onto the first one's bytes ---------------------
 
 
-class _ChangingFileHost(LoopbackServer):
-    """Serves ``first`` (cut short), then answers the resume with a 206 of ``second``, ignoring If-Range."""
-
-    def __init__(self, first: bytes, second: bytes, cut_at: int, *, change: str) -> None:
-        self.requests: list[tuple[str | None, str | None]] = []
-        outer = self
-
-        class Handler(QuietHandler):
-            protocol_version = "HTTP/1.1"
-
-            def do_GET(self) -> None:
-                wanted = self.headers.get("Range")
-                outer.requests.append((wanted, self.headers.get("If-Range")))
-                body = first if len(outer.requests) == 1 else second
-                etag = '"v1"' if len(outer.requests) == 1 or change != "etag" else '"v2"'
-                modified = "Mon, 30 Nov 2026 10:00:00 GMT"
-                if len(outer.requests) > 1 and change == "last_modified":
-                    modified = "Tue, 01 Dec 2026 10:00:00 GMT"
-                if wanted and wanted.startswith("bytes=") and wanted.endswith("-"):
-                    start = int(wanted[6:-1])
-                    total = len(body) if change != "total" else len(body) + 1000
-                    self.send_response(206)
-                    self.send_header("Content-Range", f"bytes {start}-{len(body) - 1}/{total}")
-                    payload = body[start:]
-                else:
-                    self.send_response(200)
-                    payload = body
-                self.send_header("Content-Length", str(len(payload)))
-                self.send_header("ETag", etag)
-                self.send_header("Last-Modified", modified)
-                self.end_headers()
-                if len(outer.requests) == 1:
-                    self.wfile.write(payload[:cut_at])
-                    self.close_connection = True
-                else:
-                    self.wfile.write(payload)
-
-        super().__init__(Handler)
-        self.url = f"{self.base_url}/video.mp4?X-Signature=s"
-
-
-@pytest.mark.parametrize("change", ["etag", "last_modified", "total"])
-def test_a_resume_answered_from_a_changed_file_starts_over(tmp_path, change):
-    first, second = mp4_bytes(600_000, "old"), mp4_bytes(600_000, "new")
-    with _ChangingFileHost(first, second, cut_at=300_000, change=change) as server:
-        downloader = VideoDownloader(chunk_size=64 * 1024, retry_policy=FAST_RETRIES, address_policy=LOCAL_HOSTS)
-        stored = downloader.fetch(server.url, ObjectStoragePath(f"file://{tmp_path}/x.mp4"), video_task_id="t1")
-    landed = (tmp_path / "x.mp4").read_bytes()
-    assert landed == second  # the new file, whole: never the old file's start joined to the new file's end
-    assert stored.sha256 == hashlib.sha256(second).hexdigest()
-    assert server.requests[1][0] is not None and server.requests[-1][0] is None  # resumed, then started over
-
-
 # ---- hardening: what lands must be a whole file of its kind -----------------------------------
-
-
-@pytest.mark.parametrize(
-    ("body", "reason"),
-    [
-        (b"", "the body is empty"),
-        (b"<!DOCTYPE html><html><body>Please log in</body></html>", "looks like HTML"),
-        (b"\n  <html>sign in</html>", "looks like HTML"),
-        (mp4_bytes(500_000)[:300_000], "cut short"),
-        (mp4_bytes(500_000) + b"trailing junk", "cut short"),
-        (b"\x00\x00\x00\x18ftypisom\x00\x00\x02\x00isomiso2" + b"\x00" * 100, "no readable type"),
-        (b"GIF89a" + b"\x00" * 100, "does not start like an MP4"),
-    ],
-    ids=["empty", "html", "html-after-space", "content-length-lying-low", "trailing", "header-only", "gif"],
-)
-def test_a_body_that_is_not_a_whole_video_is_refused_and_nothing_lands(tmp_path, body, reason):
-    with _PlainFileHost(body) as server:  # an honest Content-Length for whatever it serves
-        downloader = VideoDownloader(retry_policy=FAST_RETRIES, address_policy=LOCAL_HOSTS)
-        with pytest.raises(VideoContentError, match=reason) as caught:
-            downloader.fetch(server.url, ObjectStoragePath(f"file://{tmp_path}/x.mp4"), video_task_id="t1")
-    assert "Nothing was stored" in str(caught.value)
-    assert files_in(tmp_path) == []
-
-
-def test_webm_and_quicktime_videos_are_accepted(tmp_path):
-    wide, moov, mdat = b"\x00\x00\x00\x10wide" + bytes(8), b"\x00\x00\x00\x10moov" + bytes(8), b"\x00\x00\x00\x08mdat"
-    quicktime = wide + moov + mdat
-    for name, body in [("a.webm", b"\x1a\x45\xdf\xa3" + b"\x00" * 500), ("b.mov", quicktime)]:
-        with _PlainFileHost(body) as server:
-            downloader = VideoDownloader(retry_policy=FAST_RETRIES, address_policy=LOCAL_HOSTS)
-            downloader.fetch(server.url, ObjectStoragePath(f"file://{tmp_path}/{name}"), video_task_id="t1")
-    assert files_in(tmp_path) == ["a.webm", "a.webm.videogen.json", "b.mov", "b.mov.videogen.json"]
-
-
-def test_a_large_mp4_box_header_across_chunks_is_read(tmp_path):
-    """A 64-bit box size, with the box header split over two reads, is followed like any other."""
-    body = (
-        b"\x00\x00\x00\x10ftypisom\x00\x00\x00\x00"
-        + b"\x00\x00\x00\x08moov"
-        + b"\x00\x00\x00\x01mdat"
-        + (16 + 1000).to_bytes(8, "big")
-        + b"\x01" * 1000
-    )
-    with _PlainFileHost(body) as server:
-        downloader = VideoDownloader(chunk_size=7, retry_policy=FAST_RETRIES, address_policy=LOCAL_HOSTS)
-        downloader.fetch(server.url, ObjectStoragePath(f"file://{tmp_path}/x.mp4"), video_task_id="t1")
-    assert (tmp_path / "x.mp4").read_bytes() == body
-
-
-@pytest.mark.parametrize(
-    ("body", "accepted"),
-    [
-        (b"\x89PNG\r\n\x1a\n" + b"\x00" * 20 + b"\x00\x00\x00\x00IEND\xaeB`\x82", True),
-        (b"\x89PNG\r\n\x1a\n" + b"\x00" * 20, False),
-        (b"\xff\xd8\xff\xe0" + b"\x00" * 20 + b"\xff\xd9", True),
-        (b"\xff\xd8\xff\xe0" + b"\x00" * 20, False),
-        (b"RIFF" + (8).to_bytes(4, "little") + b"WEBPVP8 ", True),
-        (b"RIFF" + (400).to_bytes(4, "little") + b"WEBPVP8 ", False),
-        (b"<html>expired</html>", False),
-    ],
-    ids=["png", "png-cut", "jpeg", "jpeg-cut", "webp", "webp-cut", "html"],
-)
-def test_a_last_frame_must_be_a_whole_image(tmp_path, body, accepted):
-    with _PlainFileHost(body) as server:
-        downloader = VideoDownloader(retry_policy=FAST_RETRIES, address_policy=LOCAL_HOSTS)
-        path = ObjectStoragePath(f"file://{tmp_path}/x.png")
-        if accepted:
-            downloader.fetch(server.url, path, video_task_id="t1", kind="last_frame")
-        else:
-            with pytest.raises(VideoContentError, match="is not an image"):
-                downloader.fetch(server.url, path, video_task_id="t1", kind="last_frame")
-    assert files_in(tmp_path) == (["x.png", "x.png.videogen.json"] if accepted else [])
 
 
 # ---- hardening: file URLs may not lead into internal networks ----------------------------------
@@ -764,7 +557,7 @@ def test_loopback_files_are_refused_when_the_connection_is_not_on_loopback(tmp_p
     assert remote.file_host_policy() == AddressPolicy()
     assert local.file_host_policy() == AddressPolicy(allow_loopback=True)
     assert trusting.file_host_policy() == AddressPolicy(allow_private=True)
-    with _PlainFileHost(mp4_bytes(10_000)) as server:
+    with PlainFileHost(mp4_bytes(10_000)) as server:
         downloader = VideoDownloader(retry_policy=FAST_RETRIES, address_policy=remote.file_host_policy())
         with pytest.raises(VideoFileHostRefusedError, match="loopback"):
             downloader.fetch(server.url, ObjectStoragePath(f"file://{tmp_path}/x.mp4"), video_task_id="t1")

@@ -1,0 +1,278 @@
+"""``VideoDownloader``: one file copied from a pre-signed URL into object storage, streamed, verified and atomic.
+
+It coordinates the package's parts: the destination rules (:mod:`.destination`), the file host
+(:mod:`.remote`), an existing copy (:mod:`.existing`), the copy across attempts (:mod:`.transfer`)
+into a staged file (:mod:`.staging`) through the write pipeline (:mod:`.pipeline`), the content check
+(:mod:`.content`) and the integrity record (:mod:`.record`).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
+
+import requests
+
+from airflow_provider_videogen.download._types import FileKind, StoredFile, _Target, cancelled_error, log
+from airflow_provider_videogen.download.content import _KIND_DESCRIPTIONS
+from airflow_provider_videogen.download.destination import check_destination, check_file_url, storage_uri
+from airflow_provider_videogen.download.existing import existing_copy
+from airflow_provider_videogen.download.record import _Record, _remove_orphan_record, _write_record
+from airflow_provider_videogen.download.remote import FileHost, _Remote
+from airflow_provider_videogen.download.staging import (
+    _MIN_UPLOAD_BLOCK,
+    _remove_abandoned_temporaries,
+    _StagedFile,
+    _storage_errors,
+)
+from airflow_provider_videogen.download.transfer import Transfer, retrying
+from airflow_provider_videogen.exceptions import (
+    VideoContentError,
+    VideoDownloadError,
+    VideoIntegrityError,
+)
+from airflow_provider_videogen.retry import RetryPolicy
+from airflow_provider_videogen.transport import AddressPolicy, origin_of
+
+if TYPE_CHECKING:
+    from airflow.sdk import ObjectStoragePath
+
+    from airflow_provider_videogen.settings import VideoGenConnectionSettings
+
+DEFAULT_CHUNK_SIZE = 8 * 1024 * 1024
+"""Bytes read from the network and written per step: large, to keep per-chunk Python work negligible."""
+
+
+class VideoDownloader:
+    """Copy files from pre-signed URLs into ``ObjectStoragePath`` destinations.
+
+    One downloader serves one task run; :meth:`cancel` (from ``on_kill``, possibly in a signal
+    handler) stops the current copy and removes its temporary file.
+
+    :param chunk_size: bytes read and written per step.
+    :param retry_policy: how broken or refused-for-now downloads are retried. ``max_attempts`` counts
+        consecutive attempts that brought no new bytes (a download that keeps progressing keeps
+        going); ``max_seconds`` bounds the time since the last progress.
+    :param connect_timeout: seconds to connect to the file host.
+    :param read_timeout: seconds to wait for the next bytes before the attempt counts as broken.
+    :param session: a ``requests`` session to use (it must carry no credentials); by default one that
+        sends no ``Authorization`` header and checks every address against ``address_policy``.
+    :param address_policy: which file host addresses may be reached (for the first request and every
+        redirect); by default loopback, private and link-local addresses are refused. ``None`` checks nothing.
+    :param secrets: texts (the connection's API key) masked in every message and log line this
+        downloader writes, should a file host echo them.
+    :param credentials: ``(origin, headers carrying the key)`` for files that need the API key (the
+        ``/v1/videos`` content route; a bare string is an ``Authorization`` value): sent with
+        :meth:`fetch` ``authenticated=True``, to that origin (``scheme://host:port``) only, never to
+        another host or across a redirect that leaves it.
+    """
+
+    #: Seconds between two progress lines of a download in the log; a download done sooner logs none.
+    progress_log_interval: float = 5.0
+
+    def __init__(
+        self,
+        *,
+        chunk_size: int = DEFAULT_CHUNK_SIZE,
+        retry_policy: RetryPolicy | None = None,
+        connect_timeout: float = 10.0,
+        read_timeout: float = 60.0,
+        session: requests.Session | None = None,
+        address_policy: AddressPolicy | None = AddressPolicy(),  # noqa: B008 (frozen, shared safely)
+        secrets: Sequence[str] = (),
+        credentials: tuple[str, Mapping[str, str] | str] | None = None,
+    ) -> None:
+        if chunk_size < 1:
+            raise ValueError("chunk_size must be positive")
+        self.chunk_size = chunk_size
+        self.retry_policy = retry_policy or RetryPolicy(max_seconds=300.0)
+        self.timeout = (connect_timeout, read_timeout)
+        self.address_policy = address_policy
+        credential_headers: tuple[str, dict[str, str]] | None = None
+        if credentials is not None:
+            origin, headers = credentials
+            credential_headers = (origin, {"Authorization": headers} if isinstance(headers, str) else dict(headers))
+        self.host = FileHost(
+            address_policy=address_policy,
+            timeout=self.timeout,
+            secrets=secrets,
+            credentials=credential_headers,
+            session=session,
+        )
+        self._cancelled = threading.Event()
+        self._staged: _StagedFile | None = None
+
+    @property
+    def session(self) -> requests.Session:
+        """The session used for the file host: no credentials, no ``Authorization`` ever sent."""
+        return self.host.session
+
+    @classmethod
+    def for_connection(
+        cls,
+        settings: VideoGenConnectionSettings,
+        *,
+        chunk_size: int = DEFAULT_CHUNK_SIZE,
+        retry_policy: RetryPolicy | None = None,
+    ) -> VideoDownloader:
+        """Make a downloader for the files of one ``videogen`` connection's tasks.
+
+        Its file hosts are checked against the connection's policy, its key is masked in every text,
+        and files that need the key (the ``/v1/videos`` content route) get it from the connection's
+        own origin only.
+        """
+        return cls(
+            chunk_size=chunk_size,
+            retry_policy=retry_policy or settings.retry_policy,
+            address_policy=settings.file_host_policy(),
+            secrets=(settings.api_key,),
+            credentials=(origin_of(settings.base_url), settings.style.auth_headers(settings.api_key)),
+        )
+
+    def close(self) -> None:
+        """Close the HTTP session."""
+        self.host.close()
+
+    def cancel(self) -> None:
+        """Stop the copy in progress and remove its temporary file (safe to call from a signal handler)."""
+        self._cancelled.set()
+        response, staged = self.host.response, self._staged
+        if response is not None:
+            try:
+                response.close()
+            except Exception:  # best effort: the download loop notices the cancellation anyway
+                log.debug("Closing the download response failed", exc_info=True)
+        if staged is not None:
+            staged.discard()
+
+    def fetch(
+        self,
+        url: str,
+        destination: ObjectStoragePath,
+        *,
+        video_task_id: str,
+        kind: FileKind = "video",
+        overwrite: bool = False,
+        authenticated: bool = False,
+    ) -> StoredFile:
+        """Copy the file at ``url`` to ``destination``; return what is stored there.
+
+        :param url: the pre-signed ``http(s)`` URL of the file.
+        :param authenticated: send the downloader's ``credentials`` (only to their origin).
+        :param destination: the file's path (not a folder).
+        :param video_task_id: the video task the file belongs to (recorded, and used in messages).
+        :param kind: ``video`` or ``last_frame``, recorded so one record is never taken for another.
+        :param overwrite: replace a destination that holds a different file instead of failing.
+        :raises VideoURLExpiredError: the file host refused the URL.
+        :raises VideoFileKeyRefusedError: a file route that needs the API key refused it (401/403).
+        :raises VideoDestinationExistsError: the destination holds another file and ``overwrite`` is off.
+        :raises VideoDestinationError: the destination is relative or malformed (see :func:`check_destination`).
+        :raises VideoDownloadError: the download could not be completed within the retry policy.
+        """
+        target = self._target(url, destination, video_task_id, kind, authenticated)
+        _remove_abandoned_temporaries(destination)
+        if destination.fs.exists(destination.path):
+            existing = existing_copy(
+                target,
+                overwrite=overwrite,
+                probe=lambda: retrying(
+                    lambda: self.host.probe(target), target, policy=self.retry_policy, cancelled=self._cancelled
+                ),
+                chunk_size=self.chunk_size,
+            )
+            if existing is not None:
+                return existing
+        return self._download(target)
+
+    def _target(
+        self, url: str, destination: ObjectStoragePath, video_task_id: str, kind: FileKind, authenticated: bool
+    ) -> _Target:
+        """Check the URL and the destination before anything is touched; return the file to copy."""
+        check_file_url(url, video_task_id=video_task_id)
+        check_destination(storage_uri(destination))
+        if authenticated and self.host.credentials is None:
+            raise VideoDownloadError("This file needs the API key, but the downloader was given none.")
+        if destination.fs.isdir(destination.path):
+            raise VideoDownloadError(
+                f"The destination {storage_uri(destination)} is a folder: end the destination with '/' to "
+                "write into it, or name a file.",
+                video_task_id=video_task_id,
+            )
+        what = "video" if kind == "video" else "last frame"
+        return _Target(url, destination, video_task_id, kind, what, authenticated=authenticated)
+
+    def _download(self, target: _Target) -> StoredFile:
+        """Copy the file into a staged file, verify it, write its record and move it into place."""
+        destination = target.destination
+        staged = _StagedFile(destination, block_size=max(self.chunk_size, _MIN_UPLOAD_BLOCK), kind=target.kind)
+        self._staged = staged
+        try:
+            with _storage_errors(target):
+                staged.open()
+            remote = Transfer(
+                self.host,
+                target,
+                staged,
+                chunk_size=self.chunk_size,
+                policy=self.retry_policy,
+                cancelled=self._cancelled,
+                progress_interval=self.progress_log_interval,
+            ).run()
+            size, digest = staged.written, staged.hexdigest()
+            _verify(target, staged, remote, digest, clean=self.host.clean)
+            with _storage_errors(target):
+                staged.close()
+            if self._cancelled.is_set():
+                raise cancelled_error(target)
+            with _storage_errors(target):
+                _publish(staged, _Record.build(target, remote, size, digest))
+        except BaseException:
+            staged.discard()
+            raise
+        finally:
+            self._staged = None
+        uri = storage_uri(destination)
+        log.info(
+            "Stored the %s of video task %s at %s (%d bytes, sha256 %s).",
+            target.what,
+            target.video_task_id,
+            uri,
+            size,
+            digest,
+        )
+        return StoredFile(uri, size, digest, downloaded=True)
+
+
+def _publish(staged: _StagedFile, record: _Record) -> None:
+    """Write the record, then move the file into place (removing the record if the move fails)."""
+    destination = staged.destination
+    # The record goes first: if the move below never happens, a retry sees a record that
+    # does not match the old file (or no file) and downloads again.
+    _write_record(destination, record)
+    try:
+        staged.publish()
+    except BaseException:
+        _remove_orphan_record(destination)
+        raise
+
+
+def _verify(target: _Target, staged: _StagedFile, remote: _Remote, digest: str, *, clean: Callable[[str], str]) -> None:
+    """Raise unless the copy has the host's SHA-256 (when it advertises one) and is a whole file of its kind."""
+    if remote.sha256 and remote.sha256 != digest:
+        raise VideoIntegrityError(
+            f"The {target.what} of video task {target.video_task_id} arrived corrupted: its SHA-256 is "
+            f"{digest} but the file host advertises {remote.sha256}. Retry the task.",
+            video_task_id=target.video_task_id,
+        )
+    problem = staged.content_problem()
+    if problem is not None:
+        kind = _KIND_DESCRIPTIONS[target.kind]
+        raise VideoContentError(
+            f"The {target.what} of video task {target.video_task_id} from "
+            f"{urlsplit(target.url).hostname} is not {kind}: {clean(problem)}. "
+            "Nothing was stored. The file host may have answered an error or login page, or cut the file "
+            "short; the task may be retried.",
+            video_task_id=target.video_task_id,
+        )

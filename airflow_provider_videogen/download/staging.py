@@ -1,0 +1,183 @@
+"""Staging: a hidden temporary file beside the destination, moved into place only once whole, else removed.
+
+Bytes go to ``.<name>.<random>.part`` beside the destination. On a local file system the move is a
+``rename`` in the same folder, which is atomic; on an object store it is a server-side copy and
+delete, so the destination key only ever appears whole, and a temporary object abandoned midway has
+its multipart upload aborted rather than committed. A process killed outright (SIGKILL, a lost worker)
+can leave its hidden ``.part`` file (or a pending multipart upload) behind, never a partial file at the
+destination; the next fetch of the same destination (the task's retry) removes such a leftover before
+it starts. (A fetch of the same destination still running elsewhere then fails to publish, and its own
+retry finds the landed file.)
+"""
+
+from __future__ import annotations
+
+import errno
+import glob
+import hashlib
+import re
+import threading
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any
+
+import requests
+
+from airflow_provider_videogen.download._types import FileKind, _Target, log
+from airflow_provider_videogen.download.content import _ContentCheck
+from airflow_provider_videogen.download.destination import storage_uri
+from airflow_provider_videogen.download.pipeline import _WritePipeline
+from airflow_provider_videogen.exceptions import VideoDownloadError, VideoStorageError
+
+if TYPE_CHECKING:
+    from airflow.sdk import ObjectStoragePath
+
+# Object stores need at least 5 MiB per multipart part; larger parts mean fewer requests.
+_MIN_UPLOAD_BLOCK = 8 * 1024 * 1024
+
+
+class _StagedFile:
+    """A file written under a hidden temporary name beside its destination, then moved into place."""
+
+    def __init__(self, destination: ObjectStoragePath, *, block_size: int, kind: FileKind = "video") -> None:
+        self.destination = destination
+        self.fs = destination.fs
+        self.block_size = block_size
+        self.kind = kind
+        self.written = 0
+        self._sha = hashlib.sha256()
+        self._pipeline = _WritePipeline()
+        self._content = _ContentCheck(kind)
+        self._file: Any = None
+        self._temp: str | None = None
+        self._lock = threading.RLock()
+
+    def open(self) -> None:
+        parent = self.destination.parent
+        if (self.destination.protocol or "file") in ("file", "local"):
+            # Object stores have no folders to create (and creating one could create a bucket).
+            self.fs.makedirs(parent.path, exist_ok=True)
+        self._temp = f"{parent.path.rstrip('/')}/{_temporary_name(self.destination.name)}"
+        self._file = self.fs.open(self._temp, "wb", block_size=self.block_size)
+
+    def buffer(self, size: int) -> memoryview:
+        """Return a free buffer of ``size`` bytes to read the next chunk into (see :meth:`write`)."""
+        return self._pipeline.buffer(size)
+
+    def write(self, chunk: bytes | memoryview) -> None:
+        """Hash and write ``chunk`` (in the background when large): a view of :meth:`buffer` is not copied."""
+        if self._file is None:
+            raise VideoDownloadError("The temporary file is closed (the copy was cancelled).")
+        self._content.feed(chunk)
+        self._pipeline.submit(chunk, self._sha.update, self._file.write)
+        self.written += len(chunk)
+
+    def drain(self) -> None:
+        """Wait until every chunk given is hashed and written; raise the first error that came of it."""
+        self._pipeline.drain()
+
+    def hexdigest(self) -> str:
+        self._pipeline.drain()
+        return self._sha.hexdigest()
+
+    def content_problem(self) -> str | None:
+        """Why the bytes written are not a file of their kind, or ``None`` when they look right."""
+        return self._content.problem()
+
+    def restart(self) -> None:
+        """Throw away what was written and start a new temporary file."""
+        self.discard()
+        self.written = 0
+        self._sha = hashlib.sha256()
+        self._pipeline = _WritePipeline()
+        self._content = _ContentCheck(self.kind)
+        self.open()
+
+    def close(self) -> None:
+        self._pipeline.drain()
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+
+    def publish(self) -> None:
+        """Move the complete file into place (replacing what is there)."""
+        if self._temp is None:
+            raise VideoDownloadError("Nothing to publish: the temporary file is gone (cancelled?).")
+        self.fs.mv(self._temp, self.destination.path)
+        self._temp = None
+        self._pipeline.close()
+
+    def discard(self) -> None:
+        """Drop the temporary file without ever committing it (idempotent, never raises)."""
+        with self._lock:
+            file, temp = self._file, self._temp
+            self._file = self._temp = None
+        self._pipeline.close()  # lets the chunks in hand finish (their errors no longer matter)
+        if file is not None:
+            _abandon(file)
+        if temp is not None:
+            try:
+                if self.fs.exists(temp):
+                    self.fs.rm_file(temp)
+            except Exception:
+                log.warning("Could not remove the temporary file %s", temp, exc_info=True)
+
+
+def _temporary_name(name: str, unique: str | None = None) -> str:
+    """Return the hidden name a file is written under before it is moved to ``name`` (``unique``: random)."""
+    return f".{name}.{unique or uuid.uuid4().hex[:12]}.part"
+
+
+def _remove_abandoned_temporaries(destination: ObjectStoragePath) -> None:
+    """Remove the temporary files of ``destination`` left by fetches killed outright (best effort)."""
+    fs, parent = destination.fs, destination.parent.path.rstrip("/")
+    own = re.compile(re.escape(_temporary_name(destination.name, "@")).replace("@", "[0-9a-f]{12}"))
+    try:
+        found = fs.glob(f"{parent}/{_temporary_name(glob.escape(destination.name), '*')}")
+    except Exception:  # e.g. no such folder yet, or listing not allowed
+        log.debug("Could not look for abandoned temporary files of %s", storage_uri(destination), exc_info=True)
+        return
+    for path in found:
+        if own.fullmatch(str(path).rsplit("/", 1)[-1]):
+            try:
+                fs.rm_file(path)
+            except Exception:  # another retry removed it first, or removing is not allowed
+                log.debug("Could not remove %s", path, exc_info=True)
+            else:
+                log.warning("Removed %s, left by an earlier try that was killed while copying.", path)
+
+
+def _abandon(file: Any) -> None:
+    """Close a file being written without committing its content where the backend allows it."""
+    from fsspec.spec import AbstractBufferedFile
+
+    try:
+        if isinstance(file, AbstractBufferedFile):
+            # Closing a buffered remote file uploads and commits what it holds; discarding (e.g.
+            # aborting an S3 multipart upload) and marking it closed leaves nothing behind instead.
+            file.discard()
+            file.closed = True
+        else:
+            file.close()
+    except Exception:
+        log.debug("Abandoning a temporary file failed", exc_info=True)
+
+
+@contextmanager
+def _storage_errors(target: _Target) -> Iterator[None]:
+    """Turn a storage failure (disk full, read-only, no permission) into the provider's error naming the destination."""
+    try:
+        yield
+    except OSError as error:
+        if isinstance(error, requests.RequestException):
+            raise
+        reason = error.strerror or str(error) or type(error).__name__
+        name = errno.errorcode.get(error.errno) if error.errno is not None else None
+        code = f" ({name})" if name else ""
+        raise VideoStorageError(
+            f"Could not store the {target.what} of video task {target.video_task_id} at "
+            f"{storage_uri(target.destination)}: {reason}{code}. Nothing was left at the destination; check its "
+            "free space and write permission, then retry the task.",
+            video_task_id=target.video_task_id,
+        ) from error
