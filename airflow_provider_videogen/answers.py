@@ -16,15 +16,13 @@ from airflow_provider_videogen.exceptions import (
     VideoGenTransientError,
     VideoTaskNotFoundError,
 )
+from airflow_provider_videogen.retry import TRANSIENT_STATUSES
 
 if TYPE_CHECKING:
     from airflow_provider_videogen.settings import VideoGenConnectionSettings
     from airflow_provider_videogen.video_task import VideoTask
 
 __all__ = ["describe", "interpret", "read_task_payload"]
-
-# Transient statuses: the service may answer differently if asked again.
-_TRANSIENT_STATUSES = frozenset({408, 425, 429, 500, 502, 503, 504})
 
 
 def interpret(
@@ -89,7 +87,7 @@ def interpret(
             "Check the key, and that it belongs to this data center or gateway.",
             **kwargs,
         )
-    if status in _TRANSIENT_STATUSES or status >= 500:
+    if status in TRANSIENT_STATUSES or status >= 500:
         raise VideoGenTransientError(
             f"Could not {action} {where}: {detail}.",
             retry_after=style.retry_after(headers, decoded),

@@ -9,7 +9,7 @@ into a staged file (:mod:`.staging`) through the write pipeline (:mod:`.pipeline
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
@@ -34,11 +34,12 @@ from airflow_provider_videogen.exceptions import (
     VideoIntegrityError,
 )
 from airflow_provider_videogen.retry import RetryPolicy
-from airflow_provider_videogen.transport import AddressPolicy, origin_of
+from airflow_provider_videogen.transport import AddressPolicy
 
 if TYPE_CHECKING:
     from airflow.sdk import ObjectStoragePath
 
+    from airflow_provider_videogen.credential import Credential
     from airflow_provider_videogen.settings import VideoGenConnectionSettings
 
 DEFAULT_CHUNK_SIZE = 8 * 1024 * 1024
@@ -61,12 +62,11 @@ class VideoDownloader:
         sends no ``Authorization`` header and checks every address against ``address_policy``.
     :param address_policy: which file host addresses may be reached (for the first request and every
         redirect); by default loopback, private and link-local addresses are refused. ``None`` checks nothing.
-    :param secrets: texts (the connection's API key) masked in every message and log line this
-        downloader writes, should a file host echo them.
-    :param credentials: ``(origin, headers carrying the key)`` for files that need the API key (the
-        ``/v1/videos`` content route; a bare string is an ``Authorization`` value): sent with
-        :meth:`fetch` ``authenticated=True``, to that origin (``scheme://host:port``) only, never to
-        another host or across a redirect that leaves it.
+    :param credential: the connection's key (its :class:`~airflow_provider_videogen.credential.Credential`):
+        masked in every message and log line this downloader writes, should a file host echo it, and
+        sent for files that need it (the ``/v1/videos`` content route, Gemini files; :meth:`fetch`
+        ``authenticated=True``) to the API's own origin only, never to another host or across a
+        redirect that leaves it.
     """
 
     #: Seconds between two progress lines of a download in the log; a download done sooner logs none.
@@ -81,8 +81,7 @@ class VideoDownloader:
         read_timeout: float = 60.0,
         session: requests.Session | None = None,
         address_policy: AddressPolicy | None = AddressPolicy(),  # noqa: B008 (frozen, shared safely)
-        secrets: Sequence[str] = (),
-        credentials: tuple[str, Mapping[str, str] | str] | None = None,
+        credential: Credential | None = None,
     ) -> None:
         if chunk_size < 1:
             raise ValueError("chunk_size must be positive")
@@ -90,16 +89,8 @@ class VideoDownloader:
         self.retry_policy = retry_policy or RetryPolicy(max_seconds=300.0)
         self.timeout = (connect_timeout, read_timeout)
         self.address_policy = address_policy
-        credential_headers: tuple[str, dict[str, str]] | None = None
-        if credentials is not None:
-            origin, headers = credentials
-            credential_headers = (origin, {"Authorization": headers} if isinstance(headers, str) else dict(headers))
         self.host = FileHost(
-            address_policy=address_policy,
-            timeout=self.timeout,
-            secrets=secrets,
-            credentials=credential_headers,
-            session=session,
+            address_policy=address_policy, timeout=self.timeout, credential=credential, session=session
         )
         self._cancelled = threading.Event()
         self._staged: _StagedFile | None = None
@@ -127,8 +118,7 @@ class VideoDownloader:
             chunk_size=chunk_size,
             retry_policy=retry_policy or settings.retry_policy,
             address_policy=settings.file_host_policy(),
-            secrets=(settings.api_key,),
-            credentials=(origin_of(settings.base_url), settings.style.auth_headers(settings.api_key)),
+            credential=settings.credential,
         )
 
     def close(self) -> None:
@@ -192,7 +182,7 @@ class VideoDownloader:
         """Check the URL and the destination before anything is touched; return the file to copy."""
         check_file_url(url, video_task_id=video_task_id)
         check_destination(storage_uri(destination))
-        if authenticated and self.host.credentials is None:
+        if authenticated and self.host.credential is None:
             raise VideoDownloadError("This file needs the API key, but the downloader was given none.")
         if destination.fs.isdir(destination.path):
             raise VideoDownloadError(

@@ -17,8 +17,9 @@ from __future__ import annotations
 import base64
 import binascii
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import requests
 
@@ -26,6 +27,9 @@ from airflow_provider_videogen.download._types import _Target
 from airflow_provider_videogen.exceptions import VideoDownloadError, VideoFileKeyRefusedError, VideoURLExpiredError
 from airflow_provider_videogen.retry import TRANSIENT_STATUSES, parse_retry_after
 from airflow_provider_videogen.transport import AddressPolicy, new_session, redact_url
+
+if TYPE_CHECKING:
+    from airflow_provider_videogen.credential import Credential
 
 URL_LIFETIME_HOURS = 24
 """How long the services keep a generated file's URL valid."""
@@ -120,9 +124,9 @@ class FileHost:
     :param address_policy: which file host addresses may be reached (for the first request and every
         redirect); ``None`` checks nothing.
     :param timeout: ``(connect, read)`` seconds.
-    :param secrets: texts masked in every message built from the host's answers.
-    :param credentials: ``(origin, headers carrying the key)`` for files that need the API key; sent to
-        that origin only, never to another host or across a redirect that leaves it.
+    :param credential: the connection's key, for files that need it: its headers are sent to the API's
+        origin only, never to another host or across a redirect that leaves it, and the key is masked
+        in every message built from the host's answers.
     :param session: a ``requests`` session to use (it must carry no credentials); by default one made
         on first use that sends no ``Authorization`` header and checks every address.
     """
@@ -132,15 +136,12 @@ class FileHost:
         *,
         address_policy: AddressPolicy | None,
         timeout: tuple[float, float],
-        secrets: Sequence[str] = (),
-        credentials: tuple[str, dict[str, str]] | None = None,
+        credential: Credential | None = None,
         session: requests.Session | None = None,
     ) -> None:
         self.address_policy = address_policy
         self.timeout = timeout
-        self.credentials = credentials
-        key_values = credentials[1].values() if credentials else ()
-        self._secrets = tuple(secret for secret in (*secrets, *key_values) if secret)
+        self.credential = credential
         self._session = session
         self.response: requests.Response | None = None  # the latest, closed by a cancel to stop a read
 
@@ -151,8 +152,8 @@ class FileHost:
             self._session = new_session(
                 address_policy=self.address_policy,
                 strip_authorization=True,
-                credentials_origin=self.credentials[0] if self.credentials else None,
-                credential_headers=tuple(self.credentials[1]) if self.credentials else (),
+                credentials_origin=self.credential.origin if self.credential else None,
+                credential_headers=tuple(self.credential.headers) if self.credential else (),
             )
         return self._session
 
@@ -163,9 +164,9 @@ class FileHost:
             self._session = None
 
     def clean(self, text: str) -> str:
-        """Mask the secrets and drop every URL query from a text bound for a message or log line."""
-        for secret in self._secrets:
-            text = text.replace(secret, "***")
+        """Mask the key and drop every URL query from a text bound for a message or log line."""
+        if self.credential is not None:
+            text = self.credential.mask(text)
         return _URL_QUERY_RE.sub("?…", text)
 
     def probe(self, target: _Target) -> _Remote:
@@ -182,9 +183,9 @@ class FileHost:
         """
         # Ask for the bytes as stored, so Content-Length counts the file's own bytes.
         headers = {"Accept-Encoding": "identity", **headers}
-        if target.authenticated and self.credentials is not None:
-            # The session's adapter drops it for any other origin, redirects included.
-            headers.update(self.credentials[1])
+        if target.authenticated and self.credential is not None:
+            # The session's adapter drops them for any other origin, redirects included.
+            headers.update(self.credential.headers)
         try:
             response = self.session.get(target.url, headers=headers, stream=True, timeout=self.timeout)
         except requests.exceptions.InvalidSchema as error:
