@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 import airflow_provider_videogen
+from airflow_provider_videogen.styles import STYLES
 
 MODULES = [
     "airflow_provider_videogen.exceptions",
@@ -24,7 +25,8 @@ MODULES = [
     "airflow_provider_videogen.sensors.videogen",
     "airflow_provider_videogen.triggers.videogen",
     "airflow_provider_videogen.styles",
-    "airflow_provider_videogen.styles.openai_videos",
+    # Each style's own module, as the registry lists them.
+    *(type(style).__module__ for style in STYLES.values()),
     "airflow_provider_videogen.generation_request",
     "airflow_provider_videogen.testing",
 ]
