@@ -98,12 +98,6 @@ class VideoGenerationRequest:
         if self.duration is not None and self.frames is not None:
             raise refused("Pass either duration or frames, not both.")
 
-    def to_body(self, api_style: str) -> dict[str, Any]:
-        """Return the JSON body of the create call for an API style; raise a clear error if it cannot."""
-        from airflow_provider_videogen.styles import get_style
-
-        return get_style(api_style).create_body(self)
-
 
 MAX_UPLOAD_BYTES = 50 * 1024 * 1024
 """Largest local image :func:`read_image_file` uploads."""

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 import json
 import logging
 import math
@@ -39,12 +38,11 @@ class VideoTaskStatus(str, Enum):
         return self in _FAILURES
 
     @classmethod
-    def from_api(cls, raw_status: Any, spellings: Mapping[str, VideoTaskStatus] | None = None) -> VideoTaskStatus:
+    def from_api(cls, raw_status: Any, spellings: Mapping[str, VideoTaskStatus]) -> VideoTaskStatus:
         """Map a status spelling to a status.
 
         :param raw_status: the status as the API spelled it (compared in lower case).
-        :param spellings: one API style's spellings (its ``statuses``, lower case); by default those
-            of every style the provider speaks.
+        :param spellings: the spellings of the API style that answered (its ``statuses``, in lower case).
 
         An unrecognised spelling maps to ``UNKNOWN``, which is not final, so a waiting task keeps
         waiting rather than mistaking a new spelling for an ending; it is logged once per spelling.
@@ -52,7 +50,7 @@ class VideoTaskStatus(str, Enum):
         if raw_status is None:
             return cls.UNKNOWN
         key = str(raw_status).strip().lower()
-        status = (_every_spelling() if spellings is None else spellings).get(key)
+        status = spellings.get(key)
         if status is None:
             if key not in _UNKNOWN_SPELLINGS_SEEN:
                 _UNKNOWN_SPELLINGS_SEEN.add(key)
@@ -69,20 +67,13 @@ _FAILURES = _TERMINAL - {VideoTaskStatus.SUCCEEDED}
 _UNKNOWN_SPELLINGS_SEEN: set[str] = set()
 
 
-@functools.cache
-def _every_spelling() -> dict[str, VideoTaskStatus]:
-    """Every style's spellings (they agree where they overlap: a test checks it)."""
-    from airflow_provider_videogen.styles import STYLES  # the styles read their answers with this module
-
-    return {key: status for style in STYLES.values() for key, status in style.statuses.items()}
-
-
 @dataclass(frozen=True)
 class VideoTask:
     """A video generation task as one normalized, immutable record.
 
-    Built by :func:`parse_video_task` from any answer of any API style. Optional fields the API
-    did not send are ``None``.
+    Built by the connection's API style (:meth:`ApiStyle.parse_task
+    <airflow_provider_videogen.styles.base.ApiStyle.parse_task>`) from any of its answers. Optional
+    fields the API did not send are ``None``.
 
     :param id: the video task id (``cgt-...`` or ``task_...``).
     :param status: the normalized status.
@@ -179,30 +170,6 @@ class VideoTask:
         if self.error_message:
             parts.append(f"message: {self.error_message}")
         return "; ".join(parts)
-
-
-def parse_video_task(payload: Any, *, video_task_id: str | None = None) -> VideoTask:
-    """Turn a query answer of the contents-generations or video-generations style into a :class:`VideoTask`.
-
-    Accepted shapes: the contents-generations task; the documented video-generations answer
-    (``task_id``, ``url``, ``metadata``); and the gateway's real wrapped answer
-    (``{"code", "message", "data": {...}}`` with upper-case statuses, ``result_url``,
-    ``fail_reason`` and the upstream task nested in ``data.data``). The hook reads each answer with
-    its connection's own style instead (:meth:`ApiStyle.parse_task
-    <airflow_provider_videogen.styles.base.ApiStyle.parse_task>`); this tells the shapes apart.
-
-    :param payload: the decoded JSON answer.
-    :param video_task_id: the id that was asked for, used when the answer does not repeat it.
-    :raises ValueError: when the payload is not a JSON object describing a task.
-    """
-    from airflow_provider_videogen.styles import get_style
-
-    if not isinstance(payload, Mapping):
-        raise ValueError(f"expected a JSON object describing a video task, got {type(payload).__name__}")
-    gateway_shaped = "code" in payload and isinstance(payload.get("data"), Mapping)
-    documented = "task_id" in payload or "url" in payload or isinstance(payload.get("metadata"), Mapping)
-    style = get_style("video_generations" if gateway_shaped or documented else "contents_generations")
-    return style.parse_task(payload, video_task_id)
 
 
 def _json_safe(value: Any) -> Any:

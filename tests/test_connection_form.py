@@ -5,7 +5,11 @@ from __future__ import annotations
 import pytest
 from airflow import __version__ as airflow_version
 
+from airflow_provider_videogen.styles import STYLES
+
 AIRFLOW_VERSION = tuple(int(part) for part in airflow_version.split(".")[:2])
+#: Every data center of the registry's styles by name, once each, in the registry's order (styles share some).
+DATA_CENTERS = {center.name: center for style in STYLES.values() for center in style.data_centers}
 
 
 @pytest.fixture(scope="module")
@@ -38,12 +42,8 @@ def test_password_is_relabelled_api_key_and_unused_fields_are_hidden(videogen_fo
     ("name", "choices", "default"),
     [
         # Empty by default: each style has its own data centers, and an empty one picks the style's first.
-        ("data_center", ["beijing", "north_america", "intl", "us", "cn", "runway", "google"], None),
-        (
-            "api_style",
-            ["contents_generations", "video_generations", "openai_videos", "dashscope", "runway", "gemini_veo"],
-            "contents_generations",
-        ),
+        ("data_center", list(DATA_CENTERS), None),
+        ("api_style", list(STYLES), "contents_generations"),
     ],
 )
 def test_dropdowns_offer_the_choices(videogen_form, name, choices, default):
@@ -67,29 +67,8 @@ def test_the_runway_version_is_offered_with_its_documented_default(videogen_form
 @pytest.mark.parametrize(
     ("name", "labels"),
     [
-        (
-            "data_center",
-            {
-                "beijing": "Beijing (ai.rong-api.com)",
-                "north_america": "North America (ai.us-light-api.com)",
-                "intl": "DashScope Singapore (dashscope-intl.aliyuncs.com)",
-                "us": "DashScope US, Virginia (dashscope-us.aliyuncs.com)",
-                "cn": "DashScope Beijing (dashscope.aliyuncs.com)",
-                "runway": "Runway (api.dev.runwayml.com)",
-                "google": "Google (generativelanguage.googleapis.com)",
-            },
-        ),
-        (
-            "api_style",
-            {
-                "contents_generations": "Contents generations (RongCloud, Volcengine Ark, BytePlus)",
-                "video_generations": "Video generations (new-api gateways)",
-                "openai_videos": "OpenAI Videos shape (/v1/videos gateways)",
-                "dashscope": "DashScope (Alibaba Cloud Model Studio, Wan)",
-                "runway": "Runway API",
-                "gemini_veo": "Gemini API Veo (Google)",
-            },
-        ),
+        ("data_center", {name: center.label for name, center in DATA_CENTERS.items()}),
+        ("api_style", {name: style.label for name, style in STYLES.items()}),
     ],
 )
 def test_dropdown_choices_have_readable_labels(videogen_form, name, labels):

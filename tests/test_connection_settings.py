@@ -11,6 +11,7 @@ from airflow_provider_videogen.hooks.videogen import (
     VideoGenHook,
     check_video_task_id,
 )
+from airflow_provider_videogen.styles import STYLES
 
 KEY = "sk-settings-test-123"
 
@@ -240,23 +241,10 @@ def test_provider_info_declares_the_connection_form():
     assert conn_type["connection-type"] == "videogen"
     assert conn_type["hook-class-name"] == "airflow_provider_videogen.hooks.videogen.VideoGenHook"
     fields = conn_type["conn-fields"]
-    assert fields["data_center"]["schema"]["enum"] == [
-        "beijing",
-        "north_america",
-        "intl",
-        "us",
-        "cn",
-        "runway",
-        "google",
-    ]
-    assert fields["api_style"]["schema"]["enum"] == [
-        "contents_generations",
-        "video_generations",
-        "openai_videos",
-        "dashscope",
-        "runway",
-        "gemini_veo",
-    ]
+    # Every style of the registry in its order, and their data centers once each (styles share some).
+    data_centers = [center.name for style in STYLES.values() for center in style.data_centers]
+    assert fields["data_center"]["schema"]["enum"] == list(dict.fromkeys(data_centers))
+    assert fields["api_style"]["schema"]["enum"] == list(STYLES)
     assert fields["runway_version"]["schema"]["default"] == "2024-11-06"
     behaviour = conn_type["ui-field-behaviour"]
     assert behaviour["relabeling"]["password"] == "API key"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import shutil
 import subprocess
 import sys
@@ -12,6 +13,7 @@ import pytest
 from airflow_provider_videogen.styles import STYLES
 
 REPO = Path(__file__).resolve().parent.parent
+DOCUMENTED = (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)
 
 
 def test_the_readme_fits_one_screen_and_names_every_api_style_of_the_registry():
@@ -39,3 +41,22 @@ def test_the_docs_site_builds_in_strict_mode(tmp_path):
         check=False,
     )
     assert result.returncode == 0, result.stderr[-3000:]
+
+
+#: The modules that every style shares: what differs by style is the style's to say (its class, and the docs'
+#: style table), so that a new style edits none of them.
+SHARED_MODULES = ("operators/videogen.py", "sensors/videogen.py", "triggers/videogen.py", "hooks/videogen.py")
+
+
+def style_words() -> dict[str, str]:
+    """How a docstring would name each style: its ``api_style`` value, and that value in words."""
+    return {word: name for name in STYLES for word in (name, name.replace("_", " "), name.replace("_", "-"))}
+
+
+@pytest.mark.parametrize("module", SHARED_MODULES)
+def test_the_docstrings_every_style_shares_name_no_style(module):
+    tree = ast.parse((REPO / "airflow_provider_videogen" / module).read_text())
+    documented = [node for node in ast.walk(tree) if isinstance(node, DOCUMENTED)]
+    docstrings = [doc.lower() for node in documented if (doc := ast.get_docstring(node))]
+    named = sorted({word for doc in docstrings for word in style_words() if word in doc})
+    assert named == [], f"{module} names styles in its docstrings: say it in the style's class or the style table"

@@ -5,7 +5,11 @@ import logging
 
 import pytest
 
-from airflow_provider_videogen.video_task import VideoTask, VideoTaskStatus, parse_video_task
+from airflow_provider_videogen.styles import STYLES
+from airflow_provider_videogen.video_task import VideoTask, VideoTaskStatus
+
+CONTENTS_GENERATIONS = STYLES["contents_generations"]
+VIDEO_GENERATIONS = STYLES["video_generations"]
 
 CONTENTS_SUCCEEDED = {
     "id": "cgt-20250331175019-68d9t",
@@ -52,7 +56,7 @@ GATEWAY_SUCCESS = {
 
 
 def test_contents_generations_answer_fills_every_field():
-    task = parse_video_task(CONTENTS_SUCCEEDED)
+    task = CONTENTS_GENERATIONS.parse_task(CONTENTS_SUCCEEDED, None)
     assert task.id == "cgt-20250331175019-68d9t"
     assert task.status is VideoTaskStatus.SUCCEEDED
     assert task.raw_status == "succeeded"
@@ -69,14 +73,15 @@ def test_contents_generations_answer_fills_every_field():
 
 
 def test_contents_generations_failure_carries_error_code_and_message():
-    task = parse_video_task(
+    task = CONTENTS_GENERATIONS.parse_task(
         {
             "id": "cgt-1",
             "status": "failed",
             "error": {"code": "OutputVideoSensitiveContentDetected", "message": "The output video may contain..."},
             "created_at": 1,
             "updated_at": 2,
-        }
+        },
+        None,
     )
     assert task.status is VideoTaskStatus.FAILED
     assert task.error_code == "OutputVideoSensitiveContentDetected"
@@ -87,7 +92,9 @@ def test_contents_generations_failure_carries_error_code_and_message():
 
 
 def test_queued_contents_task_with_missing_fields_gives_none():
-    task = parse_video_task({"id": "cgt-2", "model": "m", "status": "queued", "created_at": 5, "updated_at": 5})
+    task = CONTENTS_GENERATIONS.parse_task(
+        {"id": "cgt-2", "model": "m", "status": "queued", "created_at": 5, "updated_at": 5}, None
+    )
     assert task.status is VideoTaskStatus.QUEUED
     assert not task.is_terminal
     assert task.video_url is None
@@ -96,7 +103,7 @@ def test_queued_contents_task_with_missing_fields_gives_none():
 
 
 def test_documented_video_generations_answer():
-    task = parse_video_task(DOCUMENTED_COMPLETED)
+    task = VIDEO_GENERATIONS.parse_task(DOCUMENTED_COMPLETED, None)
     assert task.id == "abcd1234efgh"
     assert task.status is VideoTaskStatus.SUCCEEDED
     assert task.raw_status == "completed"
@@ -106,14 +113,16 @@ def test_documented_video_generations_answer():
 
 
 def test_documented_video_generations_error_code_integer_becomes_string():
-    task = parse_video_task({"task_id": "t1", "status": "failed", "error": {"code": 500, "message": "boom"}})
+    task = VIDEO_GENERATIONS.parse_task(
+        {"task_id": "t1", "status": "failed", "error": {"code": 500, "message": "boom"}}, None
+    )
     assert task.status is VideoTaskStatus.FAILED
     assert task.error_code == "500"
     assert task.error_message == "boom"
 
 
 def test_gateway_wrapped_answer_uses_result_url_and_upstream_metadata():
-    task = parse_video_task(GATEWAY_SUCCESS)
+    task = VIDEO_GENERATIONS.parse_task(GATEWAY_SUCCESS, None)
     assert task.id == "task_0123456789abcdef0123456789abcdef"
     assert task.status is VideoTaskStatus.SUCCEEDED
     assert task.raw_status == "SUCCESS"
@@ -129,11 +138,11 @@ def test_gateway_wrapped_answer_uses_result_url_and_upstream_metadata():
 def test_gateway_answer_without_result_url_falls_back_to_upstream_video_url():
     answer = json.loads(json.dumps(GATEWAY_SUCCESS))
     answer["data"]["result_url"] = ""
-    assert parse_video_task(answer).video_url == "https://files.example.com/v.mp4?sig=1"
+    assert VIDEO_GENERATIONS.parse_task(answer, None).video_url == "https://files.example.com/v.mp4?sig=1"
 
 
 def test_gateway_failure_reads_fail_reason_and_upstream_error():
-    task = parse_video_task(
+    task = VIDEO_GENERATIONS.parse_task(
         {
             "code": "success",
             "data": {
@@ -143,7 +152,8 @@ def test_gateway_failure_reads_fail_reason_and_upstream_error():
                 "fail_reason": "output moderation",
                 "data": {"id": "cgt-9", "status": "failed", "error": {"code": "OutputVideoSensitiveContentDetected"}},
             },
-        }
+        },
+        None,
     )
     assert task.status is VideoTaskStatus.FAILED
     assert task.error_code == "OutputVideoSensitiveContentDetected"
@@ -152,16 +162,16 @@ def test_gateway_failure_reads_fail_reason_and_upstream_error():
 
 def test_gateway_fail_reason_holding_upstream_json_is_decoded():
     reason = json.dumps({"error": {"code": "InternalServiceError", "message": "upstream broke"}})
-    task = parse_video_task(
-        {"code": "success", "data": {"task_id": "task_y", "status": "FAILURE", "fail_reason": reason}}
+    task = VIDEO_GENERATIONS.parse_task(
+        {"code": "success", "data": {"task_id": "task_y", "status": "FAILURE", "fail_reason": reason}}, None
     )
     assert task.error_code == "InternalServiceError"
     assert task.error_message == "upstream broke"
 
 
 def test_gateway_answer_without_upstream_task():
-    task = parse_video_task(
-        {"code": "success", "data": {"task_id": "task_z", "status": "IN_PROGRESS", "progress": "50%"}}
+    task = VIDEO_GENERATIONS.parse_task(
+        {"code": "success", "data": {"task_id": "task_z", "status": "IN_PROGRESS", "progress": "50%"}}, None
     )
     assert task.status is VideoTaskStatus.RUNNING
     assert task.progress == 50
@@ -192,7 +202,8 @@ def test_gateway_answer_without_upstream_task():
     ],
 )
 def test_every_status_spelling_maps(spelling, status):
-    assert VideoTaskStatus.from_api(spelling) is status
+    every_spelling = {key: value for style in STYLES.values() for key, value in style.statuses.items()}
+    assert VideoTaskStatus.from_api(spelling, every_spelling) is status
 
 
 def test_terminal_states():
@@ -204,7 +215,7 @@ def test_terminal_states():
 def test_unrecognised_spelling_is_unknown_not_final_and_logged_once(caplog):
     caplog.set_level(logging.WARNING, logger="airflow_provider_videogen.video_task")
     for _ in range(3):
-        task = parse_video_task({"id": "cgt-3", "status": "rendering_v9"})
+        task = CONTENTS_GENERATIONS.parse_task({"id": "cgt-3", "status": "rendering_v9"}, None)
         assert task.status is VideoTaskStatus.UNKNOWN
         assert not task.is_terminal
         assert task.raw_status == "rendering_v9"
@@ -212,7 +223,7 @@ def test_unrecognised_spelling_is_unknown_not_final_and_logged_once(caplog):
 
 
 def test_odd_field_types_become_none_rather_than_raise():
-    task = parse_video_task(
+    task = CONTENTS_GENERATIONS.parse_task(
         {
             "id": "cgt-4",
             "status": "succeeded",
@@ -222,7 +233,8 @@ def test_odd_field_types_become_none_rather_than_raise():
             "framespersecond": float("nan"),
             "generate_audio": "maybe",
             "usage": [],
-        }
+        },
+        None,
     )
     assert task.video_url is None
     assert task.duration is None
@@ -231,19 +243,20 @@ def test_odd_field_types_become_none_rather_than_raise():
     assert task.usage == {}
 
 
-@pytest.mark.parametrize("payload", [None, [], "succeeded", 3])
-def test_a_non_object_answer_is_refused(payload):
-    with pytest.raises(ValueError, match="JSON object"):
-        parse_video_task(payload)
-
-
 def test_requested_id_fills_in_when_the_answer_omits_it():
-    assert parse_video_task({"status": "running"}, video_task_id="cgt-5").id == "cgt-5"
+    assert CONTENTS_GENERATIONS.parse_task({"status": "running"}, "cgt-5").id == "cgt-5"
 
 
-@pytest.mark.parametrize("payload", [CONTENTS_SUCCEEDED, DOCUMENTED_COMPLETED, GATEWAY_SUCCESS])
-def test_to_dict_is_json_safe_and_round_trips(payload):
-    task = parse_video_task(payload)
+@pytest.mark.parametrize(
+    ("style", "payload"),
+    [
+        ("contents_generations", CONTENTS_SUCCEEDED),
+        ("video_generations", DOCUMENTED_COMPLETED),
+        ("video_generations", GATEWAY_SUCCESS),
+    ],
+)
+def test_to_dict_is_json_safe_and_round_trips(style, payload):
+    task = STYLES[style].parse_task(payload, None)
     data = task.to_dict()
     assert json.loads(json.dumps(data)) == data
     assert data["status"] == "succeeded"
@@ -252,9 +265,9 @@ def test_to_dict_is_json_safe_and_round_trips(payload):
 
 
 def test_to_dict_keeps_a_small_answer_and_leaves_a_bloated_one_out():
-    small = parse_video_task(CONTENTS_SUCCEEDED)
+    small = CONTENTS_GENERATIONS.parse_task(CONTENTS_SUCCEEDED, None)
     assert small.to_dict()["raw"] == CONTENTS_SUCCEEDED
-    bloated = parse_video_task({**CONTENTS_SUCCEEDED, "padding": "x" * 3_000_000})
+    bloated = CONTENTS_GENERATIONS.parse_task({**CONTENTS_SUCCEEDED, "padding": "x" * 3_000_000}, None)
     data = bloated.to_dict()
     assert data["raw"] == {}
     assert len(json.dumps(data)) < 4_000

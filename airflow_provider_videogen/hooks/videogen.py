@@ -75,8 +75,7 @@ class VideoGenHook(BaseHook):
     """Talk to a video generation service through a ``videogen`` connection.
 
     Speaks every API style of :data:`~airflow_provider_videogen.styles.STYLES` (the connection's
-    ``api_style``: contents generations, video generations, the ``/v1/videos`` shape, DashScope,
-    Runway, Gemini Veo) and returns every answer as one
+    ``api_style``; the docs' style table says what each does) and returns every answer as one
     :class:`~airflow_provider_videogen.video_task.VideoTask`. Sync calls use ``requests``; the
     ``a``-prefixed calls use ``aiohttp`` and never block the event loop, and all hooks in one event
     loop share one HTTP session and its keep-alive connections.
@@ -222,7 +221,7 @@ class VideoGenHook(BaseHook):
         Pass a :class:`~airflow_provider_videogen.generation_request.VideoGenerationRequest`, or its
         fields as keywords (``model=..., prompt=..., image_urls=..., resolution=...``; unknown names
         are sent as extra fields). The same fields work on every API style, each sending them its
-        own way (on video_generations the Seedance options go into ``metadata``); a field a style
+        own way (its ``create_body``: a gateway may nest vendor options in ``metadata``); a field a style
         cannot send is refused with an error that says what to use instead.
 
         A generation costs money, so the create call is **not** retried blindly. It is retried only
@@ -264,9 +263,9 @@ class VideoGenHook(BaseHook):
     def cancel_task(self, video_task_id: str) -> bool:
         """Cancel a video task that the style can still cancel; return whether it was cancelled.
 
-        Only a task in one of the style's ``cancellable_statuses`` is cancelled (``queued``, and on
-        Runway also ``running``), never a final one: on the contents-generations and Runway APIs the
-        same ``DELETE`` call *deletes* a finished task for good, its video with it. So the task is
+        Only a task in one of the style's ``cancellable_statuses`` is cancelled (``queued`` by default),
+        never a final one: on some APIs the same ``DELETE`` call *deletes* a finished task for good,
+        its video with it (the docs' style table says which). So the task is
         read first and left alone (returning ``False``) unless the style may cancel it now; and a cancel
         call the service refused for now (429) is sent again only after the task was read again and
         may still be cancelled (it may have finished during the wait).

@@ -210,14 +210,16 @@ class GenerateVideoOperator(BaseOperator):
     the task is killed (worker mode: ``on_kill``; deferred: the trigger's ``on_kill`` on Airflow
     3.3+) or when ``timeout`` passes first; a running or finished one is never touched (cancelling
     is not possible once it runs, and on a finished task the same call would delete its video).
-    Styles that cannot cancel (the gateways) log it and skip; on Runway, whose cancel call works on a
-    running task too, a running generation is cancelled as well (never a finished one).
+    Styles that cannot cancel log it and skip; a style whose cancel call works on a running task too
+    cancels a running generation as well (never a finished one): its ``cancellable_statuses`` say
+    which, and the docs' style table (on the connection page) lists them.
 
     :param model: the model to run (templated).
     :param prompt: the text prompt (templated).
     :param image_urls: input images, as URLs or ``{"url": ..., "role": ...}`` with a role of
         ``first_frame``, ``last_frame`` or ``reference_image`` (templated).
-    :param content: a raw contents-generations ``content`` list, instead of prompt and images (templated).
+    :param content: a raw ``content`` list, instead of prompt and images (templated; see
+        :class:`~airflow_provider_videogen.generation_request.VideoGenerationRequest`).
     :param generation_params: other request fields (templated), e.g. ``{"resolution": "720p",
         "ratio": "16:9", "duration": 5, "generate_audio": False, "return_last_frame": True}``; the
         same names work on every API style (a field a style lacks is refused clearly). Not
@@ -225,11 +227,11 @@ class GenerateVideoOperator(BaseOperator):
     :param videogen_conn_id: the ``videogen`` connection (templated).
     :param wait_for_completion: wait until the generation ends; ``False`` returns its id at once.
     :param poll_interval: seconds between two status checks while waiting; ``None`` (the default): the
-        connection's style's advice (10 s; DashScope 15 s, Runway 5 s).
+        connection's style's advice (its ``default_poll_interval``, listed in the docs' style table).
     :param timeout: seconds to wait at most (counted from the start of the try), or ``None``. Past
         it the operator fails and, with ``cancel_on_kill``, cancels a generation still queued.
-    :param cancel_on_kill: cancel a generation the style can still cancel (queued; on Runway also
-        running) when the task is killed or times out.
+    :param cancel_on_kill: cancel a generation the style can still cancel (in one of its
+        ``cancellable_statuses``) when the task is killed or times out.
     :param deferrable: wait in the triggerer. Defaults to Airflow's ``[operators] default_deferrable``
         (so a deployment without a triggerer does not hang); pass ``True`` to free the worker slot.
     :param http_retry_policy: retries of the API calls within one try; by default the connection's.

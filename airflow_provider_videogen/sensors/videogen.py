@@ -55,7 +55,8 @@ class VideoTaskSensor(BaseSensorOperator):
     :param video_task_id: the id the create call returned (templated).
     :param videogen_conn_id: the ``videogen`` connection to use (templated).
     :param poke_interval: seconds between two checks (also the trigger's poll interval); ``None`` (the
-        default): the connection's style's advice (10 s; DashScope 15 s, Runway 5 s).
+        default): the connection's style's advice (its ``default_poll_interval``, listed in the docs'
+        style table).
     :param timeout: seconds to wait in all, counted from the first check; defaults to Airflow's
         ``[sensors] default_timeout``.
     :param deferrable: wait in the triggerer. Defaults to Airflow's ``[operators] default_deferrable``

@@ -40,6 +40,8 @@ class ContentsGenerations(ApiStyle):
     default_path_prefix = "/llm/v1"
     tasks_route = "/contents/generations/tasks"
     can_cancel = True
+    #: The API document's own sample polls every 10 s.
+    default_poll_interval = 10.0
     statuses = STATUSES
     batch_query_size = 500
 

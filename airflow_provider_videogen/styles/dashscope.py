@@ -57,6 +57,7 @@ class DashScope(ApiStyle):
     tasks_route = "/tasks"
     can_cancel = True
     cancel_method = "POST"
+    #: DashScope's documentation advises polling every 15 s.
     default_poll_interval = 15.0
     statuses = STATUSES
     missing_task_statuses = frozenset({"unknown"})

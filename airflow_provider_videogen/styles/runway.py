@@ -61,6 +61,7 @@ class Runway(ApiStyle):
     can_cancel = True
     # Its DELETE cancels a pending or running task (and deletes a finished one: never sent then).
     cancellable_statuses = frozenset({VideoTaskStatus.QUEUED, VideoTaskStatus.RUNNING})
+    #: Runway asks clients to poll "not more often than every 5 s".
     default_poll_interval = 5.0
     statuses = STATUSES
     probe_task_id = NIL_UUID

@@ -61,9 +61,10 @@ class VideoTaskTrigger(BaseTrigger):
     Deferring to this trigger frees the worker slot: thousands of video tasks can wait at once in one
     triggerer, which polls them all from one event loop and one shared HTTP session. The triggers of
     one loop waiting on tasks of one connection share their polls (unless the connection's extra
-    ``coalesce_polls`` is false): on the contents-generations style one list call per interval
-    answers up to 500 of them, on the other styles triggers waiting on the same task share one poll
-    (:mod:`~airflow_provider_videogen.shared_polls`). Each trigger keeps its own schedule and rules.
+    ``coalesce_polls`` is false): on a style with a batch query one list call per interval answers
+    up to its ``batch_query_size`` of them, on the other styles triggers waiting on the same task
+    share one poll (:mod:`~airflow_provider_videogen.shared_polls`). Each trigger keeps its own
+    schedule and rules.
 
     The trigger fires exactly one event and returns. Its payload is a ``dict``:
 
@@ -94,15 +95,15 @@ class VideoTaskTrigger(BaseTrigger):
     :param poll_interval: seconds between two polls (a random 0-10% is added to each wait, so that
         triggers started together do not poll in lockstep; a shared poll waits at most half that spread
         for others to join it, or none once it holds a whole page of ids).
-        ``None``: the API style's own (10 s; 15 s on the gateway styles, whose answers change no faster).
+        ``None``: the API style's own (its ``default_poll_interval``, listed in the docs' style table).
     :param end_time: deadline as an absolute time in seconds since the epoch (``time.time()``), or
         ``None`` to wait without one. Being absolute, it survives a triggerer restart. The task is
         polled one last time at the deadline, and the wait ends within one request timeout (the
         connection's ``timeout``) of it: a poll still unanswered then is given up.
     :param max_consecutive_errors: failed polls in a row that end the wait with ``"error"``.
-    :param cancel_on_kill: cancel the video task, while its style can (queued; on Runway also running),
-        when a user kills the deferred task (Airflow 3.3+; styles with a cancel call only). For the
-        operator that created the task.
+    :param cancel_on_kill: cancel the video task while its style can (in one of its
+        ``cancellable_statuses``), when a user kills the deferred task (Airflow 3.3+; styles with a
+        cancel call only). For the operator that created the task.
     :param first_poll_at: the earliest time of the first poll, in seconds since the epoch: when the
         service's answer to the caller's own look at the task asked for a later next poll (the
         ``/v1/videos`` style's ``openai-poll-after-ms``) than one ``poll_interval`` from now. ``None``:
@@ -177,7 +178,7 @@ class VideoTaskTrigger(BaseTrigger):
         """Cancel the video task while its style can, when ``cancel_on_kill`` is set (Airflow 3.3+).
 
         Airflow calls this only when a user acts on the deferred task, never on a triggerer restart.
-        Only a task in a status its style may cancel is (queued; on Runway also running), never a
+        Only a task in a status its style may cancel is (its ``cancellable_statuses``), never a
         finished one: the same call would delete a finished task's video. A cancel the service refused
         for now (429) is sent again only once the task, read again, may still be cancelled.
         """

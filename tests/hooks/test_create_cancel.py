@@ -15,6 +15,7 @@ from airflow_provider_videogen.exceptions import (
 )
 from airflow_provider_videogen.generation_request import VideoGenerationRequest
 from airflow_provider_videogen.hooks.videogen import RetryPolicy, VideoGenHook
+from airflow_provider_videogen.styles import STYLES
 from tests.hooks.test_videogen import _closed_port
 
 FAST = RetryPolicy(max_attempts=3, initial_wait=0.01, max_wait=0.02)
@@ -291,4 +292,4 @@ def test_cancel_is_not_supported_on_video_generations(sim, videogen_connection):
 def test_bad_requests_are_refused_with_a_clear_message(request_fields, api_style, problem):
     request = VideoGenerationRequest.from_fields(**request_fields)
     with pytest.raises(VideoGenConfigurationError, match=problem):
-        request.to_body(api_style)
+        STYLES[api_style].create_body(request)

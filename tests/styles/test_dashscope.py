@@ -12,31 +12,20 @@ from airflow_provider_videogen.exceptions import (
     VideoGenConfigurationError,
     VideoTaskNotFoundError,
 )
-from airflow_provider_videogen.hooks.videogen import RetryPolicy, VideoGenHook
+from airflow_provider_videogen.hooks.videogen import VideoGenHook
 from airflow_provider_videogen.settings import VideoGenConnectionSettings
 from airflow_provider_videogen.triggers.videogen import VideoTaskTrigger
 from airflow_provider_videogen.video_task import VideoTaskStatus
 from tests.loopback import API_KEY
+from tests.styles.style_cases import FAST, StyleCase
 
-FAST = RetryPolicy(max_attempts=3, initial_wait=0.01, max_wait=0.02)
-CONN = "vg_dashscope"
+CASE = StyleCase("dashscope", "vg_dashscope")
+CONN = CASE.conn_id
 UUID = "0385dc79-5ff8-4d82-bcb6-1d3f2c5e4a7b"
+hook, add = CASE.hook, CASE.add
 
 
-@pytest.fixture
-def dashscope_connection(videogen_connection) -> str:
-    return videogen_connection(conn_id=CONN, api_style="dashscope")
-
-
-def hook() -> VideoGenHook:
-    return VideoGenHook(CONN, retry_policy=FAST)
-
-
-def add(sim, **kwargs: Any) -> str:
-    return sim.add_task(style="dashscope", **{"queued_seconds": 0, "running_seconds": 0, **kwargs})
-
-
-def test_create_posts_the_async_video_synthesis_call_and_returns_the_task_id(sim, dashscope_connection):
+def test_create_posts_the_async_video_synthesis_call_and_returns_the_task_id(sim, style_connection):
     task_id = hook().create_task(
         model="wan2.5-i2v-preview",
         prompt="a kitten",
@@ -59,7 +48,7 @@ def test_create_posts_the_async_video_synthesis_call_and_returns_the_task_id(sim
     }
 
 
-def test_width_and_height_are_sent_as_size(sim, dashscope_connection):
+def test_width_and_height_are_sent_as_size(sim, style_connection):
     hook().create_task(model="wan2.5-t2v-preview", prompt="waves", width=1280, height=720)
     (create,) = sim.requests(target="create")
     assert create["body"]["parameters"] == {"size": "1280*720"}
@@ -75,20 +64,20 @@ def test_width_and_height_are_sent_as_size(sim, dashscope_connection):
         ({"image_urls": [{"url": "https://x/a.png", "role": "last_frame"}]}, "role 'last_frame'"),
     ],
 )
-def test_fields_the_style_lacks_are_refused_before_sending(sim, dashscope_connection, fields, reason):
+def test_fields_the_style_lacks_are_refused_before_sending(sim, style_connection, fields, reason):
     with pytest.raises(VideoGenConfigurationError, match=reason):
         hook().create_task(model="wan2.5-t2v-preview", prompt="p", **fields)
     assert sim.requests(target="create") == []
 
 
-def test_a_refused_create_carries_the_api_code_and_message(sim, dashscope_connection):
+def test_a_refused_create_carries_the_api_code_and_message(sim, style_connection):
     with pytest.raises(VideoGenAPIError, match="DataInspectionFailed") as caught:
         hook().create_task(model="wan2.5-t2v-preview", prompt="x [sim:input-moderation]")
     assert caught.value.http_status == 400
 
 
 @pytest.mark.parametrize("mode", ["sync", "async"])
-def test_every_status_maps_onto_the_video_task(mode, sim, dashscope_connection):
+def test_every_status_maps_onto_the_video_task(mode, sim, style_connection):
     pending = add(sim, queued_seconds=600)
     running = add(sim, running_seconds=600)
     done = add(sim)
@@ -113,7 +102,7 @@ def test_every_status_maps_onto_the_video_task(mode, sim, dashscope_connection):
 
 
 @pytest.mark.parametrize("expired", [False, True])
-def test_unknown_answered_with_http_200_is_not_found(sim, dashscope_connection, expired):
+def test_unknown_answered_with_http_200_is_not_found(sim, style_connection, expired):
     task_id = add(sim, final_status="expired") if expired else UUID
     with pytest.raises(VideoTaskNotFoundError, match="UNKNOWN"):
         hook().get_task(task_id)
@@ -122,7 +111,7 @@ def test_unknown_answered_with_http_200_is_not_found(sim, dashscope_connection, 
 
 @pytest.mark.parametrize("mode", ["sync", "async"])
 @pytest.mark.parametrize("spelling", ["unknown", "Unknown", " UNKNOWN "])
-def test_unknown_in_any_case_is_not_found(sim, dashscope_connection, mode, spelling):
+def test_unknown_in_any_case_is_not_found(sim, style_connection, mode, spelling):
     answer = {"request_id": "r-1", "output": {"task_id": UUID, "task_status": spelling}}
     sim.add_fault(kind="http_error", target="query", status=200, body=answer)
 
@@ -135,7 +124,7 @@ def test_unknown_in_any_case_is_not_found(sim, dashscope_connection, mode, spell
     assert len(sim.requests(target="query")) == 1
 
 
-def test_a_pending_task_is_cancelled_with_the_cancel_route(sim, dashscope_connection):
+def test_a_pending_task_is_cancelled_with_the_cancel_route(sim, style_connection):
     task_id = add(sim, queued_seconds=600)
     assert hook().cancel_task(task_id) is True
     (cancel,) = sim.requests(target="cancel")
@@ -145,14 +134,14 @@ def test_a_pending_task_is_cancelled_with_the_cancel_route(sim, dashscope_connec
 
 
 @pytest.mark.parametrize("status", ["running", "succeeded", "failed"])
-def test_a_task_past_pending_is_left_alone(sim, dashscope_connection, status):
+def test_a_task_past_pending_is_left_alone(sim, style_connection, status):
     task_id = add(sim, queued_seconds=600)
     sim.set_status(task_id, status)
     assert hook().cancel_task(task_id) is False
     assert sim.requests(target="cancel") == []
 
 
-def test_a_cancel_the_service_refuses_is_not_an_error(sim, dashscope_connection):
+def test_a_cancel_the_service_refuses_is_not_an_error(sim, style_connection):
     task_id = add(sim, queued_seconds=600)
     real_get = VideoGenHook.get_task
 
@@ -168,7 +157,7 @@ def test_a_cancel_the_service_refuses_is_not_an_error(sim, dashscope_connection)
     assert cancel["status"] == 400
 
 
-async def test_the_trigger_polls_at_the_style_interval(sim, dashscope_connection):
+async def test_the_trigger_polls_at_the_style_interval(sim, style_connection):
     task_id = add(sim, running_seconds=0.2)
     sleeps: list[float] = []
 
@@ -183,7 +172,7 @@ async def test_the_trigger_polls_at_the_style_interval(sim, dashscope_connection
     assert sleeps and all(15.0 <= s <= 16.5 for s in sleeps)
 
 
-def test_the_connection_test_passes_on_the_unknown_answer(sim, dashscope_connection):
+def test_the_connection_test_passes_on_the_unknown_answer(sim, style_connection):
     assert hook().test_connection()[0] is True
 
 

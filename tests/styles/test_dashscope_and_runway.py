@@ -11,18 +11,20 @@ from airflow_provider_videogen.hooks.videogen import RetryPolicy, VideoGenHook
 from airflow_provider_videogen.operators.videogen import FetchVideoOperator, GenerateVideoOperator
 from airflow_provider_videogen.testing._media import video_sha256
 from airflow_provider_videogen.video_task import VideoTaskStatus
+from tests.styles.style_cases import FAST, StyleCase
 
-FAST = RetryPolicy(max_attempts=3, initial_wait=0.01, max_wait=0.02)
 #: style -> (service name in errors, default poll interval, a failure code, the 429 answer's text)
 STYLES = {
     "dashscope": ("DashScope", 15.0, "InternalError.Timeout", r"Throttling\.RateQuota"),
     "runway": ("Runway", 5.0, "SAFETY.INPUT.TEXT", "exceeded the rate limit"),
 }
+#: Each style's case, all on one connection id.
+CASES = {name: StyleCase(name, "vg_style") for name in STYLES}
 
 
 @pytest.fixture(params=sorted(STYLES))
 def style(request, videogen_connection) -> str:
-    videogen_connection(conn_id="vg_style", api_style=request.param)
+    CASES[request.param].connect(videogen_connection)
     return str(request.param)
 
 
@@ -31,7 +33,7 @@ def hook(policy: RetryPolicy = FAST) -> VideoGenHook:
 
 
 def finished(sim, style: str, **kwargs: object) -> str:
-    return sim.add_task(style=style, queued_seconds=0, running_seconds=0, **kwargs)
+    return CASES[style].add(sim, **kwargs)
 
 
 def test_a_failed_task_carries_the_api_code_and_message(sim, style):

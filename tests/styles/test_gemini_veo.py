@@ -22,15 +22,15 @@ from airflow_provider_videogen.exceptions import (
 )
 from airflow_provider_videogen.generation_request import VideoGenerationRequest
 from airflow_provider_videogen.hooks.videogen import RetryPolicy, VideoGenHook
-from airflow_provider_videogen.operators.videogen import FetchVideoOperator
 from airflow_provider_videogen.settings import VideoGenConnectionSettings
-from airflow_provider_videogen.styles import get_style
 from airflow_provider_videogen.testing._media import frame_png, video_sha256
 from airflow_provider_videogen.triggers.videogen import VideoTaskTrigger
 from airflow_provider_videogen.video_task import VideoTaskStatus
 from tests.loopback import API_KEY
+from tests.styles.style_cases import FAST, StyleCase
 
-STYLE = get_style("gemini_veo")
+CASE = StyleCase("gemini_veo", "vg_gemini")
+STYLE = CASE.style
 NAME = "models/veo-3.1-generate-preview/operations/op123"
 PNG = "data:image/png;base64,iVBORw0KGgo="
 
@@ -259,27 +259,16 @@ def test_a_bare_file_name_is_fetched_from_the_api_root_with_the_key():
 # ---- against the simulator, over loopback ---------------------------------------------------------
 
 MODEL = "veo-3.1-generate-preview"
-CONN = "vg_gemini"
-FAST = RetryPolicy(max_attempts=3, initial_wait=0.01, max_wait=0.02)
-
-
-@pytest.fixture
-def gemini_connection(videogen_connection) -> str:
-    return videogen_connection(conn_id=CONN, api_style="gemini_veo")
-
-
-def hook() -> VideoGenHook:
-    return VideoGenHook(CONN, retry_policy=FAST)
+CONN = CASE.conn_id
+hook, fetch = CASE.hook, CASE.fetch
 
 
 def operation(sim, **kwargs: Any) -> str:
     """Add a Gemini task to the simulator; return its operation name."""
-    kwargs.setdefault("queued_seconds", 0)
-    kwargs.setdefault("running_seconds", 0)
-    return f"models/{MODEL}/operations/{sim.add_task(style='gemini_veo', model=MODEL, **kwargs)}"
+    return f"models/{MODEL}/operations/{CASE.add(sim, model=MODEL, **kwargs)}"
 
 
-def test_create_posts_predict_long_running_with_the_key_header_and_returns_the_operation_name(sim, gemini_connection):
+def test_create_posts_predict_long_running_with_the_key_header_and_returns_the_operation_name(sim, style_connection):
     name = hook().create_task(model=MODEL, prompt="a paper boat", ratio="16:9", duration=8)
     assert name.startswith(f"models/{MODEL}/operations/")
     (create,) = sim.requests(target="create")
@@ -294,7 +283,7 @@ def test_create_posts_predict_long_running_with_the_key_header_and_returns_the_o
 
 
 @pytest.mark.parametrize("mode", ["sync", "async"])
-def test_each_state_of_the_operation_maps_onto_the_video_task(mode, sim, gemini_connection):
+def test_each_state_of_the_operation_maps_onto_the_video_task(mode, sim, style_connection):
     names = [
         operation(sim, queued_seconds=600),
         operation(sim, running_seconds=600),
@@ -323,19 +312,19 @@ def test_each_state_of_the_operation_maps_onto_the_video_task(mode, sim, gemini_
     assert tasks[5].error_code == "4"
 
 
-def test_an_unknown_operation_is_not_found(sim, gemini_connection):
+def test_an_unknown_operation_is_not_found(sim, style_connection):
     with pytest.raises(VideoTaskNotFoundError, match="NOT_FOUND"):
         hook().get_task(f"models/{MODEL}/operations/nosuchop")
 
 
-def test_an_operation_under_another_model_is_not_found(sim, gemini_connection):
+def test_an_operation_under_another_model_is_not_found(sim, style_connection):
     name = operation(sim)
     with pytest.raises(VideoTaskNotFoundError):
         hook().get_task(name.replace(MODEL, "veo-2.0-generate-001"))
 
 
 def test_a_refused_key_is_an_auth_error_that_does_not_show_the_key(sim, videogen_connection):
-    videogen_connection(conn_id=CONN, api_style="gemini_veo", api_key="wrong-key-123")
+    CASE.connect(videogen_connection, api_key="wrong-key-123")
     with pytest.raises(VideoGenAuthError, match="API_KEY_INVALID") as raised:
         hook().get_task(operation(sim))
     assert "wrong-key-123" not in str(raised.value)
@@ -343,19 +332,19 @@ def test_a_refused_key_is_an_auth_error_that_does_not_show_the_key(sim, videogen
     assert not ok and "refused the API key (HTTP 400)" in message
 
 
-def test_the_connection_test_passes_with_the_right_key(sim, gemini_connection):
+def test_the_connection_test_passes_with_the_right_key(sim, style_connection):
     ok, message = VideoGenHook(CONN).test_connection()
     assert ok, message
     (probe,) = sim.requests()
     assert probe["path"] == "/v1beta/models/airflow-connection-test/operations/airflow-connection-test"
 
 
-def test_a_create_refused_by_the_api_says_why(sim, gemini_connection):
+def test_a_create_refused_by_the_api_says_why(sim, style_connection):
     with pytest.raises(VideoGenAPIError, match="INVALID_ARGUMENT"):
         hook().create_task(model=MODEL, prompt="x [sim:input-moderation]")
 
 
-def test_an_echoed_key_is_masked_in_errors(sim, gemini_connection):
+def test_an_echoed_key_is_masked_in_errors(sim, style_connection):
     sim.add_fault(
         kind="http_error", target="query", status=400, body={"error": {"code": 400, "message": f"bad {API_KEY}"}}
     )
@@ -364,14 +353,14 @@ def test_an_echoed_key_is_masked_in_errors(sim, gemini_connection):
     assert API_KEY not in str(raised.value) and "***" in str(raised.value)
 
 
-def test_a_rate_limited_poll_is_retried(sim, gemini_connection):
+def test_a_rate_limited_poll_is_retried(sim, style_connection):
     name = operation(sim)
     sim.add_fault(kind="http_error", target="query", status=429)
     assert hook().get_task(name).status is VideoTaskStatus.SUCCEEDED
     assert [r["status"] for r in sim.requests(target="query")] == [429, 200]
 
 
-def test_a_quota_error_is_retried_after_its_retry_delay(sim, gemini_connection):
+def test_a_quota_error_is_retried_after_its_retry_delay(sim, style_connection):
     name = operation(sim)
     sim.add_fault(kind="http_error", target="query", status=429, retry_after=37)
     with pytest.raises(VideoGenTransientError, match="RESOURCE_EXHAUSTED") as raised:
@@ -383,21 +372,21 @@ def test_a_quota_error_is_retried_after_its_retry_delay(sim, gemini_connection):
     assert answer.json()["error"]["details"][0]["retryDelay"] == "37s"
 
 
-def test_cancel_is_not_supported_and_nothing_is_sent(sim, gemini_connection):
+def test_cancel_is_not_supported_and_nothing_is_sent(sim, style_connection):
     name = operation(sim, running_seconds=600)
     with pytest.raises(VideoGenNotSupportedError, match="cannot cancel"):
         hook().cancel_task(name)
     assert sim.requests() == []
 
 
-def test_waits_poll_every_10_s_as_google_s_examples_do(gemini_connection):
+def test_waits_poll_every_10_s_as_google_s_examples_do(style_connection):
     from airflow_provider_videogen.operators.videogen import GenerateVideoOperator
 
     operator = GenerateVideoOperator(task_id="g", model=MODEL, prompt="p", videogen_conn_id=CONN)
     assert operator._poll_interval() == 10.0
 
 
-def test_the_trigger_payload_holds_no_key(sim, gemini_connection):
+def test_the_trigger_payload_holds_no_key(sim, style_connection):
     name = operation(sim, running_seconds=0.3)
     trigger = VideoTaskTrigger(name, videogen_conn_id=CONN, poll_interval=0.1)
     assert API_KEY not in json.dumps(trigger.serialize())
@@ -413,12 +402,7 @@ def test_the_trigger_payload_holds_no_key(sim, gemini_connection):
 # ---- the file, through the operator ---------------------------------------------------------------
 
 
-def fetch(**kwargs: Any) -> dict[str, Any]:
-    operator = FetchVideoOperator(task_id="fetch", videogen_conn_id=CONN, http_retry_policy=FAST, **kwargs)
-    return operator.execute(context={})  # type: ignore[arg-type]
-
-
-def test_the_video_lands_from_the_file_uri_with_the_key_header(sim, gemini_connection, tmp_path: Path):
+def test_the_video_lands_from_the_file_uri_with_the_key_header(sim, style_connection, tmp_path: Path):
     name = operation(sim, video_size=400_000)
     op_id = name.rsplit("/", 1)[1]
     result = fetch(video_task_id=name, destination=f"{tmp_path.as_uri()}/")
@@ -430,7 +414,7 @@ def test_the_video_lands_from_the_file_uri_with_the_key_header(sim, gemini_conne
     assert API_KEY not in json.dumps(result)
 
 
-def test_two_operations_whose_parts_join_alike_land_side_by_side(sim, gemini_connection, tmp_path: Path):
+def test_two_operations_whose_parts_join_alike_land_side_by_side(sim, style_connection, tmp_path: Path):
     first, second = ("veo_3", "abc"), ("veo", "3_abc")
     paths = []
     for model, op_id in (first, second):
@@ -442,7 +426,7 @@ def test_two_operations_whose_parts_join_alike_land_side_by_side(sim, gemini_con
     assert len([p for p in tmp_path.iterdir() if p.suffix == ".mp4"]) == 2
 
 
-def test_a_broken_download_resumes_with_range(sim, gemini_connection, tmp_path: Path):
+def test_a_broken_download_resumes_with_range(sim, style_connection, tmp_path: Path):
     name = operation(sim, video_size=1_000_000)
     sim.add_fault(kind="truncate", target="download", truncate_at=300_000)
     result = fetch(video_task_id=name, destination=f"{tmp_path.as_uri()}/", chunk_size=64 * 1024)
@@ -452,7 +436,7 @@ def test_a_broken_download_resumes_with_range(sim, gemini_connection, tmp_path: 
 
 
 def test_a_key_refused_on_the_files_route_is_reported_as_a_refused_key_not_an_expired_url(
-    sim, gemini_connection, tmp_path: Path
+    sim, style_connection, tmp_path: Path
 ):
     name = operation(sim)
     refusal = {"error": {"code": 403, "message": "The caller does not have permission", "status": "PERMISSION_DENIED"}}
@@ -463,7 +447,7 @@ def test_a_key_refused_on_the_files_route_is_reported_as_a_refused_key_not_an_ex
     assert list(tmp_path.iterdir()) == []
 
 
-def test_the_key_does_not_follow_a_redirect_to_another_origin(sim, gemini_connection, tmp_path: Path):
+def test_the_key_does_not_follow_a_redirect_to_another_origin(sim, style_connection, tmp_path: Path):
     elsewhere = sim.base_url.replace("127.0.0.1", "localhost")  # the same server, another origin
     name = hook().create_task(model=MODEL, prompt=f"p [sim:queued=0] [sim:running=0] [sim:file-redirect={elsewhere}]")
     result = fetch(video_task_id=name, destination=f"{tmp_path.as_uri()}/")

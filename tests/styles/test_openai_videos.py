@@ -19,32 +19,20 @@ from airflow_provider_videogen.exceptions import (
     VideoGenNotSupportedError,
     VideoTaskNotFoundError,
 )
-from airflow_provider_videogen.hooks.videogen import RetryPolicy, VideoGenHook
-from airflow_provider_videogen.operators.videogen import FetchVideoOperator
+from airflow_provider_videogen.hooks.videogen import VideoGenHook
 from airflow_provider_videogen.testing._media import frame_png, video_sha256
 from airflow_provider_videogen.transport import new_session, origin_of
 from airflow_provider_videogen.triggers.videogen import VideoTaskTrigger
 from airflow_provider_videogen.video_task import VideoTaskStatus
 from tests.loopback import API_KEY, LoopbackServer, QuietHandler
+from tests.styles.style_cases import FAST, StyleCase
 
-FAST = RetryPolicy(max_attempts=3, initial_wait=0.01, max_wait=0.02)
-CONN = "vg_openai"
-
-
-@pytest.fixture
-def openai_connection(videogen_connection) -> str:
-    return videogen_connection(conn_id=CONN, api_style="openai_videos")
+CASE = StyleCase("openai_videos", "vg_openai")
+CONN = CASE.conn_id
+hook, finished, fetch = CASE.hook, CASE.add, CASE.fetch
 
 
-def hook() -> VideoGenHook:
-    return VideoGenHook(CONN, retry_policy=FAST)
-
-
-def finished(sim, **kwargs: Any) -> str:
-    return sim.add_task(style="openai_videos", queued_seconds=0, running_seconds=0, **kwargs)
-
-
-def test_create_sends_the_videos_shape_and_returns_the_video_id(sim, openai_connection):
+def test_create_sends_the_videos_shape_and_returns_the_video_id(sim, style_connection):
     video_id = hook().create_task(
         model="sora-2", prompt="a paper boat", duration=8, width=1280, height=720, image_urls=["https://x/i.png"]
     )
@@ -68,7 +56,7 @@ def test_create_sends_the_videos_shape_and_returns_the_video_id(sim, openai_conn
         ({"width": 1280}, "both width and height"),
     ],
 )
-def test_fields_the_videos_shape_lacks_are_refused_before_sending(sim, openai_connection, fields, reason):
+def test_fields_the_videos_shape_lacks_are_refused_before_sending(sim, style_connection, fields, reason):
     from airflow_provider_videogen.exceptions import VideoGenConfigurationError
 
     with pytest.raises(VideoGenConfigurationError, match=reason):
@@ -77,7 +65,7 @@ def test_fields_the_videos_shape_lacks_are_refused_before_sending(sim, openai_co
 
 
 @pytest.mark.parametrize("mode", ["sync", "async"])
-def test_every_status_maps_onto_the_video_task(mode, sim, openai_connection):
+def test_every_status_maps_onto_the_video_task(mode, sim, style_connection):
     queued = sim.add_task(style="openai_videos", queued_seconds=600)
     running = sim.add_task(style="openai_videos", queued_seconds=0, running_seconds=600)
     done = finished(sim)
@@ -95,24 +83,24 @@ def test_every_status_maps_onto_the_video_task(mode, sim, openai_connection):
     assert done_task.video_url is None  # the file is behind the /content route
 
 
-def test_a_failed_video_carries_the_api_code_and_message(sim, openai_connection):
+def test_a_failed_video_carries_the_api_code_and_message(sim, style_connection):
     video_id = finished(sim, final_status="failed", error_code="moderation_blocked", error_message="Blocked.")
     task = hook().get_task(video_id)
     assert task.status is VideoTaskStatus.FAILED
     assert (task.error_code, task.error_message) == ("moderation_blocked", "Blocked.")
 
 
-def test_an_unknown_video_is_not_found(sim, openai_connection):
+def test_an_unknown_video_is_not_found(sim, style_connection):
     with pytest.raises(VideoTaskNotFoundError):
         hook().get_task("video_0000")
 
 
-def test_a_bad_create_is_refused_with_the_api_message(sim, openai_connection):
+def test_a_bad_create_is_refused_with_the_api_message(sim, style_connection):
     with pytest.raises(VideoGenAPIError, match="moderation_blocked"):
         hook().create_task(model="sora-2", prompt="x [sim:input-moderation]")
 
 
-def test_cancel_is_not_supported_and_nothing_is_deleted(sim, openai_connection):
+def test_cancel_is_not_supported_and_nothing_is_deleted(sim, style_connection):
     video_id = sim.add_task(style="openai_videos", queued_seconds=600)
     with pytest.raises(VideoGenNotSupportedError, match="DELETE removes a video for good"):
         hook().cancel_task(video_id)
@@ -122,12 +110,7 @@ def test_cancel_is_not_supported_and_nothing_is_deleted(sim, openai_connection):
 # ---- the file: the /content route, with the key, to the connection's origin only ------------------
 
 
-def fetch(**kwargs: Any) -> dict[str, Any]:
-    operator = FetchVideoOperator(task_id="fetch", videogen_conn_id=CONN, http_retry_policy=FAST, **kwargs)
-    return operator.execute(context={})  # type: ignore[arg-type]
-
-
-def test_the_video_lands_from_the_content_route_with_the_key(sim, openai_connection, tmp_path: Path):
+def test_the_video_lands_from_the_content_route_with_the_key(sim, style_connection, tmp_path: Path):
     video_id = finished(sim, video_size=600_000)
     result = fetch(video_task_id=video_id, destination=f"{tmp_path.as_uri()}/", include_last_frame=True)
     assert result["sha256"] == video_sha256(video_id, 600_000)
@@ -138,7 +121,7 @@ def test_the_video_lands_from_the_content_route_with_the_key(sim, openai_connect
     assert all(d["headers"]["Authorization"] == f"Bearer {API_KEY}" for d in downloads)
 
 
-def test_a_direct_metadata_url_is_used_without_the_key(sim, openai_connection, tmp_path: Path):
+def test_a_direct_metadata_url_is_used_without_the_key(sim, style_connection, tmp_path: Path):
     sim.configure(openai_direct_url=True)
     try:
         video_id = finished(sim)
@@ -151,7 +134,7 @@ def test_a_direct_metadata_url_is_used_without_the_key(sim, openai_connection, t
     assert "Authorization" not in download["headers"]
 
 
-def test_a_broken_content_download_resumes_with_range(sim, openai_connection, tmp_path: Path):
+def test_a_broken_content_download_resumes_with_range(sim, style_connection, tmp_path: Path):
     video_id = finished(sim, video_size=1_000_000)
     sim.add_fault(kind="truncate", target="download", truncate_at=300_000)
     result = fetch(video_task_id=video_id, destination=f"{tmp_path.as_uri()}/", chunk_size=64 * 1024)
@@ -162,7 +145,7 @@ def test_a_broken_content_download_resumes_with_range(sim, openai_connection, tm
 
 @pytest.mark.parametrize("status", [401, 403])
 def test_a_key_refused_on_the_content_route_is_reported_as_a_refused_key_not_an_expired_url(
-    sim, openai_connection, tmp_path: Path, status
+    sim, style_connection, tmp_path: Path, status
 ):
     video_id = finished(sim)
     refusal = {"error": {"message": "Incorrect API key provided", "type": "invalid_request_error"}}
@@ -176,7 +159,7 @@ def test_a_key_refused_on_the_content_route_is_reported_as_a_refused_key_not_an_
     assert list(tmp_path.iterdir()) == []
 
 
-def test_a_landed_video_is_still_found_when_the_key_is_refused_on_a_retry(sim, openai_connection, tmp_path: Path):
+def test_a_landed_video_is_still_found_when_the_key_is_refused_on_a_retry(sim, style_connection, tmp_path: Path):
     video_id = finished(sim)
     first = fetch(video_task_id=video_id, destination=f"{tmp_path.as_uri()}/")
     sim.add_fault(kind="http_error", target="download", status=401, times=0)
@@ -226,7 +209,7 @@ def test_origins_compare_scheme_host_and_port():
 # ---- the poll hint -------------------------------------------------------------------------------
 
 
-async def test_the_trigger_waits_at_least_the_poll_hint(sim, openai_connection):
+async def test_the_trigger_waits_at_least_the_poll_hint(sim, style_connection):
     sim.configure(openai_poll_after_ms=4000)
     try:
         video_id = sim.add_task(style="openai_videos", queued_seconds=0, running_seconds=0.3)
@@ -245,7 +228,7 @@ async def test_the_trigger_waits_at_least_the_poll_hint(sim, openai_connection):
     assert sleeps[0] < 1 and all(s >= 4.0 for s in sleeps[1:])
 
 
-def test_the_worker_wait_honours_the_poll_hint(sim, openai_connection, monkeypatch):
+def test_the_worker_wait_honours_the_poll_hint(sim, style_connection, monkeypatch):
     from airflow_provider_videogen.operators import videogen as operators
 
     sim.configure(openai_poll_after_ms=2500)
@@ -288,7 +271,7 @@ def test_the_simulator_content_route_needs_the_key(sim):
 
 
 @pytest.mark.parametrize("as_path", [True, False], ids=["path", "bytes"])
-def test_a_local_image_is_uploaded_as_multipart_input_reference(sim, openai_connection, tmp_path, as_path):
+def test_a_local_image_is_uploaded_as_multipart_input_reference(sim, style_connection, tmp_path, as_path):
     png = frame_png("reference")
     path = tmp_path / "boat.png"
     path.write_bytes(png)
@@ -317,13 +300,13 @@ def test_a_local_image_is_uploaded_as_multipart_input_reference(sim, openai_conn
         (12, "image_file must be a path or bytes"),
     ],
 )
-def test_a_bad_local_image_is_refused_before_anything_is_sent(sim, openai_connection, image_file, reason):
+def test_a_bad_local_image_is_refused_before_anything_is_sent(sim, style_connection, image_file, reason):
     with pytest.raises(VideoGenConfigurationError, match=reason):
         hook().create_task(model="sora-2", prompt="p", image_file=image_file)
     assert sim.requests(target="create") == []
 
 
-def test_a_named_pipe_as_image_file_is_refused_at_once_instead_of_blocking(sim, openai_connection, tmp_path):
+def test_a_named_pipe_as_image_file_is_refused_at_once_instead_of_blocking(sim, style_connection, tmp_path):
     pipe = tmp_path / "image.png"
     os.mkfifo(pipe)
     outcome: list[BaseException | str] = []
@@ -348,14 +331,14 @@ def test_a_named_pipe_as_image_file_is_refused_at_once_instead_of_blocking(sim, 
     assert sim.requests(target="create") == []
 
 
-def test_a_device_as_image_file_is_refused_without_reading_it(sim, openai_connection):
+def test_a_device_as_image_file_is_refused_without_reading_it(sim, style_connection):
     with pytest.raises(VideoGenConfigurationError, match="'/dev/zero' is not a regular file"):
         hook().create_task(model="sora-2", prompt="p", image_file="/dev/zero")
     assert sim.requests(target="create") == []
 
 
 def test_no_more_than_the_upload_limit_is_read_from_a_file_that_understates_its_size(
-    sim, openai_connection, monkeypatch
+    sim, style_connection, monkeypatch
 ):
     from airflow_provider_videogen import generation_request
 
@@ -366,7 +349,7 @@ def test_no_more_than_the_upload_limit_is_read_from_a_file_that_understates_its_
     assert sim.requests(target="create") == []
 
 
-def test_a_link_to_a_text_file_with_an_image_signature_in_front_is_not_uploaded(sim, openai_connection, tmp_path):
+def test_a_link_to_a_text_file_with_an_image_signature_in_front_is_not_uploaded(sim, style_connection, tmp_path):
     text = tmp_path / "notes.txt"
     text.write_bytes(b"\x89PNG\r\n\x1a\n" + b"private notes, not an image\n" * 100)
     link = tmp_path / "image.png"
@@ -377,7 +360,7 @@ def test_a_link_to_a_text_file_with_an_image_signature_in_front_is_not_uploaded(
     assert sim.requests(target="create") == []
 
 
-def test_a_link_to_a_whole_image_is_uploaded(sim, openai_connection, tmp_path):
+def test_a_link_to_a_whole_image_is_uploaded(sim, style_connection, tmp_path):
     png = frame_png("linked")
     (tmp_path / "real.png").write_bytes(png)
     (tmp_path / "image.png").symlink_to(tmp_path / "real.png")
@@ -385,7 +368,7 @@ def test_a_link_to_a_whole_image_is_uploaded(sim, openai_connection, tmp_path):
     assert sim.get_task(video_id)["created_body"]["input_reference"]["sha256"] == hashlib.sha256(png).hexdigest()
 
 
-def test_one_input_image_only_url_or_file(sim, openai_connection):
+def test_one_input_image_only_url_or_file(sim, style_connection):
     with pytest.raises(VideoGenConfigurationError, match="one input image"):
         hook().create_task(model="sora-2", prompt="p", image_urls=["https://x/i.png"], image_file=frame_png("x"))
 

@@ -13,30 +13,19 @@ from airflow_provider_videogen.exceptions import (
     VideoGenConfigurationError,
     VideoTaskNotFoundError,
 )
-from airflow_provider_videogen.hooks.videogen import RetryPolicy, VideoGenHook
+from airflow_provider_videogen.hooks.videogen import VideoGenHook
 from airflow_provider_videogen.settings import VideoGenConnectionSettings
 from airflow_provider_videogen.video_task import VideoTaskStatus
 from tests.loopback import API_KEY
+from tests.styles.style_cases import FAST, StyleCase
 
-FAST = RetryPolicy(max_attempts=3, initial_wait=0.01, max_wait=0.02)
-CONN = "vg_runway"
+CASE = StyleCase("runway", "vg_runway")
+CONN = CASE.conn_id
 UUID = "17f20503-6c24-4c16-946b-35dbbce2af2f"
+hook, add = CASE.hook, CASE.add
 
 
-@pytest.fixture
-def runway_connection(videogen_connection) -> str:
-    return videogen_connection(conn_id=CONN, api_style="runway")
-
-
-def hook() -> VideoGenHook:
-    return VideoGenHook(CONN, retry_policy=FAST)
-
-
-def add(sim, **kwargs: Any) -> str:
-    return sim.add_task(style="runway", **{"queued_seconds": 0, "running_seconds": 0, **kwargs})
-
-
-def test_text_to_video_without_an_image(sim, runway_connection):
+def test_text_to_video_without_an_image(sim, style_connection):
     task_id = hook().create_task(model="gen4.5", prompt="a paper plane", ratio="1280:720", duration=5, seed=42)
     assert len(task_id) == 36
     (create,) = sim.requests(target="create")
@@ -53,7 +42,7 @@ def test_text_to_video_without_an_image(sim, runway_connection):
 
 
 def test_image_to_video_with_an_image_and_the_connection_s_version(sim, videogen_connection):
-    videogen_connection(conn_id=CONN, api_style="runway", runway_version="2025-01-01")
+    CASE.connect(videogen_connection, runway_version="2025-01-01")
     hook().create_task(model="gen4_turbo", image_urls=["https://x/first.png"], width=960, height=960)
     (create,) = sim.requests(target="create")
     assert create["path"] == "/v1/image_to_video"
@@ -72,14 +61,14 @@ def test_image_to_video_with_an_image_and_the_connection_s_version(sim, videogen
         ({"ratio": "16:9", "width": 1280, "height": 720}, "either ratio or width and height"),
     ],
 )
-def test_fields_the_style_lacks_are_refused_before_sending(sim, runway_connection, fields, reason):
+def test_fields_the_style_lacks_are_refused_before_sending(sim, style_connection, fields, reason):
     with pytest.raises(VideoGenConfigurationError, match=reason):
         hook().create_task(**{"model": "gen4.5", "prompt": "p", **fields})
     assert sim.requests(target="create") == []
 
 
 def test_a_bad_version_extra_is_refused_naming_it(videogen_connection):
-    videogen_connection(conn_id=CONN, api_style="runway", runway_version="latest")
+    CASE.connect(videogen_connection, runway_version="latest")
     with pytest.raises(VideoGenConfigurationError, match="runway_version='latest'"):
         hook().get_task(UUID)
 
@@ -93,7 +82,7 @@ def test_the_simulator_refuses_a_call_without_the_version_header(sim):
 
 
 @pytest.mark.parametrize("mode", ["sync", "async"])
-def test_every_status_maps_onto_the_video_task(mode, sim, runway_connection):
+def test_every_status_maps_onto_the_video_task(mode, sim, style_connection):
     pending = add(sim, queued_seconds=600)
     throttled = add(sim, queued_seconds=600)
     sim.set_status(throttled, "throttled")
@@ -121,19 +110,19 @@ def test_every_status_maps_onto_the_video_task(mode, sim, runway_connection):
     assert tasks[3].created_at is not None
 
 
-def test_an_unknown_task_is_not_found(sim, runway_connection):
+def test_an_unknown_task_is_not_found(sim, style_connection):
     with pytest.raises(VideoTaskNotFoundError):
         hook().get_task(UUID)
 
 
-def test_a_refused_create_carries_the_api_message(sim, runway_connection):
+def test_a_refused_create_carries_the_api_message(sim, style_connection):
     with pytest.raises(VideoGenAPIError, match="promptText") as caught:
         hook().create_task(model="gen4.5", prompt="x [sim:invalid-request]")
     assert caught.value.http_status == 400
 
 
 @pytest.mark.parametrize("status", ["queued", "running"])
-def test_a_pending_or_running_task_is_cancelled_with_delete(sim, runway_connection, status):
+def test_a_pending_or_running_task_is_cancelled_with_delete(sim, style_connection, status):
     task_id = add(sim, queued_seconds=600)
     sim.set_status(task_id, status)
     assert hook().cancel_task(task_id) is True
@@ -143,7 +132,7 @@ def test_a_pending_or_running_task_is_cancelled_with_delete(sim, runway_connecti
 
 
 @pytest.mark.parametrize("status", ["succeeded", "failed", "cancelled"])
-def test_a_final_task_is_never_deleted(sim, runway_connection, status):
+def test_a_final_task_is_never_deleted(sim, style_connection, status):
     task_id = add(sim, queued_seconds=600)
     sim.set_status(task_id, status)
     assert hook().cancel_task(task_id) is False
@@ -151,7 +140,7 @@ def test_a_final_task_is_never_deleted(sim, runway_connection, status):
     assert hook().get_task(task_id).status.value == status
 
 
-def test_the_connection_test_passes_on_a_404_with_an_api_error(sim, runway_connection):
+def test_the_connection_test_passes_on_a_404_with_an_api_error(sim, style_connection):
     ok, message = hook().test_connection()
     assert ok is True, message
 
@@ -163,13 +152,13 @@ def test_runway_has_one_data_center():
     assert settings.style.request_headers("k", "query")["X-Runway-Version"] == "2024-11-06"
 
 
-def test_a_prompt_moderation_fails_the_task_with_its_failure_code(sim, runway_connection):
+def test_a_prompt_moderation_fails_the_task_with_its_failure_code(sim, style_connection):
     task_id = hook().create_task(model="gen4.5", prompt="x [sim:input-moderation] [sim:queued=0] [sim:running=0]")
     task = hook().get_task(task_id)
     assert (task.status, task.error_code) == (VideoTaskStatus.FAILED, "SAFETY.INPUT.TEXT")
 
 
-def test_the_async_cancel_deletes_a_running_task_and_spares_a_finished_one(sim, runway_connection):
+def test_the_async_cancel_deletes_a_running_task_and_spares_a_finished_one(sim, style_connection):
     running = add(sim, running_seconds=600)
     done = add(sim)
 
