@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from airflow_provider_videogen.exceptions import (
     VideoGenAPIError,
     VideoGenAuthError,
+    VideoGenError,
     VideoGenTransientError,
     VideoTaskNotFoundError,
 )
@@ -22,7 +23,7 @@ if TYPE_CHECKING:
     from airflow_provider_videogen.settings import VideoGenConnectionSettings
     from airflow_provider_videogen.video_task import VideoTask
 
-__all__ = ["describe", "interpret", "read_task_payload"]
+__all__ = ["describe", "interpret", "read_list_answer", "read_task_payload"]
 
 
 def interpret(
@@ -60,41 +61,60 @@ def interpret(
                 http_status=status,
             )
         return decoded
+    raise _refusal(status, headers, body, decoded, settings, action, video_task_id, api_code, api_message)
+
+
+def _refusal(
+    status: int,
+    headers: Mapping[str, str],
+    body: bytes,
+    decoded: Any,
+    settings: VideoGenConnectionSettings,
+    action: str,
+    video_task_id: str | None,
+    api_code: str | None,
+    api_message: str | None,
+) -> VideoGenError:
+    """Return the typed error of an answer that is not a usable result (its body and JSON already masked)."""
+    style = settings.style
     if api_message is not None:
         api_message = settings.excerpt(api_message)
-    detail = f"HTTP {status}"
-    if api_code or api_message:
-        detail += f", API error {api_code or '-'}: {api_message or '(no message)'}"
-    elif body.strip():
-        detail += f", body {settings.excerpt(body.decode('utf-8', 'replace'))!r}"
+    detail = _detail(status, body, api_code, api_message, settings)
     where = f"{describe(video_task_id)} at {settings.base_url}"
-    kwargs: dict[str, Any] = {
-        "video_task_id": video_task_id,
-        "http_status": status,
-        "api_code": api_code,
-        "api_message": api_message,
-    }
+    kwargs: dict[str, Any] = {"video_task_id": video_task_id, "http_status": status}
+    kwargs.update(api_code=api_code, api_message=api_message)
     if api_code in style.not_found_codes or (status == 404 and video_task_id is not None):
         hint = "" if (api_code or api_message) else " The answer was not an API error: check base URL and path_prefix."
-        raise VideoTaskNotFoundError(
+        return VideoTaskNotFoundError(
             f"Video task {video_task_id!r} was not found at {settings.base_url} ({detail}). Tasks can be "
             f"queried for 7 days, with the key of the data center that created them.{hint}",
             **kwargs,
         )
     if status in (401, 403) or api_code in style.auth_error_codes:
-        raise VideoGenAuthError(
+        return VideoGenAuthError(
             f"The service refused the API key of connection {settings.conn_id!r} to {action} {where} ({detail}). "
             "Check the key, and that it belongs to this data center or gateway.",
             **kwargs,
         )
     if status in TRANSIENT_STATUSES or status >= 500:
-        raise VideoGenTransientError(
+        return VideoGenTransientError(
             f"Could not {action} {where}: {detail}.",
             retry_after=style.retry_after(headers, decoded),
             empty_body=not body.strip(),
             **kwargs,
         )
-    raise VideoGenAPIError(f"Could not {action} {where}: {detail}.", **kwargs)
+    return VideoGenAPIError(f"Could not {action} {where}: {detail}.", **kwargs)
+
+
+def _detail(
+    status: int, body: bytes, api_code: str | None, api_message: str | None, settings: VideoGenConnectionSettings
+) -> str:
+    """Say what the service answered: the status, and the API's error or else an excerpt of the body."""
+    if api_code or api_message:
+        return f"HTTP {status}, API error {api_code or '-'}: {api_message or '(no message)'}"
+    if body.strip():
+        return f"HTTP {status}, body {settings.excerpt(body.decode('utf-8', 'replace'))!r}"
+    return f"HTTP {status}"
 
 
 _NOT_JSON: Any = object()
@@ -112,6 +132,37 @@ def _decode_json(body: bytes) -> Any:
 def describe(video_task_id: str | None) -> str:
     """Name what a call was about in a message: one video task, or the video tasks of a list call."""
     return f"video task {video_task_id!r}" if video_task_id is not None else "the video tasks"
+
+
+def read_list_answer(
+    answer: Any, settings: VideoGenConnectionSettings, video_task_ids: list[str]
+) -> dict[str, Mapping[str, Any]]:
+    """Return the items of a list call's answer that are the tasks asked for, by id (read as tasks later).
+
+    A task the answer leaves out, or lists twice, is not among them: it is read with a call of its own.
+    """
+    items = settings.style.batch_answer_tasks(answer)
+    if items is None:
+        # A proxy's stray answer: as transient as a blank 200 (reading every task alone would be a burst).
+        raise VideoGenTransientError(
+            f"The service answered the list call at {settings.base_url} with JSON that is not a list of "
+            "video tasks; this happens now and then behind proxies."
+        )
+    wanted = set(video_task_ids)
+    found: dict[str, Mapping[str, Any]] = {}
+    listed_again: set[str] = set()
+    for item in items:
+        task_id = item.get("id")
+        if isinstance(task_id, str) and task_id in wanted:
+            if task_id in found:
+                listed_again.add(task_id)
+            else:
+                found[task_id] = item
+    # An answer listing a task twice contradicts itself (failed, then running): neither listing is
+    # trusted to decide a wait for good, so the task is left out and read on its own.
+    for task_id in listed_again:
+        del found[task_id]
+    return found
 
 
 def read_task_payload(payload: Any, settings: VideoGenConnectionSettings, video_task_id: str) -> VideoTask:

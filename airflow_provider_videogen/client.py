@@ -24,6 +24,7 @@ from airflow_provider_videogen.answers import describe, interpret, read_task_pay
 from airflow_provider_videogen.exceptions import (
     VideoGenAPIError,
     VideoGenError,
+    VideoGenNotSupportedError,
     VideoGenRequestNotSentError,
     VideoGenTransientError,
     VideoTaskIdMissingError,
@@ -31,6 +32,7 @@ from airflow_provider_videogen.exceptions import (
     VideoTaskNotFoundError,
 )
 from airflow_provider_videogen.retry import RetryPolicy, retry_kwargs
+from airflow_provider_videogen.styles import STYLES
 
 if TYPE_CHECKING:
     from airflow_provider_videogen.generation_request import Upload
@@ -44,6 +46,7 @@ __all__ = [
     "PollAnswer",
     "VideoGenClient",
     "cancel_request",
+    "check_can_cancel",
     "created_task_id",
     "maybe_created",
     "query",
@@ -313,6 +316,16 @@ def cancel_request(settings: VideoGenConnectionSettings, video_task_id: str) -> 
     """
     url = settings.cancel_url(video_task_id)
     return ApiRequest(settings.style.cancel_method, url, "cancel", settings, video_task_id, policy=_ONE_ATTEMPT)
+
+
+def check_can_cancel(settings: VideoGenConnectionSettings) -> None:
+    """Raise :class:`VideoGenNotSupportedError` naming the styles that can cancel, if the connection's style cannot."""
+    if not settings.style.can_cancel:
+        able = ", ".join(name for name, style in STYLES.items() if style.can_cancel)
+        raise VideoGenNotSupportedError(
+            f"Cancelling is not supported by the {settings.api_style} API style (connection "
+            f"{settings.conn_id!r}): {settings.style.no_cancel_reason}. Only {able} can cancel."
+        )
 
 
 class CancelRetries:

@@ -32,38 +32,27 @@ for the garbage collector to track.
 from __future__ import annotations
 
 import asyncio
-import functools
 import logging
 import math
 import weakref
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, ClassVar
-from urllib.parse import quote_plus, urlencode
 
-from airflow_provider_videogen.answers import read_task_payload
+from airflow_provider_videogen.answers import read_list_answer, read_task_payload
 from airflow_provider_videogen.client import ApiRequest, PollAnswer, VideoGenClient, query
 from airflow_provider_videogen.exceptions import (
     VideoGenAPIError,
     VideoGenAuthError,
     VideoGenError,
-    VideoGenTransientError,
 )
 from airflow_provider_videogen.fairness import in_turns
-from airflow_provider_videogen.transport import MAX_ANSWER_BYTES
+from airflow_provider_videogen.list_call_sizes import ListCallSizes
 
 if TYPE_CHECKING:
     from airflow_provider_videogen.settings import VideoGenConnectionSettings
     from airflow_provider_videogen.video_task import VideoTask
 
 log = logging.getLogger(__name__)
-
-#: Statuses with which servers and proxies refuse a request line longer than theirs: 400 or 414 (nginx,
-#: Apache, aiohttp), 431 (Node, Go), 413 (some proxies).
-_LONG_URL_STATUSES = frozenset({400, 413, 414, 431})
-
-#: A URL length every common HTTP server takes (their request-line limits are about 8 KiB: nginx,
-#: Apache, aiohttp). 500 ids do not fit in it: a host that refuses the longer URL is sent shorter ones.
-_SAFE_URL_LENGTH = 8000
 
 
 class _Round:
@@ -90,19 +79,14 @@ class SharedPolls:
     _by_loop: ClassVar[
         weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[VideoGenConnectionSettings, SharedPolls]]
     ] = weakref.WeakKeyDictionary()
-    #: Connections (id and task URL) whose host refused the batch query, remembered for the process.
-    refused: ClassVar[set[tuple[str, str]]] = set()
-    #: Connections whose host refused a long list URL: their calls stay within a safe length since.
-    url_limited: ClassVar[set[tuple[str, str]]] = set()
-    #: Connections whose host refused a list call of more ids (or answered it past the size limit):
-    #: the most ids their calls ask for since.
-    ids_limited: ClassVar[dict[tuple[str, str], int]] = {}
 
     def __init__(self, loop: asyncio.AbstractEventLoop, settings: VideoGenConnectionSettings) -> None:
         self.loop = loop
         self.settings = settings
         self.users = 0
         self._client: VideoGenClient | None = None
+        # How large a list call this connection's host takes (ids, URL length), learnt from its refusals.
+        self._sizes = ListCallSizes(settings)
         # The round being gathered: one for every id where the style batches (key None), else one per id.
         self._rounds: dict[str | None, _Round] = {}
         self._sending: set[asyncio.Task[None]] = set()
@@ -114,9 +98,7 @@ class SharedPolls:
     @classmethod
     def forget_refusals(cls) -> None:
         """Forget which hosts refused the list call or its long URLs (tests start each from scratch)."""
-        cls.refused.clear()
-        cls.url_limited.clear()
-        cls.ids_limited.clear()
+        ListCallSizes.forget()
 
     @classmethod
     def join(cls, settings: VideoGenConnectionSettings) -> SharedPolls:
@@ -137,7 +119,7 @@ class SharedPolls:
     @property
     def batching(self) -> bool:
         """Whether polls become batch queries (the style has one and this host has not refused it)."""
-        return self.settings.style.batch_query_size > 0 and self._connection_key not in self.refused
+        return self._sizes.batching
 
     async def poll(self, video_task_id: str, gather: float = 0.0) -> PollAnswer:
         """Read the task in the next shared request, sent at the latest ``gather`` seconds from now.
@@ -145,7 +127,7 @@ class SharedPolls:
         Raises what reading the task alone would raise (a failed shared request fails every poll in it).
         """
         self.settings.style.check_task_id(video_task_id)  # a bad id fails its own poll, before anything is sent
-        key = None if self.batching else video_task_id
+        key = None if self._sizes.batching else video_task_id
         round_ = self._rounds.get(key)
         if round_ is None:
             round_ = self._rounds[key] = _Round()
@@ -169,36 +151,16 @@ class SharedPolls:
             # The same error reaches every sharer: do not let each raise add to one traceback.
             raise error.with_traceback(None) from None
 
-    @property
-    def _ids_per_call(self) -> int:
-        """The most ids one list call asks for: a page, or fewer once the host asked for fewer."""
-        page = self.settings.style.batch_query_size
-        limit = self.ids_limited.get(self._connection_key)
-        return page if limit is None else min(page, limit)
-
     def _full(self, round_: _Round, video_task_id: str) -> bool:
         """Whether the round, just given ``video_task_id``, holds as many ids as one list call asks for."""
-        if len(round_.waiting) >= self._ids_per_call:
+        sizes = self._sizes
+        if len(round_.waiting) >= sizes.ids_per_call:
             return True
-        if self._connection_key not in self.url_limited:
+        if not sizes.urls_limited:
             return False
-        cost = self._url_cost(video_task_id)
+        cost = sizes.url_cost(video_task_id)
         round_.url_length += cost  # counted here, as the ids join
-        return self._url_base_length + round_.url_length + cost > _SAFE_URL_LENGTH  # one more like it won't fit
-
-    @functools.cached_property
-    def _url_base_length(self) -> int:
-        """The list URL's length without ids (the connection and style never change for these polls)."""
-        return len(self._list_url([]))
-
-    @functools.cached_property
-    def _url_id_overhead(self) -> int:
-        """What one id adds to the list URL beyond its own quoted length (measured once on a probe id)."""
-        return len(self._list_url(["x"])) - self._url_base_length - 1
-
-    def _url_cost(self, video_task_id: str) -> int:
-        """Return the characters ``video_task_id`` adds to the list URL."""
-        return self._url_id_overhead + len(quote_plus(video_task_id))
+        return sizes.too_long(round_.url_length + cost)  # one more like it won't fit
 
     # ---- sending ----
 
@@ -238,24 +200,8 @@ class SharedPolls:
         if not self.batching:  # the host refused the list call meanwhile, even for one id
             await self._answer_each(waiting)
             return
-        chunks = self._chunks(list(waiting))
+        chunks = self._sizes.chunks(list(waiting))
         await asyncio.gather(*(self._answer_chunk({task_id: waiting[task_id] for task_id in c}) for c in chunks))
-
-    def _chunks(self, video_task_ids: list[str]) -> list[list[str]]:
-        """Split the ids into calls of a page at most, and within a safe URL length once the host asked for it."""
-        size = self._ids_per_call
-        if self._connection_key not in self.url_limited:
-            return [video_task_ids[start : start + size] for start in range(0, len(video_task_ids), size)]
-        chunks: list[list[str]] = [[]]
-        length = self._url_base_length
-        for task_id in video_task_ids:
-            cost = self._url_cost(task_id)
-            if chunks[-1] and (len(chunks[-1]) >= size or length + cost > _SAFE_URL_LENGTH):
-                chunks.append([])
-                length = self._url_base_length
-            chunks[-1].append(task_id)
-            length += cost
-        return chunks
 
     async def _answer_chunk(self, waiting: dict[str, list[asyncio.Future[PollAnswer]]]) -> None:
         refusal = await self._ask(waiting)
@@ -264,14 +210,14 @@ class SharedPolls:
 
     async def _ask(self, waiting: dict[str, list[asyncio.Future[PollAnswer]]]) -> VideoGenAPIError | None:
         """Answer the polls with one list call; return its refusal instead if a smaller call may be taken."""
-        url = self._list_url(list(waiting))
+        url = self._sizes.list_url(list(waiting))
         try:
             found = await self._batch_query(url, list(waiting))
         except VideoGenAPIError as error:
             if _about_the_key(error):
                 _fail(waiting, error)  # every task of the connection would be refused alike
-            elif error.http_status in _LONG_URL_STATUSES and len(url) > _SAFE_URL_LENGTH:
-                self._limit_urls(error)
+            elif self._sizes.refused_for_its_length(error, url):
+                self._sizes.limit_urls(error)
                 await self._answer_batch(waiting)  # the same ids again, in calls with shorter URLs
             else:
                 return error
@@ -304,12 +250,12 @@ class SharedPolls:
         probe = task_ids
         refusal: VideoGenAPIError | None = error
         while refusal is not None:
-            size = min(len(probe) // 2, self._ids_per_call)
+            size = self._sizes.halved(len(probe))
             if size < 1:
-                self._refuse(refusal)
+                self._sizes.refuse(refusal)
                 probe = []  # not answered: read on its own below, with the rest
                 break
-            self._limit_ids(size, len(probe), refusal)
+            self._sizes.limit_ids(size, len(probe), refusal)
             probe = probe[:size]
             refusal = await self._ask({task_id: waiting[task_id] for task_id in probe})
         rest = task_ids[len(probe) :]
@@ -328,10 +274,6 @@ class SharedPolls:
         else:
             _settle(futures, PollAnswer(answer.value, answer.poll_hint))
 
-    def _list_url(self, video_task_ids: list[str]) -> str:
-        route, params = self.settings.style.batch_query(video_task_ids)
-        return f"{self.settings.base_url}{self.settings.path_prefix}{route}?{urlencode(params)}"
-
     def _read(self, item: Mapping[str, Any], video_task_id: str) -> VideoTask | None:
         """Read the list answer's item as the task ``video_task_id`` (``None`` if it does not read as it)."""
         recent = self._recent.get(video_task_id)
@@ -346,83 +288,8 @@ class SharedPolls:
 
     async def _batch_query(self, url: str, video_task_ids: list[str]) -> dict[str, Mapping[str, Any]]:
         """Return the list call's items of the ids asked for, by id (read as tasks later, a slice at a time)."""
-        settings = self.settings
-        style = settings.style
-        answer = (await self._requests_client().asend(ApiRequest("GET", url, "list", settings))).value
-        items = style.batch_answer_tasks(answer)
-        if items is None:
-            # A proxy's stray answer: as transient as a blank 200 (reading every task alone would be a burst).
-            raise VideoGenTransientError(
-                f"The service answered the list call at {settings.base_url} with JSON that is not a list of "
-                "video tasks; this happens now and then behind proxies."
-            )
-        wanted = set(video_task_ids)
-        found: dict[str, Mapping[str, Any]] = {}
-        listed_again: set[str] = set()
-        for item in items:
-            task_id = item.get("id")
-            if isinstance(task_id, str) and task_id in wanted:
-                if task_id in found:
-                    listed_again.add(task_id)
-                else:
-                    found[task_id] = item
-        # An answer listing a task twice contradicts itself (failed, then running): neither listing is
-        # trusted to decide a wait for good, so the task is left out and read on its own.
-        for task_id in listed_again:
-            del found[task_id]
-        return found
-
-    def _limit_urls(self, error: VideoGenAPIError) -> None:
-        """Remember that the host refuses long list URLs (said once)."""
-        key = self._connection_key
-        if key in self.url_limited:
-            return  # another call of the same round, sent before the first one's answer came
-        self.url_limited.add(key)
-        log.warning(
-            "The service at %s refused a list call of %s ids with a long URL (HTTP %s); its list calls of "
-            "connection %r ask for as many ids as fit in %d characters from now on.",
-            self.settings.base_url,
-            self.settings.style.batch_query_size,
-            error.http_status,
-            self.settings.conn_id,
-            _SAFE_URL_LENGTH,
-        )
-
-    def _limit_ids(self, size: int, asked: int, error: VideoGenAPIError) -> None:
-        """Remember that the host takes list calls of ``size`` ids at most (said when it goes down)."""
-        key = self._connection_key
-        limit = self.ids_limited.get(key)
-        if limit is not None and limit <= size:
-            return  # another call of the same round settled on as few already
-        self.ids_limited[key] = size
-        if error.http_status is None:  # the client's only refusal without a status: an answer too large to read
-            what = f"answered a list call of {asked} ids with more than the {MAX_ANSWER_BYTES} bytes an answer may hold"
-        else:
-            what = f"refused a list call of {asked} ids (HTTP {error.http_status})"
-        log.warning(
-            "The service at %s %s; list calls of connection %r ask for at most %d ids from now on.",
-            self.settings.base_url,
-            what,
-            self.settings.conn_id,
-            size,
-        )
-
-    def _refuse(self, error: VideoGenAPIError) -> None:
-        key = self._connection_key
-        if key in self.refused:
-            return
-        self.refused.add(key)
-        log.warning(
-            "The service at %s does not serve the list call that reads many video tasks at once (%s); "
-            "polling each task of connection %r on its own from now on.",
-            self.settings.base_url,
-            f"HTTP {error.http_status}" if error.http_status is not None else "its answer for one id is too large",
-            self.settings.conn_id,
-        )
-
-    @property
-    def _connection_key(self) -> tuple[str, str]:
-        return self.settings.conn_id, self.settings.tasks_url
+        answer = await self._requests_client().asend(ApiRequest("GET", url, "list", self.settings))
+        return read_list_answer(answer.value, self.settings, video_task_ids)
 
     def _requests_client(self) -> VideoGenClient:
         # The requests follow the settings of the first sharer (a trigger's: one attempt per poll).

@@ -9,8 +9,9 @@ Everything here is about moving bytes, never about what they mean (the hook inte
 - :func:`send` and :func:`aread_bounded` refuse answers larger than :data:`MAX_ANSWER_BYTES`: an API
   answer is a small JSON object, and a huge one is never kept in memory, XCom or a trigger event.
 - :func:`new_session` builds ``requests`` sessions whose connections can check the address they are
-  about to connect to (:class:`AddressPolicy`), before anything is sent: file URLs come from the
-  service, and a compromised or confused service must not make a worker fetch from an internal host.
+  about to connect to (:class:`AddressPolicy`, in :mod:`~airflow_provider_videogen.addresses`), before
+  anything is sent: file URLs come from the service, and a compromised or confused service must not
+  make a worker fetch from an internal host.
 """
 
 from __future__ import annotations
@@ -18,7 +19,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import http.cookiejar
-import ipaddress
 import json
 import socket
 import threading
@@ -35,8 +35,11 @@ from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
 from airflow_provider_videogen import __version__
+
+# The address rules have their own module; their names stay importable from here.
+from airflow_provider_videogen.addresses import AddressPolicy as AddressPolicy
+from airflow_provider_videogen.addresses import is_loopback_host as is_loopback_host
 from airflow_provider_videogen.credential import origin_of
-from airflow_provider_videogen.exceptions import VideoFileHostRefusedError
 
 if TYPE_CHECKING:
     import aiohttp
@@ -101,35 +104,44 @@ def send(
     """
     with _deadline(timeout) as deadline:
         try:
-            form: dict[str, Any] = {}
-            if uploads:
-                form["data"] = {k: v if isinstance(v, str) else json.dumps(v) for k, v in (json_body or {}).items()}
-                form["files"] = [(u.form_field, (u.filename, u.data, u.content_type)) for u in uploads]
-            else:
-                form["json"] = json_body
             response = session.request(
                 method,
                 url,
                 headers=dict(headers or {}),
                 timeout=(timeout, timeout),
-                **form,
+                **_form(json_body, uploads),
                 allow_redirects=False,
                 stream=True,
             )
             with response:
-                announced = _content_length(response.headers)
-                if announced is not None and announced > max_body:
-                    raise AnswerTooLargeError(max_body, announced)
-                body = bytearray()
-                for block in response.iter_content(_READ_BLOCK):
-                    body += block
-                    if len(body) > max_body:
-                        raise AnswerTooLargeError(max_body)
-                return Answer(response.status_code, response.headers, bytes(body))
+                return Answer(response.status_code, response.headers, _read_bounded(response, max_body))
         except requests.RequestException as error:
             if deadline.expired:
                 raise RequestDeadlineExceeded(f"no complete answer within {timeout:g} s") from None
             raise error from None
+
+
+def _form(json_body: Any, uploads: Sequence[Upload]) -> dict[str, Any]:
+    """Return the body arguments of ``requests``: the JSON, or with uploads a multipart form of the files and fields."""
+    if not uploads:
+        return {"json": json_body}
+    return {
+        "data": {k: v if isinstance(v, str) else json.dumps(v) for k, v in (json_body or {}).items()},
+        "files": [(u.form_field, (u.filename, u.data, u.content_type)) for u in uploads],
+    }
+
+
+def _read_bounded(response: requests.Response, max_body: int) -> bytes:
+    """Read a streamed ``requests`` answer's body, refusing one larger than ``max_body`` before reading it all."""
+    announced = _content_length(response.headers)
+    if announced is not None and announced > max_body:
+        raise AnswerTooLargeError(max_body, announced)
+    body = bytearray()
+    for block in response.iter_content(_READ_BLOCK):
+        body += block
+        if len(body) > max_body:
+            raise AnswerTooLargeError(max_body)
+    return bytes(body)
 
 
 async def aread_bounded(response: aiohttp.ClientResponse, max_body: int = MAX_ANSWER_BYTES) -> bytes:
@@ -219,80 +231,7 @@ def _deadline(seconds: float) -> Iterator[_Deadline]:
         _current.deadline = previous
 
 
-# ---- addresses a connection may reach --------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class AddressPolicy:
-    """Which addresses a file download may connect to; every other address on the internet is fine.
-
-    Refused unless allowed: loopback (``127.0.0.0/8``, ``::1``), link-local (``169.254.0.0/16``,
-    ``fe80::/10``: cloud metadata services live there), private (RFC 1918, ``fc00::/7``),
-    unspecified and every other address that is not globally routable. The check runs on each
-    address the host name resolves to, for the first request and for every redirect, before a
-    connection is opened, and the connection then goes to the address that was checked.
-
-    :param allow_private: also allow private, link-local and other non-global addresses (and loopback).
-    :param allow_loopback: allow loopback addresses (a simulator or gateway on this machine).
-    """
-
-    allow_private: bool = False
-    allow_loopback: bool = False
-
-    def refusal(self, address: str) -> str | None:
-        """Why ``address`` is refused (e.g. ``"a link-local address"``), or ``None`` if it is allowed."""
-        ip = ipaddress.ip_address(address.split("%", 1)[0])
-        if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-            ip = ip.ipv4_mapped
-        if self.allow_private or ip.is_global:
-            return None
-        if ip.is_loopback:
-            return None if self.allow_loopback else "a loopback address"
-        if ip.is_link_local:
-            return "a link-local address"
-        if ip.is_unspecified:
-            return "an unspecified address"
-        if ip.is_private:
-            return "a private address"
-        return "an address that is not publicly routable"
-
-    def resolve(self, host: str, port: int) -> list[str] | None:
-        """Return the addresses of ``host``, all checked; ``None`` when it does not resolve.
-
-        :raises VideoFileHostRefusedError: one of its addresses is refused.
-        """
-        try:
-            infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-        except socket.gaierror:
-            return None  # the connection attempt then reports the name error as usual
-        addresses = list(dict.fromkeys(str(info[4][0]) for info in infos))
-        for address in addresses:
-            reason = self.refusal(address)
-            if reason is not None:
-                shown = host if host == address else f"{host} ({address})"
-                raise VideoFileHostRefusedError(
-                    f"Refusing to download from {shown}: it is {reason}. File URLs come from the service, "
-                    "and a worker must not fetch from internal hosts on its behalf. If this file host is "
-                    "meant to be on your network, set the connection extra allow_private_file_hosts to true."
-                )
-        return addresses
-
-
-def is_loopback_host(host: str | None) -> bool:
-    """Whether ``host`` (a name or an address) is this machine: ``localhost``, or only loopback addresses."""
-    if not host:
-        return False
-    if host.lower().rstrip(".") == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        pass
-    try:
-        infos = socket.getaddrinfo(host, None, type=socket.SOCK_STREAM)
-    except socket.gaierror:
-        return False
-    return bool(infos) and all(ipaddress.ip_address(str(info[4][0]).split("%", 1)[0]).is_loopback for info in infos)
+# ---- connections that obey an address policy and the request's deadline --------------------------
 
 
 class _GuardedConnectionMixin:

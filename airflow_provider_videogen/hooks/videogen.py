@@ -22,6 +22,7 @@ from airflow_provider_videogen.client import (
     PollAnswer,
     VideoGenClient,
     cancel_request,
+    check_can_cancel,
     created_task_id,
     maybe_created,
     query,
@@ -33,7 +34,6 @@ from airflow_provider_videogen.exceptions import (
     VideoGenAuthError,
     VideoGenConfigurationError,
     VideoGenError,
-    VideoGenNotSupportedError,
     VideoGenTransientError,
     VideoTaskNotFoundError,
 )
@@ -49,7 +49,6 @@ from airflow_provider_videogen.settings import (
     aextra,
     check_video_task_id,
 )
-from airflow_provider_videogen.styles import STYLES
 from airflow_provider_videogen.transport import USER_AGENT
 from airflow_provider_videogen.video_task import VideoTask
 
@@ -235,12 +234,7 @@ class VideoGenHook(BaseHook):
         :raises VideoGenAPIError: the service refused it (400 invalid parameter, input moderation...).
         :raises VideoGenTransientError: the service could not be reached or may have created the task.
         """
-        if request is None:
-            if "model" not in request_fields:
-                raise VideoGenConfigurationError("create_task needs a model (and a prompt, image or content).")
-            request = VideoGenerationRequest.from_fields(**request_fields)
-        elif request_fields:
-            raise VideoGenConfigurationError("Pass either a VideoGenerationRequest or keyword fields, not both.")
+        request = _request_of(request, request_fields)
         settings = self.settings
         call = ApiRequest(
             "POST",
@@ -273,7 +267,7 @@ class VideoGenHook(BaseHook):
         :raises VideoGenNotSupportedError: on a style that has no cancel call.
         """
         settings = self.settings
-        _require_cancel_support(settings)
+        check_can_cancel(settings)
         retries = CancelRetries(settings.retry_policy)
         while True:
             if not self._may_cancel(self.get_task(video_task_id), settings):
@@ -379,7 +373,7 @@ class VideoGenHook(BaseHook):
     async def acancel_task(self, video_task_id: str) -> bool:
         """Cancel a video task (while the style can) without blocking the event loop; see :meth:`cancel_task`."""
         settings = await self.aget_settings()
-        _require_cancel_support(settings)
+        check_can_cancel(settings)
         retries = CancelRetries(settings.retry_policy)
         while True:
             if not self._may_cancel(await self.aget_task(video_task_id), settings):
@@ -418,13 +412,15 @@ class VideoGenHook(BaseHook):
 _ONCE = RetryPolicy(max_attempts=1)
 
 
-def _require_cancel_support(settings: VideoGenConnectionSettings) -> None:
-    if not settings.style.can_cancel:
-        able = ", ".join(name for name, style in STYLES.items() if style.can_cancel)
-        raise VideoGenNotSupportedError(
-            f"Cancelling is not supported by the {settings.api_style} API style (connection "
-            f"{settings.conn_id!r}): {settings.style.no_cancel_reason}. Only {able} can cancel."
-        )
+def _request_of(request: VideoGenerationRequest | None, request_fields: dict[str, Any]) -> VideoGenerationRequest:
+    """Return the request ``create_task`` was given, or the one its keyword fields describe."""
+    if request is None:
+        if "model" not in request_fields:
+            raise VideoGenConfigurationError("create_task needs a model (and a prompt, image or content).")
+        return VideoGenerationRequest.from_fields(**request_fields)
+    if request_fields:
+        raise VideoGenConfigurationError("Pass either a VideoGenerationRequest or keyword fields, not both.")
+    return request
 
 
 def _probe_not_found_result(settings: VideoGenConnectionSettings, error: VideoTaskNotFoundError) -> tuple[bool, str]:

@@ -6,7 +6,7 @@ import asyncio
 import time
 from collections.abc import AsyncIterator
 from datetime import datetime, timedelta, timezone
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
@@ -27,6 +27,9 @@ from airflow_provider_videogen.hooks.videogen import PollAnswer, RetryPolicy, Vi
 from airflow_provider_videogen.retry import POLL_SCHEDULE
 from airflow_provider_videogen.styles.base import ApiStyle
 from airflow_provider_videogen.video_task import VideoTask, VideoTaskStatus
+
+if TYPE_CHECKING:
+    from airflow_provider_videogen.settings import VideoGenConnectionSettings
 
 __all__ = [
     "EVENT_STATUSES",
@@ -211,14 +214,20 @@ class VideoTaskTrigger(BaseTrigger):
             self._interval,
             f", until {_format_time(self.end_time)}" if self.end_time is not None else "",
         )
+        # The wait ends within one request timeout of its deadline (of its start, if it starts past it):
+        # a poll still unanswered then is given up, however many requests it has made or still needs.
+        give_up_at = max(self.end_time, self._now()) + settings.timeout if self.end_time is not None else None
+        return await self._poll_until_final(hook, settings, give_up_at)
+
+    async def _poll_until_final(
+        self, hook: VideoGenHook, settings: VideoGenConnectionSettings, give_up_at: float | None
+    ) -> dict[str, Any]:
+        """Poll on the schedule until the task is final, the deadline passes or the wait fails; return the event."""
         last_task: VideoTask | None = None
         last_status: VideoTaskStatus | None = None
         last_progress: int | None = None
         failures = 0
         last_error: BaseException | None = None
-        # The wait ends within one request timeout of its deadline (of its start, if it starts past it):
-        # a poll still unanswered then is given up, however many requests it has made or still needs.
-        give_up_at = max(self.end_time, self._now()) + settings.timeout if self.end_time is not None else None
         # The schedule of this wait: the one rule, with this trigger's caps (fixed for the wait).
         schedule = self._schedule()
         # The caller has just looked at the task (the sensor before deferring, an operator after
@@ -240,27 +249,12 @@ class VideoTaskTrigger(BaseTrigger):
                 gather = 0.0 if final_deadline is not None else self._interval * self.jitter / 2
                 task, poll_hint = await self._poll(hook, gather, give_up_at, settings.timeout)
             except VideoGenTransientError as error:
-                if give_up_at is not None and self.end_time is not None and self._now() >= give_up_at:
-                    return self._timeout_event(self.end_time, last_task, error)  # given up: no poll after it
                 failures += 1
                 last_error = error
-                if failures >= self.max_consecutive_errors:
-                    return self._error_event(
-                        last_task,
-                        f"Stopped waiting for video task {self.video_task_id!r} after {failures} failed polls "
-                        f"in a row; last error: {error}",
-                        error,
-                    )
-                delay = schedule.next_wait(
-                    failures, retry_after=error.retry_after, interval=self._interval, jitter=self.jitter
-                )
-                self.log.warning(
-                    "Poll %d of video task %s failed (%s); polling again in %.1f s.",
-                    failures,
-                    self.video_task_id,
-                    error,
-                    delay,
-                )
+                after = self._after_failed_poll(error, failures, last_task, give_up_at, schedule)
+                if isinstance(after, dict):
+                    return after
+                delay = after
             except Exception as error:
                 # Refused key, unknown task, bad id or answer, missing connection: polling again cannot help.
                 message = f"Stopped waiting for video task {self.video_task_id!r}: {_describe_error(error)}"
@@ -271,12 +265,44 @@ class VideoTaskTrigger(BaseTrigger):
                     return self._final_event(task)
                 if (task.status, task.progress) != (last_status, last_progress):  # log changes, not polls
                     last_status, last_progress = task.status, task.progress
-                    shown = task.status.value if task.status is not VideoTaskStatus.UNKNOWN else repr(task.raw_status)
-                    done = f" ({task.progress}%)" if task.progress is not None else ""
-                    self.log.info("Video task %s is %s%s.", self.video_task_id, shown, done)
+                    self._log_progress(task)
                 delay = schedule.next_wait(poll_hint=poll_hint, interval=self._interval, jitter=self.jitter)
             if final_deadline is not None:
                 return self._timeout_event(final_deadline, last_task, last_error)
+
+    def _after_failed_poll(
+        self,
+        error: VideoGenTransientError,
+        failures: int,
+        last_task: VideoTask | None,
+        give_up_at: float | None,
+        schedule: RetryPolicy,
+    ) -> float | dict[str, Any]:
+        """Return the seconds to the next poll after ``failures`` failed polls in a row, or the ending event."""
+        if give_up_at is not None and self.end_time is not None and self._now() >= give_up_at:
+            return self._timeout_event(self.end_time, last_task, error)  # given up: no poll after it
+        if failures >= self.max_consecutive_errors:
+            return self._error_event(
+                last_task,
+                f"Stopped waiting for video task {self.video_task_id!r} after {failures} failed polls "
+                f"in a row; last error: {error}",
+                error,
+            )
+        delay = schedule.next_wait(failures, retry_after=error.retry_after, interval=self._interval, jitter=self.jitter)
+        self.log.warning(
+            "Poll %d of video task %s failed (%s); polling again in %.1f s.",
+            failures,
+            self.video_task_id,
+            error,
+            delay,
+        )
+        return delay
+
+    def _log_progress(self, task: VideoTask) -> None:
+        """Say the task's new status (and progress), once per change, not once per poll."""
+        shown = task.status.value if task.status is not VideoTaskStatus.UNKNOWN else repr(task.raw_status)
+        done = f" ({task.progress}%)" if task.progress is not None else ""
+        self.log.info("Video task %s is %s%s.", self.video_task_id, shown, done)
 
     async def _poll(
         self, hook: VideoGenHook, gather: float, give_up_at: float | None, request_timeout: float

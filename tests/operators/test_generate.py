@@ -530,7 +530,7 @@ def test_a_kill_during_the_create_saves_the_record_first_so_the_next_try_does_no
 def test_a_kill_during_the_create_whose_id_cannot_be_saved_still_cancels_and_ends_the_task_for_good(
     sim, videogen_connection, monkeypatch
 ):
-    monkeypatch.setattr("airflow_provider_videogen.operators.videogen._SAVE_BACKOFF", 0)
+    monkeypatch.setattr("airflow_provider_videogen.operators.submit_once._SAVE_BACKOFF", 0)
     sim.add_fault(kind="slow", target="create", delay=1.0)
     ctx = context(FailingStateStore(failures=10))
     op = operator(prompt="a fox [sim:queued=600]", timeout=30)
@@ -648,7 +648,7 @@ def test_a_variable_write_refused_by_the_fernet_incompatibility_ends_the_task_sa
 
     monkeypatch.setattr("airflow.sdk.Variable", RefusingVariable)
     monkeypatch.setattr(generation_record, "fernet_incompatibility", lambda: "cryptography 51 meets Airflow 3.1")
-    monkeypatch.setattr("airflow_provider_videogen.operators.videogen._SAVE_BACKOFF", 0)
+    monkeypatch.setattr("airflow_provider_videogen.operators.submit_once._SAVE_BACKOFF", 0)
     ti = FakeTaskInstance()
     ti.dag_id, ti.run_id, ti.task_id = "d", "r", "generate"  # type: ignore[attr-defined]
     with pytest.raises(AirflowFailException, match="could not be saved") as caught:
@@ -672,14 +672,14 @@ class TryInstance(FakeTaskInstance):
     ],
 )
 def test_whether_a_failed_try_is_retried(try_number, max_tries, error, retried):
-    from airflow_provider_videogen.operators.videogen import _will_retry
+    from airflow_provider_videogen.operators.submit_once import _will_retry
 
     assert _will_retry({"ti": TryInstance(try_number, max_tries)}, error) is retried  # type: ignore[arg-type]
 
 
 def test_the_worker_wait_caps_a_poll_hint_like_the_trigger(videogen_connection, monkeypatch):
     from airflow_provider_videogen.client import PollAnswer
-    from airflow_provider_videogen.operators import videogen as operators
+    from airflow_provider_videogen.operators import generate as operators
     from airflow_provider_videogen.retry import POLL_SCHEDULE
     from airflow_provider_videogen.video_task import VideoTask, VideoTaskStatus
 

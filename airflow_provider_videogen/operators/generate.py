@@ -1,0 +1,310 @@
+"""``GenerateVideoOperator``: submit a video generation (once), then wait for it in the triggerer or the worker."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping, Sequence
+from datetime import datetime, timedelta, timezone
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
+
+from airflow.sdk import BaseOperator
+
+from airflow_provider_videogen import _arguments
+from airflow_provider_videogen._compat import conf
+from airflow_provider_videogen._errors import refused
+from airflow_provider_videogen.events import (
+    event_payload,
+    final_event_payload,
+    raise_for_event,
+    reread_on_success,
+    validate_event,
+)
+from airflow_provider_videogen.exceptions import VideoGenError, VideoGenNotSupportedError
+from airflow_provider_videogen.generation_request import VideoGenerationRequest
+from airflow_provider_videogen.hooks.videogen import RetryPolicy, VideoGenHook
+from airflow_provider_videogen.links import VideoServiceConsoleLink, note_console_link
+from airflow_provider_videogen.operators.submit_once import SubmitOnce
+from airflow_provider_videogen.retry import POLL_SCHEDULE
+from airflow_provider_videogen.triggers.videogen import VideoTaskTrigger, deferral_timeout
+
+if TYPE_CHECKING:
+    from airflow.sdk import Context
+
+    from airflow_provider_videogen.video_task import VideoTask
+
+
+class GenerateVideoOperator(BaseOperator):
+    """Submit a video generation, wait for it (deferred to the triggerer), and return the finished task.
+
+    The id of the new video task is pushed to XCom (key ``video_task_id``) as soon as it exists. With
+    ``wait_for_completion=True`` (the default) the operator then waits like
+    :class:`~airflow_provider_videogen.sensors.videogen.VideoTaskSensor`: deferred to
+    :class:`~airflow_provider_videogen.triggers.videogen.VideoTaskTrigger` when ``deferrable``, else
+    polling in the worker. It returns the finished task's ``to_dict()`` (video URL, metadata); a task
+    that ends failed, cancelled or expired fails the operator with the API's error code and message.
+    With ``wait_for_completion=False`` it returns the id at once.
+
+    A generation costs money, so it is never submitted twice by accident:
+
+    - the create call is retried only where the service surely did not take it (see
+      :meth:`VideoGenHook.create_task <airflow_provider_videogen.hooks.videogen.VideoGenHook.create_task>`);
+    - on Airflow 3.3+ the new id is saved in the task's ``task_state_store`` before waiting, so a
+      retry (after a worker crash, a lost triggerer event, a deadline...) reconnects to the same
+      generation instead of paying for a new one. Only a retry after the generation itself ended
+      failed, cancelled or expired submits a new one. On Airflow 3.1 and 3.2 there is no such store:
+      every try submits a new generation, so keep ``retries`` at 0 there, or wait with a separate
+      ``VideoTaskSensor`` (``wait_for_completion=False`` + sensor), which retries without resubmitting.
+
+    With ``cancel_on_kill=True`` (the default) a generation that is still queued is cancelled when
+    the task is killed (worker mode: ``on_kill``; deferred: the trigger's ``on_kill`` on Airflow
+    3.3+) or when ``timeout`` passes first; a running or finished one is never touched (cancelling
+    is not possible once it runs, and on a finished task the same call would delete its video).
+    Styles that cannot cancel log it and skip; a style whose cancel call works on a running task too
+    cancels a running generation as well (never a finished one): its ``cancellable_statuses`` say
+    which, and the docs' style table (on the connection page) lists them.
+
+    :param model: the model to run (templated).
+    :param prompt: the text prompt (templated).
+    :param image_urls: input images, as URLs or ``{"url": ..., "role": ...}`` with a role of
+        ``first_frame``, ``last_frame`` or ``reference_image`` (templated).
+    :param content: a raw ``content`` list, instead of prompt and images (templated; see
+        :class:`~airflow_provider_videogen.generation_request.VideoGenerationRequest`).
+    :param generation_params: other request fields (templated), e.g. ``{"resolution": "720p",
+        "ratio": "16:9", "duration": 5, "generate_audio": False, "return_last_frame": True}``; the
+        same names work on every API style (a field a style lacks is refused clearly). Not
+        ``params``: Airflow reserves that name for the task's Jinja ``params``.
+    :param videogen_conn_id: the ``videogen`` connection (templated).
+    :param wait_for_completion: wait until the generation ends; ``False`` returns its id at once.
+    :param poll_interval: seconds between two status checks while waiting; ``None`` (the default): the
+        connection's style's advice (its ``default_poll_interval``, listed in the docs' style table).
+    :param timeout: seconds to wait at most (counted from the start of the try), or ``None``. Past
+        it the operator fails and, with ``cancel_on_kill``, cancels a generation still queued.
+    :param cancel_on_kill: cancel a generation the style can still cancel (in one of its
+        ``cancellable_statuses``) when the task is killed or times out.
+    :param deferrable: wait in the triggerer. Defaults to Airflow's ``[operators] default_deferrable``
+        (so a deployment without a triggerer does not hang); pass ``True`` to free the worker slot.
+    :param http_retry_policy: retries of the API calls within one try; by default the connection's.
+    """
+
+    template_fields: Sequence[str] = (
+        "model",
+        "prompt",
+        "image_urls",
+        "content",
+        "generation_params",
+        "videogen_conn_id",
+    )
+    template_fields_renderers = {"generation_params": "json", "content": "json", "image_urls": "json"}
+    ui_color = "#f8e0c8"
+    operator_extra_links = (VideoServiceConsoleLink(),)
+
+    #: The ``task_state_store`` key holding the id of the generation this task submitted.
+    #: Renaming it would make in-flight retries submit again.
+    state_store_key = "video_task_id"
+
+    def __init__(
+        self,
+        *,
+        model: str,
+        prompt: str | None = None,
+        image_urls: Sequence[str | Mapping[str, Any]] | None = None,
+        content: Sequence[Mapping[str, Any]] | None = None,
+        generation_params: Mapping[str, Any] | None = None,
+        videogen_conn_id: str = VideoGenHook.default_conn_name,
+        wait_for_completion: bool = True,
+        poll_interval: float | None = None,
+        timeout: float | timedelta | None = None,
+        cancel_on_kill: bool = True,
+        deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
+        http_retry_policy: RetryPolicy | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        # Checked here, when the DAG is parsed: a value found wrong only once the trigger is built
+        # would come after the create call, which has then paid for a generation nobody waits for.
+        # (Neither is a template field, so neither can be a Jinja string.)
+        self.poll_interval = None if poll_interval is None else _arguments.seconds("poll_interval", poll_interval)
+        self.timeout = None if timeout is None else _arguments.seconds("timeout", timeout)
+        self.model = model
+        self.prompt = prompt
+        self.image_urls = image_urls
+        self.content = content
+        self.generation_params = generation_params
+        self.videogen_conn_id = videogen_conn_id
+        self.wait_for_completion = wait_for_completion
+        self.cancel_on_kill = cancel_on_kill
+        self.deferrable = deferrable
+        self.http_retry_policy = http_retry_policy
+        self._waiting_for: str | None = None
+        self._submit_once = SubmitOnce()
+        # The finished task of this try, for the OpenLineage facets.
+        self._finished: dict[str, Any] | None = None
+
+    @cached_property
+    def hook(self) -> VideoGenHook:
+        """The sync hook (the trigger makes its own async one)."""
+        return VideoGenHook(self.videogen_conn_id, retry_policy=self.http_retry_policy)
+
+    def generation_request(self) -> VideoGenerationRequest:
+        """Build the request this operator submits from its (rendered) fields.
+
+        The numeric fields of ``generation_params`` are checked here, once rendered and before the
+        create call: a templated value arrives as text (``"{{ params.duration }}"`` renders ``"5"``),
+        which is read as the number it spells; anything else that is not a proper number is refused.
+        """
+        return VideoGenerationRequest.from_fields(
+            model=self.model,
+            prompt=self.prompt,
+            image_urls=tuple(self.image_urls or ()),
+            content=self.content,
+            **_checked_generation_params(self.generation_params),
+        )
+
+    def execute(self, context: Context) -> Any:
+        """Submit (or reconnect to) the generation, then wait for it as configured."""
+        started_at = time.time()
+        self._submit_once.begin(context, self.state_store_key, self.hook, self.log)
+        with self._submit_once.ending_the_try(context):
+            video_task_id, known = self._reconnect_or_submit(context)
+            note_console_link(self, self.hook, video_task_id)
+            if not self.wait_for_completion:
+                self._finished = {"id": video_task_id}
+                return video_task_id
+            if known is not None and known.is_terminal:
+                return self._finish(final_event_payload(video_task_id, known, full_task=True), started_at)
+            end_time = started_at + self.timeout if self.timeout is not None else None
+            if not self.deferrable:
+                return self._wait_in_worker(video_task_id, end_time, started_at)
+            self.defer(
+                trigger=VideoTaskTrigger(
+                    video_task_id=video_task_id,
+                    videogen_conn_id=self.videogen_conn_id,
+                    poll_interval=self._poll_interval(),
+                    end_time=end_time,
+                    cancel_on_kill=self.cancel_on_kill,
+                ),
+                method_name="execute_complete",
+                kwargs={"started_at": started_at},
+                timeout=deferral_timeout(end_time, self.hook.settings.timeout),
+            )
+
+    def execute_complete(
+        self, context: Context, event: dict[str, Any] | None = None, started_at: float | None = None
+    ) -> dict[str, Any]:
+        """Resume on the worker with the trigger's event: return the task, or fail with the reason."""
+        self._submit_once.begin(context, self.state_store_key, self.hook, self.log)
+        with self._submit_once.ending_the_try(context):
+            video_task_id = event.get("video_task_id") if isinstance(event, Mapping) else None
+            checked = validate_event(event, str(video_task_id or "(unknown)"), "operator")
+            note_console_link(self, self.hook, checked["video_task_id"])
+            return self._finish(reread_on_success(checked, self.hook.get_task), started_at)
+
+    def on_kill(self) -> None:
+        """Cancel the generation if it is still queued (worker mode; deferred waits cancel in the trigger).
+
+        A kill that comes while the create call is under way acts once the call returns the new id:
+        the id is saved for the next try first, then the generation is cancelled where it can be.
+        """
+        self._submit_once.killed = True
+        if not self.cancel_on_kill:
+            return
+        if self._waiting_for is not None:
+            self._cancel_if_queued(self._waiting_for, reason="the task was killed")
+        elif self._submit_once.submitting:
+            self.log.warning("The task was killed while submitting: the generation is cancelled once it has an id.")
+
+    # ---- helpers ----
+
+    def _reconnect_or_submit(self, context: Context) -> tuple[str, VideoTask | None]:
+        """Return the id of this task's generation: the one an earlier try submitted, if usable, else a new one."""
+        cancel = self._cancel_if_queued if self.cancel_on_kill else None
+        return self._submit_once.reconnect_or_submit(context, self.generation_request, cancel)
+
+    def _poll_interval(self) -> float:
+        """Return the interval asked for, else the one the connection's style advises."""
+        return self.poll_interval or self.hook.settings.style.default_poll_interval
+
+    def _wait_in_worker(self, video_task_id: str, end_time: float | None, started_at: float) -> dict[str, Any]:
+        self._waiting_for = video_task_id
+        last_status = None
+        try:
+            while True:
+                task, poll_hint = self.hook.poll_answer(video_task_id)
+                if task.is_terminal:
+                    return self._finish(final_event_payload(video_task_id, task, full_task=True), started_at)
+                if task.status is not last_status:
+                    last_status = task.status
+                    self.log.info("Video task %s is %s.", video_task_id, task.status.value)
+                if end_time is not None and time.time() >= end_time:
+                    return self._finish(_timeout_payload(video_task_id, task, end_time), started_at)
+                wait = POLL_SCHEDULE.next_wait(poll_hint=poll_hint, interval=self._poll_interval())
+                remaining = end_time - time.time() if end_time is not None else wait
+                time.sleep(max(0.0, min(wait, remaining)))
+        finally:
+            self._waiting_for = None
+
+    def _finish(self, event: Mapping[str, Any], started_at: float | None) -> dict[str, Any]:
+        """Log the outcome on the worker and turn the event into the return value or an exception."""
+        status, message = event["status"], event["message"]
+        video_task_id = event["video_task_id"]
+        waited = f"{time.time() - started_at:.0f} s" if started_at is not None else "unknown"
+        self.log.info("Video task %s: %s (waited %s). %s", video_task_id, status, waited, message)
+        if status == "timeout" and self.cancel_on_kill:
+            self._cancel_if_queued(video_task_id, reason="the deadline passed")
+        self._finished = raise_for_event(event, "operator")
+        return self._finished
+
+    def get_openlineage_facets_on_complete(self, task_instance: Any) -> Any:
+        """OpenLineage: the generation made (output, named by the service's base URL and the task id) and the run facet.
+
+        Called by Airflow's OpenLineage provider when it is installed; the provider needs nothing otherwise.
+        """
+        from airflow_provider_videogen.lineage import generation_lineage
+
+        return generation_lineage(self.hook.settings.base_url, self._finished)
+
+    def _cancel_if_queued(self, video_task_id: str, *, reason: str) -> None:
+        try:
+            if self.hook.cancel_task(video_task_id):
+                self.log.warning("Cancelled video task %s because %s.", video_task_id, reason)
+        except VideoGenNotSupportedError as error:
+            self.log.info("Not cancelling video task %s: %s", video_task_id, error)
+        except VideoGenError as error:
+            self.log.warning("Could not cancel video task %s: %s", video_task_id, error)
+
+
+# The numeric fields of a generation request, each with its check: a length in seconds, or a whole
+# number (the seed may be negative: -1 asks for a random one).
+_NUMERIC_GENERATION_PARAMS: dict[str, tuple[Callable[..., float], dict[str, Any]]] = {
+    "duration": (_arguments.seconds, {}),
+    "frames": (_arguments.whole_number, {}),
+    "seed": (_arguments.whole_number, {"minimum": None}),
+    "execution_expires_after": (_arguments.whole_number, {}),
+    "width": (_arguments.whole_number, {}),
+    "height": (_arguments.whole_number, {}),
+    "fps": (_arguments.whole_number, {}),
+}
+
+
+def _checked_generation_params(generation_params: Mapping[str, Any] | None) -> dict[str, Any]:
+    """Return ``generation_params`` with its numeric fields checked and read as numbers (see ``generation_request``)."""
+    params = dict(generation_params or {})
+    for name, (read, options) in _NUMERIC_GENERATION_PARAMS.items():
+        value = params.get(name)
+        if value is None:
+            continue
+        try:
+            number = read(f"generation_params[{name!r}]", value, text_ok=True, **options)
+        except ValueError as error:
+            raise refused(str(error)) from None
+        # A whole length goes out as an integer, as given (5, not 5.0: some services parse it into one).
+        whole = isinstance(number, float) and number.is_integer() and not isinstance(value, float)
+        params[name] = int(number) if whole else number
+    return params
+
+
+def _timeout_payload(video_task_id: str, task: VideoTask, end_time: float) -> dict[str, Any]:
+    deadline = datetime.fromtimestamp(end_time, tz=timezone.utc).isoformat(timespec="seconds")
+    message = f"Video task {video_task_id!r} was still {task.status.value} at the deadline ({deadline})."
+    return event_payload("timeout", video_task_id, message, task)

@@ -1,0 +1,237 @@
+"""Submit once: the part of ``GenerateVideoOperator`` that makes a generation be paid for at most once.
+
+A try either reconnects to the generation an earlier try of the task submitted (its id is kept in a
+:class:`~airflow_provider_videogen.generation_record.GenerationRecord`) or submits a new one and
+keeps its id before anything else can fail; a kill that comes during the create call acts once the
+id is kept; and the record is dropped only once the task has ended for good.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any, Protocol
+
+from airflow_provider_videogen._compat import AirflowFailException, TaskDeferred
+from airflow_provider_videogen.exceptions import (
+    VideoGenerationNotSavedError,
+    VideoGenerationOutcomeUnknownError,
+    VideoGenError,
+    VideoGenTransientError,
+    VideoTaskIdMissingError,
+    VideoTaskMayExistError,
+    VideoTaskNotFoundError,
+)
+from airflow_provider_videogen.generation_record import GenerationRecord, generation_record
+
+if TYPE_CHECKING:
+    from airflow.sdk import Context
+
+    from airflow_provider_videogen.generation_request import VideoGenerationRequest
+    from airflow_provider_videogen.hooks.videogen import VideoGenHook
+    from airflow_provider_videogen.video_task import VideoTask
+
+# Saving the id after a create: attempts, and the pause after the first failure (growing).
+_SAVE_ATTEMPTS = 3
+_SAVE_BACKOFF = 0.5
+
+
+class CancelIfQueued(Protocol):
+    """How the operator cancels a generation its style can still cancel."""
+
+    def __call__(self, video_task_id: str, *, reason: str) -> None:
+        """Cancel ``video_task_id`` if its style still can, saying ``reason`` in the log."""
+
+
+class SubmitOnce:
+    """The submit-once state of one ``GenerateVideoOperator``: its record, a create call under way, a kill.
+
+    :meth:`begin` starts a try with the task's record, the operator's hook and its log; the kill
+    flag is set by the operator's ``on_kill``, from another thread, whenever it comes.
+    """
+
+    def __init__(self) -> None:
+        self.record: GenerationRecord | None = None
+        #: A create call is under way: a kill acts once it has returned the new id.
+        self.submitting = False
+        #: The task was killed during this try.
+        self.killed = False
+        self._hook: VideoGenHook | None = None
+        # The operator's own log once a try has begun (stdlib or structlog, by Airflow version).
+        self._log: Any = logging.getLogger(__name__)
+
+    def begin(self, context: Context, state_store_key: str, hook: VideoGenHook, log: Any) -> None:
+        """Start a try: find the task's record (none on Airflow before 3.3) under ``state_store_key``."""
+        self.record = generation_record(context, state_store_key)
+        self._hook, self._log = hook, log
+
+    def reconnect_or_submit(
+        self,
+        context: Context,
+        request: Callable[[], VideoGenerationRequest],
+        cancel: CancelIfQueued | None,
+    ) -> tuple[str, VideoTask | None]:
+        """Return the id of this task's generation: the one an earlier try submitted, if usable, else a new one.
+
+        :param request: builds the request to submit (called only when submitting).
+        :param cancel: how to cancel after a kill during the create call; ``None``: never cancel.
+        """
+        reconnected = self._reconnect(context)
+        if reconnected is not None:
+            return reconnected
+        video_task_id = self._submit(request)
+        # The id reaches XCom and the log first: whatever fails next, a person can still find it.
+        context["ti"].xcom_push(key="video_task_id", value=video_task_id)
+        self._log.info("Submitted video task %s.", video_task_id)
+        # The record first, even after a kill: a generation that cannot be cancelled (no cancel call,
+        # or already running) goes on and is paid for, and only the record lets the next try reconnect.
+        try:
+            if self.record is not None:
+                self._save(self.record, video_task_id)
+        except BaseException:
+            # Saving failed for good (the task ends without retries); a kill still cancels what it can.
+            if self.killed and cancel is not None:
+                cancel(video_task_id, reason="the task was killed while submitting it")
+            raise
+        if self.killed:
+            self._end_killed_submission(video_task_id, cancel)
+        return video_task_id, None
+
+    @contextmanager
+    def ending_the_try(self, context: Context) -> Iterator[None]:
+        """Drop the durable record once the task ends: it succeeded, or it failed with no retry to follow."""
+        try:
+            yield
+        except TaskDeferred:
+            raise
+        except BaseException as error:
+            if self.record is not None and not _will_retry(context, error):
+                self.record.forget()
+            raise
+        if self.record is not None:
+            self.record.forget()
+
+    # ---- helpers ----
+
+    def _reconnect(self, context: Context) -> tuple[str, VideoTask] | None:
+        """Return the generation an earlier try submitted, if it goes on or succeeded; ``None``: submit."""
+        if self.record is None:
+            self._log.debug("No durable record for this task: a retry of it submits again.")
+            return None
+        previous = self.record.get()
+        if previous is None:
+            return None
+        task = self._previous_task(previous)
+        if task is None or task.status.is_failure:
+            return None
+        self._log.info(
+            "Reconnecting to video task %s (%s), submitted by an earlier try: not submitting again.",
+            previous,
+            task.status.value,
+        )
+        context["ti"].xcom_push(key="video_task_id", value=previous)
+        return previous, task
+
+    def _submit(self, request: Callable[[], VideoGenerationRequest]) -> str:
+        """Make the create call, marking it under way for a kill that comes meanwhile."""
+        assert self._hook is not None
+        self.submitting = True
+        try:
+            return self._hook.create_task(request())
+        except (VideoTaskMayExistError, VideoTaskIdMissingError) as error:
+            # A retry would submit again without knowing whether this generation exists: pay at most once.
+            raise VideoGenerationOutcomeUnknownError(
+                f"{error} This task fails without retries so that no second generation is paid for. If the "
+                "service's task list shows the generation, wait for it with VideoTaskSensor(video_task_id=...) "
+                "and fetch it; if it does not, clear this task to submit again."
+            ) from error
+        finally:
+            self.submitting = False
+
+    def _save(self, record: GenerationRecord, video_task_id: str) -> None:
+        """Keep the id where a retry finds it; if that keeps failing, end the task for good rather than pay twice."""
+        for attempt in range(1, _SAVE_ATTEMPTS + 1):
+            try:
+                record.save(video_task_id)
+                return
+            except Exception as error:
+                if attempt == _SAVE_ATTEMPTS:
+                    cause = record.why_not_saved()
+                    raise VideoGenerationNotSavedError(
+                        f"Video task {video_task_id} was submitted, but its id could not be saved in {record.where} "
+                        f"({type(error).__name__}: {error}), so a retry of this task would submit and pay for "
+                        "another generation: the task fails without retries instead. The generation goes on: wait "
+                        f"for it with VideoTaskSensor(video_task_id={video_task_id!r}) (the id is also in this "
+                        "task's XCom under video_task_id)." + (f" Why the write fails: {cause}" if cause else ""),
+                        video_task_id=video_task_id,
+                    ) from error
+                self._log.warning(
+                    "Saving the id of video task %s in %s failed (%s); trying again.",
+                    video_task_id,
+                    record.where,
+                    error,
+                )
+                time.sleep(_SAVE_BACKOFF * attempt)
+
+    def _end_killed_submission(self, video_task_id: str, cancel: CancelIfQueued | None) -> None:
+        """After the record is saved: cancel the generation a kill came during the create of, if it can; end the try."""
+        if cancel is not None:
+            cancel(video_task_id, reason="the task was killed while submitting it")
+        raise VideoGenError(
+            f"The task was killed while submitting video task {video_task_id}; not waiting for it. Its id is kept "
+            "for this task's next try, which reconnects to it unless it was cancelled.",
+            video_task_id=video_task_id,
+        )
+
+    def _previous_task(self, video_task_id: str) -> VideoTask | None:
+        """Read the generation an earlier try submitted; ``None`` only when the API itself says it is gone."""
+        assert self._hook is not None
+        try:
+            # A 404 from a proxy in front of the API is no proof the task is gone, and taking it for
+            # gone pays for the generation again: only the API's own "not found" counts.
+            task = self._hook.get_task(video_task_id, only_the_api_says_not_found=True)
+        except VideoTaskNotFoundError as error:
+            # The record is at most RETENTION (7 days) old, as long as the contents-generations API
+            # keeps tasks: such a task is expected to be there still. Say so loudly, as the new
+            # generation is paid for and the old one may not be lost (another key or data center).
+            self._log.warning(
+                "Video task %s, submitted by an earlier try of this task less than 7 days ago, is not found at %s "
+                "(%s: %s): it expired (some services keep tasks for a day or two), was deleted, or the connection "
+                "now points at another account, data center or gateway. Submitting a new generation.",
+                video_task_id,
+                self._hook.settings.base_url,
+                error.api_code or f"HTTP {error.http_status}",
+                error.api_message or "no message",
+            )
+            return None
+        except VideoGenTransientError as error:
+            raise VideoGenTransientError(
+                f"Could not tell whether video task {video_task_id}, submitted by an earlier try of this task, "
+                "still exists, so not submitting again (that could pay for a second generation); the next try "
+                f"of this task looks again. {error}",
+                video_task_id=video_task_id,
+                http_status=error.http_status,
+                api_code=error.api_code,
+                api_message=error.api_message,
+                retry_after=error.retry_after,
+            ) from None
+        if task.status.is_failure:
+            self._log.warning("%s: submitting a new generation.", _sentence(task.describe_failure()))
+        return task
+
+
+def _will_retry(context: Context, error: BaseException) -> bool:
+    """Whether Airflow retries the task after this try fails with ``error`` (unknown: assume it does)."""
+    if isinstance(error, AirflowFailException):
+        return False
+    ti = context.get("ti")
+    try_number, max_tries = getattr(ti, "try_number", None), getattr(ti, "max_tries", None)
+    if not isinstance(try_number, int) or not isinstance(max_tries, int):
+        return True
+    return try_number <= max_tries
+
+
+def _sentence(text: str) -> str:
+    return text[:1].upper() + text[1:]
