@@ -229,7 +229,7 @@ async def test_the_trigger_waits_at_least_the_poll_hint(sim, style_connection):
 
 
 def test_the_worker_wait_honours_the_poll_hint(sim, style_connection, monkeypatch):
-    from airflow_provider_videogen.operators import videogen as operators
+    from airflow_provider_videogen.operators import generate as operators
 
     sim.configure(openai_poll_after_ms=2500)
     waits: list[float] = []
