@@ -38,10 +38,10 @@ def test_password_is_relabelled_api_key_and_unused_fields_are_hidden(videogen_fo
     ("name", "choices", "default"),
     [
         # Empty by default: each style has its own data centers, and an empty one picks the style's first.
-        ("data_center", ["beijing", "north_america", "intl", "us", "cn", "runway", "google"], None),
+        ("data_center", ["beijing", "north_america", "intl", "us", "cn", "runway", "google", "fal"], None),
         (
             "api_style",
-            ["contents_generations", "video_generations", "openai_videos", "dashscope", "runway", "gemini_veo"],
+            ["contents_generations", "video_generations", "openai_videos", "dashscope", "runway", "gemini_veo", "fal"],
             "contents_generations",
         ),
     ],
@@ -77,6 +77,7 @@ def test_the_runway_version_is_offered_with_its_documented_default(videogen_form
                 "cn": "DashScope Beijing (dashscope.aliyuncs.com)",
                 "runway": "Runway (api.dev.runwayml.com)",
                 "google": "Google (generativelanguage.googleapis.com)",
+                "fal": "fal.ai (queue.fal.run)",
             },
         ),
         (
@@ -88,6 +89,7 @@ def test_the_runway_version_is_offered_with_its_documented_default(videogen_form
                 "dashscope": "DashScope (Alibaba Cloud Model Studio, Wan)",
                 "runway": "Runway API",
                 "gemini_veo": "Gemini API Veo (Google)",
+                "fal": "fal.ai queue",
             },
         ),
     ],

@@ -248,6 +248,7 @@ def test_provider_info_declares_the_connection_form():
         "cn",
         "runway",
         "google",
+        "fal",
     ]
     assert fields["api_style"]["schema"]["enum"] == [
         "contents_generations",
@@ -256,6 +257,7 @@ def test_provider_info_declares_the_connection_form():
         "dashscope",
         "runway",
         "gemini_veo",
+        "fal",
     ]
     assert fields["runway_version"]["schema"]["default"] == "2024-11-06"
     behaviour = conn_type["ui-field-behaviour"]
