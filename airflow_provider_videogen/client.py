@@ -12,7 +12,7 @@ import asyncio
 import json
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, NamedTuple
 
@@ -71,6 +71,12 @@ class ApiRequest:
     :param retry_if: which errors are retried; ``None``: transient ones.
     :param read: turns the decoded answer into the result inside the attempt, so that an unusable
         answer is retried like any other transient fault; ``None``: the decoded answer is the result.
+    :param read_error: turns the typed error of an error answer into the result, or raises it again;
+        for an answer that reports the task's end as an HTTP error (fal's result of a failed
+        generation). ``None``: the error is raised.
+    :param then: a second call that the result calls for (fal's read of a finished request's result,
+        after its status said ``COMPLETED``); its result replaces this call's, with this call's poll
+        hint. ``None``, or ``then`` returning ``None``: no second call.
     """
 
     method: str
@@ -83,6 +89,8 @@ class ApiRequest:
     policy: RetryPolicy | None = None
     retry_if: Callable[[BaseException], bool] | None = None
     read: Callable[[Any], Any] | None = None
+    read_error: Callable[[VideoGenError, Mapping[str, str]], Any] | None = None
+    then: Callable[[Any], ApiRequest | None] | None = None
 
 
 class Answer(NamedTuple):
@@ -111,6 +119,25 @@ def query(settings: VideoGenConnectionSettings, video_task_id: str, **options: A
         settings,
         video_task_id,
         read=lambda payload: read_task_payload(payload, settings, video_task_id),
+        then=lambda task: _result_read(settings, task, options),
+        **options,
+    )
+
+
+def _result_read(settings: VideoGenConnectionSettings, task: VideoTask, options: dict[str, Any]) -> ApiRequest | None:
+    """Return the second read a task's status calls for where the style says (fal), else ``None``."""
+    style = settings.style
+    route = style.result_route(task)
+    if route is None:
+        return None
+    return ApiRequest(
+        "GET",
+        f"{settings.base_url}{settings.path_prefix}{route}",
+        "read the result of",
+        settings,
+        task.id,
+        read=lambda payload: style.read_result(task, payload),
+        read_error=lambda error, headers: style.result_error(task, error, headers),
         **options,
     )
 
@@ -167,7 +194,8 @@ class VideoGenClient:
 
         retrying = Retrying(**retry_kwargs(request.policy or settings.retry_policy, request.retry_if, self.log))
         result: Answer = retrying(attempt)
-        return result
+        follow = request.then(result.value) if request.then is not None else None
+        return result if follow is None else Answer(self.send(follow).value, result.poll_hint)
 
     async def asend(self, request: ApiRequest) -> Answer:
         """Send ``request`` without blocking the event loop; see :meth:`send` (no uploads)."""
@@ -202,10 +230,12 @@ class VideoGenClient:
             # One attempt (every poll of a trigger): the retry machinery would cost about as much CPU
             # as the request itself and leave reference cycles for the garbage collector, whose full
             # collections stall an event loop holding thousands of waiting triggers.
-            return await attempt()
-        retrying = AsyncRetrying(**retry_kwargs(policy, request.retry_if, self.log))
-        result: Answer = await retrying(attempt)
-        return result
+            result = await attempt()
+        else:
+            retrying = AsyncRetrying(**retry_kwargs(policy, request.retry_if, self.log))
+            result = await retrying(attempt)
+        follow = request.then(result.value) if request.then is not None else None
+        return result if follow is None else Answer((await self.asend(follow)).value, result.poll_hint)
 
     def close(self) -> None:
         """Close the sync session."""
@@ -223,7 +253,12 @@ class VideoGenClient:
 def _read(request: ApiRequest, status: int, headers: Any, body: bytes) -> Answer:
     """Interpret one HTTP answer to ``request``: its result (read as the request says) and its poll hint."""
     settings = request.settings
-    payload = interpret(status, headers, body, settings, request.action, request.video_task_id)
+    try:
+        payload = interpret(status, headers, body, settings, request.action, request.video_task_id)
+    except (VideoGenAPIError, VideoGenTransientError) as error:
+        if request.read_error is None:
+            raise
+        return Answer(request.read_error(error, headers), settings.style.poll_hint(headers))
     value = request.read(payload) if request.read is not None else payload
     return Answer(value, settings.style.poll_hint(headers))
 

@@ -40,6 +40,8 @@ REQUEST_TIMEOUT = 1.0
 FAST = RetryPolicy(max_attempts=2, initial_wait=0.01, max_wait=0.02)
 # The models the services know; the simulator takes any, but the Gemini route puts it in the path.
 MODEL = "matrix-model"
+# fal's models are endpoint ids, "owner/app" and an optional path; every other style takes MODEL.
+MODELS = {"fal": "fal-ai/matrix-model"}
 # Finished by the first look: the answer a fault changes is the one the operator returns.
 QUICK = "a fox [sim:queued=0] [sim:running=0]"
 SLOW = "a fox [sim:queued=600]"
@@ -341,7 +343,7 @@ def generate(conn_id: str, **kwargs: Any) -> GenerateVideoOperator:
     """The operator as a user writes it, waiting in the worker with quick polls."""
     defaults: dict[str, Any] = {
         "task_id": "generate",
-        "model": MODEL,
+        "model": MODELS.get(VideoGenHook(conn_id).settings.api_style, MODEL),
         "prompt": QUICK,
         "poll_interval": 0.05,
         "timeout": 8,

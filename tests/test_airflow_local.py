@@ -105,6 +105,7 @@ def test_preset_connections_are_importable_and_point_at_the_simulator(tmp_path):
         "videogen_gemini",
         "videogen_runway",
         "videogen_dashscope",
+        "videogen_fal",
     }
     styles = {}
     for conn_id, conn in connections.items():
@@ -119,6 +120,7 @@ def test_preset_connections_are_importable_and_point_at_the_simulator(tmp_path):
         "videogen_gemini": "gemini_veo",
         "videogen_runway": "runway",
         "videogen_dashscope": "dashscope",
+        "videogen_fal": "fal",
     }
 
 

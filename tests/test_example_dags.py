@@ -29,6 +29,7 @@ def test_every_example_dag_parses_without_import_errors():
         "videogen_dashscope_generate_and_fetch",
         "videogen_runway_generate_and_fetch",
         "videogen_gemini_veo_generate_and_fetch",
+        "videogen_fal_generate_and_fetch",
         "videogen_land_videos",
         "videogen_use_landed_videos",
         "videogen_review_and_publish",
@@ -162,6 +163,21 @@ def test_gemini_veo_example_lands_the_video_of_the_operation(load_dag_file, sim,
     (create,) = sim.requests(target="create")
     assert create["path"] == "/v1beta/models/veo-3.1-generate-preview:predictLongRunning"
     assert create["body"]["parameters"]["negativePrompt"] == "text, logos"
+
+
+def test_fal_example_lands_the_video_of_the_request_after_reading_its_result(
+    load_dag_file, sim, videogen_connection, tmp_path
+):
+    videogen_connection(conn_id="videogen_fal", api_style="fal")
+    dag = load_dag_file(EXAMPLES / "example_videogen_fal.py").dag
+    run = dag.test(run_conf={"prompt": quick("heron"), "destination": tmp_path.as_uri() + "/"})
+    assert run.state == "success"
+    (video,) = tmp_path.glob("*.mp4")
+    assert sha256_of(video) == sim.get_task(video.stem)["video_sha256"]  # named by the request id
+    (create,) = sim.requests(target="create")
+    assert create["path"] == "/fal-ai/kling-video/v2.1/master/text-to-video"
+    assert create["body"]["aspect_ratio"] == "16:9" and create["body"]["duration"] == "5"
+    assert {r["path"] for r in sim.requests(target="result")} == {f"/fal-ai/kling-video/requests/{video.stem}"}
 
 
 def test_many_videos_lands_one_file_per_prompt(load_dag_file, sim, videogen_connection, tmp_path):

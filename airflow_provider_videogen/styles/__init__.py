@@ -9,6 +9,7 @@ from __future__ import annotations
 from airflow_provider_videogen.styles.base import ApiStyle
 from airflow_provider_videogen.styles.contents_generations import ContentsGenerations
 from airflow_provider_videogen.styles.dashscope import DashScope
+from airflow_provider_videogen.styles.fal import Fal
 from airflow_provider_videogen.styles.gemini_veo import GeminiVeo
 from airflow_provider_videogen.styles.openai_videos import OpenAIVideos
 from airflow_provider_videogen.styles.runway import Runway
@@ -23,6 +24,7 @@ STYLES: dict[str, ApiStyle] = {
         DashScope(),
         Runway(),
         GeminiVeo(),
+        Fal(),
     )
 }
 """Every API style by its connection ``api_style`` value; the first is the default."""

@@ -17,6 +17,7 @@ from airflow_provider_videogen.retry import parse_retry_after
 from airflow_provider_videogen.video_task import VideoTaskStatus
 
 if TYPE_CHECKING:
+    from airflow_provider_videogen.exceptions import VideoGenError
     from airflow_provider_videogen.generation_request import Upload, VideoGenerationRequest
     from airflow_provider_videogen.video_task import VideoTask
 
@@ -203,6 +204,22 @@ class ApiStyle:
         :raises ValueError: the answer does not describe a task.
         """
         raise NotImplementedError
+
+    def result_route(self, task: VideoTask) -> str | None:
+        """Return the route (after the prefix) of a second read that says how ``task`` ended, or ``None``.
+
+        For a style whose status answer cannot say it (fal: ``COMPLETED`` may be a success or a
+        failure, only the result tells); the query then reads it at once. ``None`` by default.
+        """
+        return None
+
+    def read_result(self, task: VideoTask, payload: Any) -> VideoTask:
+        """Return ``task`` as the result read of :meth:`result_route` says it ended (a 2xx answer)."""
+        raise NotImplementedError
+
+    def result_error(self, task: VideoTask, error: VideoGenError, headers: Mapping[str, str]) -> VideoTask:
+        """Return ``task`` as an error answer of the result read says it ended, or raise ``error`` (by default)."""
+        raise error
 
     def api_error(self, decoded: Any) -> tuple[str | None, str | None]:
         """Read the API's error code and message from an error answer (``{"error": {"code", "message"}}``)."""

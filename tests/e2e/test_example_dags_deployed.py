@@ -35,6 +35,7 @@ pytestmark = pytest.mark.e2e
 ASSET_SCHEDULED = "videogen_use_landed_videos"
 ALL_EXAMPLES = (
     "videogen_dashscope_generate_and_fetch",
+    "videogen_fal_generate_and_fetch",
     "videogen_gateway_generate_and_fetch",
     "videogen_gemini_veo_generate_and_fetch",
     "videogen_generate_and_fetch",
@@ -190,6 +191,31 @@ def test_openai_videos_example_waits_in_the_triggerer_and_lands_from_the_content
     video = folder / f"{video_task_id}.mp4"
     assert (video.stat().st_size, sha256_of(video)) == (expected["video_size"], expected["video_sha256"])
     assert (folder / f"{video_task_id}.png").exists()
+
+
+def test_fal_example_waits_in_the_triggerer_through_the_result_read_and_lands_the_video(
+    airflow: AirflowDeployment, sim: SimulatorProcess
+) -> None:
+    dag_id = "videogen_fal_generate_and_fetch"
+    airflow.wait_for_dag(dag_id)
+    prompt = held_prompt("A heron over a misty lake")
+    folder = new_folder(airflow, "fal")
+
+    run_id = airflow.trigger_dag(dag_id, {"prompt": prompt, "destination": f"file://{folder}/"})
+
+    video_task_id = wait_for_xcom(airflow, dag_id, run_id, "generate", "video_task_id")
+    app, _, request_id = video_task_id.rpartition("/requests/")
+    assert app == "fal-ai/kling-video"
+    tis = finish_in_the_triggerer(airflow, sim, dag_id, run_id, "generate", request_id)
+    assert tis == {"generate": ("success", 1), "fetch": ("success", 1)}
+
+    assert len(creates_with(sim, prompt)) == 1
+    # COMPLETED was decided by the result: read by the trigger, the worker's look again and the fetch.
+    assert {r["path"] for r in sim.requests(target="result", task_id=request_id)} == {f"/{video_task_id}"}
+    assert len(video_downloads(sim, request_id)) == 1
+    expected = sim.get_task(request_id)
+    video = folder / f"{request_id}.mp4"
+    assert (video.stat().st_size, sha256_of(video)) == (expected["video_size"], expected["video_sha256"])
 
 
 def test_every_example_dag_succeeds_with_make_airflows_preset_connections(

@@ -10,6 +10,7 @@ from __future__ import annotations
 from airflow_provider_videogen.testing.simulator.routes.base import StyleRoutes
 from airflow_provider_videogen.testing.simulator.routes.contents_generations import ContentsGenerationsRoutes
 from airflow_provider_videogen.testing.simulator.routes.dashscope import DashScopeRoutes
+from airflow_provider_videogen.testing.simulator.routes.fal import FalRoutes
 from airflow_provider_videogen.testing.simulator.routes.gemini_veo import GeminiVeoRoutes
 from airflow_provider_videogen.testing.simulator.routes.openai_videos import OpenAIVideosRoutes
 from airflow_provider_videogen.testing.simulator.routes.runway import RunwayRoutes
@@ -23,6 +24,7 @@ ROUTES: tuple[StyleRoutes, ...] = (
     DashScopeRoutes(),
     RunwayRoutes(),
     GeminiVeoRoutes(),
+    FalRoutes(),  # last: a POST no other style claims is a fal create
 )
 """Every style's routes, in the order requests are matched."""
 
