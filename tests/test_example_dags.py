@@ -173,11 +173,13 @@ def test_fal_example_lands_the_video_of_the_request_after_reading_its_result(
     run = dag.test(run_conf={"prompt": quick("heron"), "destination": tmp_path.as_uri() + "/"})
     assert run.state == "success"
     (video,) = tmp_path.glob("*.mp4")
-    assert sha256_of(video) == sim.get_task(video.stem)["video_sha256"]  # named by the request id
+    app, _, request_id = video.stem.rpartition("~")  # named by the app and the request id
+    assert app == "fal-ai~kling-video"
+    assert sha256_of(video) == sim.get_task(request_id)["video_sha256"]
     (create,) = sim.requests(target="create")
     assert create["path"] == "/fal-ai/kling-video/v2.1/master/text-to-video"
     assert create["body"]["aspect_ratio"] == "16:9" and create["body"]["duration"] == "5"
-    assert {r["path"] for r in sim.requests(target="result")} == {f"/fal-ai/kling-video/requests/{video.stem}"}
+    assert {r["path"] for r in sim.requests(target="result")} == {f"/fal-ai/kling-video/requests/{request_id}"}
 
 
 def test_many_videos_lands_one_file_per_prompt(load_dag_file, sim, videogen_connection, tmp_path):

@@ -145,8 +145,15 @@ class Fal(ApiStyle):
         return None
 
     def file_stem(self, video_task_id: str) -> str:
-        """Return the request id: a UUID, unique on its own (the task id holds ``/``)."""
-        return _TASK_ID_RE.fullmatch(self.check_task_id(video_task_id)).group(2)  # type: ignore[union-attr]
+        """Return ``{owner}~{app}~{request id}``: the task id without ``/requests/``, ``~`` for ``/``.
+
+        One name for one task id: ``~`` is in no part of an id, and the request id (the last part)
+        holds no ``/``, so two tasks never share a name (not even two apps' requests of one id).
+        """
+        found = _TASK_ID_RE.fullmatch(self.check_task_id(video_task_id))
+        assert found is not None  # check_task_id accepted it
+        app, request_id = found.groups()
+        return f"{app.replace('/', '~')}~{request_id}"
 
     def create_body(self, request: VideoGenerationRequest) -> dict[str, Any]:
         """Return the model's input: ``prompt``, ``image_url``, the options set (see the class), the extra fields."""

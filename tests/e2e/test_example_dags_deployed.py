@@ -214,7 +214,7 @@ def test_fal_example_waits_in_the_triggerer_through_the_result_read_and_lands_th
     assert {r["path"] for r in sim.requests(target="result", task_id=request_id)} == {f"/{video_task_id}"}
     assert len(video_downloads(sim, request_id)) == 1
     expected = sim.get_task(request_id)
-    video = folder / f"{request_id}.mp4"
+    video = folder / f"{app.replace('/', '~')}~{request_id}.mp4"
     assert (video.stat().st_size, sha256_of(video)) == (expected["video_size"], expected["video_sha256"])
 
 

@@ -141,6 +141,9 @@ SAMPLE_TASK_IDS = [
     _UUID.upper(),
     "00000000-0000-0000-0000-000000000000",
     *(f"models/{model}/operations/{op}" for model in _GEMINI_PARTS for op in _GEMINI_PARTS),
+    # fal: one request id under two apps, and apps whose parts join alike.
+    *(f"{app}/requests/{_UUID}" for app in ("fal-ai/kling-video", "fal-ai/veo3", "a/b-c", "a-b/c")),
+    "workflows/fal-ai/kling-video/requests/" + _UUID,
 ]
 
 

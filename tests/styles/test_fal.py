@@ -172,8 +172,8 @@ def test_a_hostile_id_is_refused_before_any_request(sim, fal_connection, bad):
     assert sim.requests() == []
 
 
-def test_files_are_named_by_the_request_id():
-    assert STYLE.file_stem(f"{APP}/requests/{REQUEST_ID}") == REQUEST_ID
+def test_files_are_named_by_the_app_and_the_request_id():
+    assert STYLE.file_stem(f"{APP}/requests/{REQUEST_ID}") == f"{APP.replace('/', '~')}~{REQUEST_ID}"
 
 
 # ---- the two reads --------------------------------------------------------------------------------
@@ -366,7 +366,7 @@ def test_the_video_lands_from_the_public_url_without_the_key_even_after_a_redire
     request_id = task_id.rsplit("/", 1)[1]
     sim.add_fault(kind="redirect", target="download")
     result = fetch(video_task_id=task_id, destination=f"{tmp_path.as_uri()}/")
-    assert result["video_path"].endswith(f"/{request_id}.mp4")
+    assert result["video_path"].endswith(f"/{STYLE.file_stem(task_id)}.mp4")
     assert result["sha256"] == video_sha256(request_id, 300_000)
     downloads = sim.requests(target="download")
     assert downloads[0]["status"] == 307 and len(downloads) >= 2
