@@ -2,15 +2,4 @@
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Iterator
-
-import pytest
-
-
-@pytest.fixture(autouse=True)
-def _no_leftover_threads() -> Iterator[None]:
-    before = {t.name for t in threading.enumerate()}
-    yield
-    leaked = {t.name for t in threading.enumerate()} - before
-    assert not {name for name in leaked if name.startswith("videogen-sha256")}
+from tests.download.file_hosts import no_leftover_threads  # noqa: F401 (an autouse fixture)

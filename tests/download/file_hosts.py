@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Iterator
 from pathlib import Path
+
+import pytest
 
 from airflow_provider_videogen.hooks.videogen import RetryPolicy
 from airflow_provider_videogen.testing._media import video_bytes
@@ -91,3 +95,12 @@ class ChangingFileHost(LoopbackServer):
 
         super().__init__(Handler)
         self.url = f"{self.base_url}/video.mp4?X-Signature=s"
+
+
+@pytest.fixture(autouse=True)
+def no_leftover_threads() -> Iterator[None]:
+    """Fail a test that leaves a download's hashing thread running (import it into a test module to use it)."""
+    before = {t.name for t in threading.enumerate()}
+    yield
+    leaked = {t.name for t in threading.enumerate()} - before
+    assert not {name for name in leaked if name.startswith("videogen-sha256")}

@@ -39,7 +39,13 @@ try:
 except ImportError:  # Airflow 3.1
     from airflow.exceptions import AirflowFailException  # type: ignore[no-redef,attr-defined]
 
-from tests.download.file_hosts import FAST_RETRIES, PlainFileHost, files_in, mp4_bytes
+from tests.download.file_hosts import (
+    FAST_RETRIES,
+    PlainFileHost,
+    files_in,
+    mp4_bytes,
+    no_leftover_threads,  # noqa: F401 (an autouse fixture)
+)
 from tests.loopback import API_KEY, LoopbackServer, QuietHandler
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -411,14 +417,6 @@ def test_on_kill_stops_the_copy_and_removes_the_temporary_file(sim, videogen_con
 
 
 # ---- helpers ---------------------------------------------------------------------------------
-
-
-@pytest.fixture(autouse=True)
-def _no_leftover_threads() -> Iterator[None]:
-    before = {t.name for t in threading.enumerate()}
-    yield
-    leaked = {t.name for t in threading.enumerate()} - before
-    assert not {name for name in leaked if name.startswith("videogen-sha256")}
 
 
 # ---- hardening: success without a video fails for good where the URL is needed ---------------
