@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import re
-import time
 from typing import Any
 
 import pytest
@@ -13,7 +12,8 @@ from airflow_provider_videogen.testing import SimulatorProcess
 from airflow_provider_videogen.video_download import RECORD_SUFFIX
 
 from .conftest import EXAMPLE_DAGS, StartDeployment
-from .deployment import AirflowDeployment, ApiError, ti_key, wait_for
+from .deployment import AirflowDeployment, ti_key, wait_for
+from .test_review_deployed import REVIEW, answer, waiting_review
 from .videos import (
     GENERATE_AND_FETCH,
     TRIGGER_CLASSPATH,
@@ -239,21 +239,10 @@ def test_every_example_dag_succeeds_with_make_airflows_preset_connections(
             conf["video_task_id"] = sim.add_task(queued_seconds=0, running_seconds=0)
         runs[dag_id] = airflow.trigger_dag(dag_id, conf)
 
-    review = "videogen_review_and_publish"
-    hitl = f"/api/v2/dags/{review}/dagRuns/{runs[review]}/taskInstances/review/-1/hitlDetails"
-
-    def review_asked() -> bool:
-        try:
-            detail = airflow.api("GET", hitl)
-        except ApiError as error:
-            if error.status == 404:
-                return False
-            raise
-        return detail["task_instance"]["state"] in ("awaiting_input", "deferred")
-
-    wait_for(review_asked, timeout=300, message="the review to wait for a person")
-    time.sleep(5)  # a person answers seconds later (an answer within a second can reach the scheduler first)
-    airflow.api("PATCH", hitl, {"chosen_options": ["Approve"], "params_input": {}})
+    # The review waits for a person; answered as the review test does, once the scheduler has seen it wait
+    # (an answer that reaches the scheduler first fails the task).
+    waiting_review(airflow, runs[REVIEW], "review", timeout=300)
+    answer(airflow, runs[REVIEW], "review", "Approve")
 
     states = {dag_id: airflow.wait_for_run(dag_id, run_id, timeout=300)["state"] for dag_id, run_id in runs.items()}
     asset_runs = wait_for(
@@ -267,4 +256,9 @@ def test_every_example_dag_succeeds_with_make_airflows_preset_connections(
     )
     states[ASSET_SCHEDULED] = asset_runs[0]["state"]
     assert sorted(dags) == sorted(ALL_EXAMPLES)
-    assert states == dict.fromkeys(ALL_EXAMPLES, "success"), states
+    failed_tasks = {
+        dag_id: {ti["task_id"]: ti["state"] for ti in airflow.task_instances(dag_id, run_id)}
+        for dag_id, run_id in runs.items()
+        if states[dag_id] != "success"
+    }
+    assert states == dict.fromkeys(ALL_EXAMPLES, "success"), failed_tasks

@@ -23,8 +23,8 @@ def hitl_path(run_id: str, task_id: str) -> str:
     return f"/api/v2/dags/{REVIEW}/dagRuns/{run_id}/taskInstances/{task_id}/-1/hitlDetails"
 
 
-def waiting_review(airflow: AirflowDeployment, run_id: str, task_id: str) -> dict[str, Any]:
-    """The review form once the task waits for a person."""
+def waiting_review(airflow: AirflowDeployment, run_id: str, task_id: str, timeout: float = 120) -> dict[str, Any]:
+    """The review form once the task waits for a person, and the scheduler has seen it wait."""
 
     def asked() -> dict[str, Any] | None:
         try:
@@ -36,7 +36,7 @@ def waiting_review(airflow: AirflowDeployment, run_id: str, task_id: str) -> dic
         # Airflow 3.3 has a state of its own for it; 3.1 and 3.2 defer the task.
         return detail if detail["task_instance"]["state"] in ("awaiting_input", "deferred") else None
 
-    detail = wait_for(asked, timeout=120, message=f"{task_id} of {run_id} to wait for a person")
+    detail = wait_for(asked, timeout=timeout, message=f"{task_id} of {run_id} to wait for a person")
     # A person answers seconds later, when the scheduler has long handled the end of the process that
     # asked. An answer within a second of the question can reach the scheduler before that, which
     # then fails the task: wait for it as a person would.
