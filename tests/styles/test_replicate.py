@@ -264,6 +264,14 @@ def test_an_unknown_prediction_is_not_found(sim, style_connection):
         hook().get_task(PREDICTION_ID)
 
 
+def test_an_answer_about_another_prediction_is_not_trusted(sim, style_connection):
+    task_id = prediction(sim, running_seconds=600)
+    other = {"id": PREDICTION_ID, "status": "succeeded", "output": "https://replicate.delivery/other.mp4"}
+    sim.add_fault(kind="http_error", target="query", status=200, body=other)
+    with pytest.raises(VideoGenAPIError, match="another task"):
+        hook().get_task(task_id)
+
+
 def test_a_refused_key_is_an_auth_error_that_does_not_show_the_key(sim, videogen_connection):
     CASE.connect(videogen_connection, api_key="wrong-key-123")
     with pytest.raises(VideoGenAuthError, match="Unauthenticated") as raised:
