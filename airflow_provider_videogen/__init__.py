@@ -46,7 +46,7 @@ def get_provider_info() -> dict[str, Any]:
         "package-name": PACKAGE_NAME,
         "name": "VideoGen",
         "description": "Submit, wait for and land AI video generations (Seedance on RongCloud and Ark, "
-        "new-api and LiteLLM gateways, DashScope Wan, Runway, Gemini Veo, the fal.ai queue).",
+        "new-api and LiteLLM gateways, DashScope Wan, Runway, Gemini Veo, the fal.ai queue, Replicate).",
         "versions": [__version__],
         "integrations": [
             {

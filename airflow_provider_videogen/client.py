@@ -13,7 +13,7 @@ import json
 import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 import requests
@@ -74,6 +74,8 @@ class ApiRequest:
     :param read_error: turns the typed error of an error answer into the result, or raises it again;
         for an answer that reports the task's end as an HTTP error (fal's result of a failed
         generation). ``None``: the error is raised.
+    :param headers: headers of this call alone, beside the style's own for its action (a create's
+        ``Cancel-After``); never the key, which only the credential adds.
     :param then: a second call that the result calls for (fal's read of a finished request's result,
         after its status said ``COMPLETED``); its result replaces this call's, with this call's poll
         hint. ``None``, or ``then`` returning ``None``: no second call.
@@ -91,6 +93,7 @@ class ApiRequest:
     read: Callable[[Any], Any] | None = None
     read_error: Callable[[VideoGenError, Mapping[str, str]], Any] | None = None
     then: Callable[[Any], ApiRequest | None] | None = None
+    headers: Mapping[str, str] = field(default_factory=dict)
 
 
 class Answer(NamedTuple):
@@ -169,7 +172,7 @@ class VideoGenClient:
         """Send ``request``, retried as its policy says; return its result or raise the typed error of its answer."""
         settings = request.settings
         session = self.session
-        headers = settings.credential.request_headers(request.action)
+        headers = _headers(request)
 
         def attempt() -> Answer:
             try:
@@ -205,7 +208,7 @@ class VideoGenClient:
         if self._async_lease is None:
             self._async_lease = transport.SharedSessionLease.acquire()
         session = self._async_lease.session
-        headers = settings.credential.request_headers(request.action)
+        headers = _headers(request)
         timeout = aiohttp.ClientTimeout(total=settings.timeout)
 
         async def attempt() -> Answer:
@@ -248,6 +251,12 @@ class VideoGenClient:
         lease, self._async_lease = self._async_lease, None
         if lease is not None:
             await lease.release()
+
+
+def _headers(request: ApiRequest) -> Mapping[str, str]:
+    """Return the headers of one call: the style's for its action, and the call's own (a poll costs no new dict)."""
+    headers = request.settings.credential.request_headers(request.action)
+    return {**headers, **request.headers} if request.headers else headers
 
 
 def _read(request: ApiRequest, status: int, headers: Any, body: bytes) -> Answer:

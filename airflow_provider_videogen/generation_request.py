@@ -56,6 +56,9 @@ class VideoGenerationRequest:
     :param image_file: a local input image to upload: a path, or the image's bytes (PNG, JPEG or
         WebP). Only styles that take uploads send it (``openai_videos``: ``input_reference`` as
         multipart); the others take images as URLs or ``data:`` URIs in ``image_urls``.
+    :param cancel_after: seconds after which the service itself stops the generation if it has not
+        finished, where the style can ask for that (``replicate``: ``Cancel-After``); the others send
+        nothing for it. ``GenerateVideoOperator`` sets it from its ``timeout``.
     :param extra_fields: any other request fields, sent as they are at the top level (a
         ``metadata`` mapping here is merged into the video-generations ``metadata``).
     """
@@ -80,6 +83,7 @@ class VideoGenerationRequest:
     height: int | None = None
     fps: int | None = None
     image_file: str | os.PathLike[str] | bytes | None = None
+    cancel_after: float | None = None
     extra_fields: Mapping[str, Any] = field(default_factory=dict)
 
     @classmethod

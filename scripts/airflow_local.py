@@ -68,6 +68,7 @@ PRESETS = (
     Preset("videogen_runway", "runway", "Runway style (Runway's own API)"),
     Preset("videogen_dashscope", "dashscope", "DashScope style (Alibaba Cloud's Wan models)"),
     Preset("videogen_fal", "fal", "fal style (fal.ai's queue: Kling, Veo, Wan...)"),
+    Preset("videogen_replicate", "replicate", "Replicate style (Replicate's predictions: Veo, Kling, Wan...)"),
 )
 EXAMPLE_DAG = "videogen_generate_and_fetch"
 READY_TIMEOUT = 300.0

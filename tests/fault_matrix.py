@@ -40,8 +40,8 @@ REQUEST_TIMEOUT = 1.0
 FAST = RetryPolicy(max_attempts=2, initial_wait=0.01, max_wait=0.02)
 # The models the services know; the simulator takes any, but the Gemini route puts it in the path.
 MODEL = "matrix-model"
-# fal's models are endpoint ids, "owner/app" and an optional path; every other style takes MODEL.
-MODELS = {"fal": "fal-ai/matrix-model"}
+# fal's models are endpoint ids, "owner/app" and an optional path, Replicate's "owner/name"; the others take MODEL.
+MODELS = {"fal": "fal-ai/matrix-model", "replicate": "matrix/matrix-model"}
 # Finished by the first look: the answer a fault changes is the one the operator returns.
 QUICK = "a fox [sim:queued=0] [sim:running=0]"
 SLOW = "a fox [sim:queued=600]"

@@ -106,6 +106,7 @@ def test_preset_connections_are_importable_and_point_at_the_simulator(tmp_path):
         "videogen_runway",
         "videogen_dashscope",
         "videogen_fal",
+        "videogen_replicate",
     }
     styles = {}
     for conn_id, conn in connections.items():
@@ -121,6 +122,7 @@ def test_preset_connections_are_importable_and_point_at_the_simulator(tmp_path):
         "videogen_runway": "runway",
         "videogen_dashscope": "dashscope",
         "videogen_fal": "fal",
+        "videogen_replicate": "replicate",
     }
 
 

@@ -30,6 +30,7 @@ def test_every_example_dag_parses_without_import_errors():
         "videogen_runway_generate_and_fetch",
         "videogen_gemini_veo_generate_and_fetch",
         "videogen_fal_generate_and_fetch",
+        "videogen_replicate_generate_and_fetch",
         "videogen_land_videos",
         "videogen_use_landed_videos",
         "videogen_review_and_publish",
@@ -180,6 +181,21 @@ def test_fal_example_lands_the_video_of_the_request_after_reading_its_result(
     assert create["path"] == "/fal-ai/kling-video/v2.1/master/text-to-video"
     assert create["body"]["aspect_ratio"] == "16:9" and create["body"]["duration"] == "5"
     assert {r["path"] for r in sim.requests(target="result")} == {f"/fal-ai/kling-video/requests/{request_id}"}
+
+
+def test_replicate_example_lands_the_video_of_the_prediction_with_its_timeout_as_the_deadline(
+    load_dag_file, sim, videogen_connection, tmp_path
+):
+    videogen_connection(conn_id="videogen_replicate", api_style="replicate")
+    dag = load_dag_file(EXAMPLES / "example_videogen_replicate.py").dag
+    run = dag.test(run_conf={"prompt": quick("kite"), "destination": tmp_path.as_uri() + "/"})
+    assert run.state == "success"
+    (video,) = tmp_path.glob("*.mp4")
+    assert sha256_of(video) == sim.get_task(video.stem)["video_sha256"]  # named by the prediction id
+    (create,) = sim.requests(target="create")
+    assert create["path"] == "/v1/models/kwaivgi/kling-v2.1/predictions"
+    assert create["body"]["input"]["aspect_ratio"] == "16:9" and create["body"]["input"]["duration"] == 5
+    assert create["headers"]["Cancel-After"] == "1h" and "Prefer" not in create["headers"]
 
 
 def test_many_videos_lands_one_file_per_prompt(load_dag_file, sim, videogen_connection, tmp_path):

@@ -244,6 +244,7 @@ class VideoGenHook(BaseHook):
             json_body=settings.style.create_body(request),
             uploads=settings.style.create_uploads(request),
             retry_if=surely_not_taken,
+            headers=settings.style.create_headers(request),
         )
         try:
             answer = self._client.send(call).value

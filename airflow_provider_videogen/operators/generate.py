@@ -79,7 +79,10 @@ class GenerateVideoOperator(BaseOperator):
     :param poll_interval: seconds between two status checks while waiting; ``None`` (the default): the
         connection's style's advice (its ``default_poll_interval``, listed in the docs' style table).
     :param timeout: seconds to wait at most (counted from the start of the try), or ``None``. Past
-        it the operator fails and, with ``cancel_on_kill``, cancels a generation still queued.
+        it the operator fails and, with ``cancel_on_kill``, cancels a generation still queued. With
+        ``cancel_on_kill`` and ``wait_for_completion``, a style whose service can stop a generation
+        itself at a deadline is asked to, at ``timeout`` after the create (the docs' style table
+        says which, and what such a stop is billed).
     :param cancel_on_kill: cancel a generation the style can still cancel (in one of its
         ``cancellable_statuses``) when the task is killed or times out.
     :param deferrable: wait in the triggerer. Defaults to Airflow's ``[operators] default_deferrable``
@@ -158,6 +161,9 @@ class GenerateVideoOperator(BaseOperator):
             prompt=self.prompt,
             image_urls=tuple(self.image_urls or ()),
             content=self.content,
+            # Nobody waits past the timeout: the service may stop the generation itself then. Not
+            # without cancel_on_kill (the user keeps it running) or a wait (a sensor may wait longer).
+            cancel_after=self.timeout if self.cancel_on_kill and self.wait_for_completion else None,
             **_checked_generation_params(self.generation_params),
         )
 

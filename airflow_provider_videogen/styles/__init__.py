@@ -12,6 +12,7 @@ from airflow_provider_videogen.styles.dashscope import DashScope
 from airflow_provider_videogen.styles.fal import Fal
 from airflow_provider_videogen.styles.gemini_veo import GeminiVeo
 from airflow_provider_videogen.styles.openai_videos import OpenAIVideos
+from airflow_provider_videogen.styles.replicate import Replicate
 from airflow_provider_videogen.styles.runway import Runway
 from airflow_provider_videogen.styles.video_generations import VideoGenerations
 
@@ -25,6 +26,7 @@ STYLES: dict[str, ApiStyle] = {
         Runway(),
         GeminiVeo(),
         Fal(),
+        Replicate(),
     )
 }
 """Every API style by its connection ``api_style`` value; the first is the default."""

@@ -170,6 +170,10 @@ class ApiStyle:
         """Return the route of the create call for ``request``, after the prefix (the tasks route by default)."""
         return self.tasks_route
 
+    def create_headers(self, request: VideoGenerationRequest) -> dict[str, str]:
+        """Return the headers the create call of ``request`` adds to the style's own (none by default)."""
+        return {}
+
     def check_task_id(self, video_task_id: Any) -> str:
         """Return the id if this style could have made it and it is safe in a URL path, else raise."""
         return check_video_task_id(video_task_id)

@@ -115,6 +115,7 @@ def _e2e_deployment(start_deployment: StartDeployment, e2e_simulator: SimulatorS
             **simulator.conn_env("videogen_gateway", api_style="video_generations"),
             **simulator.conn_env("videogen_openai", api_style="openai_videos"),
             **simulator.conn_env("videogen_fal", api_style="fal"),
+            **simulator.conn_env("videogen_replicate", api_style="replicate"),
         },
         # As make airflow has it: the connection form's Test button works.
         config={"core": {"test_connection": "Enabled"}},

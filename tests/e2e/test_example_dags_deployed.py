@@ -42,6 +42,7 @@ ALL_EXAMPLES = (
     "videogen_land_videos",
     "videogen_many_videos",
     "videogen_openai_videos_generate_and_fetch",
+    "videogen_replicate_generate_and_fetch",
     "videogen_review_and_publish",
     "videogen_runway_generate_and_fetch",
     ASSET_SCHEDULED,
@@ -215,6 +216,28 @@ def test_fal_example_waits_in_the_triggerer_through_the_result_read_and_lands_th
     assert len(video_downloads(sim, request_id)) == 1
     expected = sim.get_task(request_id)
     video = folder / f"{app.replace('/', '~')}~{request_id}.mp4"
+    assert (video.stat().st_size, sha256_of(video)) == (expected["video_size"], expected["video_sha256"])
+
+
+def test_replicate_example_waits_in_the_triggerer_for_the_prediction_and_lands_its_video(
+    airflow: AirflowDeployment, sim: SimulatorProcess
+) -> None:
+    dag_id = "videogen_replicate_generate_and_fetch"
+    airflow.wait_for_dag(dag_id)
+    prompt = held_prompt("A kite over a windy beach")
+    folder = new_folder(airflow, "replicate")
+
+    run_id = airflow.trigger_dag(dag_id, {"prompt": prompt, "destination": f"file://{folder}/"})
+
+    video_task_id = wait_for_xcom(airflow, dag_id, run_id, "generate", "video_task_id")
+    tis = finish_in_the_triggerer(airflow, sim, dag_id, run_id, "generate", video_task_id)
+    assert tis == {"generate": ("success", 1), "fetch": ("success", 1)}
+
+    [create] = creates_with(sim, prompt)
+    assert create["headers"]["Cancel-After"] == "1h" and "Prefer" not in create["headers"]
+    assert len(video_downloads(sim, video_task_id)) == 1
+    expected = sim.get_task(video_task_id)
+    video = folder / f"{video_task_id}.mp4"
     assert (video.stat().st_size, sha256_of(video)) == (expected["video_size"], expected["video_sha256"])
 
 

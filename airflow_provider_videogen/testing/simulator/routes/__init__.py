@@ -13,6 +13,7 @@ from airflow_provider_videogen.testing.simulator.routes.dashscope import DashSco
 from airflow_provider_videogen.testing.simulator.routes.fal import FalRoutes
 from airflow_provider_videogen.testing.simulator.routes.gemini_veo import GeminiVeoRoutes
 from airflow_provider_videogen.testing.simulator.routes.openai_videos import OpenAIVideosRoutes
+from airflow_provider_videogen.testing.simulator.routes.replicate import ReplicateRoutes
 from airflow_provider_videogen.testing.simulator.routes.runway import RunwayRoutes
 from airflow_provider_videogen.testing.simulator.routes.video_generations import VideoGenerationsRoutes
 
@@ -24,6 +25,7 @@ ROUTES: tuple[StyleRoutes, ...] = (
     DashScopeRoutes(),
     RunwayRoutes(),
     GeminiVeoRoutes(),
+    ReplicateRoutes(),  # before fal: its creates are POSTs of two segments or more too
     FalRoutes(),  # last: a POST no other style claims is a fal create
 )
 """Every style's routes, in the order requests are matched."""
