@@ -344,8 +344,8 @@ def test_airflow_retry_after_a_failure_mid_wait_reconnects_without_submitting_ag
     saved: list[str] = []
     real_save = generation_record.VariableRecord.save
 
-    def spying_save(self: generation_record.VariableRecord, video_task_id: str) -> None:
-        real_save(self, video_task_id)
+    def spying_save(self: generation_record.VariableRecord, video_task_id: str, request: str | None = None) -> None:
+        real_save(self, video_task_id, request)
         saved.append(self.key)
         assert Variable.get(self.key, default_var=None) is not None  # really in the metadata database
 
