@@ -415,10 +415,11 @@ def drive_create(sim: Any, cell: Cell, conn_id: str, outcome: Outcome) -> None:
     store = FakeStateStore()
     if cell.position == "kill":
         # The create's answer is held back and the task is killed meanwhile (not cancelling: the generation
-        # is left to a retry); the fault meets the retry's first look at it.
+        # is left to a retry); the fault meets the retry's first look at it. The retry sends the same request
+        # as the killed try, as a real retry does: a changed request would rightly submit anew.
         sim.add_fault("slow", "create", delay=0.5)
         cell.fault.add(sim, "query")
-        operator = generate(conn_id, prompt=SLOW, timeout=KILLED_TRY_SECONDS, cancel_on_kill=False)
+        operator = generate(conn_id, timeout=KILLED_TRY_SECONDS, cancel_on_kill=False)
         worker = in_a_worker(operator, context(store), outcome)
         wait_until(lambda: sim.requests(target="create"))
         operator.on_kill()

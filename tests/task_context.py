@@ -26,3 +26,12 @@ class FakeStateStore:
 
     def set(self, key: str, value: Any, *, retention: Any = None) -> None:
         self.values[key] = value
+
+    def delete(self, key: str) -> None:
+        self.values.pop(key, None)
+
+
+def recorded_id(store: FakeStateStore, key: str = "video_task_id") -> Any:
+    """The generation id kept in the store's record (an object with the id and the request's fingerprint)."""
+    value = store.values.get(key)
+    return value.get("video_task_id") if isinstance(value, dict) else value

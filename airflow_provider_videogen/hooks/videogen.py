@@ -10,8 +10,10 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import functools
+import json
 import time
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlencode
 
 import requests
 from airflow.sdk import BaseHook
@@ -34,6 +36,7 @@ from airflow_provider_videogen.exceptions import (
     VideoGenAuthError,
     VideoGenConfigurationError,
     VideoGenError,
+    VideoGenNotSupportedError,
     VideoGenTransientError,
     VideoTaskNotFoundError,
 )
@@ -254,6 +257,38 @@ class VideoGenHook(BaseHook):
         # The URL not last: the UI's log view would link it with the full stop.
         self.log.info("Created video task %s at %s with model %s.", video_task_id, settings.base_url, request.model)
         return video_task_id
+
+    def find_generations(self, request: VideoGenerationRequest, since: float) -> list[VideoTask] | None:
+        """Return the generations the service lists as made by ``request`` at ``since`` (unix seconds) or later.
+
+        For a try that finds an intent without an id: the generation an earlier try may have paid for.
+        ``None`` when the list cannot tell (the newest page ends after ``since`` and older ones follow).
+
+        :raises VideoGenNotSupportedError: the connection's style cannot look (its ``can_reconcile``).
+        """
+        settings = self.settings
+        style = settings.style
+        if not style.can_reconcile:
+            raise VideoGenNotSupportedError(f"The {settings.api_style} API style cannot look up recent generations.")
+        body = style.create_body(request)
+        route, params = style.recent_generations_query(body)
+        url = f"{settings.base_url}{settings.path_prefix}{route}?{urlencode(params)}"
+        answer = self._client.send(ApiRequest("GET", url, "list", settings)).value
+        page = style.recent_generations(answer)
+        if page is None:
+            raise VideoGenAPIError(
+                f"The list call at {settings.base_url} answered no list of videos "
+                f"({settings.excerpt(json.dumps(answer, default=str))}): check the base URL and path_prefix."
+            )
+        items, more = page
+        tasks = [style.parse_task(item, None) for item in items]
+        found = [
+            task
+            for item, task in zip(items, tasks, strict=True)
+            if task.created_at is not None and task.created_at >= since and style.answers_request(item, body)
+        ]
+        reaches_back = not more or any(t.created_at is not None and t.created_at < since for t in tasks)
+        return found if reaches_back else None
 
     def cancel_task(self, video_task_id: str) -> bool:
         """Cancel a video task that the style can still cancel; return whether it was cancelled.

@@ -4,6 +4,11 @@ A try either reconnects to the generation an earlier try of the task submitted (
 :class:`~airflow_provider_videogen.generation_record.GenerationRecord`) or submits a new one and
 keeps its id before anything else can fail; a kill that comes during the create call acts once the
 id is kept; and the record is dropped only once the task has ended for good.
+
+The record also keeps the fingerprint of the request: an earlier generation reconnects only when it
+answers the request this try would send. And before the create call a try writes an intent: a try
+that finds one without an id (its worker was killed between the create's answer and the id's write)
+looks for the generation in the service's list where the style can, instead of paying again.
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ import logging
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, Protocol
 
 from airflow_provider_videogen._compat import AirflowFailException, TaskDeferred
@@ -24,7 +30,12 @@ from airflow_provider_videogen.exceptions import (
     VideoTaskMayExistError,
     VideoTaskNotFoundError,
 )
-from airflow_provider_videogen.generation_record import GenerationRecord, generation_record
+from airflow_provider_videogen.generation_record import (
+    GenerationRecord,
+    Recorded,
+    generation_record,
+    request_fingerprint,
+)
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -36,6 +47,9 @@ if TYPE_CHECKING:
 # Saving the id after a create: attempts, and the pause after the first failure (growing).
 _SAVE_ATTEMPTS = 3
 _SAVE_BACKOFF = 0.5
+# Seconds a listed generation may seem to predate the intent that asked for it: the service's clock
+# and the worker's are not the same clock.
+_CLOCK_SKEW = 60.0
 
 
 class CancelIfQueued(Protocol):
@@ -73,15 +87,17 @@ class SubmitOnce:
         request: Callable[[], VideoGenerationRequest],
         cancel: CancelIfQueued | None,
     ) -> tuple[str, VideoTask | None]:
-        """Return the id of this task's generation: the one an earlier try submitted, if usable, else a new one.
+        """Return the id of this task's generation: the one an earlier try submitted for this request, else a new one.
 
-        :param request: builds the request to submit (called only when submitting).
+        :param request: builds the request to submit.
         :param cancel: how to cancel after a kill during the create call; ``None``: never cancel.
         """
-        reconnected = self._reconnect(context)
+        built = request()
+        fingerprint = self._fingerprint(built)
+        reconnected = self._reconnect(context, built, fingerprint)
         if reconnected is not None:
             return reconnected
-        video_task_id = self._submit(request)
+        video_task_id = self._submit(built, fingerprint)
         # The id reaches XCom and the log first: whatever fails next, a person can still find it.
         context["ti"].xcom_push(key="video_task_id", value=video_task_id)
         self._log.info("Submitted video task %s.", video_task_id)
@@ -89,7 +105,7 @@ class SubmitOnce:
         # or already running) goes on and is paid for, and only the record lets the next try reconnect.
         try:
             if self.record is not None:
-                self._save(self.record, video_task_id)
+                self._save(self.record, video_task_id, fingerprint)
         except BaseException:
             # Saving failed for good (the task ends without retries); a kill still cancels what it can.
             if self.killed and cancel is not None:
@@ -115,14 +131,52 @@ class SubmitOnce:
 
     # ---- helpers ----
 
-    def _reconnect(self, context: Context) -> tuple[str, VideoTask] | None:
-        """Return the generation an earlier try submitted, if it goes on or succeeded; ``None``: submit."""
+    def _fingerprint(self, request: VideoGenerationRequest) -> str:
+        """Return the fingerprint of what the create call would send for ``request`` (never the key)."""
+        assert self._hook is not None
+        settings = self._hook.settings
+        style = settings.style
+        return request_fingerprint(
+            style=style.name,
+            base_url=settings.base_url,
+            model=request.model,
+            body=style.create_body(request),
+            uploads=style.create_uploads(request),
+        )
+
+    def _reconnect(
+        self, context: Context, request: VideoGenerationRequest, fingerprint: str
+    ) -> tuple[str, VideoTask] | None:
+        """Return the generation an earlier try made for this request, if it goes on or succeeded, else ``None``."""
         if self.record is None:
             self._log.debug("No durable record for this task: a retry of it submits again.")
             return None
-        previous = self.record.get()
-        if previous is None:
+        recorded = self.record.read()
+        if recorded is None:
             return None
+        if recorded.request is not None and recorded.request != fingerprint:
+            # The DAG's prompt, parameters or images changed before this try (a clear after an edit):
+            # the recorded generation answers the old request, not this one.
+            if recorded.video_task_id is not None:
+                self._log.warning(
+                    "Video task %s, submitted by an earlier try of this task, answered a different request "
+                    "(the prompt, parameters or input files changed since), left as it is; submitting a new "
+                    "generation for this one.",
+                    recorded.video_task_id,
+                )
+            else:
+                self._log.warning(
+                    "An earlier try of this task was about to submit a different request at %s; submitting this one.",
+                    _when(recorded.intent_at),
+                )
+            return None
+        # Same request, or a record written by the previous release, which kept the id alone: that
+        # release reconnected to it whatever the request, and so does this one.
+        previous = recorded.video_task_id
+        if previous is None:
+            previous = self._reconcile(request, recorded)
+            if previous is None:
+                return None
         task = self._previous_task(previous)
         if task is None or task.status.is_failure:
             return None
@@ -134,27 +188,115 @@ class SubmitOnce:
         context["ti"].xcom_push(key="video_task_id", value=previous)
         return previous, task
 
-    def _submit(self, request: Callable[[], VideoGenerationRequest]) -> str:
-        """Make the create call, marking it under way for a kill that comes meanwhile."""
+    def _reconcile(self, request: VideoGenerationRequest, intent: Recorded) -> str | None:
+        """Find the generation an earlier try may have paid for before it could keep the id; ``None``: submit.
+
+        The intent was written before its create call; the service's list shows whether that call made
+        a generation (created since, with the same model and input). Where the style cannot look, the
+        task ends without retries rather than pay twice (as after a create whose answer was lost).
+        """
+        assert self._hook is not None and self.record is not None and intent.intent_at is not None
+        settings = self._hook.settings
+        since = _when(intent.intent_at)
+        if not settings.style.can_reconcile:
+            # Dropped first: a person who found nothing in the service's list clears the task to submit.
+            self.record.drop_intent()
+            raise VideoGenerationOutcomeUnknownError(
+                f"An earlier try of this task was stopped (its worker killed, or the create call's answer lost) "
+                f"after it may have submitted a generation with model {request.model!r} at {since}, and the "
+                f"{settings.api_style} API style cannot list recent generations to find it. This task fails "
+                "without retries so that no second generation is paid for. Look for a generation made since then "
+                "in the service's task list: wait for it with VideoTaskSensor(video_task_id=...) and fetch it; if "
+                "there is none, clear this task to submit again."
+            )
+        found = self._hook.find_generations(request, intent.intent_at - _CLOCK_SKEW)
+        if found is not None and not found:
+            self._log.info(
+                "An earlier try of this task was about to submit at %s; the service lists no generation of this "
+                "request since, so it paid for none: submitting.",
+                since,
+            )
+            return None
+        if found is None or len(found) > 1:
+            self.record.drop_intent()
+            ids = ", ".join(task.id for task in found or ())
+            raise VideoGenerationOutcomeUnknownError(
+                f"An earlier try of this task was stopped after it may have submitted a generation at {since}, and "
+                + (
+                    f"the service lists {len(found or ())} generations of the same request since ({ids}): "
+                    if found
+                    else "the service's list does not reach back that far: "
+                )
+                + "which one it paid for cannot be told. This task fails without retries so that no other generation "
+                "is paid for: wait for the right one with VideoTaskSensor(video_task_id=...), or clear this task to "
+                "submit again."
+            )
+        video_task_id = found[0].id
+        self._log.warning(
+            "An earlier try of this task submitted video task %s at %s but was stopped before it kept the id; "
+            "found in the service's list: reconnecting instead of paying again.",
+            video_task_id,
+            since,
+        )
+        self._save(self.record, video_task_id, intent.request)
+        return video_task_id
+
+    def _submit(self, request: VideoGenerationRequest, fingerprint: str) -> str:
+        """Write the intent, make the create call, marking it under way for a kill that comes meanwhile."""
         assert self._hook is not None
+        if self.record is not None:
+            self._save_intent(self.record, fingerprint)
         self.submitting = True
         try:
-            return self._hook.create_task(request())
+            return self._hook.create_task(request)
         except (VideoTaskMayExistError, VideoTaskIdMissingError) as error:
+            if self.record is not None and self._hook.settings.style.can_reconcile:
+                # The intent stays: the next try finds the generation in the service's list, or pays once.
+                raise VideoTaskMayExistError(
+                    f"{error} The next try of this task looks for it in the service's list before submitting again.",
+                    http_status=error.http_status,
+                    api_code=error.api_code,
+                    api_message=error.api_message,
+                ) from error
+            if self.record is not None:
+                self.record.drop_intent()
             # A retry would submit again without knowing whether this generation exists: pay at most once.
             raise VideoGenerationOutcomeUnknownError(
                 f"{error} This task fails without retries so that no second generation is paid for. If the "
                 "service's task list shows the generation, wait for it with VideoTaskSensor(video_task_id=...) "
                 "and fetch it; if it does not, clear this task to submit again."
             ) from error
+        except BaseException:
+            # Refused, or surely not taken: no generation answers the intent.
+            if self.record is not None:
+                self.record.drop_intent()
+            raise
         finally:
             self.submitting = False
 
-    def _save(self, record: GenerationRecord, video_task_id: str) -> None:
+    def _save_intent(self, record: GenerationRecord, fingerprint: str) -> None:
+        """Say, before the create call, that this request is about to be paid for; go on without it if it fails.
+
+        A worker killed between the call's answer and the id's write leaves the intent behind, and the next
+        try looks for the generation instead of paying again. Only a help: the id's own write (retried, and
+        ending the task for good if it fails) is what keeps a generation from being paid for twice.
+        """
+        try:
+            record.save_intent(fingerprint, time.time())
+        except Exception as error:
+            self._log.warning(
+                "Could not note in %s that a generation is about to be submitted (%s: %s); submitting all the "
+                "same. Should this worker be lost before the new id is saved, the next try cannot look for it.",
+                record.where,
+                type(error).__name__,
+                error,
+            )
+
+    def _save(self, record: GenerationRecord, video_task_id: str, fingerprint: str | None) -> None:
         """Keep the id where a retry finds it; if that keeps failing, end the task for good rather than pay twice."""
         for attempt in range(1, _SAVE_ATTEMPTS + 1):
             try:
-                record.save(video_task_id)
+                record.save(video_task_id, fingerprint)
                 return
             except Exception as error:
                 if attempt == _SAVE_ATTEMPTS:
@@ -235,3 +377,10 @@ def _will_retry(context: Context, error: BaseException) -> bool:
 
 def _sentence(text: str) -> str:
     return text[:1].upper() + text[1:]
+
+
+def _when(timestamp: float | None) -> str:
+    """Return a unix time as an ISO 8601 UTC time, for log lines and messages."""
+    if timestamp is None:
+        return "an unknown time"
+    return datetime.fromtimestamp(timestamp, tz=timezone.utc).isoformat(timespec="seconds")

@@ -129,6 +129,11 @@ class ApiStyle:
     probe_task_id: ClassVar[str] = "airflow-connection-test"
     #: Connection extras this style reads (see :meth:`with_options`).
     options: ClassVar[tuple[ConnectionOption, ...]] = ()
+    #: Whether the service lists recent generations with enough of their request to recognise one
+    #: (:meth:`recent_generations_query`, :meth:`answers_request`): then a try that finds an intent
+    #: without an id (a worker killed between the create's answer and the record's write, or a
+    #: create whose answer was lost) looks for the generation before paying again. ``False`` by default.
+    can_reconcile: ClassVar[bool] = False
 
     def with_options(self, values: Mapping[str, str]) -> ApiStyle:
         """Return the style as one connection configures it (``values``: its :attr:`options`, checked)."""
@@ -248,6 +253,21 @@ class ApiStyle:
 
     def batch_answer_tasks(self, answer: Any) -> list[Mapping[str, Any]] | None:
         """Return the task objects of a batch query's answer, or ``None`` if it is not such an answer."""
+        raise NotImplementedError
+
+    def recent_generations_query(self, body: Mapping[str, Any]) -> tuple[str, list[tuple[str, str]]]:
+        """Return the route (after the prefix) and query parameters of the list call of the newest generations.
+
+        Only for a style that :attr:`can_reconcile`; ``body`` is the create body being looked for.
+        """
+        raise NotImplementedError
+
+    def recent_generations(self, answer: Any) -> tuple[list[Mapping[str, Any]], bool] | None:
+        """Return the list answer's task objects (newest first) and whether older ones follow; ``None``: not a list."""
+        raise NotImplementedError
+
+    def answers_request(self, item: Mapping[str, Any], body: Mapping[str, Any]) -> bool:
+        """Whether a listed task object was made by the create body ``body`` (every field it echoes agrees)."""
         raise NotImplementedError
 
     def poll_hint(self, headers: Mapping[str, str]) -> float | None:

@@ -4,7 +4,9 @@
 ``GET .../videos/{id}/content`` (``?variant=thumbnail`` for an image) with the same Bearer key: the
 first style whose file is not a public URL. new-api also gives ``metadata.url``, a direct file URL,
 which is used where present. ``DELETE .../videos/{id}`` deletes a video for good: there is no cancel.
-The server may send ``openai-poll-after-ms``, the time to wait before asking again.
+The server may send ``openai-poll-after-ms``, the time to wait before asking again. ``GET .../videos``
+lists the newest videos, each with its ``prompt``, ``model``, ``seconds`` and ``size``: enough to
+recognise the generation a killed try paid for (:attr:`~ApiStyle.can_reconcile`).
 """
 
 from __future__ import annotations
@@ -57,6 +59,27 @@ class OpenAIVideos(ApiStyle):
     not_found_codes = frozenset({"video_not_found"})
     #: The gateway refreshes a task from upstream about every 15 s: polling faster gains nothing.
     default_poll_interval = 15.0
+    #: The list call answers the newest videos with their prompt, model, seconds and size.
+    can_reconcile = True
+    #: Videos one list call asks for (the OpenAI shape's largest page).
+    recent_page_size = 100
+
+    def recent_generations_query(self, body: Mapping[str, Any]) -> tuple[str, list[tuple[str, str]]]:
+        """``GET .../videos?limit=100&order=desc``: the newest videos first."""
+        return self.tasks_route, [("limit", str(self.recent_page_size)), ("order", "desc")]
+
+    def recent_generations(self, answer: Any) -> tuple[list[Mapping[str, Any]], bool] | None:
+        """Read ``{"object": "list", "data": [video, ...], "has_more"}``."""
+        data = answer.get("data") if isinstance(answer, Mapping) else None
+        if not isinstance(data, list):
+            return None
+        return [item for item in data if isinstance(item, Mapping)], answer.get("has_more") is True
+
+    def answers_request(self, item: Mapping[str, Any], body: Mapping[str, Any]) -> bool:
+        """Match the same model and prompt, and the same ``seconds`` and ``size`` where the request set them."""
+        if item.get("model") != body.get("model") or item.get("prompt") != body.get("prompt"):
+            return False
+        return all(text(item.get(name)) == text(body[name]) for name in ("seconds", "size") if name in body)
 
     def create_body(self, request: VideoGenerationRequest) -> dict[str, Any]:
         """``{"model", "prompt", "seconds"?, "size"?, "input_reference"?}`` plus any extra fields."""

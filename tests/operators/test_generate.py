@@ -22,7 +22,7 @@ from airflow_provider_videogen.hooks.videogen import RetryPolicy
 from airflow_provider_videogen.operators.videogen import GenerateVideoOperator
 from airflow_provider_videogen.styles import STYLES
 from airflow_provider_videogen.triggers.videogen import VideoTaskTrigger
-from tests.task_context import FakeStateStore, FakeTaskInstance
+from tests.task_context import FakeStateStore, FakeTaskInstance, recorded_id
 
 try:
     from airflow.sdk.exceptions import TaskDeferred
@@ -115,7 +115,7 @@ def test_crash_mid_wait_then_retry_reconnects_without_a_second_create(sim, video
     first_try = operator(prompt="a fox [sim:queued=0] [sim:running=0.5]", http_retry_policy=RetryPolicy(max_attempts=1))
     with pytest.raises(VideoGenTransientError):
         first_try.execute(context(store))
-    video_task_id = store.values["video_task_id"]
+    video_task_id = recorded_id(store)
 
     retry = operator(prompt="a fox [sim:queued=0] [sim:running=0.5]")
     result = retry.execute(context(store))
@@ -136,10 +136,10 @@ def test_retry_after_a_remote_failure_submits_anew(sim, videogen_connection):
     store = FakeStateStore()
     with pytest.raises(VideoGenerationFailedError):
         operator(prompt=quick("[sim:fail] a fox")).execute(context(store))
-    failed_id = store.values["video_task_id"]
+    failed_id = recorded_id(store)
     result = operator(prompt=quick()).execute(context(store))
     assert result["id"] != failed_id
-    assert store.values["video_task_id"] == result["id"]
+    assert recorded_id(store) == result["id"]
     assert len(sim.requests(target="create")) == 2
 
 
@@ -344,8 +344,8 @@ def test_airflow_retry_after_a_failure_mid_wait_reconnects_without_submitting_ag
     saved: list[str] = []
     real_save = generation_record.VariableRecord.save
 
-    def spying_save(self: generation_record.VariableRecord, video_task_id: str) -> None:
-        real_save(self, video_task_id)
+    def spying_save(self: generation_record.VariableRecord, video_task_id: str, request: str | None = None) -> None:
+        real_save(self, video_task_id, request)
         saved.append(self.key)
         assert Variable.get(self.key, default_var=None) is not None  # really in the metadata database
 
@@ -389,17 +389,17 @@ def test_a_state_store_write_that_keeps_failing_ends_the_task_for_good_naming_th
         operator(prompt="a fox [sim:queued=600]").execute(ctx)
     video_task_id = ctx["ti"].xcom["video_task_id"]  # pushed before the store was written
     assert f"VideoTaskSensor(video_task_id={video_task_id!r})" in str(caught.value)
-    assert store.attempts == 3
+    assert store.attempts == 4  # the intent before the create (failed, gone on without it), three saves
     assert len(sim.requests(target="create")) == 1
     assert sim.get_task(video_task_id)["status"] == "queued"  # the generation is left to be picked up
 
 
 def test_a_state_store_write_that_fails_once_is_retried(sim, videogen_connection):
-    store = FailingStateStore(failures=1)
+    store = FailingStateStore(failures=2)  # the intent before the create, then the id's first save
     ctx = context(store)
     result = operator(prompt="a fox [sim:queued=0] [sim:running=0]").execute(ctx)
     assert result["status"] == "succeeded"
-    assert store.values[GenerateVideoOperator.state_store_key] == ctx["ti"].xcom["video_task_id"]
+    assert recorded_id(store, GenerateVideoOperator.state_store_key) == ctx["ti"].xcom["video_task_id"]
 
 
 def test_a_kill_while_the_create_call_is_in_flight_cancels_the_new_generation(sim, videogen_connection):
@@ -490,7 +490,7 @@ def test_the_apis_own_not_found_means_gone_and_a_warning_names_the_recent_genera
         new_id = operator(videogen_conn_id=conn_id, model=STYLE_MODELS[api_style], wait_for_completion=False).execute(
             context(store)
         )
-    assert new_id != gone and store.values[GenerateVideoOperator.state_store_key] == new_id
+    assert new_id != gone and recorded_id(store, GenerateVideoOperator.state_store_key) == new_id
     assert len(sim.requests(target="create")) == 1
     (warning,) = [line for line in operator_log(caplog, capsys) if "less than 7 days ago" in line]
     assert gone in warning

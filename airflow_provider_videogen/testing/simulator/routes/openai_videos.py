@@ -4,7 +4,10 @@
 ``openai-poll-after-ms`` header when the simulator is configured with one), ``GET
 .../videos/{id}/content`` serves the MP4 (``?variant=thumbnail``: the PNG) to the API key only,
 with ``Range`` and ``ETag`` like the file host, and ``DELETE .../videos/{id}`` deletes the video.
-There is no cancel. Faults target ``create``, ``query``, ``cancel`` (the DELETE) and ``download``.
+``GET {prefix}/videos`` lists the videos, newest first (``limit``, ``after``, ``order``), as the OpenAI
+shape does: ``{"object": "list", "data": [...], "first_id", "last_id", "has_more"}``; a video object
+carries its ``prompt``, as OpenAI's does.
+There is no cancel. Faults target ``create``, ``query``, ``list``, ``cancel`` (the DELETE) and ``download``.
 """
 
 from __future__ import annotations
@@ -56,6 +59,7 @@ class OpenAIVideosRoutes(StyleRoutes):
     route = re.compile(r"/videos(?:/([^/]+)(/content)?)?/?$")
     targets: ClassVar[Mapping[tuple[str, str], str]] = {
         ("collection", "POST"): "create",
+        ("collection", "GET"): "list",
         ("task", "GET"): "query",
         ("task", "DELETE"): "cancel",
         ("content", "GET"): "download",
@@ -81,6 +85,8 @@ class OpenAIVideosRoutes(StyleRoutes):
         state = sim.state
         if call.target == "create":
             return _create(sim, call)
+        if call.target == "list":
+            return _list(sim, call)
         task = state.tasks.get(call.task_id or "")
         if task is None or task.style != NAME:
             return error(404, f"Video with id '{call.task_id}' not found.", "video_not_found")
@@ -134,6 +140,42 @@ def _create(sim: Simulator, call: Call) -> web.Response:
     return _ok(video_object(sim, task, call.base))
 
 
+def _list(sim: Simulator, call: Call) -> web.Response:
+    """List this style's videos: ``limit`` (1-100, 20 by default), ``order`` (``desc`` by default), ``after`` an id."""
+    query = call.request.query
+    try:
+        limit = int(query.get("limit", "20"))
+    except ValueError:
+        limit = 0
+    if not 1 <= limit <= 100:
+        return error(400, "Invalid 'limit': expected an integer between 1 and 100.", "invalid_value")
+    order = query.get("order", "desc")
+    if order not in ("asc", "desc"):
+        return error(400, "Invalid 'order': expected 'asc' or 'desc'.", "invalid_value")
+    tasks = sorted(
+        (task for task in sim.state.tasks.values() if task.style == NAME),
+        key=lambda task: task.created,
+        reverse=order == "desc",
+    )
+    after = query.get("after")
+    if after:
+        ids = [task.id for task in tasks]
+        if after not in ids:
+            return error(404, f"Video with id '{after}' not found.", "video_not_found")
+        tasks = tasks[ids.index(after) + 1 :]
+    page = tasks[:limit]
+    data = [video_object(sim, task, call.base) for task in page]
+    return _ok(
+        {
+            "object": "list",
+            "data": data,
+            "first_id": data[0]["id"] if data else None,
+            "last_id": data[-1]["id"] if data else None,
+            "has_more": len(tasks) > limit,
+        }
+    )
+
+
 def _form(content_type: str, raw: bytes) -> dict[str, Any] | web.Response:
     """Read a multipart create: its text fields, and ``input_reference`` described by size and sha256."""
     message = BytesParser(policy=email.policy.HTTP).parsebytes(
@@ -173,6 +215,7 @@ def video_object(sim: Simulator, task: Task, base: str) -> dict[str, Any]:
         progress = min(99, int(100 * (now - (started or now)) / (task.running_seconds or 1.0)))
     elif status == "succeeded":
         progress = 100
+    body = task.created_body
     failure = task.error(status)
     if failure is None and status in ("cancelled", "expired"):
         failure = ("video_expired" if status == "expired" else "video_cancelled", f"The video was {status}.")
@@ -180,6 +223,7 @@ def video_object(sim: Simulator, task: Task, base: str) -> dict[str, Any]:
         "id": task.id,
         "object": "video",
         "model": task.model,
+        "prompt": body.get("prompt") if isinstance(body, Mapping) else None,
         "status": _PUBLIC_STATUS[status],
         "progress": progress,
         "created_at": int(task.created),
