@@ -193,22 +193,25 @@ class SubmitOnce:
 
         The intent was written before its create call; the service's list shows whether that call made
         a generation (created since, with the same model and input). Where the style cannot look, the
-        task ends without retries rather than pay twice (as after a create whose answer was lost).
+        try submits again and logs that the earlier try may have paid too (the window stays open there).
         """
         assert self._hook is not None and self.record is not None and intent.intent_at is not None
         settings = self._hook.settings
         since = _when(intent.intent_at)
         if not settings.style.can_reconcile:
-            # Dropped first: a person who found nothing in the service's list clears the task to submit.
+            # The worker may have been lost before the create call was sent as well as after its answer:
+            # with no list to tell which, the try submits, and says plainly that it may pay twice.
             self.record.drop_intent()
-            raise VideoGenerationOutcomeUnknownError(
-                f"An earlier try of this task was stopped (its worker killed, or the create call's answer lost) "
-                f"after it may have submitted a generation with model {request.model!r} at {since}, and the "
-                f"{settings.api_style} API style cannot list recent generations to find it. This task fails "
-                "without retries so that no second generation is paid for. Look for a generation made since then "
-                "in the service's task list: wait for it with VideoTaskSensor(video_task_id=...) and fetch it; if "
-                "there is none, clear this task to submit again."
+            self._log.warning(
+                "An earlier try of this task was stopped (its worker lost) after it may have submitted a generation "
+                "with model %r at %s, and the %s API style cannot list recent generations to find it: submitting "
+                "again. If the service's task list shows a generation of this request made since then, it was paid "
+                "for too; wait for it with VideoTaskSensor(video_task_id=...) to use it.",
+                request.model,
+                since,
+                settings.api_style,
             )
+            return None
         found = self._hook.find_generations(request, intent.intent_at - _CLOCK_SKEW)
         if found is not None and not found:
             self._log.info(
