@@ -224,12 +224,13 @@ class VideoDownloader:
         finally:
             self._staged = None
         uri = storage_uri(destination)
+        # The path first: it is what a reader of the log looks for, and a long line cuts its end off.
         log.info(
-            "Stored the %s of video task %s at %s (%d bytes, sha256 %s).",
+            "Landed %s (the %s of video task %s, %s bytes, sha256 %s).",
+            uri,
             target.what,
             target.video_task_id,
-            uri,
-            size,
+            f"{size:,}",
             digest,
         )
         return StoredFile(uri, size, digest, downloaded=True)

@@ -249,7 +249,9 @@ class GenerateVideoOperator(BaseOperator):
         status, message = event["status"], event["message"]
         video_task_id = event["video_task_id"]
         waited = f"{time.time() - started_at:.0f} s" if started_at is not None else "unknown"
-        self.log.info("Video task %s: %s (waited %s). %s", video_task_id, status, waited, message)
+        # The event's message already names the task and how it ended: one sentence, the wait added to it.
+        sentence = message[:-1] if message.endswith(".") else message
+        (self.log.info if status == "success" else self.log.warning)("%s (waited %s).", sentence, waited)
         if status == "timeout" and self.cancel_on_kill:
             self._cancel_if_queued(video_task_id, reason="the deadline passed")
         self._finished = raise_for_event(event, "operator")

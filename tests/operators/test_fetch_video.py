@@ -633,4 +633,15 @@ def test_a_quick_download_logs_no_progress(sim, videogen_connection, videos, cap
     with caplog.at_level(logging.INFO, logger="airflow_provider_videogen.video_download"):
         fetch(video_task_id=task_id, destination=f"file://{videos}/")
     assert download_progress_lines(caplog) == []
-    assert any(r.getMessage().startswith("Stored the video") for r in caplog.records)
+    assert any(r.getMessage().startswith("Landed file://") for r in caplog.records)
+
+
+def test_the_landed_line_starts_with_the_path_and_writes_the_size_with_thousands_separators(
+    sim, videogen_connection, videos, caplog
+):
+    task_id = sim.add_task(queued_seconds=0, running_seconds=0, video_size=2_555_123)
+    with caplog.at_level(logging.INFO, logger="airflow_provider_videogen.video_download"):
+        landed = fetch(video_task_id=task_id, destination=f"file://{videos}/")
+    (line,) = [r.getMessage() for r in caplog.records if r.getMessage().startswith("Landed ")]
+    assert line.startswith(f"Landed {landed['video_path']} (the video of video task {task_id}, 2,555,123 bytes, ")
+    assert line.endswith(f"sha256 {landed['sha256']}).")

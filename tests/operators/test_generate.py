@@ -70,6 +70,25 @@ def test_worker_mode_submits_once_waits_and_returns_the_task(sim, videogen_conne
     assert create["body"]["return_last_frame"] is True
 
 
+def test_the_finished_line_says_once_that_the_task_succeeded_and_how_long_it_waited(
+    sim, videogen_connection, caplog, capsys
+):
+    with caplog.at_level(logging.INFO):
+        result = operator(prompt=quick()).execute(context())
+    (line,) = [line for line in operator_log(caplog, capsys) if "waited" in line]
+    assert f"Video task {result['id']} succeeded (waited " in line
+    assert line.count("succeeded") == 1 and "success" not in line
+
+
+def test_a_failed_generation_is_logged_in_one_sentence_with_the_wait(sim, videogen_connection, caplog, capsys):
+    with caplog.at_level(logging.INFO), pytest.raises(VideoGenerationFailedError):
+        operator(prompt=quick("[sim:fail] a fox")).execute(context())
+    (line,) = [line for line in operator_log(caplog, capsys) if "waited" in line]
+    assert "ended failed" in line and "OutputVideoSensitiveContentDetected" in line
+    # The event's own sentence, with the wait in it: not the status word, then the sentence again.
+    assert ": failed (waited" not in line and "(waited " in line
+
+
 def test_without_waiting_the_id_is_returned_at_once(sim, videogen_connection):
     ctx = context()
     video_task_id = operator(wait_for_completion=False).execute(ctx)
