@@ -19,7 +19,8 @@ if TYPE_CHECKING:
 class FetchVideoOperator(BaseOperator):
     """Read a succeeded video task; return its metadata, or land its video in object storage.
 
-    Video URLs expire about 24 hours after generation: landing the file is what makes a generation
+    Video URLs expire a while after generation (a day or two on most services; each style's
+    ``url_lifetime_hours``, listed in the docs' style table): landing the file is what makes a generation
     durable. Without ``destination`` nothing is downloaded and the task's ``to_dict()`` (video URL,
     last-frame URL and all metadata) is returned. With ``destination`` the video is streamed through
     Airflow's ``ObjectStoragePath`` (any backend Airflow supports) and the return value also holds

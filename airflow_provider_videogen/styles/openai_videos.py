@@ -57,6 +57,8 @@ class OpenAIVideos(ApiStyle):
     not_found_codes = frozenset({"video_not_found"})
     #: The gateway refreshes a task from upstream about every 15 s: polling faster gains nothing.
     default_poll_interval = 15.0
+    # Each video says its own lifetime (expires_at); the gateways document no one figure.
+    url_lifetime_hours = None
 
     def create_body(self, request: VideoGenerationRequest) -> dict[str, Any]:
         """``{"model", "prompt", "seconds"?, "size"?, "input_reference"?}`` plus any extra fields."""

@@ -320,6 +320,34 @@ def test_expired_url_fails_saying_videos_must_be_fetched_within_24_hours(sim, vi
     assert files_in(videos) == []
 
 
+@pytest.mark.parametrize(
+    ("api_style", "model", "lifetime"),
+    [
+        ("contents_generations", "doubao-seedance-1-0-pro-250528", "within 24 hours of generation"),
+        ("video_generations", "doubao-seedance-1-0-pro-250528", "within the service's own lifetime for them"),
+        ("openai_videos", "sora-2", "within the service's own lifetime for them"),
+        ("dashscope", "wan2.5-t2v-preview", "within 24 hours of generation"),
+        ("runway", "gen4.5", "within 24 hours of generation"),
+        ("gemini_veo", "veo-3.1-generate-preview", "within 48 hours of generation"),
+        ("fal", "fal-ai/kling-video/v2.1/master/text-to-video", "within the service's own lifetime for them"),
+    ],
+)
+def test_an_expired_url_names_the_file_lifetime_of_the_connections_style(
+    sim, videogen_connection, videos, api_style, model, lifetime
+):
+    conn_id = videogen_connection(conn_id=f"vg_{api_style}", api_style=api_style)
+    # Created through the hook: each style's task id has its own shape (an operation name, a request path...).
+    task_id = VideoGenHook(conn_id).create_task(model=model, prompt="a fox [sim:queued=0] [sim:running=0]")
+    VideoGenHook(conn_id).get_task(task_id)  # the simulator's clock: the task has ended by its first read
+    # 404: a refusal of the URL itself on every style (a 401/403 of a route that takes the key is about the key).
+    sim.add_fault(kind="expired", target="download", status=404, times=0)
+
+    with pytest.raises(VideoURLExpiredError) as caught:
+        fetch(video_task_id=task_id, videogen_conn_id=conn_id, destination=f"file://{videos}/")
+
+    assert f"Generated files must be fetched {lifetime}; generate the video again." in str(caught.value)
+
+
 def test_the_file_host_never_receives_the_api_key(sim, videogen_connection, videos):
     task_id = sim.add_task(queued_seconds=0, running_seconds=0, return_last_frame=True)
     sim.add_fault(kind="truncate", target="download", truncate_at=10_000, times=1)
