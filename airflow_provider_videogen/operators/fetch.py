@@ -9,6 +9,7 @@ from airflow.sdk import BaseOperator
 
 from airflow_provider_videogen import _arguments
 from airflow_provider_videogen.download import DEFAULT_CHUNK_SIZE, Landing
+from airflow_provider_videogen.events import without_file_urls
 from airflow_provider_videogen.hooks.videogen import RetryPolicy, VideoGenHook
 from airflow_provider_videogen.links import LandedVideoLink, landed_video_url, note_link
 
@@ -71,6 +72,10 @@ class FetchVideoOperator(BaseOperator):
     :param http_retry_policy: retries of API calls and of broken downloads within one try of the
         task; by default the connection's. (Airflow's own ``retry_policy`` decides whether the task is
         retried.)
+    :param include_urls: keep the file URLs in the return value. ``video_url`` and ``last_frame_url``
+        are signed, time-limited URLs: anyone who can read the XCom can download the video until
+        they expire. ``False`` returns them as ``None`` (and leaves out the ``raw`` answer, which
+        holds them too); ``video_path`` and the rest are kept.
 
     **Assets.** The videos this task lands can drive other DAGs: declare them in ``outlets``. With a
     fixed destination, ``outlets=[Asset("s3://bucket/videos/")]`` works as for any task, and its
@@ -98,6 +103,7 @@ class FetchVideoOperator(BaseOperator):
         overwrite: bool = False,
         chunk_size: int = DEFAULT_CHUNK_SIZE,
         http_retry_policy: RetryPolicy | None = None,
+        include_urls: bool = True,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -109,6 +115,7 @@ class FetchVideoOperator(BaseOperator):
         self.overwrite = overwrite
         self.chunk_size = _arguments.whole_number("chunk_size", chunk_size)
         self.http_retry_policy = http_retry_policy
+        self.include_urls = include_urls
         self._landing: Landing | None = None
         # What this try read and landed, for the OpenLineage facets.
         self._base_url: str | None = None
@@ -128,6 +135,8 @@ class FetchVideoOperator(BaseOperator):
             retry_policy=self.http_retry_policy,
         )
         landed = self._landing.land(task, hook.settings).to_xcom()
+        if not self.include_urls:
+            landed = without_file_urls(landed)
         if self.destination is None:
             self.log.info("Video task %s succeeded; returning its metadata (no destination, nothing copied).", task.id)
             return landed

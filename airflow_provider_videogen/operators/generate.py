@@ -19,6 +19,7 @@ from airflow_provider_videogen.events import (
     raise_for_event,
     reread_on_success,
     validate_event,
+    without_file_urls,
 )
 from airflow_provider_videogen.exceptions import VideoGenError, VideoGenNotSupportedError
 from airflow_provider_videogen.generation_request import VideoGenerationRequest
@@ -85,6 +86,11 @@ class GenerateVideoOperator(BaseOperator):
     :param deferrable: wait in the triggerer. Defaults to Airflow's ``[operators] default_deferrable``
         (so a deployment without a triggerer does not hang); pass ``True`` to free the worker slot.
     :param http_retry_policy: retries of the API calls within one try; by default the connection's.
+    :param include_urls: keep the file URLs in the return value. ``video_url`` and ``last_frame_url``
+        are signed, time-limited URLs: anyone who can read the XCom can download the video until
+        they expire. ``False`` returns them as ``None`` (and leaves out the ``raw`` answer, which
+        holds them too). ``FetchVideoOperator`` lands the video all the same: it reads the task
+        again for them.
     """
 
     template_fields: Sequence[str] = (
@@ -118,6 +124,7 @@ class GenerateVideoOperator(BaseOperator):
         cancel_on_kill: bool = True,
         deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
         http_retry_policy: RetryPolicy | None = None,
+        include_urls: bool = True,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -136,6 +143,7 @@ class GenerateVideoOperator(BaseOperator):
         self.cancel_on_kill = cancel_on_kill
         self.deferrable = deferrable
         self.http_retry_policy = http_retry_policy
+        self.include_urls = include_urls
         self._waiting_for: str | None = None
         self._submit_once = SubmitOnce()
         # The finished task of this try, for the OpenLineage facets.
@@ -254,7 +262,8 @@ class GenerateVideoOperator(BaseOperator):
         (self.log.info if status == "success" else self.log.warning)("%s (waited %s).", sentence, waited)
         if status == "timeout" and self.cancel_on_kill:
             self._cancel_if_queued(video_task_id, reason="the deadline passed")
-        self._finished = raise_for_event(event, "operator")
+        finished = raise_for_event(event, "operator")
+        self._finished = finished if self.include_urls else without_file_urls(finished)
         return self._finished
 
     def get_openlineage_facets_on_complete(self, task_instance: Any) -> Any:

@@ -103,6 +103,23 @@ def test_without_destination_returns_the_task_dict_and_downloads_nothing(sim, vi
     assert sim.requests(target="download") == []
 
 
+@pytest.mark.parametrize("destination", [None, "folder"])
+@pytest.mark.parametrize("include_urls", [True, False])
+def test_the_return_value_holds_the_signed_file_urls_only_with_include_urls(
+    sim, videogen_connection, videos, include_urls, destination
+):
+    task_id = sim.add_task(queued_seconds=0, running_seconds=0, return_last_frame=True)
+    where = f"file://{videos}/" if destination else None
+    result = fetch(video_task_id=task_id, destination=where, include_last_frame=bool(where), include_urls=include_urls)
+    if include_urls:
+        assert "X-Signature=" in result["video_url"] and "X-Signature=" in result["last_frame_url"]
+    else:
+        assert result["video_url"] is None and result["last_frame_url"] is None
+        assert "X-Signature" not in json.dumps(result)  # nor in the raw answer, which holds them too
+    if where:
+        assert result["video_path"] == f"file://{videos}/{task_id}.mp4" and result["last_frame_path"]
+
+
 # ---- copies to file:// -----------------------------------------------------------------------
 
 

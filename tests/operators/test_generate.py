@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 import time
@@ -87,6 +88,19 @@ def test_a_failed_generation_is_logged_in_one_sentence_with_the_wait(sim, videog
     assert "ended failed" in line and "OutputVideoSensitiveContentDetected" in line
     # The event's own sentence, with the wait in it: not the status word, then the sentence again.
     assert ": failed (waited" not in line and "(waited " in line
+
+
+@pytest.mark.parametrize("include_urls", [True, False])
+def test_the_return_value_holds_the_signed_file_urls_only_with_include_urls(sim, videogen_connection, include_urls):
+    result = operator(prompt=quick(), generation_params={"return_last_frame": True}, include_urls=include_urls).execute(
+        context()
+    )
+    assert result["status"] == "succeeded"
+    if include_urls:
+        assert "X-Signature=" in result["video_url"] and "X-Signature=" in result["last_frame_url"]
+    else:
+        assert result["video_url"] is None and result["last_frame_url"] is None
+        assert "/_files/" not in json.dumps(result)  # nor in the raw answer, which holds them too
 
 
 def test_without_waiting_the_id_is_returned_at_once(sim, videogen_connection):
