@@ -8,6 +8,17 @@ __version__ = "0.1.0"
 
 PACKAGE_NAME = "airflow-provider-videogen"
 
+DOCS_URL: str | None = None
+"""Where the documentation site (``docs/``, ``make docs``) is published, ending in ``/``; ``None`` until it is.
+
+The connection form's help links into it; unpublished, it names the page in the repository instead.
+"""
+
+
+def _docs_link(page: str, anchor: str) -> str:
+    """Return the address of a section of a docs page (``page`` without ``.md``), for help texts."""
+    return f"{DOCS_URL}{page}/#{anchor}" if DOCS_URL else f"docs/{page}.md#{anchor}"
+
 
 def _data_centers() -> dict[str, Any]:
     """Every style's data centers by name, in the registry's order (names shared by styles appear once)."""
@@ -37,11 +48,7 @@ def get_provider_info() -> dict[str, Any]:
     """Describe the provider to Airflow's providers manager (``apache_airflow_provider`` entry point)."""
     from airflow_provider_videogen.styles import STYLES
 
-    style_descriptions = " ".join(f"{style.label} ({name}): {style.description}." for name, style in STYLES.items())
     centers = _data_centers()
-    center_descriptions = "; ".join(
-        f"{name} ({center.base_url})" + _styles_of(name, STYLES) for name, center in centers.items()
-    )
     return {
         "package-name": PACKAGE_NAME,
         "name": "VideoGen",
@@ -101,8 +108,10 @@ def get_provider_info() -> dict[str, Any]:
                 "conn-fields": {
                     "data_center": {
                         "label": "Data center",
-                        "description": f"Where the API key belongs: {center_descriptions}. "
-                        "Empty: the style's first. Ignored when a base URL is set.",
+                        # A short hint: every style's centers (with their URLs) are a table in the docs,
+                        # not a block under the field.
+                        "description": "Where the API key belongs (empty: the style's first; a base URL wins). "
+                        f"Each style's: {_docs_link('connection', 'data-centers')}",
                         "schema": {
                             "type": ["string", "null"],
                             "enum": list(centers),
@@ -113,7 +122,8 @@ def get_provider_info() -> dict[str, Any]:
                     },
                     "api_style": {
                         "label": "API style",
-                        "description": style_descriptions,
+                        "description": "The API the service speaks. Each style's services, fields and an example: "
+                        f"{_docs_link('connection', 'api-styles')}",
                         "schema": {
                             "type": ["string", "null"],
                             "enum": list(STYLES),
@@ -177,9 +187,3 @@ def _style_option_fields(styles: dict[str, Any]) -> dict[str, Any]:
         for style in styles.values()
         for option in style.options
     }
-
-
-def _styles_of(center: str, styles: dict[str, Any]) -> str:
-    """`` [for a, b]`` when only some styles have the data center ``center``."""
-    having = [name for name, style in styles.items() if any(c.name == center for c in style.data_centers)]
-    return "" if len(having) == len(styles) else f" [{', '.join(having)}]"

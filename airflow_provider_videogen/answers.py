@@ -55,7 +55,7 @@ def interpret(
             return {}  # Runway answers a cancel with 204 No Content
         if decoded is _NOT_JSON:
             raise VideoGenTransientError(
-                f"The service answered {action} {describe(video_task_id)} with HTTP {status} and "
+                f"The service answered {action} {describe(video_task_id, action)} with HTTP {status} and "
                 f"{'an empty body' if not body.strip() else 'a body that is not JSON'}; this happens now and then.",
                 video_task_id=video_task_id,
                 http_status=status,
@@ -80,7 +80,7 @@ def _refusal(
     if api_message is not None:
         api_message = settings.excerpt(api_message)
     detail = _detail(status, body, api_code, api_message, settings)
-    where = f"{describe(video_task_id)} at {settings.base_url}"
+    where = f"{describe(video_task_id, action)} at {settings.base_url}"
     kwargs: dict[str, Any] = {"video_task_id": video_task_id, "http_status": status}
     kwargs.update(api_code=api_code, api_message=api_message)
     if api_code in style.not_found_codes or (status == 404 and video_task_id is not None):
@@ -129,9 +129,15 @@ def _decode_json(body: bytes) -> Any:
         return _NOT_JSON
 
 
-def describe(video_task_id: str | None) -> str:
-    """Name what a call was about in a message: one video task, or the video tasks of a list call."""
-    return f"video task {video_task_id!r}" if video_task_id is not None else "the video tasks"
+def describe(video_task_id: str | None, action: str) -> str:
+    """Name what a call was about in a message: one video task, the one a create makes, or a list call's tasks.
+
+    :param video_task_id: the task the call is about; ``None`` for a create or a list call.
+    :param action: the call's action (``create``, ``list``...): only a list call is about several tasks.
+    """
+    if video_task_id is not None:
+        return f"video task {video_task_id!r}"
+    return "the video tasks" if action == "list" else "a video task"
 
 
 def read_list_answer(

@@ -274,7 +274,8 @@ def _read(request: ApiRequest, status: int, headers: Any, body: bytes) -> Answer
 
 def _too_large_error(error: transport.AnswerTooLargeError, request: ApiRequest) -> VideoGenError:
     message = (
-        f"Could not {request.action} {describe(request.video_task_id)} at {request.settings.base_url}: {error}. An "
+        f"Could not {request.action} {describe(request.video_task_id, request.action)} at "
+        f"{request.settings.base_url}: {error}. An "
         "answer of this API is a small JSON object: check the base URL and path_prefix of the connection."
     )
     if request.action == "create":  # the service took the request: what it made is unknown
@@ -299,7 +300,7 @@ def _transport_error(error: BaseException, request: ApiRequest, *, sent: bool) -
     settings = request.settings
     kind = "timed out" if isinstance(error, (requests.Timeout, asyncio.TimeoutError)) else "failed"
     reason = settings.excerpt(f"{type(error).__name__}: {error}")
-    where = f"{describe(request.video_task_id)} at {settings.base_url}"
+    where = f"{describe(request.video_task_id, request.action)} at {settings.base_url}"
     message = f"Could not {request.action} {where}: the request {kind} ({reason})."
     cls = VideoGenTransientError if sent else VideoGenRequestNotSentError
     return cls(message, video_task_id=request.video_task_id)

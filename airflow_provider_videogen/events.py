@@ -35,6 +35,7 @@ __all__ = [
     "raise_for_event",
     "reread_on_success",
     "validate_event",
+    "without_file_urls",
 ]
 
 EventStatus = Literal["success", "failed", "timeout", "error"]
@@ -107,6 +108,17 @@ def event_task_dict(task: VideoTask) -> dict[str, Any]:
     for name in ("video_url", "last_frame_url"):
         if data.get(name):
             data[name] = redact_url(data[name])
+    return data
+
+
+def without_file_urls(task: Mapping[str, Any]) -> dict[str, Any]:
+    """Return a task's data with its file URLs left out: ``video_url`` and ``last_frame_url`` ``None``, ``raw`` empty.
+
+    For return values that must not put a signed URL in XCom (``include_urls=False``). The raw answer
+    goes too, since it holds the same URLs.
+    """
+    data = dict(task)
+    data.update(video_url=None, last_frame_url=None, raw={})
     return data
 
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 from airflow_provider_videogen.download import (
     DEFAULT_CHUNK_SIZE,
     RECORD_SUFFIX,
-    URL_LIFETIME_HOURS,
     FileKind,
     LandedFiles,
     Landing,
@@ -41,7 +40,6 @@ from airflow_provider_videogen.exceptions import (
 __all__ = [
     "DEFAULT_CHUNK_SIZE",
     "RECORD_SUFFIX",
-    "URL_LIFETIME_HOURS",
     "FileKind",
     "LandedFiles",
     "Landing",

@@ -78,7 +78,7 @@ class VideoTask:
     :param id: the video task id (``cgt-...`` or ``task_...``).
     :param status: the normalized status.
     :param raw_status: the status exactly as the API spelled it.
-    :param video_url: download URL of the MP4 (pre-signed, valid about 24 hours).
+    :param video_url: download URL of the MP4 (pre-signed, valid for the style's ``url_lifetime_hours``).
     :param last_frame_url: download URL of the last frame PNG, when it was requested.
     :param model: the model that ran the task.
     :param error_code: the API's error code of a failed task (always a string).

@@ -6,6 +6,12 @@ Generate a video from a prompt, wait for it without holding a worker slot, land 
    ``ObjectStoragePath`` URL (``file:///...``, ``s3://bucket/prefix/`` with ``dest_conn_id``, ...).
 3. ``record_metadata`` writes what was generated beside the video, for the rest of the pipeline.
 
+``fetch`` declares ``outlets=[AssetAlias("videogen_walkthrough_videos")]``: each landed video becomes
+an asset event (the Assets page lists it, its ``extra`` says which generation it is). That is one
+asset per video: fine for a walkthrough, too many at volume. For thousands of videos, land them in
+a fixed folder and declare that folder's ``Asset`` instead (one asset, one event per video, the
+video in the event's ``extra``); see the docs' *Part of Airflow* page.
+
 What lands in the destination folder, for a video task ``<id>``:
 
 - ``<id>.mp4`` and ``<id>.png``: the video and its last frame.
@@ -25,7 +31,7 @@ import json
 from datetime import datetime
 from typing import Any
 
-from airflow.sdk import DAG, ObjectStoragePath, Param, task
+from airflow.sdk import DAG, AssetAlias, ObjectStoragePath, Param, task
 
 from airflow_provider_videogen.operators.videogen import FetchVideoOperator, GenerateVideoOperator
 
@@ -67,6 +73,8 @@ with DAG(
         video_task_id="{{ ti.xcom_pull(task_ids='generate', key='video_task_id') }}",
         destination="{{ params.destination }}",
         include_last_frame=True,
+        # The destination is a param: an alias names each video's asset when it lands.
+        outlets=[AssetAlias("videogen_walkthrough_videos")],
     )
 
     @task

@@ -43,7 +43,7 @@ STEPS: tuple[tuple[str, re.Pattern[str]], ...] = (
     ("waiting", re.compile(r"Waiting for video task (?P<id>\S+) at (?P<rest>.*)")),
     ("status", re.compile(r"Video task (?P<id>\S+) is (?P<rest>.*)")),
     ("finished", re.compile(r"Video task (?P<id>[^\s:]+) (?P<rest>succeeded|failed|was cancelled|expired.*)")),
-    ("landed", re.compile(r"Stored the (?P<rest>.*)")),
+    ("landed", re.compile(r"Landed (?P<rest>.*)")),
 )
 
 

@@ -16,3 +16,14 @@ def test_make_distributed_defines_the_same_preset_connections_as_make_airflow():
         defined = json.loads(env[f"AIRFLOW_CONN_{conn_id.upper()}"])
         assert (defined["host"], defined["password"]) == ("http://127.0.0.1:9000", "key-1")
         assert defined["extra"]["api_style"] == json.loads(conn["extra"])["api_style"]
+
+
+def test_the_scale_page_names_every_connection_make_distributed_defines_with_its_style():
+    from pathlib import Path
+
+    from scripts.airflow_local import PRESETS
+
+    page = (Path(__file__).resolve().parent.parent / "docs" / "scale.md").read_text()
+    section = " ".join(page.split("### `make distributed`", 1)[1].split("\n### ", 1)[0].split())
+    for preset in PRESETS:
+        assert f"`{preset.conn_id}` (`{preset.api_style}`)" in section, preset

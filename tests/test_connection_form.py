@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
 import pytest
 from airflow import __version__ as airflow_version
 
@@ -10,6 +13,7 @@ from airflow_provider_videogen.styles import STYLES
 AIRFLOW_VERSION = tuple(int(part) for part in airflow_version.split(".")[:2])
 #: Every data center of the registry's styles by name, once each, in the registry's order (styles share some).
 DATA_CENTERS = {center.name: center for style in STYLES.values() for center in style.data_centers}
+CONNECTION_PAGE = Path(__file__).resolve().parent.parent / "docs" / "connection.md"
 
 
 @pytest.fixture(scope="module")
@@ -75,3 +79,21 @@ def test_dropdown_choices_have_readable_labels(videogen_form, name, labels):
     schema = schema_of(videogen_form.extra_fields[name])
     assert schema["values_display"] == labels
     assert set(labels) == set(schema["enum"])
+
+
+def heading_anchors(markdown: str) -> set[str]:
+    """The anchors MkDocs gives the page's headings (lower case, punctuation dropped, spaces as dashes)."""
+    titles = re.findall(r"^#+\s+(.+?)\s*$", markdown, flags=re.MULTILINE)
+    return {re.sub(r"[\s]+", "-", re.sub(r"[^\w\s-]", "", title).strip().lower()) for title in titles}
+
+
+@pytest.mark.parametrize(("name", "anchor"), [("data_center", "data-centers"), ("api_style", "api-styles")])
+def test_the_help_under_data_center_and_api_style_is_a_short_hint_linking_to_its_section_of_the_docs(
+    videogen_form, name, anchor
+):
+    field = videogen_form.extra_fields[name]
+    description = (field if isinstance(field, dict) else field.dump())["description"]
+    # One line under the field, not a block listing every option of every style.
+    assert len(description) <= 160 and "\n" not in description, description
+    assert description.endswith(f"connection.md#{anchor}") or description.endswith(f"connection/#{anchor}")
+    assert anchor in heading_anchors(CONNECTION_PAGE.read_text())

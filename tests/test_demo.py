@@ -19,8 +19,8 @@ SUCCEEDED = (
     "[airflow_provider_videogen.triggers.videogen.VideoTaskTrigger] loc=videogen.py:171"
 )
 STORED = (
-    "2026-12-07T02:45:57.521888Z [info     ] Stored the video of video task cgt-1 at file:///tmp/v/cgt-1.mp4 "
-    "(3000000 bytes, sha256 1c18) [airflow.task.airflow_provider_videogen.video_download] loc=video_download.py:697"
+    "2026-12-07T02:45:57.521888Z [info     ] Landed file:///tmp/v/cgt-1.mp4 (the video of video task cgt-1, "
+    "3,000,000 bytes, sha256 1c18). [airflow.task.airflow_provider_videogen.video_download] loc=downloader.py:228"
 )
 CHATTER = (
     "2026-12-07T02:45:45.274576Z [info     ] Task instance state updated    "
@@ -58,7 +58,7 @@ def test_the_provider_steps_are_shown_and_airflows_own_chatter_is_not():
     )
     assert provider_step(DEFERRED).startswith("deferred  ")
     assert provider_step(SUCCEEDED) == "finished  Video task cgt-20261207024545-f2t76 succeeded."
-    assert provider_step(STORED).startswith("landed    Stored the video of video task cgt-1 at file:///tmp/v/cgt-1.mp4")
+    assert provider_step(STORED).startswith("landed    Landed file:///tmp/v/cgt-1.mp4 (the video of video task cgt-1")
     assert provider_step(CHATTER) is None
     assert provider_step("not a log line") is None
 

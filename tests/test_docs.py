@@ -44,6 +44,30 @@ def test_the_docs_site_builds_in_strict_mode(tmp_path):
     assert result.returncode == 0, result.stderr[-3000:]
 
 
+def style_sections(page: str) -> dict[str, str]:
+    """The text of each ``### `name` `` section of a docs page, by the name in its heading."""
+    parts = re.split(r"^### `(\w+)`.*$", page, flags=re.MULTILINE)
+    return {
+        name: re.split(r"^#{2,3} ", body, flags=re.MULTILINE)[0]
+        for name, body in zip(parts[1::2], parts[2::2], strict=True)
+    }
+
+
+@pytest.mark.parametrize("name", list(STYLES))
+def test_the_connection_page_has_a_section_per_style_with_its_data_centers_defaults_and_an_example(name):
+    sections = style_sections((REPO / "docs" / "connection.md").read_text())
+    assert name in sections, f"docs/connection.md has no '### `{name}`' section"
+    section, style = sections[name], STYLES[name]
+    for center in style.data_centers:
+        assert f"`{center.name}`" in section and center.base_url in section, center
+    assert f"`{style.default_path_prefix}`" in section if style.default_path_prefix else "no prefix" in section
+    assert f"{style.default_poll_interval:g} s" in section
+    for option in style.options:
+        assert f"`{option.name}`" in section and f"`{option.default}`" in section, option
+    example = f'"api_style": "{name}"' if name != next(iter(STYLES)) else '"conn_type": "videogen"'
+    assert "AIRFLOW_CONN_" in section and example in section
+
+
 #: The modules that every style shares: what differs by style is the style's to say (its class, and the docs'
 #: style table), so that a new style edits none of them.
 SHARED_MODULES = (

@@ -77,6 +77,24 @@ def test_generate_and_fetch_lands_the_video_and_its_metadata(load_dag_file, sim,
     assert metadata["files"] == {"video": video.name, "last_frame": f"{video.stem}.png"}
 
 
+def test_the_walkthrough_example_makes_an_asset_event_of_each_landed_video(
+    load_dag_file, sim, videogen_connection, tmp_path
+):
+    from airflow.models.asset import AssetEvent
+    from airflow.sdk import AssetAlias
+    from airflow.utils.session import create_session
+
+    dag = load_dag_file(EXAMPLES / "example_videogen_generate_and_fetch.py").dag
+    (outlet,) = dag.get_task("fetch").outlets
+    assert isinstance(outlet, AssetAlias)
+    assert dag.test(run_conf={"prompt": quick("a lantern"), "destination": tmp_path.as_uri() + "/"}).state == "success"
+    (video,) = tmp_path.glob("*.mp4")
+    with create_session() as session:
+        events = [e for e in session.query(AssetEvent) if e.extra.get("video_task_id") == video.stem]
+    (event,) = events
+    assert event.extra["video_path"] == video.as_uri() and event.extra["sha256"] == sha256_of(video)
+
+
 def test_generate_and_fetch_lands_one_metadata_file_and_an_integrity_record_per_file(
     load_dag_file, sim, videogen_connection, tmp_path
 ):

@@ -33,12 +33,11 @@ from airflow_provider_videogen.download.destination import (
 from airflow_provider_videogen.download.downloader import DEFAULT_CHUNK_SIZE, VideoDownloader
 from airflow_provider_videogen.download.landing import LandedFiles, Landing, require_succeeded
 from airflow_provider_videogen.download.record import RECORD_SUFFIX
-from airflow_provider_videogen.download.remote import URL_LIFETIME_HOURS, advertised_sha256
+from airflow_provider_videogen.download.remote import advertised_sha256
 
 __all__ = [
     "DEFAULT_CHUNK_SIZE",
     "RECORD_SUFFIX",
-    "URL_LIFETIME_HOURS",
     "FileKind",
     "LandedFiles",
     "Landing",

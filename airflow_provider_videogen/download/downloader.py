@@ -67,6 +67,8 @@ class VideoDownloader:
         sent for files that need it (the ``/v1/videos`` content route, Gemini files; :meth:`fetch`
         ``authenticated=True``) to the API's own origin only, never to another host or across a
         redirect that leaves it.
+    :param url_lifetime_hours: how long the service keeps file URLs valid (the style's
+        ``url_lifetime_hours``), named when a file host refuses one; ``None``: unknown.
     """
 
     #: Seconds between two progress lines of a download in the log; a download done sooner logs none.
@@ -82,6 +84,7 @@ class VideoDownloader:
         session: requests.Session | None = None,
         address_policy: AddressPolicy | None = AddressPolicy(),  # noqa: B008 (frozen, shared safely)
         credential: Credential | None = None,
+        url_lifetime_hours: float | None = None,
     ) -> None:
         if chunk_size < 1:
             raise ValueError("chunk_size must be positive")
@@ -90,7 +93,11 @@ class VideoDownloader:
         self.timeout = (connect_timeout, read_timeout)
         self.address_policy = address_policy
         self.host = FileHost(
-            address_policy=address_policy, timeout=self.timeout, credential=credential, session=session
+            address_policy=address_policy,
+            timeout=self.timeout,
+            credential=credential,
+            session=session,
+            url_lifetime_hours=url_lifetime_hours,
         )
         self._cancelled = threading.Event()
         self._staged: _StagedFile | None = None
@@ -119,6 +126,7 @@ class VideoDownloader:
             retry_policy=retry_policy or settings.retry_policy,
             address_policy=settings.file_host_policy(),
             credential=settings.credential,
+            url_lifetime_hours=settings.style.url_lifetime_hours,
         )
 
     def close(self) -> None:
@@ -224,12 +232,13 @@ class VideoDownloader:
         finally:
             self._staged = None
         uri = storage_uri(destination)
+        # The path first: it is what a reader of the log looks for, and a long line cuts its end off.
         log.info(
-            "Stored the %s of video task %s at %s (%d bytes, sha256 %s).",
+            "Landed %s (the %s of video task %s, %s bytes, sha256 %s).",
+            uri,
             target.what,
             target.video_task_id,
-            uri,
-            size,
+            f"{size:,}",
             digest,
         )
         return StoredFile(uri, size, digest, downloaded=True)

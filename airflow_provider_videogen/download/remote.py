@@ -1,12 +1,12 @@
 """The file host: a ``GET`` that never leaks the key, what its answers say, and its refusals as typed errors.
 
-A video task's file URLs are pre-signed URLs on a file host (not the API host) that expire about 24
-hours after generation. The file host gets no credentials: a plain session separate from the API
-hook's is used, and its adapter strips any ``Authorization`` header (e.g. one ``requests`` would take
-from ``.netrc``), including on redirects. Only ``http`` and ``https`` URLs are followed. The one
-exception is a file route of the API itself (the ``/v1/videos`` content route), which gets the key's
-headers for the API's own origin only. Every text a file host sends back is masked (the key, URL
-queries) before it reaches a message or log line.
+A video task's file URLs are pre-signed URLs on a file host (not the API host) that expire some time
+after generation (each style's ``url_lifetime_hours``, where its service says). The file host gets no
+credentials: a plain session separate from the API hook's is used, and its adapter strips any
+``Authorization`` header (e.g. one ``requests`` would take from ``.netrc``), including on redirects.
+Only ``http`` and ``https`` URLs are followed. The one exception is a file route of the API itself
+(the ``/v1/videos`` content route), which gets the key's headers for the API's own origin only. Every
+text a file host sends back is masked (the key, URL queries) before it reaches a message or log line.
 
 ETags are used only as opaque validators, never as hashes: an S3-style ETag is the MD5 of single-part
 uploads only, and the simulator's is not a content hash at all.
@@ -30,9 +30,6 @@ from airflow_provider_videogen.transport import AddressPolicy, new_session, reda
 
 if TYPE_CHECKING:
     from airflow_provider_videogen.credential import Credential
-
-URL_LIFETIME_HOURS = 24
-"""How long the services keep a generated file's URL valid."""
 
 # Statuses with which a pre-signed URL's host says the URL is no longer (or never was) valid.
 _REFUSED_STATUSES = frozenset({401, 403, 404, 410})
@@ -129,6 +126,8 @@ class FileHost:
         in every message built from the host's answers.
     :param session: a ``requests`` session to use (it must carry no credentials); by default one made
         on first use that sends no ``Authorization`` header and checks every address.
+    :param url_lifetime_hours: how long the service keeps file URLs valid, for the message of a refused
+        one; ``None``: unknown (the message then names no figure).
     """
 
     def __init__(
@@ -138,10 +137,12 @@ class FileHost:
         timeout: tuple[float, float],
         credential: Credential | None = None,
         session: requests.Session | None = None,
+        url_lifetime_hours: float | None = None,
     ) -> None:
         self.address_policy = address_policy
         self.timeout = timeout
         self.credential = credential
+        self.url_lifetime_hours = url_lifetime_hours
         self._session = session
         self.response: requests.Response | None = None  # the latest, closed by a cancel to stop a read
 
@@ -208,7 +209,7 @@ class FileHost:
         status = response.status_code
         detail = self.clean(_error_detail(response))
         shown = f"{': ' + detail if detail else ''}"
-        refusal = _refusal(target, status, shown)
+        refusal = _refusal(target, status, shown, self.url_lifetime_hours)
         if refusal is not None:
             raise refusal
         if status == 416:
@@ -225,7 +226,7 @@ class FileHost:
         )
 
 
-def _refusal(target: _Target, status: int, shown: str) -> VideoDownloadError | None:
+def _refusal(target: _Target, status: int, shown: str, lifetime_hours: float | None) -> VideoDownloadError | None:
     """Return the error for a host that refuses the key or the URL for good, or ``None`` for any other status."""
     if target.authenticated and status in (401, 403):
         # This route is the API's own and takes the key: its refusal is about the key, not the URL's age.
@@ -238,10 +239,13 @@ def _refusal(target: _Target, status: int, shown: str) -> VideoDownloadError | N
             http_status=status,
         )
     if status in _REFUSED_STATUSES:
+        # A wrong figure would mislead more than none: a style whose service names none gets no number.
+        unit = "hour" if lifetime_hours == 1 else "hours"
+        within = f"{lifetime_hours:g} {unit} of generation" if lifetime_hours else "the service's own lifetime for them"
         return VideoURLExpiredError(
             f"The file host refused the {target.what} URL of video task {target.video_task_id} "
             f"(HTTP {status}{shown}): the URL has expired or was revoked. "
-            f"Generated files must be fetched within {URL_LIFETIME_HOURS} hours of generation; "
+            f"Generated files must be fetched within {within}; "
             "generate the video again.",
             video_task_id=target.video_task_id,
             http_status=status,

@@ -9,6 +9,7 @@ from airflow.sdk import BaseOperator
 
 from airflow_provider_videogen import _arguments
 from airflow_provider_videogen.download import DEFAULT_CHUNK_SIZE, Landing
+from airflow_provider_videogen.events import without_file_urls
 from airflow_provider_videogen.hooks.videogen import RetryPolicy, VideoGenHook
 from airflow_provider_videogen.links import LandedVideoLink, landed_video_url, note_link
 
@@ -19,7 +20,8 @@ if TYPE_CHECKING:
 class FetchVideoOperator(BaseOperator):
     """Read a succeeded video task; return its metadata, or land its video in object storage.
 
-    Video URLs expire about 24 hours after generation: landing the file is what makes a generation
+    Video URLs expire a while after generation (a day or two on most services; each style's
+    ``url_lifetime_hours``, listed in the docs' style table): landing the file is what makes a generation
     durable. Without ``destination`` nothing is downloaded and the task's ``to_dict()`` (video URL,
     last-frame URL and all metadata) is returned. With ``destination`` the video is streamed through
     Airflow's ``ObjectStoragePath`` (any backend Airflow supports) and the return value also holds
@@ -70,6 +72,10 @@ class FetchVideoOperator(BaseOperator):
     :param http_retry_policy: retries of API calls and of broken downloads within one try of the
         task; by default the connection's. (Airflow's own ``retry_policy`` decides whether the task is
         retried.)
+    :param include_urls: keep the file URLs in the return value. ``video_url`` and ``last_frame_url``
+        are signed, time-limited URLs: anyone who can read the XCom can download the video until
+        they expire. ``False`` returns them as ``None`` (and leaves out the ``raw`` answer, which
+        holds them too); ``video_path`` and the rest are kept.
 
     **Assets.** The videos this task lands can drive other DAGs: declare them in ``outlets``. With a
     fixed destination, ``outlets=[Asset("s3://bucket/videos/")]`` works as for any task, and its
@@ -97,6 +103,7 @@ class FetchVideoOperator(BaseOperator):
         overwrite: bool = False,
         chunk_size: int = DEFAULT_CHUNK_SIZE,
         http_retry_policy: RetryPolicy | None = None,
+        include_urls: bool = True,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -108,6 +115,7 @@ class FetchVideoOperator(BaseOperator):
         self.overwrite = overwrite
         self.chunk_size = _arguments.whole_number("chunk_size", chunk_size)
         self.http_retry_policy = http_retry_policy
+        self.include_urls = include_urls
         self._landing: Landing | None = None
         # What this try read and landed, for the OpenLineage facets.
         self._base_url: str | None = None
@@ -127,6 +135,8 @@ class FetchVideoOperator(BaseOperator):
             retry_policy=self.http_retry_policy,
         )
         landed = self._landing.land(task, hook.settings).to_xcom()
+        if not self.include_urls:
+            landed = without_file_urls(landed)
         if self.destination is None:
             self.log.info("Video task %s succeeded; returning its metadata (no destination, nothing copied).", task.id)
             return landed

@@ -19,6 +19,7 @@ from airflow_provider_videogen.events import (
     raise_for_event,
     reread_on_success,
     validate_event,
+    without_file_urls,
 )
 from airflow_provider_videogen.exceptions import VideoGenError, VideoGenNotSupportedError
 from airflow_provider_videogen.generation_request import VideoGenerationRequest
@@ -88,6 +89,11 @@ class GenerateVideoOperator(BaseOperator):
     :param deferrable: wait in the triggerer. Defaults to Airflow's ``[operators] default_deferrable``
         (so a deployment without a triggerer does not hang); pass ``True`` to free the worker slot.
     :param http_retry_policy: retries of the API calls within one try; by default the connection's.
+    :param include_urls: keep the file URLs in the return value. ``video_url`` and ``last_frame_url``
+        are signed, time-limited URLs: anyone who can read the XCom can download the video until
+        they expire. ``False`` returns them as ``None`` (and leaves out the ``raw`` answer, which
+        holds them too). ``FetchVideoOperator`` lands the video all the same: it reads the task
+        again for them.
     """
 
     template_fields: Sequence[str] = (
@@ -121,6 +127,7 @@ class GenerateVideoOperator(BaseOperator):
         cancel_on_kill: bool = True,
         deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
         http_retry_policy: RetryPolicy | None = None,
+        include_urls: bool = True,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -139,6 +146,7 @@ class GenerateVideoOperator(BaseOperator):
         self.cancel_on_kill = cancel_on_kill
         self.deferrable = deferrable
         self.http_retry_policy = http_retry_policy
+        self.include_urls = include_urls
         self._waiting_for: str | None = None
         self._submit_once = SubmitOnce()
         # The finished task of this try, for the OpenLineage facets.
@@ -255,10 +263,13 @@ class GenerateVideoOperator(BaseOperator):
         status, message = event["status"], event["message"]
         video_task_id = event["video_task_id"]
         waited = f"{time.time() - started_at:.0f} s" if started_at is not None else "unknown"
-        self.log.info("Video task %s: %s (waited %s). %s", video_task_id, status, waited, message)
+        # The event's message already names the task and how it ended: one sentence, the wait added to it.
+        sentence = message[:-1] if message.endswith(".") else message
+        (self.log.info if status == "success" else self.log.warning)("%s (waited %s).", sentence, waited)
         if status == "timeout" and self.cancel_on_kill:
             self._cancel_if_queued(video_task_id, reason="the deadline passed")
-        self._finished = raise_for_event(event, "operator")
+        finished = raise_for_event(event, "operator")
+        self._finished = finished if self.include_urls else without_file_urls(finished)
         return self._finished
 
     def get_openlineage_facets_on_complete(self, task_instance: Any) -> Any:

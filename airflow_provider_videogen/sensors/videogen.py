@@ -14,7 +14,13 @@ from airflow.sdk import BaseSensorOperator, PokeReturnValue
 
 from airflow_provider_videogen import _arguments
 from airflow_provider_videogen._compat import AirflowSkipException, conf
-from airflow_provider_videogen.events import final_event_payload, raise_for_event, reread_on_success, validate_event
+from airflow_provider_videogen.events import (
+    final_event_payload,
+    raise_for_event,
+    reread_on_success,
+    validate_event,
+    without_file_urls,
+)
 from airflow_provider_videogen.exceptions import VideoGenTransientError
 from airflow_provider_videogen.hooks.videogen import VideoGenHook
 from airflow_provider_videogen.links import VideoServiceConsoleLink, note_console_link
@@ -62,6 +68,10 @@ class VideoTaskSensor(BaseSensorOperator):
     :param deferrable: wait in the triggerer. Defaults to Airflow's ``[operators] default_deferrable``
         setting (``False`` unless set), so that a deployment without a triggerer does not hang; pass
         ``True`` to free the worker slot while the video renders.
+    :param include_urls: keep the file URLs in the return value. ``video_url`` and ``last_frame_url``
+        are signed, time-limited URLs: anyone who can read the XCom can download the video until
+        they expire. ``False`` returns them as ``None`` (and leaves out the ``raw`` answer, which
+        holds them too).
     """
 
     template_fields: Sequence[str] = ("video_task_id", "videogen_conn_id")
@@ -76,6 +86,7 @@ class VideoTaskSensor(BaseSensorOperator):
         poke_interval: timedelta | float | None = None,
         timeout: timedelta | float | None = None,
         deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
+        include_urls: bool = True,
         **kwargs: Any,
     ) -> None:
         timeout_name = "timeout"
@@ -95,6 +106,7 @@ class VideoTaskSensor(BaseSensorOperator):
         self.video_task_id = video_task_id
         self.videogen_conn_id = videogen_conn_id
         self.deferrable = deferrable
+        self.include_urls = include_urls
         self._last_status: VideoTaskStatus | None = None
         self._started_at: float | None = None
 
@@ -197,7 +209,8 @@ class VideoTaskSensor(BaseSensorOperator):
         # Logged again here because the triggerer's log of the wait is easy to lose.
         template = "Video task %s: wait ended with %s; task status %s; waited %s; video URL host %s. %s"
         (self.log.info if status == "success" else self.log.warning)(template, *facts)
-        return raise_for_event(event, "sensor")
+        finished = raise_for_event(event, "sensor")
+        return finished if self.include_urls else without_file_urls(finished)
 
     def _raise_soft(self, error: AirflowException) -> NoReturn:
         if self.soft_fail:

@@ -114,6 +114,9 @@ class ApiStyle:
     #: Seconds between two polls of a waiting task when the caller sets none: the service's own
     #: advice, or about as often as its answer can change.
     default_poll_interval: ClassVar[float] = 10.0
+    #: Hours the service keeps a finished task's file URLs valid, as it documents them; ``None`` where
+    #: it gives no one figure (an expired URL's message then says "the service's own lifetime").
+    url_lifetime_hours: ClassVar[float | None] = None
     #: Most task ids one batch query (:meth:`batch_query`) asks about; 0: the style has none, and
     #: waiting triggers share a poll only when they wait on the same task id.
     batch_query_size: ClassVar[int] = 0

@@ -42,6 +42,8 @@ class ContentsGenerations(ApiStyle):
     can_cancel = True
     #: The API document's own sample polls every 10 s.
     default_poll_interval = 10.0
+    # The query document: content.video_url and content.last_frame_url are valid 24 h.
+    url_lifetime_hours = 24
     statuses = STATUSES
     batch_query_size = 500
 

@@ -59,6 +59,8 @@ class DashScope(ApiStyle):
     cancel_method = "POST"
     #: DashScope's documentation advises polling every 15 s.
     default_poll_interval = 15.0
+    # Model Studio's video synthesis reference: output.video_url is signed for 24 hours.
+    url_lifetime_hours = 24
     statuses = STATUSES
     missing_task_statuses = frozenset({"unknown"})
     probe_task_id = NIL_UUID

@@ -75,6 +75,8 @@ class Fal(ApiStyle):
     statuses = STATUSES
     # fal advises no interval (its SDK polls every 0.1 s for short jobs); a video takes minutes.
     default_poll_interval = 5.0
+    # fal's media URLs live as long as the account's retention settings say: no one figure to name.
+    url_lifetime_hours = None
     probe_task_id = f"fal-ai/airflow-connection-test/requests/{NIL_UUID}"
     data_centers: ClassVar[tuple[DataCenter, ...]] = (
         DataCenter("fal", "fal.ai (queue.fal.run)", "https://queue.fal.run"),

@@ -75,6 +75,8 @@ class GeminiVeo(ApiStyle):
     no_cancel_reason = "the Gemini API cannot cancel a video generation"
     # Google advises no interval; its own examples poll every 10 s.
     default_poll_interval = 10.0
+    # The Gemini API's video generation guide: generated videos are kept on the server for 2 days.
+    url_lifetime_hours = 48
     probe_task_id = "models/airflow-connection-test/operations/airflow-connection-test"
     # An operation has no status field: "done" false (or absent) reads as running, and once done its
     # error or response says how it ended (the raw status is then None).

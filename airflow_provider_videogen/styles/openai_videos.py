@@ -81,6 +81,9 @@ class OpenAIVideos(ApiStyle):
             return False
         return all(text(item.get(name)) == text(body[name]) for name in ("seconds", "size") if name in body)
 
+    # Each video says its own lifetime (expires_at); the gateways document no one figure.
+    url_lifetime_hours = None
+
     def create_body(self, request: VideoGenerationRequest) -> dict[str, Any]:
         """``{"model", "prompt", "seconds"?, "size"?, "input_reference"?}`` plus any extra fields."""
         request.check()

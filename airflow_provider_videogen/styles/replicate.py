@@ -95,6 +95,9 @@ class Replicate(ApiStyle):
     # Replicate's SDK polls every 0.5 s; a video takes minutes and every read counts against the
     # 3000 requests a minute of the account: 5 s loses little.
     default_poll_interval = 5.0
+    # "Output files of predictions created through the API are deleted an hour after they finish"
+    # (Replicate's data retention page).
+    url_lifetime_hours = 1
     probe_task_id = "airflowconnectiontest00000"
     data_centers: ClassVar[tuple[DataCenter, ...]] = (
         DataCenter("replicate", "Replicate (api.replicate.com)", "https://api.replicate.com"),

@@ -63,6 +63,8 @@ class Runway(ApiStyle):
     cancellable_statuses = frozenset({VideoTaskStatus.QUEUED, VideoTaskStatus.RUNNING})
     #: Runway asks clients to poll "not more often than every 5 s".
     default_poll_interval = 5.0
+    # Runway's API reference: output URLs expire within 24-48 hours; the short end is the one to fetch by.
+    url_lifetime_hours = 24
     statuses = STATUSES
     probe_task_id = NIL_UUID
     data_centers = (DataCenter("runway", "Runway (api.dev.runwayml.com)", "https://api.dev.runwayml.com"),)

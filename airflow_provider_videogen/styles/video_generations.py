@@ -65,6 +65,8 @@ class VideoGenerations(ApiStyle):
     not_found_codes = frozenset({"task_not_exist"})
     #: The gateway refreshes a task from upstream about every 15 s: polling faster gains nothing.
     default_poll_interval = 15.0
+    # The file is the upstream service's (the gateway passes its URL on): its lifetime is the upstream's.
+    url_lifetime_hours = None
 
     def console_url(self, base_url: str, video_task_id: str) -> str | None:
         """new-api serves its web console's task log (every task of the account, by id) at ``/console/task``."""

@@ -125,6 +125,13 @@ def test_input_moderation_400_raises_at_once_with_the_api_code(sim, videogen_con
     assert len(sim.requests(target="create")) == 1
 
 
+def test_a_refused_create_names_the_one_video_task_it_would_have_made(sim, videogen_connection):
+    with pytest.raises(VideoGenAPIError) as caught:
+        hook().create_task(model=MODEL, prompt="something [sim:input-moderation]")
+    assert "Could not create a video task at " in str(caught.value)
+    assert "the video tasks" not in str(caught.value)
+
+
 def test_create_is_not_retried_after_a_timeout(sim, videogen_connection):
     videogen_connection(conn_id="vg_quick", timeout=0.3)
     sim.add_fault(kind="slow", target="create", delay=1.0)

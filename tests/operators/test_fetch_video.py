@@ -103,6 +103,23 @@ def test_without_destination_returns_the_task_dict_and_downloads_nothing(sim, vi
     assert sim.requests(target="download") == []
 
 
+@pytest.mark.parametrize("destination", [None, "folder"])
+@pytest.mark.parametrize("include_urls", [True, False])
+def test_the_return_value_holds_the_signed_file_urls_only_with_include_urls(
+    sim, videogen_connection, videos, include_urls, destination
+):
+    task_id = sim.add_task(queued_seconds=0, running_seconds=0, return_last_frame=True)
+    where = f"file://{videos}/" if destination else None
+    result = fetch(video_task_id=task_id, destination=where, include_last_frame=bool(where), include_urls=include_urls)
+    if include_urls:
+        assert "X-Signature=" in result["video_url"] and "X-Signature=" in result["last_frame_url"]
+    else:
+        assert result["video_url"] is None and result["last_frame_url"] is None
+        assert "X-Signature" not in json.dumps(result)  # nor in the raw answer, which holds them too
+    if where:
+        assert result["video_path"] == f"file://{videos}/{task_id}.mp4" and result["last_frame_path"]
+
+
 # ---- copies to file:// -----------------------------------------------------------------------
 
 
@@ -318,6 +335,35 @@ def test_expired_url_fails_saying_videos_must_be_fetched_within_24_hours(sim, vi
     assert isinstance(caught.value, AirflowFailException)
     assert len(sim.requests(target="download")) == 1  # refused URLs are not retried
     assert files_in(videos) == []
+
+
+@pytest.mark.parametrize(
+    ("api_style", "model", "lifetime"),
+    [
+        ("contents_generations", "doubao-seedance-1-0-pro-250528", "within 24 hours of generation"),
+        ("video_generations", "doubao-seedance-1-0-pro-250528", "within the service's own lifetime for them"),
+        ("openai_videos", "sora-2", "within the service's own lifetime for them"),
+        ("dashscope", "wan2.5-t2v-preview", "within 24 hours of generation"),
+        ("runway", "gen4.5", "within 24 hours of generation"),
+        ("gemini_veo", "veo-3.1-generate-preview", "within 48 hours of generation"),
+        ("fal", "fal-ai/kling-video/v2.1/master/text-to-video", "within the service's own lifetime for them"),
+        ("replicate", "google/veo-3", "within 1 hour of generation"),
+    ],
+)
+def test_an_expired_url_names_the_file_lifetime_of_the_connections_style(
+    sim, videogen_connection, videos, api_style, model, lifetime
+):
+    conn_id = videogen_connection(conn_id=f"vg_{api_style}", api_style=api_style)
+    # Created through the hook: each style's task id has its own shape (an operation name, a request path...).
+    task_id = VideoGenHook(conn_id).create_task(model=model, prompt="a fox [sim:queued=0] [sim:running=0]")
+    VideoGenHook(conn_id).get_task(task_id)  # the simulator's clock: the task has ended by its first read
+    # 404: a refusal of the URL itself on every style (a 401/403 of a route that takes the key is about the key).
+    sim.add_fault(kind="expired", target="download", status=404, times=0)
+
+    with pytest.raises(VideoURLExpiredError) as caught:
+        fetch(video_task_id=task_id, videogen_conn_id=conn_id, destination=f"file://{videos}/")
+
+    assert f"Generated files must be fetched {lifetime}; generate the video again." in str(caught.value)
 
 
 def test_the_file_host_never_receives_the_api_key(sim, videogen_connection, videos):
@@ -633,4 +679,15 @@ def test_a_quick_download_logs_no_progress(sim, videogen_connection, videos, cap
     with caplog.at_level(logging.INFO, logger="airflow_provider_videogen.video_download"):
         fetch(video_task_id=task_id, destination=f"file://{videos}/")
     assert download_progress_lines(caplog) == []
-    assert any(r.getMessage().startswith("Stored the video") for r in caplog.records)
+    assert any(r.getMessage().startswith("Landed file://") for r in caplog.records)
+
+
+def test_the_landed_line_starts_with_the_path_and_writes_the_size_with_thousands_separators(
+    sim, videogen_connection, videos, caplog
+):
+    task_id = sim.add_task(queued_seconds=0, running_seconds=0, video_size=2_555_123)
+    with caplog.at_level(logging.INFO, logger="airflow_provider_videogen.video_download"):
+        landed = fetch(video_task_id=task_id, destination=f"file://{videos}/")
+    (line,) = [r.getMessage() for r in caplog.records if r.getMessage().startswith("Landed ")]
+    assert line.startswith(f"Landed {landed['video_path']} (the video of video task {task_id}, 2,555,123 bytes, ")
+    assert line.endswith(f"sha256 {landed['sha256']}).")

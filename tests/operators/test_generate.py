@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 import time
@@ -68,6 +69,38 @@ def test_worker_mode_submits_once_waits_and_returns_the_task(sim, videogen_conne
     (create,) = sim.requests(target="create")
     assert create["body"]["resolution"] == "720p"
     assert create["body"]["return_last_frame"] is True
+
+
+def test_the_finished_line_says_once_that_the_task_succeeded_and_how_long_it_waited(
+    sim, videogen_connection, caplog, capsys
+):
+    with caplog.at_level(logging.INFO):
+        result = operator(prompt=quick()).execute(context())
+    (line,) = [line for line in operator_log(caplog, capsys) if "waited" in line]
+    assert f"Video task {result['id']} succeeded (waited " in line
+    assert line.count("succeeded") == 1 and "success" not in line
+
+
+def test_a_failed_generation_is_logged_in_one_sentence_with_the_wait(sim, videogen_connection, caplog, capsys):
+    with caplog.at_level(logging.INFO), pytest.raises(VideoGenerationFailedError):
+        operator(prompt=quick("[sim:fail] a fox")).execute(context())
+    (line,) = [line for line in operator_log(caplog, capsys) if "waited" in line]
+    assert "ended failed" in line and "OutputVideoSensitiveContentDetected" in line
+    # The event's own sentence, with the wait in it: not the status word, then the sentence again.
+    assert ": failed (waited" not in line and "(waited " in line
+
+
+@pytest.mark.parametrize("include_urls", [True, False])
+def test_the_return_value_holds_the_signed_file_urls_only_with_include_urls(sim, videogen_connection, include_urls):
+    result = operator(prompt=quick(), generation_params={"return_last_frame": True}, include_urls=include_urls).execute(
+        context()
+    )
+    assert result["status"] == "succeeded"
+    if include_urls:
+        assert "X-Signature=" in result["video_url"] and "X-Signature=" in result["last_frame_url"]
+    else:
+        assert result["video_url"] is None and result["last_frame_url"] is None
+        assert "/_files/" not in json.dumps(result)  # nor in the raw answer, which holds them too
 
 
 def test_without_waiting_the_id_is_returned_at_once(sim, videogen_connection):

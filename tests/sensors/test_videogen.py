@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+import json
 import logging
 import time
 from datetime import datetime, timedelta, timezone
@@ -229,6 +230,22 @@ def test_success_event_returns_the_task_read_again_with_its_signed_urls(sim, vid
     assert result["id"] == task_id
     assert "X-Signature=" in result["video_url"] and result["video_url"].startswith(sim.base_url)
     assert len(sim.requests(target="query")) == 1
+
+
+@pytest.mark.parametrize("include_urls", [True, False])
+def test_the_return_value_holds_the_signed_file_urls_only_with_include_urls(sim, videogen_connection, include_urls):
+    task_id = sim.add_task(final_status="succeeded", queued_seconds=0, running_seconds=0, return_last_frame=True)
+    success = event("success", video_task_id=task_id, task={**event("success")["task"], "id": task_id})
+    # Both ways a wait ends on the worker: the task found final before deferring, and the trigger's event.
+    found_final = make_sensor(task_id, include_urls=include_urls).execute(CONTEXT)
+    resumed = make_sensor(task_id, include_urls=include_urls).execute_complete(CONTEXT, event=success)
+    for result in (found_final, resumed):
+        assert (result["id"], result["status"]) == (task_id, "succeeded")
+        if include_urls:
+            assert "X-Signature=" in result["video_url"] and "X-Signature=" in result["last_frame_url"]
+        else:
+            assert result["video_url"] is None and result["last_frame_url"] is None
+            assert "/_files/" not in json.dumps(result)  # nor in the raw answer, which holds them too
 
 
 def test_success_event_for_a_task_no_longer_succeeded_is_a_clear_error(sim, videogen_connection):
