@@ -144,6 +144,10 @@ SAMPLE_TASK_IDS = [
     # fal: one request id under two apps, and apps whose parts join alike.
     *(f"{app}/requests/{_UUID}" for app in ("fal-ai/kling-video", "fal-ai/veo3", "a/b-c", "a-b/c")),
     "workflows/fal-ai/kling-video/requests/" + _UUID,
+    # replicate: prediction ids (26 lower-case letters and digits today).
+    "rrr4z55ocneqzikepnug6xezpe",
+    "gm3qorzdhgbfurvjtvhg6dckhu",
+    "a" * 26,
 ]
 
 
