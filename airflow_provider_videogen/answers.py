@@ -98,12 +98,17 @@ def _refusal(
         )
     if status in TRANSIENT_STATUSES or status >= 500:
         return VideoGenTransientError(
-            f"Could not {action} {where}: {detail}.",
+            _sentence(f"Could not {action} {where}: {detail}"),
             retry_after=style.retry_after(headers, decoded),
             empty_body=not body.strip(),
             **kwargs,
         )
-    return VideoGenAPIError(f"Could not {action} {where}: {detail}.", **kwargs)
+    return VideoGenAPIError(_sentence(f"Could not {action} {where}: {detail}"), **kwargs)
+
+
+def _sentence(text: str) -> str:
+    """End ``text`` with one full stop: an API's message often brings its own."""
+    return text if text.endswith((".", "!", "?")) else f"{text}."
 
 
 def _detail(

@@ -132,6 +132,13 @@ def test_a_refused_create_names_the_one_video_task_it_would_have_made(sim, video
     assert "the video tasks" not in str(caught.value)
 
 
+def test_an_api_message_ending_in_a_full_stop_ends_the_error_with_one(sim, videogen_connection):
+    with pytest.raises(VideoGenAPIError) as caught:
+        hook().create_task(model=MODEL, prompt="something [sim:input-moderation]")
+    assert caught.value.api_message and caught.value.api_message.endswith(".")
+    assert ".." not in str(caught.value) and str(caught.value).endswith(".")
+
+
 def test_create_is_not_retried_after_a_timeout(sim, videogen_connection):
     videogen_connection(conn_id="vg_quick", timeout=0.3)
     sim.add_fault(kind="slow", target="create", delay=1.0)
