@@ -299,10 +299,9 @@ class GenerateVideoOperator(BaseOperator):
     def _with_cost(self, finished: dict[str, Any]) -> dict[str, Any]:
         """Put the cost on the finished task (estimated from the request where the answer lacks usage); log it."""
         prices = self.hook.settings.prices
+        request = self.generation_request()
         if finished.get("cost") is None and prices.prices:
-            request = self.generation_request()
-            seconds = request.duration if request.duration is not None else None
-            cost = prices.cost_of(VideoTask.from_dict(finished), model=request.model, seconds=seconds)
+            cost = prices.cost_of(VideoTask.from_dict(finished), model=request.model, seconds=request.duration)
             finished["cost"] = cost.to_dict() if cost is not None else None
         cost_data = finished.get("cost")
         if cost_data is not None:
@@ -314,12 +313,16 @@ class GenerateVideoOperator(BaseOperator):
                 cost_data["basis"],
                 cost_data["computed"],
             )
+            return finished
+        model = finished.get("model") or request.model
+        price = prices.price_of(model)
+        if not prices.prices:
+            why = "the connection has no prices extra"
+        elif price is None:
+            why = f"no price for model {model!r} in the connection's prices extra"
         else:
-            self.log.info(
-                "Video task %s: its cost is not known (no price for model %s in the connection's prices extra).",
-                finished.get("id"),
-                finished.get("model") or self.model,
-            )
+            why = f"the service reported nothing its price counts, {price.describe()}"
+        self.log.info("Video task %s: its cost is not known (%s).", finished.get("id"), why)
         return finished
 
     def get_openlineage_facets_on_complete(self, task_instance: Any) -> Any:

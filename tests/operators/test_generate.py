@@ -757,7 +757,22 @@ def test_without_prices_the_cost_is_none_and_the_log_says_it_is_not_known(sim, v
     with caplog.at_level(logging.INFO):
         result = operator(prompt=quick()).execute(context())
     assert result["cost"] is None
-    assert any("its cost is not known" in line for line in operator_log(caplog, capsys))
+    assert any(
+        "its cost is not known (the connection has no prices extra)" in line for line in operator_log(caplog, capsys)
+    )
+
+
+def test_a_price_the_answer_gives_nothing_to_count_for_leaves_the_cost_unknown_and_says_why(
+    sim, videogen_connection, caplog, capsys
+):
+    conn_id = priced_connection(videogen_connection, "openai_videos", "sora-2", per_million_tokens="2.5")
+    with caplog.at_level(logging.INFO):
+        result = operator(videogen_conn_id=conn_id, model="sora-2", prompt=quick()).execute(context())
+    assert result["cost"] is None
+    assert any(
+        "its cost is not known (the service reported nothing its price counts, 2.5 USD per million tokens" in line
+        for line in operator_log(caplog, capsys)
+    )
 
 
 @pytest.mark.parametrize(
