@@ -299,9 +299,16 @@ class GenerateVideoOperator(BaseOperator):
     def _with_cost(self, finished: dict[str, Any]) -> dict[str, Any]:
         """Put the cost on the finished task (estimated from the request where the answer lacks usage); log it."""
         prices = self.hook.settings.prices
-        request = self.generation_request()
+        try:
+            request: VideoGenerationRequest | None = self.generation_request()
+        except VideoGenError:
+            request = None  # never fail a generation already paid for over its cost
         if finished.get("cost") is None and prices.prices:
-            cost = prices.cost_of(VideoTask.from_dict(finished), model=request.model, seconds=request.duration)
+            cost = prices.cost_of(
+                VideoTask.from_dict(finished),
+                model=request.model if request else self.model,
+                seconds=request.duration if request else None,
+            )
             finished["cost"] = cost.to_dict() if cost is not None else None
         cost_data = finished.get("cost")
         if cost_data is not None:
@@ -314,7 +321,7 @@ class GenerateVideoOperator(BaseOperator):
                 cost_data["computed"],
             )
             return finished
-        model = finished.get("model") or request.model
+        model = finished.get("model") or self.model
         price = prices.price_of(model)
         if not prices.prices:
             why = "the connection has no prices extra"
