@@ -170,6 +170,13 @@ def get_provider_info() -> dict[str, Any]:
                         "waiting on the same id share one poll. On by default; off: each task polls on its own.",
                         "schema": {"type": ["boolean", "null"], "default": True},
                     },
+                    "prices": {
+                        "label": "Prices",
+                        "description": 'Your prices per model, as JSON, for the cost of each video and max_cost: e.g. '
+                        '{"doubao-seedance-*": {"per_million_tokens": 2.5, "currency": "USD"}}. '
+                        f"See {_docs_link('cost', 'prices')}",
+                        "schema": {"type": ["string", "null"]},
+                    },
                 },
             }
         ],

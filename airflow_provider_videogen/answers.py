@@ -209,7 +209,7 @@ def read_task_payload(payload: Any, settings: VideoGenConnectionSettings, video_
             "front of the service can cause this: check the connection's base URL.",
             video_task_id=video_task_id,
         )
-    return task
+    return task.with_cost(settings.prices)
 
 
 def _json_kind(value: Any) -> str:

@@ -139,7 +139,7 @@ def _result_read(settings: VideoGenConnectionSettings, task: VideoTask, options:
         "read the result of",
         settings,
         task.id,
-        read=lambda payload: style.read_result(task, payload),
+        read=lambda payload: style.read_result(task, payload).with_cost(settings.prices),
         read_error=lambda error, headers: style.result_error(task, error, headers),
         **options,
     )

@@ -97,6 +97,14 @@ class VideoGenerationOutcomeUnknownError(VideoGenError, AirflowFailException):
     """
 
 
+class VideoGenerationOverBudgetError(VideoGenError, AirflowFailException):
+    """A generation's estimated cost is above ``max_cost``, or cannot be estimated; nothing was submitted.
+
+    Not retried: a retry would estimate the same. The message names the estimate, the cap and how
+    the estimate was computed (or why it could not be).
+    """
+
+
 class VideoGenNotSupportedError(VideoGenError):
     """The connection's API style has no such operation (e.g. cancelling on a video-generations gateway)."""
 

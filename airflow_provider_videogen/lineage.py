@@ -13,7 +13,7 @@ The datasets, in OpenLineage's naming:
   path, never the hidden temporary name the atomic write uses.
 
 The run facet ``videogen`` carries what was generated: ``model``, ``seed``, ``duration``,
-``resolution``, ``usage`` and the video task id.
+``resolution``, ``usage``, ``cost`` and the video task id.
 """
 
 from __future__ import annotations
@@ -40,6 +40,8 @@ class VideoGenerationRunFacet(RunFacet):
     :param duration: seconds of video.
     :param resolution: e.g. ``720p``.
     :param usage: the service's usage figures (tokens), as it reports them.
+    :param cost: what it cost, where known: ``amount`` (a decimal string), ``currency``, ``basis``
+        and ``computed`` (see :mod:`airflow_provider_videogen.cost`).
     """
 
     video_task_id: str
@@ -48,6 +50,7 @@ class VideoGenerationRunFacet(RunFacet):
     duration: float | None = None
     resolution: str | None = None
     usage: dict[str, Any] | None = None
+    cost: dict[str, Any] | None = None
 
 
 def generation_dataset(base_url: str, video_task_id: str) -> Any:
@@ -73,6 +76,7 @@ def run_facets(task: Mapping[str, Any]) -> dict[str, Any]:
         duration=task.get("duration"),
         resolution=task.get("resolution"),
         usage=dict(usage) if isinstance(usage, Mapping) else None,
+        cost=dict(cost) if isinstance(cost := task.get("cost"), Mapping) else None,
     )
     return {RUN_FACET_NAME: facet}
 

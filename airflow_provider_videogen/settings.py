@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import urlsplit
 
 from airflow_provider_videogen import _arguments, transport
+from airflow_provider_videogen.cost import Prices
 from airflow_provider_videogen.exceptions import VideoGenConfigurationError
 from airflow_provider_videogen.fairness import in_turns
 from airflow_provider_videogen.retry import RetryPolicy
@@ -72,6 +73,8 @@ class VideoGenConnectionSettings:
     :param coalesce_polls: waiting triggers of one event loop share their polls of this connection
         (extra ``coalesce_polls``, default true): one batch query per interval where the style has
         one, else one poll per task id. ``false``: every trigger polls its task on its own.
+    :param prices: the user's prices per model (extra ``prices``; see :mod:`airflow_provider_videogen.cost`),
+        which put a cost on every succeeded generation and let ``max_cost`` refuse one before it is paid.
     """
 
     conn_id: str
@@ -85,6 +88,7 @@ class VideoGenConnectionSettings:
     allow_private_file_hosts: bool = False
     style_options: Mapping[str, str] = field(default_factory=dict, hash=False)
     coalesce_polls: bool = True
+    prices: Prices = field(default_factory=Prices, hash=False)
 
     @classmethod
     def from_connection_fields(
@@ -130,6 +134,7 @@ class VideoGenConnectionSettings:
             allow_private_file_hosts=_flag(conn_id, "allow_private_file_hosts", extra.get("allow_private_file_hosts")),
             style_options=_style_options(conn_id, get_style(api_style), extra),
             coalesce_polls=_flag(conn_id, "coalesce_polls", extra.get("coalesce_polls"), default=True),
+            prices=Prices.parse(conn_id, extra.get("prices")),
         )
 
     @classmethod

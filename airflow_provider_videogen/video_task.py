@@ -6,9 +6,11 @@ import json
 import logging
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from enum import Enum
 from typing import Any
+
+from airflow_provider_videogen.cost import Cost, Prices
 
 log = logging.getLogger(__name__)
 
@@ -97,6 +99,8 @@ class VideoTask:
     :param generate_audio: whether the video has a sound track.
     :param progress: percentage done, when the API reports it.
     :param usage: token usage as the API reported it.
+    :param cost: what the generation cost, where it is known (see :mod:`airflow_provider_videogen.cost`):
+        set on a succeeded task read through a connection with a ``prices`` extra.
     :param raw: the whole answer, for anything the model does not name.
     """
 
@@ -122,12 +126,20 @@ class VideoTask:
     generate_audio: bool | None = None
     progress: int | None = None
     usage: dict[str, Any] = field(default_factory=dict)
+    cost: Cost | None = None
     raw: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def is_terminal(self) -> bool:
         """True once the task can no longer change."""
         return self.status.is_terminal
+
+    def with_cost(self, prices: Prices) -> VideoTask:
+        """Return the task with its ``cost`` where it succeeded and ``prices`` can price it, else the task as it is."""
+        if not prices.prices or self.cost is not None or self.status is not VideoTaskStatus.SUCCEEDED:
+            return self
+        cost = prices.cost_of(self)
+        return self if cost is None else replace(self, cost=cost)
 
     def to_dict(self, *, include_raw: bool = True) -> dict[str, Any]:
         """Return plain JSON-safe data (for XCom); :meth:`from_dict` reverses it.
@@ -137,6 +149,7 @@ class VideoTask:
         """
         data = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "raw" or include_raw}
         data["status"] = self.status.value
+        data["cost"] = self.cost.to_dict() if self.cost is not None else None
         data["is_terminal"] = self.is_terminal
         safe: dict[str, Any] = _json_safe(data)
         if not include_raw:
@@ -157,6 +170,8 @@ class VideoTask:
         kwargs = {k: v for k, v in data.items() if k in names}
         kwargs["status"] = VideoTaskStatus(kwargs.get("status") or VideoTaskStatus.UNKNOWN.value)
         kwargs["usage"] = dict(kwargs.get("usage") or {})
+        cost = kwargs.get("cost")
+        kwargs["cost"] = Cost.from_dict(cost) if isinstance(cost, Mapping) else None
         kwargs["raw"] = dict(kwargs.get("raw") or {})
         return cls(**kwargs)
 

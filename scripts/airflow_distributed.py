@@ -36,7 +36,7 @@ def preset_connection_env(simulator_url: str, api_key: str) -> dict[str, str]:
                 "conn_type": "videogen",
                 "host": simulator_url,
                 "password": api_key,
-                "extra": {"api_style": preset.api_style},
+                "extra": {"api_style": preset.api_style, **preset.extra},
             }
         )
         for preset in PRESETS

@@ -32,7 +32,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
 from typing import IO, Any
@@ -52,11 +52,13 @@ VIDEOS = "/tmp/videogen/videos/"  # the example DAGs' default destination
 
 @dataclass(frozen=True)
 class Preset:
-    """A connection the launchers write, pointing at the simulator: one per API style an example DAG uses."""
+    """A connection the launchers write, pointing at the simulator: one per connection an example DAG uses."""
 
     conn_id: str
     api_style: str
     description: str
+    #: Extras beyond ``api_style`` (e.g. the ``prices`` an example's cost cap needs).
+    extra: Mapping[str, Any] = field(default_factory=dict)
 
 
 # The one list: make airflow writes these, make distributed defines them, and the banners print them.
@@ -69,6 +71,13 @@ PRESETS = (
     Preset("videogen_dashscope", "dashscope", "DashScope style (Alibaba Cloud's Wan models)"),
     Preset("videogen_fal", "fal", "fal style (fal.ai's queue: Kling, Veo, Wan...)"),
     Preset("videogen_replicate", "replicate", "Replicate style (Replicate's predictions: Veo, Kling, Wan...)"),
+    Preset(
+        "videogen_priced",
+        "contents_generations",
+        "contents generations style with prices (the draft-then-final example's cost caps)",
+        # Made-up prices for the simulator: set your own for a real service (prices change).
+        {"prices": {"doubao-seedance-*": {"per_million_tokens": 2.5, "currency": "USD"}}},
+    ),
 )
 EXAMPLE_DAG = "videogen_generate_and_fetch"
 READY_TIMEOUT = 300.0
@@ -162,7 +171,7 @@ def preset_connections(simulator_url: str, api_key: str) -> dict[str, dict[str, 
         preset.conn_id: {
             **common,
             "description": f"The bundled simulator, {preset.description}. Written by make airflow at each start.",
-            "extra": json.dumps({**dict.fromkeys(fields), "api_style": preset.api_style}),
+            "extra": json.dumps({**dict.fromkeys(fields), "api_style": preset.api_style, **preset.extra}),
         }
         for preset in PRESETS
     }

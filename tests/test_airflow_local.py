@@ -107,6 +107,7 @@ def test_preset_connections_are_importable_and_point_at_the_simulator(tmp_path):
         "videogen_dashscope",
         "videogen_fal",
         "videogen_replicate",
+        "videogen_priced",
     }
     styles = {}
     for conn_id, conn in connections.items():
@@ -123,7 +124,12 @@ def test_preset_connections_are_importable_and_point_at_the_simulator(tmp_path):
         "videogen_dashscope": "dashscope",
         "videogen_fal": "fal",
         "videogen_replicate": "replicate",
+        "videogen_priced": "contents_generations",
     }
+    priced = VideoGenConnectionSettings.from_connection(
+        connections["videogen_priced"], connections["videogen_priced"].extra_dejson
+    )
+    assert priced.prices.currency == "USD"  # the draft-then-final example's cost caps need prices
 
 
 def example_dag_connections() -> set[str]:

@@ -97,3 +97,11 @@ def test_the_help_under_data_center_and_api_style_is_a_short_hint_linking_to_its
     assert len(description) <= 160 and "\n" not in description, description
     assert description.endswith(f"connection.md#{anchor}") or description.endswith(f"connection/#{anchor}")
     assert anchor in heading_anchors(CONNECTION_PAGE.read_text())
+
+
+def test_prices_are_offered_as_json_text_with_a_link_to_the_cost_page(videogen_form):
+    field = videogen_form.extra_fields["prices"]
+    description = (field if isinstance(field, dict) else field.dump())["description"]
+    assert '"per_million_tokens"' in description and "max_cost" in description
+    assert description.endswith("cost.md#prices") or description.endswith("cost/#prices")
+    assert "prices" in heading_anchors((CONNECTION_PAGE.parent / "cost.md").read_text())

@@ -258,3 +258,48 @@ def test_provider_info_matches_airflow_schema():
 
     schema = json.loads(importlib.resources.files("airflow").joinpath("provider_info.schema.json").read_text())
     jsonschema.validate(get_provider_info(), schema)
+
+
+def test_the_prices_extra_is_read_as_a_mapping_or_as_its_json_text():
+    entry = {"seedance-*": {"per_million_tokens": 2.5, "currency": "USD"}}
+    for value in (entry, json.dumps(entry)):
+        (price,) = resolve(prices=value).prices.prices
+        assert (price.model, price.unit, str(price.amount), price.currency) == (
+            "seedance-*",
+            "per_million_tokens",
+            "2.5",
+            "USD",
+        )
+    assert resolve().prices.prices == ()
+
+
+@pytest.mark.parametrize(
+    ("value", "named"),
+    [
+        ("{not json", "not valid JSON"),
+        ([1, 2], "not a mapping of models to prices"),
+        ({"": {"per_video": 1, "currency": "USD"}}, "empty model key"),
+        ({"m": 0.5}, "entry 'm' is float, not a mapping"),
+        ({"m": {"per_vid": 1, "currency": "USD"}}, "entry 'm' has unknown field(s) 'per_vid'"),
+        (
+            {"m": {"currency": "USD"}},
+            "entry 'm' must set exactly one of per_second, per_million_tokens, per_video (it sets none)",
+        ),
+        ({"m": {"per_video": 1, "per_second": 1, "currency": "USD"}}, "entry 'm' must set exactly one"),
+        ({"m": {"per_video": 1}}, "entry 'm' has currency=None"),
+        ({"m": {"per_video": 1, "currency": "US dollars"}}, "entry 'm' has currency='US dollars'"),
+        ({"m": {"per_video": -1, "currency": "USD"}}, "entry 'm' has per_video=-1, which is negative"),
+        ({"m": {"per_video": "cheap", "currency": "USD"}}, "entry 'm' has per_video='cheap', which is not a number"),
+        ({"m": {"per_video": "NaN", "currency": "USD"}}, "entry 'm' has per_video='NaN', which is not finite"),
+        ({"m": {"per_video": True, "currency": "USD"}}, "entry 'm' has per_video=True, which is a bool"),
+        (
+            {"a": {"per_video": 1, "currency": "USD"}, "b": {"per_video": 1, "currency": "CNY"}},
+            "more than one currency (CNY, USD)",
+        ),
+    ],
+)
+def test_a_bad_prices_extra_is_refused_naming_the_model_and_the_field(value, named):
+    with pytest.raises(VideoGenConfigurationError) as caught:
+        resolve(prices=value)
+    assert named in str(caught.value)
+    assert "Connection 'my_videogen'" in str(caught.value)

@@ -34,6 +34,7 @@ def test_every_example_dag_parses_without_import_errors():
         "videogen_land_videos",
         "videogen_use_landed_videos",
         "videogen_review_and_publish",
+        "videogen_draft_then_final",
     }
     for dag in bag.dags.values():
         assert dag.doc_md, f"{dag.dag_id} has no documentation"
@@ -279,3 +280,42 @@ def test_landed_videos_become_asset_events_through_the_alias(load_dag_file, sim,
         assert extra["duration"] == 5
         assert extra["last_frame_path"] == (tmp_path / f"{video.stem}.png").as_uri()
         assert "?" not in json.dumps(extra)  # no signed URL
+
+
+DRAFT_PRICES = {"doubao-seedance-*": {"per_million_tokens": "2.5", "currency": "USD"}}
+
+
+def test_draft_then_final_renders_the_full_video_after_the_draft_and_reports_each_steps_cost(
+    load_dag_file, sim, videogen_connection, tmp_path
+):
+    videogen_connection(conn_id="videogen_priced", prices=DRAFT_PRICES)
+    dag = load_dag_file(EXAMPLES / "example_videogen_draft_then_final.py").dag
+    run = dag.test(run_conf={"prompt": quick("a lighthouse"), "destination": tmp_path.as_uri() + "/"})
+    assert run.state == "success"
+    draft_create, final_create = sim.requests(target="create")
+    assert (draft_create["body"]["resolution"], draft_create["body"]["duration"]) == ("480p", 3)
+    assert (final_create["body"]["resolution"], final_create["body"]["duration"]) == ("1080p", 5)
+    tis = {ti.task_id: ti for ti in run.get_task_instances()}
+    draft = tis["draft"].xcom_pull(task_ids="draft")
+    assert final_create["body"]["seed"] == draft["seed"]  # the final render keeps the draft's composition
+    (video,) = tmp_path.glob("*.mp4")
+    assert sha256_of(video) == sim.get_task(video.stem)["video_sha256"]
+    costs = tis["report_costs"].xcom_pull(task_ids="report_costs")
+    for step in ("draft", "final"):
+        assert costs[step]["basis"] == "priced" and costs[step]["currency"] == "USD"
+        assert "tokens reported x 2.5 USD per million tokens" in costs[step]["computed"]
+    assert float(costs["draft"]["amount"]) < 0.10 < float(costs["final"]["amount"]) < 1.00
+
+
+def test_draft_then_final_pays_for_the_draft_only_when_the_check_stops_it(
+    load_dag_file, sim, videogen_connection, tmp_path
+):
+    videogen_connection(conn_id="videogen_priced", prices=DRAFT_PRICES)
+    dag = load_dag_file(EXAMPLES / "example_videogen_draft_then_final.py").dag
+    conf = {"prompt": quick("a lighthouse"), "destination": tmp_path.as_uri() + "/", "render_final": False}
+    run = dag.test(run_conf=conf)
+    assert run.state == "success"
+    states = {ti.task_id: ti.state for ti in run.get_task_instances()}
+    assert (states["draft"], states["final"], states["fetch"]) == ("success", "skipped", "skipped")
+    assert len(sim.requests(target="create")) == 1
+    assert list(tmp_path.glob("*.mp4")) == []

@@ -21,6 +21,7 @@ def test_a_dag_run_reports_the_generation_and_the_landed_files_to_openlineage(
     load_dag_file, sim, videogen_connection, tmp_path
 ):
     load_dag_file(DAG_FILE)
+    videogen_connection(prices={"doubao-seedance-*": {"per_million_tokens": "2.5", "currency": "USD"}})
     events_file = tmp_path / "lineage" / "events.jsonl"
     events_file.parent.mkdir()
     videos = tmp_path / "videos"
@@ -55,6 +56,8 @@ def test_a_dag_run_reports_the_generation_and_the_landed_files_to_openlineage(
         "720p",
     )
     assert facet["duration"] == 5 and "seed" in facet and facet["usage"]
+    tokens = facet["usage"]["completion_tokens"]
+    assert facet["cost"]["basis"] == "priced" and f"{tokens} tokens reported" in facet["cost"]["computed"]
 
     fetch = complete["fetch"]
     assert [{"namespace": d["namespace"], "name": d["name"]} for d in fetch["inputs"]] == [generation]
@@ -63,5 +66,6 @@ def test_a_dag_run_reports_the_generation_and_the_landed_files_to_openlineage(
         ("file", str(video.with_suffix(".png"))),
     ]
     assert fetch["run"]["facets"]["videogen"]["video_task_id"] == video_task_id
+    assert fetch["run"]["facets"]["videogen"]["cost"] == facet["cost"]
     text = events_file.read_text()
     assert ".part" not in text and "?" not in json.dumps([fetch["outputs"], generate["outputs"]])

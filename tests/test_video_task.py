@@ -272,3 +272,16 @@ def test_to_dict_keeps_a_small_answer_and_leaves_a_bloated_one_out():
     assert data["raw"] == {}
     assert len(json.dumps(data)) < 4_000
     assert data["video_url"] == small.video_url  # everything the model names is still there
+
+
+def test_a_tasks_cost_goes_to_json_and_back_exactly():
+    from decimal import Decimal
+
+    from airflow_provider_videogen.cost import Cost
+
+    cost = Cost(Decimal("0.27225"), "USD", "priced", "108900 tokens reported x 2.5 USD per million tokens")
+    task = VideoTask(id="cgt-1", status=VideoTaskStatus.SUCCEEDED, cost=cost)
+    data = json.loads(json.dumps(task.to_dict()))
+    assert data["cost"] == {"amount": "0.27225", "currency": "USD", "basis": "priced", "computed": cost.computed}
+    assert VideoTask.from_dict(data).cost == cost
+    assert VideoTask(id="cgt-1", status=VideoTaskStatus.SUCCEEDED).to_dict()["cost"] is None

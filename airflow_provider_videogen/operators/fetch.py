@@ -84,7 +84,8 @@ class FetchVideoOperator(BaseOperator):
     asset named by its own URI (``s3://bucket/videos/2026-01-01/<id>.mp4``), added through the
     alias, and a DAG with ``schedule=AssetAlias("videogen_videos")`` runs when videos arrive. Each
     event's ``extra`` holds ``video_task_id``, ``model``, ``video_path``, ``sha256``, ``size_bytes``,
-    ``duration`` and ``last_frame_path`` (see :func:`asset_event_extra`). Without ``destination``
+    ``duration``, ``last_frame_path`` and ``cost`` (see :func:`asset_event_extra`; ``None`` without a
+    ``prices`` extra on the connection). Without ``destination``
     nothing lands and no extra is added.
     """
 
@@ -135,6 +136,8 @@ class FetchVideoOperator(BaseOperator):
             retry_policy=self.http_retry_policy,
         )
         landed = self._landing.land(task, hook.settings).to_xcom()
+        if task.cost is not None:
+            self.log.info("Video task %s cost %s.", task.id, task.cost)
         if not self.include_urls:
             landed = without_file_urls(landed)
         if self.destination is None:
@@ -161,7 +164,16 @@ class FetchVideoOperator(BaseOperator):
 
 
 #: The keys of the landed result that each asset event's ``extra`` carries.
-ASSET_EXTRA_KEYS = ("video_task_id", "model", "video_path", "sha256", "size_bytes", "duration", "last_frame_path")
+ASSET_EXTRA_KEYS = (
+    "video_task_id",
+    "model",
+    "video_path",
+    "sha256",
+    "size_bytes",
+    "duration",
+    "last_frame_path",
+    "cost",
+)
 
 
 def asset_event_extra(landed: Mapping[str, Any]) -> dict[str, Any]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta, timezone
+from decimal import Decimal, InvalidOperation
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
@@ -13,6 +14,7 @@ from airflow.sdk import BaseOperator
 from airflow_provider_videogen import _arguments
 from airflow_provider_videogen._compat import conf
 from airflow_provider_videogen._errors import refused
+from airflow_provider_videogen.cost import CostUnknown
 from airflow_provider_videogen.events import (
     event_payload,
     final_event_payload,
@@ -21,18 +23,21 @@ from airflow_provider_videogen.events import (
     validate_event,
     without_file_urls,
 )
-from airflow_provider_videogen.exceptions import VideoGenError, VideoGenNotSupportedError
+from airflow_provider_videogen.exceptions import (
+    VideoGenerationOverBudgetError,
+    VideoGenError,
+    VideoGenNotSupportedError,
+)
 from airflow_provider_videogen.generation_request import VideoGenerationRequest
 from airflow_provider_videogen.hooks.videogen import RetryPolicy, VideoGenHook
 from airflow_provider_videogen.links import VideoServiceConsoleLink, note_console_link
 from airflow_provider_videogen.operators.submit_once import SubmitOnce
 from airflow_provider_videogen.retry import POLL_SCHEDULE
 from airflow_provider_videogen.triggers.videogen import VideoTaskTrigger, deferral_timeout
+from airflow_provider_videogen.video_task import VideoTask
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
-
-    from airflow_provider_videogen.video_task import VideoTask
 
 
 class GenerateVideoOperator(BaseOperator):
@@ -94,6 +99,18 @@ class GenerateVideoOperator(BaseOperator):
         they expire. ``False`` returns them as ``None`` (and leaves out the ``raw`` answer, which
         holds them too). ``FetchVideoOperator`` lands the video all the same: it reads the task
         again for them.
+    :param max_cost: the most this generation may cost, in the currency of the connection's ``prices``
+        extra (a number, or its text, e.g. ``"0.50"``). Before the create call the request's cost is
+        estimated from the model's price (per video; per second times ``duration``; per million
+        tokens times the tokens its size and length make); above the cap, or with no price known for
+        the model, the task fails without a retry
+        (:class:`~airflow_provider_videogen.exceptions.VideoGenerationOverBudgetError`) and nothing is
+        paid. ``None`` (the default): no cap.
+
+    **Cost.** With a ``prices`` extra on the connection, the returned task has a ``cost``
+    (``amount`` as a decimal string, ``currency``, ``basis``, ``computed``): ``priced`` from the
+    usage the service reported, else ``estimated`` from the request; each finished generation logs
+    one line with it. See :mod:`airflow_provider_videogen.cost`.
     """
 
     template_fields: Sequence[str] = (
@@ -128,6 +145,7 @@ class GenerateVideoOperator(BaseOperator):
         deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
         http_retry_policy: RetryPolicy | None = None,
         include_urls: bool = True,
+        max_cost: float | Decimal | str | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -136,6 +154,7 @@ class GenerateVideoOperator(BaseOperator):
         # (Neither is a template field, so neither can be a Jinja string.)
         self.poll_interval = None if poll_interval is None else _arguments.seconds("poll_interval", poll_interval)
         self.timeout = None if timeout is None else _arguments.seconds("timeout", timeout)
+        self.max_cost = None if max_cost is None else _max_cost(max_cost)
         self.model = model
         self.prompt = prompt
         self.image_urls = image_urls
@@ -233,7 +252,29 @@ class GenerateVideoOperator(BaseOperator):
     def _reconnect_or_submit(self, context: Context) -> tuple[str, VideoTask | None]:
         """Return the id of this task's generation: the one an earlier try submitted, if usable, else a new one."""
         cancel = self._cancel_if_queued if self.cancel_on_kill else None
-        return self._submit_once.reconnect_or_submit(context, self.generation_request, cancel)
+        return self._submit_once.reconnect_or_submit(context, self._request_within_budget, cancel)
+
+    def _request_within_budget(self) -> VideoGenerationRequest:
+        """Build the request about to be submitted; with ``max_cost``, refuse it when its estimate is above the cap."""
+        request = self.generation_request()
+        if self.max_cost is None:
+            return request
+        prices = self.hook.settings.prices
+        cap = f"max_cost={self.max_cost} {prices.currency or ''}".rstrip()
+        try:
+            estimate = prices.estimate(request)
+        except CostUnknown as error:
+            raise VideoGenerationOverBudgetError(
+                f"Not submitting: {cap} is set, but the cost of this generation cannot be estimated: {error}. "
+                f"Set the price in the prices extra of connection {self.videogen_conn_id!r}, or drop max_cost."
+            ) from None
+        if estimate.amount > self.max_cost:
+            raise VideoGenerationOverBudgetError(
+                f"Not submitting: the estimated cost, {estimate.to_dict()['amount']} {estimate.currency} "
+                f"({estimate.computed}), is above {cap}. Ask for less (a shorter or smaller video) or raise max_cost."
+            )
+        self.log.info("Estimated cost %s, within %s: submitting.", estimate, cap)
+        return request
 
     def _poll_interval(self) -> float:
         """Return the interval asked for, else the one the connection's style advises."""
@@ -268,9 +309,45 @@ class GenerateVideoOperator(BaseOperator):
         (self.log.info if status == "success" else self.log.warning)("%s (waited %s).", sentence, waited)
         if status == "timeout" and self.cancel_on_kill:
             self._cancel_if_queued(video_task_id, reason="the deadline passed")
-        finished = raise_for_event(event, "operator")
+        finished = self._with_cost(raise_for_event(event, "operator"))
         self._finished = finished if self.include_urls else without_file_urls(finished)
         return self._finished
+
+    def _with_cost(self, finished: dict[str, Any]) -> dict[str, Any]:
+        """Put the cost on the finished task (estimated from the request where the answer lacks usage); log it."""
+        prices = self.hook.settings.prices
+        try:
+            request: VideoGenerationRequest | None = self.generation_request()
+        except VideoGenError:
+            request = None  # never fail a generation already paid for over its cost
+        if finished.get("cost") is None and prices.prices:
+            cost = prices.cost_of(
+                VideoTask.from_dict(finished),
+                model=request.model if request else self.model,
+                seconds=request.duration if request else None,
+            )
+            finished["cost"] = cost.to_dict() if cost is not None else None
+        cost_data = finished.get("cost")
+        if cost_data is not None:
+            self.log.info(
+                "Video task %s cost %s %s (%s: %s).",
+                finished.get("id"),
+                cost_data["amount"],
+                cost_data["currency"],
+                cost_data["basis"],
+                cost_data["computed"],
+            )
+            return finished
+        model = finished.get("model") or self.model
+        price = prices.price_of(model)
+        if not prices.prices:
+            why = "the connection has no prices extra"
+        elif price is None:
+            why = f"no price for model {model!r} in the connection's prices extra"
+        else:
+            why = f"the service reported nothing its price counts, {price.describe()}"
+        self.log.info("Video task %s: its cost is not known (%s).", finished.get("id"), why)
+        return finished
 
     def get_openlineage_facets_on_complete(self, task_instance: Any) -> Any:
         """OpenLineage: the generation made (output, named by the service's base URL and the task id) and the run facet.
@@ -319,6 +396,20 @@ def _checked_generation_params(generation_params: Mapping[str, Any] | None) -> d
         whole = isinstance(number, float) and number.is_integer() and not isinstance(value, float)
         params[name] = int(number) if whole else number
     return params
+
+
+def _max_cost(value: Any) -> Decimal:
+    """Read ``max_cost``: a number, or its text, that is finite and not negative (exactly, as a Decimal)."""
+    try:
+        cap = None if isinstance(value, bool) else Decimal(str(value).strip())
+    except InvalidOperation:
+        cap = None
+    if cap is None or not cap.is_finite() or cap < 0:
+        raise refused(
+            f"max_cost must be an amount of 0 or more in the currency of the connection's prices extra, "
+            f"such as 0.5 or '0.50'; got {value!r}."
+        )
+    return cap
 
 
 def _timeout_payload(video_task_id: str, task: VideoTask, end_time: float) -> dict[str, Any]:

@@ -8,6 +8,7 @@ When a test fails, the tail of every running service's output is added to its re
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Generator, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -116,6 +117,10 @@ def _e2e_deployment(start_deployment: StartDeployment, e2e_simulator: SimulatorS
             **simulator.conn_env("videogen_openai", api_style="openai_videos"),
             **simulator.conn_env("videogen_fal", api_style="fal"),
             **simulator.conn_env("videogen_replicate", api_style="replicate"),
+            # The draft-then-final example caps each step's cost: its connection has prices.
+            "AIRFLOW_CONN_VIDEOGEN_PRICED": _with_prices(
+                simulator.connection_json(), {"doubao-seedance-*": {"per_million_tokens": 2.5, "currency": "USD"}}
+            ),
         },
         # As make airflow has it: the connection form's Test button works.
         config={"core": {"test_connection": "Enabled"}},
@@ -123,6 +128,13 @@ def _e2e_deployment(start_deployment: StartDeployment, e2e_simulator: SimulatorS
         service_env={"triggerer": {"PYTHONASYNCIODEBUG": "1"}},
         name="e2e-airflow",
     )
+
+
+def _with_prices(connection_json: str, prices: Mapping[str, Any]) -> str:
+    """Return the connection (JSON, as in ``AIRFLOW_CONN_...``) with a ``prices`` extra."""
+    connection = json.loads(connection_json)
+    connection["extra"]["prices"] = dict(prices)
+    return json.dumps(connection)
 
 
 @pytest.fixture

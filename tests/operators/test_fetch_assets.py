@@ -39,6 +39,7 @@ def test_a_fixed_destination_fills_the_extra_of_its_plain_asset_outlet(sim, vide
         "size_bytes": landed["size_bytes"],
         "duration": landed["duration"],
         "last_frame_path": landed["last_frame_path"],
+        "cost": None,  # the connection has no prices
     }
     assert landed["video_path"] == (tmp_path / f"{landed['id']}.mp4").as_uri()
 
@@ -58,3 +59,15 @@ def test_a_plain_asset_that_does_not_hold_the_video_is_named_in_a_warning(
     # The operator's log is the task's (structlog): it goes to the captured output outside a task run.
     land(sim, tmp_path.as_uri() + "/", [Asset("s3://bucket/other/")])
     assert "The outlet asset s3://bucket/other does not contain the landed video" in capsys.readouterr().out
+
+
+def test_the_asset_event_and_the_return_value_carry_the_videos_cost(sim, videogen_connection, tmp_path: Path, capsys):
+    videogen_connection(prices={"doubao-seedance-*": {"per_million_tokens": "2.5", "currency": "USD"}})
+    alias = AssetAlias("videos")
+    landed, events = land(sim, tmp_path.as_uri() + "/", [alias])
+    [event] = events[alias].asset_alias_events
+    tokens = landed["usage"]["completion_tokens"]
+    assert landed["cost"]["basis"] == "priced" and landed["cost"]["currency"] == "USD"
+    assert f"{tokens} tokens reported" in landed["cost"]["computed"]
+    assert event.extra["cost"] == landed["cost"]
+    assert f"Video task {landed['id']} cost {landed['cost']['amount']} USD (priced" in capsys.readouterr().out

@@ -7,6 +7,7 @@ import logging
 import threading
 import time
 from datetime import timedelta
+from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -16,6 +17,7 @@ from airflow_provider_videogen.exceptions import (
     VideoGenConfigurationError,
     VideoGenerationFailedError,
     VideoGenerationNotSavedError,
+    VideoGenerationOverBudgetError,
     VideoGenError,
     VideoGenTransientError,
 )
@@ -730,3 +732,115 @@ def test_the_worker_wait_caps_a_poll_hint_like_the_trigger(videogen_connection, 
     monkeypatch.setattr(op, "_reconnect_or_submit", lambda ctx: ("cgt-1", None))
     op.execute(context())
     assert sleeps == [POLL_SCHEDULE.max_retry_after] == [VideoTaskTrigger.max_retry_after]
+
+
+# ---- cost ----
+
+COST_MODELS = {**STYLE_MODELS, "fal": "fal-ai/matrix-model"}
+#: The styles whose answers report the video's seconds (the others' cost per second is an estimate).
+REPORTS_SECONDS = {"contents_generations", "video_generations", "openai_videos", "dashscope"}
+
+
+def priced_connection(videogen_connection, api_style: str, model: str, **price: Any) -> str:
+    return videogen_connection(conn_id="vg_priced", api_style=api_style, prices={model: {**price, "currency": "USD"}})
+
+
+@pytest.mark.parametrize("api_style", sorted(COST_MODELS))
+def test_every_style_prices_a_generation_per_second_from_the_seconds_reported_else_asked(
+    sim, videogen_connection, caplog, capsys, api_style
+):
+    model = COST_MODELS[api_style]
+    conn_id = priced_connection(videogen_connection, api_style, model, per_second="0.05")
+    with caplog.at_level(logging.INFO):
+        result = operator(
+            videogen_conn_id=conn_id, model=model, prompt=quick(), generation_params={"duration": 8}
+        ).execute(context())
+    basis = "priced" if api_style in REPORTS_SECONDS else "estimated"
+    assert result["cost"] == {
+        "amount": "0.4",
+        "currency": "USD",
+        "basis": basis,
+        "computed": f"8 s {'reported' if basis == 'priced' else 'asked'} x 0.05 USD per second (price {model!r})",
+    }
+    (line,) = [line for line in operator_log(caplog, capsys) if f"Video task {result['id']} cost" in line]
+    assert "0.4 USD" in line and basis in line
+
+
+@pytest.mark.parametrize("api_style", sorted(COST_MODELS))
+def test_every_style_prices_a_generation_per_video(sim, videogen_connection, api_style):
+    model = COST_MODELS[api_style]
+    conn_id = priced_connection(videogen_connection, api_style, model, per_video="0.35")
+    result = operator(videogen_conn_id=conn_id, model=model, prompt=quick()).execute(context())
+    assert (result["cost"]["amount"], result["cost"]["basis"]) == ("0.35", "priced")
+
+
+@pytest.mark.parametrize("api_style", ["contents_generations", "video_generations"])
+def test_contents_generations_are_priced_by_the_tokens_the_service_reported(sim, videogen_connection, api_style):
+    conn_id = priced_connection(videogen_connection, api_style, "doubao-seedance-*", per_million_tokens="2.5")
+    result = operator(
+        videogen_conn_id=conn_id, prompt=quick(), generation_params={"duration": 5, "resolution": "720p"}
+    ).execute(context())
+    tokens = result["usage"]["completion_tokens"]  # a gateway passes the upstream task's usage on
+    assert result["cost"]["basis"] == "priced"
+    assert Decimal(result["cost"]["amount"]) == Decimal(tokens) * Decimal("2.5") / 1_000_000
+    assert f"{tokens} tokens reported" in result["cost"]["computed"]
+
+
+def test_without_prices_the_cost_is_none_and_the_log_says_it_is_not_known(sim, videogen_connection, caplog, capsys):
+    with caplog.at_level(logging.INFO):
+        result = operator(prompt=quick()).execute(context())
+    assert result["cost"] is None
+    assert any(
+        "its cost is not known (the connection has no prices extra)" in line for line in operator_log(caplog, capsys)
+    )
+
+
+def test_a_price_the_answer_gives_nothing_to_count_for_leaves_the_cost_unknown_and_says_why(
+    sim, videogen_connection, caplog, capsys
+):
+    conn_id = priced_connection(videogen_connection, "openai_videos", "sora-2", per_million_tokens="2.5")
+    with caplog.at_level(logging.INFO):
+        result = operator(videogen_conn_id=conn_id, model="sora-2", prompt=quick()).execute(context())
+    assert result["cost"] is None
+    assert any(
+        "its cost is not known (the service reported nothing its price counts, 2.5 USD per million tokens" in line
+        for line in operator_log(caplog, capsys)
+    )
+
+
+@pytest.mark.parametrize(
+    ("prices", "generation_params", "named"),
+    [
+        ({MODEL: {"per_second": "0.2", "currency": "USD"}}, {"duration": 10}, "estimated cost, 2 USD (10 s x 0.2 USD"),
+        ({"veo-*": {"per_video": "1", "currency": "USD"}}, {"duration": 5}, "no price for model"),
+        ({MODEL: {"per_second": "0.2", "currency": "USD"}}, {}, "set generation_params duration"),
+        (None, {"duration": 5}, "no price for model"),
+    ],
+)
+def test_max_cost_refuses_before_anything_is_paid(sim, videogen_connection, prices, generation_params, named):
+    conn_id = videogen_connection(conn_id="vg_capped", **({"prices": prices} if prices else {}))
+    op = operator(videogen_conn_id=conn_id, prompt=quick(), generation_params=generation_params, max_cost="1.50")
+    with pytest.raises(VideoGenerationOverBudgetError) as caught:
+        op.execute(context())
+    assert isinstance(caught.value, AirflowFailException)  # not retried: a retry estimates the same
+    assert named in str(caught.value) and "max_cost=1.50" in str(caught.value)
+    assert sim.requests(target="create") == []
+
+
+def test_max_cost_lets_a_generation_within_the_cap_through(sim, videogen_connection, caplog, capsys):
+    conn_id = videogen_connection(conn_id="vg_capped", prices={MODEL: {"per_second": "0.2", "currency": "USD"}})
+    with caplog.at_level(logging.INFO):
+        result = operator(
+            videogen_conn_id=conn_id, prompt=quick(), generation_params={"duration": 5}, max_cost=1
+        ).execute(context())
+    assert result["cost"]["amount"] == "1"  # 5 s reported x 0.2
+    assert len(sim.requests(target="create")) == 1
+    assert any(
+        "Estimated cost 1 USD" in line and "within max_cost=1 USD" in line for line in operator_log(caplog, capsys)
+    )
+
+
+@pytest.mark.parametrize("max_cost", [-1, "cheap", float("nan"), True])
+def test_a_bad_max_cost_is_refused_when_the_dag_is_parsed(max_cost):
+    with pytest.raises(VideoGenConfigurationError, match="max_cost must be an amount"):
+        operator(max_cost=max_cost)
