@@ -243,11 +243,14 @@ class VideoGenHook(BaseHook):
             settings,
             json_body=settings.style.create_body(request),
             uploads=settings.style.create_uploads(request),
-            retry_if=surely_not_taken,
+            # A service that honours an idempotency token answers a repeated create with the same task.
+            retry_if=None if settings.style.idempotent_create else surely_not_taken,
         )
         try:
             answer = self._client.send(call).value
         except VideoGenTransientError as error:
+            if settings.style.idempotent_create:
+                raise  # a retry of the task repeats the create with the same token: it cannot pay twice
             raise maybe_created(error) from None
         video_task_id = created_task_id(answer, settings)
         # The URL not last: the UI's log view would link it with the full stop.

@@ -129,6 +129,12 @@ class ApiStyle:
     probe_task_id: ClassVar[str] = "airflow-connection-test"
     #: Connection extras this style reads (see :meth:`with_options`).
     options: ClassVar[tuple[ConnectionOption, ...]] = ()
+    #: Whether the connection holds the API key; ``False``: the style borrows a cloud connection's
+    #: credentials (its :meth:`credential` says how) and a key in the connection is refused.
+    uses_api_key: ClassVar[bool] = True
+    #: Whether the service makes a repeated create (same idempotency token, same body) answer the
+    #: same task without billing it again: then a create is retried like any call (see ``create_body``).
+    idempotent_create: ClassVar[bool] = False
 
     def with_options(self, values: Mapping[str, str]) -> ApiStyle:
         """Return the style as one connection configures it (``values``: its :attr:`options`, checked)."""
@@ -230,6 +236,10 @@ class ApiStyle:
             code = error.get("code")
             return (str(code) if code not in (None, "") else None), text(error.get("message"))
         return None, None
+
+    def error_code_header(self, headers: Mapping[str, str]) -> str | None:
+        """Read the API's error code from an error answer's headers, where the body names none (none by default)."""
+        return None
 
     def retry_after(self, headers: Mapping[str, str], decoded: Any) -> float | None:
         """Seconds an error answer asks to wait before asking again (``Retry-After`` by default)."""
