@@ -144,6 +144,12 @@ SAMPLE_TASK_IDS = [
     # fal: one request id under two apps, and apps whose parts join alike.
     *(f"{app}/requests/{_UUID}" for app in ("fal-ai/kling-video", "fal-ai/veo3", "a/b-c", "a-b/c")),
     "workflows/fal-ai/kling-video/requests/" + _UUID,
+    # bedrock_video: one invocation id in two regions and two accounts.
+    *(
+        f"arn:aws:bedrock:{region}:{account}:async-invoke/abcd1234efgh"
+        for region in ("us-east-1", "us-west-2")
+        for account in ("123456789012", "210987654321")
+    ),
 ]
 
 
