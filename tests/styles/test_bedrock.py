@@ -11,7 +11,6 @@ import hashlib
 import json
 import threading
 import uuid
-from collections.abc import Iterator
 from typing import Any
 from urllib.parse import quote
 
@@ -20,8 +19,6 @@ import pytest
 pytest.importorskip("airflow.providers.amazon")
 pytest.importorskip("moto.server")
 boto3 = pytest.importorskip("boto3")
-
-from moto.server import ThreadedMotoServer  # noqa: E402
 
 from airflow_provider_videogen.exceptions import (  # noqa: E402
     VideoGenAPIError,
@@ -38,41 +35,26 @@ from airflow_provider_videogen.styles.bedrock import client_request_token  # noq
 from airflow_provider_videogen.testing._media import video_sha256  # noqa: E402
 from airflow_provider_videogen.triggers.videogen import VideoTaskTrigger  # noqa: E402
 from airflow_provider_videogen.video_task import VideoTaskStatus  # noqa: E402
+from tests.conftest import BEDROCK_AWS_CONN, BEDROCK_BUCKET, BEDROCK_SECRET  # noqa: E402
 
 pytestmark = pytest.mark.s3
 
 STYLE = get_style("bedrock_video")
 FAST = RetryPolicy(max_attempts=3, initial_wait=0.01, max_wait=0.02)
 CONN = "vg_bedrock"
-AWS_CONN = "aws_bedrock_test"
-BUCKET = "videogen-bedrock"
+AWS_CONN = BEDROCK_AWS_CONN
+BUCKET = BEDROCK_BUCKET
 NOVA = "amazon.nova-reel-v1:1"
 LUMA = "luma.ray-v2:0"
-SECRET = "bedrock-test-secret-key"
+SECRET = BEDROCK_SECRET
 ARN = "arn:aws:bedrock:us-east-1:123456789012:async-invoke/abcd1234efgh"
 PNG = "data:image/png;base64,iVBORw0KGgo="
 
 
-@pytest.fixture(scope="module")
-def s3_endpoint() -> Iterator[str]:
-    """An S3 server (moto) on a free loopback port, with the bucket the videos are written to."""
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    endpoint = f"http://{host}:{port}"
-    client = boto3.client(
-        "s3", endpoint_url=endpoint, aws_access_key_id="t", aws_secret_access_key="t", region_name="us-east-1"
-    )
-    client.create_bucket(Bucket=BUCKET)
-    yield endpoint
-    server.stop()
-
-
 @pytest.fixture
-def s3(s3_endpoint: str) -> Any:
-    return boto3.client(
-        "s3", endpoint_url=s3_endpoint, aws_access_key_id="t", aws_secret_access_key="t", region_name="us-east-1"
-    )
+def s3(bedrock_s3_endpoint: str) -> Any:
+    keys = {"aws_access_key_id": "t", "aws_secret_access_key": "t", "region_name": "us-east-1"}
+    return boto3.client("s3", endpoint_url=bedrock_s3_endpoint, **keys)
 
 
 @pytest.fixture
@@ -81,25 +63,9 @@ def prefix() -> str:
 
 
 @pytest.fixture
-def bedrock(sim, videogen_connection, s3_endpoint: str, prefix: str, monkeypatch: pytest.MonkeyPatch) -> str:
+def bedrock(bedrock_connection, prefix: str) -> str:
     """A ``bedrock_video`` connection to the simulator, borrowing the ``aws`` connection ``AWS_CONN``."""
-    aws = {
-        "conn_type": "aws",
-        "login": "AKIDBEDROCKTEST",
-        "password": SECRET,
-        "extra": {"region_name": "us-east-1", "endpoint_url": s3_endpoint},
-    }
-    monkeypatch.setenv(f"AIRFLOW_CONN_{AWS_CONN.upper()}", json.dumps(aws))
-    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
-    sim.configure(s3_endpoint=s3_endpoint)
-    return videogen_connection(
-        conn_id=CONN,
-        api_style="bedrock_video",
-        api_key="",
-        aws_conn_id=AWS_CONN,
-        region_name="us-east-1",
-        bedrock_output_s3_uri=f"s3://{BUCKET}/{prefix}",
-    )
+    return bedrock_connection(CONN, f"s3://{BUCKET}/{prefix}")
 
 
 def hook() -> VideoGenHook:
@@ -167,7 +133,7 @@ def test_the_invocation_arn_is_url_encoded_in_the_path_as_botocore_sends_it(sim,
     assert hook().get_task(arn).id == arn  # the simulator reads the ARN back whole from the encoded segment
 
 
-def test_an_unsigned_request_is_refused_as_aws_refuses_it(sim, bedrock, s3_endpoint):
+def test_an_unsigned_request_is_refused_as_aws_refuses_it(sim, bedrock):
     import requests
 
     answer = requests.get(f"{sim.base_url}/async-invoke/{quote(ARN, safe='')}", timeout=5)
