@@ -74,10 +74,13 @@ class FileSource:
     :param url: the file's URL.
     :param authenticated: send the connection's key (to the connection's own origin only); ``False``
         for pre-signed URLs, which must never get it.
+    :param conn_id: for a file the service wrote into object storage (``s3://...``): the storage
+        connection that reads it; the file is then copied, not downloaded.
     """
 
     url: str
     authenticated: bool = False
+    conn_id: str | None = None
 
 
 class ApiStyle:

@@ -279,7 +279,7 @@ class BedrockVideo(ApiStyle):
 
     def file_source(self, task: VideoTask, kind: str, task_url: str) -> FileSource | None:
         """Return the video, an S3 object (``s3://...``) in the user's bucket; there is no last frame."""
-        return FileSource(task.video_url) if kind == "video" and task.video_url else None
+        return FileSource(task.video_url, conn_id=self.aws_conn_id) if kind == "video" and task.video_url else None
 
 
 def output_uri(payload: Mapping[str, Any], arn: str) -> str | None:

@@ -387,3 +387,81 @@ def test_without_a_destination_fetch_returns_the_video_s_s3_uri_which_holds_the_
     written = s3.get_object(Bucket=BUCKET, Key=key)["Body"].read()
     assert hashlib.sha256(written).hexdigest() == video_sha256(arn, 300_000)
     assert SECRET not in json.dumps(result)
+
+
+def completed(sim, prompt: str = "a fox [sim:size=300000]") -> str:
+    """An invocation that completed, its video written into the bucket; return its ARN."""
+    arn = invocation(sim, prompt=prompt)
+    sim.set_status(arn, "succeeded")
+    hook().get_task(arn)  # its first Completed answer: the simulator writes output.mp4 first
+    return arn
+
+
+def test_with_an_s3_destination_the_video_is_copied_server_side_verified_and_recorded(
+    sim, bedrock, s3, prefix, monkeypatch
+):
+    from airflow_provider_videogen.download import stored
+
+    arn = completed(sim)
+    copies: list[tuple[str, str]] = []
+    real_same_store = stored._same_store
+
+    def same_store(source: Any, destination: Any) -> bool:
+        same = real_same_store(source, destination)
+        real_copy = source.fs.copy
+        if same:
+            monkeypatch.setattr(source.fs, "copy", lambda a, b, **kw: (copies.append((a, b)), real_copy(a, b, **kw)))
+        return same
+
+    monkeypatch.setattr(stored, "_same_store", same_store)
+
+    result = fetch(video_task_id=arn, destination=f"s3://{BUCKET}/{prefix}/landed/", dest_conn_id=AWS_CONN)
+
+    stem = STYLE.file_stem(arn)
+    assert result["video_path"] == f"s3://{BUCKET}/{prefix}/landed/{stem}.mp4"
+    assert result["sha256"] == video_sha256(arn, 300_000) and result["size_bytes"] == 300_000
+    landed = sorted(o["Key"] for o in s3.list_objects_v2(Bucket=BUCKET, Prefix=f"{prefix}/landed/")["Contents"])
+    assert landed == [f"{prefix}/landed/{stem}.mp4", f"{prefix}/landed/{stem}.mp4.videogen.json"]
+    record = json.loads(s3.get_object(Bucket=BUCKET, Key=landed[1])["Body"].read())
+    assert record["sha256"] == result["sha256"] and record["video_task_id"] == arn
+    # A server-side copy into a hidden temporary beside the destination (then moved into place): no download.
+    source, temporary = copies[0]
+    assert source.endswith("/output.mp4") and f"/landed/.{stem}.mp4." in temporary
+    # The paid video stays where Bedrock wrote it.
+    s3.head_object(Bucket=BUCKET, Key=f"{prefix}/{arn.rsplit('/', 1)[1]}/output.mp4")
+
+
+def test_with_a_local_destination_the_video_is_streamed_from_s3_and_a_retry_copies_nothing(
+    sim, bedrock, tmp_path, caplog
+):
+    arn = completed(sim)
+
+    first = fetch(video_task_id=arn, destination=f"{tmp_path.as_uri()}/")
+    again = fetch(video_task_id=arn, destination=f"{tmp_path.as_uri()}/")
+
+    video = tmp_path / f"{STYLE.file_stem(arn)}.mp4"
+    assert hashlib.sha256(video.read_bytes()).hexdigest() == first["sha256"] == video_sha256(arn, 300_000)
+    assert again["sha256"] == first["sha256"]
+    assert "nothing to download" in caplog.text
+
+
+def test_an_object_that_is_not_a_whole_mp4_is_not_landed(sim, bedrock, s3, prefix, tmp_path):
+    arn = completed(sim)
+    s3.put_object(Bucket=BUCKET, Key=f"{prefix}/{arn.rsplit('/', 1)[1]}/output.mp4", Body=b"<html>denied</html>")
+
+    from airflow_provider_videogen.exceptions import VideoContentError
+
+    with pytest.raises(VideoContentError, match="is not"):
+        fetch(video_task_id=arn, destination=f"{tmp_path.as_uri()}/")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_completed_invocation_whose_video_is_missing_says_so(sim, bedrock, s3, prefix, tmp_path):
+    arn = completed(sim)
+    s3.delete_object(Bucket=BUCKET, Key=f"{prefix}/{arn.rsplit('/', 1)[1]}/output.mp4")
+
+    from airflow_provider_videogen.exceptions import VideoNotAvailableError
+
+    with pytest.raises(VideoNotAvailableError, match="object does not exist"):
+        fetch(video_task_id=arn, destination=f"{tmp_path.as_uri()}/")
+    assert list(tmp_path.iterdir()) == []
