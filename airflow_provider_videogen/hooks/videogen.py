@@ -229,9 +229,9 @@ class VideoGenHook(BaseHook):
         proxy in front of the service answered). A timeout, a dropped connection, a 5xx with a body or
         an unreadable 2xx answer are not retried, because the service may have created the task: the
         error says so, and the caller should look at the service's task list before submitting again.
-        A style whose service honours an idempotency token (``bedrock_video``: ``clientRequestToken``)
-        is the exception: its create answers the same task when repeated, so it is retried like any
-        call, and a transient error leaves a retry of the task free to repeat it.
+        A style whose service honours an idempotency token (its ``idempotent_create``) is the
+        exception: its create answers the same task when repeated, so it is retried like any call,
+        and a transient error leaves a retry of the task free to repeat it.
 
         :raises VideoGenConfigurationError: the request is incomplete or mixes the API styles' fields.
         :raises VideoGenAPIError: the service refused it (400 invalid parameter, input moderation...).
