@@ -172,7 +172,7 @@ def get_provider_info() -> dict[str, Any]:
                     },
                     "prices": {
                         "label": "Prices",
-                        "description": 'Your prices per model, as JSON, for the cost of each video and max_cost: e.g. '
+                        "description": "Your prices per model, as JSON, for the cost of each video and max_cost: e.g. "
                         '{"doubao-seedance-*": {"per_million_tokens": 2.5, "currency": "USD"}}. '
                         f"See {_docs_link('cost', 'prices')}",
                         "schema": {"type": ["string", "null"]},

@@ -50,6 +50,8 @@ def interpret(
     # A task that failed is still a successful answer: its "error" describes the task, not the call.
     style = settings.style
     api_code, api_message = (None, None) if succeeded and style.is_task_answer(decoded) else style.api_error(decoded)
+    if api_code is None and not succeeded:
+        api_code = style.error_code_header(headers)  # AWS names its error in x-amzn-ErrorType
     if succeeded and api_code is None:
         if status == 204 and action == "cancel":
             return {}  # Runway answers a cancel with 204 No Content

@@ -21,6 +21,7 @@ from tenacity import AsyncRetrying, Retrying
 
 from airflow_provider_videogen import transport
 from airflow_provider_videogen.answers import describe, interpret, read_task_payload
+from airflow_provider_videogen.aws_credential import AwsCredential
 from airflow_provider_videogen.exceptions import (
     VideoGenAPIError,
     VideoGenError,
@@ -173,6 +174,7 @@ class VideoGenClient:
         settings = request.settings
         session = self.session
         headers = _headers(request)
+        signed_body = _signed_body(request)
 
         def attempt() -> Answer:
             try:
@@ -181,9 +183,11 @@ class VideoGenClient:
                     request.method,
                     request.url,
                     timeout=settings.timeout,
-                    headers=headers,
+                    # Signed per attempt: a signature holds the time, and a retry comes later.
+                    headers=headers if signed_body is None else signed_body.sign(headers),
                     json_body=request.json_body,
                     uploads=request.uploads,
+                    body=None if signed_body is None else signed_body.body,
                 )
             except transport.AnswerTooLargeError as e:
                 raise _too_large_error(e, request) from None
@@ -210,14 +214,20 @@ class VideoGenClient:
         session = self._async_lease.session
         headers = _headers(request)
         timeout = aiohttp.ClientTimeout(total=settings.timeout)
+        signed_body = _signed_body(request)
 
         async def attempt() -> Answer:
+            body_arguments: dict[str, Any] = {"json": request.json_body}
+            sent_headers = headers
+            if signed_body is not None:
+                sent_headers = await signed_body.asign(headers)
+                body_arguments = {"data": signed_body.body}
             try:
                 async with session.request(
                     request.method,
                     request.url,
-                    headers=headers,
-                    json=request.json_body,
+                    headers=sent_headers,
+                    **body_arguments,
                     timeout=timeout,
                     allow_redirects=False,
                 ) as response:
@@ -257,6 +267,36 @@ def _headers(request: ApiRequest) -> Mapping[str, str]:
     """Return the headers of one call: the style's for its action, and the call's own (a poll costs no new dict)."""
     headers = request.settings.credential.request_headers(request.action)
     return {**headers, **request.headers} if request.headers else headers
+
+
+class _SignedBody(NamedTuple):
+    """A request whose credential signs it: its body as the bytes sent, and how to sign it per attempt."""
+
+    credential: AwsCredential
+    request: ApiRequest
+    body: bytes | None
+
+    def sign(self, headers: Mapping[str, str]) -> dict[str, str]:
+        return self.credential.sign(self.request.method, self.request.url, self.body, headers)
+
+    async def asign(self, headers: Mapping[str, str]) -> dict[str, str]:
+        return await self.credential.asign(self.request.method, self.request.url, self.body, headers)
+
+
+def _signed_body(request: ApiRequest) -> _SignedBody | None:
+    """Return how ``request`` is signed when its connection's credential signs each request (AWS), else ``None``.
+
+    The body is made into bytes once, here: the signature covers exactly the bytes that are sent.
+    """
+    credential = request.settings.credential
+    if not isinstance(credential, AwsCredential):
+        return None
+    if request.uploads:
+        raise VideoGenNotSupportedError(
+            f"The {request.settings.api_style} API style takes no file uploads: pass input images otherwise."
+        )
+    body = None if request.json_body is None else json.dumps(request.json_body, separators=(",", ":")).encode()
+    return _SignedBody(credential, request, body)
 
 
 def _read(request: ApiRequest, status: int, headers: Any, body: bytes) -> Answer:

@@ -61,6 +61,10 @@ class VideoGenerationRequest:
         nothing for it. ``GenerateVideoOperator`` sets it from its ``timeout``.
     :param extra_fields: any other request fields, sent as they are at the top level (a
         ``metadata`` mapping here is merged into the video-generations ``metadata``).
+    :param request_identity: a stable identity of whoever submits it (a task instance's key), never
+        sent as it is: a style whose service takes an idempotency token (``bedrock_video``) derives
+        the token from it and the body, so that the same task repeating the same create gets the
+        same generation and is billed once.
     """
 
     model: str
@@ -85,6 +89,7 @@ class VideoGenerationRequest:
     image_file: str | os.PathLike[str] | bytes | None = None
     cancel_after: float | None = None
     extra_fields: Mapping[str, Any] = field(default_factory=dict)
+    request_identity: str | None = None
 
     @classmethod
     def from_fields(cls, model: str, **request_fields: Any) -> VideoGenerationRequest:

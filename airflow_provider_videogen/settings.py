@@ -103,12 +103,20 @@ class VideoGenConnectionSettings:
         """Resolve the fields of a ``videogen`` connection; raise a clear error for a bad value."""
         extra = dict(extra or {})
         api_key = (password or "").strip() or str(extra.get("api_key") or "").strip()
-        if not api_key:
+        api_style = _choice(conn_id, "api_style", extra.get("api_style"), list(STYLES))
+        if not get_style(api_style).uses_api_key:
+            if api_key:
+                # A key kept here would sit beside the borrowed credentials, unused, and leak more easily.
+                raise VideoGenConfigurationError(
+                    f"Connection {conn_id!r} ({api_style}) holds an API key, but this style borrows the "
+                    "credentials of a cloud connection (see its extras) and never sends a key: empty the "
+                    "connection's password (and api_key extra)."
+                )
+        elif not api_key:
             raise VideoGenConfigurationError(
                 f"Connection {conn_id!r} has no API key: put the key in the connection's password "
                 "field (shown as 'API key' in the connection form)."
             )
-        api_style = _choice(conn_id, "api_style", extra.get("api_style"), list(STYLES))
         data_center: str | None = None
         if host and host.strip():
             base_url = _base_url_from_host(conn_id, host.strip(), port)
@@ -179,7 +187,7 @@ class VideoGenConnectionSettings:
 
     @cached_property
     def credential(self) -> Credential:
-        """The API key as the one value that carries it, made by the connection's style (once per settings)."""
+        """The API key (or borrowed cloud credentials) as the one value that carries it, made by the style (once)."""
         return self.style.credential(self.api_key, self.base_url)
 
     def redact(self, text: str) -> str:

@@ -92,11 +92,13 @@ def send(
     json_body: Any = None,
     uploads: Sequence[Upload] = (),
     max_body: int = MAX_ANSWER_BYTES,
+    body: bytes | None = None,
 ) -> Answer:
     """Make one request (no redirects followed) and read its answer, all within ``timeout`` seconds.
 
     With ``uploads`` the request is multipart/form-data: the files, and ``json_body``'s fields as
     form fields (texts as they are, other values as JSON).
+    With ``body`` (bytes already encoded, e.g. a signed JSON body) those exact bytes are sent instead.
 
     :raises RequestDeadlineExceeded: the deadline passed before the answer was complete.
     :raises AnswerTooLargeError: the body is larger than ``max_body``.
@@ -109,7 +111,7 @@ def send(
                 url,
                 headers=dict(headers or {}),
                 timeout=(timeout, timeout),
-                **_form(json_body, uploads),
+                **({"data": body} if body is not None else _form(json_body, uploads)),
                 allow_redirects=False,
                 stream=True,
             )

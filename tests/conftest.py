@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import json
 import os
 import subprocess
 import sys
@@ -80,3 +81,64 @@ def videogen_simulator_settings() -> dict[str, Any]:
 def sim(videogen_simulator: VideoGenSimulator) -> VideoGenSimulator:
     """The plugin's simulator under a short name, with no tasks, faults or logged requests."""
     return videogen_simulator
+
+
+# ---- Amazon Bedrock: a real S3 server (moto) the simulator writes videos into, and the connections ----
+
+#: The bucket the bedrock_video tests' videos are written to, and the aws connection they borrow.
+BEDROCK_BUCKET = "videogen-bedrock"
+BEDROCK_AWS_CONN = "aws_bedrock_test"
+#: The secret key of that aws connection: it must never show anywhere.
+BEDROCK_SECRET = "bedrock-test-secret-key"
+
+
+@pytest.fixture(scope="session")
+def bedrock_s3_endpoint() -> Any:
+    """An S3 server (moto) on a free loopback port, with the bucket Bedrock writes videos to."""
+    pytest.importorskip("airflow.providers.amazon")
+    pytest.importorskip("moto.server")
+    boto3 = pytest.importorskip("boto3")
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    endpoint = f"http://{host}:{port}"
+    keys = {"aws_access_key_id": "t", "aws_secret_access_key": "t", "region_name": "us-east-1"}
+    boto3.client("s3", endpoint_url=endpoint, **keys).create_bucket(Bucket=BEDROCK_BUCKET)
+    yield endpoint
+    server.stop()
+
+
+@pytest.fixture
+def bedrock_connection(
+    sim: VideoGenSimulator, videogen_connection: Any, bedrock_s3_endpoint: str, monkeypatch: pytest.MonkeyPatch
+) -> Callable[..., str]:
+    """Return a factory of ``bedrock_video`` connections to the simulator, borrowing an ``aws`` connection.
+
+    Call it with the connection id and the S3 prefix videos are written under (``s3://bucket/...``);
+    the simulator writes each finished video into the moto server.
+    """
+    aws = {
+        "conn_type": "aws",
+        "login": "AKIDBEDROCKTEST",
+        "password": BEDROCK_SECRET,
+        "extra": {"region_name": "us-east-1", "endpoint_url": bedrock_s3_endpoint},
+    }
+    monkeypatch.setenv(f"AIRFLOW_CONN_{BEDROCK_AWS_CONN.upper()}", json.dumps(aws))
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
+    sim.configure(s3_endpoint=bedrock_s3_endpoint)
+
+    def define(conn_id: str, output_s3_uri: str) -> str:
+        return str(
+            videogen_connection(
+                conn_id=conn_id,
+                api_style="bedrock_video",
+                api_key="",
+                aws_conn_id=BEDROCK_AWS_CONN,
+                region_name="us-east-1",
+                bedrock_output_s3_uri=output_s3_uri,
+            )
+        )
+
+    return define

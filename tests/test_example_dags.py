@@ -31,6 +31,7 @@ def test_every_example_dag_parses_without_import_errors():
         "videogen_gemini_veo_generate_and_fetch",
         "videogen_fal_generate_and_fetch",
         "videogen_replicate_generate_and_fetch",
+        "videogen_bedrock_generate_and_fetch",
         "videogen_land_videos",
         "videogen_use_landed_videos",
         "videogen_review_and_publish",
@@ -319,3 +320,34 @@ def test_draft_then_final_pays_for_the_draft_only_when_the_check_stops_it(
     assert (states["draft"], states["final"], states["fetch"]) == ("success", "skipped", "skipped")
     assert len(sim.requests(target="create")) == 1
     assert list(tmp_path.glob("*.mp4")) == []
+
+
+def test_bedrock_example_waits_for_the_invocation_and_returns_the_video_s_s3_uri(
+    load_dag_file, sim, bedrock_connection, bedrock_s3_endpoint
+):
+    import boto3
+
+    from tests.conftest import BEDROCK_BUCKET, BEDROCK_SECRET
+
+    bedrock_connection("videogen_bedrock", f"s3://{BEDROCK_BUCKET}/example")
+    dag = load_dag_file(EXAMPLES / "example_videogen_bedrock.py").dag
+    run = dag.test(run_conf={"prompt": quick("heron")})
+    assert run.state == "success"
+    (create,) = sim.requests(target="create")
+    assert create["body"]["modelInput"]["videoGenerationConfig"] == {
+        "durationSeconds": 6,
+        "fps": 24,
+        "dimension": "1280x720",
+        "seed": 42,
+    }
+    # The token is the task instance's: derived from the DAG, task, run and map index, and the request.
+    assert create["body"]["clientRequestToken"].startswith("videogen-")
+    (task,) = [t for t in sim.tasks() if t["style"] == "bedrock_video"]
+    fetched = run.get_task_instance("fetch").xcom_pull(task_ids="fetch")
+    key = f"example/{task['id'].rsplit('/', 1)[1]}/output.mp4"
+    assert fetched["video_url"] == f"s3://{BEDROCK_BUCKET}/{key}"
+    keys = {"aws_access_key_id": "t", "aws_secret_access_key": "t", "region_name": "us-east-1"}
+    s3 = boto3.client("s3", endpoint_url=bedrock_s3_endpoint, **keys)
+    video = s3.get_object(Bucket=BEDROCK_BUCKET, Key=key)["Body"].read()
+    assert hashlib.sha256(video).hexdigest() == sim.get_task(task["id"])["video_sha256"]
+    assert BEDROCK_SECRET not in json.dumps(fetched)

@@ -33,6 +33,7 @@ from tests.fault_matrix import (
     REQUEST_TIMEOUT,
     Cell,
     Outcome,
+    borrowed_credentials,
     captured_logs,
     cells,
     check,
@@ -54,11 +55,16 @@ def videogen_simulator_settings() -> dict[str, Any]:
 
 
 @pytest.mark.parametrize("cell", [pytest.param(cell, id=cell.id) for cell in cells()])
-def test_the_promises_hold_whatever_the_service_answers(cell: Cell, sim, videogen_connection, tmp_path: Path):
+def test_the_promises_hold_whatever_the_service_answers(
+    cell: Cell, sim, videogen_connection, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
     # Cookies are kept only for host names (not for IP addresses): the cookie cells use one.
     host = sim.base_url.replace("127.0.0.1", "localhost") if cell.fault.kind == "cookie" else sim.base_url
     settings = {"api_style": cell.style, "host": host, "timeout": REQUEST_TIMEOUT, "max_attempts": 2}
-    conn_id = videogen_connection(conn_id="matrix", **settings)
+    extras, environment = borrowed_credentials(cell.style)
+    for name, value in environment.items():
+        monkeypatch.setenv(name, value)
+    conn_id = videogen_connection(conn_id="matrix", **settings, **extras)
     other_conn_id = videogen_connection(conn_id="matrix_other", api_key=OTHER_KEY, **settings)
     outcome = Outcome(api_origin=urlsplit(host).netloc)
     with captured_logs() as logs:

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 from airflow_provider_videogen.download._types import StoredFile
 from airflow_provider_videogen.download.destination import check_file_url, last_frame_path, resolve_destination
 from airflow_provider_videogen.download.downloader import DEFAULT_CHUNK_SIZE, VideoDownloader
+from airflow_provider_videogen.download.stored import copy_stored_object, is_stored_object
 from airflow_provider_videogen.exceptions import (
     VideoNotAvailableError,
     VideoTaskFailedError,
@@ -161,6 +162,17 @@ class Landing:
         video, frame = self._sources(task, settings)
         file_name = f"{settings.style.file_stem(task.id)}.mp4"
         video_path = resolve_destination(destination, file_name=file_name, conn_id=self.dest_conn_id)
+        if is_stored_object(video.url):
+            # The service wrote it into the user's object storage (Bedrock): copied, never downloaded.
+            stored_copy = copy_stored_object(
+                video.url,
+                video_path,
+                source_conn_id=video.conn_id,
+                video_task_id=task.id,
+                overwrite=self.overwrite,
+                chunk_size=self.chunk_size,
+            )
+            return LandedFiles(task, stored_copy)
         stored = downloader.fetch(
             video.url, video_path, video_task_id=task.id, overwrite=self.overwrite, authenticated=video.authenticated
         )
@@ -182,7 +194,8 @@ class Landing:
         video = style.file_source(task, "video", task_url)
         require_succeeded(task, video)
         assert video is not None
-        check_file_url(video.url, video_task_id=task.id)
+        if not is_stored_object(video.url):  # a stored object is copied with a storage connection
+            check_file_url(video.url, video_task_id=task.id)
         if not self.include_last_frame:
             return video, None
         frame = style.file_source(task, "last_frame", task_url)

@@ -108,6 +108,21 @@ class _StagedFile:
         self._temp = None
         self._pipeline.close()
 
+    @property
+    def temporary_path(self) -> str:
+        """The temporary file's path on :attr:`fs` (while open or closed, until published or discarded)."""
+        if self._temp is None:
+            raise VideoDownloadError("The temporary file is gone (the copy was cancelled).")
+        return self._temp
+
+    def reread(self, chunk_size: int) -> None:
+        """Take the closed temporary file's bytes as written (hashed, content-checked): after a server-side copy."""
+        with self.fs.open(self.temporary_path, "rb") as reader:
+            while chunk := reader.read(chunk_size):
+                self._content.feed(chunk)
+                self._sha.update(chunk)
+                self.written += len(chunk)
+
     def discard(self) -> None:
         """Drop the temporary file without ever committing it (idempotent, never raises)."""
         with self._lock:

@@ -232,6 +232,9 @@ class VideoGenHook(BaseHook):
         proxy in front of the service answered). A timeout, a dropped connection, a 5xx with a body or
         an unreadable 2xx answer are not retried, because the service may have created the task: the
         error says so, and the caller should look at the service's task list before submitting again.
+        A style whose service honours an idempotency token (its ``idempotent_create``) is the
+        exception: its create answers the same task when repeated, so it is retried like any call,
+        and a transient error leaves a retry of the task free to repeat it.
 
         :raises VideoGenConfigurationError: the request is incomplete or mixes the API styles' fields.
         :raises VideoGenAPIError: the service refused it (400 invalid parameter, input moderation...).
@@ -246,12 +249,15 @@ class VideoGenHook(BaseHook):
             settings,
             json_body=settings.style.create_body(request),
             uploads=settings.style.create_uploads(request),
-            retry_if=surely_not_taken,
+            # A service that honours an idempotency token answers a repeated create with the same task.
+            retry_if=None if settings.style.idempotent_create else surely_not_taken,
             headers=settings.style.create_headers(request),
         )
         try:
             answer = self._client.send(call).value
         except VideoGenTransientError as error:
+            if settings.style.idempotent_create:
+                raise  # a retry of the task repeats the create with the same token: it cannot pay twice
             raise maybe_created(error) from None
         video_task_id = created_task_id(answer, settings)
         # The URL not last: the UI's log view would link it with the full stop.

@@ -167,6 +167,8 @@ class GenerateVideoOperator(BaseOperator):
         self.http_retry_policy = http_retry_policy
         self.include_urls = include_urls
         self._waiting_for: str | None = None
+        # The task instance's key, once a try runs: what the request's idempotency token is derived from.
+        self._request_identity: str | None = None
         self._submit_once = SubmitOnce()
         # The finished task of this try, for the OpenLineage facets.
         self._finished: dict[str, Any] | None = None
@@ -191,12 +193,14 @@ class GenerateVideoOperator(BaseOperator):
             # Nobody waits past the timeout: the service may stop the generation itself then. Not
             # without cancel_on_kill (the user keeps it running) or a wait (a sensor may wait longer).
             cancel_after=self.timeout if self.cancel_on_kill and self.wait_for_completion else None,
+            request_identity=self._request_identity,
             **_checked_generation_params(self.generation_params),
         )
 
     def execute(self, context: Context) -> Any:
         """Submit (or reconnect to) the generation, then wait for it as configured."""
         started_at = time.time()
+        self._request_identity = request_identity(context)
         self._submit_once.begin(context, self.state_store_key, self.hook, self.log)
         with self._submit_once.ending_the_try(context):
             video_task_id, known = self._reconnect_or_submit(context)
@@ -410,6 +414,19 @@ def _max_cost(value: Any) -> Decimal:
             f"such as 0.5 or '0.50'; got {value!r}."
         )
     return cap
+
+
+def request_identity(context: Context) -> str | None:
+    """Return the task instance's key (DAG, task, run, map index; not the try): the same for every try of it.
+
+    A create's idempotency token is derived from it and the request's body, so every try of one task
+    instance that repeats the same create gets the same generation (``None`` without a task instance).
+    """
+    ti = context.get("ti")
+    parts = [getattr(ti, name, None) for name in ("dag_id", "task_id", "run_id", "map_index")]
+    if ti is None or None in parts[:3]:
+        return None
+    return "/".join(str(part) for part in parts)
 
 
 def _timeout_payload(video_task_id: str, task: VideoTask, end_time: float) -> dict[str, Any]:

@@ -198,6 +198,18 @@ class SubmitOnce:
         assert self._hook is not None and self.record is not None and intent.intent_at is not None
         settings = self._hook.settings
         since = _when(intent.intent_at)
+        if settings.style.idempotent_create:
+            # The create carries the service's idempotency token, derived from this task instance and the
+            # request: sent again, it answers the generation the lost try made, if it made one.
+            self.record.drop_intent()
+            self._log.info(
+                "An earlier try of this task was stopped after it may have submitted a generation at %s; the %s "
+                "API style's create carries an idempotency token, so sending it again answers that generation "
+                "if it was made (nothing is paid twice).",
+                since,
+                settings.api_style,
+            )
+            return None
         if not settings.style.can_reconcile:
             # The worker may have been lost before the create call was sent as well as after its answer:
             # with no list to tell which, the try submits, and says plainly that it may pay twice.
@@ -253,6 +265,9 @@ class SubmitOnce:
         try:
             return self._hook.create_task(request)
         except (VideoTaskMayExistError, VideoTaskIdMissingError) as error:
+            if self._hook.settings.style.idempotent_create:
+                # The next try sends the same idempotency token: the service answers the same generation.
+                raise
             if self.record is not None and self._hook.settings.style.can_reconcile:
                 # The intent stays: the next try finds the generation in the service's list, or pays once.
                 raise VideoTaskMayExistError(

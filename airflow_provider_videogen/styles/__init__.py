@@ -7,6 +7,7 @@ and one line in :data:`STYLES` (the connection form's choices come from it).
 from __future__ import annotations
 
 from airflow_provider_videogen.styles.base import ApiStyle
+from airflow_provider_videogen.styles.bedrock import BedrockVideo
 from airflow_provider_videogen.styles.contents_generations import ContentsGenerations
 from airflow_provider_videogen.styles.dashscope import DashScope
 from airflow_provider_videogen.styles.fal import Fal
@@ -27,6 +28,7 @@ STYLES: dict[str, ApiStyle] = {
         GeminiVeo(),
         Fal(),
         Replicate(),
+        BedrockVideo(),
     )
 }
 """Every API style by its connection ``api_style`` value; the first is the default."""

@@ -74,10 +74,13 @@ class FileSource:
     :param url: the file's URL.
     :param authenticated: send the connection's key (to the connection's own origin only); ``False``
         for pre-signed URLs, which must never get it.
+    :param conn_id: for a file the service wrote into object storage (``s3://...``): the storage
+        connection that reads it; the file is then copied, not downloaded.
     """
 
     url: str
     authenticated: bool = False
+    conn_id: str | None = None
 
 
 class ApiStyle:
@@ -137,6 +140,12 @@ class ApiStyle:
     #: without an id (a worker killed between the create's answer and the record's write, or a
     #: create whose answer was lost) looks for the generation before paying again. ``False`` by default.
     can_reconcile: ClassVar[bool] = False
+    #: Whether the connection holds the API key; ``False``: the style borrows a cloud connection's
+    #: credentials (its :meth:`credential` says how) and a key in the connection is refused.
+    uses_api_key: ClassVar[bool] = True
+    #: Whether the service makes a repeated create (same idempotency token, same body) answer the
+    #: same task without billing it again: then a create is retried like any call (see ``create_body``).
+    idempotent_create: ClassVar[bool] = False
 
     def with_options(self, values: Mapping[str, str]) -> ApiStyle:
         """Return the style as one connection configures it (``values``: its :attr:`options`, checked)."""
@@ -242,6 +251,10 @@ class ApiStyle:
             code = error.get("code")
             return (str(code) if code not in (None, "") else None), text(error.get("message"))
         return None, None
+
+    def error_code_header(self, headers: Mapping[str, str]) -> str | None:
+        """Read the API's error code from an error answer's headers, where the body names none (none by default)."""
+        return None
 
     def retry_after(self, headers: Mapping[str, str], decoded: Any) -> float | None:
         """Seconds an error answer asks to wait before asking again (``Retry-After`` by default)."""

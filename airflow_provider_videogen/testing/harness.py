@@ -18,7 +18,7 @@ import urllib.request
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 
 if TYPE_CHECKING:
     from airflow_provider_videogen.testing.simulator import SimulatorConfig
@@ -152,7 +152,7 @@ class _SimulatorClient:
         Keys include ``status`` (now), ``video_url``, ``last_frame_url``, ``video_size``,
         ``video_sha256``, ``created_body``, ``final_status``, ``pinned_status`` and timings.
         """
-        result: dict[str, Any] = self._call("GET", f"tasks/{task_id}")
+        result: dict[str, Any] = self._call("GET", f"tasks/{quote(task_id, safe='')}")
         return result
 
     def tasks(self) -> list[dict[str, Any]]:
@@ -166,12 +166,12 @@ class _SimulatorClient:
         Canonical statuses are ``queued``, ``running``, ``succeeded``, ``failed``, ``cancelled`` and
         ``expired``; any other string is answered verbatim (e.g. ``"UNKNOWN"``) and is not final.
         """
-        result: dict[str, Any] = self._call("POST", f"tasks/{task_id}/status", {"status": status})
+        result: dict[str, Any] = self._call("POST", f"tasks/{quote(task_id, safe='')}/status", {"status": status})
         return result
 
     def delete_task(self, task_id: str) -> None:
         """Forget a task (as if it had been purged by the service)."""
-        self._call("DELETE", f"tasks/{task_id}")
+        self._call("DELETE", f"tasks/{quote(task_id, safe='')}")
 
     # -- faults --------------------------------------------------------------------------------
 

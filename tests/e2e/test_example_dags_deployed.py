@@ -49,6 +49,10 @@ ALL_EXAMPLES = (
     ASSET_SCHEDULED,
     "videogen_wait_and_fetch",
 )
+# Parsed in the deployment but not run there: Bedrock signs with an aws connection and writes into an
+# S3 bucket, neither of which the deployment has (make airflow's presets are key connections).
+# Its dag.test() run, against the simulator and a moto S3 server, is in tests/test_example_dags.py.
+PARSED_ONLY = ("videogen_bedrock_generate_and_fetch",)
 
 
 def finish_in_the_triggerer(
@@ -279,7 +283,7 @@ def test_every_example_dag_succeeds_with_make_airflows_preset_connections(
         message=f"{ASSET_SCHEDULED} to run on the landed videos",
     )
     states[ASSET_SCHEDULED] = asset_runs[0]["state"]
-    assert sorted(dags) == sorted(ALL_EXAMPLES)
+    assert sorted(dags) == sorted(ALL_EXAMPLES + PARSED_ONLY)
     failed_tasks = {
         dag_id: {ti["task_id"]: ti["state"] for ti in airflow.task_instances(dag_id, run_id)}
         for dag_id, run_id in runs.items()

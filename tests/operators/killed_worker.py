@@ -43,6 +43,10 @@ class FileStateStore:
 
 
 class TaskInstance:
+    """The task instance's key, as Airflow's runtime task instance has it (the same for every try)."""
+
+    dag_id, task_id, run_id, map_index = "killed_worker", "generate", "manual__1", -1
+
     def xcom_push(self, key: str, value: Any) -> None:
         pass
 

@@ -148,6 +148,12 @@ SAMPLE_TASK_IDS = [
     "rrr4z55ocneqzikepnug6xezpe",
     "gm3qorzdhgbfurvjtvhg6dckhu",
     "a" * 26,
+    # bedrock_video: one invocation id in two regions and two accounts.
+    *(
+        f"arn:aws:bedrock:{region}:{account}:async-invoke/abcd1234efgh"
+        for region in ("us-east-1", "us-west-2")
+        for account in ("123456789012", "210987654321")
+    ),
 ]
 
 

@@ -167,6 +167,31 @@ def test_where_the_style_cannot_list_a_killed_try_submits_again_and_says_the_ear
     assert recorded_id(store) == result["id"]
 
 
+def test_a_bedrock_worker_killed_after_the_create_answered_is_retried_with_the_same_token_one_invocation_in_all(
+    sim, bedrock_connection, tmp_path, caplog, capsys
+):
+    from tests.conftest import BEDROCK_BUCKET
+    from tests.operators.killed_worker import TaskInstance
+
+    assert STYLES["bedrock_video"].idempotent_create and not STYLES["bedrock_video"].can_reconcile
+    conn_id = bedrock_connection("vg_bedrock", f"s3://{BEDROCK_BUCKET}/killed")
+    model, prompt = "amazon.nova-reel-v1:1", quick()
+    paid_for, left = kill_after_the_create(sim, conn_id, model, prompt, tmp_path)
+    store = FakeStateStore()
+    store.values.update(left)
+
+    class SameTaskInstance(TaskInstance):  # the retry is a try of the same task instance
+        xcom: dict[str, Any] = {}
+
+    with caplog.at_level(logging.INFO):
+        result = operator(videogen_conn_id=conn_id, model=model, prompt=prompt).execute(
+            {"ti": SameTaskInstance(), "task_state_store": store}
+        )
+    assert result["id"] == paid_for  # the service answered the repeated create with the same invocation
+    assert len({task["id"] for task in sim.tasks() if task["style"] == "bedrock_video"}) == 1
+    assert any("idempotency token" in line for line in operator_log(caplog, capsys))
+
+
 def test_a_lost_create_answer_on_a_style_that_lists_is_found_by_the_next_try(sim, videogen_connection):
     conn_id = videogen_connection(conn_id="vg_videos", api_style="openai_videos")
     sim.add_fault(kind="truncate", target="create", times=1)

@@ -59,6 +59,8 @@ class SimulatorConfig:
     :param task_object_padding: characters of filler in every contents-generations task object answered
         (query and list, in a ``padding`` field), as a task carrying long fields is large: 300 tasks of
         15,000 make a list answer past a client's 4 MiB limit.
+    :param s3_endpoint: an S3 server (``http://host:port``, e.g. moto's) that completed ``bedrock_video``
+        invocations write their ``output.mp4`` into, as Bedrock writes into the user's bucket (``None``: none).
     """
 
     api_key: str = "sim-key"
@@ -76,6 +78,7 @@ class SimulatorConfig:
     request_line_limit: int | None = None
     request_line_status: int = 414
     task_object_padding: int = 0
+    s3_endpoint: str | None = None
 
     def __post_init__(self) -> None:
         if self.video_generations_shape not in SHAPES:

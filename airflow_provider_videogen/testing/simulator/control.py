@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 from typing import Any
+from urllib.parse import unquote
 
 from aiohttp import web
 
@@ -29,7 +30,8 @@ async def control(state: SimulatorState, request: web.Request) -> web.StreamResp
 
 async def _control(state: SimulatorState, request: web.Request) -> web.StreamResponse:
     method = request.method
-    parts = request.path.strip("/").split("/")[1:]
+    # Split before decoding: a task id may hold "/" (a Bedrock invocation ARN), sent as %2F.
+    parts = [unquote(part) for part in request.raw_path.partition("?")[0].strip("/").split("/")[1:]]
     base = f"{request.scheme}://{request.host}"
     payload: Any = {}
     if request.body_exists:

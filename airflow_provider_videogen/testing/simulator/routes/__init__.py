@@ -8,6 +8,7 @@ is its own; a path no style claims is answered 404.
 from __future__ import annotations
 
 from airflow_provider_videogen.testing.simulator.routes.base import StyleRoutes
+from airflow_provider_videogen.testing.simulator.routes.bedrock import BedrockRoutes
 from airflow_provider_videogen.testing.simulator.routes.contents_generations import ContentsGenerationsRoutes
 from airflow_provider_videogen.testing.simulator.routes.dashscope import DashScopeRoutes
 from airflow_provider_videogen.testing.simulator.routes.fal import FalRoutes
@@ -26,6 +27,7 @@ ROUTES: tuple[StyleRoutes, ...] = (
     RunwayRoutes(),
     GeminiVeoRoutes(),
     ReplicateRoutes(),  # before fal: its creates are POSTs of two segments or more too
+    BedrockRoutes(),  # /async-invoke: before fal, whose create takes any POST of two segments
     FalRoutes(),  # last: a POST no other style claims is a fal create
 )
 """Every style's routes, in the order requests are matched."""
