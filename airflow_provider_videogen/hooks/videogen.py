@@ -264,7 +264,7 @@ class VideoGenHook(BaseHook):
         """Return the generations the service lists as made by ``request`` at ``since`` (unix seconds) or later.
 
         For a try that finds an intent without an id: the generation an earlier try may have paid for.
-        Where the style names the next (older) page (Replicate's ``next``), up to ``max_pages`` pages
+        Where the style names the next (older) page (its ``recent_generations_next``), up to ``max_pages`` pages
         are read, until one reaches back past ``since``. ``None`` when the list cannot tell (the pages
         read end after ``since`` and older ones follow).
 
