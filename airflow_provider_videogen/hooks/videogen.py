@@ -264,12 +264,17 @@ class VideoGenHook(BaseHook):
         self.log.info("Created video task %s at %s with model %s.", video_task_id, settings.base_url, request.model)
         return video_task_id
 
-    def find_generations(self, request: VideoGenerationRequest, since: float) -> list[VideoTask] | None:
+    def find_generations(
+        self, request: VideoGenerationRequest, since: float, *, max_pages: int = 10
+    ) -> list[VideoTask] | None:
         """Return the generations the service lists as made by ``request`` at ``since`` (unix seconds) or later.
 
         For a try that finds an intent without an id: the generation an earlier try may have paid for.
-        ``None`` when the list cannot tell (the newest page ends after ``since`` and older ones follow).
+        Where the style names the next (older) page (its ``recent_generations_next``), up to ``max_pages`` pages
+        are read, until one reaches back past ``since``. ``None`` when the list cannot tell (the pages
+        read end after ``since`` and older ones follow).
 
+        :param max_pages: the most list pages read: a busy account's list may hold many newer generations.
         :raises VideoGenNotSupportedError: the connection's style cannot look (its ``can_reconcile``).
         """
         settings = self.settings
@@ -278,23 +283,36 @@ class VideoGenHook(BaseHook):
             raise VideoGenNotSupportedError(f"The {settings.api_style} API style cannot look up recent generations.")
         body = style.create_body(request)
         route, params = style.recent_generations_query(body)
-        url = f"{settings.base_url}{settings.path_prefix}{route}?{urlencode(params)}"
-        answer = self._client.send(ApiRequest("GET", url, "list", settings)).value
-        page = style.recent_generations(answer)
-        if page is None:
-            raise VideoGenAPIError(
-                f"The list call at {settings.base_url} answered no list of videos "
-                f"({settings.excerpt(json.dumps(answer, default=str))}): check the base URL and path_prefix."
-            )
-        items, more = page
-        tasks = [style.parse_task(item, None) for item in items]
-        found = [
-            task
-            for item, task in zip(items, tasks, strict=True)
-            if task.created_at is not None and task.created_at >= since and style.answers_request(item, body)
-        ]
-        reaches_back = not more or any(t.created_at is not None and t.created_at < since for t in tasks)
-        return found if reaches_back else None
+        list_root = f"{settings.base_url}{settings.path_prefix}{route}"
+        url: str | None = f"{list_root}?{urlencode(params)}"
+        found: list[VideoTask] = []
+        for _page in range(max_pages):
+            if url is None:
+                break
+            answer = self._client.send(ApiRequest("GET", url, "list", settings)).value
+            page = style.recent_generations(answer)
+            if page is None:
+                raise VideoGenAPIError(
+                    f"The list call at {settings.base_url} answered no list of videos "
+                    f"({settings.excerpt(json.dumps(answer, default=str))}): check the base URL and path_prefix."
+                )
+            items, more = page
+            tasks = [style.parse_task(item, None) for item in items]
+            found += [
+                task
+                for item, task in zip(items, tasks, strict=True)
+                if task.created_at is not None
+                and task.created_at >= since
+                and style.answers_request(item, body, model=request.model)
+            ]
+            if not more or any(t.created_at is not None and t.created_at < since for t in tasks):
+                return found
+            # Only a next page of the same list call is read: a URL the answer names elsewhere is not
+            # followed (the list cannot tell then, and the caller pays at most once).
+            url = style.recent_generations_next(answer)
+            if url is not None and not url.startswith(f"{list_root}?"):
+                url = None
+        return None
 
     def cancel_task(self, video_task_id: str) -> bool:
         """Cancel a video task that the style can still cancel; return whether it was cancelled.

@@ -282,8 +282,15 @@ class ApiStyle:
         """Return the list answer's task objects (newest first) and whether older ones follow; ``None``: not a list."""
         raise NotImplementedError
 
-    def answers_request(self, item: Mapping[str, Any], body: Mapping[str, Any]) -> bool:
-        """Whether a listed task object was made by the create body ``body`` (every field it echoes agrees)."""
+    def recent_generations_next(self, answer: Any) -> str | None:
+        """Return the URL of the next (older) list page the answer names, where the style pages so; none by default."""
+        return None
+
+    def answers_request(self, item: Mapping[str, Any], body: Mapping[str, Any], *, model: str) -> bool:
+        """Whether a listed task object was made by the create body ``body`` (every field it echoes agrees).
+
+        :param model: the request's model, for a style whose body does not hold it (it is in the create's URL).
+        """
         raise NotImplementedError
 
     def poll_hint(self, headers: Mapping[str, str]) -> float | None:

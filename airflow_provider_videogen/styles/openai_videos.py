@@ -75,8 +75,11 @@ class OpenAIVideos(ApiStyle):
             return None
         return [item for item in data if isinstance(item, Mapping)], answer.get("has_more") is True
 
-    def answers_request(self, item: Mapping[str, Any], body: Mapping[str, Any]) -> bool:
-        """Match the same model and prompt, and the same ``seconds`` and ``size`` where the request set them."""
+    def answers_request(self, item: Mapping[str, Any], body: Mapping[str, Any], *, model: str) -> bool:
+        """Match the same model and prompt, and the same ``seconds`` and ``size`` where the request set them.
+
+        The model is the body's (``model`` is the same, and not needed here).
+        """
         if item.get("model") != body.get("model") or item.get("prompt") != body.get("prompt"):
             return False
         return all(text(item.get(name)) == text(body[name]) for name in ("seconds", "size") if name in body)

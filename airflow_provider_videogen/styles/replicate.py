@@ -7,7 +7,10 @@ digits today) is the video task id. ``GET {prefix}/predictions/{id}`` reads it: 
 ``processing``, ``succeeded``, ``failed``, ``canceled`` or ``aborted``, with ``output`` (a URL or a
 list of URLs), ``error`` (a string), ``metrics.predict_time`` and ``urls.web`` (the prediction's page,
 the console link). ``POST {prefix}/predictions/{id}/cancel`` stops one still ``starting`` or
-``processing``; it is never sent for one that finished. ``Prefer: wait`` is never sent: the create
+``processing``; it is never sent for one that finished. ``GET {prefix}/predictions`` lists the
+account's predictions newest first, 100 a page (``next``: the URL of the older page), each with its
+``model``, ``version`` and the whole ``input``: enough to recognise the prediction a killed try paid
+for (:attr:`~ApiStyle.can_reconcile`). ``Prefer: wait`` is never sent: the create
 must answer at once, so that its id is recorded before anything else can go wrong. Replicate deletes
 the input and output of an API prediction an hour after it finishes (``data_removed: true``). Output
 files are public ``replicate.delivery`` URLs that never get the token; a file served under the API's
@@ -99,6 +102,8 @@ class Replicate(ApiStyle):
     # (Replicate's data retention page).
     url_lifetime_hours = 1
     probe_task_id = "airflowconnectiontest00000"
+    #: The list call answers every prediction of the account with its model, version and whole input.
+    can_reconcile = True
     data_centers: ClassVar[tuple[DataCenter, ...]] = (
         DataCenter("replicate", "Replicate (api.replicate.com)", "https://api.replicate.com"),
     )
@@ -153,6 +158,36 @@ class Replicate(ApiStyle):
         if version is not None:
             body["version"] = version
         return body
+
+    def recent_generations_query(self, body: Mapping[str, Any]) -> tuple[str, list[tuple[str, str]]]:
+        """``GET .../predictions``: the newest first, 100 a page (Replicate takes no page size or filter)."""
+        return self.tasks_route, []
+
+    def recent_generations(self, answer: Any) -> tuple[list[Mapping[str, Any]], bool] | None:
+        """Read ``{"next": url | null, "previous": url | null, "results": [prediction, ...]}``."""
+        results = answer.get("results") if isinstance(answer, Mapping) else None
+        if not isinstance(results, list):
+            return None
+        return [item for item in results if isinstance(item, Mapping)], self.recent_generations_next(answer) is not None
+
+    def recent_generations_next(self, answer: Any) -> str | None:
+        """Return ``next``, the URL of the older page (``None`` on the last page)."""
+        return text(mapping(answer).get("next"))
+
+    def answers_request(self, item: Mapping[str, Any], body: Mapping[str, Any], *, model: str) -> bool:
+        """Match a prediction sent through the API with the whole same ``input``, of the same model.
+
+        The model is ``owner/name`` (the create's URL names it, the body does not), or the version
+        for a request that names one. A prediction made on the website (``source: web``) is never
+        one the provider sent; one whose input Replicate removed (an hour after it finished) has an
+        empty input and answers no request.
+        """
+        if item.get("source") not in (None, "api") or flag(item.get("data_removed")):
+            return False
+        if item.get("input") != body.get("input"):
+            return False
+        owner_name, version = _model(model)
+        return item.get("version") == version if version is not None else item.get("model") == owner_name
 
     def created_task_id(self, answer: Any) -> str | None:
         """Return the prediction's ``id``."""

@@ -30,7 +30,10 @@ class FileStateStore:
 
     def set(self, key: str, value: Any, *, retention: Any = None) -> None:
         if isinstance(value, dict) and "video_task_id" in value:
-            self.ready.write_text(value["video_task_id"])
+            # Renamed into place whole: the test reads it as soon as it exists, never half written.
+            written = self.ready.with_suffix(".tmp")
+            written.write_text(value["video_task_id"])
+            written.replace(self.ready)
             time.sleep(120)  # killed here
         values = self._values()
         values[key] = value

@@ -128,7 +128,14 @@ def kill_after_the_create(sim: Any, conn_id: str, model: str, prompt: str, tmp_p
     return ready.read_text(), json.loads(store.read_text()) if store.exists() else {}
 
 
-RECONCILING = sorted(name for name, style in STYLES.items() if style.can_reconcile and name in STYLE_MODELS)
+#: A model the simulator accepts on each style, Replicate's by owner/name (its create route names it).
+MODELS = {**STYLE_MODELS, "replicate": "kwaivgi/kling-v2.1"}
+RECONCILING = sorted(name for name, style in STYLES.items() if style.can_reconcile and name in MODELS)
+
+
+def test_every_style_that_closes_the_kill_window_is_tested_with_a_killed_worker():
+    assert set(RECONCILING) == {name for name, style in STYLES.items() if style.can_reconcile}
+    assert {"openai_videos", "replicate"} <= set(RECONCILING)
 
 
 @pytest.mark.parametrize("api_style", RECONCILING)
@@ -136,7 +143,7 @@ def test_a_worker_killed_between_the_create_answer_and_the_record_is_found_by_th
     sim, videogen_connection, tmp_path, api_style
 ):
     conn_id = videogen_connection(conn_id="vg_style", api_style=api_style)
-    model, prompt = STYLE_MODELS[api_style], quick()
+    model, prompt = MODELS[api_style], quick()
     paid_for, left = kill_after_the_create(sim, conn_id, model, prompt, tmp_path)
     assert "video_task_id" not in left["video_task_id"]  # an intent: the id was never kept
 
@@ -192,15 +199,33 @@ def test_a_bedrock_worker_killed_after_the_create_answered_is_retried_with_the_s
     assert any("idempotency token" in line for line in operator_log(caplog, capsys))
 
 
-def test_a_lost_create_answer_on_a_style_that_lists_is_found_by_the_next_try(sim, videogen_connection):
-    conn_id = videogen_connection(conn_id="vg_videos", api_style="openai_videos")
+@pytest.mark.parametrize("api_style", RECONCILING)
+def test_a_lost_create_answer_on_a_style_that_lists_is_found_by_the_next_try(sim, videogen_connection, api_style):
+    conn_id = videogen_connection(conn_id="vg_style", api_style=api_style)
+    model = MODELS[api_style]
     sim.add_fault(kind="truncate", target="create", times=1)
     store = FakeStateStore()
     with pytest.raises(VideoTaskMayExistError, match="looks for it in the service's list"):
-        operator(videogen_conn_id=conn_id, model="sora-2", prompt=quick()).execute(context(store))
-    result = operator(videogen_conn_id=conn_id, model="sora-2", prompt=quick()).execute(context(store))
+        operator(videogen_conn_id=conn_id, model=model, prompt=quick()).execute(context(store))
+    result = operator(videogen_conn_id=conn_id, model=model, prompt=quick()).execute(context(store))
     (create,) = sim.requests(target="create")
     assert result["id"] == create["task_id"]
+
+
+def test_a_replicate_prediction_of_another_model_with_the_same_input_is_not_taken(sim, videogen_connection):
+    conn_id = videogen_connection(conn_id="vg_replicate", api_style="replicate")
+    model, prompt = MODELS["replicate"], quick()
+    sim.add_fault(kind="truncate", target="create", times=1)
+    store = FakeStateStore()
+    with pytest.raises(VideoTaskMayExistError):
+        operator(videogen_conn_id=conn_id, model=model, prompt=prompt).execute(context(store))
+    # Meanwhile another DAG ran the very same input on another model: not this task's generation.
+    (lost,) = sim.requests(target="create")
+    other = sim.add_task(style="replicate", model="google/veo-3", created_body={"input": lost["body"]["input"]})
+    result = operator(videogen_conn_id=conn_id, model=model, prompt=prompt).execute(context(store))
+    (create,) = sim.requests(target="create")
+    assert result["id"] == create["task_id"] != other
+    assert recorded_id(store) == result["id"]
 
 
 def test_two_listed_generations_of_the_same_request_end_the_task_for_good_naming_both(sim, videogen_connection):

@@ -448,3 +448,80 @@ def test_replicate_and_gemini_routes_answer_their_own_requests_on_one_simulator(
     # A Gemini operation under a model called like Replicate's collection is still Gemini's, and back.
     assert gemini.hook().create_task(model="predictions", prompt="p").startswith("models/predictions/operations/")
     assert sim.requests(target="other") == []
+
+
+# ---- the list call: finding the prediction a killed try paid for ------------------------------------
+
+
+def listed(model: str = MODEL, **fields: Any) -> dict[str, Any]:
+    """A prediction as Replicate's list call shows it: the model by name, its version, the whole input."""
+    return {
+        "id": PREDICTION_ID,
+        "model": model,
+        "version": VERSION,
+        "input": body(model, **fields)["input"],
+        "source": "api",
+        "status": "starting",
+        "created_at": "2025-06-27T19:49:32.335Z",
+    }
+
+
+def test_the_predictions_list_reads_newest_first_with_the_next_page_url():
+    answer = {"next": "https://api.replicate.com/v1/predictions?cursor=cD0y", "previous": None, "results": [listed()]}
+    items, more = STYLE.recent_generations(answer)
+    assert [item["id"] for item in items] == [PREDICTION_ID] and more
+    assert STYLE.recent_generations_next(answer) == answer["next"]
+    last = {"next": None, "previous": answer["next"], "results": []}
+    assert STYLE.recent_generations(last) == ([], False) and STYLE.recent_generations_next(last) is None
+    assert STYLE.recent_generations({"detail": "Not found."}) is None  # not a list: the caller says so
+    assert STYLE.recent_generations_query(body(prompt="p")) == ("/predictions", [])
+    assert STYLE.parse_task(listed(), None).created_at == 1751053772  # ISO, read as unix seconds
+
+
+def test_a_listed_prediction_answers_a_request_of_the_same_model_and_the_whole_same_input():
+    sent = body(prompt="a heron", duration=5)
+    assert STYLE.answers_request(listed(prompt="a heron", duration=5), sent, model=MODEL)
+    assert not STYLE.answers_request(listed(prompt="a heron"), sent, model=MODEL)  # an input field missing
+    assert not STYLE.answers_request(listed(prompt="a heron", duration=5, seed=1), sent, model=MODEL)  # one more
+    assert not STYLE.answers_request(listed(prompt="a heron", duration=10), sent, model=MODEL)
+    assert not STYLE.answers_request({**listed(prompt="a heron", duration=5), "input": None}, sent, model=MODEL)
+
+
+def test_a_prediction_of_another_model_with_the_same_input_does_not_answer_the_request():
+    sent = body(prompt="a heron")
+    assert not STYLE.answers_request(listed("google/veo-3", prompt="a heron"), sent, model=MODEL)
+
+
+def test_a_version_request_is_answered_by_a_prediction_of_that_version_whatever_its_model_is_called():
+    for model in (VERSION, f"{MODEL}:{VERSION}"):
+        sent = body(model, prompt="a heron")
+        assert STYLE.answers_request(listed(prompt="a heron"), sent, model=model)
+        other = {**listed(prompt="a heron"), "version": "0" * 64}
+        assert not STYLE.answers_request(other, sent, model=model)
+
+
+def test_a_prediction_made_on_the_website_never_answers_a_request_the_provider_sent():
+    sent = body(prompt="a heron")
+    assert not STYLE.answers_request({**listed(prompt="a heron"), "source": "web"}, sent, model=MODEL)
+
+
+def test_the_simulator_lists_predictions_newest_first_a_hundred_a_page_with_a_next_url(sim, style_connection):
+    made = [prediction(sim, prompt=f"p{n}") for n in range(101)]
+    auth = {"Authorization": f"Bearer {API_KEY}"}
+    first = requests.get(f"{sim.base_url}/v1/predictions", headers=auth, timeout=5).json()
+    assert [p["id"] for p in first["results"]] == made[:0:-1] and first["previous"] is None
+    assert first["results"][0]["input"] == {"prompt": "p100"} and first["results"][0]["model"] == MODEL
+    assert first["results"][0]["created_at"].endswith("Z") and first["results"][0]["source"] == "api"
+    assert first["next"].startswith(f"{sim.base_url}/v1/predictions?cursor=")
+    second = requests.get(first["next"], headers=auth, timeout=5).json()
+    assert [p["id"] for p in second["results"]] == made[:1] and second["next"] is None and second["previous"]
+
+
+def test_find_generations_follows_the_next_pages_back_to_the_time_asked(sim, style_connection):
+    since = time.time() - 1
+    paid_for = hook().create_task(model=MODEL, prompt="a heron")
+    for n in range(100):  # a busy account: the prediction is on the second page by the time a try looks
+        prediction(sim, prompt=f"other {n}")
+    found = hook().find_generations(VideoGenerationRequest(model=MODEL, prompt="a heron"), since)
+    assert [task.id for task in found] == [paid_for]
+    assert len(sim.requests(target="list")) == 2

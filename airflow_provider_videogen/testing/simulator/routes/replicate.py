@@ -4,6 +4,7 @@
 
 POST {prefix}/models/{owner}/{name}/predictions   create (an official model) -> 201, the prediction
 POST {prefix}/predictions                         create with "version" (64 hex digits) -> 201
+GET  {prefix}/predictions[?cursor=...]            list: newest first, 100 a page, {"next", "previous", "results"}
 GET  {prefix}/predictions/{id}                    query: starting, processing, succeeded, failed, canceled, aborted
 POST {prefix}/predictions/{id}/cancel             cancel: 200, the prediction (a finished one unchanged)
 GET  {prefix}/files/{id}/download                 an output under the API's root, to the token only
@@ -23,6 +24,8 @@ otherwise (``:predictLongRunning``, ``/operations/{id}``), so neither catches th
 
 from __future__ import annotations
 
+import base64
+import binascii
 import contextlib
 import re
 import time
@@ -56,6 +59,7 @@ _VERSION_RE = re.compile(r"[0-9a-f]{64}")
 _DURATION_RE = re.compile(r"(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?")
 _ID_ALPHABET = "abcdefghijklmnopqrstuvwxyz0123456789"
 _KEPT = 3600.0  # seconds Replicate keeps an API prediction's input and output after it finished
+_PAGE = 100  # predictions a list page holds, as Replicate's
 _PUBLIC_STATUS = {
     "queued": "starting",
     "running": "processing",
@@ -82,6 +86,7 @@ class ReplicateRoutes(StyleRoutes):
     name: ClassVar[str] = NAME
     targets: ClassVar[Mapping[tuple[str, str], str]] = {
         ("collection", "POST"): "create",
+        ("collection", "GET"): "list",
         ("task", "GET"): "query",
         ("cancel", "POST"): "cancel",
         ("content", "GET"): "download",
@@ -91,7 +96,8 @@ class ReplicateRoutes(StyleRoutes):
     def match(self, method: str, path: str) -> tuple[str | None, str | None] | None:
         """Match the model's create, the predictions collection, one prediction, its cancel, a file under the root."""
         if _MODEL_CREATE_RE.search(path):
-            resource, task_id = "collection", None
+            # A model's predictions are created there, never listed.
+            return ("create" if method == "POST" else None), None
         elif found := _PREDICTION_RE.search(path):
             task_id = found.group(1)
             resource = "collection" if task_id is None else "cancel" if found.group(2) else "task"
@@ -127,6 +133,8 @@ class ReplicateRoutes(StyleRoutes):
         state = sim.state
         if call.target == "create":
             return _create(state, call)
+        if call.target == "list":
+            return _list(state, call)
         task = state.tasks.get(call.task_id or "")
         if task is None or task.style != NAME:
             return json_response(404, {"detail": "Not found."})
@@ -191,6 +199,40 @@ def _create(state: SimulatorState, call: Call) -> web.Response:
     call.entry.task_id = task.id
     now = time.time()
     return json_response(201, prediction(state, task, _status(task, now), _api_root(call.request), now))
+
+
+def _list(state: SimulatorState, call: Call) -> web.Response:
+    """List the predictions newest first, a page at a time: ``cursor`` is opaque, the id the page starts after."""
+    newest_first = [task for task in reversed(state.tasks.values()) if task.style == NAME]
+    ids = [task.id for task in newest_first]
+    start = 0
+    cursor = call.request.query.get("cursor")
+    if cursor is not None:
+        try:
+            after = base64.urlsafe_b64decode(cursor.encode()).decode()
+        except (binascii.Error, UnicodeDecodeError):
+            after = ""
+        if after not in ids:
+            return problem(400, "Invalid cursor.")
+        start = ids.index(after) + 1
+    page = newest_first[start : start + _PAGE]
+    root, now = _api_root(call.request), time.time()
+
+    def link(after: Task | None) -> str:
+        if after is None:
+            return f"{root}/predictions"
+        return f"{root}/predictions?cursor={base64.urlsafe_b64encode(after.id.encode()).decode()}"
+
+    more = start + _PAGE < len(newest_first)
+    previous = None if start == 0 else link(newest_first[start - _PAGE - 1] if start > _PAGE else None)
+    return json_response(
+        200,
+        {
+            "next": link(page[-1]) if more and page else None,
+            "previous": previous,
+            "results": [prediction(state, task, _status(task, now), root, now) | {"source": "api"} for task in page],
+        },
+    )
 
 
 def _status(task: Task, now: float) -> str:
