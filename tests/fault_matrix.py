@@ -598,8 +598,11 @@ def check(sim: Any, cell: Cell, outcome: Outcome, logs: list[str]) -> list[str]:
             for entry in creates[:-1]
             if sim.get_task(entry["task_id"])["status"] in ("failed", "cancelled", "expired")
         }
-        if cell.fault.name == "404-api" and cell.operation == "query":
-            ended.add(creates[0]["task_id"])  # the service itself said the earlier one does not exist
+        # The fault met a look-up of the task (a query; or, after a kill during the create, the retry's look-up
+        # of the saved id): the service itself said the earlier one does not exist.
+        looked_up = cell.operation == "query" or (cell.operation == "create" and cell.position == "kill")
+        if cell.fault.name == "404-api" and looked_up:
+            ended.add(creates[0]["task_id"])
         if len(creates) - 1 > len(ended):
             broken.append(
                 f"{len(creates)} generations created for one task instance: {[e['task_id'] for e in creates]}"
