@@ -112,9 +112,32 @@ class SharedPolls:
         return polls
 
     async def leave(self) -> None:
-        """Give the share back; the last one closes what the shared requests used."""
+        """Give the share back; the last one stops what nobody waits for any more and closes the requests' client.
+
+        The close is awaited here, by the last sharer: a close left to a task of its own could still be
+        pending when the event loop ends, and be destroyed unfinished.
+        """
         self.users -= 1
-        await self._close_if_unused()
+        if self.users > 0:
+            return
+        # Out of the registry first: a hook joining meanwhile gets new shared polls, not these.
+        by_settings = self._by_loop.get(self.loop)
+        if by_settings is not None and by_settings.get(self.settings) is self:
+            del by_settings[self.settings]
+        # With no sharer left, a round still gathering or a request still in flight answers nobody (its
+        # last sharer gave up on its poll, or has its answer and the request is only finishing).
+        rounds, self._rounds = list(self._rounds.values()), {}
+        for round_ in rounds:
+            if round_.timer is not None:
+                round_.timer.cancel()
+            _cancel(round_.waiting)
+        sending = list(self._sending)
+        for task in sending:
+            task.cancel()
+        await asyncio.gather(*sending, return_exceptions=True)
+        client, self._client = self._client, None
+        if client is not None:
+            await client.aclose()
 
     @property
     def batching(self) -> bool:
@@ -178,11 +201,6 @@ class SharedPolls:
         self._sending.discard(sending)
         if not sending.cancelled():
             sending.exception()  # _answer settles every future itself; nothing is left to report
-        client = self._release_if_unused()
-        if client is not None:
-            closing = self.loop.create_task(client.aclose())
-            self._sending.add(closing)  # kept until done (the loop holds tasks weakly)
-            closing.add_done_callback(self._sending.discard)
 
     async def _answer(self, waiting: dict[str, list[asyncio.Future[PollAnswer]]]) -> None:
         try:
@@ -191,10 +209,7 @@ class SharedPolls:
             else:
                 await self._answer_each(waiting)
         finally:
-            for futures in waiting.values():
-                for future in futures:
-                    if not future.done():
-                        future.cancel()  # only when this request itself was cancelled (the loop is closing)
+            _cancel(waiting)  # only when this request itself was cancelled (the loop is closing, nobody is left)
 
     async def _answer_batch(self, waiting: dict[str, list[asyncio.Future[PollAnswer]]]) -> None:
         if not self.batching:  # the host refused the list call meanwhile, even for one id
@@ -297,21 +312,6 @@ class SharedPolls:
             self._client = VideoGenClient(log)
         return self._client
 
-    async def _close_if_unused(self) -> None:
-        client = self._release_if_unused()
-        if client is not None:
-            await client.aclose()
-
-    def _release_if_unused(self) -> VideoGenClient | None:
-        """Leave the registry once nobody uses these polls; return the requests' client to close, if any."""
-        if self.users > 0 or self._rounds or any(not task.done() for task in self._sending):
-            return None
-        by_settings = self._by_loop.get(self.loop)
-        if by_settings is not None and by_settings.get(self.settings) is self:
-            del by_settings[self.settings]
-        client, self._client = self._client, None
-        return client
-
 
 def _about_the_key(error: VideoGenAPIError) -> bool:
     """Whether a refused list call refused the API key: a 401, or a 403 with the API's own error.
@@ -325,6 +325,13 @@ def _settle(futures: list[asyncio.Future[PollAnswer]], answer: PollAnswer) -> No
     for future in futures:
         if not future.done():  # a poll whose trigger was cancelled meanwhile
             future.set_result(answer)
+
+
+def _cancel(waiting: dict[str, list[asyncio.Future[PollAnswer]]]) -> None:
+    for futures in waiting.values():
+        for future in futures:
+            if not future.done():
+                future.cancel()
 
 
 def _fail(waiting: dict[str, list[asyncio.Future[PollAnswer]]], error: BaseException) -> None:
