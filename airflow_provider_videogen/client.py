@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, NamedTuple
@@ -24,7 +23,6 @@ from airflow_provider_videogen.answers import describe, interpret, read_task_pay
 from airflow_provider_videogen.exceptions import (
     VideoGenAPIError,
     VideoGenError,
-    VideoGenNotSupportedError,
     VideoGenRequestNotSentError,
     VideoGenTransientError,
     VideoTaskIdMissingError,
@@ -32,7 +30,6 @@ from airflow_provider_videogen.exceptions import (
     VideoTaskNotFoundError,
 )
 from airflow_provider_videogen.retry import RetryPolicy, retry_kwargs
-from airflow_provider_videogen.styles import STYLES
 
 if TYPE_CHECKING:
     from airflow_provider_videogen.generation_request import Upload
@@ -42,11 +39,8 @@ if TYPE_CHECKING:
 __all__ = [
     "Answer",
     "ApiRequest",
-    "CancelRetries",
     "PollAnswer",
     "VideoGenClient",
-    "cancel_request",
-    "check_can_cancel",
     "created_task_id",
     "maybe_created",
     "query",
@@ -297,6 +291,7 @@ def _transport_error(error: BaseException, request: ApiRequest, *, sent: bool) -
 
 
 # ---- calls that must not run twice: a create pays for a generation, a cancel may delete a video ----
+# (the cancel's own rule is in the cancel module)
 
 
 def surely_not_taken(error: BaseException) -> bool:
@@ -341,51 +336,3 @@ def created_task_id(answer: Any, settings: VideoGenConnectionSettings) -> str:
             "its task list before submitting again."
         )
     return settings.style.check_task_id(video_task_id)
-
-
-def cancel_request(settings: VideoGenConnectionSettings, video_task_id: str) -> ApiRequest:
-    """Return the cancel call of a task (a DELETE on most styles): one attempt; :class:`CancelRetries` says if another.
-
-    Never retried blindly: on the contents-generations and Runway APIs the same call deletes a task
-    that finished meanwhile, its video with it.
-    """
-    url = settings.cancel_url(video_task_id)
-    return ApiRequest(settings.style.cancel_method, url, "cancel", settings, video_task_id, policy=_ONE_ATTEMPT)
-
-
-def check_can_cancel(settings: VideoGenConnectionSettings) -> None:
-    """Raise :class:`VideoGenNotSupportedError` naming the styles that can cancel, if the connection's style cannot."""
-    if not settings.style.can_cancel:
-        able = ", ".join(name for name, style in STYLES.items() if style.can_cancel)
-        raise VideoGenNotSupportedError(
-            f"Cancelling is not supported by the {settings.api_style} API style (connection "
-            f"{settings.conn_id!r}): {settings.style.no_cancel_reason}. Only {able} can cancel."
-        )
-
-
-class CancelRetries:
-    """Whether, and after how long, a cancel call is sent again; the task is read again before each.
-
-    Like a create, a cancel is sent again only where the service surely did not take it (a 429, a
-    proxy's empty 503, a connection never opened), within the retry policy's attempts and time.
-
-    :param policy: the connection's retry policy.
-    """
-
-    def __init__(self, policy: RetryPolicy) -> None:
-        self.policy = policy
-        self.started = time.monotonic()
-        self.failures = 0
-
-    def wait_after(self, error: VideoGenTransientError) -> float | None:
-        """Seconds to wait after the cancel call failed with ``error``; ``None``: do not send it again."""
-        self.failures += 1
-        if not surely_not_taken(error) or self.failures >= self.policy.max_attempts:
-            return None
-        wait = self.policy.wait_after(self.failures, error.retry_after)
-        if time.monotonic() - self.started + wait >= self.policy.max_seconds:
-            return None
-        return wait
-
-
-_ONE_ATTEMPT = RetryPolicy(max_attempts=1)

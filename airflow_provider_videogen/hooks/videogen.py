@@ -7,22 +7,18 @@ The connection's settings live in :mod:`~airflow_provider_videogen.settings`, th
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import functools
-import time
 from typing import TYPE_CHECKING, Any
 
 import requests
 from airflow.sdk import BaseHook
 
+from airflow_provider_videogen.cancel import acancel, cancel
 from airflow_provider_videogen.client import (
     ApiRequest,
-    CancelRetries,
     PollAnswer,
     VideoGenClient,
-    cancel_request,
-    check_can_cancel,
     created_task_id,
     maybe_created,
     query,
@@ -30,7 +26,6 @@ from airflow_provider_videogen.client import (
     transient_or_not_the_apis_not_found,
 )
 from airflow_provider_videogen.exceptions import (
-    VideoGenAPIError,
     VideoGenAuthError,
     VideoGenConfigurationError,
     VideoGenError,
@@ -266,50 +261,7 @@ class VideoGenHook(BaseHook):
 
         :raises VideoGenNotSupportedError: on a style that has no cancel call.
         """
-        settings = self.settings
-        check_can_cancel(settings)
-        retries = CancelRetries(settings.retry_policy)
-        while True:
-            if not self._may_cancel(self.get_task(video_task_id), settings):
-                return False
-            try:
-                self._client.send(cancel_request(settings, video_task_id))
-            except VideoGenAPIError as error:
-                return self._cancel_refused(video_task_id, error)
-            except VideoGenTransientError as error:
-                wait = self._cancel_retry_wait(retries, video_task_id, error)
-                if wait is None:
-                    raise
-                time.sleep(wait)
-                continue
-            self.log.info("Cancelled video task %s.", video_task_id)
-            return True
-
-    def _may_cancel(self, task: VideoTask, settings: VideoGenConnectionSettings) -> bool:
-        if task.status in settings.style.cancellable_statuses and not task.is_terminal:
-            return True
-        self.log.info("Video task %s is %s, which cannot be cancelled: leaving it alone.", task.id, task.status.value)
-        return False
-
-    def _cancel_retry_wait(
-        self, retries: CancelRetries, video_task_id: str, error: VideoGenTransientError
-    ) -> float | None:
-        """Seconds to wait before reading the task again and cancelling again; ``None``: give up (raise ``error``)."""
-        wait = retries.wait_after(error)
-        if wait is not None:
-            self.log.warning(
-                "The cancel of video task %s was refused for now (%s); reading the task again in %.1f s, and "
-                "cancelling it only if it can still be cancelled then.",
-                video_task_id,
-                error,
-                wait,
-            )
-        return wait
-
-    def _cancel_refused(self, video_task_id: str, error: VideoGenAPIError) -> bool:
-        # It started running between the read and the DELETE: the service refuses to cancel it.
-        self.log.warning("Video task %s could not be cancelled: %s", video_task_id, error)
-        return False
+        return cancel(self._client, self.settings, video_task_id, self.log)
 
     def test_connection(self) -> tuple[bool, str]:
         """Make one cheap authenticated request and say whether the key and the URL work."""
@@ -372,24 +324,7 @@ class VideoGenHook(BaseHook):
 
     async def acancel_task(self, video_task_id: str) -> bool:
         """Cancel a video task (while the style can) without blocking the event loop; see :meth:`cancel_task`."""
-        settings = await self.aget_settings()
-        check_can_cancel(settings)
-        retries = CancelRetries(settings.retry_policy)
-        while True:
-            if not self._may_cancel(await self.aget_task(video_task_id), settings):
-                return False
-            try:
-                await self._client.asend(cancel_request(settings, video_task_id))
-            except VideoGenAPIError as error:
-                return self._cancel_refused(video_task_id, error)
-            except VideoGenTransientError as error:
-                wait = self._cancel_retry_wait(retries, video_task_id, error)
-                if wait is None:
-                    raise
-                await asyncio.sleep(wait)
-                continue
-            self.log.info("Cancelled video task %s.", video_task_id)
-            return True
+        return await acancel(self._client, await self.aget_settings(), video_task_id, self.log)
 
     async def aclose(self) -> None:
         """Release this hook's share of the event loop's HTTP session (closed when the last hook lets go)."""
