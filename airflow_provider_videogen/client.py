@@ -32,7 +32,7 @@ from airflow_provider_videogen.exceptions import (
 from airflow_provider_videogen.retry import RetryPolicy, retry_kwargs
 
 if TYPE_CHECKING:
-    from airflow_provider_videogen.generation_request import Upload
+    from airflow_provider_videogen.generation_request import Upload, VideoGenerationRequest
     from airflow_provider_videogen.settings import VideoGenConnectionSettings
     from airflow_provider_videogen.video_task import VideoTask
 
@@ -231,6 +231,26 @@ class VideoGenClient:
         follow = request.then(result.value) if request.then is not None else None
         return result if follow is None else Answer((await self.asend(follow)).value, result.poll_hint)
 
+    def poll(
+        self, settings: VideoGenConnectionSettings, video_task_id: str, *, only_the_api_says_not_found: bool = False
+    ) -> PollAnswer:
+        """Read a video task with the service's poll hint, as the hook's ``poll_answer`` says."""
+        retry_if = transient_or_not_the_apis_not_found if only_the_api_says_not_found else None
+        try:
+            return PollAnswer(*self.send(query(settings, video_task_id, retry_if=retry_if)))
+        except VideoTaskNotFoundError as error:
+            if not only_the_api_says_not_found or error.said_by_the_api:
+                raise
+            raise _proxy_not_found(error, settings, video_task_id) from None
+
+    def create(self, settings: VideoGenConnectionSettings, request: VideoGenerationRequest) -> str:
+        """Submit a generation and return the new task id, as the hook's ``create_task`` says (never twice blindly)."""
+        try:
+            answer = self.send(_create_request(settings, request)).value
+        except VideoGenTransientError as error:
+            raise maybe_created(error) from None
+        return created_task_id(answer, settings)
+
     def close(self) -> None:
         """Close the sync session."""
         if self._session is not None:
@@ -311,6 +331,33 @@ def transient_or_not_the_apis_not_found(error: BaseException) -> bool:
     if isinstance(error, VideoTaskNotFoundError):
         return not error.said_by_the_api
     return isinstance(error, VideoGenTransientError)
+
+
+def _proxy_not_found(
+    error: VideoTaskNotFoundError, settings: VideoGenConnectionSettings, video_task_id: str
+) -> VideoGenTransientError:
+    """Return the error of a query that kept answering a 404 the API did not say: transient, since it says not gone."""
+    return VideoGenTransientError(
+        f"The query of video task {video_task_id!r} at {settings.base_url} kept answering HTTP 404 without "
+        "an API error: something in front of the API (a proxy, an ingress) answered, which does not say "
+        "the task is gone. If it lasts, check the connection's base URL and path_prefix. The last answer: "
+        f"{error}",
+        video_task_id=video_task_id,
+        http_status=error.http_status,
+    )
+
+
+def _create_request(settings: VideoGenConnectionSettings, request: VideoGenerationRequest) -> ApiRequest:
+    """Return the create call of a generation: sent again only where the service surely did not take it (it pays)."""
+    return ApiRequest(
+        "POST",
+        settings.create_url(request),
+        "create",
+        settings,
+        json_body=settings.style.create_body(request),
+        uploads=settings.style.create_uploads(request),
+        retry_if=surely_not_taken,
+    )
 
 
 def maybe_created(error: VideoGenTransientError) -> VideoGenTransientError:
