@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any, Final, Protocol
 
 from airflow_provider_videogen.events import event_payload, final_event_payload
 from airflow_provider_videogen.exceptions import VideoGenError, VideoGenTransientError
@@ -20,15 +20,33 @@ if TYPE_CHECKING:
     from airflow_provider_videogen.hooks.videogen import VideoGenHook
     from airflow_provider_videogen.retry import RetryPolicy
     from airflow_provider_videogen.settings import VideoGenConnectionSettings
-    from airflow_provider_videogen.triggers.videogen import VideoTaskTrigger
 
-__all__ = ["PollLoop", "error_event", "format_time"]
+__all__ = ["PollLoop", "Waiter", "error_event", "format_time"]
 
 # Requests one shared poll may make one after another, each within the request timeout: a list call,
 # its shorter retries while a host refuses it (a safe URL length, then 8 halvings of 500 ids), the
 # other ids' calls and the task's own GET. A poll begun further than that from the time the wait
 # gives up cannot outlast it, so only nearer polls are bounded (a bound costs a task and a timer).
 _POLL_REQUESTS_AT_MOST: Final = 12
+
+
+class Waiter(Protocol):
+    """What the loop reads of the trigger it waits for (a ``VideoTaskTrigger``: it sits above this module)."""
+
+    video_task_id: str
+    end_time: float | None
+    first_poll_at: float | None
+    max_consecutive_errors: int
+    jitter: float
+
+    @property
+    def log(self) -> Any:
+        """Where the wait says what happens (Airflow's logger of the trigger)."""
+        ...
+
+    def _now(self) -> float: ...
+
+    async def _sleep(self, seconds: float) -> None: ...
 
 
 class PollLoop:
@@ -38,6 +56,8 @@ class PollLoop:
     :param hook: polls the task (one attempt per poll: this loop waits between polls itself).
     :param settings: the connection, resolved once for the whole wait.
     :param give_up_at: when a poll still unanswered is given up (epoch seconds), or ``None``.
+    :param interval: seconds between two polls (the one asked for, else the style's).
+    :param schedule: the wait schedule, with the trigger's caps.
     """
 
     __slots__ = (
@@ -57,19 +77,21 @@ class PollLoop:
 
     def __init__(
         self,
-        trigger: VideoTaskTrigger,
+        trigger: Waiter,
         hook: VideoGenHook,
         settings: VideoGenConnectionSettings,
         give_up_at: float | None,
+        interval: float,
+        schedule: RetryPolicy,
     ) -> None:
         self.trigger = trigger
         self.hook = hook
         self.settings = settings
         self.give_up_at = give_up_at
         self.video_task_id = trigger.video_task_id
-        # Fixed for the wait: the interval asked for (or the style's), the schedule with the trigger's caps.
-        self.interval = trigger._interval
-        self.schedule: RetryPolicy = trigger._schedule()
+        # Both fixed for the wait.
+        self.interval = interval
+        self.schedule = schedule
         self.last_task: VideoTask | None = None
         self.last_status: VideoTaskStatus | None = None
         self.last_progress: int | None = None

@@ -210,7 +210,7 @@ class VideoTaskTrigger(BaseTrigger):
         # The wait ends within one request timeout of its deadline (of its start, if it starts past it):
         # a poll still unanswered then is given up, however many requests it has made or still needs.
         give_up_at = max(self.end_time, self._now()) + settings.timeout if self.end_time is not None else None
-        return await PollLoop(self, hook, settings, give_up_at).run()
+        return await PollLoop(self, hook, settings, give_up_at, self._interval, self._schedule()).run()
 
     def _schedule(self) -> RetryPolicy:
         """Return the wait schedule with this trigger's caps (class attributes a subclass or a test may change)."""
