@@ -6,8 +6,8 @@ task first and cancels only while its style may (its ``cancellable_statuses``); 
 the service refused for now (a 429, a proxy's empty 503, a connection never opened) is sent again
 only after the task, read again, may still be cancelled (it may have finished during the wait).
 
-The rule (:func:`cancel_steps`) makes no call and never sleeps: it yields the requests to send and
-the waits, and is told what each request answered. :func:`cancel` and :func:`acancel` are its shells
+The rule (:func:`cancel_steps`) makes no call and never sleeps: it yields its steps (read the task,
+send the cancel call, wait) and is told what each gave. :func:`cancel` and :func:`acancel` are its shells
 with ``requests`` and ``aiohttp``: they only send and sleep.
 """
 
@@ -15,10 +15,10 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Generator
+from collections.abc import Awaitable, Callable, Generator
 from typing import TYPE_CHECKING, Any, NamedTuple, TypeAlias
 
-from airflow_provider_videogen.client import ApiRequest, VideoGenClient, query, surely_not_taken
+from airflow_provider_videogen.client import ApiRequest, VideoGenClient, surely_not_taken
 from airflow_provider_videogen.exceptions import (
     VideoGenAPIError,
     VideoGenError,
@@ -32,7 +32,20 @@ if TYPE_CHECKING:
     from airflow_provider_videogen.settings import VideoGenConnectionSettings
     from airflow_provider_videogen.video_task import VideoTask
 
-__all__ = ["CancelRetries", "Wait", "acancel", "cancel", "cancel_request", "cancel_steps", "check_can_cancel"]
+__all__ = [
+    "CancelRetries",
+    "ReadTask",
+    "Wait",
+    "acancel",
+    "cancel",
+    "cancel_request",
+    "cancel_steps",
+    "check_can_cancel",
+]
+
+
+class ReadTask(NamedTuple):
+    """A step of the rule: read the task (the rule is told the task, or the error of the read)."""
 
 
 class Wait(NamedTuple):
@@ -41,19 +54,26 @@ class Wait(NamedTuple):
     seconds: float
 
 
-#: A step of the rule: a request to send (the rule is told its result or its error), or a wait.
-Step: TypeAlias = ApiRequest | Wait
+#: A step of the rule: read the task, send a request (the rule is told its result or its error), or wait.
+Step: TypeAlias = ReadTask | ApiRequest | Wait
 #: The rule: yields its steps, is sent each request's result (or thrown its error), returns whether it cancelled.
 Steps: TypeAlias = Generator[Step, Any, bool]
 
 
-def cancel(client: VideoGenClient, settings: VideoGenConnectionSettings, video_task_id: str, log: Any) -> bool:
+def cancel(
+    client: VideoGenClient,
+    settings: VideoGenConnectionSettings,
+    video_task_id: str,
+    log: Any,
+    read_task: Callable[[str], VideoTask],
+) -> bool:
     """Cancel a video task while its style can, with sync calls; return whether it was cancelled.
 
-    :param client: sends the reads and the cancel call.
+    :param client: sends the cancel call.
     :param settings: the connection.
     :param video_task_id: the task to cancel.
     :param log: where the decisions are said (the hook's log).
+    :param read_task: reads the task (the hook's ``get_task``).
     :raises VideoGenNotSupportedError: on a style that has no cancel call.
     """
     steps = cancel_steps(settings, video_task_id, log)
@@ -64,7 +84,7 @@ def cancel(client: VideoGenClient, settings: VideoGenConnectionSettings, video_t
             step = _advance(steps)
             continue
         try:
-            value = client.send(step).value
+            value = read_task(video_task_id) if isinstance(step, ReadTask) else client.send(step).value
         except VideoGenError as error:
             step = _advance(steps, failure=error)
         else:
@@ -72,8 +92,14 @@ def cancel(client: VideoGenClient, settings: VideoGenConnectionSettings, video_t
     return step
 
 
-async def acancel(client: VideoGenClient, settings: VideoGenConnectionSettings, video_task_id: str, log: Any) -> bool:
-    """Cancel a video task as :func:`cancel` does, without blocking the event loop."""
+async def acancel(
+    client: VideoGenClient,
+    settings: VideoGenConnectionSettings,
+    video_task_id: str,
+    log: Any,
+    read_task: Callable[[str], Awaitable[VideoTask]],
+) -> bool:
+    """Cancel a video task as :func:`cancel` does, without blocking the event loop (``read_task``: ``aget_task``)."""
     steps = cancel_steps(settings, video_task_id, log)
     step = _advance(steps)
     while not isinstance(step, bool):
@@ -82,7 +108,7 @@ async def acancel(client: VideoGenClient, settings: VideoGenConnectionSettings, 
             step = _advance(steps)
             continue
         try:
-            value = (await client.asend(step)).value
+            value = await read_task(video_task_id) if isinstance(step, ReadTask) else (await client.asend(step)).value
         except VideoGenError as error:
             step = _advance(steps, failure=error)
         else:
@@ -107,7 +133,7 @@ def cancel_steps(settings: VideoGenConnectionSettings, video_task_id: str, log: 
     check_can_cancel(settings)
     retries = CancelRetries(settings.retry_policy)
     while True:
-        task: VideoTask = yield query(settings, video_task_id)
+        task: VideoTask = yield ReadTask()
         if not _may_cancel(task, settings, log):
             return False
         wait: float | None = None

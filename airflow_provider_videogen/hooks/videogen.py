@@ -194,7 +194,7 @@ class VideoGenHook(BaseHook):
 
         :raises VideoGenNotSupportedError: on a style that has no cancel call.
         """
-        return cancel(self._client, self.settings, video_task_id, self.log)
+        return cancel(self._client, self.settings, video_task_id, self.log, self.get_task)
 
     def test_connection(self) -> tuple[bool, str]:
         """Make one cheap authenticated request and say whether the key and the URL work."""
@@ -241,7 +241,7 @@ class VideoGenHook(BaseHook):
 
     async def acancel_task(self, video_task_id: str) -> bool:
         """Cancel a video task (while the style can) without blocking the event loop; see :meth:`cancel_task`."""
-        return await acancel(self._client, await self.aget_settings(), video_task_id, self.log)
+        return await acancel(self._client, await self.aget_settings(), video_task_id, self.log, self.aget_task)
 
     async def aclose(self) -> None:
         """Release this hook's share of the event loop's HTTP session (closed when the last hook lets go)."""
