@@ -11,10 +11,10 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, NamedTuple
+from urllib.parse import urlencode
 
 import requests
 from tenacity import AsyncRetrying, Retrying
@@ -33,21 +33,17 @@ from airflow_provider_videogen.exceptions import (
     VideoTaskNotFoundError,
 )
 from airflow_provider_videogen.retry import RetryPolicy, retry_kwargs
-from airflow_provider_videogen.styles import STYLES
 
 if TYPE_CHECKING:
-    from airflow_provider_videogen.generation_request import Upload
+    from airflow_provider_videogen.generation_request import Upload, VideoGenerationRequest
     from airflow_provider_videogen.settings import VideoGenConnectionSettings
     from airflow_provider_videogen.video_task import VideoTask
 
 __all__ = [
     "Answer",
     "ApiRequest",
-    "CancelRetries",
     "PollAnswer",
     "VideoGenClient",
-    "cancel_request",
-    "check_can_cancel",
     "created_task_id",
     "maybe_created",
     "query",
@@ -250,6 +246,68 @@ class VideoGenClient:
         follow = request.then(result.value) if request.then is not None else None
         return result if follow is None else Answer((await self.asend(follow)).value, result.poll_hint)
 
+    def poll(
+        self, settings: VideoGenConnectionSettings, video_task_id: str, *, only_the_api_says_not_found: bool = False
+    ) -> PollAnswer:
+        """Read a video task with the service's poll hint, as the hook's ``poll_answer`` says."""
+        retry_if = transient_or_not_the_apis_not_found if only_the_api_says_not_found else None
+        try:
+            return PollAnswer(*self.send(query(settings, video_task_id, retry_if=retry_if)))
+        except VideoTaskNotFoundError as error:
+            if not only_the_api_says_not_found or error.said_by_the_api:
+                raise
+            raise _proxy_not_found(error, settings, video_task_id) from None
+
+    def create(self, settings: VideoGenConnectionSettings, request: VideoGenerationRequest) -> str:
+        """Submit a generation and return the new task id, as the hook's ``create_task`` says (never twice blindly)."""
+        try:
+            answer = self.send(_create_request(settings, request)).value
+        except VideoGenTransientError as error:
+            if settings.style.idempotent_create:
+                raise  # a retry of the task repeats the create with the same token: it cannot pay twice
+            raise maybe_created(error) from None
+        return created_task_id(answer, settings)
+
+    def find_generations(
+        self, settings: VideoGenConnectionSettings, request: VideoGenerationRequest, since: float, *, max_pages: int
+    ) -> list[VideoTask] | None:
+        """Walk the style's list of recent generations back to ``since``; see the hook's ``find_generations``."""
+        style = settings.style
+        if not style.can_reconcile:
+            raise VideoGenNotSupportedError(f"The {settings.api_style} API style cannot look up recent generations.")
+        body = style.create_body(request)
+        route, params = style.recent_generations_query(body)
+        list_root = f"{settings.base_url}{settings.path_prefix}{route}"
+        url: str | None = f"{list_root}?{urlencode(params)}"
+        found: list[VideoTask] = []
+        for _page in range(max_pages):
+            if url is None:
+                break
+            answer = self.send(ApiRequest("GET", url, "list", settings)).value
+            page = style.recent_generations(answer)
+            if page is None:
+                raise VideoGenAPIError(
+                    f"The list call at {settings.base_url} answered no list of videos "
+                    f"({settings.excerpt(json.dumps(answer, default=str))}): check the base URL and path_prefix."
+                )
+            items, more = page
+            tasks = [style.parse_task(item, None) for item in items]
+            found += [
+                task
+                for item, task in zip(items, tasks, strict=True)
+                if task.created_at is not None
+                and task.created_at >= since
+                and style.answers_request(item, body, model=request.model)
+            ]
+            if not more or any(t.created_at is not None and t.created_at < since for t in tasks):
+                return found
+            # Only a next page of the same list call is read: a URL the answer names elsewhere is not
+            # followed (the list cannot tell then, and the caller pays at most once).
+            url = style.recent_generations_next(answer)
+            if url is not None and not url.startswith(f"{list_root}?"):
+                url = None
+        return None
+
     def close(self) -> None:
         """Close the sync session."""
         if self._session is not None:
@@ -347,6 +405,7 @@ def _transport_error(error: BaseException, request: ApiRequest, *, sent: bool) -
 
 
 # ---- calls that must not run twice: a create pays for a generation, a cancel may delete a video ----
+# (the cancel's own rule is in the cancel module)
 
 
 def surely_not_taken(error: BaseException) -> bool:
@@ -366,6 +425,35 @@ def transient_or_not_the_apis_not_found(error: BaseException) -> bool:
     if isinstance(error, VideoTaskNotFoundError):
         return not error.said_by_the_api
     return isinstance(error, VideoGenTransientError)
+
+
+def _proxy_not_found(
+    error: VideoTaskNotFoundError, settings: VideoGenConnectionSettings, video_task_id: str
+) -> VideoGenTransientError:
+    """Return the error of a query that kept answering a 404 the API did not say: transient, since it says not gone."""
+    return VideoGenTransientError(
+        f"The query of video task {video_task_id!r} at {settings.base_url} kept answering HTTP 404 without "
+        "an API error: something in front of the API (a proxy, an ingress) answered, which does not say "
+        "the task is gone. If it lasts, check the connection's base URL and path_prefix. The last answer: "
+        f"{error}",
+        video_task_id=video_task_id,
+        http_status=error.http_status,
+    )
+
+
+def _create_request(settings: VideoGenConnectionSettings, request: VideoGenerationRequest) -> ApiRequest:
+    """Return the create call of a generation: sent again only where the service surely did not take it (it pays)."""
+    return ApiRequest(
+        "POST",
+        settings.create_url(request),
+        "create",
+        settings,
+        json_body=settings.style.create_body(request),
+        uploads=settings.style.create_uploads(request),
+        # A service that honours an idempotency token answers a repeated create with the same task.
+        retry_if=None if settings.style.idempotent_create else surely_not_taken,
+        headers=settings.style.create_headers(request),
+    )
 
 
 def maybe_created(error: VideoGenTransientError) -> VideoGenTransientError:
@@ -391,51 +479,3 @@ def created_task_id(answer: Any, settings: VideoGenConnectionSettings) -> str:
             "its task list before submitting again."
         )
     return settings.style.check_task_id(video_task_id)
-
-
-def cancel_request(settings: VideoGenConnectionSettings, video_task_id: str) -> ApiRequest:
-    """Return the cancel call of a task (a DELETE on most styles): one attempt; :class:`CancelRetries` says if another.
-
-    Never retried blindly: on the contents-generations and Runway APIs the same call deletes a task
-    that finished meanwhile, its video with it.
-    """
-    url = settings.cancel_url(video_task_id)
-    return ApiRequest(settings.style.cancel_method, url, "cancel", settings, video_task_id, policy=_ONE_ATTEMPT)
-
-
-def check_can_cancel(settings: VideoGenConnectionSettings) -> None:
-    """Raise :class:`VideoGenNotSupportedError` naming the styles that can cancel, if the connection's style cannot."""
-    if not settings.style.can_cancel:
-        able = ", ".join(name for name, style in STYLES.items() if style.can_cancel)
-        raise VideoGenNotSupportedError(
-            f"Cancelling is not supported by the {settings.api_style} API style (connection "
-            f"{settings.conn_id!r}): {settings.style.no_cancel_reason}. Only {able} can cancel."
-        )
-
-
-class CancelRetries:
-    """Whether, and after how long, a cancel call is sent again; the task is read again before each.
-
-    Like a create, a cancel is sent again only where the service surely did not take it (a 429, a
-    proxy's empty 503, a connection never opened), within the retry policy's attempts and time.
-
-    :param policy: the connection's retry policy.
-    """
-
-    def __init__(self, policy: RetryPolicy) -> None:
-        self.policy = policy
-        self.started = time.monotonic()
-        self.failures = 0
-
-    def wait_after(self, error: VideoGenTransientError) -> float | None:
-        """Seconds to wait after the cancel call failed with ``error``; ``None``: do not send it again."""
-        self.failures += 1
-        if not surely_not_taken(error) or self.failures >= self.policy.max_attempts:
-            return None
-        wait = self.policy.wait_after(self.failures, error.retry_after)
-        if time.monotonic() - self.started + wait >= self.policy.max_seconds:
-            return None
-        return wait
-
-
-_ONE_ATTEMPT = RetryPolicy(max_attempts=1)

@@ -32,27 +32,17 @@ for the garbage collector to track.
 from __future__ import annotations
 
 import asyncio
-import logging
 import math
 import weakref
-from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
-from airflow_provider_videogen.answers import read_list_answer, read_task_payload
-from airflow_provider_videogen.client import ApiRequest, PollAnswer, VideoGenClient, query
-from airflow_provider_videogen.exceptions import (
-    VideoGenAPIError,
-    VideoGenAuthError,
-    VideoGenError,
-)
-from airflow_provider_videogen.fairness import in_turns
+from airflow_provider_videogen.client import PollAnswer
+from airflow_provider_videogen.exceptions import VideoGenError
 from airflow_provider_videogen.list_call_sizes import ListCallSizes
+from airflow_provider_videogen.poll_answers import PollAnswers, Waiting
 
 if TYPE_CHECKING:
     from airflow_provider_videogen.settings import VideoGenConnectionSettings
-    from airflow_provider_videogen.video_task import VideoTask
-
-log = logging.getLogger(__name__)
 
 
 class _Round:
@@ -62,7 +52,7 @@ class _Round:
 
     def __init__(self) -> None:
         # A future per poll (not per id): a trigger cancelled while it waits cancels only its own.
-        self.waiting: dict[str, list[asyncio.Future[PollAnswer]]] = {}
+        self.waiting: Waiting = {}
         self.due = math.inf
         self.timer: asyncio.TimerHandle | None = None
         # What the ids add to the list call's URL (counted only where the host wants short URLs).
@@ -84,16 +74,11 @@ class SharedPolls:
         self.loop = loop
         self.settings = settings
         self.users = 0
-        self._client: VideoGenClient | None = None
-        # How large a list call this connection's host takes (ids, URL length), learnt from its refusals.
-        self._sizes = ListCallSizes(settings)
+        # Makes the shared requests and settles each poll with its answer.
+        self._answers = PollAnswers(settings)
         # The round being gathered: one for every id where the style batches (key None), else one per id.
         self._rounds: dict[str | None, _Round] = {}
         self._sending: set[asyncio.Task[None]] = set()
-        # The task last read for each id a trigger still holds (as its last state): reused while unchanged.
-        self._recent: weakref.WeakValueDictionary[str, VideoTask] = weakref.WeakValueDictionary()
-        # One list answer is handed out at a time, a slice per turn of the loop.
-        self._handing_out = asyncio.Lock()
 
     @classmethod
     def forget_refusals(cls) -> None:
@@ -112,14 +97,35 @@ class SharedPolls:
         return polls
 
     async def leave(self) -> None:
-        """Give the share back; the last one closes what the shared requests used."""
+        """Give the share back; the last one stops what nobody waits for any more and closes the requests' client.
+
+        The close is awaited here, by the last sharer: a close left to a task of its own could still be
+        pending when the event loop ends, and be destroyed unfinished.
+        """
         self.users -= 1
-        await self._close_if_unused()
+        if self.users > 0:
+            return
+        # Out of the registry first: a hook joining meanwhile gets new shared polls, not these.
+        by_settings = self._by_loop.get(self.loop)
+        if by_settings is not None and by_settings.get(self.settings) is self:
+            del by_settings[self.settings]
+        # With no sharer left, a round still gathering or a request still in flight answers nobody (its
+        # last sharer gave up on its poll, or has its answer and the request is only finishing).
+        rounds, self._rounds = list(self._rounds.values()), {}
+        for round_ in rounds:
+            if round_.timer is not None:
+                round_.timer.cancel()
+            _cancel(round_.waiting)
+        sending = list(self._sending)
+        for task in sending:
+            task.cancel()
+        await asyncio.gather(*sending, return_exceptions=True)
+        await self._answers.aclose()
 
     @property
     def batching(self) -> bool:
         """Whether polls become batch queries (the style has one and this host has not refused it)."""
-        return self._sizes.batching
+        return self._answers.batching
 
     async def poll(self, video_task_id: str, gather: float = 0.0) -> PollAnswer:
         """Read the task in the next shared request, sent at the latest ``gather`` seconds from now.
@@ -127,7 +133,7 @@ class SharedPolls:
         Raises what reading the task alone would raise (a failed shared request fails every poll in it).
         """
         self.settings.style.check_task_id(video_task_id)  # a bad id fails its own poll, before anything is sent
-        key = None if self._sizes.batching else video_task_id
+        key = None if self._answers.batching else video_task_id
         round_ = self._rounds.get(key)
         if round_ is None:
             round_ = self._rounds[key] = _Round()
@@ -153,7 +159,7 @@ class SharedPolls:
 
     def _full(self, round_: _Round, video_task_id: str) -> bool:
         """Whether the round, just given ``video_task_id``, holds as many ids as one list call asks for."""
-        sizes = self._sizes
+        sizes = self._answers.sizes
         if len(round_.waiting) >= sizes.ids_per_call:
             return True
         if not sizes.urls_limited:
@@ -178,160 +184,19 @@ class SharedPolls:
         self._sending.discard(sending)
         if not sending.cancelled():
             sending.exception()  # _answer settles every future itself; nothing is left to report
-        client = self._release_if_unused()
-        if client is not None:
-            closing = self.loop.create_task(client.aclose())
-            self._sending.add(closing)  # kept until done (the loop holds tasks weakly)
-            closing.add_done_callback(self._sending.discard)
 
-    async def _answer(self, waiting: dict[str, list[asyncio.Future[PollAnswer]]]) -> None:
+    async def _answer(self, waiting: Waiting) -> None:
         try:
-            if self.batching:
-                await self._answer_batch(waiting)
-            else:
-                await self._answer_each(waiting)
+            await self._answers.answer(waiting)
         finally:
-            for futures in waiting.values():
-                for future in futures:
-                    if not future.done():
-                        future.cancel()  # only when this request itself was cancelled (the loop is closing)
-
-    async def _answer_batch(self, waiting: dict[str, list[asyncio.Future[PollAnswer]]]) -> None:
-        if not self.batching:  # the host refused the list call meanwhile, even for one id
-            await self._answer_each(waiting)
-            return
-        chunks = self._sizes.chunks(list(waiting))
-        await asyncio.gather(*(self._answer_chunk({task_id: waiting[task_id] for task_id in c}) for c in chunks))
-
-    async def _answer_chunk(self, waiting: dict[str, list[asyncio.Future[PollAnswer]]]) -> None:
-        refusal = await self._ask(waiting)
-        if refusal is not None:
-            await self._shrink(waiting, refusal)
-
-    async def _ask(self, waiting: dict[str, list[asyncio.Future[PollAnswer]]]) -> VideoGenAPIError | None:
-        """Answer the polls with one list call; return its refusal instead if a smaller call may be taken."""
-        url = self._sizes.list_url(list(waiting))
-        try:
-            found = await self._batch_query(url, list(waiting))
-        except VideoGenAPIError as error:
-            if _about_the_key(error):
-                _fail(waiting, error)  # every task of the connection would be refused alike
-            elif self._sizes.refused_for_its_length(error, url):
-                self._sizes.limit_urls(error)
-                await self._answer_batch(waiting)  # the same ids again, in calls with shorter URLs
-            else:
-                return error
-            return None
-        except Exception as error:
-            _fail(waiting, error)
-            return None
-        async with self._handing_out:
-            async for task_id, item in in_turns(list(found.items())):
-                task = self._read(item, task_id)
-                if task is None:
-                    del found[task_id]  # an item that does not read as this task: it is read on its own
-                else:
-                    _settle(waiting[task_id], PollAnswer(task, None))
-        # Absence is never "not found": a task the answer left out is read on its own.
-        missing = {task_id: futures for task_id, futures in waiting.items() if task_id not in found}
-        if missing:
-            await self._answer_each(missing)
-        return None
-
-    async def _shrink(self, waiting: dict[str, list[asyncio.Future[PollAnswer]]], error: VideoGenAPIError) -> None:
-        """Ask again for the ids of a list call refused (or answered too large) in calls of half as many ids.
-
-        Only the first half goes, halved again while it is refused; once one is answered, the other ids
-        go at that size together. A host refusing every size costs a call per halving (8 from 500 ids),
-        not one per id, and a poll waits for one call per halving, not two. A call refused for one id
-        means the host does not serve the list call: each task is then read on its own.
-        """
-        task_ids = list(waiting)
-        probe = task_ids
-        refusal: VideoGenAPIError | None = error
-        while refusal is not None:
-            size = self._sizes.halved(len(probe))
-            if size < 1:
-                self._sizes.refuse(refusal)
-                probe = []  # not answered: read on its own below, with the rest
-                break
-            self._sizes.limit_ids(size, len(probe), refusal)
-            probe = probe[:size]
-            refusal = await self._ask({task_id: waiting[task_id] for task_id in probe})
-        rest = task_ids[len(probe) :]
-        if rest:
-            await self._answer_batch({task_id: waiting[task_id] for task_id in rest})
-
-    async def _answer_each(self, waiting: dict[str, list[asyncio.Future[PollAnswer]]]) -> None:
-        """Read each task with a call of its own."""
-        await asyncio.gather(*(self._answer_one(task_id, futures) for task_id, futures in waiting.items()))
-
-    async def _answer_one(self, video_task_id: str, futures: list[asyncio.Future[PollAnswer]]) -> None:
-        try:
-            answer = await self._requests_client().asend(query(self.settings, video_task_id))
-        except Exception as error:
-            _fail({video_task_id: futures}, error)
-        else:
-            _settle(futures, PollAnswer(answer.value, answer.poll_hint))
-
-    def _read(self, item: Mapping[str, Any], video_task_id: str) -> VideoTask | None:
-        """Read the list answer's item as the task ``video_task_id`` (``None`` if it does not read as it)."""
-        recent = self._recent.get(video_task_id)
-        if recent is not None and recent.raw == item:
-            return recent  # unchanged since the last answer: the same task
-        try:
-            task = read_task_payload(item, self.settings, video_task_id)
-        except VideoGenError:
-            return None
-        self._recent[video_task_id] = task
-        return task
-
-    async def _batch_query(self, url: str, video_task_ids: list[str]) -> dict[str, Mapping[str, Any]]:
-        """Return the list call's items of the ids asked for, by id (read as tasks later, a slice at a time)."""
-        answer = await self._requests_client().asend(ApiRequest("GET", url, "list", self.settings))
-        return read_list_answer(answer.value, self.settings, video_task_ids)
-
-    def _requests_client(self) -> VideoGenClient:
-        # The requests follow the settings of the first sharer (a trigger's: one attempt per poll).
-        if self._client is None:
-            self._client = VideoGenClient(log)
-        return self._client
-
-    async def _close_if_unused(self) -> None:
-        client = self._release_if_unused()
-        if client is not None:
-            await client.aclose()
-
-    def _release_if_unused(self) -> VideoGenClient | None:
-        """Leave the registry once nobody uses these polls; return the requests' client to close, if any."""
-        if self.users > 0 or self._rounds or any(not task.done() for task in self._sending):
-            return None
-        by_settings = self._by_loop.get(self.loop)
-        if by_settings is not None and by_settings.get(self.settings) is self:
-            del by_settings[self.settings]
-        client, self._client = self._client, None
-        return client
+            _cancel(waiting)  # only when this request itself was cancelled (the loop is closing, nobody is left)
 
 
-def _about_the_key(error: VideoGenAPIError) -> bool:
-    """Whether a refused list call refused the API key: a 401, or a 403 with the API's own error.
-
-    A 403 without one (a proxy's or a firewall's: a long URL, a route closed to the key) is about the call.
-    """
-    return isinstance(error, VideoGenAuthError) and (error.http_status != 403 or error.api_code is not None)
-
-
-def _settle(futures: list[asyncio.Future[PollAnswer]], answer: PollAnswer) -> None:
-    for future in futures:
-        if not future.done():  # a poll whose trigger was cancelled meanwhile
-            future.set_result(answer)
-
-
-def _fail(waiting: dict[str, list[asyncio.Future[PollAnswer]]], error: BaseException) -> None:
+def _cancel(waiting: Waiting) -> None:
     for futures in waiting.values():
         for future in futures:
             if not future.done():
-                future.set_exception(error)
+                future.cancel()
 
 
 __all__ = ["PollAnswer", "SharedPolls"]

@@ -6,22 +6,8 @@ its names are handed on here, and so are the error classes this module used to e
 
 from __future__ import annotations
 
-from airflow_provider_videogen.download import (
-    DEFAULT_CHUNK_SIZE,
-    RECORD_SUFFIX,
-    FileKind,
-    LandedFiles,
-    Landing,
-    StoredFile,
-    VideoDownloader,
-    advertised_sha256,
-    check_destination,
-    check_file_url,
-    last_frame_path,
-    require_succeeded,
-    resolve_destination,
-    storage_uri,
-)
+from airflow_provider_videogen import download
+from airflow_provider_videogen.download import *  # noqa: F403  (every name the package exports, as it lists them)
 from airflow_provider_videogen.exceptions import (
     VideoContentError,
     VideoDestinationError,
@@ -38,18 +24,11 @@ from airflow_provider_videogen.exceptions import (
 )
 
 __all__ = [
-    "DEFAULT_CHUNK_SIZE",
-    "RECORD_SUFFIX",
-    "FileKind",
-    "LandedFiles",
-    "Landing",
-    "StoredFile",
     "VideoContentError",
     "VideoDestinationError",
     "VideoDestinationExistsError",
     "VideoDownloadCancelledError",
     "VideoDownloadError",
-    "VideoDownloader",
     "VideoFileKeyRefusedError",
     "VideoIntegrityError",
     "VideoNotAvailableError",
@@ -57,11 +36,5 @@ __all__ = [
     "VideoTaskFailedError",
     "VideoTaskNotReadyError",
     "VideoURLExpiredError",
-    "advertised_sha256",
-    "check_destination",
-    "check_file_url",
-    "last_frame_path",
-    "require_succeeded",
-    "resolve_destination",
-    "storage_uri",
 ]
+__all__ += download.__all__

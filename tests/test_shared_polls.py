@@ -327,6 +327,37 @@ async def test_one_sharer_cancelled_does_not_cancel_the_poll_of_the_others(sim, 
     assert calls(sim, "list") == 1
 
 
+def others_running() -> set[asyncio.Task[Any]]:
+    """The tasks of this loop still running, besides the test's own."""
+    return {task for task in asyncio.all_tasks() if task is not asyncio.current_task()}
+
+
+async def test_the_last_hook_to_leave_has_closed_everything_the_shared_polls_used_when_its_aclose_returns(
+    sim, videogen_connection
+):
+    task_id = sim.add_task(queued_seconds=600)
+    (hook,) = await resolved_hooks("videogen_default", 1)
+    try:
+        assert (await hook.apoll_task(task_id, gather=0.0)).id == task_id
+    finally:
+        await hook.aclose()
+    # Nothing left to close in a task of its own, which the loop could destroy still pending when it ends.
+    assert others_running() == set()
+    assert not SharedPolls._by_loop.get(asyncio.get_running_loop())
+
+
+async def test_a_request_the_last_hook_gave_up_on_is_stopped_and_closed_with_its_aclose(sim, videogen_connection):
+    task_id = sim.add_task(queued_seconds=600)
+    sim.add_fault("slow", target="list", delay=30, times=1)
+    (hook,) = await resolved_hooks("videogen_default", 1)
+    try:
+        with pytest.raises(asyncio.TimeoutError):
+            await asyncio.wait_for(hook.apoll_task(task_id, gather=0.0), 0.2)
+    finally:
+        await asyncio.wait_for(hook.aclose(), 5)  # not the 30 s the request would take
+    assert others_running() == set()
+
+
 @pytest.mark.parametrize("api_style", ["video_generations", "openai_videos"])
 async def test_without_a_batch_query_polls_of_the_same_task_share_one_request(sim, videogen_connection, api_style):
     videogen_connection(conn_id="vg_gateway", api_style=api_style)

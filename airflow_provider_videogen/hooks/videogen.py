@@ -7,40 +7,25 @@ The connection's settings live in :mod:`~airflow_provider_videogen.settings`, th
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import functools
-import json
-import time
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlencode
 
 import requests
 from airflow.sdk import BaseHook
 
+from airflow_provider_videogen.cancel import acancel, cancel
 from airflow_provider_videogen.client import (
-    ApiRequest,
-    CancelRetries,
     PollAnswer,
     VideoGenClient,
-    cancel_request,
-    check_can_cancel,
-    created_task_id,
-    maybe_created,
     query,
-    surely_not_taken,
-    transient_or_not_the_apis_not_found,
 )
 from airflow_provider_videogen.exceptions import (
-    VideoGenAPIError,
-    VideoGenAuthError,
     VideoGenConfigurationError,
     VideoGenError,
-    VideoGenNotSupportedError,
-    VideoGenTransientError,
-    VideoTaskNotFoundError,
 )
 from airflow_provider_videogen.generation_request import VideoGenerationRequest
+from airflow_provider_videogen.hooks import connection_ui
 from airflow_provider_videogen.retry import RetryPolicy, parse_retry_after
 from airflow_provider_videogen.settings import (
     DATA_CENTER_URLS,
@@ -95,11 +80,7 @@ class VideoGenHook(BaseHook):
     hook_name = "VideoGen"
 
     def __init__(
-        self,
-        videogen_conn_id: str = default_conn_name,
-        *,
-        retry_policy: RetryPolicy | None = None,
-        **kwargs: Any,
+        self, videogen_conn_id: str = default_conn_name, *, retry_policy: RetryPolicy | None = None, **kwargs: Any
     ) -> None:
         super().__init__(**kwargs)
         self.videogen_conn_id = videogen_conn_id
@@ -113,37 +94,12 @@ class VideoGenHook(BaseHook):
     @classmethod
     def get_connection_form_widgets(cls) -> dict[str, Any]:
         """Extra fields of the connection form, for Airflow versions before 3.2."""
-        from flask_appbuilder.fieldwidgets import BS3TextFieldWidget
-        from flask_babel import lazy_gettext
-        from wtforms import StringField
-        from wtforms.validators import any_of
-
-        from airflow_provider_videogen import get_provider_info
-
-        fields = get_provider_info()["connection-types"][0]["conn-fields"]
-        widgets: dict[str, Any] = {}
-        for name, definition in fields.items():
-            schema = definition["schema"]
-            widgets[name] = StringField(
-                lazy_gettext(definition["label"]),
-                widget=BS3TextFieldWidget(),
-                description=definition["description"],
-                validators=[any_of(schema["enum"])] if "enum" in schema else [],
-                default=schema.get("default"),
-            )
-        return widgets
+        return connection_ui.form_widgets()
 
     @classmethod
     def get_ui_field_behaviour(cls) -> dict[str, Any]:
         """Hidden and relabelled standard fields, for Airflow versions before 3.2."""
-        from airflow_provider_videogen import get_provider_info
-
-        behaviour = get_provider_info()["connection-types"][0]["ui-field-behaviour"]
-        return {
-            "hidden_fields": behaviour["hidden-fields"],
-            "relabeling": behaviour["relabeling"],
-            "placeholders": behaviour["placeholders"],
-        }
+        return connection_ui.ui_field_behaviour()
 
     # ---- settings ----
 
@@ -152,7 +108,8 @@ class VideoGenHook(BaseHook):
         """The resolved connection (fetched once, synchronously)."""
         if self._settings is None:
             conn = self.get_connection(self.videogen_conn_id)
-            self._settings = self._with_override(VideoGenConnectionSettings.from_connection(conn, conn.extra_dejson))
+            settings = VideoGenConnectionSettings.from_connection(conn, conn.extra_dejson)
+            self._settings = _overridden(settings, self._retry_policy_override)
         return self._settings
 
     async def aget_settings(self) -> VideoGenConnectionSettings:
@@ -163,17 +120,12 @@ class VideoGenHook(BaseHook):
         """
         if self._settings is None:
             settings = await SharedLookups.resolve(self.videogen_conn_id, self._alookup_settings)
-            self._settings = self._with_override(settings)
+            self._settings = _overridden(settings, self._retry_policy_override)
         return self._settings
 
     async def _alookup_settings(self) -> VideoGenConnectionSettings:
         conn = await self.aget_connection(self.videogen_conn_id)
         return VideoGenConnectionSettings.from_connection(conn, await aextra(conn))
-
-    def _with_override(self, settings: VideoGenConnectionSettings) -> VideoGenConnectionSettings:
-        if self._retry_policy_override is None:
-            return settings
-        return _overridden(settings, self._retry_policy_override)
 
     # ---- sync API ----
 
@@ -201,21 +153,7 @@ class VideoGenHook(BaseHook):
 
         Takes and raises what :meth:`get_task` does.
         """
-        settings = self.settings
-        retry_if = transient_or_not_the_apis_not_found if only_the_api_says_not_found else None
-        try:
-            return PollAnswer(*self._client.send(query(settings, video_task_id, retry_if=retry_if)))
-        except VideoTaskNotFoundError as error:
-            if not only_the_api_says_not_found or error.said_by_the_api:
-                raise
-            raise VideoGenTransientError(
-                f"The query of video task {video_task_id!r} at {settings.base_url} kept answering HTTP 404 without "
-                "an API error: something in front of the API (a proxy, an ingress) answered, which does not say "
-                "the task is gone. If it lasts, check the connection's base URL and path_prefix. The last answer: "
-                f"{error}",
-                video_task_id=video_task_id,
-                http_status=error.http_status,
-            ) from None
+        return self._client.poll(self.settings, video_task_id, only_the_api_says_not_found=only_the_api_says_not_found)
 
     def create_task(self, request: VideoGenerationRequest | None = None, /, **request_fields: Any) -> str:
         """Submit a video generation and return the new video task id.
@@ -242,24 +180,7 @@ class VideoGenHook(BaseHook):
         """
         request = _request_of(request, request_fields)
         settings = self.settings
-        call = ApiRequest(
-            "POST",
-            settings.create_url(request),
-            "create",
-            settings,
-            json_body=settings.style.create_body(request),
-            uploads=settings.style.create_uploads(request),
-            # A service that honours an idempotency token answers a repeated create with the same task.
-            retry_if=None if settings.style.idempotent_create else surely_not_taken,
-            headers=settings.style.create_headers(request),
-        )
-        try:
-            answer = self._client.send(call).value
-        except VideoGenTransientError as error:
-            if settings.style.idempotent_create:
-                raise  # a retry of the task repeats the create with the same token: it cannot pay twice
-            raise maybe_created(error) from None
-        video_task_id = created_task_id(answer, settings)
+        video_task_id = self._client.create(settings, request)
         # The URL not last: the UI's log view would link it with the full stop.
         self.log.info("Created video task %s at %s with model %s.", video_task_id, settings.base_url, request.model)
         return video_task_id
@@ -277,123 +198,29 @@ class VideoGenHook(BaseHook):
         :param max_pages: the most list pages read: a busy account's list may hold many newer generations.
         :raises VideoGenNotSupportedError: the connection's style cannot look (its ``can_reconcile``).
         """
-        settings = self.settings
-        style = settings.style
-        if not style.can_reconcile:
-            raise VideoGenNotSupportedError(f"The {settings.api_style} API style cannot look up recent generations.")
-        body = style.create_body(request)
-        route, params = style.recent_generations_query(body)
-        list_root = f"{settings.base_url}{settings.path_prefix}{route}"
-        url: str | None = f"{list_root}?{urlencode(params)}"
-        found: list[VideoTask] = []
-        for _page in range(max_pages):
-            if url is None:
-                break
-            answer = self._client.send(ApiRequest("GET", url, "list", settings)).value
-            page = style.recent_generations(answer)
-            if page is None:
-                raise VideoGenAPIError(
-                    f"The list call at {settings.base_url} answered no list of videos "
-                    f"({settings.excerpt(json.dumps(answer, default=str))}): check the base URL and path_prefix."
-                )
-            items, more = page
-            tasks = [style.parse_task(item, None) for item in items]
-            found += [
-                task
-                for item, task in zip(items, tasks, strict=True)
-                if task.created_at is not None
-                and task.created_at >= since
-                and style.answers_request(item, body, model=request.model)
-            ]
-            if not more or any(t.created_at is not None and t.created_at < since for t in tasks):
-                return found
-            # Only a next page of the same list call is read: a URL the answer names elsewhere is not
-            # followed (the list cannot tell then, and the caller pays at most once).
-            url = style.recent_generations_next(answer)
-            if url is not None and not url.startswith(f"{list_root}?"):
-                url = None
-        return None
+        return self._client.find_generations(self.settings, request, since, max_pages=max_pages)
 
     def cancel_task(self, video_task_id: str) -> bool:
         """Cancel a video task that the style can still cancel; return whether it was cancelled.
 
         Only a task in one of the style's ``cancellable_statuses`` is cancelled (``queued`` by default),
         never a final one: on some APIs the same ``DELETE`` call *deletes* a finished task for good,
-        its video with it (the docs' style table says which). So the task is
-        read first and left alone (returning ``False``) unless the style may cancel it now; and a cancel
-        call the service refused for now (429) is sent again only after the task was read again and
-        may still be cancelled (it may have finished during the wait).
+        its video with it (the docs' style table says which). So the task is read first and left
+        alone (returning ``False``) unless the style may cancel it now; and a cancel call the service
+        refused for now (429) is sent again only after the task was read again and may still be
+        cancelled (it may have finished during the wait).
 
         :raises VideoGenNotSupportedError: on a style that has no cancel call.
         """
-        settings = self.settings
-        check_can_cancel(settings)
-        retries = CancelRetries(settings.retry_policy)
-        while True:
-            if not self._may_cancel(self.get_task(video_task_id), settings):
-                return False
-            try:
-                self._client.send(cancel_request(settings, video_task_id))
-            except VideoGenAPIError as error:
-                return self._cancel_refused(video_task_id, error)
-            except VideoGenTransientError as error:
-                wait = self._cancel_retry_wait(retries, video_task_id, error)
-                if wait is None:
-                    raise
-                time.sleep(wait)
-                continue
-            self.log.info("Cancelled video task %s.", video_task_id)
-            return True
-
-    def _may_cancel(self, task: VideoTask, settings: VideoGenConnectionSettings) -> bool:
-        if task.status in settings.style.cancellable_statuses and not task.is_terminal:
-            return True
-        self.log.info("Video task %s is %s, which cannot be cancelled: leaving it alone.", task.id, task.status.value)
-        return False
-
-    def _cancel_retry_wait(
-        self, retries: CancelRetries, video_task_id: str, error: VideoGenTransientError
-    ) -> float | None:
-        """Seconds to wait before reading the task again and cancelling again; ``None``: give up (raise ``error``)."""
-        wait = retries.wait_after(error)
-        if wait is not None:
-            self.log.warning(
-                "The cancel of video task %s was refused for now (%s); reading the task again in %.1f s, and "
-                "cancelling it only if it can still be cancelled then.",
-                video_task_id,
-                error,
-                wait,
-            )
-        return wait
-
-    def _cancel_refused(self, video_task_id: str, error: VideoGenAPIError) -> bool:
-        # It started running between the read and the DELETE: the service refuses to cancel it.
-        self.log.warning("Video task %s could not be cancelled: %s", video_task_id, error)
-        return False
+        return cancel(self._client, self.settings, video_task_id, self.log, self.get_task)
 
     def test_connection(self) -> tuple[bool, str]:
         """Make one cheap authenticated request and say whether the key and the URL work."""
         try:
             settings = self.settings
-            probe = settings.style.probe_task_id
-            url = settings.task_url(probe)
-            self._client.send(ApiRequest("GET", url, "test the connection with", settings, probe, policy=_ONCE))
-        except VideoTaskNotFoundError as error:
-            return _probe_not_found_result(self.settings, error)
-        except VideoGenAuthError as error:
-            return False, (
-                f"The service at {self.settings.base_url} refused the API key (HTTP {error.http_status}): "
-                f"check the key, and that it belongs to this data center or gateway. {error.api_message or ''}"
-            ).strip()
-        except VideoGenTransientError as error:
-            if error.http_status is None:
-                from airflow_provider_videogen.unreachable import unreachable_message
-
-                return False, unreachable_message(self.settings.base_url, self.settings.timeout, error)
-            return False, f"Could not get an answer from {self.settings.base_url}: {error} Check the base URL."
         except VideoGenError as error:
             return False, str(error)
-        return True, f"Connected to {self.settings.base_url} ({self.settings.api_style})."
+        return connection_ui.probe(self._client, settings)
 
     def close(self) -> None:
         """Close the sync HTTP session."""
@@ -432,24 +259,7 @@ class VideoGenHook(BaseHook):
 
     async def acancel_task(self, video_task_id: str) -> bool:
         """Cancel a video task (while the style can) without blocking the event loop; see :meth:`cancel_task`."""
-        settings = await self.aget_settings()
-        check_can_cancel(settings)
-        retries = CancelRetries(settings.retry_policy)
-        while True:
-            if not self._may_cancel(await self.aget_task(video_task_id), settings):
-                return False
-            try:
-                await self._client.asend(cancel_request(settings, video_task_id))
-            except VideoGenAPIError as error:
-                return self._cancel_refused(video_task_id, error)
-            except VideoGenTransientError as error:
-                wait = self._cancel_retry_wait(retries, video_task_id, error)
-                if wait is None:
-                    raise
-                await asyncio.sleep(wait)
-                continue
-            self.log.info("Cancelled video task %s.", video_task_id)
-            return True
+        return await acancel(self._client, await self.aget_settings(), video_task_id, self.log, self.aget_task)
 
     async def aclose(self) -> None:
         """Release this hook's share of the event loop's HTTP session (closed when the last hook lets go)."""
@@ -468,10 +278,6 @@ class VideoGenHook(BaseHook):
 # ---- helpers shared by the sync and async paths ----
 
 
-# A connection test asks once: its answer is about the connection, not a fault to wait out.
-_ONCE = RetryPolicy(max_attempts=1)
-
-
 def _request_of(request: VideoGenerationRequest | None, request_fields: dict[str, Any]) -> VideoGenerationRequest:
     """Return the request ``create_task`` was given, or the one its keyword fields describe."""
     if request is None:
@@ -483,20 +289,9 @@ def _request_of(request: VideoGenerationRequest | None, request_fields: dict[str
     return request
 
 
-def _probe_not_found_result(settings: VideoGenConnectionSettings, error: VideoTaskNotFoundError) -> tuple[bool, str]:
-    if error.api_code or error.api_message:
-        return True, (
-            f"Connected to {settings.base_url} ({settings.api_style}): the API key was accepted "
-            "(a lookup of a test task id answered 'not found', as expected)."
-        )
-    return False, (
-        f"{settings.base_url} answered HTTP 404 without an API error at "
-        f"{settings.task_url(settings.style.probe_task_id)}: "
-        "the host does not serve this API there. Check the base URL, path_prefix and api_style."
-    )
-
-
 @functools.lru_cache(maxsize=64)
-def _overridden(settings: VideoGenConnectionSettings, retry_policy: RetryPolicy) -> VideoGenConnectionSettings:
-    """Return the settings with another retry policy: one object for all the hooks that ask for the same."""
+def _overridden(settings: VideoGenConnectionSettings, retry_policy: RetryPolicy | None) -> VideoGenConnectionSettings:
+    """Return the settings with another retry policy (if any): one object for all the hooks that ask for the same."""
+    if retry_policy is None:
+        return settings
     return dataclasses.replace(settings, retry_policy=retry_policy)

@@ -1,19 +1,39 @@
-"""What every API style says about itself, and the readers its answers are parsed with."""
+"""What every API style says about itself.
+
+The task id checks and the field readers its answers are parsed with live in
+:mod:`~airflow_provider_videogen.styles.task_ids` and :mod:`~airflow_provider_videogen.styles.fields`;
+their names stay importable from here.
+"""
 
 from __future__ import annotations
 
-import json
-import math
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
 from typing import TYPE_CHECKING, Any, ClassVar
 from urllib.parse import quote
 
 from airflow_provider_videogen._errors import refused
 from airflow_provider_videogen.credential import Credential
 from airflow_provider_videogen.retry import parse_retry_after
+from airflow_provider_videogen.styles.fields import (
+    epoch_seconds,
+    error_in_text,
+    flag,
+    integer,
+    mapping,
+    number,
+    one_image,
+    percent,
+    refuse_fields,
+    text,
+    whole_seconds,
+)
+from airflow_provider_videogen.styles.task_ids import (
+    MAX_VIDEO_TASK_ID_LENGTH,
+    NIL_UUID,
+    check_uuid_task_id,
+    check_video_task_id,
+)
 from airflow_provider_videogen.video_task import VideoTaskStatus
 
 if TYPE_CHECKING:
@@ -21,11 +41,28 @@ if TYPE_CHECKING:
     from airflow_provider_videogen.generation_request import Upload, VideoGenerationRequest
     from airflow_provider_videogen.video_task import VideoTask
 
-MAX_VIDEO_TASK_ID_LENGTH = 256
-
-
-# Characters that could move a request to another path or endpoint, or that no real id contains.
-_UNSAFE_ID_CHARACTERS = frozenset("/\\?#%") | {chr(c) for c in range(0x21)} | {"\x7f"}
+__all__ = [
+    "MAX_VIDEO_TASK_ID_LENGTH",
+    "NIL_UUID",
+    "RONGCLOUD_DATA_CENTERS",
+    "ApiStyle",
+    "ConnectionOption",
+    "DataCenter",
+    "FileSource",
+    "check_uuid_task_id",
+    "check_video_task_id",
+    "epoch_seconds",
+    "error_in_text",
+    "flag",
+    "integer",
+    "mapping",
+    "number",
+    "one_image",
+    "percent",
+    "refuse_fields",
+    "text",
+    "whole_seconds",
+]
 
 
 @dataclass(frozen=True)
@@ -318,154 +355,3 @@ class ApiStyle:
 
     def __repr__(self) -> str:
         return f"<API style {self.name}>"
-
-
-def check_video_task_id(video_task_id: Any) -> str:
-    """Return the id if it is safe to put in a URL path, else raise a clear error.
-
-    Ids with a path separator, ``?``, ``#``, ``%``, white space or control characters, ``.`` or
-    ``..``, an empty id or one longer than 256 characters can never be a real video task id and could
-    address another endpoint, so they are refused before anything is sent.
-    """
-    if not isinstance(video_task_id, str):
-        raise refused(f"The video task id must be a string, got {type(video_task_id).__name__} ({video_task_id!r}).")
-    problem = None
-    if not video_task_id:
-        problem = "it is empty"
-    elif len(video_task_id) > MAX_VIDEO_TASK_ID_LENGTH:
-        problem = f"it is {len(video_task_id)} characters long (at most {MAX_VIDEO_TASK_ID_LENGTH})"
-    elif video_task_id in (".", ".."):
-        problem = "it is a relative path"
-    elif bad := sorted(set(video_task_id) & _UNSAFE_ID_CHARACTERS):
-        problem = f"it contains {', '.join(repr(c) for c in bad)}"
-    if problem:
-        shown = video_task_id if len(video_task_id) <= 80 else video_task_id[:77] + "..."
-        raise refused(
-            f"Invalid video task id {shown!r}: {problem}. Pass the id the create call returned "
-            "(like 'cgt-20250331175019-68d9t' or 'task_...'); check the template or XCom that supplies it."
-        )
-    return video_task_id
-
-
-_UUID_RE = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
-#: A UUID no service hands out: what connection tests of styles with UUID task ids look up.
-NIL_UUID = "00000000-0000-0000-0000-000000000000"
-
-
-def check_uuid_task_id(video_task_id: Any, service: str) -> str:
-    """Return the id if it is a UUID (the task ids of ``service``), else raise a clear error."""
-    checked = check_video_task_id(video_task_id)
-    if not _UUID_RE.fullmatch(checked):
-        shown = checked if len(checked) <= 80 else checked[:77] + "..."
-        raise refused(
-            f"Invalid video task id {shown!r}: {service} task ids are UUIDs like "
-            "'0385dc79-5ff8-4d82-bcb6-1d3f2c5e4a7b'. Pass the id this connection's create call returned, "
-            "and check that the connection's api_style matches the service that made the task."
-        )
-    return checked
-
-
-def refuse_fields(request: Any, names: tuple[str, ...], style: str, instead: str) -> None:
-    """Raise a clear error naming the request fields of ``names`` that are set, which ``style`` lacks."""
-    unsupported = [name for name in names if getattr(request, name) is not None]
-    if unsupported:
-        raise refused(f"{', '.join(unsupported)} cannot be sent on {style}: {instead}")
-
-
-def whole_seconds(duration: int | float, choices: str = "") -> int:
-    """Return a request's ``duration`` as whole seconds; refuse a fraction or a length that is not positive."""
-    seconds = float(duration)
-    if not seconds.is_integer() or seconds <= 0:
-        raise refused(f"duration must be a whole number of seconds{choices}, got {duration!r}.")
-    return int(seconds)
-
-
-def one_image(request: Any, style: str) -> str | None:
-    """Return the URL of the request's only input image (``None`` without one); refuse more, or roles."""
-    images = list(request.image_urls)
-    if len(images) > 1:
-        raise refused(f"The {style} API takes one input image here, got {len(images)}.")
-    if not images:
-        return None
-    image = images[0]
-    url = image if isinstance(image, str) else image.get("url") if isinstance(image, Mapping) else None
-    if not isinstance(url, str) or not url.strip():
-        raise refused(f"The input image must be a URL (or a data: URI), got {image!r}.")
-    role = image.get("role") if isinstance(image, Mapping) else None
-    if role not in (None, "first_frame"):
-        raise refused(f"The {style} API takes the input image as the first frame; role {role!r} is not supported.")
-    return url
-
-
-def epoch_seconds(value: Any) -> int | None:
-    """Return an ISO 8601 time (``2024-06-27T19:49:32.335Z``) as unix seconds, else ``None``."""
-    if not isinstance(value, str) or not value:
-        return None
-    try:
-        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return int(moment.timestamp()) if moment.tzinfo is not None else None
-
-
-# ---- readers of answer fields: tolerant of the types real services send --------------------------
-
-
-def mapping(value: Any) -> Mapping[str, Any]:
-    """Return the value if it is a JSON object, else an empty one."""
-    return value if isinstance(value, Mapping) else {}
-
-
-def text(value: Any) -> str | None:
-    """Return the value as a non-empty string (numbers included), else ``None``."""
-    if value is None or isinstance(value, (dict, list)):
-        return None
-    shown = str(value)
-    return shown if shown != "" else None
-
-
-def number(value: Any) -> float | None:
-    """Return the value as a finite float (numeric strings included), else ``None``."""
-    if isinstance(value, bool) or value is None or value == "":
-        return None
-    try:
-        result = float(value)
-    except (TypeError, ValueError):
-        return None
-    return result if math.isfinite(result) else None
-
-
-def integer(value: Any) -> int | None:
-    """Return the value as an int (truncated), else ``None``."""
-    result = number(value)
-    return int(result) if result is not None else None
-
-
-def flag(value: Any) -> bool | None:
-    """Return the value as a bool (``true``/``false`` strings included), else ``None``."""
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, str) and value.lower() in ("true", "false"):
-        return value.lower() == "true"
-    return None
-
-
-def percent(value: Any) -> int | None:
-    """Return a progress percentage from ``50``, ``"50%"`` or ``"50"``."""
-    if isinstance(value, str):
-        value = value.strip().rstrip("%")
-    return integer(value)
-
-
-def error_in_text(reason: Any) -> tuple[str | None, str | None]:
-    """Read an error that is sometimes an upstream error object as a JSON string: ``(code, message)``."""
-    shown = text(reason)
-    if not shown:
-        return None, None
-    try:
-        decoded = json.loads(shown)
-    except ValueError:
-        return None, shown
-    error = mapping(mapping(decoded).get("error")) or mapping(decoded)
-    code, message = text(error.get("code")), text(error.get("message"))
-    return code, message or shown

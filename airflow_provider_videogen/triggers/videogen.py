@@ -5,8 +5,8 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator
-from datetime import datetime, timedelta, timezone
-from typing import TYPE_CHECKING, Any, Final
+from datetime import timedelta
+from typing import Any, Final
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
@@ -22,14 +22,11 @@ from airflow_provider_videogen.events import (
     reread_on_success,
     validate_event,
 )
-from airflow_provider_videogen.exceptions import VideoGenError, VideoGenNotSupportedError, VideoGenTransientError
-from airflow_provider_videogen.hooks.videogen import PollAnswer, RetryPolicy, VideoGenHook
+from airflow_provider_videogen.exceptions import VideoGenError, VideoGenNotSupportedError
+from airflow_provider_videogen.hooks.videogen import RetryPolicy, VideoGenHook
 from airflow_provider_videogen.retry import POLL_SCHEDULE
 from airflow_provider_videogen.styles.base import ApiStyle
-from airflow_provider_videogen.video_task import VideoTask, VideoTaskStatus
-
-if TYPE_CHECKING:
-    from airflow_provider_videogen.settings import VideoGenConnectionSettings
+from airflow_provider_videogen.triggers.poll_loop import PollLoop, error_event, format_time
 
 __all__ = [
     "EVENT_STATUSES",
@@ -51,11 +48,6 @@ __all__ = [
 _ONE_ATTEMPT: Final = RetryPolicy(max_attempts=1)
 # Airflow gives on_kill() 30 seconds by default: a few quick retries fit in that.
 _KILL_RETRIES: Final = RetryPolicy(max_attempts=3, max_seconds=20.0, initial_wait=0.5, max_wait=5.0)
-# Requests one shared poll may make one after another, each within the request timeout: a list call,
-# its shorter retries while a host refuses it (a safe URL length, then 8 halvings of 500 ids), the
-# other ids' calls and the task's own GET. A poll begun further than that from the time the wait
-# gives up cannot outlast it, so only nearer polls are bounded (a bound costs a task and a timer).
-_POLL_REQUESTS_AT_MOST: Final = 12
 
 
 class VideoTaskTrigger(BaseTrigger):
@@ -205,135 +197,26 @@ class VideoTaskTrigger(BaseTrigger):
             # Resolved once: the hook keeps the settings, so no poll looks the connection up again.
             settings = await hook.aget_settings()
         except Exception as error:
-            return self._error_event(None, f"Cannot wait for video task {self.video_task_id!r}: {error}", error)
+            message = f"Cannot wait for video task {self.video_task_id!r}: {error}"
+            return error_event(self.video_task_id, None, message, error)
         self._style_interval = settings.style.default_poll_interval
         self.log.info(
             "Waiting for video task %s at %s (poll every %.1f s%s).",
             self.video_task_id,
             settings.base_url,
             self._interval,
-            f", until {_format_time(self.end_time)}" if self.end_time is not None else "",
+            f", until {format_time(self.end_time)}" if self.end_time is not None else "",
         )
         # The wait ends within one request timeout of its deadline (of its start, if it starts past it):
         # a poll still unanswered then is given up, however many requests it has made or still needs.
         give_up_at = max(self.end_time, self._now()) + settings.timeout if self.end_time is not None else None
-        return await self._poll_until_final(hook, settings, give_up_at)
-
-    async def _poll_until_final(
-        self, hook: VideoGenHook, settings: VideoGenConnectionSettings, give_up_at: float | None
-    ) -> dict[str, Any]:
-        """Poll on the schedule until the task is final, the deadline passes or the wait fails; return the event."""
-        last_task: VideoTask | None = None
-        last_status: VideoTaskStatus | None = None
-        last_progress: int | None = None
-        failures = 0
-        last_error: BaseException | None = None
-        # The schedule of this wait: the one rule, with this trigger's caps (fixed for the wait).
-        schedule = self._schedule()
-        # The caller has just looked at the task (the sensor before deferring, an operator after
-        # creating it), so the first poll waits one interval too, or until the time the service asked for.
-        delay = self._first_poll(schedule)
-        while True:
-            # Set when this wait ends at the deadline: the poll after it is the last one. (Deciding it
-            # here, not by reading the clock after the poll, means a timer firing a hair early cannot
-            # cause an extra poll a few milliseconds later.)
-            final_deadline: float | None = None
-            if self.end_time is not None:
-                remaining = self.end_time - self._now()
-                if remaining <= delay:
-                    delay, final_deadline = max(remaining, 0.0), self.end_time
-            await self._sleep(delay)
-            try:
-                # Shared with the loop's other polls of this connection that come within half the jitter's
-                # spread (at the deadline: none later), so that sharing delays a poll by that much at most.
-                gather = 0.0 if final_deadline is not None else self._interval * self.jitter / 2
-                task, poll_hint = await self._poll(hook, gather, give_up_at, settings.timeout)
-            except VideoGenTransientError as error:
-                failures += 1
-                last_error = error
-                after = self._after_failed_poll(error, failures, last_task, give_up_at, schedule)
-                if isinstance(after, dict):
-                    return after
-                delay = after
-            except Exception as error:
-                # Refused key, unknown task, bad id or answer, missing connection: polling again cannot help.
-                message = f"Stopped waiting for video task {self.video_task_id!r}: {_describe_error(error)}"
-                return self._error_event(last_task, settings.redact(message), error)
-            else:
-                failures, last_error, last_task = 0, None, task
-                if task.is_terminal:
-                    return self._final_event(task)
-                if (task.status, task.progress) != (last_status, last_progress):  # log changes, not polls
-                    last_status, last_progress = task.status, task.progress
-                    self._log_progress(task)
-                delay = schedule.next_wait(poll_hint=poll_hint, interval=self._interval, jitter=self.jitter)
-            if final_deadline is not None:
-                return self._timeout_event(final_deadline, last_task, last_error)
-
-    def _after_failed_poll(
-        self,
-        error: VideoGenTransientError,
-        failures: int,
-        last_task: VideoTask | None,
-        give_up_at: float | None,
-        schedule: RetryPolicy,
-    ) -> float | dict[str, Any]:
-        """Return the seconds to the next poll after ``failures`` failed polls in a row, or the ending event."""
-        if give_up_at is not None and self.end_time is not None and self._now() >= give_up_at:
-            return self._timeout_event(self.end_time, last_task, error)  # given up: no poll after it
-        if failures >= self.max_consecutive_errors:
-            return self._error_event(
-                last_task,
-                f"Stopped waiting for video task {self.video_task_id!r} after {failures} failed polls "
-                f"in a row; last error: {error}",
-                error,
-            )
-        delay = schedule.next_wait(failures, retry_after=error.retry_after, interval=self._interval, jitter=self.jitter)
-        self.log.warning(
-            "Poll %d of video task %s failed (%s); polling again in %.1f s.",
-            failures,
-            self.video_task_id,
-            error,
-            delay,
-        )
-        return delay
-
-    def _log_progress(self, task: VideoTask) -> None:
-        """Say the task's new status (and progress), once per change, not once per poll."""
-        shown = task.status.value if task.status is not VideoTaskStatus.UNKNOWN else repr(task.raw_status)
-        done = f" ({task.progress}%)" if task.progress is not None else ""
-        self.log.info("Video task %s is %s%s.", self.video_task_id, shown, done)
-
-    async def _poll(
-        self, hook: VideoGenHook, gather: float, give_up_at: float | None, request_timeout: float
-    ) -> PollAnswer:
-        """Poll the task once; near the deadline, give the answer up at ``give_up_at`` (epoch seconds)."""
-        poll = hook.apoll_answer(self.video_task_id, gather=gather)
-        if give_up_at is None:
-            return await poll
-        left = give_up_at - self._now()
-        if left > gather + _POLL_REQUESTS_AT_MOST * request_timeout:
-            return await poll
-        try:
-            # Cancels only this trigger's share of a shared poll: the request goes on for the others.
-            return await asyncio.wait_for(poll, max(left, 0.0))
-        except asyncio.TimeoutError:
-            raise VideoGenTransientError(
-                f"No answer to the poll of video task {self.video_task_id!r} by {_format_time(give_up_at)}: a wait "
-                "ends within one request timeout of its deadline.",
-                video_task_id=self.video_task_id,
-            ) from None
+        return await PollLoop(self, hook, settings, give_up_at, self._interval, self._schedule()).run()
 
     def _schedule(self) -> RetryPolicy:
         """Return the wait schedule with this trigger's caps (class attributes a subclass or a test may change)."""
         if (self.max_backoff, self.max_retry_after) == (POLL_SCHEDULE.max_wait, POLL_SCHEDULE.max_retry_after):
             return POLL_SCHEDULE
         return RetryPolicy(max_wait=self.max_backoff, max_retry_after=self.max_retry_after)
-
-    def _first_poll(self, schedule: RetryPolicy) -> float:
-        """Seconds before the first poll: one interval, or until ``first_poll_at`` if that is later."""
-        hint = None if self.first_poll_at is None else self.first_poll_at - self._now()
-        return schedule.next_wait(poll_hint=hint, interval=self._interval, jitter=self.jitter)
 
     # The only places that read the clock and sleep; tests replace them to step the loop.
 
@@ -342,31 +225,6 @@ class VideoTaskTrigger(BaseTrigger):
 
     async def _sleep(self, seconds: float) -> None:
         await asyncio.sleep(seconds)
-
-    # ---- events ----
-
-    def _final_event(self, task: VideoTask) -> dict[str, Any]:
-        return final_event_payload(self.video_task_id, task)
-
-    def _timeout_event(self, deadline: float, task: VideoTask | None, error: BaseException | None) -> dict[str, Any]:
-        state = f"still {task.status.value}" if task is not None else "never read successfully"
-        message = (
-            f"Video task {self.video_task_id!r} was {state} at the deadline ({_format_time(deadline)}); "
-            "stopped waiting."
-        )
-        if error is not None:
-            message += f" The last poll failed: {error}"
-        return event_payload("timeout", self.video_task_id, message, task)
-
-    def _error_event(self, task: VideoTask | None, message: str, error: BaseException) -> dict[str, Any]:
-        return event_payload(
-            "error",
-            self.video_task_id,
-            message,
-            task,
-            error_code=getattr(error, "api_code", None),
-            error_message=getattr(error, "api_message", None),
-        )
 
 
 # Airflow's own deferral timeout is a backstop (e.g. when no triggerer is running): it is set this
@@ -380,12 +238,3 @@ def deferral_timeout(end_time: float | None, request_timeout: float) -> timedelt
     if end_time is None:
         return None
     return timedelta(seconds=max(end_time - time.time(), 0.0) + request_timeout + _DEFERRAL_GRACE_SECONDS)
-
-
-def _describe_error(error: BaseException) -> str:
-    # The provider's own errors are complete sentences; name the type of anything else.
-    return str(error) if isinstance(error, VideoGenError) else f"{type(error).__name__}: {error}"
-
-
-def _format_time(epoch_seconds: float) -> str:
-    return datetime.fromtimestamp(epoch_seconds, tz=timezone.utc).isoformat(timespec="seconds")

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import web
 
 if TYPE_CHECKING:
-    from airflow_provider_videogen.testing.simulator.state import Fault
+    from airflow_provider_videogen.testing.simulator.records import Fault
 
 TRICKLE_BYTES = 4
 MALFORMED_BODY = (

@@ -24,8 +24,8 @@ from airflow_provider_videogen.testing.simulator.faults import (
 )
 
 if TYPE_CHECKING:
-    from airflow_provider_videogen.testing.simulator.server import Simulator
-    from airflow_provider_videogen.testing.simulator.state import LogEntry, Task
+    from airflow_provider_videogen.testing.simulator.contract import Simulator
+    from airflow_provider_videogen.testing.simulator.records import LogEntry, Task
 
 _FILE_RE = re.compile(r"^/_files/(videos|frames)/([^/]+)\.(mp4|png)$")
 _RANGE_RE = re.compile(r"^bytes=(\d*)-(\d*)$")

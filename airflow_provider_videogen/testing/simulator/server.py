@@ -36,7 +36,7 @@ from airflow_provider_videogen.testing.simulator.faults import (
     send_trickled,
     send_truncated,
 )
-from airflow_provider_videogen.testing.simulator.routes import ROUTES, StyleRoutes
+from airflow_provider_videogen.testing.simulator.routes import ROUTES, StyleRoutes, style_routes
 from airflow_provider_videogen.testing.simulator.routes.base import Call
 from airflow_provider_videogen.testing.simulator.routes.video_generations import invalid_url
 from airflow_provider_videogen.testing.simulator.state import Fault, LogEntry, SimulatorState
@@ -179,7 +179,7 @@ def create_app(config: SimulatorConfig | None = None) -> web.Application:
     The state is available as ``app[STATE_KEY]``; all routes are served by one catch-all handler so
     that the public API matches under any path prefix.
     """
-    state = SimulatorState(config or SimulatorConfig())
+    state = SimulatorState(config or SimulatorConfig(), style_routes)
     app = web.Application(client_max_size=16 * 1024 * 1024)
     simulator = Simulator(state)
     app[STATE_KEY] = state

@@ -1,4 +1,8 @@
-"""The simulator's state: tasks and their time-based lifecycle, queued faults, the request log."""
+"""The simulator's state: tasks and their time-based lifecycle, queued faults, the request log.
+
+The records it keeps (:class:`Task`, :class:`Fault`, :class:`LogEntry`) are defined beneath it, in
+:mod:`~airflow_provider_videogen.testing.simulator.records`; their names stay importable from here.
+"""
 
 from __future__ import annotations
 
@@ -7,19 +11,15 @@ import contextlib
 import dataclasses
 import hashlib
 import hmac
-import json
 import math
 import os
 import time
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
 from typing import Any
-from urllib.parse import parse_qsl
 
 from aiohttp import web
 
 from airflow_provider_videogen.testing._media import clip_video
-from airflow_provider_videogen.testing.simulator import routes
 from airflow_provider_videogen.testing.simulator.config import (
     DEFAULT_MODEL,
     ECHO_ESCAPES,
@@ -30,155 +30,11 @@ from airflow_provider_videogen.testing.simulator.config import (
     SHAPES,
     SimulatorConfig,
 )
+from airflow_provider_videogen.testing.simulator.records import Fault, LogEntry, Task, TaskStyle
+
+__all__ = ["Fault", "LogEntry", "SimulatorState", "Task"]
 
 _RESOLUTIONS = {"480p": (864, 480), "720p": (1280, 720), "1080p": (1920, 1080)}
-
-
-@dataclass(eq=False)
-class Task:
-    """One generation task; its status follows from the clock unless pinned or cancelled."""
-
-    id: str
-    style: str
-    model: str
-    created: float
-    queued_seconds: float
-    running_seconds: float
-    final_status: str
-    error_code: str | None
-    error_message: str | None
-    return_last_frame: bool
-    video_size: int
-    url_ttl: float
-    shape: str | None
-    created_body: Any
-    params: dict[str, Any]
-    upstream_id: str
-    pinned: str | None = None
-    pinned_at: float = 0.0
-    cancelled_at: float | None = None
-    clip: bool = False
-    """Its video and last frame are the sample clip's (the simulator's ``clip`` setting)."""
-
-    def timeline(self, now: float) -> tuple[str, float | None, float | None, float]:
-        """Return ``(status, started_at, finished_at, updated_at)`` at time ``now``."""
-        expected_start = self.created + self.queued_seconds
-        expected_finish = expected_start + self.running_seconds
-        if self.pinned is not None:
-            status = self.pinned
-            if status == "queued":
-                return status, None, None, self.pinned_at
-            started = min(expected_start, self.pinned_at)
-            if status in FINAL_STATUSES:
-                return status, started, self.pinned_at, self.pinned_at
-            return status, started, None, self.pinned_at
-        if self.cancelled_at is not None:
-            return "cancelled", None, self.cancelled_at, self.cancelled_at
-        if now < expected_start:
-            return "queued", None, None, self.created
-        if now < expected_finish:
-            return "running", expected_start, None, expected_start
-        return self.final_status, expected_start, expected_finish, expected_finish
-
-    def status(self, now: float) -> str:
-        """Return the status at time ``now``."""
-        return self.timeline(now)[0]
-
-    def expires_at(self, now: float) -> float:
-        """Return when the task's files expire (``url_ttl`` after it finished, or will finish)."""
-        finished = self.timeline(now)[2]
-        if finished is None:
-            finished = self.created + self.queued_seconds + self.running_seconds
-        return finished + self.url_ttl
-
-    def error(self, status: str) -> tuple[str, str] | None:
-        """Return ``(code, message)`` of the task's failure in ``status``, if it failed."""
-        if self.error_code is not None and status in ("failed", "expired"):
-            return self.error_code, self.error_message or self.error_code
-        if status == "failed":
-            return "OutputVideoSensitiveContentDetected", self.error_message or MSG_OUTPUT_MODERATION
-        return None
-
-
-@dataclass(eq=False)
-class Fault:
-    """A queued fault: what goes wrong, for which requests, how often."""
-
-    id: int
-    kind: str
-    target: str
-    times: int
-    task_id: str | None
-    status: int | None
-    retry_after: str | None
-    body: Any
-    content_type: str | None
-    delay: float
-    truncate_at: int | None
-    rate: float | None = None
-    escape: str = "raw"
-    size: int | None = None
-    then_status: str | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        """Describe the fault for the control API."""
-        return dataclasses.asdict(self)
-
-
-class LogEntry:
-    """A recorded request; the raw parts are decoded only when the log is read."""
-
-    __slots__ = (
-        "body", "fault", "headers", "method", "path", "query_string", "status", "target", "task_id", "task_status",
-        "time",
-    )  # fmt: skip
-
-    def __init__(
-        self, request: web.BaseRequest, target: str, task_id: str | None, body: bytes, task_status: str | None = None
-    ) -> None:
-        self.method = request.method
-        self.path = request.path
-        self.query_string = request.query_string
-        self.headers = request.headers
-        self.body = body
-        self.target = target
-        self.task_id = task_id
-        # The named task's status when the request arrived: whether a cancel reached a finished task.
-        self.task_status = task_status
-        self.time = time.time()
-        self.status: int | None = None
-        self.fault: str | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        """Describe the request for the control API (query and JSON body decoded)."""
-        query: dict[str, Any] = {}
-        for key, value in parse_qsl(self.query_string, keep_blank_values=True):
-            if key not in query:
-                query[key] = value
-            elif isinstance(query[key], list):
-                query[key].append(value)
-            else:
-                query[key] = [query[key], value]
-        body: Any = None
-        if self.body:
-            try:
-                body = json.loads(self.body)
-            except ValueError:
-                body = self.body.decode("utf-8", "replace")
-        return {
-            "method": self.method,
-            "path": self.path,
-            "query": query,
-            "query_string": self.query_string,
-            "headers": dict(self.headers.items()),
-            "body": body,
-            "target": self.target,
-            "task_id": self.task_id,
-            "task_status": self.task_status,
-            "time": self.time,
-            "status": self.status,
-            "fault": self.fault,
-        }
 
 
 # -- helpers ---------------------------------------------------------------------------------
@@ -221,9 +77,16 @@ def _task_params(fields: Mapping[str, Any], task_id: str) -> dict[str, Any]:
 
 
 class SimulatorState:
-    """Tasks, faults and request log of one simulator (used from its event loop only)."""
+    """Tasks, faults and request log of one simulator (used from its event loop only).
 
-    def __init__(self, config: SimulatorConfig) -> None:
+    :param config: the simulator's settings.
+    :param style_routes: returns the routes of a style by its name or alias; raises ``ValueError`` for another value.
+    """
+
+    def __init__(self, config: SimulatorConfig, style_routes: Callable[[str], TaskStyle]) -> None:
+        # The routes of a style by its name or alias (``routes.style_routes``): given, since the routes
+        # sit above the state and import its types.
+        self.style_routes = style_routes
         self.initial_config = dataclasses.replace(config)
         self.config = dataclasses.replace(config)
         self.tasks: dict[str, Task] = {}
@@ -274,7 +137,7 @@ class SimulatorState:
         created_body: Any = None,
     ) -> Task:
         """Create a task directly (as if a client had created it)."""
-        style_routes = routes.style_routes(style)
+        style_routes = self.style_routes(style)
         style = style_routes.name
         if final_status not in FINAL_STATUSES:
             raise ValueError(f"final_status must be one of {FINAL_STATUSES}")

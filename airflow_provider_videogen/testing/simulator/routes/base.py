@@ -14,8 +14,8 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from aiohttp import web
 
 if TYPE_CHECKING:
-    from airflow_provider_videogen.testing.simulator.server import Simulator
-    from airflow_provider_videogen.testing.simulator.state import LogEntry
+    from airflow_provider_videogen.testing.simulator.contract import Simulator
+    from airflow_provider_videogen.testing.simulator.records import LogEntry
 
 _MARKER_RE = re.compile(r"\[sim:([a-z-]+)(?:=([^\]]*))?\]")
 

@@ -42,7 +42,7 @@ from airflow_provider_videogen.testing.simulator.routes.base import (
 )
 
 if TYPE_CHECKING:
-    from airflow_provider_videogen.testing.simulator.server import Simulator
+    from airflow_provider_videogen.testing.simulator.contract import Simulator
     from airflow_provider_videogen.testing.simulator.state import SimulatorState, Task
 
 NAME = "bedrock_video"

@@ -34,8 +34,8 @@ from airflow_provider_videogen.testing.simulator.routes.base import (
 )
 
 if TYPE_CHECKING:
-    from airflow_provider_videogen.testing.simulator.server import Simulator
-    from airflow_provider_videogen.testing.simulator.state import Task
+    from airflow_provider_videogen.testing.simulator.contract import Simulator
+    from airflow_provider_videogen.testing.simulator.records import Task
 
 NAME = "gemini_veo"
 _SEGMENT = r"[A-Za-z0-9][A-Za-z0-9._-]*"

@@ -35,8 +35,8 @@ from airflow_provider_videogen.testing.simulator.routes.base import (
 )
 
 if TYPE_CHECKING:
-    from airflow_provider_videogen.testing.simulator.server import Simulator
-    from airflow_provider_videogen.testing.simulator.state import Task
+    from airflow_provider_videogen.testing.simulator.contract import Simulator
+    from airflow_provider_videogen.testing.simulator.records import Task
 
 NAME = "openai_videos"
 
