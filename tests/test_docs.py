@@ -49,6 +49,7 @@ def test_the_docs_site_builds_in_strict_mode(tmp_path):
 SHARED_MODULES = (
     "operators/generate.py",
     "operators/fetch.py",
+    "operators/landing_step.py",
     "operators/submit_once.py",
     "sensors/videogen.py",
     "triggers/videogen.py",
