@@ -68,7 +68,7 @@ def test_the_examples_land_in_the_task_that_generated_and_fetch_only_videos_made
         assert set(dag.task_ids) == task_ids, dag_id
         generate = dag.get_task("generate")
         # A mapped task keeps its arguments in partial_kwargs, a plain one as attributes.
-        destination = getattr(generate, "partial_kwargs", {}).get("destination") or getattr(generate, "destination")
+        destination = getattr(generate, "partial_kwargs", {}).get("destination") or generate.destination
         assert (generate.task_type, bool(destination)) == (GenerateVideoOperator.__name__, True), dag_id
     wait_and_fetch = bag.dags["videogen_wait_and_fetch"]
     assert {task.task_type for task in wait_and_fetch.tasks} >= {FetchVideoOperator.__name__}

@@ -25,7 +25,7 @@ from airflow_provider_videogen.exceptions import VideoGenError, VideoGenNotSuppo
 from airflow_provider_videogen.generation_request import VideoGenerationRequest
 from airflow_provider_videogen.hooks.videogen import RetryPolicy, VideoGenHook
 from airflow_provider_videogen.links import LandedVideoLink, VideoServiceConsoleLink, note_console_link
-from airflow_provider_videogen.operators.landing_step import LandingStep
+from airflow_provider_videogen.operators.landing_step import LandingStep, refuse_an_unusable_destination
 from airflow_provider_videogen.operators.submit_once import SubmitOnce
 from airflow_provider_videogen.retry import POLL_SCHEDULE
 from airflow_provider_videogen.triggers.videogen import VideoTaskTrigger, deferral_timeout
@@ -209,6 +209,7 @@ class GenerateVideoOperator(BaseOperator):
         started_at = time.time()
         self._submit_once.begin(context, self.state_store_key, self.hook, self.log)
         with self._submit_once.ending_the_try(context):
+            refuse_an_unusable_destination(self.destination)  # before anything is paid for
             video_task_id, known = self._reconnect_or_submit(context)
             note_console_link(self, self.hook, video_task_id)
             if not self.wait_for_completion:

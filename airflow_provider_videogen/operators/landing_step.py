@@ -11,7 +11,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_videogen.download import Landing
+from airflow_provider_videogen.download import Landing, check_destination
+from airflow_provider_videogen.download.destination import storage_uri
+from airflow_provider_videogen.exceptions import VideoDestinationError
 from airflow_provider_videogen.links import LandedVideoLink, landed_video_url, note_link
 
 if TYPE_CHECKING:
@@ -89,6 +91,27 @@ class LandingStep:
 
         lineage = generate_and_land_lineage if generated else fetch_lineage
         return lineage(self.base_url or "", self.landed)
+
+
+def refuse_an_unusable_destination(destination: str | ObjectStoragePath | None) -> None:
+    """Refuse a (rendered) destination no file could land in, before a generation is paid for.
+
+    The same rules as the landing itself (see :func:`~airflow_provider_videogen.download.check_destination`),
+    checked without touching the storage: a generation whose video could never land is not submitted.
+
+    :raises VideoDestinationError: the destination is empty, relative or malformed; not retried.
+    """
+    if destination is None:
+        return
+    from airflow.sdk import ObjectStoragePath
+
+    text = storage_uri(destination) if isinstance(destination, ObjectStoragePath) else str(destination).strip()
+    if not text:
+        raise VideoDestinationError(
+            "The destination is empty (did its template render to nothing?): pass an absolute folder URL such as "
+            "s3://bucket/videos/ or file:///data/videos/, or None to land nothing."
+        )
+    check_destination(text)
 
 
 #: The keys of the landed result that each asset event's ``extra`` carries.

@@ -11,7 +11,11 @@ import pytest
 from airflow.sdk import AssetAlias
 from airflow.sdk.execution_time.context import OutletEventAccessors
 
-from airflow_provider_videogen.exceptions import VideoDownloadError, VideoGenerationFailedError
+from airflow_provider_videogen.exceptions import (
+    VideoDestinationError,
+    VideoDownloadError,
+    VideoGenerationFailedError,
+)
 from airflow_provider_videogen.hooks.videogen import RetryPolicy
 from airflow_provider_videogen.links import LandedVideoLink
 from airflow_provider_videogen.operators.videogen import GenerateVideoOperator
@@ -197,3 +201,12 @@ def test_an_airflow_retry_after_the_landing_failed_lands_without_a_second_create
 def test_a_destination_without_waiting_is_refused_when_the_dag_is_parsed():
     with pytest.raises(ValueError, match="destination needs wait_for_completion=True"):
         operator(destination="file:///tmp/videos/", wait_for_completion=False)
+
+
+@pytest.mark.parametrize("destination", ["videos/", "", "https://example.com/videos/", "s3://"])
+def test_a_rendered_destination_that_cannot_be_landed_in_is_refused_before_the_generation_is_paid_for(
+    sim, videogen_connection, destination
+):
+    with pytest.raises(VideoDestinationError, match="destination"):
+        operator(destination=destination).execute(context())
+    assert sim.requests(target="create") == []
