@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -11,8 +12,10 @@ import pytest
 from airflow.sdk import AssetAlias
 from airflow.sdk.execution_time.context import OutletEventAccessors
 
+from airflow_provider_videogen.download.staging import _StagedFile
 from airflow_provider_videogen.exceptions import (
     VideoDestinationError,
+    VideoDownloadCancelledError,
     VideoDownloadError,
     VideoGenerationFailedError,
 )
@@ -210,3 +213,38 @@ def test_a_rendered_destination_that_cannot_be_landed_in_is_refused_before_the_g
     with pytest.raises(VideoDestinationError, match="destination"):
         operator(destination=destination).execute(context())
     assert sim.requests(target="create") == []
+
+
+def test_a_kill_during_the_landing_stops_the_copy_and_never_touches_the_paid_video(
+    sim, videogen_connection, tmp_path, monkeypatch
+):
+    first_chunk_written, killed = threading.Event(), threading.Event()
+    write = _StagedFile.write
+
+    def write_then_wait(self: _StagedFile, chunk: bytes) -> None:
+        write(self, chunk)
+        first_chunk_written.set()
+        killed.wait(10)
+
+    monkeypatch.setattr(_StagedFile, "write", write_then_wait)
+    op = operator(prompt=quick("[sim:size=2000000] a fox"), destination=tmp_path.as_uri() + "/", chunk_size=64 * 1024)
+    ctx = context()
+    outcome: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            op.execute(ctx)
+        except BaseException as error:
+            outcome.append(error)
+
+    worker = threading.Thread(target=run)
+    worker.start()
+    assert first_chunk_written.wait(10)
+    op.on_kill()
+    killed.set()
+    worker.join(10)
+
+    assert [type(error) for error in outcome] == [VideoDownloadCancelledError]
+    assert files_in(tmp_path) == []  # the temporary file is gone, nothing landed
+    assert sim.requests(target="cancel") == []  # the generation succeeded: it is never cancelled or deleted
+    assert sim.get_task(ctx["ti"].xcom["video_task_id"])["status"] == "succeeded"
