@@ -9,6 +9,7 @@ The datasets, in OpenLineage's naming:
 - the generation, a task of the video service: namespace the connection's base URL
   (``https://ai.rong-api.com``), name the video task id. ``GenerateVideoOperator`` outputs it,
   ``FetchVideoOperator`` (and ``VideoTaskSensor``'s downstream) read it, so the lineage graph joins them.
+  ``GenerateVideoOperator`` with a ``destination`` outputs it and the files it landed.
 - a landed file: ``s3://bucket`` and the object key, or ``file`` and the absolute path: the final
   path, never the hidden temporary name the atomic write uses.
 
@@ -97,4 +98,14 @@ def fetch_lineage(base_url: str, landed: Mapping[str, Any] | None) -> Any:
         inputs=[generation_dataset(base_url, str(landed["id"]))],
         outputs=outputs,
         run_facets=run_facets(landed),
+    )
+
+
+def generate_and_land_lineage(base_url: str, landed: Mapping[str, Any] | None) -> Any:
+    """Return the lineage of ``GenerateVideoOperator`` that landed its video: the generation and the files, all made."""
+    if not landed or not landed.get("id"):
+        return OperatorLineage()
+    files = [file_dataset(str(landed[key])) for key in ("video_path", "last_frame_path") if landed.get(key)]
+    return OperatorLineage(
+        outputs=[generation_dataset(base_url, str(landed["id"])), *files], run_facets=run_facets(landed)
     )

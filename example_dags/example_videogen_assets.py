@@ -1,9 +1,10 @@
 """
 Landed videos as Airflow assets: one DAG lands videos, another runs when they arrive.
 
-``videogen_land_videos`` generates one video per prompt and lands each in ``destination``.
-Its ``fetch`` task declares ``outlets=[AssetAlias("videogen_videos")]``: every landed video becomes
-an event of the asset named by the video's own URI (``file:///tmp/videogen/assets/<id>.mp4``,
+``videogen_land_videos`` generates one video per prompt and lands each in ``destination``: the
+mapped ``generate`` task lands its video once it succeeded. It declares
+``outlets=[AssetAlias("videogen_videos")]``: every landed video becomes an event of the asset
+named by the video's own URI (``file:///tmp/videogen/assets/<id>.mp4``,
 ``s3://bucket/videos/<id>.mp4``...), added through that alias, with the video described in the
 event's ``extra`` (``video_task_id``, ``model``, ``video_path``, ``sha256``, ``size_bytes``,
 ``duration``, ``last_frame_path``). The alias is what lets a templated or mapped destination name
@@ -23,14 +24,9 @@ from typing import Any
 
 from airflow.sdk import DAG, AssetAlias, Param, task
 
-from airflow_provider_videogen.operators.videogen import FetchVideoOperator, GenerateVideoOperator
+from airflow_provider_videogen.operators.videogen import GenerateVideoOperator
 
 VIDEOS = AssetAlias("videogen_videos")
-
-
-def video_task_id_of(finished: dict[str, Any]) -> str:
-    """Pick the video task id out of a finished generation's XCom value."""
-    return finished["id"]
 
 
 with DAG(
@@ -51,21 +47,17 @@ with DAG(
         """The prompts to generate, from the run's params."""
         return list((params or {})["prompts"])
 
-    generate = GenerateVideoOperator.partial(
+    GenerateVideoOperator.partial(
         task_id="generate",
         model="doubao-seedance-1-0-pro-250528",
         generation_params={"resolution": "720p", "ratio": "16:9", "duration": 5, "return_last_frame": True},
         poll_interval=10,
         timeout=3600,
         deferrable=True,
-    ).expand(prompt=list_prompts())
-
-    FetchVideoOperator.partial(
-        task_id="fetch",
         destination="{{ params.destination }}",
         include_last_frame=True,
         outlets=[VIDEOS],
-    ).expand(video_task_id=generate.output.map(video_task_id_of))
+    ).expand(prompt=list_prompts())
 
 
 with DAG(

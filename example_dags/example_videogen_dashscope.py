@@ -9,7 +9,7 @@ The API key belongs to one region: ``intl`` (Singapore, the default), ``us`` (Vi
 
 The wait polls every 15 s, the service's own advice (the style's default poll interval). A task
 still ``PENDING`` when the run is killed is cancelled; a running one cannot be. The video URL is
-pre-signed for 24 hours: ``FetchVideoOperator`` lands it right after the wait.
+pre-signed for 24 hours: the task that waited lands it right after the wait.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from datetime import datetime
 
 from airflow.sdk import DAG, Param
 
-from airflow_provider_videogen.operators.videogen import FetchVideoOperator, GenerateVideoOperator
+from airflow_provider_videogen.operators.videogen import GenerateVideoOperator
 
 with DAG(
     dag_id="videogen_dashscope_generate_and_fetch",
@@ -33,7 +33,7 @@ with DAG(
         "destination": Param("file:///tmp/videogen/dashscope/", type="string"),
     },
 ) as dag:
-    generate = GenerateVideoOperator(
+    GenerateVideoOperator(
         task_id="generate",
         videogen_conn_id="videogen_dashscope",
         model="wan2.5-i2v-preview",
@@ -42,13 +42,5 @@ with DAG(
         generation_params={"resolution": "720P", "duration": 5, "prompt_extend": True},
         timeout=3600,
         deferrable=True,
+        destination="{{ params.destination }}",  # lands the video once it succeeded, in this task
     )
-
-    fetch = FetchVideoOperator(
-        task_id="fetch",
-        videogen_conn_id="videogen_dashscope",
-        video_task_id="{{ ti.xcom_pull(task_ids='generate', key='video_task_id') }}",
-        destination="{{ params.destination }}",
-    )
-
-    generate >> fetch

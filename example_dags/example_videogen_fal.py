@@ -12,7 +12,7 @@ The connection holds the fal key (sent as ``Authorization: Key``) and, without a
 ``{owner}/{app}/requests/{request_id}``. fal's ``COMPLETED`` is not success: the wait reads the
 result then and ends as the model's output or error says. A kill cancels a request only while it is
 still in fal's queue. With the extra ``fal_store_io`` set to ``0`` fal keeps a result only about an
-hour: ``FetchVideoOperator`` lands it right after the wait, in the same run.
+hour: the task that waited lands it right after the wait, in the same run.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from datetime import datetime
 
 from airflow.sdk import DAG, Param
 
-from airflow_provider_videogen.operators.videogen import FetchVideoOperator, GenerateVideoOperator
+from airflow_provider_videogen.operators.videogen import GenerateVideoOperator
 
 with DAG(
     dag_id="videogen_fal_generate_and_fetch",
@@ -35,7 +35,7 @@ with DAG(
         "destination": Param("file:///tmp/videogen/fal/", type="string"),
     },
 ) as dag:
-    generate = GenerateVideoOperator(
+    GenerateVideoOperator(
         task_id="generate",
         videogen_conn_id="videogen_fal",
         model="fal-ai/kling-video/v2.1/master/text-to-video",
@@ -43,13 +43,5 @@ with DAG(
         generation_params={"duration": "5", "ratio": "16:9", "negative_prompt": "blur, distortion"},
         timeout=3600,
         deferrable=True,
+        destination="{{ params.destination }}",  # lands the video once it succeeded, in this task
     )
-
-    fetch = FetchVideoOperator(
-        task_id="fetch",
-        videogen_conn_id="videogen_fal",
-        video_task_id="{{ ti.xcom_pull(task_ids='generate', key='video_task_id') }}",
-        destination="{{ params.destination }}",
-    )
-
-    generate >> fetch

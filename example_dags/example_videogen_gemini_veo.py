@@ -9,7 +9,7 @@ header::
         "extra": {"api_style": "gemini_veo", "data_center": "google"}}'
 
 The video task id is the operation name (``models/<model>/operations/<id>``). The video is a Gemini
-file that needs the key too: ``FetchVideoOperator`` sends it to Google's own origin only, never
+file that needs the key too: the task that waited sends it to Google's own origin only, never
 after a redirect elsewhere, and lands it as ``<model>_<id>.mp4``. Google keeps the video about 2
 days, so land it soon. Veo makes no last frame, and the Gemini API cannot cancel a generation.
 """
@@ -20,7 +20,7 @@ from datetime import datetime
 
 from airflow.sdk import DAG, Param
 
-from airflow_provider_videogen.operators.videogen import FetchVideoOperator, GenerateVideoOperator
+from airflow_provider_videogen.operators.videogen import GenerateVideoOperator
 
 with DAG(
     dag_id="videogen_gemini_veo_generate_and_fetch",
@@ -34,7 +34,7 @@ with DAG(
         "destination": Param("file:///tmp/videogen/gemini-veo/", type="string"),
     },
 ) as dag:
-    generate = GenerateVideoOperator(
+    GenerateVideoOperator(
         task_id="generate",
         videogen_conn_id="videogen_gemini",
         model="veo-3.1-generate-preview",
@@ -42,13 +42,5 @@ with DAG(
         generation_params={"ratio": "16:9", "resolution": "720p", "duration": 8, "negative_prompt": "text, logos"},
         timeout=3600,
         deferrable=True,
+        destination="{{ params.destination }}",  # lands the video once it succeeded, in this task
     )
-
-    fetch = FetchVideoOperator(
-        task_id="fetch",
-        videogen_conn_id="videogen_gemini",
-        video_task_id="{{ ti.xcom_pull(task_ids='generate', key='video_task_id') }}",
-        destination="{{ params.destination }}",
-    )
-
-    generate >> fetch

@@ -1,12 +1,16 @@
 """
 Generate a video from a prompt, wait for it without holding a worker slot, land it, use its metadata.
 
-1. ``generate`` submits the generation and defers to the triggerer until the video is ready.
-2. ``fetch`` streams the MP4 (and its last frame) into object storage: ``destination`` can be any
-   ``ObjectStoragePath`` URL (``file:///...``, ``s3://bucket/prefix/`` with ``dest_conn_id``, ...).
-3. ``record_metadata`` writes what was generated beside the video, for the rest of the pipeline.
+1. ``generate`` submits the generation and defers to the triggerer until the video is ready; when it
+   resumes, it streams the MP4 (and its last frame) into object storage itself: ``destination`` can
+   be any ``ObjectStoragePath`` URL (``file:///...``, ``s3://bucket/prefix/`` with ``dest_conn_id``,
+   ...). Two task runs for the video, and a retry after a failed landing lands the same generation.
+2. ``record_metadata`` writes what was generated beside the video, for the rest of the pipeline.
 
-``fetch`` declares ``outlets=[AssetAlias("videogen_walkthrough_videos")]``: each landed video becomes
+To land a video generated elsewhere, see ``videogen_wait_and_fetch`` (``VideoTaskSensor`` and
+``FetchVideoOperator``).
+
+``generate`` declares ``outlets=[AssetAlias("videogen_walkthrough_videos")]``: each landed video becomes
 an asset event (the Assets page lists it, its ``extra`` says which generation it is). That is one
 asset per video: fine for a walkthrough, too many at volume. For thousands of videos, land them in
 a fixed folder and declare that folder's ``Asset`` instead (one asset, one event per video, the
@@ -18,7 +22,7 @@ What lands in the destination folder, for a video task ``<id>``:
 - ``<id>.json``: what was generated (prompt, model, resolution, duration, seed, usage...) and the
   names of the two files; written by ``record_metadata``.
 - ``<id>.mp4.videogen.json`` and ``<id>.png.videogen.json``: the integrity record of each file
-  (size, SHA-256, where it came from), written by ``fetch`` so that a retry or a new run finds the
+  (size, SHA-256, where it came from), written by ``generate`` so that a retry or a new run finds the
   file landed and downloads nothing. ``<id>.json`` does not repeat them; keep them with the files.
 
 Run it against the bundled simulator with ``make demo``, or point the ``videogen_default``
@@ -33,7 +37,7 @@ from typing import Any
 
 from airflow.sdk import DAG, AssetAlias, ObjectStoragePath, Param, task
 
-from airflow_provider_videogen.operators.videogen import FetchVideoOperator, GenerateVideoOperator
+from airflow_provider_videogen.operators.videogen import GenerateVideoOperator
 
 with DAG(
     dag_id="videogen_generate_and_fetch",
@@ -66,11 +70,6 @@ with DAG(
         poll_interval=10,
         timeout=3600,
         deferrable=True,
-    )
-
-    fetch = FetchVideoOperator(
-        task_id="fetch",
-        video_task_id="{{ ti.xcom_pull(task_ids='generate', key='video_task_id') }}",
         destination="{{ params.destination }}",
         include_last_frame=True,
         # The destination is a param: an alias names each video's asset when it lands.
@@ -93,5 +92,4 @@ with DAG(
         metadata.write_text(json.dumps(generated, indent=2))
         return str(metadata)
 
-    generate >> fetch
-    record_metadata(fetch.output)
+    record_metadata(generate.output)

@@ -8,7 +8,7 @@ carries. Only the connection differs::
     AIRFLOW_CONN_VIDEOGEN_OPENAI='{"conn_type": "videogen", "password": "<gateway key>",
         "host": "https://gateway.example.com", "extra": {"api_style": "openai_videos"}}'
 
-The video is not a public URL here: ``FetchVideoOperator`` streams it from ``/videos/{id}/content``
+The video is not a public URL here: the task that waited streams it from ``/videos/{id}/content``
 with the connection's key (sent to the gateway's own origin only), and the thumbnail stands in for
 the last frame. The shape has no cancel call.
 """
@@ -19,7 +19,7 @@ from datetime import datetime
 
 from airflow.sdk import DAG, Param
 
-from airflow_provider_videogen.operators.videogen import FetchVideoOperator, GenerateVideoOperator
+from airflow_provider_videogen.operators.videogen import GenerateVideoOperator
 
 with DAG(
     dag_id="videogen_openai_videos_generate_and_fetch",
@@ -33,7 +33,7 @@ with DAG(
         "destination": Param("file:///tmp/videogen/openai-videos/", type="string"),
     },
 ) as dag:
-    generate = GenerateVideoOperator(
+    GenerateVideoOperator(
         task_id="generate",
         videogen_conn_id="videogen_openai",
         model="sora-2",
@@ -42,14 +42,6 @@ with DAG(
         poll_interval=15,
         timeout=3600,
         deferrable=True,
-    )
-
-    fetch = FetchVideoOperator(
-        task_id="fetch",
-        videogen_conn_id="videogen_openai",
-        video_task_id="{{ ti.xcom_pull(task_ids='generate', key='video_task_id') }}",
-        destination="{{ params.destination }}",
+        destination="{{ params.destination }}",  # lands the video once it succeeded, in this task
         include_last_frame=True,
     )
-
-    generate >> fetch

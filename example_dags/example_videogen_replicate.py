@@ -12,7 +12,7 @@ host, reaches ``https://api.replicate.com/v1``::
 name: Kling takes ``start_image``), sent as they are. The video task id is the prediction id. The
 ``timeout`` goes to Replicate as ``Cancel-After``: a prediction nobody waits for any more is stopped
 by Replicate itself (``aborted`` and not billed if it never started). Replicate deletes a
-prediction's output an hour after it finishes: ``FetchVideoOperator`` lands it right after the wait,
+prediction's output an hour after it finishes: the task that waited lands it right after the wait,
 in the same run.
 """
 
@@ -22,7 +22,7 @@ from datetime import datetime
 
 from airflow.sdk import DAG, Param
 
-from airflow_provider_videogen.operators.videogen import FetchVideoOperator, GenerateVideoOperator
+from airflow_provider_videogen.operators.videogen import GenerateVideoOperator
 
 with DAG(
     dag_id="videogen_replicate_generate_and_fetch",
@@ -36,7 +36,7 @@ with DAG(
         "destination": Param("file:///tmp/videogen/replicate/", type="string"),
     },
 ) as dag:
-    generate = GenerateVideoOperator(
+    GenerateVideoOperator(
         task_id="generate",
         videogen_conn_id="videogen_replicate",
         model="kwaivgi/kling-v2.1",
@@ -44,13 +44,5 @@ with DAG(
         generation_params={"duration": 5, "ratio": "16:9", "negative_prompt": "blur, distortion"},
         timeout=3600,
         deferrable=True,
+        destination="{{ params.destination }}",  # lands the video once it succeeded, in this task
     )
-
-    fetch = FetchVideoOperator(
-        task_id="fetch",
-        videogen_conn_id="videogen_replicate",
-        video_task_id="{{ ti.xcom_pull(task_ids='generate', key='video_task_id') }}",
-        destination="{{ params.destination }}",
-    )
-
-    generate >> fetch

@@ -10,8 +10,8 @@ default Runway's documented current version::
 With an image the generation goes to ``/v1/image_to_video``, without one to ``/v1/text_to_video``.
 The wait polls every 5 s, the most often Runway wants (the style's default poll interval). A kill
 cancels the task while it is pending or running; a finished one is never touched (Runway's cancel
-call deletes it). The output URL is pre-signed and short-lived: ``FetchVideoOperator`` lands it
-right after the wait.
+call deletes it). The output URL is pre-signed and short-lived: the task that waited lands
+it right after the wait.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from datetime import datetime
 
 from airflow.sdk import DAG, Param
 
-from airflow_provider_videogen.operators.videogen import FetchVideoOperator, GenerateVideoOperator
+from airflow_provider_videogen.operators.videogen import GenerateVideoOperator
 
 with DAG(
     dag_id="videogen_runway_generate_and_fetch",
@@ -34,7 +34,7 @@ with DAG(
         "destination": Param("file:///tmp/videogen/runway/", type="string"),
     },
 ) as dag:
-    generate = GenerateVideoOperator(
+    GenerateVideoOperator(
         task_id="generate",
         videogen_conn_id="videogen_runway",
         model="gen4.5",
@@ -42,13 +42,5 @@ with DAG(
         generation_params={"ratio": "1280:720", "duration": 5},
         timeout=3600,
         deferrable=True,
+        destination="{{ params.destination }}",  # lands the video once it succeeded, in this task
     )
-
-    fetch = FetchVideoOperator(
-        task_id="fetch",
-        videogen_conn_id="videogen_runway",
-        video_task_id="{{ ti.xcom_pull(task_ids='generate', key='video_task_id') }}",
-        destination="{{ params.destination }}",
-    )
-
-    generate >> fetch

@@ -81,9 +81,10 @@ def provider_step(line: str) -> str | None:
 class PollWatcher:
     """Says each status query and list call the simulator answers, read from its request log.
 
-    Calls while the task is deferred are the trigger's polls; the ones after are ``fetch`` asking
-    for the video's URL. :meth:`drain` is also called before a step that follows a call (the
-    trigger's "finished" follows its last poll), so the lines keep the order things happened in.
+    Calls while the task is deferred are the trigger's polls; the one after is the resumed task
+    reading the video's URL before it lands the video. :meth:`drain` is also called before a step
+    that follows a call (the trigger's "finished" follows its last poll), so the lines keep the
+    order things happened in.
     """
 
     def __init__(self, sim: Any, say: Callable[[str], None]) -> None:

@@ -74,6 +74,7 @@ def test_the_connection_page_has_a_section_per_style_with_its_data_centers_defau
 SHARED_MODULES = (
     "operators/generate.py",
     "operators/fetch.py",
+    "operators/landing_step.py",
     "operators/submit_once.py",
     "sensors/videogen.py",
     "triggers/videogen.py",

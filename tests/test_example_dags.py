@@ -41,6 +41,41 @@ def test_every_example_dag_parses_without_import_errors():
         assert dag.doc_md, f"{dag.dag_id} has no documentation"
 
 
+#: The examples that generate and land the video in the same task, and the one that fetches a video made elsewhere.
+GENERATE_AND_LAND = {
+    "videogen_generate_and_fetch": {"generate", "record_metadata"},
+    "videogen_many_videos": {"list_prompts", "generate"},
+    "videogen_land_videos": {"list_prompts", "generate"},
+    "videogen_gateway_generate_and_fetch": {"generate"},
+    "videogen_openai_videos_generate_and_fetch": {"generate"},
+    "videogen_dashscope_generate_and_fetch": {"generate"},
+    "videogen_runway_generate_and_fetch": {"generate"},
+    "videogen_gemini_veo_generate_and_fetch": {"generate"},
+    "videogen_fal_generate_and_fetch": {"generate"},
+    "videogen_replicate_generate_and_fetch": {"generate"},
+}
+
+
+def test_the_examples_land_in_the_task_that_generated_and_fetch_only_videos_made_elsewhere():
+    try:
+        from airflow.dag_processing.dagbag import DagBag
+    except ImportError:  # Airflow 3.1
+        from airflow.models.dagbag import DagBag
+
+    from airflow_provider_videogen.operators.videogen import FetchVideoOperator, GenerateVideoOperator
+
+    bag = DagBag(dag_folder=str(EXAMPLES))
+    for dag_id, task_ids in GENERATE_AND_LAND.items():
+        dag = bag.dags[dag_id]
+        assert set(dag.task_ids) == task_ids, dag_id
+        generate = dag.get_task("generate")
+        # A mapped task keeps its arguments in partial_kwargs, a plain one as attributes.
+        destination = getattr(generate, "partial_kwargs", {}).get("destination") or generate.destination
+        assert (generate.task_type, bool(destination)) == (GenerateVideoOperator.__name__, True), dag_id
+    wait_and_fetch = bag.dags["videogen_wait_and_fetch"]
+    assert {task.task_type for task in wait_and_fetch.tasks} >= {FetchVideoOperator.__name__}
+
+
 @pytest.fixture(autouse=True)
 def fast_polls(monkeypatch):
     """The examples poll every 10-15 s, as real services want; against the simulator 0.2 s will do."""

@@ -50,7 +50,9 @@ def test_an_s3_compatible_store_behind_an_endpoint_url_gets_no_aws_link(monkeypa
 
 
 def test_the_operators_declare_their_links():
-    assert [link.name for link in GenerateVideoOperator.operator_extra_links] == ["Video service console"]
+    # With a destination, GenerateVideoOperator lands the video itself: it links it as FetchVideoOperator does.
+    generate_links = [link.name for link in GenerateVideoOperator.operator_extra_links]
+    assert generate_links == ["Video service console", "Landed video"]
     assert [link.name for link in VideoTaskSensor.operator_extra_links] == ["Video service console"]
     assert [link.name for link in FetchVideoOperator.operator_extra_links] == ["Landed video"]
 

@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator
 
 from airflow_provider_videogen import _arguments
-from airflow_provider_videogen.download import DEFAULT_CHUNK_SIZE, Landing
+from airflow_provider_videogen.download import DEFAULT_CHUNK_SIZE
 from airflow_provider_videogen.events import without_file_urls
 from airflow_provider_videogen.hooks.videogen import RetryPolicy, VideoGenHook
-from airflow_provider_videogen.links import LandedVideoLink, landed_video_url, note_link
+from airflow_provider_videogen.links import LandedVideoLink
+from airflow_provider_videogen.operators.landing_step import LandingStep
 
 if TYPE_CHECKING:
     from airflow.sdk import Context, ObjectStoragePath
@@ -117,35 +118,30 @@ class FetchVideoOperator(BaseOperator):
         self.chunk_size = _arguments.whole_number("chunk_size", chunk_size)
         self.http_retry_policy = http_retry_policy
         self.include_urls = include_urls
-        self._landing: Landing | None = None
-        # What this try read and landed, for the OpenLineage facets.
-        self._base_url: str | None = None
-        self._landed: dict[str, Any] | None = None
+        self._landing_step = LandingStep()
 
     def execute(self, context: Context) -> dict[str, Any]:
         """Fetch the task; copy its files when a destination is set; return the result described above."""
         hook = VideoGenHook(self.videogen_conn_id, retry_policy=self.http_retry_policy)
         task = hook.get_task(self.video_task_id)
-        self._base_url = hook.settings.base_url
-        self._landing = Landing(
-            self.destination,
+        landed = self._landing_step.land(
+            self,
+            context,
+            task,
+            hook.settings,
+            destination=self.destination,
             dest_conn_id=self.dest_conn_id,
             include_last_frame=self.include_last_frame,
             overwrite=self.overwrite,
             chunk_size=self.chunk_size,
             retry_policy=self.http_retry_policy,
         )
-        landed = self._landing.land(task, hook.settings).to_xcom()
         if task.cost is not None:
             self.log.info("Video task %s cost %s.", task.id, task.cost)
         if not self.include_urls:
             landed = without_file_urls(landed)
         if self.destination is None:
             self.log.info("Video task %s succeeded; returning its metadata (no destination, nothing copied).", task.id)
-            return landed
-        self._landed = landed
-        note_link(self, LandedVideoLink, landed_video_url(landed["video_path"], self.dest_conn_id))
-        emit_asset_events(self, context, landed)
         return landed
 
     def get_openlineage_facets_on_complete(self, task_instance: Any) -> Any:
@@ -153,64 +149,8 @@ class FetchVideoOperator(BaseOperator):
 
         Called by Airflow's OpenLineage provider when it is installed; the provider needs nothing otherwise.
         """
-        from airflow_provider_videogen.lineage import fetch_lineage
-
-        return fetch_lineage(self._base_url or "", self._landed)
+        return self._landing_step.lineage(generated=False)
 
     def on_kill(self) -> None:
         """Stop a copy in progress and remove its temporary file."""
-        if self._landing is not None:
-            self._landing.cancel()
-
-
-#: The keys of the landed result that each asset event's ``extra`` carries.
-ASSET_EXTRA_KEYS = (
-    "video_task_id",
-    "model",
-    "video_path",
-    "sha256",
-    "size_bytes",
-    "duration",
-    "last_frame_path",
-    "cost",
-)
-
-
-def asset_event_extra(landed: Mapping[str, Any]) -> dict[str, Any]:
-    """Return the ``extra`` of the asset event of one landed video (JSON-safe; no URL, so nothing signed)."""
-    extra = {key: landed.get(key) for key in ASSET_EXTRA_KEYS if key != "video_task_id"}
-    return {"video_task_id": landed.get("id"), **extra}
-
-
-def emit_asset_events(operator: BaseOperator, context: Context, landed: Mapping[str, Any]) -> None:
-    """Describe the landed video in the events of the task's outlets: plain assets get the extra, aliases an asset.
-
-    An ``AssetAlias`` outlet adds one event for the asset named by the video's URI; an ``Asset``
-    outlet's own event gets the extra (a warning says when that asset does not contain the video).
-    """
-    outlets = list(getattr(operator, "outlets", None) or ())
-    if not outlets:
-        return
-    from airflow.sdk import Asset, AssetAlias
-
-    extra = asset_event_extra(landed)
-    video_path = str(landed["video_path"])
-    events = context["outlet_events"]
-    for outlet in outlets:
-        if isinstance(outlet, AssetAlias):
-            events[outlet].add(Asset(video_path), extra=extra)
-            operator.log.info("Asset event for %s through alias %r.", video_path, outlet.name)
-        elif isinstance(outlet, Asset):
-            events[outlet].extra.update(extra)
-            if not _asset_holds(outlet.uri, video_path):
-                operator.log.warning(
-                    "The outlet asset %s does not contain the landed video %s: its event describes a video "
-                    "elsewhere. For a templated or mapped destination use an AssetAlias outlet instead.",
-                    outlet.uri,
-                    video_path,
-                )
-
-
-def _asset_holds(asset_uri: str, video_path: str) -> bool:
-    """Whether the asset's URI is the video's own or a folder holding it."""
-    return video_path == asset_uri or video_path.startswith(asset_uri.rstrip("/") + "/")
+        self._landing_step.cancel()

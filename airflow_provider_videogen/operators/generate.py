@@ -1,4 +1,4 @@
-"""``GenerateVideoOperator``: submit a video generation (once), then wait for it in the triggerer or the worker."""
+"""``GenerateVideoOperator``: submit a video generation (once), wait for it in the triggerer or the worker, land it."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from airflow_provider_videogen import _arguments
 from airflow_provider_videogen._compat import conf
 from airflow_provider_videogen._errors import refused
 from airflow_provider_videogen.cost import CostUnknown
+from airflow_provider_videogen.download import DEFAULT_CHUNK_SIZE
 from airflow_provider_videogen.events import (
     event_payload,
     final_event_payload,
@@ -30,14 +31,15 @@ from airflow_provider_videogen.exceptions import (
 )
 from airflow_provider_videogen.generation_request import VideoGenerationRequest
 from airflow_provider_videogen.hooks.videogen import RetryPolicy, VideoGenHook
-from airflow_provider_videogen.links import VideoServiceConsoleLink, note_console_link
+from airflow_provider_videogen.links import LandedVideoLink, VideoServiceConsoleLink, note_console_link
+from airflow_provider_videogen.operators.landing_step import LandingStep, refuse_an_unusable_destination
 from airflow_provider_videogen.operators.submit_once import SubmitOnce
 from airflow_provider_videogen.retry import POLL_SCHEDULE
 from airflow_provider_videogen.triggers.videogen import VideoTaskTrigger, deferral_timeout
 from airflow_provider_videogen.video_task import VideoTask
 
 if TYPE_CHECKING:
-    from airflow.sdk import Context
+    from airflow.sdk import Context, ObjectStoragePath
 
 
 class GenerateVideoOperator(BaseOperator):
@@ -50,6 +52,14 @@ class GenerateVideoOperator(BaseOperator):
     polling in the worker. It returns the finished task's ``to_dict()`` (video URL, metadata); a task
     that ends failed, cancelled or expired fails the operator with the API's error code and message.
     With ``wait_for_completion=False`` it returns the id at once.
+
+    With a ``destination`` the task that waited also lands the video once the generation succeeded
+    (deferred or not): exactly as :class:`~airflow_provider_videogen.operators.fetch.FetchVideoOperator`
+    lands it (the same step: streamed, verified, atomic, idempotent on a retry, asset events through
+    ``outlets``, lineage, the landed-video link), and the return value gains FetchVideoOperator's keys
+    (``video_path``, ``size_bytes``, ``sha256``, ``last_frame_*``). Two task runs per video instead
+    of three (submit and resume, no separate fetch). A retry after the landing failed reconnects to
+    the generation (see below) and lands it without paying again; a generation that fails lands nothing.
 
     A generation costs money, so it is never submitted twice by accident:
 
@@ -93,7 +103,16 @@ class GenerateVideoOperator(BaseOperator):
         ``cancellable_statuses``) when the task is killed or times out.
     :param deferrable: wait in the triggerer. Defaults to Airflow's ``[operators] default_deferrable``
         (so a deployment without a triggerer does not hang); pass ``True`` to free the worker slot.
-    :param http_retry_policy: retries of the API calls within one try; by default the connection's.
+    :param http_retry_policy: retries of the API calls (and of broken downloads) within one try; by
+        default the connection's.
+    :param destination: where to land the video once it succeeded (templated); ``None`` (the default):
+        land nothing and return the task. Needs ``wait_for_completion``. ``destination``,
+        ``dest_conn_id``, ``include_last_frame``, ``overwrite`` and ``chunk_size`` are
+        ``FetchVideoOperator``'s parameters of the same names, with the same rules and defaults.
+    :param dest_conn_id: the storage connection of the destination (templated).
+    :param include_last_frame: also land the last frame (generate with ``return_last_frame``).
+    :param overwrite: replace a destination that holds a different file.
+    :param chunk_size: bytes read and written per step of the copy.
     :param include_urls: keep the file URLs in the return value. ``video_url`` and ``last_frame_url``
         are signed, time-limited URLs: anyone who can read the XCom can download the video until
         they expire. ``False`` returns them as ``None`` (and leaves out the ``raw`` answer, which
@@ -120,10 +139,12 @@ class GenerateVideoOperator(BaseOperator):
         "content",
         "generation_params",
         "videogen_conn_id",
+        "destination",
+        "dest_conn_id",
     )
     template_fields_renderers = {"generation_params": "json", "content": "json", "image_urls": "json"}
     ui_color = "#f8e0c8"
-    operator_extra_links = (VideoServiceConsoleLink(),)
+    operator_extra_links = (VideoServiceConsoleLink(), LandedVideoLink())
 
     #: The ``task_state_store`` key holding the id of the generation this task submitted.
     #: Renaming it would make in-flight retries submit again.
@@ -146,9 +167,20 @@ class GenerateVideoOperator(BaseOperator):
         http_retry_policy: RetryPolicy | None = None,
         include_urls: bool = True,
         max_cost: float | Decimal | str | None = None,
+        destination: str | ObjectStoragePath | None = None,
+        dest_conn_id: str | None = None,
+        include_last_frame: bool = False,
+        overwrite: bool = False,
+        chunk_size: int = DEFAULT_CHUNK_SIZE,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
+        if destination is not None and not wait_for_completion:
+            # Landing comes after the wait; refused now, before a generation is paid for and never landed.
+            raise ValueError(
+                "destination needs wait_for_completion=True: the video lands once the generation succeeded. "
+                "Without waiting, land it with VideoTaskSensor >> FetchVideoOperator(destination=...)."
+            )
         # Checked here, when the DAG is parsed: a value found wrong only once the trigger is built
         # would come after the create call, which has then paid for a generation nobody waits for.
         # (Neither is a template field, so neither can be a Jinja string.)
@@ -166,6 +198,12 @@ class GenerateVideoOperator(BaseOperator):
         self.deferrable = deferrable
         self.http_retry_policy = http_retry_policy
         self.include_urls = include_urls
+        self.destination = destination
+        self.dest_conn_id = dest_conn_id
+        self.include_last_frame = include_last_frame
+        self.overwrite = overwrite
+        self.chunk_size = _arguments.whole_number("chunk_size", chunk_size)
+        self._landing_step = LandingStep()
         self._waiting_for: str | None = None
         # The task instance's key, once a try runs: what the request's idempotency token is derived from.
         self._request_identity: str | None = None
@@ -203,16 +241,17 @@ class GenerateVideoOperator(BaseOperator):
         self._request_identity = request_identity(context)
         self._submit_once.begin(context, self.state_store_key, self.hook, self.log)
         with self._submit_once.ending_the_try(context):
+            refuse_an_unusable_destination(self.destination)  # before anything is paid for
             video_task_id, known = self._reconnect_or_submit(context)
             note_console_link(self, self.hook, video_task_id)
             if not self.wait_for_completion:
                 self._finished = {"id": video_task_id}
                 return video_task_id
             if known is not None and known.is_terminal:
-                return self._finish(final_event_payload(video_task_id, known, full_task=True), started_at)
+                return self._finish(final_event_payload(video_task_id, known, full_task=True), started_at, context)
             end_time = started_at + self.timeout if self.timeout is not None else None
             if not self.deferrable:
-                return self._wait_in_worker(video_task_id, end_time, started_at)
+                return self._wait_in_worker(video_task_id, end_time, started_at, context)
             self.defer(
                 trigger=VideoTaskTrigger(
                     video_task_id=video_task_id,
@@ -235,15 +274,17 @@ class GenerateVideoOperator(BaseOperator):
             video_task_id = event.get("video_task_id") if isinstance(event, Mapping) else None
             checked = validate_event(event, str(video_task_id or "(unknown)"), "operator")
             note_console_link(self, self.hook, checked["video_task_id"])
-            return self._finish(reread_on_success(checked, self.hook.get_task), started_at)
+            return self._finish(reread_on_success(checked, self.hook.get_task), started_at, context)
 
     def on_kill(self) -> None:
         """Cancel the generation if it is still queued (worker mode; deferred waits cancel in the trigger).
 
         A kill that comes while the create call is under way acts once the call returns the new id:
-        the id is saved for the next try first, then the generation is cancelled where it can be.
+        the id is saved for the next try first, then the generation is cancelled where it can be. A
+        copy of the landed video in progress is stopped and its temporary file removed.
         """
         self._submit_once.killed = True
+        self._landing_step.cancel()
         if not self.cancel_on_kill:
             return
         if self._waiting_for is not None:
@@ -284,27 +325,29 @@ class GenerateVideoOperator(BaseOperator):
         """Return the interval asked for, else the one the connection's style advises."""
         return self.poll_interval or self.hook.settings.style.default_poll_interval
 
-    def _wait_in_worker(self, video_task_id: str, end_time: float | None, started_at: float) -> dict[str, Any]:
+    def _wait_in_worker(
+        self, video_task_id: str, end_time: float | None, started_at: float, context: Context
+    ) -> dict[str, Any]:
         self._waiting_for = video_task_id
         last_status = None
         try:
             while True:
                 task, poll_hint = self.hook.poll_answer(video_task_id)
                 if task.is_terminal:
-                    return self._finish(final_event_payload(video_task_id, task, full_task=True), started_at)
+                    return self._finish(final_event_payload(video_task_id, task, full_task=True), started_at, context)
                 if task.status is not last_status:
                     last_status = task.status
                     self.log.info("Video task %s is %s.", video_task_id, task.status.value)
                 if end_time is not None and time.time() >= end_time:
-                    return self._finish(_timeout_payload(video_task_id, task, end_time), started_at)
+                    return self._finish(_timeout_payload(video_task_id, task, end_time), started_at, context)
                 wait = POLL_SCHEDULE.next_wait(poll_hint=poll_hint, interval=self._poll_interval())
                 remaining = end_time - time.time() if end_time is not None else wait
                 time.sleep(max(0.0, min(wait, remaining)))
         finally:
             self._waiting_for = None
 
-    def _finish(self, event: Mapping[str, Any], started_at: float | None) -> dict[str, Any]:
-        """Log the outcome on the worker and turn the event into the return value or an exception."""
+    def _finish(self, event: Mapping[str, Any], started_at: float | None, context: Context) -> dict[str, Any]:
+        """Log the outcome on the worker and turn the event into the return value (the landed video) or an exception."""
         status, message = event["status"], event["message"]
         video_task_id = event["video_task_id"]
         waited = f"{time.time() - started_at:.0f} s" if started_at is not None else "unknown"
@@ -314,6 +357,8 @@ class GenerateVideoOperator(BaseOperator):
         if status == "timeout" and self.cancel_on_kill:
             self._cancel_if_queued(video_task_id, reason="the deadline passed")
         finished = self._with_cost(raise_for_event(event, "operator"))
+        if self.destination is not None:
+            finished = self._land(context, finished)
         self._finished = finished if self.include_urls else without_file_urls(finished)
         return self._finished
 
@@ -358,9 +403,28 @@ class GenerateVideoOperator(BaseOperator):
 
         Called by Airflow's OpenLineage provider when it is installed; the provider needs nothing otherwise.
         """
+        if self._landing_step.landed is not None:
+            return self._landing_step.lineage(generated=True)
         from airflow_provider_videogen.lineage import generation_lineage
 
         return generation_lineage(self.hook.settings.base_url, self._finished)
+
+    def _land(self, context: Context, finished: dict[str, Any]) -> dict[str, Any]:
+        """Land the succeeded generation's files through the step FetchVideoOperator uses; add its keys to ours."""
+        # The task as the wait last read it (to_dict() keeps the fresh, signed URLs): no second read.
+        landed = self._landing_step.land(
+            self,
+            context,
+            VideoTask.from_dict(finished),
+            self.hook.settings,
+            destination=self.destination,
+            dest_conn_id=self.dest_conn_id,
+            include_last_frame=self.include_last_frame,
+            overwrite=self.overwrite,
+            chunk_size=self.chunk_size,
+            retry_policy=self.http_retry_policy,
+        )
+        return {**finished, **landed}
 
     def _cancel_if_queued(self, video_task_id: str, *, reason: str) -> None:
         try:

@@ -97,7 +97,8 @@ def test_generate_and_fetch_example_waits_in_the_triggerer_and_lands_the_video(
     # which a triggerer has taken and is running.
     video_task_id = wait_for_xcom(airflow, GENERATE_AND_FETCH, run_id, "generate", "video_task_id")
     tis = finish_in_the_triggerer(airflow, sim, GENERATE_AND_FETCH, run_id, "generate", video_task_id)
-    assert tis == {"generate": ("success", 1), "fetch": ("success", 1), "record_metadata": ("success", 1)}
+    # "generate" lands the video itself when it resumes: no fetch task.
+    assert tis == {"generate": ("success", 1), "record_metadata": ("success", 1)}
 
     # One generation submitted, its video downloaded once, landed whole with its last frame and metadata.
     assert len(creates_with(sim, prompt)) == 1
@@ -188,7 +189,7 @@ def test_openai_videos_example_waits_in_the_triggerer_and_lands_from_the_content
     video_task_id = wait_for_xcom(airflow, dag_id, run_id, "generate", "video_task_id")
     assert video_task_id.startswith("video_")
     tis = finish_in_the_triggerer(airflow, sim, dag_id, run_id, "generate", video_task_id)
-    assert tis == {"generate": ("success", 1), "fetch": ("success", 1)}
+    assert tis == {"generate": ("success", 1)}  # the task that waited landed the video
 
     assert len(creates_with(sim, prompt)) == 1
     contents = [r for r in sim.requests(target="download", task_id=video_task_id)]
@@ -213,10 +214,10 @@ def test_fal_example_waits_in_the_triggerer_through_the_result_read_and_lands_th
     app, _, request_id = video_task_id.rpartition("/requests/")
     assert app == "fal-ai/kling-video"
     tis = finish_in_the_triggerer(airflow, sim, dag_id, run_id, "generate", request_id)
-    assert tis == {"generate": ("success", 1), "fetch": ("success", 1)}
+    assert tis == {"generate": ("success", 1)}  # the task that waited landed the video
 
     assert len(creates_with(sim, prompt)) == 1
-    # COMPLETED was decided by the result: read by the trigger, the worker's look again and the fetch.
+    # COMPLETED was decided by the result: read by the trigger, then by the worker's look again before landing.
     assert {r["path"] for r in sim.requests(target="result", task_id=request_id)} == {f"/{video_task_id}"}
     assert len(video_downloads(sim, request_id)) == 1
     expected = sim.get_task(request_id)
@@ -236,7 +237,7 @@ def test_replicate_example_waits_in_the_triggerer_for_the_prediction_and_lands_i
 
     video_task_id = wait_for_xcom(airflow, dag_id, run_id, "generate", "video_task_id")
     tis = finish_in_the_triggerer(airflow, sim, dag_id, run_id, "generate", video_task_id)
-    assert tis == {"generate": ("success", 1), "fetch": ("success", 1)}
+    assert tis == {"generate": ("success", 1)}  # the task that waited landed the video
 
     [create] = creates_with(sim, prompt)
     assert create["headers"]["Cancel-After"] == "1h" and "Prefer" not in create["headers"]

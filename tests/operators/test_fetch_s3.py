@@ -33,9 +33,13 @@ FAST_RETRIES = RetryPolicy(max_attempts=3, max_seconds=30, initial_wait=0.01, ma
 CREDENTIALS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing", "region_name": "us-east-1"}
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def s3_endpoint() -> Iterator[str]:
-    """An S3-compatible server (moto) on a free loopback port, with one bucket."""
+    """An S3-compatible server (moto) on a free loopback port, with one bucket.
+
+    One for the whole run: Airflow caches a storage connection's filesystem (and so its endpoint) per
+    process, so a second server on another port would be unreachable for the modules that share it.
+    """
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
     host, port = server.get_host_and_port()
