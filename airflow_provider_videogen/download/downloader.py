@@ -42,8 +42,14 @@ if TYPE_CHECKING:
     from airflow_provider_videogen.credential import Credential
     from airflow_provider_videogen.settings import VideoGenConnectionSettings
 
-DEFAULT_CHUNK_SIZE = 8 * 1024 * 1024
-"""Bytes read from the network and written per step: large, to keep per-chunk Python work negligible."""
+DEFAULT_CHUNK_SIZE = 1024 * 1024
+"""Bytes read from the network and written per step.
+
+Large enough to keep the Python work per chunk negligible (~1,000 steps per GiB), small enough for a
+chunk to stay in a core's cache between the socket read, the hash and the file write: copying 8 MiB
+chunks into the page cache took ~1.2 s of system time per GiB against ~0.25 s for 1 MiB ones (2 MiB
+already cost as much as 8), which made a large download CPU-bound.
+"""
 
 
 class VideoDownloader:
