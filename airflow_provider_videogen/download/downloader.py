@@ -42,8 +42,14 @@ if TYPE_CHECKING:
     from airflow_provider_videogen.credential import Credential
     from airflow_provider_videogen.settings import VideoGenConnectionSettings
 
-DEFAULT_CHUNK_SIZE = 8 * 1024 * 1024
-"""Bytes read from the network and written per step: large, to keep per-chunk Python work negligible."""
+DEFAULT_CHUNK_SIZE = 512 * 1024
+"""Bytes read from the network and written per step.
+
+Large enough to keep the Python work per chunk small (~2,000 steps per GiB), small enough for a chunk
+to stay in a core's cache between the socket read, the hash and the file write: copying 8 MiB chunks
+into the page cache took ~1.2 s of system time per GiB against ~0.3 s for 512 KiB ones (1 MiB ones
+sometimes cost as much as 8 MiB on a busy machine), which made a large download CPU-bound.
+"""
 
 
 class VideoDownloader:
