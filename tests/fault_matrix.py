@@ -350,7 +350,14 @@ def borrowed_credentials(style: str) -> tuple[dict[str, Any], dict[str, str]]:
 
 def context(store: FakeStateStore) -> dict[str, Any]:
     """A try's context; the store is shared by the tries of one task instance."""
-    return {"ti": FakeTaskInstance(), "task_state_store": store, "outlet_events": FakeOutletEvents()}
+    return {"ti": KeyedTaskInstance(), "task_state_store": store, "outlet_events": FakeOutletEvents()}
+
+
+class KeyedTaskInstance(FakeTaskInstance):
+    """A task instance with its key, as Airflow's has it: the same for every try (a create's idempotency token
+    is derived from it, so a retry's create is the same create)."""
+
+    dag_id, task_id, run_id, map_index = "fault_matrix", "generate", "manual__1", -1
 
 
 def context_values(ctx: dict[str, Any]) -> list[Any]:

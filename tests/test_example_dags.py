@@ -122,7 +122,7 @@ def test_the_walkthrough_example_makes_an_asset_event_of_each_landed_video(
     from airflow.utils.session import create_session
 
     dag = load_dag_file(EXAMPLES / "example_videogen_generate_and_fetch.py").dag
-    (outlet,) = dag.get_task("fetch").outlets
+    (outlet,) = dag.get_task("generate").outlets
     assert isinstance(outlet, AssetAlias)
     assert dag.test(run_conf={"prompt": quick("a lantern"), "destination": tmp_path.as_uri() + "/"}).state == "success"
     (video,) = tmp_path.glob("*.mp4")

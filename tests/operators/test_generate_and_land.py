@@ -25,7 +25,7 @@ from airflow_provider_videogen.operators.videogen import GenerateVideoOperator
 from airflow_provider_videogen.triggers.videogen import VideoTaskTrigger
 from airflow_provider_videogen.video_download import RECORD_SUFFIX
 from tests.download.file_hosts import files_in
-from tests.task_context import FakeStateStore, FakeTaskInstance
+from tests.task_context import FakeStateStore, FakeTaskInstance, recorded_id
 
 try:
     from airflow.sdk.exceptions import TaskDeferred
@@ -116,7 +116,7 @@ def test_a_retry_after_the_landing_failed_reconnects_and_lands_without_paying_ag
     sim.add_fault(kind="http_error", target="download", status=503, times=1)
     with pytest.raises(VideoDownloadError):
         operator(destination=tmp_path.as_uri() + "/", http_retry_policy=ONE_ATTEMPT).execute(context(store))
-    video_task_id = store.values["video_task_id"]  # the generation is kept for the retry
+    video_task_id = recorded_id(store)  # the generation is kept for the retry
     assert files_in(tmp_path) == []
 
     result = operator(destination=tmp_path.as_uri() + "/").execute(context(store))
