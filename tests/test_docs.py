@@ -76,6 +76,7 @@ SHARED_MODULES = (
     "operators/fetch.py",
     "operators/landing_step.py",
     "operators/submit_once.py",
+    "operators/reconnect.py",
     "sensors/videogen.py",
     "triggers/videogen.py",
     "hooks/videogen.py",
