@@ -3,7 +3,10 @@
 It knows HTTP and the API styles, not Airflow: the hook adapts it to a connection and a task's
 log, and the triggerer's shared poller (:mod:`~airflow_provider_videogen.shared_polls`) sends its
 requests through it. Each answer comes back with the service's poll hint, so that nothing has to
-remember the last one.
+remember the last one. This module is the sending of requests (transport, retries, signing, the
+reading of an answer); the request value is in :mod:`~airflow_provider_videogen.api_request`, the
+create, list-walk and poll calls in :mod:`~airflow_provider_videogen.generation_calls` (their names
+stay importable from here).
 """
 
 from __future__ import annotations
@@ -11,16 +14,15 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, NamedTuple
-from urllib.parse import urlencode
 
 import requests
 from tenacity import AsyncRetrying, Retrying
 
-from airflow_provider_videogen import transport
-from airflow_provider_videogen.answers import describe, interpret, read_task_payload
+from airflow_provider_videogen import generation_calls, transport
+from airflow_provider_videogen.answers import describe, interpret
+from airflow_provider_videogen.api_request import Answer, ApiRequest, PollAnswer, query
 from airflow_provider_videogen.aws_credential import AwsCredential
 from airflow_provider_videogen.exceptions import (
     VideoGenAPIError,
@@ -28,14 +30,20 @@ from airflow_provider_videogen.exceptions import (
     VideoGenNotSupportedError,
     VideoGenRequestNotSentError,
     VideoGenTransientError,
-    VideoTaskIdMissingError,
     VideoTaskMayExistError,
-    VideoTaskNotFoundError,
 )
-from airflow_provider_videogen.retry import RetryPolicy, retry_kwargs
+from airflow_provider_videogen.generation_calls import (
+    created_task_id,
+    maybe_created,
+    surely_not_taken,
+    transient_or_not_the_apis_not_found,
+)
+from airflow_provider_videogen.retry import retry_kwargs
 
 if TYPE_CHECKING:
-    from airflow_provider_videogen.generation_request import Upload, VideoGenerationRequest
+    import aiohttp
+
+    from airflow_provider_videogen.generation_request import VideoGenerationRequest
     from airflow_provider_videogen.settings import VideoGenConnectionSettings
     from airflow_provider_videogen.video_task import VideoTask
 
@@ -50,96 +58,6 @@ __all__ = [
     "surely_not_taken",
     "transient_or_not_the_apis_not_found",
 ]
-
-
-@dataclass(frozen=True)
-class ApiRequest:
-    """One call of the API as a value: what is sent, to which connection, and how its answer is read and retried.
-
-    :param method: the HTTP method.
-    :param url: the whole URL (built by the connection's settings from the style's route).
-    :param action: what the call does, in the words of a message (``create``, ``query``, ``cancel``,
-        ``list``...); the style's request headers may depend on it.
-    :param settings: the connection: its style reads the answer, its timeout bounds each attempt.
-    :param video_task_id: the task the call is about; ``None`` for a create or a list call.
-    :param json_body: the JSON body, if any.
-    :param uploads: files sent as multipart/form-data instead of JSON (sync calls only).
-    :param policy: how transient faults are retried; ``None``: the connection's policy.
-    :param retry_if: which errors are retried; ``None``: transient ones.
-    :param read: turns the decoded answer into the result inside the attempt, so that an unusable
-        answer is retried like any other transient fault; ``None``: the decoded answer is the result.
-    :param read_error: turns the typed error of an error answer into the result, or raises it again;
-        for an answer that reports the task's end as an HTTP error (fal's result of a failed
-        generation). ``None``: the error is raised.
-    :param headers: headers of this call alone, beside the style's own for its action (a create's
-        ``Cancel-After``); never the key, which only the credential adds.
-    :param then: a second call that the result calls for (fal's read of a finished request's result,
-        after its status said ``COMPLETED``); its result replaces this call's, with this call's poll
-        hint. ``None``, or ``then`` returning ``None``: no second call.
-    """
-
-    method: str
-    url: str
-    action: str
-    settings: VideoGenConnectionSettings
-    video_task_id: str | None = None
-    json_body: Any = None
-    uploads: Sequence[Upload] = ()
-    policy: RetryPolicy | None = None
-    retry_if: Callable[[BaseException], bool] | None = None
-    read: Callable[[Any], Any] | None = None
-    read_error: Callable[[VideoGenError, Mapping[str, str]], Any] | None = None
-    then: Callable[[Any], ApiRequest | None] | None = None
-    headers: Mapping[str, str] = field(default_factory=dict)
-
-
-class Answer(NamedTuple):
-    """What one call returned: its result, and the seconds the service asked a poller to wait (``None``: none said)."""
-
-    value: Any
-    poll_hint: float | None
-
-
-class PollAnswer(NamedTuple):
-    """What one poll of a video task returned: the task, and the seconds the service asked to wait before the next."""
-
-    task: VideoTask
-    poll_hint: float | None
-
-
-def query(settings: VideoGenConnectionSettings, video_task_id: str, **options: Any) -> ApiRequest:
-    """Return the request that reads one video task (its answer is read as that task inside the attempt).
-
-    :param options: more fields of the request (``policy``, ``retry_if``).
-    """
-    return ApiRequest(
-        "GET",
-        settings.task_url(video_task_id),
-        "query",
-        settings,
-        video_task_id,
-        read=lambda payload: read_task_payload(payload, settings, video_task_id),
-        then=lambda task: _result_read(settings, task, options),
-        **options,
-    )
-
-
-def _result_read(settings: VideoGenConnectionSettings, task: VideoTask, options: dict[str, Any]) -> ApiRequest | None:
-    """Return the second read a task's status calls for where the style says (fal), else ``None``."""
-    style = settings.style
-    route = style.result_route(task)
-    if route is None:
-        return None
-    return ApiRequest(
-        "GET",
-        f"{settings.base_url}{settings.path_prefix}{route}",
-        "read the result of",
-        settings,
-        task.id,
-        read=lambda payload: style.read_result(task, payload).with_cost(settings.prices),
-        read_error=lambda error, headers: style.result_error(task, error, headers),
-        **options,
-    )
 
 
 class VideoGenClient:
@@ -202,47 +120,20 @@ class VideoGenClient:
 
     async def asend(self, request: ApiRequest) -> Answer:
         """Send ``request`` without blocking the event loop; see :meth:`send` (no uploads)."""
-        import aiohttp  # here: only the triggerer makes async calls, and a worker need not load it
-
-        settings = request.settings
         if self._async_lease is None:
             self._async_lease = transport.SharedSessionLease.acquire()
         session = self._async_lease.session
         headers = _headers(request)
-        timeout = aiohttp.ClientTimeout(total=settings.timeout)
         signed_body = _signed_body(request)
-
-        async def attempt() -> Answer:
-            body_arguments: dict[str, Any] = {"json": request.json_body}
-            sent_headers = headers
-            if signed_body is not None:
-                sent_headers = await signed_body.asign(headers)
-                body_arguments = {"data": signed_body.body}
-            try:
-                async with session.request(
-                    request.method,
-                    request.url,
-                    headers=sent_headers,
-                    **body_arguments,
-                    timeout=timeout,
-                    allow_redirects=False,
-                ) as response:
-                    body = await transport.aread_bounded(response)
-                    return _read(request, response.status, response.headers, body)
-            except transport.AnswerTooLargeError as e:
-                raise _too_large_error(e, request) from None
-            except (aiohttp.ClientError, asyncio.TimeoutError) as e:
-                raise _transport_error(e, request, sent=not isinstance(e, aiohttp.ClientConnectorError)) from None
-
-        policy = request.policy or settings.retry_policy
+        policy = request.policy or request.settings.retry_policy
         if policy.max_attempts <= 1:
             # One attempt (every poll of a trigger): the retry machinery would cost about as much CPU
             # as the request itself and leave reference cycles for the garbage collector, whose full
             # collections stall an event loop holding thousands of waiting triggers.
-            result = await attempt()
+            result = await _aattempt(session, request, headers, signed_body)
         else:
             retrying = AsyncRetrying(**retry_kwargs(policy, request.retry_if, self.log))
-            result = await retrying(attempt)
+            result = await retrying(_aattempt, session, request, headers, signed_body)
         follow = request.then(result.value) if request.then is not None else None
         return result if follow is None else Answer((await self.asend(follow)).value, result.poll_hint)
 
@@ -250,63 +141,19 @@ class VideoGenClient:
         self, settings: VideoGenConnectionSettings, video_task_id: str, *, only_the_api_says_not_found: bool = False
     ) -> PollAnswer:
         """Read a video task with the service's poll hint, as the hook's ``poll_answer`` says."""
-        retry_if = transient_or_not_the_apis_not_found if only_the_api_says_not_found else None
-        try:
-            return PollAnswer(*self.send(query(settings, video_task_id, retry_if=retry_if)))
-        except VideoTaskNotFoundError as error:
-            if not only_the_api_says_not_found or error.said_by_the_api:
-                raise
-            raise _proxy_not_found(error, settings, video_task_id) from None
+        return generation_calls.poll(
+            self.send, settings, video_task_id, only_the_api_says_not_found=only_the_api_says_not_found
+        )
 
     def create(self, settings: VideoGenConnectionSettings, request: VideoGenerationRequest) -> str:
         """Submit a generation and return the new task id, as the hook's ``create_task`` says (never twice blindly)."""
-        try:
-            answer = self.send(_create_request(settings, request)).value
-        except VideoGenTransientError as error:
-            if settings.style.idempotent_create:
-                raise  # a retry of the task repeats the create with the same token: it cannot pay twice
-            raise maybe_created(error) from None
-        return created_task_id(answer, settings)
+        return generation_calls.create(self.send, settings, request)
 
     def find_generations(
         self, settings: VideoGenConnectionSettings, request: VideoGenerationRequest, since: float, *, max_pages: int
     ) -> list[VideoTask] | None:
         """Walk the style's list of recent generations back to ``since``; see the hook's ``find_generations``."""
-        style = settings.style
-        if not style.can_reconcile:
-            raise VideoGenNotSupportedError(f"The {settings.api_style} API style cannot look up recent generations.")
-        body = style.create_body(request)
-        route, params = style.recent_generations_query(body)
-        list_root = f"{settings.base_url}{settings.path_prefix}{route}"
-        url: str | None = f"{list_root}?{urlencode(params)}"
-        found: list[VideoTask] = []
-        for _page in range(max_pages):
-            if url is None:
-                break
-            answer = self.send(ApiRequest("GET", url, "list", settings)).value
-            page = style.recent_generations(answer)
-            if page is None:
-                raise VideoGenAPIError(
-                    f"The list call at {settings.base_url} answered no list of videos "
-                    f"({settings.excerpt(json.dumps(answer, default=str))}): check the base URL and path_prefix."
-                )
-            items, more = page
-            tasks = [style.parse_task(item, None) for item in items]
-            found += [
-                task
-                for item, task in zip(items, tasks, strict=True)
-                if task.created_at is not None
-                and task.created_at >= since
-                and style.answers_request(item, body, model=request.model)
-            ]
-            if not more or any(t.created_at is not None and t.created_at < since for t in tasks):
-                return found
-            # Only a next page of the same list call is read: a URL the answer names elsewhere is not
-            # followed (the list cannot tell then, and the caller pays at most once).
-            url = style.recent_generations_next(answer)
-            if url is not None and not url.startswith(f"{list_root}?"):
-                url = None
-        return None
+        return generation_calls.find_generations(self.send, settings, request, since, max_pages=max_pages)
 
     def close(self) -> None:
         """Close the sync session."""
@@ -319,6 +166,34 @@ class VideoGenClient:
         lease, self._async_lease = self._async_lease, None
         if lease is not None:
             await lease.release()
+
+
+async def _aattempt(
+    session: aiohttp.ClientSession, request: ApiRequest, headers: Mapping[str, str], signed_body: _SignedBody | None
+) -> Answer:
+    """Make one attempt of ``request`` on the event loop's session; return its answer or raise its typed error."""
+    import aiohttp  # here: only the triggerer makes async calls, and a worker need not load it
+
+    body_arguments: dict[str, Any] = {"json": request.json_body}
+    sent_headers = headers
+    if signed_body is not None:
+        sent_headers = await signed_body.asign(headers)
+        body_arguments = {"data": signed_body.body}
+    try:
+        async with session.request(
+            request.method,
+            request.url,
+            headers=sent_headers,
+            **body_arguments,
+            timeout=aiohttp.ClientTimeout(total=request.settings.timeout),
+            allow_redirects=False,
+        ) as response:
+            body = await transport.aread_bounded(response)
+            return _read(request, response.status, response.headers, body)
+    except transport.AnswerTooLargeError as e:
+        raise _too_large_error(e, request) from None
+    except (aiohttp.ClientError, asyncio.TimeoutError) as e:
+        raise _transport_error(e, request, sent=not isinstance(e, aiohttp.ClientConnectorError)) from None
 
 
 def _headers(request: ApiRequest) -> Mapping[str, str]:
@@ -402,80 +277,3 @@ def _transport_error(error: BaseException, request: ApiRequest, *, sent: bool) -
     message = f"Could not {request.action} {where}: the request {kind} ({reason})."
     cls = VideoGenTransientError if sent else VideoGenRequestNotSentError
     return cls(message, video_task_id=request.video_task_id)
-
-
-# ---- calls that must not run twice: a create pays for a generation, a cancel may delete a video ----
-# (the cancel's own rule is in the cancel module)
-
-
-def surely_not_taken(error: BaseException) -> bool:
-    """Tell whether a call that must not run twice (a create, a cancel) may be sent again after ``error``.
-
-    Only where the service surely did not take it: a connection never opened, a 429, a proxy's empty 503.
-    """
-    if isinstance(error, VideoGenRequestNotSentError):
-        return True
-    if isinstance(error, VideoGenTransientError):
-        return error.http_status == 429 or (error.http_status == 503 and error.empty_body)
-    return False
-
-
-def transient_or_not_the_apis_not_found(error: BaseException) -> bool:
-    """Tell whether to retry: transient faults, and a 404 that something in front of the API answered instead of it."""
-    if isinstance(error, VideoTaskNotFoundError):
-        return not error.said_by_the_api
-    return isinstance(error, VideoGenTransientError)
-
-
-def _proxy_not_found(
-    error: VideoTaskNotFoundError, settings: VideoGenConnectionSettings, video_task_id: str
-) -> VideoGenTransientError:
-    """Return the error of a query that kept answering a 404 the API did not say: transient, since it says not gone."""
-    return VideoGenTransientError(
-        f"The query of video task {video_task_id!r} at {settings.base_url} kept answering HTTP 404 without "
-        "an API error: something in front of the API (a proxy, an ingress) answered, which does not say "
-        "the task is gone. If it lasts, check the connection's base URL and path_prefix. The last answer: "
-        f"{error}",
-        video_task_id=video_task_id,
-        http_status=error.http_status,
-    )
-
-
-def _create_request(settings: VideoGenConnectionSettings, request: VideoGenerationRequest) -> ApiRequest:
-    """Return the create call of a generation: sent again only where the service surely did not take it (it pays)."""
-    return ApiRequest(
-        "POST",
-        settings.create_url(request),
-        "create",
-        settings,
-        json_body=settings.style.create_body(request),
-        uploads=settings.style.create_uploads(request),
-        # A service that honours an idempotency token answers a repeated create with the same task.
-        retry_if=None if settings.style.idempotent_create else surely_not_taken,
-        headers=settings.style.create_headers(request),
-    )
-
-
-def maybe_created(error: VideoGenTransientError) -> VideoGenTransientError:
-    """Return the error a failed create call raises: one that says so where the service may have taken it."""
-    if isinstance(error, (VideoGenRequestNotSentError, VideoTaskMayExistError)) or error.http_status in (429, 503):
-        return error
-    return VideoTaskMayExistError(
-        f"{error} The service may have created the video task anyway: look at its task list before "
-        "submitting again, to avoid paying twice.",
-        http_status=error.http_status,
-        api_code=error.api_code,
-        api_message=error.api_message,
-    )
-
-
-def created_task_id(answer: Any, settings: VideoGenConnectionSettings) -> str:
-    """Read the new id from the create answer, as the connection's style says."""
-    video_task_id = settings.style.created_task_id(answer)
-    if video_task_id is None:
-        raise VideoTaskIdMissingError(
-            f"The service at {settings.base_url} accepted the generation but its answer holds no task id "
-            f"({settings.excerpt(json.dumps(answer))}). The service may have created the video task: look at "
-            "its task list before submitting again."
-        )
-    return settings.style.check_task_id(video_task_id)

@@ -76,32 +76,7 @@ def copy_stored_object(
         if existing is not None:
             return existing
     staged = _StagedFile(destination, block_size=max(chunk_size, _MIN_UPLOAD_BLOCK), kind=kind)
-    try:
-        with _storage_errors(target):
-            if _same_store(source, destination):
-                staged.open()
-                staged.close()  # an empty temporary, replaced by the server-side copy
-                source.fs.copy(source.path, staged.temporary_path)
-                staged.reread(chunk_size)
-            else:
-                staged.open()
-                with source.open("rb") as reader:
-                    while chunk := reader.read(chunk_size):
-                        staged.write(chunk)
-                staged.close()
-        size, digest = staged.written, staged.hexdigest()
-        _check(target, staged, remote, size)
-        record = _Record.build(target, remote, size, digest)
-        with _storage_errors(target):
-            _write_record(destination, record)
-            try:
-                staged.publish()
-            except BaseException:
-                _remove_orphan_record(destination)
-                raise
-    except BaseException:
-        staged.discard()
-        raise
+    size, digest = _store(source, target, remote, staged, chunk_size)
     uri = storage_uri(destination)
     log.info(
         "Stored the %s of video task %s at %s from %s (%d bytes, sha256 %s).",
@@ -113,6 +88,48 @@ def copy_stored_object(
         digest,
     )
     return StoredFile(uri, size, digest, downloaded=True)
+
+
+def _store(
+    source: ObjectStoragePath, target: _Target, remote: _Remote, staged: _StagedFile, chunk_size: int
+) -> tuple[int, str]:
+    """Stage the copy, check it, publish it with its record; return its size and sha256. A failure leaves nothing."""
+    try:
+        with _storage_errors(target):
+            _stage(source, target.destination, staged, chunk_size)
+        size, digest = staged.written, staged.hexdigest()
+        _check(target, staged, remote, size)
+        _publish(target, staged, _Record.build(target, remote, size, digest))
+    except BaseException:
+        staged.discard()
+        raise
+    return size, digest
+
+
+def _stage(source: ObjectStoragePath, destination: ObjectStoragePath, staged: _StagedFile, chunk_size: int) -> None:
+    """Copy the source into the temporary file: server-side within one store (then read back), else streamed."""
+    if _same_store(source, destination):
+        staged.open()
+        staged.close()  # an empty temporary, replaced by the server-side copy
+        source.fs.copy(source.path, staged.temporary_path)
+        staged.reread(chunk_size)
+    else:
+        staged.open()
+        with source.open("rb") as reader:
+            while chunk := reader.read(chunk_size):
+                staged.write(chunk)
+        staged.close()
+
+
+def _publish(target: _Target, staged: _StagedFile, record: _Record) -> None:
+    """Write the integrity record, then move the checked temporary file into place (no record left without it)."""
+    with _storage_errors(target):
+        _write_record(target.destination, record)
+        try:
+            staged.publish()
+        except BaseException:
+            _remove_orphan_record(target.destination)
+            raise
 
 
 def _describe(source: ObjectStoragePath, target: _Target) -> _Remote:

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping, Sequence
-from datetime import datetime, timedelta, timezone
-from decimal import Decimal, InvalidOperation
+from collections.abc import Mapping, Sequence
+from datetime import timedelta
+from decimal import Decimal
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
@@ -13,28 +13,23 @@ from airflow.sdk import BaseOperator
 
 from airflow_provider_videogen import _arguments
 from airflow_provider_videogen._compat import conf
-from airflow_provider_videogen._errors import refused
-from airflow_provider_videogen.cost import CostUnknown
 from airflow_provider_videogen.download import DEFAULT_CHUNK_SIZE
 from airflow_provider_videogen.events import (
-    event_payload,
     final_event_payload,
     raise_for_event,
     reread_on_success,
     validate_event,
     without_file_urls,
 )
-from airflow_provider_videogen.exceptions import (
-    VideoGenerationOverBudgetError,
-    VideoGenError,
-    VideoGenNotSupportedError,
-)
+from airflow_provider_videogen.exceptions import VideoGenError, VideoGenNotSupportedError
 from airflow_provider_videogen.generation_request import VideoGenerationRequest
 from airflow_provider_videogen.hooks.videogen import RetryPolicy, VideoGenHook
 from airflow_provider_videogen.links import LandedVideoLink, VideoServiceConsoleLink, note_console_link
+from airflow_provider_videogen.operators.generation_arguments import checked_generation_params, read_max_cost
+from airflow_provider_videogen.operators.generation_cost import refuse_over_budget, with_cost
 from airflow_provider_videogen.operators.landing_step import LandingStep, refuse_an_unusable_destination
 from airflow_provider_videogen.operators.submit_once import SubmitOnce
-from airflow_provider_videogen.retry import POLL_SCHEDULE
+from airflow_provider_videogen.operators.worker_wait import wait_in_worker
 from airflow_provider_videogen.triggers.videogen import VideoTaskTrigger, deferral_timeout
 from airflow_provider_videogen.video_task import VideoTask
 
@@ -186,7 +181,7 @@ class GenerateVideoOperator(BaseOperator):
         # (Neither is a template field, so neither can be a Jinja string.)
         self.poll_interval = None if poll_interval is None else _arguments.seconds("poll_interval", poll_interval)
         self.timeout = None if timeout is None else _arguments.seconds("timeout", timeout)
-        self.max_cost = None if max_cost is None else _max_cost(max_cost)
+        self.max_cost = None if max_cost is None else read_max_cost(max_cost)
         self.model = model
         self.prompt = prompt
         self.image_urls = image_urls
@@ -232,7 +227,7 @@ class GenerateVideoOperator(BaseOperator):
             # without cancel_on_kill (the user keeps it running) or a wait (a sensor may wait longer).
             cancel_after=self.timeout if self.cancel_on_kill and self.wait_for_completion else None,
             request_identity=self._request_identity,
-            **_checked_generation_params(self.generation_params),
+            **checked_generation_params(self.generation_params),
         )
 
     def execute(self, context: Context) -> Any:
@@ -302,23 +297,8 @@ class GenerateVideoOperator(BaseOperator):
     def _request_within_budget(self) -> VideoGenerationRequest:
         """Build the request about to be submitted; with ``max_cost``, refuse it when its estimate is above the cap."""
         request = self.generation_request()
-        if self.max_cost is None:
-            return request
-        prices = self.hook.settings.prices
-        cap = f"max_cost={self.max_cost} {prices.currency or ''}".rstrip()
-        try:
-            estimate = prices.estimate(request)
-        except CostUnknown as error:
-            raise VideoGenerationOverBudgetError(
-                f"Not submitting: {cap} is set, but the cost of this generation cannot be estimated: {error}. "
-                f"Set the price in the prices extra of connection {self.videogen_conn_id!r}, or drop max_cost."
-            ) from None
-        if estimate.amount > self.max_cost:
-            raise VideoGenerationOverBudgetError(
-                f"Not submitting: the estimated cost, {estimate.to_dict()['amount']} {estimate.currency} "
-                f"({estimate.computed}), is above {cap}. Ask for less (a shorter or smaller video) or raise max_cost."
-            )
-        self.log.info("Estimated cost %s, within %s: submitting.", estimate, cap)
+        if self.max_cost is not None:
+            refuse_over_budget(request, self.max_cost, self.hook.settings.prices, self.videogen_conn_id, self.log)
         return request
 
     def _poll_interval(self) -> float:
@@ -328,21 +308,10 @@ class GenerateVideoOperator(BaseOperator):
     def _wait_in_worker(
         self, video_task_id: str, end_time: float | None, started_at: float, context: Context
     ) -> dict[str, Any]:
-        self._waiting_for = video_task_id
-        last_status = None
+        self._waiting_for = video_task_id  # what a kill cancels meanwhile
         try:
-            while True:
-                task, poll_hint = self.hook.poll_answer(video_task_id)
-                if task.is_terminal:
-                    return self._finish(final_event_payload(video_task_id, task, full_task=True), started_at, context)
-                if task.status is not last_status:
-                    last_status = task.status
-                    self.log.info("Video task %s is %s.", video_task_id, task.status.value)
-                if end_time is not None and time.time() >= end_time:
-                    return self._finish(_timeout_payload(video_task_id, task, end_time), started_at, context)
-                wait = POLL_SCHEDULE.next_wait(poll_hint=poll_hint, interval=self._poll_interval())
-                remaining = end_time - time.time() if end_time is not None else wait
-                time.sleep(max(0.0, min(wait, remaining)))
+            event = wait_in_worker(self.hook, video_task_id, end_time, self._poll_interval, self.log)
+            return self._finish(event, started_at, context)
         finally:
             self._waiting_for = None
 
@@ -364,39 +333,11 @@ class GenerateVideoOperator(BaseOperator):
 
     def _with_cost(self, finished: dict[str, Any]) -> dict[str, Any]:
         """Put the cost on the finished task (estimated from the request where the answer lacks usage); log it."""
-        prices = self.hook.settings.prices
         try:
             request: VideoGenerationRequest | None = self.generation_request()
         except VideoGenError:
             request = None  # never fail a generation already paid for over its cost
-        if finished.get("cost") is None and prices.prices:
-            cost = prices.cost_of(
-                VideoTask.from_dict(finished),
-                model=request.model if request else self.model,
-                seconds=request.duration if request else None,
-            )
-            finished["cost"] = cost.to_dict() if cost is not None else None
-        cost_data = finished.get("cost")
-        if cost_data is not None:
-            self.log.info(
-                "Video task %s cost %s %s (%s: %s).",
-                finished.get("id"),
-                cost_data["amount"],
-                cost_data["currency"],
-                cost_data["basis"],
-                cost_data["computed"],
-            )
-            return finished
-        model = finished.get("model") or self.model
-        price = prices.price_of(model)
-        if not prices.prices:
-            why = "the connection has no prices extra"
-        elif price is None:
-            why = f"no price for model {model!r} in the connection's prices extra"
-        else:
-            why = f"the service reported nothing its price counts, {price.describe()}"
-        self.log.info("Video task %s: its cost is not known (%s).", finished.get("id"), why)
-        return finished
+        return with_cost(finished, request, self.model, self.hook.settings.prices, self.log)
 
     def get_openlineage_facets_on_complete(self, task_instance: Any) -> Any:
         """OpenLineage: the generation made (output, named by the service's base URL and the task id) and the run facet.
@@ -436,50 +377,6 @@ class GenerateVideoOperator(BaseOperator):
             self.log.warning("Could not cancel video task %s: %s", video_task_id, error)
 
 
-# The numeric fields of a generation request, each with its check: a length in seconds, or a whole
-# number (the seed may be negative: -1 asks for a random one).
-_NUMERIC_GENERATION_PARAMS: dict[str, tuple[Callable[..., float], dict[str, Any]]] = {
-    "duration": (_arguments.seconds, {}),
-    "frames": (_arguments.whole_number, {}),
-    "seed": (_arguments.whole_number, {"minimum": None}),
-    "execution_expires_after": (_arguments.whole_number, {}),
-    "width": (_arguments.whole_number, {}),
-    "height": (_arguments.whole_number, {}),
-    "fps": (_arguments.whole_number, {}),
-}
-
-
-def _checked_generation_params(generation_params: Mapping[str, Any] | None) -> dict[str, Any]:
-    """Return ``generation_params`` with its numeric fields checked and read as numbers (see ``generation_request``)."""
-    params = dict(generation_params or {})
-    for name, (read, options) in _NUMERIC_GENERATION_PARAMS.items():
-        value = params.get(name)
-        if value is None:
-            continue
-        try:
-            number = read(f"generation_params[{name!r}]", value, text_ok=True, **options)
-        except ValueError as error:
-            raise refused(str(error)) from None
-        # A whole length goes out as an integer, as given (5, not 5.0: some services parse it into one).
-        whole = isinstance(number, float) and number.is_integer() and not isinstance(value, float)
-        params[name] = int(number) if whole else number
-    return params
-
-
-def _max_cost(value: Any) -> Decimal:
-    """Read ``max_cost``: a number, or its text, that is finite and not negative (exactly, as a Decimal)."""
-    try:
-        cap = None if isinstance(value, bool) else Decimal(str(value).strip())
-    except InvalidOperation:
-        cap = None
-    if cap is None or not cap.is_finite() or cap < 0:
-        raise refused(
-            f"max_cost must be an amount of 0 or more in the currency of the connection's prices extra, "
-            f"such as 0.5 or '0.50'; got {value!r}."
-        )
-    return cap
-
-
 def request_identity(context: Context) -> str | None:
     """Return the task instance's key (DAG, task, run, map index; not the try): the same for every try of it.
 
@@ -491,9 +388,3 @@ def request_identity(context: Context) -> str | None:
     if ti is None or None in parts[:3]:
         return None
     return "/".join(str(part) for part in parts)
-
-
-def _timeout_payload(video_task_id: str, task: VideoTask, end_time: float) -> dict[str, Any]:
-    deadline = datetime.fromtimestamp(end_time, tz=timezone.utc).isoformat(timespec="seconds")
-    message = f"Video task {video_task_id!r} was still {task.status.value} at the deadline ({deadline})."
-    return event_payload("timeout", video_task_id, message, task)

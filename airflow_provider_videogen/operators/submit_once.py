@@ -17,7 +17,6 @@ import logging
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, Protocol
 
 from airflow_provider_videogen._compat import AirflowFailException, TaskDeferred
@@ -25,17 +24,15 @@ from airflow_provider_videogen.exceptions import (
     VideoGenerationNotSavedError,
     VideoGenerationOutcomeUnknownError,
     VideoGenError,
-    VideoGenTransientError,
     VideoTaskIdMissingError,
     VideoTaskMayExistError,
-    VideoTaskNotFoundError,
 )
 from airflow_provider_videogen.generation_record import (
     GenerationRecord,
-    Recorded,
     generation_record,
     request_fingerprint,
 )
+from airflow_provider_videogen.operators.reconnect import earlier_generation
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -47,9 +44,6 @@ if TYPE_CHECKING:
 # Saving the id after a create: attempts, and the pause after the first failure (growing).
 _SAVE_ATTEMPTS = 3
 _SAVE_BACKOFF = 0.5
-# Seconds a listed generation may seem to predate the intent that asked for it: the service's clock
-# and the worker's are not the same clock.
-_CLOCK_SKEW = 60.0
 
 
 class CancelIfQueued(Protocol):
@@ -151,110 +145,11 @@ class SubmitOnce:
         if self.record is None:
             self._log.debug("No durable record for this task: a retry of it submits again.")
             return None
-        recorded = self.record.read()
-        if recorded is None:
-            return None
-        if recorded.request is not None and recorded.request != fingerprint:
-            # The DAG's prompt, parameters or images changed before this try (a clear after an edit):
-            # the recorded generation answers the old request, not this one.
-            if recorded.video_task_id is not None:
-                self._log.warning(
-                    "Video task %s, submitted by an earlier try of this task, answered a different request "
-                    "(the prompt, parameters or input files changed since), left as it is; submitting a new "
-                    "generation for this one.",
-                    recorded.video_task_id,
-                )
-            else:
-                self._log.warning(
-                    "An earlier try of this task was about to submit a different request at %s; submitting this one.",
-                    _when(recorded.intent_at),
-                )
-            return None
-        # Same request, or a record written by the previous release, which kept the id alone: that
-        # release reconnected to it whatever the request, and so does this one.
-        previous = recorded.video_task_id
-        if previous is None:
-            previous = self._reconcile(request, recorded)
-            if previous is None:
-                return None
-        task = self._previous_task(previous)
-        if task is None or task.status.is_failure:
-            return None
-        self._log.info(
-            "Reconnecting to video task %s (%s), submitted by an earlier try: not submitting again.",
-            previous,
-            task.status.value,
-        )
-        context["ti"].xcom_push(key="video_task_id", value=previous)
-        return previous, task
-
-    def _reconcile(self, request: VideoGenerationRequest, intent: Recorded) -> str | None:
-        """Find the generation an earlier try may have paid for before it could keep the id; ``None``: submit.
-
-        The intent was written before its create call; the service's list shows whether that call made
-        a generation (created since, with the same model and input). Where the style cannot look, the
-        try submits again and logs that the earlier try may have paid too (the window stays open there).
-        """
-        assert self._hook is not None and self.record is not None and intent.intent_at is not None
-        settings = self._hook.settings
-        since = _when(intent.intent_at)
-        if settings.style.idempotent_create:
-            # The create carries the service's idempotency token, derived from this task instance and the
-            # request: sent again, it answers the generation the lost try made, if it made one.
-            self.record.drop_intent()
-            self._log.info(
-                "An earlier try of this task was stopped after it may have submitted a generation at %s; the %s "
-                "API style's create carries an idempotency token, so sending it again answers that generation "
-                "if it was made (nothing is paid twice).",
-                since,
-                settings.api_style,
-            )
-            return None
-        if not settings.style.can_reconcile:
-            # The worker may have been lost before the create call was sent as well as after its answer:
-            # with no list to tell which, the try submits, and says plainly that it may pay twice.
-            self.record.drop_intent()
-            self._log.warning(
-                "An earlier try of this task was stopped (its worker lost) after it may have submitted a generation "
-                "with model %r at %s, and the %s API style cannot list recent generations to find it: submitting "
-                "again. If the service's task list shows a generation of this request made since then, it was paid "
-                "for too; wait for it with VideoTaskSensor(video_task_id=...) to use it.",
-                request.model,
-                since,
-                settings.api_style,
-            )
-            return None
-        found = self._hook.find_generations(request, intent.intent_at - _CLOCK_SKEW)
-        if found is not None and not found:
-            self._log.info(
-                "An earlier try of this task was about to submit at %s; the service lists no generation of this "
-                "request since, so it paid for none: submitting.",
-                since,
-            )
-            return None
-        if found is None or len(found) > 1:
-            self.record.drop_intent()
-            ids = ", ".join(task.id for task in found or ())
-            raise VideoGenerationOutcomeUnknownError(
-                f"An earlier try of this task was stopped after it may have submitted a generation at {since}, and "
-                + (
-                    f"the service lists {len(found or ())} generations of the same request since ({ids}): "
-                    if found
-                    else "the service's list does not reach back that far: "
-                )
-                + "which one it paid for cannot be told. This task fails without retries so that no other generation "
-                "is paid for: wait for the right one with VideoTaskSensor(video_task_id=...), or clear this task to "
-                "submit again."
-            )
-        video_task_id = found[0].id
-        self._log.warning(
-            "An earlier try of this task submitted video task %s at %s but was stopped before it kept the id; "
-            "found in the service's list: reconnecting instead of paying again.",
-            video_task_id,
-            since,
-        )
-        self._save(self.record, video_task_id, intent.request)
-        return video_task_id
+        assert self._hook is not None
+        found = earlier_generation(self._hook, self.record, request, fingerprint, self._log, self._save)
+        if found is not None:
+            context["ti"].xcom_push(key="video_task_id", value=found[0])
+        return found
 
     def _submit(self, request: VideoGenerationRequest, fingerprint: str) -> str:
         """Write the intent, make the create call, marking it under way for a kill that comes meanwhile."""
@@ -345,42 +240,6 @@ class SubmitOnce:
             video_task_id=video_task_id,
         )
 
-    def _previous_task(self, video_task_id: str) -> VideoTask | None:
-        """Read the generation an earlier try submitted; ``None`` only when the API itself says it is gone."""
-        assert self._hook is not None
-        try:
-            # A 404 from a proxy in front of the API is no proof the task is gone, and taking it for
-            # gone pays for the generation again: only the API's own "not found" counts.
-            task = self._hook.get_task(video_task_id, only_the_api_says_not_found=True)
-        except VideoTaskNotFoundError as error:
-            # The record is at most RETENTION (7 days) old, as long as the contents-generations API
-            # keeps tasks: such a task is expected to be there still. Say so loudly, as the new
-            # generation is paid for and the old one may not be lost (another key or data center).
-            self._log.warning(
-                "Video task %s, submitted by an earlier try of this task less than 7 days ago, is not found at %s "
-                "(%s: %s): it expired (some services keep tasks for a day or two), was deleted, or the connection "
-                "now points at another account, data center or gateway. Submitting a new generation.",
-                video_task_id,
-                self._hook.settings.base_url,
-                error.api_code or f"HTTP {error.http_status}",
-                error.api_message or "no message",
-            )
-            return None
-        except VideoGenTransientError as error:
-            raise VideoGenTransientError(
-                f"Could not tell whether video task {video_task_id}, submitted by an earlier try of this task, "
-                "still exists, so not submitting again (that could pay for a second generation); the next try "
-                f"of this task looks again. {error}",
-                video_task_id=video_task_id,
-                http_status=error.http_status,
-                api_code=error.api_code,
-                api_message=error.api_message,
-                retry_after=error.retry_after,
-            ) from None
-        if task.status.is_failure:
-            self._log.warning("%s: submitting a new generation.", _sentence(task.describe_failure()))
-        return task
-
 
 def _will_retry(context: Context, error: BaseException) -> bool:
     """Whether Airflow retries the task after this try fails with ``error`` (unknown: assume it does)."""
@@ -391,14 +250,3 @@ def _will_retry(context: Context, error: BaseException) -> bool:
     if not isinstance(try_number, int) or not isinstance(max_tries, int):
         return True
     return try_number <= max_tries
-
-
-def _sentence(text: str) -> str:
-    return text[:1].upper() + text[1:]
-
-
-def _when(timestamp: float | None) -> str:
-    """Return a unix time as an ISO 8601 UTC time, for log lines and messages."""
-    if timestamp is None:
-        return "an unknown time"
-    return datetime.fromtimestamp(timestamp, tz=timezone.utc).isoformat(timespec="seconds")
