@@ -25,7 +25,7 @@ API_KEY = "local-demo-key"
 
 sys.path.insert(0, str(REPO))
 
-from scripts.airflow_local import PRESETS  # noqa: E402  (the path above makes scripts importable)
+from scripts.airflow_local import PRESETS, interrupts_as_keyboard_interrupt  # noqa: E402  (the path above makes scripts importable)
 
 
 def preset_connection_env(simulator_url: str, api_key: str) -> dict[str, str]:
@@ -44,36 +44,44 @@ def preset_connection_env(simulator_url: str, api_key: str) -> dict[str, str]:
 
 
 def main() -> int:
-    from airflow_provider_videogen.testing import SimulatorProcess
-    from tests.e2e.distributed import TRIGGERERS, WORKERS, running
-
     shutil.rmtree(HOME, ignore_errors=True)
     HOME.mkdir(parents=True)
     print("Starting PostgreSQL, Redis, the simulator and Airflow (about a minute)...", flush=True)
+    # Ctrl+C, SIGTERM (`kill`) and SIGHUP (a closed terminal) all stop every service and remove the database:
+    # the services run in sessions of their own and would outlive the launcher otherwise.
+    with interrupts_as_keyboard_interrupt():
+        try:
+            _run()
+        except KeyboardInterrupt:
+            print("Stopped: every service, and the database removed.", flush=True)
+    return 0
+
+
+def _run() -> None:
+    """Start the deployment and keep it running until interrupted (the services stop as the blocks end)."""
+    from airflow_provider_videogen.testing import SimulatorProcess
+    from tests.e2e.distributed import TRIGGERERS, WORKERS, running
+
     with SimulatorProcess(api_key=API_KEY, queued_seconds=5, running_seconds=20, clip=True) as sim:
         env = preset_connection_env(sim.base_url, API_KEY)
-        try:
-            with running(HOME, [REPO / "example_dags", REPO / "tests" / "e2e" / "dags"], env=env) as airflow:
-                triggerers = ", ".join(f"{name} (queues {','.join(queues)})" for name, queues in TRIGGERERS.items())
-                print(
-                    f"\nAirflow UI:         {airflow.base_url}  (local only: no login needed, everyone is admin)"
-                    f"\nPostgreSQL:         {airflow.postgres.url}"
-                    f"\nRedis:              {airflow.redis.url}"
-                    f"\nCelery workers:     {', '.join(WORKERS)}"
-                    f"\nTriggerers:         {triggerers}"
-                    f"\nVideoGen simulator: {sim.base_url}  (it serves a sample clip as every video)"
-                    f"\nConnections:        {', '.join(f'{p.conn_id} ({p.api_style})' for p in PRESETS)}"
-                    f"\nLogs:               {airflow.logs_dir}"
-                    "\nTrigger 'videogen_e2e_scale' with prompts (its videos go through the 'videos' queue) or an "
-                    "example DAG. Ctrl+C stops it all.\n",
-                    flush=True,
-                )
-                while True:
-                    airflow.check_alive()
-                    time.sleep(2)
-        except KeyboardInterrupt:
-            print("Stopping...", flush=True)
-    return 0
+        with running(HOME, [REPO / "example_dags", REPO / "tests" / "e2e" / "dags"], env=env) as airflow:
+            triggerers = ", ".join(f"{name} (queues {','.join(queues)})" for name, queues in TRIGGERERS.items())
+            print(
+                f"\nAirflow UI:         {airflow.base_url}  (local only: no login needed, everyone is admin)"
+                f"\nPostgreSQL:         {airflow.postgres.url}"
+                f"\nRedis:              {airflow.redis.url}"
+                f"\nCelery workers:     {', '.join(WORKERS)}"
+                f"\nTriggerers:         {triggerers}"
+                f"\nVideoGen simulator: {sim.base_url}  (it serves a sample clip as every video)"
+                f"\nConnections:        {', '.join(f'{p.conn_id} ({p.api_style})' for p in PRESETS)}"
+                f"\nLogs:               {airflow.logs_dir}"
+                "\nTrigger 'videogen_e2e_scale' with prompts (its videos go through the 'videos' queue) or an "
+                "example DAG. Ctrl+C stops it all.\n",
+                flush=True,
+            )
+            while True:
+                airflow.check_alive()
+                time.sleep(2)
 
 
 if __name__ == "__main__":
