@@ -164,27 +164,37 @@ def vertex_private_key() -> str:
 
 
 @pytest.fixture
-def vertex_connection(
-    sim: VideoGenSimulator, videogen_connection: Any, vertex_private_key: str, monkeypatch: pytest.MonkeyPatch
-) -> Callable[..., str]:
-    """Return a factory of ``vertex_veo`` connections to the simulator, borrowing a Google connection.
+def vertex_google_connection(vertex_private_key: str, monkeypatch: pytest.MonkeyPatch) -> Callable[[str], None]:
+    """Return a function that defines the Google connection ``VERTEX_GCP_CONN`` for a token endpoint.
 
-    The Google connection holds a service-account key made in the test whose ``token_uri`` is the
-    simulator's token endpoint: the real google-auth code signs the JWT and exchanges it there.
+    The connection holds a service-account key made in the test whose ``token_uri`` is that endpoint
+    (a simulator's): the real google-auth code signs the JWT and exchanges it there.
     """
     pytest.importorskip("airflow.providers.google")
-    key = {
-        "type": "service_account",
-        "project_id": VERTEX_PROJECT,
-        "private_key_id": "0123456789abcdef",
-        "private_key": vertex_private_key,
-        "client_email": VERTEX_ACCOUNT,
-        "client_id": "1234567890",
-        "token_uri": f"{sim.base_url}/token",
-    }
-    google = {"conn_type": "google_cloud_platform", "extra": {"keyfile_dict": json.dumps(key)}}
-    monkeypatch.setenv(f"AIRFLOW_CONN_{VERTEX_GCP_CONN.upper()}", json.dumps(google))
-    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
+
+    def define(token_uri: str) -> None:
+        key = {
+            "type": "service_account",
+            "project_id": VERTEX_PROJECT,
+            "private_key_id": "0123456789abcdef",
+            "private_key": vertex_private_key,
+            "client_email": VERTEX_ACCOUNT,
+            "client_id": "1234567890",
+            "token_uri": token_uri,
+        }
+        google = {"conn_type": "google_cloud_platform", "extra": {"keyfile_dict": json.dumps(key)}}
+        monkeypatch.setenv(f"AIRFLOW_CONN_{VERTEX_GCP_CONN.upper()}", json.dumps(google))
+        monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
+
+    return define
+
+
+@pytest.fixture
+def vertex_connection(
+    sim: VideoGenSimulator, videogen_connection: Any, vertex_google_connection: Callable[[str], None]
+) -> Callable[..., str]:
+    """Return a factory of ``vertex_veo`` connections to the simulator, borrowing a Google connection."""
+    vertex_google_connection(f"{sim.base_url}/token")
 
     def define(conn_id: str, **extra: Any) -> str:
         options = {"gcp_conn_id": VERTEX_GCP_CONN, "project_id": VERTEX_PROJECT, "location": VERTEX_LOCATION}

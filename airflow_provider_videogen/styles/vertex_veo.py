@@ -181,10 +181,13 @@ class VertexVeo(GeminiVeo):
         return {"operationName": self.check_task_id(video_task_id)}
 
     def file_stem(self, video_task_id: str) -> str:
-        """Return ``<model>_<operation id>`` (as on ``gemini_veo``; the project and location add nothing)."""
+        """Return ``<project>~<location>~<model>~<operation id>``: one name per operation, without ``/``.
+
+        No part holds ``~``, so two operations never share a name.
+        """
         found = _OPERATION_RE.fullmatch(self.check_task_id(video_task_id))
         assert found is not None
-        return f"{found.group(3).replace('_', '__')}_{found.group(4)}"
+        return "~".join(found.groups())
 
     # ---- the request ----
 

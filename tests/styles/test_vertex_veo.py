@@ -8,8 +8,10 @@ simulator's Vertex routes take only the tokens it granted. Needs the ``[google]`
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import threading
+import tracemalloc
 from typing import Any
 
 import pytest
@@ -26,6 +28,7 @@ from airflow_provider_videogen.hooks.videogen import RetryPolicy, VideoGenHook
 from airflow_provider_videogen.operators.videogen import FetchVideoOperator
 from airflow_provider_videogen.settings import VideoGenConnectionSettings
 from airflow_provider_videogen.styles import get_style
+from airflow_provider_videogen.testing._media import video_sha256
 from airflow_provider_videogen.triggers.videogen import VideoTaskTrigger
 from airflow_provider_videogen.video_task import VideoTaskStatus
 from tests.conftest import VERTEX_ACCOUNT, VERTEX_GCP_CONN, VERTEX_LOCATION, VERTEX_PROJECT
@@ -295,3 +298,96 @@ def test_without_a_destination_fetch_returns_the_video_s_gcs_uri(sim, vertex_con
     name = operation(sim)
     sim.set_status(sim_id(name), "succeeded")
     assert fetch(video_task_id=name)["video_url"] == f"gs://out/videos/{sim_id(name)}/sample_0.mp4"
+
+
+def test_an_inline_video_is_landed_whole_and_checked_and_a_retry_copies_nothing(sim, vertex, tmp_path, caplog):
+    name = operation(sim, prompt="a fox [sim:size=300000]")
+    sim.set_status(sim_id(name), "succeeded")
+
+    first = fetch(video_task_id=name, destination=f"{tmp_path.as_uri()}/")
+    again = fetch(video_task_id=name, destination=f"{tmp_path.as_uri()}/")
+
+    video = tmp_path / f"{STYLE.file_stem(name)}.mp4"
+    assert hashlib.sha256(video.read_bytes()).hexdigest() == first["sha256"] == video_sha256(sim_id(name), 300_000)
+    assert first["size_bytes"] == 300_000 and again["sha256"] == first["sha256"]
+    assert granted_token(sim) not in json.dumps(first) + caplog.text
+
+
+def test_a_20_mb_inline_answer_is_read_under_the_answer_cap_and_landed_without_holding_the_video(
+    vertex_google_connection, videogen_connection, tmp_path
+):
+    from airflow_provider_videogen.testing import SimulatorProcess
+
+    size = 15 * 1024 * 1024  # 20 MB of base64 in one answer, five times the 4 MiB cap of an API answer
+    # The simulator in a process of its own: only the provider's memory is measured here.
+    server = SimulatorProcess().start()
+    try:
+        vertex_google_connection(f"{server.base_url}/token")
+        conn = videogen_connection(
+            conn_id="vg_vertex_large",
+            api_style="vertex_veo",
+            api_key="",
+            host=server.base_url,
+            gcp_conn_id=VERTEX_GCP_CONN,
+            project_id=VERTEX_PROJECT,
+            location=VERTEX_LOCATION,
+        )
+        large = VideoGenHook(conn, retry_policy=FAST)
+        name = large.create_task(model=MODEL, prompt=f"a fox [sim:size={size}]")
+        server.set_status(sim_id(name), "succeeded")
+
+        tracemalloc.start()
+        try:
+            task = large.get_task(name)
+            _, polled_peak = tracemalloc.get_traced_memory()
+            tracemalloc.reset_peak()
+            operator = FetchVideoOperator(
+                task_id="fetch",
+                videogen_conn_id=conn,
+                video_task_id=name,
+                destination=f"{tmp_path.as_uri()}/",
+                chunk_size=1024 * 1024,
+                http_retry_policy=FAST,
+            )
+            landed = operator.execute(context={})  # type: ignore[arg-type]
+            _, landing_peak = tracemalloc.get_traced_memory()
+        finally:
+            tracemalloc.stop()
+    finally:
+        server.stop()
+
+    assert task.status is VideoTaskStatus.SUCCEEDED
+    assert len(json.dumps(task.raw)) < 1000  # the value was dropped as the answer came in
+    assert landed["size_bytes"] == size and landed["sha256"] == video_sha256(sim_id(name), size)
+    # Neither the poll nor the landing held the video (15 MB) or its base64 (20 MB) whole: the poll
+    # keeps the small JSON around it; the landing, the staged file's 8 MiB upload block and a few
+    # read blocks, as any download of any size does.
+    assert polled_peak < 1024 * 1024, polled_peak
+    assert landing_peak < 12 * 1024 * 1024, landing_peak
+
+
+def test_an_inline_answer_cut_short_lands_nothing(sim, vertex, tmp_path):
+    from airflow_provider_videogen.download.landing import Landing
+    from airflow_provider_videogen.exceptions import VideoContentError, VideoDownloadError
+
+    name = operation(sim, prompt="a fox [sim:size=300000]")
+    sim.set_status(sim_id(name), "succeeded")
+    task = hook().get_task(name)
+    sim.add_fault(kind="truncate", target="query", truncate_at=200_000, times=0)
+
+    with pytest.raises((VideoContentError, VideoDownloadError)):
+        Landing(f"{tmp_path.as_uri()}/").land(task, hook().settings)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_an_inline_value_that_is_not_base64_lands_nothing(sim, vertex, tmp_path):
+    from airflow_provider_videogen.exceptions import VideoContentError
+
+    name = operation(sim)
+    sim.set_status(sim_id(name), "succeeded")
+    answer = {"name": name, "done": True, "response": {"videos": [{"bytesBase64Encoded": "<html>denied</html>"}]}}
+    sim.add_fault(kind="http_error", target="query", status=200, body=answer, times=0)
+
+    with pytest.raises(VideoContentError, match="not valid base64"):
+        fetch(video_task_id=name, destination=f"{tmp_path.as_uri()}/")
+    assert list(tmp_path.iterdir()) == []

@@ -22,6 +22,7 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
+import itertools
 import json
 import re
 import time
@@ -34,6 +35,7 @@ from aiohttp import web
 
 from airflow_provider_videogen.testing._media import clip_video, video_bytes
 from airflow_provider_videogen.testing.simulator.config import MSG_INPUT_MODERATION
+from airflow_provider_videogen.testing.simulator.faults import send_truncated
 from airflow_provider_videogen.testing.simulator.routes.base import Call, StyleRoutes, json_body, json_response, markers
 from airflow_provider_videogen.testing.simulator.routes.gemini_veo import google_error
 
@@ -138,7 +140,7 @@ class VertexVeoRoutes(StyleRoutes):
         if task is None or task.style != NAME or task.params.get("operation") != name:
             return google_error(404, f"Operation {name} not found.")
         call.entry.task_id = task.id
-        return await _operation_answer(call.request, task)
+        return await _operation_answer(call.request, task, call.truncate)
 
 
 def _token(sim: Simulator, call: Call) -> web.Response:
@@ -193,7 +195,7 @@ def _create(sim: Simulator, call: Call) -> web.Response:
     return json_response(200, {"name": operation})
 
 
-async def _operation_answer(request: web.Request, task: Task) -> web.StreamResponse:
+async def _operation_answer(request: web.Request, task: Task, truncate: int | None) -> web.StreamResponse:
     status = task.status(time.time())
     name = task.params["operation"]
     if status in ("queued", "running"):
@@ -204,7 +206,7 @@ async def _operation_answer(request: web.Request, task: Task) -> web.StreamRespo
         if isinstance(storage, str) and storage:
             video = {"gcsUri": f"{storage.rstrip('/')}/{task.id}/sample_0.mp4", "mimeType": "video/mp4"}
             return json_response(200, _done(name, {"videos": [video]}))
-        return await _inline_answer(request, name, task)
+        return await _inline_answer(request, name, task, truncate)
     if failure is not None and failure[0] == _MODERATION_CODE:
         return json_response(200, _done(name, {"raiMediaFilteredCount": 1, "raiMediaFilteredReasons": [failure[1]]}))
     code, message = _ENDED.get(status, (13, "Internal error."))
@@ -218,18 +220,25 @@ def _done(name: str, response: Mapping[str, Any]) -> dict[str, Any]:
     return {"name": name, "done": True, "response": typed}
 
 
-async def _inline_answer(request: web.Request, name: str, task: Task) -> web.StreamResponse:
-    """Stream the operation with its video inline: the JSON around it, and the base64 piece by piece."""
+async def _inline_answer(request: web.Request, name: str, task: Task, truncate: int | None) -> web.StreamResponse:
+    """Stream the operation with its video inline: the JSON around it, and the base64 piece by piece.
+
+    A ``truncate`` fault cuts it after that many bytes (``-1``: half) and closes the connection.
+    """
     marker = "\x00video\x00"
     head, _, tail = json.dumps(
         _done(name, {"videos": [{"bytesBase64Encoded": marker, "mimeType": "video/mp4"}]})
     ).partition(json.dumps(marker)[1:-1])
     answer = web.StreamResponse(status=200, headers={"Content-Type": "application/json; charset=utf-8"})
+    video_size = len(clip_video()) if task.clip else task.video_size
+    total = len(head) + 4 * -(-video_size // 3) + len(tail)
+    chunks = itertools.chain([head.encode()], (base64.b64encode(p) for p in _pieces(task)), [tail.encode()])
+    if truncate is not None:
+        return await send_truncated(request, answer, chunks, total, total // 2 if truncate < 0 else truncate)
+    answer.content_length = total
     await answer.prepare(request)
-    await answer.write(head.encode())
-    for piece in _pieces(task):
-        await answer.write(base64.b64encode(piece))
-    await answer.write(tail.encode())
+    for chunk in chunks:
+        await answer.write(chunk)
     await answer.write_eof()
     return answer
 
