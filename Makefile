@@ -7,7 +7,8 @@ AIRFLOW_OLDEST := 3.1.8
 NEWEST := $(VENVS)/airflow-$(AIRFLOW_NEWEST)
 OLDEST := $(VENVS)/airflow-$(AIRFLOW_OLDEST)
 PYTEST_ARGS ?=
-EXTRAS := s3,dev,bench,docs
+# google: the vertex_veo tests (the Google provider, for its google_cloud_platform connections).
+EXTRAS := s3,google,dev,bench,docs
 # The newest Airflow also gets the distributed suite's packages (Celery provider, PostgreSQL and Redis servers).
 EXTRAS_$(AIRFLOW_NEWEST) := $(EXTRAS),distributed
 # Pins a venv takes in place of Airflow's constraints file for that release (which lives outside the package

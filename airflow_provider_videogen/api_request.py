@@ -84,12 +84,14 @@ def query(settings: VideoGenConnectionSettings, video_task_id: str, **options: A
 
     :param options: more fields of the request (``policy``, ``retry_if``).
     """
+    style = settings.style
     return ApiRequest(
-        "GET",
+        style.query_method,
         settings.task_url(video_task_id),
         "query",
         settings,
         video_task_id,
+        json_body=style.query_body(video_task_id),
         read=lambda payload: read_task_payload(payload, settings, video_task_id),
         then=lambda task: _result_read(settings, task, options),
         **options,

@@ -38,6 +38,7 @@ from airflow_provider_videogen.generation_calls import (
     surely_not_taken,
     transient_or_not_the_apis_not_found,
 )
+from airflow_provider_videogen.google_credential import GoogleCredential
 from airflow_provider_videogen.retry import retry_kwargs
 
 if TYPE_CHECKING:
@@ -102,6 +103,7 @@ class VideoGenClient:
                     json_body=request.json_body,
                     uploads=request.uploads,
                     body=None if signed_body is None else signed_body.body,
+                    elide=_elided(request),
                 )
             except transport.AnswerTooLargeError as e:
                 raise _too_large_error(e, request) from None
@@ -188,7 +190,7 @@ async def _aattempt(
             timeout=aiohttp.ClientTimeout(total=request.settings.timeout),
             allow_redirects=False,
         ) as response:
-            body = await transport.aread_bounded(response)
+            body = await transport.aread_bounded(response, elide=_elided(request))
             return _read(request, response.status, response.headers, body)
     except transport.AnswerTooLargeError as e:
         raise _too_large_error(e, request) from None
@@ -202,10 +204,16 @@ def _headers(request: ApiRequest) -> Mapping[str, str]:
     return {**headers, **request.headers} if request.headers else headers
 
 
+def _elided(request: ApiRequest) -> transport.ElidedMembers | None:
+    """Return what drops a query answer's inline files as it is read (the style's ``elided_answer_members``)."""
+    names = request.settings.style.elided_answer_members
+    return transport.ElidedMembers(names) if names and request.action == "query" else None
+
+
 class _SignedBody(NamedTuple):
     """A request whose credential signs it: its body as the bytes sent, and how to sign it per attempt."""
 
-    credential: AwsCredential
+    credential: AwsCredential | GoogleCredential
     request: ApiRequest
     body: bytes | None
 
@@ -217,12 +225,12 @@ class _SignedBody(NamedTuple):
 
 
 def _signed_body(request: ApiRequest) -> _SignedBody | None:
-    """Return how ``request`` is signed when its connection's credential signs each request (AWS), else ``None``.
+    """Return how ``request`` is signed when its connection's credential signs each request, else ``None``.
 
     The body is made into bytes once, here: the signature covers exactly the bytes that are sent.
     """
     credential = request.settings.credential
-    if not isinstance(credential, AwsCredential):
+    if not isinstance(credential, (AwsCredential, GoogleCredential)):
         return None
     if request.uploads:
         raise VideoGenNotSupportedError(

@@ -20,6 +20,7 @@ import asyncio
 import contextlib
 import http.cookiejar
 import json
+import re
 import socket
 import threading
 import weakref
@@ -93,12 +94,14 @@ def send(
     uploads: Sequence[Upload] = (),
     max_body: int = MAX_ANSWER_BYTES,
     body: bytes | None = None,
+    elide: ElidedMembers | None = None,
 ) -> Answer:
     """Make one request (no redirects followed) and read its answer, all within ``timeout`` seconds.
 
     With ``uploads`` the request is multipart/form-data: the files, and ``json_body``'s fields as
     form fields (texts as they are, other values as JSON).
     With ``body`` (bytes already encoded, e.g. a signed JSON body) those exact bytes are sent instead.
+    With ``elide``, the values it names are dropped as the answer is read, before ``max_body`` counts it.
 
     :raises RequestDeadlineExceeded: the deadline passed before the answer was complete.
     :raises AnswerTooLargeError: the body is larger than ``max_body``.
@@ -116,11 +119,60 @@ def send(
                 stream=True,
             )
             with response:
-                return Answer(response.status_code, response.headers, _read_bounded(response, max_body))
+                return Answer(response.status_code, response.headers, _read_bounded(response, max_body, elide))
         except requests.RequestException as error:
             if deadline.expired:
                 raise RequestDeadlineExceeded(f"no complete answer within {timeout:g} s") from None
             raise error from None
+
+
+class ElidedMembers:
+    """Drop the values of named JSON string members from an answer while it streams in (they read ``""``).
+
+    For an API answer that may carry a file inline (Vertex's ``bytesBase64Encoded``, tens of MB): the
+    rest of the answer is a small JSON object, kept and capped as any answer; the file is never held,
+    and is read again, streamed, when it is landed. Fed block by block, it keeps only the few bytes
+    that could start a member's name across two blocks.
+
+    :param names: the member names.
+    """
+
+    # JSON allows any whitespace around ":"; a service writes little, and a bound keeps the tail small.
+    _SPACE = 64
+
+    def __init__(self, names: Sequence[str]) -> None:
+        alternatives = b"|".join(re.escape(name.encode()) for name in names)
+        space = rb"[ \t\r\n]{0,%d}" % self._SPACE
+        self._start = re.compile(rb'"(?:' + alternatives + rb')"' + space + b":" + space + b'"')
+        self._longest = max(len(name.encode()) for name in names) + 4 + 2 * self._SPACE
+        self._tail = b""
+        self._skipping = False
+
+    def feed(self, block: bytes) -> bytes:
+        """Return what of ``block`` (after what was held back) is kept."""
+        data, self._tail = self._tail + block, b""
+        kept = bytearray()
+        position = 0
+        while True:
+            if self._skipping:
+                # A base64 value holds no '"' (nor an escaped one): the next quote ends it.
+                end = data.find(b'"', position)
+                if end < 0:
+                    return bytes(kept)
+                self._skipping, position = False, end
+            found = self._start.search(data, position)
+            if found is None:
+                cut = max(position, len(data) - self._longest)
+                kept += data[position:cut]
+                self._tail = data[cut:]
+                return bytes(kept)
+            kept += data[position : found.end()]
+            position, self._skipping = found.end(), True
+
+    def close(self) -> bytes:
+        """Return what was held back at the end of the answer."""
+        tail, self._tail = self._tail, b""
+        return tail
 
 
 def _form(json_body: Any, uploads: Sequence[Upload]) -> dict[str, Any]:
@@ -133,25 +185,37 @@ def _form(json_body: Any, uploads: Sequence[Upload]) -> dict[str, Any]:
     }
 
 
-def _read_bounded(response: requests.Response, max_body: int) -> bytes:
+def _read_bounded(response: requests.Response, max_body: int, elide: ElidedMembers | None = None) -> bytes:
     """Read a streamed ``requests`` answer's body, refusing one larger than ``max_body`` before reading it all."""
     announced = _content_length(response.headers)
-    if announced is not None and announced > max_body:
+    if announced is not None and announced > max_body and elide is None:
         raise AnswerTooLargeError(max_body, announced)
     body = bytearray()
     for block in response.iter_content(_READ_BLOCK):
-        body += block
+        body += block if elide is None else elide.feed(block)
         if len(body) > max_body:
             raise AnswerTooLargeError(max_body)
+    if elide is not None:
+        body += elide.close()
     return bytes(body)
 
 
-async def aread_bounded(response: aiohttp.ClientResponse, max_body: int = MAX_ANSWER_BYTES) -> bytes:
+async def aread_bounded(
+    response: aiohttp.ClientResponse, max_body: int = MAX_ANSWER_BYTES, elide: ElidedMembers | None = None
+) -> bytes:
     """Read an ``aiohttp`` answer's body, refusing one larger than ``max_body`` before reading it all.
 
-    (``aiohttp.ClientTimeout(total=...)`` already bounds the whole request in time.)
+    (``aiohttp.ClientTimeout(total=...)`` already bounds the whole request in time.) With ``elide``,
+    the values it names are dropped as the answer is read, before ``max_body`` counts it.
     """
     announced = response.content_length
+    if elide is not None:
+        body = bytearray()
+        async for block in response.content.iter_chunked(_READ_BLOCK):
+            body += elide.feed(block)
+            if len(body) > max_body:
+                raise AnswerTooLargeError(max_body)
+        return bytes(body + elide.close())
     if announced is not None:
         if announced > max_body:
             raise AnswerTooLargeError(max_body, announced)

@@ -142,3 +142,62 @@ def bedrock_connection(
         )
 
     return define
+
+
+#: The Google connection the vertex_veo tests borrow, and the project and location they name.
+VERTEX_GCP_CONN = "google_vertex_test"
+VERTEX_PROJECT = "videogen-test"
+VERTEX_LOCATION = "us-central1"
+VERTEX_ACCOUNT = "videogen-test@videogen-test.iam.gserviceaccount.com"
+
+
+@pytest.fixture(scope="session")
+def vertex_private_key() -> str:
+    """A service account's RSA private key (PEM), made for the session: google-auth signs its JWTs with it."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    return key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    ).decode()
+
+
+@pytest.fixture
+def vertex_google_connection(vertex_private_key: str, monkeypatch: pytest.MonkeyPatch) -> Callable[[str], None]:
+    """Return a function that defines the Google connection ``VERTEX_GCP_CONN`` for a token endpoint.
+
+    The connection holds a service-account key made in the test whose ``token_uri`` is that endpoint
+    (a simulator's): the real google-auth code signs the JWT and exchanges it there.
+    """
+    pytest.importorskip("airflow.providers.google")
+
+    def define(token_uri: str) -> None:
+        key = {
+            "type": "service_account",
+            "project_id": VERTEX_PROJECT,
+            "private_key_id": "0123456789abcdef",
+            "private_key": vertex_private_key,
+            "client_email": VERTEX_ACCOUNT,
+            "client_id": "1234567890",
+            "token_uri": token_uri,
+        }
+        google = {"conn_type": "google_cloud_platform", "extra": {"keyfile_dict": json.dumps(key)}}
+        monkeypatch.setenv(f"AIRFLOW_CONN_{VERTEX_GCP_CONN.upper()}", json.dumps(google))
+        monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
+
+    return define
+
+
+@pytest.fixture
+def vertex_connection(
+    sim: VideoGenSimulator, videogen_connection: Any, vertex_google_connection: Callable[[str], None]
+) -> Callable[..., str]:
+    """Return a factory of ``vertex_veo`` connections to the simulator, borrowing a Google connection."""
+    vertex_google_connection(f"{sim.base_url}/token")
+
+    def define(conn_id: str, **extra: Any) -> str:
+        options = {"gcp_conn_id": VERTEX_GCP_CONN, "project_id": VERTEX_PROJECT, "location": VERTEX_LOCATION}
+        return str(videogen_connection(conn_id=conn_id, api_style="vertex_veo", api_key="", **{**options, **extra}))
+
+    return define

@@ -44,6 +44,8 @@ MODEL = "matrix-model"
 MODELS = {"fal": "fal-ai/matrix-model", "replicate": "matrix/matrix-model"}
 #: The aws connection a style that borrows a cloud connection's credentials (bedrock_video) signs with.
 AWS_CONN_ID = "matrix_aws"
+#: The Google connection vertex_veo borrows: a service-account key whose token endpoint is the simulator's.
+GCP_CONN_ID = "matrix_google"
 # Finished by the first look: the answer a fault changes is the one the operator returns.
 QUICK = "a fox [sim:queued=0] [sim:running=0]"
 SLOW = "a fox [sim:queued=600]"
@@ -329,15 +331,21 @@ class FakeOutletEvents(dict):  # type: ignore[type-arg]
         return event
 
 
-def borrowed_credentials(style: str) -> tuple[dict[str, Any], dict[str, str]]:
-    """Return the connection extras and environment of a style that borrows an ``aws`` connection's credentials.
+def borrowed_credentials(style: str, host: str) -> tuple[dict[str, Any], dict[str, str]]:
+    """Return the connection extras and environment of a style that borrows a cloud connection's credentials.
 
-    That connection's secret key is the matrix's :data:`KEY`, so every promise about the key holds for
-    the borrowed secret: in no log, error, XCom or event, never sent anywhere (SigV4 sends a signature).
+    The ``aws`` connection's secret key is the matrix's :data:`KEY`, so every promise about the key
+    holds for the borrowed secret: in no log, error, XCom or event, never sent anywhere (SigV4 sends a
+    signature). The Google connection's token is :data:`KEY` too (the simulator at ``host`` grants its
+    key), so the same promises hold for it, but that it is sent, as Bearer, to the API's origin.
     Empty for a style that keeps its own key.
     """
     if STYLES[style].uses_api_key:
         return {}, {}
+    if style == "vertex_veo":
+        google = {"conn_type": "google_cloud_platform", "extra": {"keyfile_dict": json.dumps(_service_account(host))}}
+        extras = {"api_key": "", "gcp_conn_id": GCP_CONN_ID, "project_id": "matrix-project", "location": "us-central1"}
+        return extras, {f"AIRFLOW_CONN_{GCP_CONN_ID.upper()}": json.dumps(google)}
     aws = {"conn_type": "aws", "login": "AKIDMATRIX", "password": KEY, "extra": {"region_name": "us-east-1"}}
     extras = {
         "api_key": "",
@@ -346,6 +354,28 @@ def borrowed_credentials(style: str) -> tuple[dict[str, Any], dict[str, str]]:
         "bedrock_output_s3_uri": "s3://matrix-bucket/videos",
     }
     return extras, {f"AIRFLOW_CONN_{AWS_CONN_ID.upper()}": json.dumps(aws)}
+
+
+def _service_account(host: str) -> dict[str, str]:
+    """A service-account key (made once per process) whose token endpoint is the simulator at ``host``."""
+    global _PRIVATE_KEY
+    if _PRIVATE_KEY is None:
+        from cryptography.hazmat.primitives import serialization
+        from cryptography.hazmat.primitives.asymmetric import rsa
+
+        key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        _PRIVATE_KEY = key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        ).decode()
+    return {
+        "type": "service_account",
+        "private_key": _PRIVATE_KEY,
+        "client_email": "matrix@matrix-project.iam.gserviceaccount.com",
+        "token_uri": f"{host}/token",
+    }
+
+
+_PRIVATE_KEY: str | None = None
 
 
 def context(store: FakeStateStore) -> dict[str, Any]:

@@ -32,6 +32,7 @@ def test_every_example_dag_parses_without_import_errors():
         "videogen_fal_generate_and_fetch",
         "videogen_replicate_generate_and_fetch",
         "videogen_bedrock_generate_and_fetch",
+        "videogen_vertex_veo_generate_and_fetch",
         "videogen_land_videos",
         "videogen_use_landed_videos",
         "videogen_review_and_publish",
@@ -386,3 +387,29 @@ def test_bedrock_example_waits_for_the_invocation_and_returns_the_video_s_s3_uri
     video = s3.get_object(Bucket=BEDROCK_BUCKET, Key=key)["Body"].read()
     assert hashlib.sha256(video).hexdigest() == sim.get_task(task["id"])["video_sha256"]
     assert BEDROCK_SECRET not in json.dumps(fetched)
+
+
+def test_vertex_veo_example_waits_for_the_operation_and_lands_the_inline_video(
+    load_dag_file, sim, vertex_connection, tmp_path
+):
+    from airflow_provider_videogen.testing.simulator.routes.vertex_veo import access_token
+    from tests.conftest import VERTEX_ACCOUNT
+
+    vertex_connection("videogen_vertex")
+    dag = load_dag_file(EXAMPLES / "example_videogen_vertex_veo.py").dag
+    run = dag.test(run_conf={"prompt": quick("heron"), "destination": tmp_path.as_uri() + "/"})
+    assert run.state == "success"
+    (create,) = sim.requests(target="create")
+    assert create["body"]["parameters"] == {
+        "aspectRatio": "16:9",
+        "resolution": "720p",
+        "durationSeconds": 8,
+        "sampleCount": 1,
+    }
+    (video,) = tmp_path.glob("*.mp4")
+    (listed,) = [t for t in sim.tasks() if t["style"] == "vertex_veo"]
+    expected = sim.get_task(listed["id"])["video_sha256"]
+    assert sha256_of(video) == expected
+    fetched = run.get_task_instance("fetch").xcom_pull(task_ids="fetch")
+    assert fetched["sha256"] == expected
+    assert access_token(sim.api_key, VERTEX_ACCOUNT) not in json.dumps(fetched)

@@ -61,7 +61,7 @@ def test_the_promises_hold_whatever_the_service_answers(
     # Cookies are kept only for host names (not for IP addresses): the cookie cells use one.
     host = sim.base_url.replace("127.0.0.1", "localhost") if cell.fault.kind == "cookie" else sim.base_url
     settings = {"api_style": cell.style, "host": host, "timeout": REQUEST_TIMEOUT, "max_attempts": 2}
-    extras, environment = borrowed_credentials(cell.style)
+    extras, environment = borrowed_credentials(cell.style, host)
     for name, value in environment.items():
         monkeypatch.setenv(name, value)
     conn_id = videogen_connection(conn_id="matrix", **settings, **extras)

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 from airflow_provider_videogen.download._types import StoredFile
 from airflow_provider_videogen.download.destination import check_file_url, last_frame_path, resolve_destination
 from airflow_provider_videogen.download.downloader import DEFAULT_CHUNK_SIZE, VideoDownloader
+from airflow_provider_videogen.download.inline import land_inline_file
 from airflow_provider_videogen.download.stored import copy_stored_object, is_stored_object
 from airflow_provider_videogen.exceptions import (
     VideoNotAvailableError,
@@ -162,6 +163,17 @@ class Landing:
         video, frame = self._sources(task, settings)
         file_name = f"{settings.style.file_stem(task.id)}.mp4"
         video_path = resolve_destination(destination, file_name=file_name, conn_id=self.dest_conn_id)
+        if video.inline_body is not None:
+            # The service returned it inside its answer (Vertex): decoded as the answer streams in.
+            inline = land_inline_file(
+                settings,
+                video,
+                video_path,
+                video_task_id=task.id,
+                overwrite=self.overwrite,
+                chunk_size=self.chunk_size,
+            )
+            return LandedFiles(task, inline)
         if is_stored_object(video.url):
             # The service wrote it into the user's object storage (Bedrock): copied, never downloaded.
             stored_copy = copy_stored_object(
@@ -194,7 +206,8 @@ class Landing:
         video = style.file_source(task, "video", task_url)
         require_succeeded(task, video)
         assert video is not None
-        if not is_stored_object(video.url):  # a stored object is copied with a storage connection
+        # A stored object is copied with a storage connection; an inline one is read from the API.
+        if not is_stored_object(video.url) and video.inline_body is None:
             check_file_url(video.url, video_task_id=task.id)
         if not self.include_last_frame:
             return video, None

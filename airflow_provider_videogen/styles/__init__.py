@@ -15,6 +15,7 @@ from airflow_provider_videogen.styles.gemini_veo import GeminiVeo
 from airflow_provider_videogen.styles.openai_videos import OpenAIVideos
 from airflow_provider_videogen.styles.replicate import Replicate
 from airflow_provider_videogen.styles.runway import Runway
+from airflow_provider_videogen.styles.vertex_veo import VertexVeo
 from airflow_provider_videogen.styles.video_generations import VideoGenerations
 
 STYLES: dict[str, ApiStyle] = {
@@ -29,6 +30,7 @@ STYLES: dict[str, ApiStyle] = {
         Fal(),
         Replicate(),
         BedrockVideo(),
+        VertexVeo(),
     )
 }
 """Every API style by its connection ``api_style`` value; the first is the default."""

@@ -113,11 +113,17 @@ class FileSource:
         for pre-signed URLs, which must never get it.
     :param conn_id: for a file the service wrote into object storage (``s3://...``): the storage
         connection that reads it; the file is then copied, not downloaded.
+    :param inline_body: for a file the service returns inside an API answer (Vertex's inline videos):
+        the JSON body POSTed to ``url`` (an API route) to get that answer again; ``None``: a file URL.
+    :param inline_index: which base64 member of that answer (the style's ``elided_answer_members``)
+        holds the file, counted from 0.
     """
 
     url: str
     authenticated: bool = False
     conn_id: str | None = None
+    inline_body: Mapping[str, Any] | None = None
+    inline_index: int = 0
 
 
 class ApiStyle:
@@ -183,6 +189,11 @@ class ApiStyle:
     #: Whether the service makes a repeated create (same idempotency token, same body) answer the
     #: same task without billing it again: then a create is retried like any call (see ``create_body``).
     idempotent_create: ClassVar[bool] = False
+    #: The HTTP method of a task's query; a ``POST`` sends :meth:`query_body` (Vertex's ``fetchPredictOperation``).
+    query_method: ClassVar[str] = "GET"
+    #: Names of JSON string members whose values are dropped from a query's answer while it is read,
+    #: before the answer cap counts it: a video returned inline (Vertex), landed by streaming it again.
+    elided_answer_members: ClassVar[tuple[str, ...]] = ()
 
     def with_options(self, values: Mapping[str, str]) -> ApiStyle:
         """Return the style as one connection configures it (``values``: its :attr:`options`, checked)."""
@@ -211,6 +222,10 @@ class ApiStyle:
     def task_route(self, video_task_id: str) -> str:
         """Return the route of one task, after the prefix; the id is checked and stays one path segment."""
         return f"{self.tasks_route}/{quote(self.check_task_id(video_task_id), safe='')}"
+
+    def query_body(self, video_task_id: str) -> Any:
+        """Return the JSON body of a task's query (``None``: none, as for a ``GET``)."""
+        return None
 
     def file_stem(self, video_task_id: str) -> str:
         """Return the name a task's files get in a folder destination (``<stem>.mp4``): the id by default."""

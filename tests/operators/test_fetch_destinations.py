@@ -154,6 +154,15 @@ SAMPLE_TASK_IDS = [
         for region in ("us-east-1", "us-west-2")
         for account in ("123456789012", "210987654321")
     ),
+    # vertex_veo: one operation id of one model in two projects and two locations, and models whose
+    # names join alike with the id.
+    *(
+        f"projects/{project}/locations/{location}/publishers/google/models/veo-3.0/operations/{_UUID}"
+        for project in ("my-project", "123456789012")
+        for location in ("us-central1", "europe-west4")
+    ),
+    f"projects/my-project/locations/us-central1/publishers/google/models/veo_3/operations/{_UUID}",
+    f"projects/my-project/locations/us-central1/publishers/google/models/veo/operations/3_{_UUID}",
 ]
 
 

@@ -20,7 +20,7 @@ FAULT_KINDS = (
 )  # fmt: skip
 #: How an ``echo_key`` fault writes the key into the answer: as is, JSON-escaped with ``\/``, or as ``\uXXXX``.
 ECHO_ESCAPES = ("raw", "slash", "unicode")
-FAULT_TARGETS = ("query", "create", "cancel", "list", "download", "result", "any")
+FAULT_TARGETS = ("query", "create", "cancel", "list", "download", "result", "token", "any")
 
 DEFAULT_MODEL = "doubao-seedance-1-0-pro-250528"
 LISTEN_BACKLOG = 4096

@@ -16,6 +16,7 @@ from airflow_provider_videogen.testing.simulator.routes.gemini_veo import Gemini
 from airflow_provider_videogen.testing.simulator.routes.openai_videos import OpenAIVideosRoutes
 from airflow_provider_videogen.testing.simulator.routes.replicate import ReplicateRoutes
 from airflow_provider_videogen.testing.simulator.routes.runway import RunwayRoutes
+from airflow_provider_videogen.testing.simulator.routes.vertex_veo import VertexVeoRoutes
 from airflow_provider_videogen.testing.simulator.routes.video_generations import VideoGenerationsRoutes
 
 # DashScope before Runway: its ``/api/v1/tasks/{id}`` also ends like Runway's ``/v1/tasks/{id}``.
@@ -25,6 +26,7 @@ ROUTES: tuple[StyleRoutes, ...] = (
     OpenAIVideosRoutes(),
     DashScopeRoutes(),
     RunwayRoutes(),
+    VertexVeoRoutes(),  # before Gemini's (whose create route ends its paths too) and fal (POSTs)
     GeminiVeoRoutes(),
     ReplicateRoutes(),  # before fal: its creates are POSTs of two segments or more too
     BedrockRoutes(),  # /async-invoke: before fal, whose create takes any POST of two segments
