@@ -149,7 +149,7 @@ def example_dag_connections() -> set[str]:
 
 #: Connections of examples that borrow a cloud connection and write into the user's bucket: make airflow has
 #: neither a cloud connection nor a bucket to give them (their examples parse there and run in the suite).
-CLOUD_CONNECTIONS = {"videogen_bedrock"}
+CLOUD_CONNECTIONS = {"videogen_bedrock", "videogen_vertex"}
 
 
 def test_every_connection_an_example_dag_uses_is_a_preset_connection():

@@ -363,7 +363,7 @@ def test_a_20_mb_inline_answer_is_read_under_the_answer_cap_and_landed_without_h
     # keeps the small JSON around it; the landing, the staged file's 8 MiB upload block and a few
     # read blocks, as any download of any size does.
     assert polled_peak < 1024 * 1024, polled_peak
-    assert landing_peak < 12 * 1024 * 1024, landing_peak
+    assert landing_peak < size, landing_peak  # the video whole would be 15 MiB at least
 
 
 def test_an_inline_answer_cut_short_lands_nothing(sim, vertex, tmp_path):
