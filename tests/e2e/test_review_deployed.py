@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from pathlib import Path
 from typing import Any
 
@@ -50,7 +51,19 @@ def waiting_review(airflow: AirflowDeployment, run_id: str, task_id: str, timeou
 
 
 def answer(airflow: AirflowDeployment, run_id: str, task_id: str, option: str) -> None:
-    airflow.api("PATCH", hitl_path(run_id, task_id), {"chosen_options": [option], "params_input": {}})
+    """Answer the review as a person does in the UI: again, a few seconds later, if the database was busy.
+
+    The deployment's SQLite database takes one writer at a time; with other runs writing, the api-server
+    may answer 500 "Database error" (its write rolled back), and a person would simply click again.
+    """
+    for attempt in range(3):
+        try:
+            airflow.api("PATCH", hitl_path(run_id, task_id), {"chosen_options": [option], "params_input": {}})
+            return
+        except ApiError as error:
+            if error.status != 500 or "Database error" not in error.body or attempt == 2:
+                raise
+            time.sleep(3)
 
 
 def states(airflow: AirflowDeployment, run_id: str) -> dict[str, str]:
