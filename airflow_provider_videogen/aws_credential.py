@@ -21,7 +21,7 @@ import threading
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_videogen.credential import Credential, origin_of
+from airflow_provider_videogen.credential import BorrowedCredential, Credential, no_request_headers, origin_of
 
 if TYPE_CHECKING:
     from botocore.credentials import Credentials
@@ -32,7 +32,7 @@ __all__ = ["SIGNATURE_HEADERS", "AwsCredential"]
 SIGNATURE_HEADERS = frozenset({"authorization", "x-amz-date", "x-amz-security-token", "x-amz-content-sha256"})
 
 
-class AwsCredential(Credential):
+class AwsCredential(BorrowedCredential):
     """An Airflow ``aws`` connection's credentials, signing each API call to one origin with SigV4.
 
     A :class:`~airflow_provider_videogen.credential.Credential` without a key of its own: no fixed
@@ -45,60 +45,17 @@ class AwsCredential(Credential):
     :param base_url: the API's base URL: requests to any other origin are never signed.
     """
 
-    #: The client signs each request with :meth:`sign` (a :class:`Credential` has fixed headers).
-    signs = True
-
     def __init__(self, aws_conn_id: str | None, region_name: str, service: str, base_url: str) -> None:
-        super().__init__("", base_url, {}, _no_headers)
+        super().__init__(base_url, SIGNATURE_HEADERS)
         self.aws_conn_id = aws_conn_id
         self.region_name = region_name
         self.service = service
         self._credentials: Credentials | None = None
         self._lock = threading.Lock()
-        # Maskers of the secret parts (the secret key, a session token), made once they are known.
-        self._maskers: tuple[Credential, ...] = ()
         self._secrets: frozenset[str] = frozenset()
 
     def __repr__(self) -> str:
         return f"<AWS credential of connection {self.aws_conn_id!r} for {self.service} in {self.region_name}>"
-
-    # ---- the face a Credential has ----
-
-    @property
-    def headers(self) -> Mapping[str, str]:
-        """No fixed header carries the credentials: each request gets its own signature."""
-        return {}
-
-    @property
-    def header_names(self) -> frozenset[str]:
-        """The signature's headers, in lower case: strip them from a request to any other origin."""
-        return SIGNATURE_HEADERS
-
-    def headers_for(self, url: str) -> Mapping[str, str]:
-        """No file is downloaded with the AWS credentials over HTTP (S3 objects go through the Amazon provider)."""
-        return {}
-
-    def request_headers(self, action: str) -> Mapping[str, str]:
-        """Return the unsigned headers of an API call (the signature is added per request by :meth:`sign`)."""
-        return {"Accept": "application/json"}
-
-    def mask(self, text: str) -> str:
-        """Return ``text`` with the secret key and the session token masked, in every JSON encoding of them."""
-        for masker in self._maskers:
-            text = masker.mask(text)
-        return text
-
-    def mask_body(self, body: bytes) -> bytes:
-        """Return an answer's body with the secret key and the session token, as they are, masked."""
-        for masker in self._maskers:
-            body = masker.mask_body(body)
-        return body
-
-    def mask_json(self, decoded: Any) -> Any:
-        """Return decoded JSON with the secret key and the session token masked in every string."""
-        for masker in self._maskers:
-            decoded = masker.mask_json(decoded)
-        return decoded
 
     # ---- resolving and signing ----
 
@@ -173,7 +130,7 @@ class AwsCredential(Credential):
             _mask_in_airflow_logs(secret)
         self._secrets = self._secrets | set(new)
         # A Credential masks one secret in every JSON encoding of it: reused, one per secret.
-        self._maskers = tuple(Credential(secret, self.origin, {}, _no_headers) for secret in self._secrets)
+        self._maskers = tuple(Credential(secret, self.origin, {}, no_request_headers) for secret in self._secrets)
 
 
 def _mask_in_airflow_logs(secret: str) -> None:
@@ -183,10 +140,6 @@ def _mask_in_airflow_logs(secret: str) -> None:
     except ImportError:  # pragma: no cover - an Airflow without it: the provider's own masking still applies
         return
     mask_secret(secret)
-
-
-def _no_headers(_secret: str, _action: str) -> Mapping[str, str]:
-    return {}
 
 
 def _aws_connection(get_connection: Any, aws_conn_id: str | None) -> Any:

@@ -23,7 +23,7 @@ from tenacity import AsyncRetrying, Retrying
 from airflow_provider_videogen import generation_calls, transport
 from airflow_provider_videogen.answers import describe, interpret
 from airflow_provider_videogen.api_request import Answer, ApiRequest, PollAnswer, query
-from airflow_provider_videogen.aws_credential import AwsCredential
+from airflow_provider_videogen.credential import BorrowedCredential
 from airflow_provider_videogen.exceptions import (
     VideoGenAPIError,
     VideoGenError,
@@ -38,7 +38,6 @@ from airflow_provider_videogen.generation_calls import (
     surely_not_taken,
     transient_or_not_the_apis_not_found,
 )
-from airflow_provider_videogen.google_credential import GoogleCredential
 from airflow_provider_videogen.retry import retry_kwargs
 
 if TYPE_CHECKING:
@@ -213,7 +212,7 @@ def _elided(request: ApiRequest) -> transport.ElidedMembers | None:
 class _SignedBody(NamedTuple):
     """A request whose credential signs it: its body as the bytes sent, and how to sign it per attempt."""
 
-    credential: AwsCredential | GoogleCredential
+    credential: BorrowedCredential
     request: ApiRequest
     body: bytes | None
 
@@ -230,7 +229,7 @@ def _signed_body(request: ApiRequest) -> _SignedBody | None:
     The body is made into bytes once, here: the signature covers exactly the bytes that are sent.
     """
     credential = request.settings.credential
-    if not isinstance(credential, (AwsCredential, GoogleCredential)):
+    if not isinstance(credential, BorrowedCredential):
         return None
     if request.uploads:
         raise VideoGenNotSupportedError(

@@ -15,7 +15,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
-__all__ = ["MASK", "Credential", "origin_of"]
+__all__ = ["MASK", "BorrowedCredential", "Credential", "origin_of"]
 
 #: What stands for the key wherever it was.
 MASK = "***"
@@ -162,3 +162,73 @@ def _mask_key(value: Any, api_key: str) -> Any:
         changed = any(new[0] is not old[0] or new[1] is not old[1] for new, old in zip(pairs, old_pairs, strict=True))
         return dict(pairs) if changed else value
     return value
+
+
+class BorrowedCredential(Credential):
+    """A cloud connection's credentials, borrowed instead of a key: each API call is signed on its own.
+
+    The face every borrowed credential shares: no fixed header (the client asks :meth:`sign` for each
+    request's), no file fetched with it over a file URL, and every secret seen (a secret key, a
+    session token, an access token: the subclass adds a masker for each) masked in every encoding.
+
+    :param base_url: the API's base URL: requests to any other origin are never signed.
+    :param header_names: the headers a signature adds, in lower case: stripped from a request elsewhere.
+    """
+
+    #: The client signs each request with :meth:`sign` (a plain :class:`Credential` has fixed headers).
+    signs = True
+
+    def __init__(self, base_url: str, header_names: frozenset[str]) -> None:
+        super().__init__("", base_url, {}, no_request_headers)
+        self._signature_headers = header_names
+        # One masker per secret seen, made once it is known (a refresh may bring a new one).
+        self._maskers: tuple[Credential, ...] = ()
+
+    @property
+    def headers(self) -> Mapping[str, str]:
+        """No fixed header carries the credentials: each request gets its own (:meth:`sign`)."""
+        return {}
+
+    @property
+    def header_names(self) -> frozenset[str]:
+        """The signature's headers, in lower case: strip them from a request to any other origin."""
+        return self._signature_headers
+
+    def headers_for(self, url: str) -> Mapping[str, str]:
+        """No file is fetched with borrowed credentials over a file URL (buckets go through Airflow's providers)."""
+        return {}
+
+    def request_headers(self, action: str) -> Mapping[str, str]:
+        """Return the unsigned headers of an API call (:meth:`sign` adds the signature per request)."""
+        return {"Accept": "application/json"}
+
+    def mask(self, text: str) -> str:
+        """Return ``text`` with every secret seen masked, in every JSON encoding of it."""
+        for masker in self._maskers:
+            text = masker.mask(text)
+        return text
+
+    def mask_body(self, body: bytes) -> bytes:
+        """Return an answer's body with every secret seen, as it is, masked."""
+        for masker in self._maskers:
+            body = masker.mask_body(body)
+        return body
+
+    def mask_json(self, decoded: Any) -> Any:
+        """Return decoded JSON with every secret seen masked in every string."""
+        for masker in self._maskers:
+            decoded = masker.mask_json(decoded)
+        return decoded
+
+    def sign(self, method: str, url: str, body: bytes | None, headers: Mapping[str, str]) -> dict[str, str]:
+        """Return ``headers`` with this request's signature, for a request to the API's origin (sync)."""
+        raise NotImplementedError
+
+    async def asign(self, method: str, url: str, body: bytes | None, headers: Mapping[str, str]) -> dict[str, str]:
+        """Return ``headers`` with this request's signature without blocking the event loop."""
+        raise NotImplementedError
+
+
+def no_request_headers(_secret: str, _action: str) -> Mapping[str, str]:
+    """Return no request headers: a credential made only to mask one borrowed secret sends none."""
+    return {}

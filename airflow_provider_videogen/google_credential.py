@@ -21,7 +21,7 @@ import threading
 from collections.abc import Mapping
 from typing import Any
 
-from airflow_provider_videogen.credential import Credential, origin_of
+from airflow_provider_videogen.credential import BorrowedCredential, Credential, no_request_headers, origin_of
 
 __all__ = ["DEFAULT_GCP_CONN_ID", "GoogleCredential"]
 
@@ -29,7 +29,7 @@ __all__ = ["DEFAULT_GCP_CONN_ID", "GoogleCredential"]
 DEFAULT_GCP_CONN_ID = "google_cloud_default"
 
 
-class GoogleCredential(Credential):
+class GoogleCredential(BorrowedCredential):
     """An Airflow Google connection's credentials, sending a fresh access token to one origin as Bearer.
 
     :param gcp_conn_id: the Airflow ``google_cloud_platform`` connection to borrow (a missing one:
@@ -37,58 +37,15 @@ class GoogleCredential(Credential):
     :param base_url: the API's base URL: requests to any other origin never get the token.
     """
 
-    #: The client asks :meth:`sign` for each request's headers (a :class:`Credential` has fixed ones).
-    signs = True
-
     def __init__(self, gcp_conn_id: str, base_url: str) -> None:
-        super().__init__("", base_url, {}, _no_headers)
+        super().__init__(base_url, frozenset({"authorization"}))
         self.gcp_conn_id = gcp_conn_id
         self._credentials: Any = None
         self._lock = threading.Lock()
-        # One masker per token seen (a refresh brings a new one; an old one may still sit in a log).
-        self._maskers: tuple[Credential, ...] = ()
         self._tokens: frozenset[str] = frozenset()
 
     def __repr__(self) -> str:
         return f"<Google credential of connection {self.gcp_conn_id!r} for {self.origin}>"
-
-    # ---- the face a Credential has ----
-
-    @property
-    def headers(self) -> Mapping[str, str]:
-        """No fixed header carries the token: each request gets the current one (:meth:`sign`)."""
-        return {}
-
-    @property
-    def header_names(self) -> frozenset[str]:
-        """``authorization``: strip it from a request to any other origin."""
-        return frozenset({"authorization"})
-
-    def headers_for(self, url: str) -> Mapping[str, str]:
-        """No file is fetched with the token over a file URL (GCS objects go through the Google provider)."""
-        return {}
-
-    def request_headers(self, action: str) -> Mapping[str, str]:
-        """Return the headers of an API call without the token (:meth:`sign` adds it per request)."""
-        return {"Accept": "application/json"}
-
-    def mask(self, text: str) -> str:
-        """Return ``text`` with every token seen masked, in every JSON encoding of it."""
-        for masker in self._maskers:
-            text = masker.mask(text)
-        return text
-
-    def mask_body(self, body: bytes) -> bytes:
-        """Return an answer's body with every token seen, as it is, masked."""
-        for masker in self._maskers:
-            body = masker.mask_body(body)
-        return body
-
-    def mask_json(self, decoded: Any) -> Any:
-        """Return decoded JSON with every token seen masked in every string."""
-        for masker in self._maskers:
-            decoded = masker.mask_json(decoded)
-        return decoded
 
     # ---- resolving and signing ----
 
@@ -157,7 +114,7 @@ class GoogleCredential(Credential):
         if token not in self._tokens:
             _mask_in_airflow_logs(token)
             self._tokens = self._tokens | {token}
-            self._maskers = (*self._maskers, Credential(token, self.origin, {}, _no_headers))
+            self._maskers = (*self._maskers, Credential(token, self.origin, {}, no_request_headers))
         return token
 
 
@@ -168,10 +125,6 @@ def _mask_in_airflow_logs(secret: str) -> None:
     except ImportError:  # pragma: no cover - an Airflow without it: the provider's own masking still applies
         return
     mask_secret(secret)
-
-
-def _no_headers(_secret: str, _action: str) -> Mapping[str, str]:
-    return {}
 
 
 def _google_connection(get_connection: Any, gcp_conn_id: str) -> Any:
