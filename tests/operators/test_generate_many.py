@@ -387,3 +387,52 @@ def test_each_landed_video_is_one_asset_event_through_the_alias(sim, videogen_co
         (tmp_path / f"clip-{n}.mp4").as_uri() for n in range(3)
     )
     assert all("http" not in json.dumps(event.extra) for event in added)
+
+
+# ---- kill and deadline ------------------------------------------------------------------------
+
+
+def test_killed_in_the_worker_the_batch_cancels_its_queued_generations_and_submits_no_more(
+    sim, videogen_connection, tmp_path
+):
+    import threading
+
+    requests = [{"model": MODEL, "prompt": f"clip {n} [sim:queued=30]", "key": f"clip-{n}"} for n in range(4)]
+    op = operator(tmp_path, requests=requests, max_in_flight=2)
+    failure: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            op.execute(context(FakeStateStore()))
+        except BaseException as error:
+            failure.append(error)
+
+    worker = threading.Thread(target=run, daemon=True)
+    worker.start()
+    deadline = time.monotonic() + 20
+    while len(created_ids(sim)) < 2 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    time.sleep(0.2)  # the worker waits on its full window
+    op.on_kill()
+    worker.join(timeout=20)
+
+    assert not worker.is_alive()
+    assert failure and "killed" in str(failure[0])
+    assert [task["status"] for task in sim.tasks()] == ["cancelled", "cancelled"]
+    assert len(sim.requests(target="create")) == 2
+
+
+def test_at_the_deadline_items_in_flight_time_out_and_are_cancelled_and_the_rest_are_never_paid(
+    sim, videogen_connection, tmp_path
+):
+    requests = [{"model": MODEL, "prompt": f"clip {n} [sim:queued=30]", "key": f"clip-{n}"} for n in range(4)]
+
+    result = operator(tmp_path, requests=requests, max_in_flight=2, timeout=1, min_success=0).execute(
+        context(FakeStateStore())
+    )
+
+    assert (result["timeout"], result["landed"]) == (4, 0)
+    assert [task["status"] for task in sim.tasks()] == ["cancelled", "cancelled"]
+    errors = {line["key"]: line["error"]["message"] for line in manifest(tmp_path)}
+    assert errors["clip-0"] == "Still not finished at the deadline."
+    assert errors["clip-3"] == "Not submitted before the deadline."
