@@ -40,7 +40,7 @@ from airflow_provider_videogen.batch_record import (
     short_error,
 )
 from airflow_provider_videogen.cost import CostUnknown
-from airflow_provider_videogen.download import DEFAULT_CHUNK_SIZE, Landing
+from airflow_provider_videogen.download import Landing
 from airflow_provider_videogen.download.destination import storage_uri
 from airflow_provider_videogen.exceptions import (
     VideoGenerationNotSavedError,
@@ -73,6 +73,10 @@ KEY_PATTERN = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9._-]{0,127}")
 #: Defaults where the connection's style publishes no limit.
 DEFAULT_MAX_IN_FLIGHT = 10
 DEFAULT_MAX_CREATES_PER_MINUTE = 60
+#: Bytes read and written per step of each copy: a landing sets aside a few buffers of this size
+#: whatever the file, and a batch lands thousands of videos of a few MiB (FetchVideoOperator's 8 MiB
+#: suits one large file).
+BATCH_CHUNK_SIZE = 1024 * 1024
 #: The manifest's name, beside the videos.
 MANIFEST_NAME = "manifest.jsonl"
 # One attempt per create call: a 429 backs the whole batch off here, rather than one create inside the hook.
@@ -230,7 +234,8 @@ class GenerateVideosOperator(BaseOperator):
     :param max_cost: the most the whole batch may cost (see ``GenerateVideoOperator``'s ``max_cost``):
         every item's estimate is summed before the first create; above it nothing is paid.
     :param overwrite: replace a destination file that holds a different video.
-    :param chunk_size: bytes read and written per step of a copy.
+    :param chunk_size: bytes read and written per step of a copy (1 MiB: each landing sets aside a few
+        buffers of this size whatever the video's size, and a batch lands many small videos).
     :param landing_threads: videos landed at once.
     """
 
@@ -261,7 +266,7 @@ class GenerateVideosOperator(BaseOperator):
         http_retry_policy: RetryPolicy | None = None,
         max_cost: float | Decimal | str | None = None,
         overwrite: bool = False,
-        chunk_size: int = DEFAULT_CHUNK_SIZE,
+        chunk_size: int = BATCH_CHUNK_SIZE,
         landing_threads: int = 4,
         **kwargs: Any,
     ) -> None:
