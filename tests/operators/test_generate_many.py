@@ -436,3 +436,18 @@ def test_at_the_deadline_items_in_flight_time_out_and_are_cancelled_and_the_rest
     errors = {line["key"]: line["error"]["message"] for line in manifest(tmp_path)}
     assert errors["clip-0"] == "Still not finished at the deadline."
     assert errors["clip-3"] == "Not submitted before the deadline."
+
+
+def test_an_airflow_retry_of_a_batch_whose_landing_failed_reconnects_and_creates_nothing_more(
+    load_dag_file, sim, videogen_connection, tmp_path
+):
+    """A real retry: through the task_state_store on Airflow 3.3+, through Variables on 3.1 and 3.2."""
+    dag = load_dag_file(Path(__file__).parents[1] / "dags" / "generate_many_with_retry.py").dag
+    sim.add_fault(kind="http_error", target="download", status=403, times=1)
+
+    run = dag.test(run_conf={"requests": items(3), "destination": tmp_path.as_uri() + "/"})
+
+    assert run.state == "success"
+    assert [ti.try_number for ti in run.get_task_instances()] == [2]  # the first try really failed
+    assert len(sim.requests(target="create")) == 3
+    assert [line["status"] for line in manifest(tmp_path)] == ["landed"] * 3
