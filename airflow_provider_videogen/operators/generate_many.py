@@ -8,6 +8,7 @@ import math
 import re
 import threading
 import time
+from collections import deque
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -482,6 +483,10 @@ class GenerateVideosOperator(BaseOperator):
         """Submit pending items while the window and the create rate allow; return the pause after a 429, if any."""
         assert self._record is not None
         limit, per_window = self._limits()
+        # Counted once, then kept up to date here: counting every item before each create would make a
+        # batch of thousands cost the square of its size.
+        in_flight = self._in_flight_count()
+        recent = deque(sorted(self._create_times(time.time() - self.rate_window)))
         for item in self._items:
             entry = self._entry(item)
             if entry.status != PENDING:
@@ -491,8 +496,12 @@ class GenerateVideosOperator(BaseOperator):
             now = time.time()
             if paused_until is not None and now < paused_until:
                 break
-            if self._in_flight_count() >= limit or self._creates_since(now - self.rate_window) >= per_window:
+            while recent and recent[0] <= now - self.rate_window:
+                recent.popleft()
+            if in_flight >= limit or len(recent) >= per_window:
                 break
+            in_flight += 1
+            recent.append(now)
             request = self._request(item)
             entry.status, entry.intent_at = INTENT, now
             self._record.put(item.index, entry)
@@ -503,11 +512,14 @@ class GenerateVideosOperator(BaseOperator):
                 video_task_id = self.create_hook.create_task(request)
             except (VideoTaskMayExistError, VideoTaskIdMissingError) as error:
                 self._create_outcome_unknown(item, entry, error)
+                in_flight -= entry.status == UNKNOWN  # an intent still being settled holds its place
                 continue
             except VideoGenTransientError as error:
                 # Surely not taken (429, the request never reached the service): the item waits its turn again.
                 entry.status, entry.intent_at = PENDING, None
                 self._record.put(item.index, entry)
+                in_flight -= 1
+                recent.pop()
                 backoffs += 1
                 wait = POLL_SCHEDULE.next_wait(backoffs, retry_after=error.retry_after, interval=1.0, jitter=0.1)
                 paused_until = time.time() + wait
@@ -527,6 +539,7 @@ class GenerateVideosOperator(BaseOperator):
                 }
                 self._record.put(item.index, entry)
                 self.log.warning("Item %s was refused: %s", item.key, error)
+                in_flight -= 1
                 continue
             finally:
                 self._submitting = False
@@ -857,8 +870,9 @@ class GenerateVideosOperator(BaseOperator):
     def _in_flight_count(self) -> int:
         return sum(1 for e in self._entries() if e.status in (IN_FLIGHT, INTENT))
 
-    def _creates_since(self, since: float) -> int:
-        return sum(1 for e in self._entries() if (e.created_at or e.intent_at or 0.0) > since)
+    def _create_times(self, since: float) -> list[float]:
+        """Return when the creates sent after ``since`` went out (an answered one: when it answered)."""
+        return [t for e in self._entries() if (t := e.created_at or e.intent_at or 0.0) > since]
 
     def _next_create_at(self, paused_until: float | None, in_flight: int) -> float | None:
         """Return when the next create may go out; ``None`` when only a finished generation frees the window."""
@@ -866,7 +880,7 @@ class GenerateVideosOperator(BaseOperator):
         if in_flight >= limit:
             return None
         now = time.time()
-        times = sorted(t for e in self._entries() if (t := e.created_at or e.intent_at or 0.0) > now - self.rate_window)
+        times = sorted(self._create_times(now - self.rate_window))
         at = now if len(times) < per_window else times[len(times) - per_window] + self.rate_window
         return max(at, paused_until or 0.0)
 

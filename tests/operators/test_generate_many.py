@@ -451,3 +451,41 @@ def test_an_airflow_retry_of_a_batch_whose_landing_failed_reconnects_and_creates
     assert [ti.try_number for ti in run.get_task_instances()] == [2]  # the first try really failed
     assert len(sim.requests(target="create")) == 3
     assert [line["status"] for line in manifest(tmp_path)] == ["landed"] * 3
+
+
+# ---- a create whose answer was lost ------------------------------------------------------------
+
+
+def test_a_lost_create_answer_where_the_style_cannot_look_ends_the_item_unknown_and_never_sends_it_again(
+    sim, videogen_connection, tmp_path
+):
+    store = FakeStateStore()
+    sim.add_fault(kind="truncate", target="create", times=1)
+
+    result = operator(tmp_path, requests=items(3), min_success=0).execute(context(store))
+
+    by_key = {line["key"]: line for line in manifest(tmp_path)}
+    assert by_key["clip-0"]["status"] == "failed" and by_key["clip-0"]["error"]["code"] == "outcome_unknown"
+    assert (result["landed"], result["failed"]) == (2, 1)
+    # A retry of the task does not send it again either: the generation may exist and be paid for.
+    operator(tmp_path, requests=items(3), min_success=0).execute(context(store))
+    assert len(sim.requests(target="create")) == 3
+
+
+def test_a_lost_create_answer_where_the_style_lists_is_found_and_landed_with_one_create(
+    sim, videogen_connection, tmp_path
+):
+    from tests.operators.test_generate import STYLE_MODELS
+
+    conn_id = videogen_connection(conn_id="vg_videos", api_style="openai_videos")
+    requests = [
+        {"model": STYLE_MODELS["openai_videos"], "prompt": quick(f"clip {n}"), "key": f"clip-{n}"} for n in range(2)
+    ]
+    sim.add_fault(kind="truncate", target="create", times=1)
+
+    result = operator(tmp_path, requests=requests, videogen_conn_id=conn_id).execute(context(FakeStateStore()))
+
+    assert result["landed"] == 2
+    creates = sim.requests(target="create")
+    assert len(creates) == 2
+    assert sorted(line["video_task_id"] for line in manifest(tmp_path)) == sorted(r["task_id"] for r in creates)
