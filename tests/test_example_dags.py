@@ -37,6 +37,7 @@ def test_every_example_dag_parses_without_import_errors():
         "videogen_use_landed_videos",
         "videogen_review_and_publish",
         "videogen_draft_then_final",
+        "videogen_batch",
     }
     for dag in bag.dags.values():
         assert dag.doc_md, f"{dag.dag_id} has no documentation"
@@ -413,3 +414,16 @@ def test_vertex_veo_example_waits_for_the_operation_and_lands_the_inline_video(
     fetched = run.get_task_instance("fetch").xcom_pull(task_ids="fetch")
     assert fetched["sha256"] == expected
     assert access_token(sim.api_key, VERTEX_ACCOUNT) not in json.dumps(fetched)
+
+
+def test_the_batch_example_lands_every_request_of_its_upstream_task_and_a_manifest(
+    load_dag_file, sim, videogen_connection, tmp_path
+):
+    dag = load_dag_file(EXAMPLES / "example_videogen_batch.py").dag
+    products = [quick(f"product {n}") for n in range(3)]
+    run = dag.test(run_conf={"products": products, "destination": tmp_path.as_uri() + "/"})
+    assert run.state == "success"
+    assert sorted(path.name for path in tmp_path.glob("*.mp4")) == [f"product-000{n}.mp4" for n in range(3)]
+    lines = [json.loads(line) for line in (tmp_path / "manifest.jsonl").read_text().splitlines()]
+    assert [line["status"] for line in lines] == ["landed"] * 3
+    assert len(sim.requests(target="create")) == 3

@@ -166,6 +166,12 @@ class ApiStyle:
     #: Most task ids one batch query (:meth:`batch_query`) asks about; 0: the style has none, and
     #: waiting triggers share a poll only when they wait on the same task id.
     batch_query_size: ClassVar[int] = 0
+    #: Most generations one ``GenerateVideosOperator`` keeps queued or running at once, where the service
+    #: publishes a per-account limit (below it: other tasks share the account); ``None``: a conservative default.
+    max_in_flight: ClassVar[int | None] = None
+    #: Most create calls a minute one ``GenerateVideosOperator`` sends, where the service publishes a rate
+    #: limit; ``None``: a conservative default.
+    max_creates_per_minute: ClassVar[int | None] = None
     #: The statuses in which a task may be cancelled (never a final one: a cancel call that deletes
     #: a finished task must not reach it).
     cancellable_statuses: ClassVar[frozenset[VideoTaskStatus]] = frozenset({VideoTaskStatus.QUEUED})

@@ -46,6 +46,10 @@ class ContentsGenerations(ApiStyle):
     url_lifetime_hours = 24
     statuses = STATUSES
     batch_query_size = 500
+    # The service queues at most ~120 tasks per account and takes a few hundred creates a minute per
+    # model: a batch stays below both, leaving room for the account's other users.
+    max_in_flight = 100
+    max_creates_per_minute = 200
 
     def batch_query(self, video_task_ids: Sequence[str]) -> tuple[str, list[tuple[str, str]]]:
         """Return the list call: ``filter.task_ids`` repeated, one page as large as the service allows."""

@@ -34,6 +34,7 @@ pytestmark = pytest.mark.e2e
 
 ASSET_SCHEDULED = "videogen_use_landed_videos"
 ALL_EXAMPLES = (
+    "videogen_batch",
     "videogen_dashscope_generate_and_fetch",
     "videogen_draft_then_final",
     "videogen_fal_generate_and_fetch",
