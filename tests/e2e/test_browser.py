@@ -128,9 +128,11 @@ def test_the_connection_form_relabels_the_key_offers_the_dropdowns_and_hides_unu
         assert dropdown_choices(browser, dialog, "API style") == list(API_STYLE_LABELS.values())
         assert "Contents generations (RongCloud, Volcengine Ark, BytePlus)" in API_STYLE_LABELS.values()
     else:
-        # Airflow 3.1 builds the extra fields from widgets: text fields, described with their choices.
+        # Airflow 3.1 builds the extra fields from widgets: text fields whose short help links to the docs'
+        # table of every style's choices (a value that is not one of them is refused, naming them, on save).
         assert {"Data center", "API style"} <= labels(dialog)
-        assert "beijing (https://ai.rong-api.com) [" in dialog.text
+        assert "connection.md#data-centers" in dialog.text or "connection/#data-centers" in dialog.text
+        assert "connection.md#api-styles" in dialog.text or "connection/#api-styles" in dialog.text
     browser.execute_script("window.scrollTo(0, 0)")
     screenshot(browser, "connection-form")
 
