@@ -23,15 +23,18 @@ from airflow_provider_videogen.batch_record import (
     READY,
     TIMEOUT,
     UNKNOWN,
+    Pages,
     short_error,
 )
 from airflow_provider_videogen.download import Landing
 from airflow_provider_videogen.download.destination import storage_uri
 from airflow_provider_videogen.exceptions import VideoGenError, VideoGenNotSupportedError
-from airflow_provider_videogen.operators.landing_step import refuse_an_unusable_destination
+from airflow_provider_videogen.operators.landing_step import emit_asset_events, refuse_an_unusable_destination
 from airflow_provider_videogen.video_task import VideoTaskStatus
 
 if TYPE_CHECKING:
+    from airflow.sdk import BaseOperator, Context
+
     from airflow_provider_videogen.batch_record import BatchItemRecord
     from airflow_provider_videogen.hooks.videogen import RetryPolicy, VideoGenHook
     from airflow_provider_videogen.operators.batch_requests import BatchItem, BatchRun
@@ -183,6 +186,42 @@ class BatchLanding:
             return None
         cost = prices.cost_of(task, model=item.model, seconds=self.run.request(item).duration)
         return cost.to_dict() if cost is not None else None
+
+
+def finish_batch(
+    operator: BaseOperator,
+    context: Context,
+    run: BatchRun,
+    folder: str,
+    dest_conn_id: str | None,
+    min_success: int | None,
+) -> dict[str, Any]:
+    """Write the manifest, emit the asset events, return the summary; fail below ``min_success`` (``None``: all)."""
+    lines, counts, cost = manifest_lines(run)
+    for item, entry in zip(run.items, run.entries(), strict=True):
+        if entry.status == LANDED:
+            emit_asset_events(operator, context, landed_video(item, entry))
+    manifest = write_manifest(folder, dest_conn_id, lines)
+    summary: dict[str, Any] = {"items": len(run.items), **counts, "manifest": manifest, "cost": cost}
+    needed = len(run.items) if min_success is None else min_success
+    operator.log.info(
+        "Batch done: %d landed, %d failed, %d cancelled, %d timed out of %d; manifest %s.",
+        counts["landed"],
+        counts["failed"],
+        counts["cancelled"],
+        counts["timeout"],
+        len(run.items),
+        manifest,
+    )
+    if counts["landed"] < needed:
+        raise VideoGenError(
+            f"Only {counts['landed']} of {len(run.items)} items landed, fewer than min_success={needed}; every "
+            f"success has landed and is listed with each failure's error in {manifest}. A retry submits the "
+            "failed items again and reconnects to the rest."
+        )
+    if type(run.record.pages) is not Pages:
+        run.record.forget()
+    return summary
 
 
 def manifest_lines(run: BatchRun) -> tuple[list[dict[str, Any]], dict[str, int], dict[str, str] | None]:

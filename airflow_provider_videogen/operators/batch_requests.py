@@ -7,16 +7,24 @@ import re
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_videogen._errors import refused
-from airflow_provider_videogen.exceptions import VideoGenerationNotSavedError, VideoGenError
+from airflow_provider_videogen.batch_record import BatchItemRecord
+from airflow_provider_videogen.cost import CostUnknown
+from airflow_provider_videogen.exceptions import (
+    VideoGenerationNotSavedError,
+    VideoGenerationOverBudgetError,
+    VideoGenError,
+)
 from airflow_provider_videogen.generation_record import request_fingerprint
 from airflow_provider_videogen.generation_request import VideoGenerationRequest
 from airflow_provider_videogen.operators.generation_arguments import checked_generation_params
 
 if TYPE_CHECKING:
-    from airflow_provider_videogen.batch_record import BatchItemRecord, BatchRecord
+    from airflow_provider_videogen.batch_record import BatchRecord
+    from airflow_provider_videogen.cost import Prices
     from airflow_provider_videogen.settings import VideoGenConnectionSettings
 
 #: The fields an item of ``requests`` may have.
@@ -125,6 +133,25 @@ class BatchRun:
     record: BatchRecord
     identity: str | None
 
+    def read_record(self, settings: VideoGenConnectionSettings, log: Any) -> list[BatchItemRecord]:
+        """Read the record; give every item its entry (a new one where the request changed or none was kept)."""
+        kept = self.record.load()
+        entries: list[BatchItemRecord] = []
+        for item, entry in zip(self.items, kept, strict=True):
+            fingerprint = self.fingerprint(item, settings)
+            if entry is None or entry.fingerprint != fingerprint:
+                if entry is not None and entry.video_task_id is not None:
+                    log.warning(
+                        "Item %s: video task %s, submitted by an earlier try, answered a different request (it "
+                        "changed since), left as it is; this request is submitted anew.",
+                        item.key,
+                        entry.video_task_id,
+                    )
+                entry = BatchItemRecord(fingerprint)
+                self.record.put(item.index, entry)
+            entries.append(entry)
+        return entries
+
     def entries(self) -> list[BatchItemRecord]:
         """Return every item's entry, in the items' order."""
         return [entry for entry in self.record.items if entry is not None]
@@ -172,3 +199,26 @@ class BatchRun:
             body=settings.style.create_body(request),
             uploads=settings.style.create_uploads(request),
         )
+
+
+def check_budget(run: BatchRun, prices: Prices, max_cost: Decimal | None, videogen_conn_id: str, log: Any) -> None:
+    """With ``max_cost``, refuse the batch before its first create when the sum of its estimates is above it."""
+    if max_cost is None:
+        return
+    cap = f"max_cost={max_cost} {prices.currency or ''}".rstrip()
+    total = Decimal(0)
+    for item in run.items:
+        try:
+            total += prices.estimate(run.request(item)).amount
+        except CostUnknown as error:
+            raise VideoGenerationOverBudgetError(
+                f"Not submitting the batch: {cap} is set, but the cost of requests[{item.index}] (key "
+                f"{item.key!r}) cannot be estimated: {error}. Set the price in the prices extra of connection "
+                f"{videogen_conn_id!r}, or drop max_cost."
+            ) from None
+    if total > max_cost:
+        raise VideoGenerationOverBudgetError(
+            f"Not submitting the batch: the estimated cost of its {len(run.items)} items, {total} "
+            f"{prices.currency or ''}, is above {cap}. Ask for fewer or shorter videos, or raise max_cost."
+        )
+    log.info("Estimated cost of the batch %s %s, within %s.", total, prices.currency or "", cap)

@@ -6,7 +6,19 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_videogen.batch_record import FAILED, IN_FLIGHT, INTENT, PENDING, TIMEOUT, UNKNOWN, short_error
+from airflow_provider_videogen.batch_record import (
+    CANCELLED,
+    FAILED,
+    IN_FLIGHT,
+    INTENT,
+    LAND_FAILED,
+    PENDING,
+    READY,
+    TIMEOUT,
+    UNKNOWN,
+    BatchItemRecord,
+    short_error,
+)
 from airflow_provider_videogen.exceptions import (
     VideoGenError,
     VideoGenTransientError,
@@ -15,7 +27,6 @@ from airflow_provider_videogen.exceptions import (
 )
 
 if TYPE_CHECKING:
-    from airflow_provider_videogen.batch_record import BatchItemRecord
     from airflow_provider_videogen.hooks.videogen import VideoGenHook
     from airflow_provider_videogen.operators.batch_requests import BatchItem, BatchRun
     from airflow_provider_videogen.operators.batch_window import BatchWindow
@@ -47,6 +58,33 @@ class BatchSubmitter:
         self.create_hook = create_hook
         self.log = log
         self.killed = killed
+
+    def start_try(self, entries: list[BatchItemRecord]) -> None:
+        """At a try's start: items whose generation failed go again; an intent without an id follows the kill rules."""
+        run = self.run
+        again = 0
+        for item, entry in zip(run.items, entries, strict=True):
+            if entry.status in (FAILED, CANCELLED) or (entry.status == TIMEOUT and entry.video_task_id is None):
+                # A failed generation produced no video (and the single operator submits again after one too).
+                run.record.put(item.index, BatchItemRecord(entry.fingerprint))
+                again += 1
+            elif entry.status == TIMEOUT:
+                # It may still finish: reconnect to it.
+                entry.status, entry.outcome = IN_FLIGHT, {}
+                run.record.put(item.index, entry)
+            elif entry.status == LAND_FAILED:
+                # Paid for and succeeded: read again and landed, never submitted again.
+                entry.status, entry.outcome = READY, {}
+                run.record.put(item.index, entry)
+        if again:
+            self.log.info("%d items that failed, were cancelled or never submitted in an earlier try go again.", again)
+        reconnected = sum(1 for e in run.entries() if e.status == IN_FLIGHT)
+        if reconnected:
+            self.log.info(
+                "Reconnecting to %d generations an earlier try submitted: not submitting them again.", reconnected
+            )
+        self.settle_intents(new_try=True)
+        run.flush()
 
     def submit(self, window: BatchWindow) -> None:
         """Submit pending items while the window and the create rate allow; a 429 pauses the window."""

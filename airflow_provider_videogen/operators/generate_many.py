@@ -22,38 +22,29 @@ from airflow.sdk import BaseOperator
 from airflow_provider_videogen import _arguments
 from airflow_provider_videogen._compat import conf
 from airflow_provider_videogen.batch_record import (
-    CANCELLED,
-    FAILED,
     IN_FLIGHT,
     INTENT,
-    LAND_FAILED,
-    LANDED,
     PENDING,
-    READY,
-    TIMEOUT,
-    BatchItemRecord,
     BatchRecord,
     Pages,
     batch_pages,
 )
-from airflow_provider_videogen.cost import CostUnknown
-from airflow_provider_videogen.exceptions import VideoGenerationOverBudgetError, VideoGenError
+from airflow_provider_videogen.exceptions import VideoGenError
 from airflow_provider_videogen.hooks.videogen import RetryPolicy, VideoGenHook
 from airflow_provider_videogen.operators.batch_landing import (
     MANIFEST_NAME,
     BatchLanding,
     batch_folder,
     cancel_if_queued,
-    landed_video,
+    finish_batch,
     log_round,
-    manifest_lines,
-    write_manifest,
 )
 from airflow_provider_videogen.operators.batch_requests import (
     ITEM_FIELDS,
     KEY_PATTERN,
     BatchItem,
     BatchRun,
+    check_budget,
     check_requests,
 )
 from airflow_provider_videogen.operators.batch_submit import BatchSubmitter
@@ -64,7 +55,6 @@ from airflow_provider_videogen.operators.batch_window import (
 )
 from airflow_provider_videogen.operators.generate import request_identity
 from airflow_provider_videogen.operators.generation_arguments import read_max_cost
-from airflow_provider_videogen.operators.landing_step import emit_asset_events
 from airflow_provider_videogen.triggers.batch import VideoBatchTrigger
 from airflow_provider_videogen.triggers.videogen import deferral_timeout
 
@@ -238,9 +228,9 @@ class GenerateVideosOperator(BaseOperator):
         """Check the requests and the budget, reconnect to what an earlier try submitted, then run the batch."""
         started_at = time.time()
         folder = self._begin(context)
-        items = self._record_items()
-        self._start_try(items)
-        self._check_budget()
+        entries = self._batch.read_record(self.hook.settings, self.log)
+        self._submitter.start_try(entries)
+        check_budget(self._batch, self.hook.settings.prices, self.max_cost, self.videogen_conn_id, self.log)
         return self._advance(context, folder, started_at, paused_until=None, rounds=0)
 
     def execute_complete(
@@ -253,7 +243,7 @@ class GenerateVideosOperator(BaseOperator):
     ) -> Any:
         """Resume with the trigger's event: read the finished generations, then run the batch on."""
         folder = self._begin(context)
-        self._record_items()
+        self._batch.read_record(self.hook.settings, self.log)
         self._lander.take_event(event)
         return self._advance(context, folder, started_at or time.time(), paused_until=paused_until, rounds=rounds)
 
@@ -308,53 +298,6 @@ class GenerateVideosOperator(BaseOperator):
         assert self._submission is not None, "a run begins with _begin"
         return self._submission
 
-    def _record_items(self) -> list[BatchItemRecord]:
-        """Read the record; give every item its entry (a new one where the request changed or none was kept)."""
-        run = self._batch
-        kept = run.record.load()
-        items: list[BatchItemRecord] = []
-        for item, entry in zip(run.items, kept, strict=True):
-            fingerprint = run.fingerprint(item, self.hook.settings)
-            if entry is None or entry.fingerprint != fingerprint:
-                if entry is not None and entry.video_task_id is not None:
-                    self.log.warning(
-                        "Item %s: video task %s, submitted by an earlier try, answered a different request (it "
-                        "changed since), left as it is; this request is submitted anew.",
-                        item.key,
-                        entry.video_task_id,
-                    )
-                entry = BatchItemRecord(fingerprint)
-                run.record.put(item.index, entry)
-            items.append(entry)
-        return items
-
-    def _start_try(self, entries: list[BatchItemRecord]) -> None:
-        """At a try's start: items whose generation failed go again; an intent without an id follows the kill rules."""
-        run = self._batch
-        again = 0
-        for item, entry in zip(run.items, entries, strict=True):
-            if entry.status in (FAILED, CANCELLED) or (entry.status == TIMEOUT and entry.video_task_id is None):
-                # A failed generation produced no video (and the single operator submits again after one too).
-                run.record.put(item.index, BatchItemRecord(entry.fingerprint))
-                again += 1
-            elif entry.status == TIMEOUT:
-                # It may still finish: reconnect to it.
-                entry.status, entry.outcome = IN_FLIGHT, {}
-                run.record.put(item.index, entry)
-            elif entry.status == LAND_FAILED:
-                # Paid for and succeeded: read again and landed, never submitted again.
-                entry.status, entry.outcome = READY, {}
-                run.record.put(item.index, entry)
-        if again:
-            self.log.info("%d items that failed, were cancelled or never submitted in an earlier try go again.", again)
-        reconnected = sum(1 for e in run.entries() if e.status == IN_FLIGHT)
-        if reconnected:
-            self.log.info(
-                "Reconnecting to %d generations an earlier try submitted: not submitting them again.", reconnected
-            )
-        self._submitter.settle_intents(new_try=True)
-        run.flush()
-
     def _window(self, paused_until: float | None) -> BatchWindow:
         """Return the window of this run: the parameters, else the style's published limits, else the defaults."""
         style = self.hook.settings.style
@@ -383,7 +326,7 @@ class GenerateVideosOperator(BaseOperator):
             in_flight = [e.video_task_id for e in run.entries() if e.status == IN_FLIGHT and e.video_task_id]
             pending = [e for e in run.entries() if e.status in (PENDING, INTENT)]
             if not in_flight and not pending:
-                return self._finish(context, folder)
+                return finish_batch(self, context, self._batch, folder, self.dest_conn_id, self.min_success)
             wake_at = None if not pending else window.next_create_at(run.entries(), len(in_flight))
             if not in_flight and wake_at is not None and wake_at - time.time() <= _SLEEP_RATHER_THAN_DEFER:
                 time.sleep(max(wake_at - time.time(), 0.0))
@@ -437,57 +380,3 @@ class GenerateVideosOperator(BaseOperator):
             return asyncio.run(wait())
         finally:
             self._in_flight_ids = []
-
-    # ---- the end ----
-
-    def _finish(self, context: Context, folder: str) -> dict[str, Any]:
-        """Write the manifest, emit the asset events, return the summary; fail below ``min_success``."""
-        run = self._batch
-        lines, counts, cost = manifest_lines(run)
-        for item, entry in zip(run.items, run.entries(), strict=True):
-            if entry.status == LANDED:
-                emit_asset_events(self, context, landed_video(item, entry))
-        manifest = write_manifest(folder, self.dest_conn_id, lines)
-        summary: dict[str, Any] = {"items": len(run.items), **counts, "manifest": manifest, "cost": cost}
-        needed = len(run.items) if self.min_success is None else self.min_success
-        self.log.info(
-            "Batch done: %d landed, %d failed, %d cancelled, %d timed out of %d; manifest %s.",
-            counts["landed"],
-            counts["failed"],
-            counts["cancelled"],
-            counts["timeout"],
-            len(run.items),
-            manifest,
-        )
-        if counts["landed"] < needed:
-            raise VideoGenError(
-                f"Only {counts['landed']} of {len(run.items)} items landed, fewer than min_success={needed}; every "
-                f"success has landed and is listed with each failure's error in {manifest}. A retry submits the "
-                "failed items again and reconnects to the rest."
-            )
-        if type(run.record.pages) is not Pages:
-            run.record.forget()
-        return summary
-
-    def _check_budget(self) -> None:
-        """With ``max_cost``, refuse the batch before its first create when the sum of its estimates is above it."""
-        if self.max_cost is None:
-            return
-        run, prices = self._batch, self.hook.settings.prices
-        cap = f"max_cost={self.max_cost} {prices.currency or ''}".rstrip()
-        total = Decimal(0)
-        for item in run.items:
-            try:
-                total += prices.estimate(run.request(item)).amount
-            except CostUnknown as error:
-                raise VideoGenerationOverBudgetError(
-                    f"Not submitting the batch: {cap} is set, but the cost of requests[{item.index}] (key "
-                    f"{item.key!r}) cannot be estimated: {error}. Set the price in the prices extra of connection "
-                    f"{self.videogen_conn_id!r}, or drop max_cost."
-                ) from None
-        if total > self.max_cost:
-            raise VideoGenerationOverBudgetError(
-                f"Not submitting the batch: the estimated cost of its {len(run.items)} items, {total} "
-                f"{prices.currency or ''}, is above {cap}. Ask for fewer or shorter videos, or raise max_cost."
-            )
-        self.log.info("Estimated cost of the batch %s %s, within %s.", total, prices.currency or "", cap)
