@@ -309,8 +309,8 @@ class GenerateVideosOperator(BaseOperator):
         self, context: Context, folder: str, started_at: float, *, paused_until: float | None, rounds: int
     ) -> Any:
         """Land what finished, submit what the window allows, then wait (deferred or here) until all ended."""
-        run, end_time = self._batch, started_at + self.timeout if self.timeout is not None else None
-        window = self._window(paused_until)
+        run, window = self._batch, self._window(paused_until)
+        end_time = started_at + self.timeout if self.timeout is not None else None
         while True:
             rounds += 1
             self._lander.land_ready(folder)
