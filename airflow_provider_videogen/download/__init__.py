@@ -34,6 +34,7 @@ from airflow_provider_videogen.download.downloader import DEFAULT_CHUNK_SIZE, Vi
 from airflow_provider_videogen.download.landing import LandedFiles, Landing, require_succeeded
 from airflow_provider_videogen.download.record import RECORD_SUFFIX
 from airflow_provider_videogen.download.remote import advertised_sha256
+from airflow_provider_videogen.download.staging import remove_abandoned_temporaries_in
 
 __all__ = [
     "DEFAULT_CHUNK_SIZE",
@@ -47,6 +48,7 @@ __all__ = [
     "check_destination",
     "check_file_url",
     "last_frame_path",
+    "remove_abandoned_temporaries_in",
     "require_succeeded",
     "resolve_destination",
     "storage_uri",

@@ -160,6 +160,7 @@ class VideoDownloader:
         kind: FileKind = "video",
         overwrite: bool = False,
         authenticated: bool = False,
+        sweep: bool = True,
     ) -> StoredFile:
         """Copy the file at ``url`` to ``destination``; return what is stored there.
 
@@ -169,6 +170,9 @@ class VideoDownloader:
         :param video_task_id: the video task the file belongs to (recorded, and used in messages).
         :param kind: ``video`` or ``last_frame``, recorded so one record is never taken for another.
         :param overwrite: replace a destination that holds a different file instead of failing.
+        :param sweep: first remove the temporary files a killed earlier try left for ``destination`` (one listing
+            of its folder); off where the caller swept the folder once for many files
+            (:func:`~.staging.remove_abandoned_temporaries_in`).
         :raises VideoURLExpiredError: the file host refused the URL.
         :raises VideoFileKeyRefusedError: a file route that needs the API key refused it (401/403).
         :raises VideoDestinationExistsError: the destination holds another file and ``overwrite`` is off.
@@ -176,7 +180,8 @@ class VideoDownloader:
         :raises VideoDownloadError: the download could not be completed within the retry policy.
         """
         target = self._target(url, destination, video_task_id, kind, authenticated)
-        _remove_abandoned_temporaries(destination)
+        if sweep:
+            _remove_abandoned_temporaries(destination)
         if destination.fs.exists(destination.path):
             existing = existing_copy(
                 target,

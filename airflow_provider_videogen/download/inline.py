@@ -121,6 +121,7 @@ def land_inline_file(
     kind: FileKind = "video",
     overwrite: bool = False,
     chunk_size: int,
+    sweep: bool = True,
 ) -> StoredFile:
     """Land the file held inline in the answer to ``source`` (its ``inline_body`` POSTed to its ``url``).
 
@@ -132,6 +133,9 @@ def land_inline_file(
     :param kind: ``video`` or ``last_frame``.
     :param overwrite: replace a destination that holds a different file instead of failing.
     :param chunk_size: bytes written per step of the temporary file.
+    :param sweep: first remove the temporary files a killed earlier try left for ``destination`` (one listing
+        of its folder); off where the caller swept the folder once for many files
+        (:func:`~.staging.remove_abandoned_temporaries_in`).
     :raises VideoContentError: the answer holds no whole file of its kind; nothing is stored.
     :raises VideoDownloadError: the answer could not be read whole.
     :raises VideoDestinationExistsError: the destination holds another file and ``overwrite`` is off.
@@ -141,7 +145,8 @@ def land_inline_file(
     target = _Target(source.url, destination, video_task_id, kind, what, authenticated=True)
     # Nothing tells the size or a digest before the answer is read: a copy is known by its record.
     remote = _Remote(total=None, etag=None, last_modified=None, sha256=None)
-    _remove_abandoned_temporaries(destination)
+    if sweep:
+        _remove_abandoned_temporaries(destination)
     if destination.fs.exists(destination.path):
         existing = existing_copy(target, overwrite=overwrite, probe=lambda: remote, chunk_size=chunk_size)
         if existing is not None:

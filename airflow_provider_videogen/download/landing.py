@@ -107,6 +107,8 @@ class Landing:
     :param overwrite: replace a destination that holds a different file instead of failing.
     :param chunk_size: bytes read and written per step of the copy.
     :param retry_policy: retries of broken downloads; by default the connection's.
+    :param sweep: before each file lands, remove the temporary files a killed earlier try left for it (one
+        listing of its folder per file); off where the caller swept the folder once for many landings.
     """
 
     def __init__(
@@ -118,6 +120,7 @@ class Landing:
         overwrite: bool = False,
         chunk_size: int = DEFAULT_CHUNK_SIZE,
         retry_policy: RetryPolicy | None = None,
+        sweep: bool = True,
     ) -> None:
         self.destination = destination
         self.dest_conn_id = dest_conn_id
@@ -125,6 +128,7 @@ class Landing:
         self.overwrite = overwrite
         self.chunk_size = chunk_size
         self.retry_policy = retry_policy
+        self.sweep = sweep
         self._downloader: VideoDownloader | None = None
 
     def land(self, task: VideoTask, settings: VideoGenConnectionSettings) -> LandedFiles:
@@ -172,6 +176,7 @@ class Landing:
                 video_task_id=task.id,
                 overwrite=self.overwrite,
                 chunk_size=self.chunk_size,
+                sweep=self.sweep,
             )
             return LandedFiles(task, inline)
         if is_stored_object(video.url):
@@ -183,10 +188,16 @@ class Landing:
                 video_task_id=task.id,
                 overwrite=self.overwrite,
                 chunk_size=self.chunk_size,
+                sweep=self.sweep,
             )
             return LandedFiles(task, stored_copy)
         stored = downloader.fetch(
-            video.url, video_path, video_task_id=task.id, overwrite=self.overwrite, authenticated=video.authenticated
+            video.url,
+            video_path,
+            video_task_id=task.id,
+            overwrite=self.overwrite,
+            authenticated=video.authenticated,
+            sweep=self.sweep,
         )
         if frame is None:
             return LandedFiles(task, stored)
@@ -197,6 +208,7 @@ class Landing:
             kind="last_frame",
             overwrite=self.overwrite,
             authenticated=frame.authenticated,
+            sweep=self.sweep,
         )
         return LandedFiles(task, stored, stored_frame)
 

@@ -18,7 +18,7 @@ import hashlib
 import re
 import threading
 import uuid
-from collections.abc import Iterator
+from collections.abc import Collection, Iterable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
@@ -147,20 +147,48 @@ def _temporary_name(name: str, unique: str | None = None) -> str:
 def _remove_abandoned_temporaries(destination: ObjectStoragePath) -> None:
     """Remove the temporary files of ``destination`` left by fetches killed outright (best effort)."""
     fs, parent = destination.fs, destination.parent.path.rstrip("/")
-    own = re.compile(re.escape(_temporary_name(destination.name, "@")).replace("@", "[0-9a-f]{12}"))
     try:
         found = fs.glob(f"{parent}/{_temporary_name(glob.escape(destination.name), '*')}")
     except Exception:  # e.g. no such folder yet, or listing not allowed
         log.debug("Could not look for abandoned temporary files of %s", storage_uri(destination), exc_info=True)
         return
-    for path in found:
-        if own.fullmatch(str(path).rsplit("/", 1)[-1]):
-            try:
-                fs.rm_file(path)
-            except Exception:  # another retry removed it first, or removing is not allowed
-                log.debug("Could not remove %s", path, exc_info=True)
-            else:
-                log.warning("Removed %s, left by an earlier try that was killed while copying.", path)
+    _remove_temporaries_of(fs, found, {destination.name})
+
+
+def remove_abandoned_temporaries_in(folder: ObjectStoragePath, names: Collection[str]) -> None:
+    """Remove the temporary files that fetches killed outright left for any of ``names`` in ``folder``.
+
+    One listing of the folder for all of them (best effort): a landing of many files into one folder
+    sweeps here once and lands each with ``sweep=False``, instead of listing the folder once per file.
+
+    :param folder: the folder the files land in.
+    :param names: the file names (not paths) whose temporaries are removed; any other file is left alone.
+    """
+    if not names:
+        return
+    try:
+        listed = folder.fs.ls(folder.path.rstrip("/"), detail=False)
+    except Exception:  # e.g. no such folder yet, or listing not allowed
+        log.debug("Could not look for abandoned temporary files in %s", storage_uri(folder), exc_info=True)
+        return
+    _remove_temporaries_of(folder.fs, listed, set(names))
+
+
+_TEMPORARY = re.compile(r"\.(?P<name>.+)\.[0-9a-f]{12}\.part")
+
+
+def _remove_temporaries_of(fs: Any, paths: Iterable[Any], names: set[str]) -> None:
+    """Remove each of ``paths`` that is the temporary file of one of ``names`` (see :func:`_temporary_name`)."""
+    for path in paths:
+        temporary = _TEMPORARY.fullmatch(str(path).rsplit("/", 1)[-1])
+        if temporary is None or temporary["name"] not in names:
+            continue
+        try:
+            fs.rm_file(path)
+        except Exception:  # another retry removed it first, or removing is not allowed
+            log.debug("Could not remove %s", path, exc_info=True)
+        else:
+            log.warning("Removed %s, left by an earlier try that was killed while copying.", path)
 
 
 def _abandon(file: Any) -> None:

@@ -49,6 +49,7 @@ def copy_stored_object(
     kind: FileKind = "video",
     overwrite: bool = False,
     chunk_size: int,
+    sweep: bool = True,
 ) -> StoredFile:
     """Copy the object at ``url`` to ``destination``, checked as a download is; return what is stored there.
 
@@ -59,6 +60,9 @@ def copy_stored_object(
     :param kind: ``video`` or ``last_frame``.
     :param overwrite: replace a destination that holds a different file instead of failing.
     :param chunk_size: bytes read and written per step of a streamed copy.
+    :param sweep: first remove the temporary files a killed earlier try left for ``destination`` (one listing
+        of its folder); off where the caller swept the folder once for many files
+        (:func:`~.staging.remove_abandoned_temporaries_in`).
     :raises VideoNotAvailableError: the object is not there (the service has not written it, or it was removed).
     :raises VideoContentError: the object is not a whole file of its kind; nothing is stored.
     :raises VideoDestinationExistsError: the destination holds another file and ``overwrite`` is off.
@@ -70,7 +74,8 @@ def copy_stored_object(
     what = "video" if kind == "video" else "last frame"
     target = _Target(url, destination, video_task_id, kind, what)
     remote = _describe(source, target)
-    _remove_abandoned_temporaries(destination)
+    if sweep:
+        _remove_abandoned_temporaries(destination)
     if destination.fs.exists(destination.path):
         existing = existing_copy(target, overwrite=overwrite, probe=lambda: remote, chunk_size=chunk_size)
         if existing is not None:

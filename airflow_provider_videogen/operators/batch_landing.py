@@ -26,7 +26,7 @@ from airflow_provider_videogen.batch_record import (
     Pages,
     short_error,
 )
-from airflow_provider_videogen.download import Landing
+from airflow_provider_videogen.download import Landing, remove_abandoned_temporaries_in
 from airflow_provider_videogen.download.destination import storage_uri
 from airflow_provider_videogen.exceptions import VideoGenError, VideoGenNotSupportedError
 from airflow_provider_videogen.operators.landing_step import emit_asset_events, refuse_an_unusable_destination
@@ -133,6 +133,13 @@ class BatchLanding:
         ready = [(item, e) for item, e in zip(run.items, run.entries(), strict=True) if e.status == READY]
         if not ready:
             return
+        # One listing of the folder for every file of the round, not one per file (a batch's folder holds
+        # thousands): the temporary files a killed earlier try left for these names, and only these.
+        from airflow.sdk import ObjectStoragePath
+
+        remove_abandoned_temporaries_in(
+            ObjectStoragePath(folder, conn_id=self.dest_conn_id), {f"{item.key}.mp4" for item, _ in ready}
+        )
         with ThreadPoolExecutor(self.threads, thread_name_prefix="videogen-land") as pool:
             outcomes = list(pool.map(lambda pair: self._land_one(pair[0], pair[1], folder), ready))
         for (item, entry), (status, outcome) in zip(ready, outcomes, strict=True):
@@ -159,6 +166,7 @@ class BatchLanding:
             overwrite=self.overwrite,
             chunk_size=self.chunk_size,
             retry_policy=self.retry_policy,
+            sweep=False,  # swept for the whole round by land_ready
         )
         with self._landings_lock:
             self._landings.add(landing)

@@ -269,6 +269,35 @@ def test_a_retry_after_a_failed_landing_lands_the_same_generation(sim, videogen_
     assert {line["key"]: line["video_task_id"] for line in manifest(tmp_path)} == first
 
 
+def test_a_batch_removes_the_temporaries_a_killed_try_left_for_its_items_with_one_listing_a_round(
+    sim, videogen_connection, tmp_path, monkeypatch
+):
+    from fsspec.implementations.local import LocalFileSystem
+
+    left = tmp_path / ".clip-1.mp4.0123456789ab.part"  # an earlier try of this batch, killed while copying
+    left.write_bytes(b"half a video")
+    foreign = tmp_path / ".other.mp4.0123456789ab.part"  # another task's copy into the same folder, maybe live
+    foreign.write_bytes(b"someone else's")
+    listings: list[str] = []
+    for name in ("ls", "glob"):
+        real = getattr(LocalFileSystem, name)
+
+        def counted(self, path, *args, _real=real, _name=name, **kwargs):
+            if str(path).rstrip("/").startswith(str(tmp_path)):
+                listings.append(_name)
+            return _real(self, path, *args, **kwargs)
+
+        monkeypatch.setattr(LocalFileSystem, name, counted)
+
+    result = operator(tmp_path, requests=items(4)).execute(context(FakeStateStore()))
+
+    assert result["landed"] == 4
+    assert not left.exists() and foreign.read_bytes() == b"someone else's"
+    # The folder is listed once for each round's landings: never a glob of the folder per landed file
+    # (a batch of thousands into one folder would list it thousands of times).
+    assert "glob" not in listings and 1 <= listings.count("ls") <= 4, listings
+
+
 # ---- a worker SIGKILLed mid-batch -------------------------------------------------------------
 
 
