@@ -12,8 +12,9 @@ impersonation or the worker's application default credentials), the project and 
 The video task id is the operation name. Without an output prefix Vertex returns the video inline
 (base64 inside the operation): ``fetch`` lands it into ``destination``, decoded as the answer
 streams in, checked and recorded like any download. With one (the connection's
-``vertex_output_gcs_uri`` extra) Vertex writes it into your bucket, and ``fetch`` without a
-destination returns its ``gs://`` URI. Vertex documents no cancel for Veo.
+``vertex_output_gcs_uri`` extra) Vertex writes it into your bucket, and ``fetch`` copies it from
+there into ``destination`` through the same Google connection (without a destination it returns the
+``gs://`` URI). Vertex documents no cancel for Veo.
 """
 
 from __future__ import annotations

@@ -26,6 +26,10 @@ os.environ.setdefault("AIRFLOW__LOGGING__LOGGING_LEVEL", "INFO")
 # suites must meet what encryption breaks (Airflow 3.1 with cryptography 51 could write neither). A key
 # made per run, so that nothing encrypted outlives it; subprocesses (the CLI, the e2e services) inherit it.
 os.environ.setdefault("AIRFLOW__CORE__FERNET_KEY", base64.urlsafe_b64encode(os.urandom(32)).decode())
+# gcsfs first asks GCS's gRPC control plane what kind of bucket it reads (hierarchical or not), which the GCS
+# emulator the vertex_veo tests land from does not serve (each ask would wait 60 s, then fall back): the
+# JSON API alone, as gcsfs did before. Read when gcsfs is first imported.
+os.environ.setdefault("GCSFS_EXPERIMENTAL_ZB_HNS_SUPPORT", "false")
 
 if TYPE_CHECKING:
     from airflow_provider_videogen.testing import VideoGenSimulator
@@ -168,11 +172,12 @@ def vertex_google_connection(vertex_private_key: str, monkeypatch: pytest.Monkey
     """Return a function that defines the Google connection ``VERTEX_GCP_CONN`` for a token endpoint.
 
     The connection holds a service-account key made in the test whose ``token_uri`` is that endpoint
-    (a simulator's): the real google-auth code signs the JWT and exchanges it there.
+    (a simulator's): the real google-auth code signs the JWT and exchanges it there. Given a GCS
+    endpoint (the emulator's), its ``gs://`` files are read and written there.
     """
     pytest.importorskip("airflow.providers.google")
 
-    def define(token_uri: str) -> None:
+    def define(token_uri: str, gcs_endpoint: str | None = None) -> None:
         key = {
             "type": "service_account",
             "project_id": VERTEX_PROJECT,
@@ -182,11 +187,32 @@ def vertex_google_connection(vertex_private_key: str, monkeypatch: pytest.Monkey
             "client_id": "1234567890",
             "token_uri": token_uri,
         }
-        google = {"conn_type": "google_cloud_platform", "extra": {"keyfile_dict": json.dumps(key)}}
+        extra = {"keyfile_dict": json.dumps(key)}
+        if gcs_endpoint:
+            extra["gcs.endpoint"] = gcs_endpoint  # where Airflow's gs:// file system sends its calls
+        google = {"conn_type": "google_cloud_platform", "extra": extra}
         monkeypatch.setenv(f"AIRFLOW_CONN_{VERTEX_GCP_CONN.upper()}", json.dumps(google))
         monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
 
     return define
+
+
+#: The bucket of the GCS emulator that vertex_veo videos are written to.
+VERTEX_BUCKET = "videogen-vertex"
+
+
+@pytest.fixture(scope="session")
+def gcs_endpoint() -> Any:
+    """A GCS server (the GCS emulator, from PyPI) on a free loopback port, with the bucket ``VERTEX_BUCKET``."""
+    pytest.importorskip("gcsfs")
+    emulator = pytest.importorskip("gcp_storage_emulator.server")
+    from tests.e2e.deployment import free_port
+
+    port = free_port()
+    server = emulator.create_server("127.0.0.1", port, in_memory=True, default_bucket=VERTEX_BUCKET)
+    server.start()
+    yield f"http://127.0.0.1:{port}"
+    server.stop()
 
 
 @pytest.fixture

@@ -1,11 +1,11 @@
-"""Landing a file the service already wrote into object storage (Bedrock's ``output.mp4`` in the user's bucket).
+"""Landing a file the service already wrote into the user's object storage (Bedrock into S3, Vertex into GCS).
 
 Nothing is downloaded over HTTP: the file is read through Airflow's ``ObjectStoragePath`` with the
 connection that can read it, and landed by the same rules as a download: into a hidden temporary
 name beside the destination, its size checked against the source's, its content checked (a whole
 MP4), its SHA-256 recorded in the integrity record, and moved into place only then. When source and
-destination are on the same object store (S3 to S3) the bytes are copied server-side, then read back
-once to be checked and hashed; otherwise they are streamed through the worker in chunks. A retry
+destination are on the same object store (S3 to S3, GCS to GCS) the bytes are copied server-side,
+then read back once to be checked and hashed; otherwise they are streamed through the worker in chunks. A retry
 after a landed copy verifies it and copies nothing. The source is never moved or deleted: the video
 is paid for, and stays where the service wrote it.
 """
@@ -32,11 +32,16 @@ if TYPE_CHECKING:
     from airflow.sdk import ObjectStoragePath
 
 #: URL schemes of files a service wrote into the user's object storage (landed by copying, not downloading).
-STORED_SCHEMES = ("s3://",)
+STORED_SCHEMES = ("s3://", "gs://")
+# What reads each store, for the messages: the connection type, and the permissions a read needs.
+_READERS = {
+    "s3": ("aws connection", "s3:GetObject, s3:ListBucket"),
+    "gs": ("google_cloud_platform connection", "storage.objects.get, storage.objects.list"),
+}
 
 
 def is_stored_object(url: str) -> bool:
-    """Whether ``url`` names a file in object storage (``s3://...``) rather than one to download."""
+    """Whether ``url`` names a file in object storage (``s3://...``, ``gs://...``) rather than one to download."""
     return url.startswith(STORED_SCHEMES)
 
 
@@ -53,9 +58,10 @@ def copy_stored_object(
 ) -> StoredFile:
     """Copy the object at ``url`` to ``destination``, checked as a download is; return what is stored there.
 
-    :param url: the object's URI (``s3://bucket/key``).
+    :param url: the object's URI (``s3://bucket/key`` or ``gs://bucket/key``).
     :param destination: the file's path (not a folder).
-    :param source_conn_id: the storage connection that reads the source (an ``aws`` connection).
+    :param source_conn_id: the storage connection that reads the source (an ``aws`` connection for ``s3://``, a
+        ``google_cloud_platform`` one for ``gs://``).
     :param video_task_id: the video task the file belongs to (recorded, and used in messages).
     :param kind: ``video`` or ``last_frame``.
     :param overwrite: replace a destination that holds a different file instead of failing.
@@ -139,19 +145,20 @@ def _publish(target: _Target, staged: _StagedFile, record: _Record) -> None:
 
 def _describe(source: ObjectStoragePath, target: _Target) -> _Remote:
     """Return the source object's size and ETag; raise a clear error when it is not there."""
+    connection, permissions = _READERS[target.url.split("://", 1)[0]]
     try:
         info: dict[str, Any] = source.fs.info(source.path)
     except FileNotFoundError:
         raise VideoNotAvailableError(
             f"The {target.what} of video task {target.video_task_id} is not at {target.url}: the service said it "
             "wrote it there, but the object does not exist (it was removed, or the connection reads another "
-            "account's bucket). Check the output prefix and the aws connection.",
+            f"account's bucket). Check the output prefix and the {connection}.",
             video_task_id=target.video_task_id,
         ) from None
     except OSError as error:
         raise VideoStorageError(
             f"Could not read {target.url}, the {target.what} of video task {target.video_task_id}: {error}. "
-            "Check that the aws connection may read it (s3:GetObject, s3:ListBucket).",
+            f"Check that the {connection} may read it ({permissions}).",
             video_task_id=target.video_task_id,
         ) from error
     etag = info.get("ETag") or info.get("etag")
@@ -159,8 +166,8 @@ def _describe(source: ObjectStoragePath, target: _Target) -> _Remote:
 
 
 def _same_store(source: ObjectStoragePath, destination: ObjectStoragePath) -> bool:
-    """Whether a server-side copy can do it: both on one S3 file system (the same endpoint and credentials)."""
-    return source.protocol == destination.protocol == "s3" and source.fs is destination.fs
+    """Whether a server-side copy can do it: both on one S3 or GCS file system (the same endpoint and credentials)."""
+    return source.protocol == destination.protocol and source.protocol in _READERS and source.fs is destination.fs
 
 
 def _check(target: _Target, staged: _StagedFile, remote: _Remote, size: int) -> None:

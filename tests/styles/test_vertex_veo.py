@@ -31,7 +31,7 @@ from airflow_provider_videogen.styles import get_style
 from airflow_provider_videogen.testing._media import video_sha256
 from airflow_provider_videogen.triggers.videogen import VideoTaskTrigger
 from airflow_provider_videogen.video_task import VideoTaskStatus
-from tests.conftest import VERTEX_ACCOUNT, VERTEX_GCP_CONN, VERTEX_LOCATION, VERTEX_PROJECT
+from tests.conftest import VERTEX_ACCOUNT, VERTEX_BUCKET, VERTEX_GCP_CONN, VERTEX_LOCATION, VERTEX_PROJECT
 
 STYLE = get_style("vertex_veo").with_options({"project_id": VERTEX_PROJECT, "location": VERTEX_LOCATION})
 FAST = RetryPolicy(max_attempts=3, initial_wait=0.01, max_wait=0.02)
@@ -391,3 +391,145 @@ def test_an_inline_value_that_is_not_base64_lands_nothing(sim, vertex, tmp_path)
     with pytest.raises(VideoContentError, match="not valid base64"):
         fetch(video_task_id=name, destination=f"{tmp_path.as_uri()}/")
     assert list(tmp_path.iterdir()) == []
+
+
+# ---- landing a video Vertex wrote into a GCS bucket (the GCS emulator) -------------------------------
+
+
+@pytest.fixture
+def vertex_gcs(sim, vertex_connection, vertex_google_connection, gcs_endpoint) -> str:
+    """A ``vertex_veo`` connection with an output prefix: Vertex (the simulator) writes each video into the
+    GCS emulator, where the Google connection reads (and writes) ``gs://`` files."""
+    vertex_google_connection(f"{sim.base_url}/token", gcs_endpoint)
+    sim.configure(gcs_endpoint=gcs_endpoint)
+    return vertex_connection(CONN, vertex_output_gcs_uri=f"gs://{VERTEX_BUCKET}/videos/")
+
+
+@pytest.fixture
+def gcs(gcs_endpoint) -> Any:
+    """The emulator's buckets as a test reads them (no credentials: the emulator takes none)."""
+    import gcsfs
+
+    return gcsfs.GCSFileSystem(endpoint_url=gcs_endpoint, token="anon", skip_instance_cache=True)
+
+
+def written(sim, prompt: str = "a fox [sim:size=300000]") -> str:
+    """A succeeded operation whose video Vertex wrote into the bucket; return its name."""
+    name = operation(sim, prompt=prompt)
+    sim.set_status(sim_id(name), "succeeded")
+    hook().get_task(name)  # its first finished answer: the simulator writes sample_0.mp4 first
+    return name
+
+
+def source_of(name: str) -> str:
+    return f"{VERTEX_BUCKET}/videos/{sim_id(name)}/sample_0.mp4"
+
+
+def test_with_a_local_destination_a_gcs_video_is_streamed_verified_and_a_retry_copies_nothing(
+    sim, vertex_gcs, gcs, tmp_path, caplog
+):
+    name = written(sim)
+
+    first = fetch(video_task_id=name, destination=f"{tmp_path.as_uri()}/")
+    again = fetch(video_task_id=name, destination=f"{tmp_path.as_uri()}/")
+
+    video = tmp_path / f"{STYLE.file_stem(name)}.mp4"
+    assert hashlib.sha256(video.read_bytes()).hexdigest() == first["sha256"] == video_sha256(sim_id(name), 300_000)
+    assert first["size_bytes"] == 300_000 and again["sha256"] == first["sha256"]
+    assert "nothing to download" in caplog.text
+    assert gcs.info(source_of(name))["size"] == 300_000  # the paid video stays where Vertex wrote it
+    assert granted_token(sim) not in json.dumps(first) + caplog.text
+
+
+def test_with_a_gcs_destination_the_video_is_copied_server_side_verified_and_recorded(
+    sim, vertex_gcs, gcs, monkeypatch
+):
+    from airflow_provider_videogen.download import stored
+
+    name = written(sim)
+    copies: list[tuple[str, str]] = []
+    real_same_store = stored._same_store
+
+    def same_store(source: Any, destination: Any) -> bool:
+        same = real_same_store(source, destination)
+        real_copy = source.fs.copy
+        if same:
+            monkeypatch.setattr(source.fs, "copy", lambda a, b, **kw: (copies.append((a, b)), real_copy(a, b, **kw)))
+        return same
+
+    monkeypatch.setattr(stored, "_same_store", same_store)
+
+    result = fetch(
+        video_task_id=name, destination=f"gs://{VERTEX_BUCKET}/landed/{sim_id(name)}/", dest_conn_id=VERTEX_GCP_CONN
+    )
+
+    stem = STYLE.file_stem(name)
+    folder = f"{VERTEX_BUCKET}/landed/{sim_id(name)}"
+    assert result["video_path"] == f"gs://{folder}/{stem}.mp4"
+    assert result["sha256"] == video_sha256(sim_id(name), 300_000) and result["size_bytes"] == 300_000
+    assert sorted(gcs.ls(folder, detail=False)) == [f"{folder}/{stem}.mp4", f"{folder}/{stem}.mp4.videogen.json"]
+    record = json.loads(gcs.cat(f"{folder}/{stem}.mp4.videogen.json"))
+    assert record["sha256"] == result["sha256"] and record["video_task_id"] == name
+    # A server-side copy into a hidden temporary beside the destination (then moved into place): no download.
+    source, temporary = copies[0]
+    assert source.endswith(source_of(name)) and f"/{sim_id(name)}/.{stem}.mp4." in temporary
+    assert gcs.info(source_of(name))["size"] == 300_000
+
+
+def test_a_gcs_object_that_is_not_a_whole_mp4_is_not_landed(sim, vertex_gcs, gcs, tmp_path):
+    from airflow_provider_videogen.exceptions import VideoContentError
+
+    name = written(sim)
+    gcs.pipe(source_of(name), b"<html>denied</html>")
+
+    with pytest.raises(VideoContentError, match="is not"):
+        fetch(video_task_id=name, destination=f"{tmp_path.as_uri()}/")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_gcs_video_that_is_missing_says_so_and_names_the_google_connection(sim, vertex_gcs, gcs, tmp_path):
+    from airflow_provider_videogen.exceptions import VideoNotAvailableError
+
+    name = written(sim)
+    gcs.rm_file(source_of(name))
+
+    with pytest.raises(VideoNotAvailableError, match=r"object does not exist.*google_cloud_platform connection"):
+        fetch(video_task_id=name, destination=f"{tmp_path.as_uri()}/")
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("deferrable", [False, True], ids=["in the worker", "deferred"])
+def test_generate_waits_and_lands_the_video_vertex_wrote_to_gcs(sim, vertex_gcs, tmp_path, deferrable):
+    from airflow_provider_videogen.operators.videogen import GenerateVideoOperator
+    from tests.task_context import FakeTaskInstance
+
+    try:
+        from airflow.sdk.exceptions import TaskDeferred
+    except ImportError:  # Airflow 3.1
+        from airflow.exceptions import TaskDeferred  # type: ignore[no-redef,attr-defined]
+
+    op = GenerateVideoOperator(
+        task_id="generate",
+        videogen_conn_id=CONN,
+        model=MODEL,
+        prompt="a heron [sim:queued=0] [sim:running=0.1] [sim:size=300000]",
+        destination=f"{tmp_path.as_uri()}/",
+        poll_interval=0.05,
+        deferrable=deferrable,
+        http_retry_policy=FAST,
+    )
+    ctx: dict[str, Any] = {"ti": FakeTaskInstance()}
+    if deferrable:
+        with pytest.raises(TaskDeferred) as deferred:
+            op.execute(ctx)  # type: ignore[arg-type]
+        event = asyncio.run(deferred.value.trigger.run().__anext__())
+        result = op.execute_complete(ctx, event.payload, **(deferred.value.kwargs or {}))  # type: ignore[arg-type]
+    else:
+        result = op.execute(ctx)  # type: ignore[arg-type]
+
+    name = result["id"]
+    video = tmp_path / f"{STYLE.file_stem(name)}.mp4"
+    assert result["video_url"] == f"gs://{source_of(name)}"
+    assert result["video_path"] == video.as_uri()
+    assert hashlib.sha256(video.read_bytes()).hexdigest() == result["sha256"] == video_sha256(sim_id(name), 300_000)
+    assert len(sim.requests(target="create")) == 1

@@ -61,6 +61,8 @@ class SimulatorConfig:
         15,000 make a list answer past a client's 4 MiB limit.
     :param s3_endpoint: an S3 server (``http://host:port``, e.g. moto's) that completed ``bedrock_video``
         invocations write their ``output.mp4`` into, as Bedrock writes into the user's bucket (``None``: none).
+    :param gcs_endpoint: a GCS server (``http://host:port``, e.g. the GCS emulator) that completed ``vertex_veo``
+        operations with a ``storageUri`` write their ``sample_0.mp4`` into, as Vertex does (``None``: none).
     """
 
     api_key: str = "sim-key"
@@ -79,6 +81,7 @@ class SimulatorConfig:
     request_line_status: int = 414
     task_object_padding: int = 0
     s3_endpoint: str | None = None
+    gcs_endpoint: str | None = None
 
     def __post_init__(self) -> None:
         if self.video_generations_shape not in SHAPES:

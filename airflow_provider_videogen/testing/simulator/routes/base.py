@@ -11,11 +11,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from aiohttp import web
+from aiohttp import ClientSession, web
+
+from airflow_provider_videogen.testing._media import clip_video, video_bytes
 
 if TYPE_CHECKING:
     from airflow_provider_videogen.testing.simulator.contract import Simulator
     from airflow_provider_videogen.testing.simulator.records import LogEntry
+    from airflow_provider_videogen.testing.simulator.state import Task
 
 _MARKER_RE = re.compile(r"\[sim:([a-z-]+)(?:=([^\]]*))?\]")
 
@@ -152,3 +155,19 @@ def new_contents_id(now: float) -> str:
 def random_id(prefix: str, alphabet: str, length: int = 32) -> str:
     """Return ``prefix`` and ``length`` random characters of ``alphabet``."""
     return prefix + "".join(random.choices(alphabet, k=length))
+
+
+async def write_finished_video(endpoint: str | None, uri: str, task: Task) -> None:
+    """Write ``task``'s video at ``uri`` (``s3://`` or ``gs://``) in the object store at ``endpoint``, once.
+
+    As Bedrock and Vertex write into the user's bucket. One unsigned ``PUT /<bucket>/<key>``, which both
+    moto's S3 server and the GCS emulator take (the real services write with their own identity);
+    ``None``: the simulator was given no such store, and nothing is written.
+    """
+    if not endpoint or task.params.get("object_written") == uri:
+        return
+    bucket, _, key = uri.split("://", 1)[1].partition("/")
+    data = clip_video() if task.clip else b"".join(video_bytes(task.id, task.video_size))
+    async with ClientSession() as session, session.put(f"{endpoint.rstrip('/')}/{bucket}/{key}", data=data) as answer:
+        answer.raise_for_status()
+    task.params["object_written"] = uri

@@ -30,15 +30,15 @@ from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, ClassVar
 from urllib.parse import parse_qs
 
-from aiohttp import ClientSession, web
+from aiohttp import web
 
-from airflow_provider_videogen.testing._media import clip_video, video_bytes
 from airflow_provider_videogen.testing.simulator.routes.base import (
     Call,
     StyleRoutes,
     json_body,
     json_response,
     markers,
+    write_finished_video,
 )
 
 if TYPE_CHECKING:
@@ -217,16 +217,5 @@ def _list(state: SimulatorState, call: Call) -> web.Response:
 
 async def _write_output(state: SimulatorState, task: Task) -> None:
     """Write the task's ``output.mp4`` into the S3 server the simulator was given, once (none given: nothing)."""
-    endpoint = state.config.s3_endpoint
-    if not endpoint or task.params.get("s3_written"):
-        return
     folder = invocation(task, "succeeded")["outputDataConfig"]["s3OutputDataConfig"]["s3Uri"]
-    bucket, _, key = folder.removeprefix("s3://").partition("/")
-    data = clip_video() if task.clip else b"".join(video_bytes(task.id, task.video_size))
-    # moto's server takes unsigned requests; the real service writes with its own role.
-    async with (
-        ClientSession() as session,
-        session.put(f"{endpoint.rstrip('/')}/{bucket}/{key}/output.mp4", data=data) as response,
-    ):
-        response.raise_for_status()
-    task.params["s3_written"] = True
+    await write_finished_video(state.config.s3_endpoint, f"{folder}/output.mp4", task)

@@ -12,7 +12,8 @@ the assertion is an RS256 JWT whose ``aud`` is Google's token endpoint (or this 
 ``cloud-platform`` (the signature itself is not checked), and answers the simulator's key as the
 access token, which the Vertex routes take as ``Authorization: Bearer``.
 A finished operation's ``response.videos[]`` holds a ``gcsUri`` under the create's ``storageUri``
-when it named one (nothing is written there), else the video inline as ``bytesBase64Encoded``,
+when it named one (written into the GCS server the simulator was given, e.g. the GCS emulator, as Vertex
+writes into the user's bucket; none given: nothing is written), else the video inline as ``bytesBase64Encoded``,
 streamed (an answer of tens of MB is never built whole). A task failed with the output-moderation
 code is a filtered result (``raiMediaFilteredCount``/``raiMediaFilteredReasons``). No cancel.
 """
@@ -35,7 +36,14 @@ from aiohttp import web
 from airflow_provider_videogen.testing._media import clip_video, video_bytes
 from airflow_provider_videogen.testing.simulator.config import MSG_INPUT_MODERATION
 from airflow_provider_videogen.testing.simulator.faults import send_truncated
-from airflow_provider_videogen.testing.simulator.routes.base import Call, StyleRoutes, json_body, json_response, markers
+from airflow_provider_videogen.testing.simulator.routes.base import (
+    Call,
+    StyleRoutes,
+    json_body,
+    json_response,
+    markers,
+    write_finished_video,
+)
 from airflow_provider_videogen.testing.simulator.routes.gemini_veo import google_error
 
 if TYPE_CHECKING:
@@ -129,7 +137,7 @@ class VertexVeoRoutes(StyleRoutes):
         if task is None or task.style != NAME or task.params.get("operation") != name:
             return google_error(404, f"Operation {name} not found.")
         call.entry.task_id = task.id
-        return await _operation_answer(call.request, task, call.truncate)
+        return await _operation_answer(sim, call.request, task, call.truncate)
 
 
 def _token(sim: Simulator, call: Call) -> web.Response:
@@ -184,7 +192,9 @@ def _create(sim: Simulator, call: Call) -> web.Response:
     return json_response(200, {"name": operation})
 
 
-async def _operation_answer(request: web.Request, task: Task, truncate: int | None) -> web.StreamResponse:
+async def _operation_answer(
+    sim: Simulator, request: web.Request, task: Task, truncate: int | None
+) -> web.StreamResponse:
     status = task.status(time.time())
     name = task.params["operation"]
     if status in ("queued", "running"):
@@ -194,6 +204,7 @@ async def _operation_answer(request: web.Request, task: Task, truncate: int | No
         storage = task.params.get("storage_uri")
         if isinstance(storage, str) and storage:
             video = {"gcsUri": f"{storage.rstrip('/')}/{task.id}/sample_0.mp4", "mimeType": "video/mp4"}
+            await write_finished_video(sim.state.config.gcs_endpoint, video["gcsUri"], task)
             return json_response(200, _done(name, {"videos": [video]}))
         return await _inline_answer(request, name, task, truncate)
     if failure is not None and failure[0] == _MODERATION_CODE:
