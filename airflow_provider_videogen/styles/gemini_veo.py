@@ -69,6 +69,8 @@ class GeminiVeo(ApiStyle):
 
     name = "gemini_veo"
     label = "Gemini API Veo (Google)"
+    #: The API as messages name it (what it lacks, refused before sending).
+    api_name = "The Gemini API"
     description = "Google's Veo models through the Gemini API: .../models/{model}:predictLongRunning"
     default_path_prefix = "/v1beta"
     tasks_route = "/models"
@@ -133,9 +135,9 @@ class GeminiVeo(ApiStyle):
         lacking = [name for name in _UNSUPPORTED if getattr(request, name) is not None]
         if lacking:
             raise refused(
-                "The Gemini API has no "
+                f"{self.api_name} has no "
                 + "; no ".join(f"{name} ({_UNSUPPORTED[name]})" for name in lacking)
-                + ". Leave them out on gemini_veo."
+                + f". Leave them out on {self.name}."
             )
         instance: dict[str, Any] = {}
         if request.prompt:

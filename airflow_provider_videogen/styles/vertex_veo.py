@@ -64,6 +64,7 @@ class VertexVeo(GeminiVeo):
 
     name = NAME
     label = "Vertex AI Veo (Google Cloud)"
+    api_name = "Veo on Vertex AI"
     description = "Google's Veo models on Vertex AI, with a google_cloud_platform connection: ...:predictLongRunning"
     default_path_prefix = "/v1"
     tasks_route = "/projects"

@@ -533,3 +533,11 @@ def test_generate_waits_and_lands_the_video_vertex_wrote_to_gcs(sim, vertex_gcs,
     assert result["video_path"] == video.as_uri()
     assert hashlib.sha256(video.read_bytes()).hexdigest() == result["sha256"] == video_sha256(sim_id(name), 300_000)
     assert len(sim.requests(target="create")) == 1
+
+
+def test_what_veo_lacks_is_refused_in_vertex_s_name_before_sending():
+    from airflow_provider_videogen.exceptions import VideoGenConfigurationError
+
+    lacking = r"^Veo on Vertex AI has no fps .*Leave them out on vertex_veo"
+    with pytest.raises(VideoGenConfigurationError, match=lacking):
+        body(prompt="a fox", fps=30)
