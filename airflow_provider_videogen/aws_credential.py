@@ -86,7 +86,7 @@ class AwsCredential(BorrowedCredential):
         if origin_of(url) != self.origin:
             return dict(headers)
         # A refreshable credential refreshes here when it is about to expire (STS: blocking).
-        return self._signed(method, url, headers, body, self.resolve().get_frozen_credentials())
+        return self._signed(method, url, headers, body, _frozen(self, self.resolve()))
 
     async def asign(self, method: str, url: str, body: bytes | None, headers: Mapping[str, str]) -> dict[str, str]:
         """Return the signed headers as :meth:`sign` does, refreshing an expiring credential in a thread."""
@@ -95,9 +95,9 @@ class AwsCredential(BorrowedCredential):
         credentials = await self.aresolve()
         refresh_needed = getattr(credentials, "refresh_needed", None)
         if refresh_needed is not None and refresh_needed():
-            frozen = await asyncio.to_thread(credentials.get_frozen_credentials)
+            frozen = await asyncio.to_thread(_frozen, self, credentials)
         else:
-            frozen = credentials.get_frozen_credentials()
+            frozen = _frozen(self, credentials)
         return self._signed(method, url, headers, body, frozen)
 
     def _signed(
@@ -168,10 +168,36 @@ async def _aaws_connection(aget_connection: Any, aws_conn_id: str | None) -> Any
 def _session_credentials(conn: Any, credential: AwsCredential) -> Credentials | None:
     """Build the Amazon provider's session of ``conn`` (keys, profile, assumed role...) and return its credentials."""
     from airflow.providers.amazon.aws.hooks.base_aws import BaseSessionFactory
+    from botocore.exceptions import BotoCoreError, ClientError
 
-    session = BaseSessionFactory(conn=conn, region_name=credential.region_name).create_session()
-    found: Credentials | None = session.get_credentials()
+    try:
+        session = BaseSessionFactory(conn=conn, region_name=credential.region_name).create_session()
+        found: Credentials | None = session.get_credentials()
+    except (BotoCoreError, ClientError) as error:
+        raise _credentials_error(credential, error) from None
     return found
+
+
+def _frozen(credential: AwsCredential, credentials: Credentials) -> Any:
+    """Return the credentials' current keys, refreshed first when they expire (an assumed role: an STS call)."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    try:
+        return credentials.get_frozen_credentials()
+    except (BotoCoreError, ClientError) as error:
+        raise _credentials_error(credential, error) from None
+
+
+def _credentials_error(credential: AwsCredential, error: Exception) -> Exception:
+    """Return the error for credentials the aws connection could not give (STS refused or unreachable...)."""
+    from airflow_provider_videogen.exceptions import VideoGenAuthError
+
+    return VideoGenAuthError(
+        f"Could not get AWS credentials from the aws connection {credential.aws_conn_id!r} (the videogen "
+        f"connection's aws_conn_id extra) for the {credential.service} API: {type(error).__name__}: "
+        f"{credential.mask(str(error))[:300]}. Check its keys, its role_arn and that the role may be assumed "
+        "(sts:AssumeRole), and that STS can be reached from here."
+    )
 
 
 def _no_credentials(credential: AwsCredential) -> Exception:

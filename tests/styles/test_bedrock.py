@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import os
 import threading
 import uuid
 from typing import Any
@@ -367,6 +368,57 @@ def test_the_deferred_wait_ends_with_the_video_and_does_no_blocking_io_on_the_ev
     assert blocking_on_loop == []
     assert SECRET not in json.dumps(event.payload)
     assert all(r["headers"]["Authorization"].startswith("AWS4-HMAC-SHA256") for r in sim.requests(target="query"))
+
+
+@pytest.fixture
+def refused_role(bedrock_connection, prefix: str, monkeypatch) -> str:
+    """A ``bedrock_video`` connection whose aws connection assumes a role through an STS nobody answers."""
+    from tests.e2e.deployment import free_port
+
+    aws = {
+        "conn_type": "aws",
+        "login": "AKIDROLETEST",
+        "password": SECRET,
+        "extra": {
+            "region_name": "us-east-1",
+            "role_arn": "arn:aws:iam::123456789012:role/videogen-bedrock",
+            "service_config": {"sts": {"endpoint_url": f"http://127.0.0.1:{free_port()}"}},
+        },
+    }
+    monkeypatch.setenv("AIRFLOW_CONN_AWS_ROLE_TEST", json.dumps(aws))
+    bedrock_connection(CONN, f"s3://{BUCKET}/{prefix}")
+    monkeypatch.setenv(
+        f"AIRFLOW_CONN_{CONN.upper()}",
+        json.dumps(
+            {
+                **json.loads(os.environ[f"AIRFLOW_CONN_{CONN.upper()}"]),
+                "extra": {
+                    **json.loads(os.environ[f"AIRFLOW_CONN_{CONN.upper()}"])["extra"],
+                    "aws_conn_id": "aws_role_test",
+                },
+            }
+        ),
+    )
+    return CONN
+
+
+def test_a_role_sts_will_not_give_is_an_auth_error_naming_the_aws_connection_in_the_worker(sim, refused_role):
+    from airflow_provider_videogen.exceptions import VideoGenAuthError
+
+    with pytest.raises(VideoGenAuthError, match=r"aws connection 'aws_role_test'.*sts:AssumeRole") as raised:
+        invocation(sim)
+    assert SECRET not in str(raised.value)
+    assert sim.requests(target="create") == []
+
+
+def test_a_role_sts_will_not_give_ends_the_deferred_wait_with_that_error(sim, refused_role):
+    trigger = VideoTaskTrigger(ARN, videogen_conn_id=CONN, poll_interval=0.1)
+
+    event = asyncio.run(trigger.run().__anext__())
+
+    assert event.payload["status"] == "error", event.payload
+    assert "aws connection 'aws_role_test'" in event.payload["message"]
+    assert SECRET not in json.dumps(event.payload)
 
 
 # ---- landing -------------------------------------------------------------------------------------
