@@ -308,20 +308,24 @@ class GenerateVideosOperator(BaseOperator):
     def _advance(
         self, context: Context, folder: str, started_at: float, *, paused_until: float | None, rounds: int
     ) -> Any:
-        """Land what finished, submit what the window allows, then wait (deferred or here) until all ended."""
+        """Submit what the window allows, land what finished, then wait (deferred or here) until all ended.
+
+        Submitting first lets the new generations render while the finished ones land (the finished ones
+        no longer count in the window), rather than after.
+        """
         run, window = self._batch, self._window(paused_until)
         end_time = started_at + self.timeout if self.timeout is not None else None
         while True:
             rounds += 1
-            self._lander.land_ready(folder)
-            if self._killed:
-                raise VideoGenError("The task was killed: the batch stopped. A retry reconnects to what it submitted.")
+            self._stop_if_killed()
             self._submitter.settle_intents(new_try=False)
             if end_time is not None and time.time() >= end_time:
                 self._submitter.time_out_unsubmitted()
             else:
                 self._submitter.submit(window)
             run.flush()
+            self._lander.land_ready(folder)
+            self._stop_if_killed()
             log_round(self.log, run.entries(), rounds, started_at)
             in_flight = [e.video_task_id for e in run.entries() if e.status == IN_FLIGHT and e.video_task_id]
             pending = [e for e in run.entries() if e.status in (PENDING, INTENT)]
@@ -332,6 +336,10 @@ class GenerateVideosOperator(BaseOperator):
                 time.sleep(max(wake_at - time.time(), 0.0))
                 continue
             self._wait(window, in_flight, bool(pending), started_at, end_time, wake_at, rounds)
+
+    def _stop_if_killed(self) -> None:
+        if self._killed:
+            raise VideoGenError("The task was killed: the batch stopped. A retry reconnects to what it submitted.")
 
     def _wait(
         self,

@@ -1,5 +1,7 @@
 """Videos at scale on the ``videos`` queue: one mapped generation per prompt, each landed by a mapped fetch.
 
+``videogen_e2e_land`` lands each video in the generation's own task instead (``destination``).
+
 ``videogen_e2e_scale`` waits up to an hour per generation; ``videogen_e2e_deadline`` only
 :data:`DEADLINE_SECONDS`, for the test that the deadline survives triggerer restarts. Both run every
 task on the ``videos`` queue: Celery workers take them from it, and with ``[triggerer]
@@ -25,7 +27,7 @@ def video_task_id_of(finished: dict[str, Any]) -> str:
     return finished["id"]
 
 
-def videos_dag(dag_id: str, timeout: float, retries: int) -> DAG:
+def videos_dag(dag_id: str, timeout: float, retries: int, *, land_in_generate: bool = False) -> DAG:
     with DAG(
         dag_id=dag_id,
         schedule=None,
@@ -49,7 +51,11 @@ def videos_dag(dag_id: str, timeout: float, retries: int) -> DAG:
             poll_interval=POLL_SECONDS,
             timeout=timeout,
             deferrable=True,
+            # The task that waited lands the video itself: two task runs a video instead of three.
+            destination="{{ params.destination }}" if land_in_generate else None,
         ).expand(prompt=prompts())
+        if land_in_generate:
+            return dag
 
         FetchVideoOperator.partial(
             task_id="fetch",
@@ -60,5 +66,7 @@ def videos_dag(dag_id: str, timeout: float, retries: int) -> DAG:
 
 # A lost worker's task is retried (on another worker); a generation is never submitted twice.
 videos_dag("videogen_e2e_scale", timeout=3600, retries=2)
+# The same videos, each landed by the task that waited for it (no fetch task).
+videos_dag("videogen_e2e_land", timeout=3600, retries=2, land_in_generate=True)
 # A generation past its deadline fails for good: a retry would wait again, from the start of its own try.
 videos_dag("videogen_e2e_deadline", timeout=DEADLINE_SECONDS, retries=0)
