@@ -13,7 +13,6 @@ retry finds the landed file.)
 from __future__ import annotations
 
 import errno
-import glob
 import hashlib
 import re
 import threading
@@ -146,20 +145,14 @@ def _temporary_name(name: str, unique: str | None = None) -> str:
 
 def _remove_abandoned_temporaries(destination: ObjectStoragePath) -> None:
     """Remove the temporary files of ``destination`` left by fetches killed outright (best effort)."""
-    fs, parent = destination.fs, destination.parent.path.rstrip("/")
-    try:
-        found = fs.glob(f"{parent}/{_temporary_name(glob.escape(destination.name), '*')}")
-    except Exception:  # e.g. no such folder yet, or listing not allowed
-        log.debug("Could not look for abandoned temporary files of %s", storage_uri(destination), exc_info=True)
-        return
-    _remove_temporaries_of(fs, found, {destination.name})
+    remove_abandoned_temporaries_in(destination.parent, {destination.name})
 
 
 def remove_abandoned_temporaries_in(folder: ObjectStoragePath, names: Collection[str]) -> None:
     """Remove the temporary files that fetches killed outright left for any of ``names`` in ``folder``.
 
-    One listing of the folder for all of them (best effort): a landing of many files into one folder
-    sweeps here once and lands each with ``sweep=False``, instead of listing the folder once per file.
+    One listing of the folder (names only) for all of them, best effort: a landing of many files into one
+    folder sweeps here once and lands each with ``sweep=False``, instead of listing the folder once per file.
 
     :param folder: the folder the files land in.
     :param names: the file names (not paths) whose temporaries are removed; any other file is left alone.
