@@ -197,6 +197,28 @@ def vertex_google_connection(vertex_private_key: str, monkeypatch: pytest.Monkey
     return define
 
 
+@pytest.fixture
+def server_side_copies(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, str]]:
+    """The server-side copies a stored-object landing makes, as ``(source, target)`` paths, in order.
+
+    Each copy still happens; an empty list means the bytes went through the worker instead.
+    """
+    from airflow_provider_videogen.download import stored
+
+    copies: list[tuple[str, str]] = []
+    real_same_store = stored._same_store
+
+    def same_store(source: Any, destination: Any) -> bool:
+        same = real_same_store(source, destination)
+        real_copy = source.fs.copy
+        if same:
+            monkeypatch.setattr(source.fs, "copy", lambda a, b, **kw: (copies.append((a, b)), real_copy(a, b, **kw)))
+        return same
+
+    monkeypatch.setattr(stored, "_same_store", same_store)
+    return copies
+
+
 #: The bucket of the GCS emulator that vertex_veo videos are written to.
 VERTEX_BUCKET = "videogen-vertex"
 

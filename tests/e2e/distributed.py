@@ -121,6 +121,17 @@ class DistributedDeployment(AirflowDeployment):
         rows = self.postgres.query("SELECT id, unixname FROM job WHERE job_type = 'TriggererJob'")
         return {int(job): str(name) for job, name in rows}
 
+    def assigned_triggerers(self, dag_id: str, run_id: str, task_id: str) -> dict[int, int | None]:
+        """``{map index: triggerer job}`` of the task's deferred instances in the run (``None``: not assigned yet)."""
+        rows = self.postgres.query(
+            "SELECT ti.map_index, t.triggerer_id FROM task_instance ti JOIN trigger t ON t.id = ti.trigger_id "
+            "WHERE ti.dag_id = %s AND ti.run_id = %s AND ti.task_id = %s",
+            dag_id,
+            run_id,
+            task_id,
+        )
+        return {int(index): job for index, job in rows}
+
     def triggerer_named(self, job_id: int) -> str:
         """The triggerer service whose job is ``job_id``."""
         return self.triggerer_jobs()[job_id]

@@ -33,13 +33,7 @@ MODEL = "doubao-seedance-1-0-lite-t2v-250428"
 
 def _batch_triggerer(airflow: DistributedDeployment, run_id: str) -> int | None:
     """The triggerer job the batch's deferred wait is assigned to (``None``: not deferred or not assigned)."""
-    rows = airflow.postgres.query(
-        "SELECT t.triggerer_id FROM task_instance ti JOIN trigger t ON t.id = ti.trigger_id "
-        "WHERE ti.dag_id = %s AND ti.run_id = %s AND ti.task_id = 'generate_many'",
-        BATCH,
-        run_id,
-    )
-    return int(rows[0][0]) if rows and rows[0][0] is not None else None
+    return airflow.assigned_triggerers(BATCH, run_id, "generate_many").get(-1)
 
 
 def test_a_batch_of_hundreds_waits_in_one_trigger_outlives_its_triggerer_and_pays_once_per_item(

@@ -74,17 +74,6 @@ class ScaleRun:
     seconds_to_finish: float
 
 
-def _assigned_triggerers(airflow: DistributedDeployment, run_id: str) -> dict[int, int | None]:
-    """``{map index: triggerer job}`` of the run's deferred generations (read from the database)."""
-    rows = airflow.postgres.query(
-        "SELECT ti.map_index, t.triggerer_id FROM task_instance ti JOIN trigger t ON t.id = ti.trigger_id "
-        "WHERE ti.dag_id = %s AND ti.run_id = %s AND ti.task_id = 'generate'",
-        SCALE,
-        run_id,
-    )
-    return {int(index): job for index, job in rows}
-
-
 @pytest.fixture(scope="module")
 def scale_run(_distributed_deployment: DistributedDeployment, distributed_simulator: SimulatorService) -> ScaleRun:
     """The run described above; the killed triggerer stays down until the next test starts it again."""
@@ -115,7 +104,7 @@ def scale_run(_distributed_deployment: DistributedDeployment, distributed_simula
     airflow.kill_service(killed, signal.SIGKILL)
     killed_at = time.monotonic()
     wait_for(
-        lambda: all(job == survivor_job for job in _assigned_triggerers(airflow, run_id).values()),
+        lambda: all(job == survivor_job for job in airflow.assigned_triggerers(SCALE, run_id, "generate").values()),
         timeout=120,
         interval=0.25,
         message=f"{survivor} to be assigned the triggers of {killed}",

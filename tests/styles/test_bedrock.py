@@ -451,22 +451,9 @@ def completed(sim, prompt: str = "a fox [sim:size=300000]") -> str:
 
 
 def test_with_an_s3_destination_the_video_is_copied_server_side_verified_and_recorded(
-    sim, bedrock, s3, prefix, monkeypatch
+    sim, bedrock, s3, prefix, server_side_copies
 ):
-    from airflow_provider_videogen.download import stored
-
     arn = completed(sim)
-    copies: list[tuple[str, str]] = []
-    real_same_store = stored._same_store
-
-    def same_store(source: Any, destination: Any) -> bool:
-        same = real_same_store(source, destination)
-        real_copy = source.fs.copy
-        if same:
-            monkeypatch.setattr(source.fs, "copy", lambda a, b, **kw: (copies.append((a, b)), real_copy(a, b, **kw)))
-        return same
-
-    monkeypatch.setattr(stored, "_same_store", same_store)
 
     result = fetch(video_task_id=arn, destination=f"s3://{BUCKET}/{prefix}/landed/", dest_conn_id=AWS_CONN)
 
@@ -478,7 +465,7 @@ def test_with_an_s3_destination_the_video_is_copied_server_side_verified_and_rec
     record = json.loads(s3.get_object(Bucket=BUCKET, Key=landed[1])["Body"].read())
     assert record["sha256"] == result["sha256"] and record["video_task_id"] == arn
     # A server-side copy into a hidden temporary beside the destination (then moved into place): no download.
-    source, temporary = copies[0]
+    source, temporary = server_side_copies[0]
     assert source.endswith("/output.mp4") and f"/landed/.{stem}.mp4." in temporary
     # The paid video stays where Bedrock wrote it.
     s3.head_object(Bucket=BUCKET, Key=f"{prefix}/{arn.rsplit('/', 1)[1]}/output.mp4")

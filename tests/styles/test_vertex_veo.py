@@ -442,22 +442,9 @@ def test_with_a_local_destination_a_gcs_video_is_streamed_verified_and_a_retry_c
 
 
 def test_with_a_gcs_destination_the_video_is_copied_server_side_verified_and_recorded(
-    sim, vertex_gcs, gcs, monkeypatch
+    sim, vertex_gcs, gcs, server_side_copies
 ):
-    from airflow_provider_videogen.download import stored
-
     name = written(sim)
-    copies: list[tuple[str, str]] = []
-    real_same_store = stored._same_store
-
-    def same_store(source: Any, destination: Any) -> bool:
-        same = real_same_store(source, destination)
-        real_copy = source.fs.copy
-        if same:
-            monkeypatch.setattr(source.fs, "copy", lambda a, b, **kw: (copies.append((a, b)), real_copy(a, b, **kw)))
-        return same
-
-    monkeypatch.setattr(stored, "_same_store", same_store)
 
     result = fetch(
         video_task_id=name, destination=f"gs://{VERTEX_BUCKET}/landed/{sim_id(name)}/", dest_conn_id=VERTEX_GCP_CONN
@@ -471,7 +458,7 @@ def test_with_a_gcs_destination_the_video_is_copied_server_side_verified_and_rec
     record = json.loads(gcs.cat(f"{folder}/{stem}.mp4.videogen.json"))
     assert record["sha256"] == result["sha256"] and record["video_task_id"] == name
     # A server-side copy into a hidden temporary beside the destination (then moved into place): no download.
-    source, temporary = copies[0]
+    source, temporary = server_side_copies[0]
     assert source.endswith(source_of(name)) and f"/{sim_id(name)}/.{stem}.mp4." in temporary
     assert gcs.info(source_of(name))["size"] == 300_000
 
