@@ -67,17 +67,17 @@ def resolve_destination(
     if isinstance(destination, ObjectStoragePath):
         conn_id = conn_id or _conn_id_of(destination)
         check_destination(storage_uri(destination))
-        path = ObjectStoragePath(storage_uri(destination), conn_id=conn_id)
+        path = storage_path(storage_uri(destination), conn_id)
         text = storage_uri(path) + ("/" if path.is_dir() else "")
     else:
         text = str(destination).strip()
         if not text:
             raise VideoDestinationError(f"The destination is empty: pass {_DESTINATION_FORMS}.")
         check_destination(text)
-        path = ObjectStoragePath(text, conn_id=conn_id)
+        path = storage_path(text, conn_id)
     if text.endswith("/"):
         # Joined as text: joining paths warns on some Airflow versions.
-        return ObjectStoragePath(text + file_name, conn_id=conn_id)
+        return storage_path(text + file_name, conn_id)
     if not path.name:
         raise VideoDestinationError(f"The destination {destination!s} names no file; end a folder with '/'.")
     return path
@@ -156,8 +156,30 @@ def _place_problem(destination: str, parts: SplitResult, protocol: str, path: st
     return None
 
 
+def storage_path(url: str, conn_id: str | None = None) -> ObjectStoragePath:
+    """Return Airflow's ``ObjectStoragePath`` for a checked destination ``url``, with the storage connection.
+
+    Airflow finds a path's filesystem in a registry that, the first time a process asks, imports the
+    filesystem module of every installed provider (s3fs, gcsfs and their clients): about half a
+    second of CPU in every task process, though a local path needs none of them. A local path's
+    store is therefore attached here with the filesystem the registry has built in for it (fsspec's
+    ``LocalFileSystem``); a store already attached under that name (by the DAG, say) is kept.
+    """
+    from airflow.sdk import ObjectStoragePath
+
+    protocol = "file" if url.startswith("/") else urlsplit(url).scheme.lower()
+    if protocol in _LOCAL_PROTOCOLS:
+        from airflow.sdk.io import attach
+        from fsspec.implementations.local import LocalFileSystem
+
+        attach(protocol, conn_id, fs=LocalFileSystem())
+    return ObjectStoragePath(url, conn_id=conn_id)
+
+
 def _has_filesystem(protocol: str) -> bool:
     """Whether Airflow's object storage has a filesystem for ``protocol`` (built in, or from a provider)."""
+    if protocol in _LOCAL_PROTOCOLS:
+        return True  # built in: no need to load every provider's filesystem to know
     from airflow.sdk.io.fs import has_fs
 
     return has_fs(protocol)

@@ -27,7 +27,7 @@ from airflow_provider_videogen.batch_record import (
     short_error,
 )
 from airflow_provider_videogen.download import Landing, remove_abandoned_temporaries_in
-from airflow_provider_videogen.download.destination import storage_uri
+from airflow_provider_videogen.download.destination import storage_path, storage_uri
 from airflow_provider_videogen.exceptions import VideoGenError, VideoGenNotSupportedError
 from airflow_provider_videogen.operators.landing_step import emit_asset_events, refuse_an_unusable_destination
 from airflow_provider_videogen.video_task import VideoTaskStatus
@@ -135,10 +135,8 @@ class BatchLanding:
             return
         # One listing of the folder for every file of the round, not one per file (a batch's folder holds
         # thousands): the temporary files a killed earlier try left for these names, and only these.
-        from airflow.sdk import ObjectStoragePath
-
         remove_abandoned_temporaries_in(
-            ObjectStoragePath(folder, conn_id=self.dest_conn_id), {f"{item.key}.mp4" for item, _ in ready}
+            storage_path(folder, self.dest_conn_id), {f"{item.key}.mp4" for item, _ in ready}
         )
         with ThreadPoolExecutor(self.threads, thread_name_prefix="videogen-land") as pool:
             outcomes = list(pool.map(lambda pair: self._land_one(pair[0], pair[1], folder), ready))
@@ -262,9 +260,7 @@ def manifest_lines(run: BatchRun) -> tuple[list[dict[str, Any]], dict[str, int],
 
 def write_manifest(folder: str, dest_conn_id: str | None, lines: list[dict[str, Any]]) -> str:
     """Write ``manifest.jsonl`` in ``folder``, a JSON line per item; return its path."""
-    from airflow.sdk import ObjectStoragePath
-
-    path = ObjectStoragePath(folder + MANIFEST_NAME, conn_id=dest_conn_id)
+    path = storage_path(folder + MANIFEST_NAME, dest_conn_id)
     text = "".join(json.dumps(line, separators=(",", ":"), ensure_ascii=False) + "\n" for line in lines)
     path.write_text(text)
     return folder + MANIFEST_NAME
