@@ -2,19 +2,21 @@
 
 The task id checks and the field readers its answers are parsed with live in
 :mod:`~airflow_provider_videogen.styles.task_ids` and :mod:`~airflow_provider_videogen.styles.fields`;
-their names stay importable from here.
+their names stay importable from here. How a style reads its service's error answers is in
+:mod:`~airflow_provider_videogen.styles.error_answers`, what it says of the calls that read many
+tasks at once in :mod:`~airflow_provider_videogen.styles.list_calls`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 from urllib.parse import quote
 
 from airflow_provider_videogen._errors import refused
 from airflow_provider_videogen.credential import Credential
-from airflow_provider_videogen.retry import parse_retry_after
+from airflow_provider_videogen.styles.error_answers import ErrorAnswers
 from airflow_provider_videogen.styles.fields import (
     epoch_seconds,
     error_in_text,
@@ -28,6 +30,7 @@ from airflow_provider_videogen.styles.fields import (
     text,
     whole_seconds,
 )
+from airflow_provider_videogen.styles.list_calls import ListCalls
 from airflow_provider_videogen.styles.task_ids import (
     MAX_VIDEO_TASK_ID_LENGTH,
     NIL_UUID,
@@ -126,12 +129,15 @@ class FileSource:
     inline_index: int = 0
 
 
-class ApiStyle:
+class ApiStyle(ErrorAnswers, ListCalls):
     """One API style: its routes, its request bodies, how its answers and errors read, what it can do.
 
     The hook, the trigger and the operators ask the connection's style, never which style it is. A
     new style is a subclass in a module of its own, listed in the registry
-    (:data:`airflow_provider_videogen.styles.STYLES`).
+    (:data:`airflow_provider_videogen.styles.STYLES`). How its error answers read, and what it says of
+    the calls that read many tasks at once (a batch query, the list of recent generations), it inherits
+    from :class:`~airflow_provider_videogen.styles.error_answers.ErrorAnswers` and
+    :class:`~airflow_provider_videogen.styles.list_calls.ListCalls`.
     """
 
     #: The connection's ``api_style`` value.
@@ -148,24 +154,17 @@ class ApiStyle:
     can_cancel: ClassVar[bool] = False
     #: Said when cancelling is asked of a style that cannot.
     no_cancel_reason: ClassVar[str] = "it has no cancel call"
-    #: API error codes that mean "no such task", whatever the HTTP status.
-    not_found_codes: ClassVar[frozenset[str]] = frozenset()
     #: How the style's answers spell each status, in lower case (answers are compared in lower case).
     #: Any other spelling reads as unknown, which is not final: a waiting task keeps waiting.
     statuses: ClassVar[Mapping[str, VideoTaskStatus]] = {}
     #: Where the service is when the connection names no host (the first is the default).
     data_centers: ClassVar[tuple[DataCenter, ...]] = RONGCLOUD_DATA_CENTERS
-    #: API error codes that mean the key was refused, whatever the HTTP status.
-    auth_error_codes: ClassVar[frozenset[str]] = frozenset()
     #: Seconds between two polls of a waiting task when the caller sets none: the service's own
     #: advice, or about as often as its answer can change.
     default_poll_interval: ClassVar[float] = 10.0
     #: Hours the service keeps a finished task's file URLs valid, as it documents them; ``None`` where
     #: it gives no one figure (an expired URL's message then says "the service's own lifetime").
     url_lifetime_hours: ClassVar[float | None] = None
-    #: Most task ids one batch query (:meth:`batch_query`) asks about; 0: the style has none, and
-    #: waiting triggers share a poll only when they wait on the same task id.
-    batch_query_size: ClassVar[int] = 0
     #: Most generations one ``GenerateVideosOperator`` keeps queued or running at once, where the service
     #: publishes a per-account limit (below it: other tasks share the account); ``None``: a conservative default.
     max_in_flight: ClassVar[int | None] = None
@@ -177,18 +176,10 @@ class ApiStyle:
     cancellable_statuses: ClassVar[frozenset[VideoTaskStatus]] = frozenset({VideoTaskStatus.QUEUED})
     #: The HTTP method of the cancel call (on :meth:`cancel_route`).
     cancel_method: ClassVar[str] = "DELETE"
-    #: Statuses of an answer that means "no such task" although it is a 2xx, in lower case (compared
-    #: in lower case, like :attr:`statuses`).
-    missing_task_statuses: ClassVar[frozenset[str]] = frozenset()
     #: The id a connection test looks up (a task that does not exist, in this style's id format).
     probe_task_id: ClassVar[str] = "airflow-connection-test"
     #: Connection extras this style reads (see :meth:`with_options`).
     options: ClassVar[tuple[ConnectionOption, ...]] = ()
-    #: Whether the service lists recent generations with enough of their request to recognise one
-    #: (:meth:`recent_generations_query`, :meth:`answers_request`): then a try that finds an intent
-    #: without an id (a worker killed between the create's answer and the record's write, or a
-    #: create whose answer was lost) looks for the generation before paying again. ``False`` by default.
-    can_reconcile: ClassVar[bool] = False
     #: Whether the connection holds the API key; ``False``: the style borrows a cloud connection's
     #: credentials (its :meth:`credential` says how) and a key in the connection is refused.
     uses_api_key: ClassVar[bool] = True
@@ -299,57 +290,6 @@ class ApiStyle:
     def result_error(self, task: VideoTask, error: VideoGenError, headers: Mapping[str, str]) -> VideoTask:
         """Return ``task`` as an error answer of the result read says it ended, or raise ``error`` (by default)."""
         raise error
-
-    def api_error(self, decoded: Any) -> tuple[str | None, str | None]:
-        """Read the API's error code and message from an error answer (``{"error": {"code", "message"}}``)."""
-        if not isinstance(decoded, Mapping):
-            return None, None
-        error = decoded.get("error")
-        if isinstance(error, Mapping):
-            code = error.get("code")
-            return (str(code) if code not in (None, "") else None), text(error.get("message"))
-        return None, None
-
-    def error_code_header(self, headers: Mapping[str, str]) -> str | None:
-        """Read the API's error code from an error answer's headers, where the body names none (none by default)."""
-        return None
-
-    def retry_after(self, headers: Mapping[str, str], decoded: Any) -> float | None:
-        """Seconds an error answer asks to wait before asking again (``Retry-After`` by default)."""
-        return parse_retry_after(headers.get("Retry-After"))
-
-    def batch_query(self, video_task_ids: Sequence[str]) -> tuple[str, list[tuple[str, str]]]:
-        """Return the route (after the prefix) and the query parameters of one call that reads these tasks.
-
-        Only for a style whose :attr:`batch_query_size` is above 0; the ids are already checked.
-        """
-        raise NotImplementedError
-
-    def batch_answer_tasks(self, answer: Any) -> list[Mapping[str, Any]] | None:
-        """Return the task objects of a batch query's answer, or ``None`` if it is not such an answer."""
-        raise NotImplementedError
-
-    def recent_generations_query(self, body: Mapping[str, Any]) -> tuple[str, list[tuple[str, str]]]:
-        """Return the route (after the prefix) and query parameters of the list call of the newest generations.
-
-        Only for a style that :attr:`can_reconcile`; ``body`` is the create body being looked for.
-        """
-        raise NotImplementedError
-
-    def recent_generations(self, answer: Any) -> tuple[list[Mapping[str, Any]], bool] | None:
-        """Return the list answer's task objects (newest first) and whether older ones follow; ``None``: not a list."""
-        raise NotImplementedError
-
-    def recent_generations_next(self, answer: Any) -> str | None:
-        """Return the URL of the next (older) list page the answer names, where the style pages so; none by default."""
-        return None
-
-    def answers_request(self, item: Mapping[str, Any], body: Mapping[str, Any], *, model: str) -> bool:
-        """Whether a listed task object was made by the create body ``body`` (every field it echoes agrees).
-
-        :param model: the request's model, for a style whose body does not hold it (it is in the create's URL).
-        """
-        raise NotImplementedError
 
     def poll_hint(self, headers: Mapping[str, str]) -> float | None:
         """Seconds the service asks a poller to wait before the next poll, if it says (none by default)."""

@@ -215,13 +215,7 @@ class BedrockVideo(ApiStyle):
             "generation_params, into modelInput as they are).",
         )  # fmt: skip
         extra = dict(request.extra_fields)
-        output = extra.pop("output_s3_uri", None) or self.output_s3_uri
-        if not isinstance(output, str) or not _S3_URI_RE.fullmatch(output):
-            raise refused(
-                f"bedrock_video needs the S3 prefix Bedrock writes the video under, got {output!r}: pass "
-                "generation_params={'output_s3_uri': 's3://my-bucket/videos/'} or set the connection's "
-                "bedrock_output_s3_uri extra."
-            )
+        output = _output_prefix(extra, self.output_s3_uri)
         model_input = _luma_input(request) if model.startswith("luma.") else _nova_input(request)
         model_input.update(extra)
         body: dict[str, Any] = {
@@ -301,6 +295,23 @@ def output_uri(payload: Mapping[str, Any], arn: str) -> str | None:
     if invocation_id and not folder.endswith(f"/{invocation_id}"):
         folder = f"{folder}/{invocation_id}"
     return f"{folder}/{OUTPUT_FILE}"
+
+
+def _output_prefix(extra: dict[str, Any], default: str) -> str:
+    """Take the S3 prefix Bedrock writes the video under out of the extra fields (``output_s3_uri``), else ``default``.
+
+    :param extra: the request's extra fields, a copy: ``output_s3_uri`` is removed from it.
+    :param default: the connection's ``bedrock_output_s3_uri``.
+    :raises VideoGenConfigurationError: there is no prefix, or it is not an ``s3://`` one.
+    """
+    output = extra.pop("output_s3_uri", None) or default
+    if not isinstance(output, str) or not _S3_URI_RE.fullmatch(output):
+        raise refused(
+            f"bedrock_video needs the S3 prefix Bedrock writes the video under, got {output!r}: pass "
+            "generation_params={'output_s3_uri': 's3://my-bucket/videos/'} or set the connection's "
+            "bedrock_output_s3_uri extra."
+        )
+    return output
 
 
 # ---- model families ----------------------------------------------------------------------------

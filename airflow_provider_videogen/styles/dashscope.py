@@ -101,31 +101,9 @@ class DashScope(ApiStyle):
             "it sizes a video with resolution ('720P') or width and height, and its length with duration; "
             "pass other Wan parameters (prompt_extend, negative_prompt...) in extra fields.",
         )
-        image = one_image(request, "dashscope")
-        if not request.prompt and image is None:
-            raise refused("A DashScope video generation needs a prompt or an image.")
-        inputs: dict[str, Any] = {}
-        if request.prompt:
-            inputs["prompt"] = request.prompt
-        if image is not None:
-            inputs["img_url"] = image
-        parameters: dict[str, Any] = {}
-        if (request.width is None) != (request.height is None):
-            raise refused("Pass both width and height (sent as size 'WIDTH*HEIGHT'), not one of them.")
-        if request.width is not None:
-            if request.resolution is not None:
-                raise refused("Pass either resolution or width and height, not both.")
-            parameters["size"] = f"{request.width}*{request.height}"
-        if request.resolution is not None:
-            parameters["resolution"] = str(request.resolution).upper()
-        for name in ("duration", "seed", "watermark"):
-            if (value := getattr(request, name)) is not None:
-                parameters[name] = value
-        for key, value in request.extra_fields.items():
-            if key in ("input", "parameters") and isinstance(value, Mapping):
-                (inputs if key == "input" else parameters).update(value)
-            else:
-                (inputs if key in _INPUT_FIELDS else parameters)[key] = value
+        inputs = _inputs(request)
+        parameters = _parameters(request)
+        _place_extra_fields(request.extra_fields, inputs, parameters)
         body: dict[str, Any] = {"model": request.model, "input": inputs}
         if parameters:
             body["parameters"] = parameters
@@ -169,3 +147,48 @@ class DashScope(ApiStyle):
             usage=dict(usage),
             raw=dict(payload),
         )
+
+
+def _inputs(request: VideoGenerationRequest) -> dict[str, Any]:
+    """Return the body's ``input``: the prompt and the first-frame image (``img_url``); refuse neither."""
+    image = one_image(request, "dashscope")
+    if not request.prompt and image is None:
+        raise refused("A DashScope video generation needs a prompt or an image.")
+    inputs: dict[str, Any] = {}
+    if request.prompt:
+        inputs["prompt"] = request.prompt
+    if image is not None:
+        inputs["img_url"] = image
+    return inputs
+
+
+def _parameters(request: VideoGenerationRequest) -> dict[str, Any]:
+    """Return the body's ``parameters``: the size (``resolution`` or ``size``), ``duration``, ``seed``, ``watermark``.
+
+    :raises VideoGenConfigurationError: only one of width and height, or both a size and a resolution.
+    """
+    parameters: dict[str, Any] = {}
+    if (request.width is None) != (request.height is None):
+        raise refused("Pass both width and height (sent as size 'WIDTH*HEIGHT'), not one of them.")
+    if request.width is not None:
+        if request.resolution is not None:
+            raise refused("Pass either resolution or width and height, not both.")
+        parameters["size"] = f"{request.width}*{request.height}"
+    if request.resolution is not None:
+        parameters["resolution"] = str(request.resolution).upper()
+    for name in ("duration", "seed", "watermark"):
+        if (value := getattr(request, name)) is not None:
+            parameters[name] = value
+    return parameters
+
+
+def _place_extra_fields(extra_fields: Mapping[str, Any], inputs: dict[str, Any], parameters: dict[str, Any]) -> None:
+    """Put each extra field where Wan reads it: into ``input`` or ``parameters`` (both objects of those names merged).
+
+    The fields of :data:`_INPUT_FIELDS` belong in ``input``, every other one in ``parameters``.
+    """
+    for key, value in extra_fields.items():
+        if key in ("input", "parameters") and isinstance(value, Mapping):
+            (inputs if key == "input" else parameters).update(value)
+        else:
+            (inputs if key in _INPUT_FIELDS else parameters)[key] = value

@@ -226,28 +226,7 @@ class Fal(ApiStyle):
 
     def read_result(self, task: VideoTask, payload: Any) -> VideoTask:
         """Read a 2xx result, the model's output: the video at ``video.url`` (or ``videos[0].url``), its seed."""
-        output = mapping(payload)
-        videos = output.get("videos")
-        video = mapping(output.get("video")) or (mapping(videos[0]) if isinstance(videos, list) and videos else {})
-        url = text(video.get("url"))
-        common: dict[str, Any] = {"id": task.id, "raw_status": task.raw_status, "raw": {**task.raw, "result": output}}
-        if url is None:
-            shown = ", ".join(sorted(output)) or "nothing"
-            return VideoTask(
-                status=VideoTaskStatus.FAILED,
-                error_code="NO_VIDEO",
-                error_message=f"the model's result holds no video (video.url or videos[0].url; it has {shown})",
-                **common,
-            )
-        content_type = text(video.get("content_type")) or ""
-        return VideoTask(
-            status=VideoTaskStatus.SUCCEEDED,
-            video_url=url,
-            seed=integer(output.get("seed")),
-            format=content_type.partition("/")[2] or "mp4",
-            progress=100,
-            **common,
-        )
+        return ended_by_output(task, payload)
 
     def result_error(self, task: VideoTask, error: VideoGenError, headers: Mapping[str, str]) -> VideoTask:
         """Read an error result as the model's failure (its type and ``detail``); raise a refused key or a fault.
@@ -255,38 +234,78 @@ class Fal(ApiStyle):
         A 5xx without fal's error type and a 429 are faults in front of the result (retried); a 404
         after ``COMPLETED`` means fal no longer keeps the result, which is said plainly.
         """
-        # Here: the exceptions import Airflow, which reads the provider's info, which lists the styles.
-        from airflow_provider_videogen.exceptions import (
-            VideoGenAuthError,
-            VideoGenTransientError,
-            VideoTaskNotFoundError,
-        )
+        return ended_by_error(task, error, headers)
 
-        if isinstance(error, VideoGenAuthError):
-            raise error
-        if isinstance(error, VideoTaskNotFoundError):
-            raise VideoTaskNotFoundError(
-                f"fal no longer has the result of request {task.id!r}: it completed, but a result is kept only "
-                "about an hour after completion (6 minutes from 10 KB) when payload storage is off "
-                "(X-Fal-Store-IO: 0, the connection extra fal_store_io=0). Land fal videos in the same DAG run, "
-                f"right after the wait, or leave payload storage on. ({error})",
-                video_task_id=task.id,
-                http_status=error.http_status,
-                api_code=error.api_code,
-                api_message=error.api_message,
-            ) from None
-        error_type = text(headers.get("X-Fal-Error-Type")) or error.api_code
-        if isinstance(error, VideoGenTransientError) and (error.http_status == 429 or error_type is None):
-            raise error
-        status = error.http_status
+
+def ended_by_output(task: VideoTask, payload: Any) -> VideoTask:
+    """Return ``task`` as a 2xx result (the model's output) ends it: succeeded with its video, else failed.
+
+    The video is at ``video.url`` (or ``videos[0].url``), with its seed and content type; an output
+    without one ends the task as ``NO_VIDEO``, naming what the output holds.
+    """
+    output = mapping(payload)
+    videos = output.get("videos")
+    video = mapping(output.get("video")) or (mapping(videos[0]) if isinstance(videos, list) and videos else {})
+    url = text(video.get("url"))
+    common: dict[str, Any] = {"id": task.id, "raw_status": task.raw_status, "raw": {**task.raw, "result": output}}
+    if url is None:
+        shown = ", ".join(sorted(output)) or "nothing"
         return VideoTask(
-            id=task.id,
             status=VideoTaskStatus.FAILED,
-            raw_status=task.raw_status,
-            error_code=error_type or (f"HTTP_{status}" if status else None),
-            error_message=error.api_message or str(error),
-            raw=dict(task.raw),
+            error_code="NO_VIDEO",
+            error_message=f"the model's result holds no video (video.url or videos[0].url; it has {shown})",
+            **common,
         )
+    content_type = text(video.get("content_type")) or ""
+    return VideoTask(
+        status=VideoTaskStatus.SUCCEEDED,
+        video_url=url,
+        seed=integer(output.get("seed")),
+        format=content_type.partition("/")[2] or "mp4",
+        progress=100,
+        **common,
+    )
+
+
+def ended_by_error(task: VideoTask, error: VideoGenError, headers: Mapping[str, str]) -> VideoTask:
+    """Return ``task`` as an error answer of its result read ends it: failed with the model's error type and detail.
+
+    Raise instead what is not the model's: a refused key, a 429 or a 5xx without fal's error type (a
+    fault in front of the result, retried), and a 404, which after ``COMPLETED`` means fal no longer
+    keeps the result (said plainly, with how to keep it).
+    """
+    # Here: the exceptions import Airflow, which reads the provider's info, which lists the styles.
+    from airflow_provider_videogen.exceptions import (
+        VideoGenAuthError,
+        VideoGenTransientError,
+        VideoTaskNotFoundError,
+    )
+
+    if isinstance(error, VideoGenAuthError):
+        raise error
+    if isinstance(error, VideoTaskNotFoundError):
+        raise VideoTaskNotFoundError(
+            f"fal no longer has the result of request {task.id!r}: it completed, but a result is kept only "
+            "about an hour after completion (6 minutes from 10 KB) when payload storage is off "
+            "(X-Fal-Store-IO: 0, the connection extra fal_store_io=0). Land fal videos in the same DAG run, "
+            f"right after the wait, or leave payload storage on. ({error})",
+            video_task_id=task.id,
+            http_status=error.http_status,
+            api_code=error.api_code,
+            api_message=error.api_message,
+        ) from None
+    error_type = text(headers.get("X-Fal-Error-Type")) or error.api_code
+    if isinstance(error, VideoGenTransientError) and (error.http_status == 429 or error_type is None):
+        raise error
+    status = error.http_status
+    return VideoTask(
+        id=task.id,
+        status=VideoTaskStatus.FAILED,
+        raw_status=task.raw_status,
+        error_code=error_type or (f"HTTP_{status}" if status else None),
+        error_message=error.api_message or str(error),
+        raw=dict(task.raw),
+    )
 
 
 def _validation_error(item: Any) -> str:

@@ -195,12 +195,7 @@ class VertexVeo(GeminiVeo):
     def create_body(self, request: VideoGenerationRequest) -> dict[str, Any]:
         """Gemini's body, with ``gs://`` images as ``gcsUri`` and the output prefix as ``storageUri``."""
         extra = dict(request.extra_fields)
-        storage = extra.pop("storage_uri", None) or extra.pop("storageUri", None) or self.output_gcs_uri
-        if storage and (not isinstance(storage, str) or not _GCS_URI_RE.fullmatch(storage)):
-            raise refused(
-                f"storage_uri must be a gs:// prefix Vertex may write into (e.g. 'gs://my-bucket/videos/'), "
-                f"got {storage!r}."
-            )
+        storage = _storage_uri(extra, self.output_gcs_uri)
         stored_images = [url for url in request.image_urls if isinstance(url, str) and url.startswith("gs://")]
         if len(stored_images) > 1:
             raise refused("Only one first-frame image can be given on vertex_veo.")
@@ -236,22 +231,7 @@ class VertexVeo(GeminiVeo):
                 error_message=text(error.get("message")) or "the operation ended with an error",
                 **common,
             )
-        result = mapping(payload.get("response"))
-        videos = [mapping(v) for v in result.get("videos") or () if isinstance(v, Mapping)]
-        for index, video in enumerate(videos):
-            uri = text(video.get("gcsUri"))
-            if uri:
-                return VideoTask(status=VideoTaskStatus.SUCCEEDED, video_url=uri, format="mp4", **common)
-            if INLINE_MEMBER in video:  # its value was dropped as the answer came in
-                url = f"{INLINE_URL_PREFIX}{index}"
-                return VideoTask(status=VideoTaskStatus.SUCCEEDED, video_url=url, format="mp4", **common)
-        filtered = integer(result.get("raiMediaFilteredCount")) or 0
-        reasons = [r for r in (text(x) for x in result.get("raiMediaFilteredReasons") or ()) if r]
-        if filtered or reasons:
-            code, message = "RAI_MEDIA_FILTERED", "; ".join(reasons) or f"{filtered} video(s) filtered"
-        else:
-            code, message = "NO_VIDEO", "the operation finished without a video"
-        return VideoTask(status=VideoTaskStatus.FAILED, error_code=code, error_message=message, **common)
+        return _task_of_result(mapping(payload.get("response")), common)
 
     def file_source(self, task: VideoTask, kind: str, task_url: str) -> FileSource | None:
         """Return the video: a ``gs://`` object in the user's bucket, or inline in the operation's answer."""
@@ -262,3 +242,41 @@ class VertexVeo(GeminiVeo):
             index = int(url.removeprefix(INLINE_URL_PREFIX))
             return FileSource(task_url, authenticated=True, inline_body=self.query_body(task.id), inline_index=index)
         return FileSource(url, conn_id=self.gcp_conn_id)
+
+
+def _storage_uri(extra: dict[str, Any], default: str) -> str | None:
+    """Take the output prefix out of a request's extra fields (``storage_uri`` or ``storageUri``), else ``default``.
+
+    :param extra: the request's extra fields, a copy: the prefix's field is removed from it.
+    :param default: the connection's ``vertex_output_gcs_uri`` (empty: the video comes back inline).
+    :raises VideoGenConfigurationError: the prefix is not a ``gs://`` URI.
+    """
+    storage = extra.pop("storage_uri", None) or extra.pop("storageUri", None) or default
+    if storage and (not isinstance(storage, str) or not _GCS_URI_RE.fullmatch(storage)):
+        raise refused(
+            f"storage_uri must be a gs:// prefix Vertex may write into (e.g. 'gs://my-bucket/videos/'), "
+            f"got {storage!r}."
+        )
+    return storage
+
+
+def _task_of_result(result: Mapping[str, Any], common: dict[str, Any]) -> VideoTask:
+    """Read a finished operation's ``response``: its first video (``gcsUri`` or inline), else why there is none.
+
+    :param common: the task's fields every outcome shares (id, model, raw answer).
+    """
+    videos = [mapping(v) for v in result.get("videos") or () if isinstance(v, Mapping)]
+    for index, video in enumerate(videos):
+        uri = text(video.get("gcsUri"))
+        if uri:
+            return VideoTask(status=VideoTaskStatus.SUCCEEDED, video_url=uri, format="mp4", **common)
+        if INLINE_MEMBER in video:  # its value was dropped as the answer came in
+            url = f"{INLINE_URL_PREFIX}{index}"
+            return VideoTask(status=VideoTaskStatus.SUCCEEDED, video_url=url, format="mp4", **common)
+    filtered = integer(result.get("raiMediaFilteredCount")) or 0
+    reasons = [r for r in (text(x) for x in result.get("raiMediaFilteredReasons") or ()) if r]
+    if filtered or reasons:
+        code, message = "RAI_MEDIA_FILTERED", "; ".join(reasons) or f"{filtered} video(s) filtered"
+    else:
+        code, message = "NO_VIDEO", "the operation finished without a video"
+    return VideoTask(status=VideoTaskStatus.FAILED, error_code=code, error_message=message, **common)
