@@ -85,7 +85,7 @@ class RetryPolicy:
         return self._poll_wait(interval, failures, retry_after, poll_hint, jitter)
 
     def _retry_wait(self, failures: int, retry_after: float | None) -> float:
-        """A retry of one call: the ``Retry-After`` (capped), else the doubled backoff drawn from its upper half."""
+        """Return a call's wait before its next attempt: the ``Retry-After`` (capped), else the drawn backoff."""
         if retry_after is not None and math.isfinite(retry_after):
             return min(max(retry_after, 0.0), self.max_retry_after)
         ceiling = min(self.max_wait, self.initial_wait * 2 ** max(failures - 1, 0))
@@ -94,7 +94,7 @@ class RetryPolicy:
     def _poll_wait(
         self, interval: float, failures: int, retry_after: float | None, poll_hint: float | None, jitter: float
     ) -> float:
-        """A poller's wait: the interval (doubled per failure), at least the service's hint (capped), plus jitter."""
+        """Return a poller's wait: the interval (doubled per failure), at least the service's hint, plus jitter."""
         if failures:
             wait, hint = min(interval * 2.0 ** (failures - 1), max(interval, self.max_wait)), retry_after
         else:
