@@ -242,23 +242,7 @@ class Prices:
             return Cost(
                 seconds * price.amount, price.currency, "estimated", f"{_plain(seconds)} s x {price.describe()}"
             )
-        size = _requested_size(request)
-        if size is None:
-            raise CostUnknown(
-                f"the request gives no size for a price per million tokens ({price.describe()}); set "
-                "generation_params resolution (480p, 720p, 1080p) and ratio, or width and height"
-            )
-        width, height = size
-        fps = request.fps or _DEFAULT_FPS
-        # Seedance counts a video's tokens as width x height x frames / 1024.
-        tokens = int(width * height * seconds * fps / 1024)
-        amount = Decimal(tokens) * price.amount / _MILLION
-        return Cost(
-            amount,
-            price.currency,
-            "estimated",
-            f"about {tokens} tokens ({width}x{height}, {_plain(seconds)} s at {fps} fps, /1024) x {price.describe()}",
-        )
+        return _token_estimate(request, price, seconds)
 
 
 _EXAMPLE = '{"<model or glob>": {"per_second": 0.05, "currency": "USD"}}'
@@ -307,6 +291,30 @@ def _amount(at: str, value: Any) -> Decimal:
     if problem:
         raise refused(f"{at}={value!r}, which is {problem}; write the amount as a number such as 0.05.")
     return amount
+
+
+def _token_estimate(request: VideoGenerationRequest, price: Price, seconds: Decimal) -> Cost:
+    """Estimate a request's cost under a price per million tokens, from the size and length it asks for.
+
+    :raises CostUnknown: the request gives no size (the message says what to set).
+    """
+    size = _requested_size(request)
+    if size is None:
+        raise CostUnknown(
+            f"the request gives no size for a price per million tokens ({price.describe()}); set "
+            "generation_params resolution (480p, 720p, 1080p) and ratio, or width and height"
+        )
+    width, height = size
+    fps = request.fps or _DEFAULT_FPS
+    # Seedance counts a video's tokens as width x height x frames / 1024.
+    tokens = int(width * height * seconds * fps / 1024)
+    amount = Decimal(tokens) * price.amount / _MILLION
+    return Cost(
+        amount,
+        price.currency,
+        "estimated",
+        f"about {tokens} tokens ({width}x{height}, {_plain(seconds)} s at {fps} fps, /1024) x {price.describe()}",
+    )
 
 
 def _reported_tokens(usage: Mapping[str, Any]) -> int | None:

@@ -81,10 +81,20 @@ class RetryPolicy:
         :param jitter: a poller's largest random fraction of the wait added to it.
         """
         if interval is None:
-            if retry_after is not None and math.isfinite(retry_after):
-                return min(max(retry_after, 0.0), self.max_retry_after)
-            ceiling = min(self.max_wait, self.initial_wait * 2 ** max(failures - 1, 0))
-            return random.uniform(ceiling / 2, ceiling)
+            return self._retry_wait(failures, retry_after)
+        return self._poll_wait(interval, failures, retry_after, poll_hint, jitter)
+
+    def _retry_wait(self, failures: int, retry_after: float | None) -> float:
+        """Return a call's wait before its next attempt: the ``Retry-After`` (capped), else the drawn backoff."""
+        if retry_after is not None and math.isfinite(retry_after):
+            return min(max(retry_after, 0.0), self.max_retry_after)
+        ceiling = min(self.max_wait, self.initial_wait * 2 ** max(failures - 1, 0))
+        return random.uniform(ceiling / 2, ceiling)
+
+    def _poll_wait(
+        self, interval: float, failures: int, retry_after: float | None, poll_hint: float | None, jitter: float
+    ) -> float:
+        """Return a poller's wait: the interval (doubled per failure), at least the service's hint, plus jitter."""
         if failures:
             wait, hint = min(interval * 2.0 ** (failures - 1), max(interval, self.max_wait)), retry_after
         else:

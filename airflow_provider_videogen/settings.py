@@ -102,28 +102,9 @@ class VideoGenConnectionSettings:
     ) -> VideoGenConnectionSettings:
         """Resolve the fields of a ``videogen`` connection; raise a clear error for a bad value."""
         extra = dict(extra or {})
-        api_key = (password or "").strip() or str(extra.get("api_key") or "").strip()
         api_style = _choice(conn_id, "api_style", extra.get("api_style"), list(STYLES))
-        if not get_style(api_style).uses_api_key:
-            if api_key:
-                # A key kept here would sit beside the borrowed credentials, unused, and leak more easily.
-                raise VideoGenConfigurationError(
-                    f"Connection {conn_id!r} ({api_style}) holds an API key, but this style borrows the "
-                    "credentials of a cloud connection (see its extras) and never sends a key: empty the "
-                    "connection's password (and api_key extra)."
-                )
-        elif not api_key:
-            raise VideoGenConfigurationError(
-                f"Connection {conn_id!r} has no API key: put the key in the connection's password "
-                "field (shown as 'API key' in the connection form)."
-            )
-        data_center: str | None = None
-        if host and host.strip():
-            base_url = _base_url_from_host(conn_id, host.strip(), port)
-        else:
-            centers = {center.name: center.base_url for center in get_style(api_style).data_centers}
-            data_center = _choice(conn_id, "data_center", extra.get("data_center"), list(centers))
-            base_url = centers[data_center]
+        api_key = _api_key(conn_id, api_style, password, extra)
+        base_url, data_center = _base_url(conn_id, api_style, host, port, extra)
         path_prefix = _path_prefix(conn_id, extra.get("path_prefix"), DEFAULT_PATH_PREFIXES[api_style])
         defaults = RetryPolicy()
         retry_policy = RetryPolicy(
@@ -201,6 +182,36 @@ class VideoGenConnectionSettings:
         leaving all but its last characters in the error.
         """
         return self.redact(text)[:limit]
+
+
+def _api_key(conn_id: str, api_style: ApiStyle, password: str | None, extra: Mapping[str, Any]) -> str:
+    """Return the key (the password, else the ``api_key`` extra) a style that sends one needs; others refuse one."""
+    api_key = (password or "").strip() or str(extra.get("api_key") or "").strip()
+    if not get_style(api_style).uses_api_key:
+        if api_key:
+            # A key kept here would sit beside the borrowed credentials, unused, and leak more easily.
+            raise VideoGenConfigurationError(
+                f"Connection {conn_id!r} ({api_style}) holds an API key, but this style borrows the "
+                "credentials of a cloud connection (see its extras) and never sends a key: empty the "
+                "connection's password (and api_key extra)."
+            )
+    elif not api_key:
+        raise VideoGenConfigurationError(
+            f"Connection {conn_id!r} has no API key: put the key in the connection's password "
+            "field (shown as 'API key' in the connection form)."
+        )
+    return api_key
+
+
+def _base_url(
+    conn_id: str, api_style: ApiStyle, host: str | None, port: int | None, extra: Mapping[str, Any]
+) -> tuple[str, str | None]:
+    """Return where the service is: the connection's host, else its style's data center; and that center's name."""
+    if host and host.strip():
+        return _base_url_from_host(conn_id, host.strip(), port), None
+    centers = {center.name: center.base_url for center in get_style(api_style).data_centers}
+    data_center = _choice(conn_id, "data_center", extra.get("data_center"), list(centers))
+    return centers[data_center], data_center
 
 
 def _style_options(conn_id: str, style: Style, extra: Mapping[str, Any]) -> dict[str, str]:

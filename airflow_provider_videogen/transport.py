@@ -5,9 +5,11 @@ Everything here is about moving bytes, never about what they mean (the hook inte
 - :func:`send` makes one sync request whose ``timeout`` bounds the *whole* request (connect,
   headers and body). ``requests`` alone applies its timeout to each socket read, so a server that
   trickles a body a few bytes a second could hold a worker for as long as it liked; here a watchdog
-  shuts the connection's socket down at the deadline.
+  (:mod:`~airflow_provider_videogen.request_deadline`) shuts the connection's socket down at the deadline.
 - :func:`send` and :func:`aread_bounded` refuse answers larger than :data:`MAX_ANSWER_BYTES`: an API
   answer is a small JSON object, and a huge one is never kept in memory, XCom or a trigger event.
+  Values of an answer that carry a file inline are dropped as it is read, before the limit counts
+  them (:mod:`~airflow_provider_videogen.answer_elision`).
 - :func:`new_session` builds ``requests`` sessions whose connections can check the address they are
   about to connect to (:class:`AddressPolicy`, in :mod:`~airflow_provider_videogen.addresses`), before
   anything is sent: file URLs come from the service, and a compromised or confused service must not
@@ -17,15 +19,11 @@ Everything here is about moving bytes, never about what they mean (the hook inte
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import http.cookiejar
 import json
-import re
 import socket
-import threading
 import weakref
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 from urllib.parse import urlsplit
@@ -35,12 +33,18 @@ from requests.adapters import HTTPAdapter
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
-from airflow_provider_videogen import __version__
+from airflow_provider_videogen import __version__, request_deadline
 
 # The address rules have their own module; their names stay importable from here.
 from airflow_provider_videogen.addresses import AddressPolicy as AddressPolicy
 from airflow_provider_videogen.addresses import is_loopback_host as is_loopback_host
+
+# Inline files dropped from an answer as it is read have their own module; the name stays importable from here.
+from airflow_provider_videogen.answer_elision import ElidedMembers as ElidedMembers
 from airflow_provider_videogen.credential import origin_of
+
+# The deadline of one sync request has its own module; its error stays importable from here.
+from airflow_provider_videogen.request_deadline import RequestDeadlineExceeded as RequestDeadlineExceeded
 
 if TYPE_CHECKING:
     import aiohttp
@@ -63,10 +67,6 @@ class AnswerTooLargeError(Exception):
         shown = f"{announced} bytes" if announced is not None else f"more than {limit} bytes"
         super().__init__(f"the answer is {shown}, past the limit of {limit} bytes for an API answer")
         self.limit = limit
-
-
-class RequestDeadlineExceeded(requests.exceptions.ReadTimeout):
-    """The whole request (connect, headers and body) took longer than its timeout."""
 
 
 @dataclass(frozen=True)
@@ -107,72 +107,38 @@ def send(
     :raises AnswerTooLargeError: the body is larger than ``max_body``.
     :raises requests.RequestException: any other transport failure.
     """
-    with _deadline(timeout) as deadline:
+    body_arguments = {"data": body} if body is not None else _form(json_body, uploads)
+    with request_deadline.deadline(timeout) as deadline:
         try:
-            response = session.request(
-                method,
-                url,
-                headers=dict(headers or {}),
-                timeout=(timeout, timeout),
-                **({"data": body} if body is not None else _form(json_body, uploads)),
-                allow_redirects=False,
-                stream=True,
-            )
-            with response:
-                return Answer(response.status_code, response.headers, _read_bounded(response, max_body, elide))
+            return _exchange(session, method, url, timeout, dict(headers or {}), body_arguments, max_body, elide)
         except requests.RequestException as error:
             if deadline.expired:
                 raise RequestDeadlineExceeded(f"no complete answer within {timeout:g} s") from None
             raise error from None
 
 
-class ElidedMembers:
-    """Drop the values of named JSON string members from an answer while it streams in (they read ``""``).
-
-    For an API answer that may carry a file inline (Vertex's ``bytesBase64Encoded``, tens of MB): the
-    rest of the answer is a small JSON object, kept and capped as any answer; the file is never held,
-    and is read again, streamed, when it is landed. Fed block by block, it keeps only the few bytes
-    that could start a member's name across two blocks.
-
-    :param names: the member names.
-    """
-
-    # JSON allows any whitespace around ":"; a service writes little, and a bound keeps the tail small.
-    _SPACE = 64
-
-    def __init__(self, names: Sequence[str]) -> None:
-        alternatives = b"|".join(re.escape(name.encode()) for name in names)
-        space = rb"[ \t\r\n]{0,%d}" % self._SPACE
-        self._start = re.compile(rb'"(?:' + alternatives + rb')"' + space + b":" + space + b'"')
-        self._longest = max(len(name.encode()) for name in names) + 4 + 2 * self._SPACE
-        self._tail = b""
-        self._skipping = False
-
-    def feed(self, block: bytes) -> bytes:
-        """Return what of ``block`` (after what was held back) is kept."""
-        data, self._tail = self._tail + block, b""
-        kept = bytearray()
-        position = 0
-        while True:
-            if self._skipping:
-                # A base64 value holds no '"' (nor an escaped one): the next quote ends it.
-                end = data.find(b'"', position)
-                if end < 0:
-                    return bytes(kept)
-                self._skipping, position = False, end
-            found = self._start.search(data, position)
-            if found is None:
-                cut = max(position, len(data) - self._longest)
-                kept += data[position:cut]
-                self._tail = data[cut:]
-                return bytes(kept)
-            kept += data[position : found.end()]
-            position, self._skipping = found.end(), True
-
-    def close(self) -> bytes:
-        """Return what was held back at the end of the answer."""
-        tail, self._tail = self._tail, b""
-        return tail
+def _exchange(
+    session: requests.Session,
+    method: str,
+    url: str,
+    timeout: float,
+    headers: dict[str, str],
+    body_arguments: dict[str, Any],
+    max_body: int,
+    elide: ElidedMembers | None,
+) -> Answer:
+    """Send one request (no redirects followed) and read its streamed answer whole, bounded by ``max_body``."""
+    response = session.request(
+        method,
+        url,
+        headers=headers,
+        timeout=(timeout, timeout),
+        **body_arguments,
+        allow_redirects=False,
+        stream=True,
+    )
+    with response:
+        return Answer(response.status_code, response.headers, _read_bounded(response, max_body, elide))
 
 
 def _form(json_body: Any, uploads: Sequence[Upload]) -> dict[str, Any]:
@@ -209,22 +175,17 @@ async def aread_bounded(
     the values it names are dropped as the answer is read, before ``max_body`` counts it.
     """
     announced = response.content_length
-    if elide is not None:
-        body = bytearray()
-        async for block in response.content.iter_chunked(_READ_BLOCK):
-            body += elide.feed(block)
-            if len(body) > max_body:
-                raise AnswerTooLargeError(max_body)
-        return bytes(body + elide.close())
-    if announced is not None:
+    if announced is not None and elide is None:
         if announced > max_body:
             raise AnswerTooLargeError(max_body, announced)
         return await response.read()
     body = bytearray()
     async for block in response.content.iter_chunked(_READ_BLOCK):
-        body += block
+        body += block if elide is None else elide.feed(block)
         if len(body) > max_body:
             raise AnswerTooLargeError(max_body)
+    if elide is not None:
+        body += elide.close()
     return bytes(body)
 
 
@@ -250,53 +211,6 @@ def _content_length(headers: Mapping[str, str]) -> int | None:
     return int(value) if value.isdigit() else None
 
 
-# ---- the deadline of one sync request ----------------------------------------------------------
-
-
-class _Deadline:
-    """Shuts down the sockets of the connections one request used once its time is up."""
-
-    def __init__(self, seconds: float) -> None:
-        self.expired = False
-        self._connections: list[HTTPConnection] = []
-        self._lock = threading.Lock()
-        self._timer = threading.Timer(seconds, self._expire)
-        self._timer.daemon = True
-
-    def watch(self, connection: HTTPConnection) -> None:
-        with self._lock:
-            if self.expired:
-                raise RequestDeadlineExceeded("the deadline passed before the request was sent")
-            self._connections.append(connection)
-
-    def _expire(self) -> None:
-        with self._lock:
-            self.expired = True
-            connections = list(self._connections)
-        for connection in connections:
-            sock = getattr(connection, "sock", None)
-            if sock is not None:
-                # shutdown (unlike close) wakes a recv() blocked in another thread.
-                with contextlib.suppress(OSError):
-                    sock.shutdown(socket.SHUT_RDWR)
-
-
-_current = threading.local()
-
-
-@contextmanager
-def _deadline(seconds: float) -> Iterator[_Deadline]:
-    deadline = _Deadline(seconds)
-    previous = getattr(_current, "deadline", None)
-    _current.deadline = deadline
-    deadline._timer.start()
-    try:
-        yield deadline
-    finally:
-        deadline._timer.cancel()
-        _current.deadline = previous
-
-
 # ---- connections that obey an address policy and the request's deadline --------------------------
 
 
@@ -306,9 +220,7 @@ class _GuardedConnectionMixin:
     address_policy: ClassVar[AddressPolicy | None] = None
 
     def request(self, *args: Any, **kwargs: Any) -> None:
-        deadline: _Deadline | None = getattr(_current, "deadline", None)
-        if deadline is not None:
-            deadline.watch(self)  # type: ignore[arg-type]
+        request_deadline.watch(self)  # type: ignore[arg-type]
         super().request(*args, **kwargs)  # type: ignore[misc]
 
     def _new_conn(self) -> socket.socket:

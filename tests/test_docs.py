@@ -87,6 +87,7 @@ SHARED_MODULES = (
     "sensors/videogen.py",
     "triggers/videogen.py",
     "hooks/videogen.py",
+    "task_reads.py",
 )
 
 

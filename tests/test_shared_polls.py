@@ -48,7 +48,7 @@ async def poll_all(hooks: list[VideoGenHook], task_ids: list[str], gather: float
 
 
 async def close_all(hooks: list[VideoGenHook]) -> None:
-    shared = {hook._shared_polls for hook in hooks if hook._shared_polls is not None}
+    shared = {hook._reads.shared_polls for hook in hooks if hook._reads.shared_polls is not None}
     for hook in hooks:
         await hook.aclose()
     # A shared request still finishing closes its hook once done: let it, before the test's loop closes.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_videogen.client import ApiRequest
@@ -17,7 +18,7 @@ if TYPE_CHECKING:
     from airflow_provider_videogen.client import VideoGenClient
     from airflow_provider_videogen.settings import VideoGenConnectionSettings
 
-__all__ = ["form_widgets", "probe", "ui_field_behaviour"]
+__all__ = ["form_widgets", "probe", "test", "ui_field_behaviour"]
 
 # A connection test asks once: its answer is about the connection, not a fault to wait out.
 _ONCE = RetryPolicy(max_attempts=1)
@@ -56,6 +57,19 @@ def ui_field_behaviour() -> dict[str, Any]:
         "relabeling": behaviour["relabeling"],
         "placeholders": behaviour["placeholders"],
     }
+
+
+def test(client: VideoGenClient, resolve: Callable[[], VideoGenConnectionSettings]) -> tuple[bool, str]:
+    """Answer the Test button: resolve the connection and :func:`probe` it; one that cannot be resolved fails.
+
+    :param client: sends the request.
+    :param resolve: returns the connection's settings, or raises the error that says what is wrong with it.
+    """
+    try:
+        settings = resolve()
+    except VideoGenError as error:
+        return False, str(error)
+    return probe(client, settings)
 
 
 def probe(client: VideoGenClient, settings: VideoGenConnectionSettings) -> tuple[bool, str]:

@@ -2,28 +2,24 @@
 
 The connection's settings live in :mod:`~airflow_provider_videogen.settings`, the retry policy in
 :mod:`~airflow_provider_videogen.retry` and the HTTP sessions in
-:mod:`~airflow_provider_videogen.transport`; the names they had here stay importable from here.
+:mod:`~airflow_provider_videogen.transport`; the names they had here stay importable from here. The
+async reads of a task (a query of its own, or a share of the event loop's shared polls) are
+:mod:`~airflow_provider_videogen.task_reads`'s, and the Test button's answer is
+:mod:`~airflow_provider_videogen.hooks.connection_ui`'s.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import functools
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import requests
 from airflow.sdk import BaseHook
 
 from airflow_provider_videogen.cancel import acancel, cancel
-from airflow_provider_videogen.client import (
-    PollAnswer,
-    VideoGenClient,
-    query,
-)
-from airflow_provider_videogen.exceptions import (
-    VideoGenConfigurationError,
-    VideoGenError,
-)
+from airflow_provider_videogen.client import PollAnswer, VideoGenClient
+from airflow_provider_videogen.exceptions import VideoGenConfigurationError
 from airflow_provider_videogen.generation_request import VideoGenerationRequest
 from airflow_provider_videogen.hooks import connection_ui
 from airflow_provider_videogen.retry import RetryPolicy, parse_retry_after
@@ -37,11 +33,9 @@ from airflow_provider_videogen.settings import (
     aextra,
     check_video_task_id,
 )
+from airflow_provider_videogen.task_reads import TaskReads
 from airflow_provider_videogen.transport import USER_AGENT
 from airflow_provider_videogen.video_task import VideoTask
-
-if TYPE_CHECKING:
-    from airflow_provider_videogen.shared_polls import SharedPolls
 
 __all__ = [
     "DATA_CENTER_URLS",
@@ -87,7 +81,7 @@ class VideoGenHook(BaseHook):
         self._retry_policy_override = retry_policy
         self._settings: VideoGenConnectionSettings | None = None
         self._client = VideoGenClient(self.log)
-        self._shared_polls: SharedPolls | None = None
+        self._reads = TaskReads(self._client)
 
     # ---- connection form (Airflow 3.1 reads these; 3.2+ reads conn-fields from the provider info) ----
 
@@ -216,11 +210,7 @@ class VideoGenHook(BaseHook):
 
     def test_connection(self) -> tuple[bool, str]:
         """Make one cheap authenticated request and say whether the key and the URL work."""
-        try:
-            settings = self.settings
-        except VideoGenError as error:
-            return False, str(error)
-        return connection_ui.probe(self._client, settings)
+        return connection_ui.test(self._client, lambda: self.settings)
 
     def close(self) -> None:
         """Close the sync HTTP session."""
@@ -230,9 +220,7 @@ class VideoGenHook(BaseHook):
 
     async def aget_task(self, video_task_id: str) -> VideoTask:
         """Read a video task without blocking the event loop; see :meth:`get_task`."""
-        settings = await self.aget_settings()
-        task: VideoTask = (await self._client.asend(query(settings, video_task_id))).value
-        return task
+        return (await self._reads.read(await self.aget_settings(), video_task_id)).task
 
     async def apoll_task(self, video_task_id: str, *, gather: float = 0.0) -> VideoTask:
         """Read a video task as a waiting trigger polls it: in a request shared with this event loop's other polls.
@@ -248,14 +236,7 @@ class VideoGenHook(BaseHook):
 
     async def apoll_answer(self, video_task_id: str, *, gather: float = 0.0) -> PollAnswer:
         """Poll a video task as :meth:`apoll_task` does; return it with the service's poll hint."""
-        settings = await self.aget_settings()
-        if not settings.coalesce_polls:
-            return PollAnswer(*await self._client.asend(query(settings, video_task_id)))
-        if self._shared_polls is None:
-            from airflow_provider_videogen.shared_polls import SharedPolls
-
-            self._shared_polls = SharedPolls.join(settings)
-        return await self._shared_polls.poll(video_task_id, gather)
+        return await self._reads.poll(await self.aget_settings(), video_task_id, gather)
 
     async def acancel_task(self, video_task_id: str) -> bool:
         """Cancel a video task (while the style can) without blocking the event loop; see :meth:`cancel_task`."""
@@ -263,10 +244,7 @@ class VideoGenHook(BaseHook):
 
     async def aclose(self) -> None:
         """Release this hook's share of the event loop's HTTP session (closed when the last hook lets go)."""
-        polls, self._shared_polls = self._shared_polls, None
-        if polls is not None:
-            await polls.leave()
-        await self._client.aclose()
+        await self._reads.close()
 
     async def __aenter__(self) -> VideoGenHook:
         return self

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator, Sequence
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
@@ -14,6 +14,9 @@ from airflow_provider_videogen.exceptions import VideoGenError, VideoGenNotSuppo
 from airflow_provider_videogen.hooks.videogen import RetryPolicy, VideoGenHook
 from airflow_provider_videogen.retry import POLL_SCHEDULE
 from airflow_provider_videogen.triggers.poll_loop import PollLoop, format_time
+
+if TYPE_CHECKING:
+    from airflow_provider_videogen.settings import VideoGenConnectionSettings
 
 __all__ = ["VideoBatchTrigger"]
 
@@ -113,35 +116,52 @@ class VideoBatchTrigger(BaseTrigger):
         except Exception as error:
             message = f"Cannot wait for the batch's {len(self.video_task_ids)} video tasks: {error}"
             return {"status": "error", "finished": {}, "message": message}
-        interval = self.poll_interval if self.poll_interval is not None else settings.style.default_poll_interval
-        give_up_at = max(self.end_time, self._now()) + settings.timeout if self.end_time is not None else None
-        waits = {
-            asyncio.ensure_future(
-                PollLoop(_ItemWait(self, video_task_id), hook, settings, give_up_at, interval, POLL_SCHEDULE).run()
-            ): video_task_id
-            for video_task_id in self.video_task_ids
-        }
+        waits = self._start_waits(hook, settings)
         finished: dict[str, str] = {}
-        enough = min(self.resume_after, len(waits))
         try:
-            while waits and len(finished) < max(enough, 1):
-                timeout = None if self.wake_at is None else max(self.wake_at - self._now(), 0.0)
-                done, _ = await asyncio.wait(waits, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
-                for future in done:
-                    finished[waits.pop(future)] = future.result()["status"]
-                if not done:
-                    break  # wake_at came
-            if not waits and self.wake_at is not None and not self.video_task_ids:
-                await self._sleep(max(self.wake_at - self._now(), 0.0))  # nothing in flight: only the time
+            await self._until_the_batch_can_move_on(waits, finished)
         finally:
             # Only this trigger's share of a shared poll is cancelled: the request goes on for the others.
             for future in waits:
                 future.cancel()
             if waits:
                 await asyncio.gather(*waits, return_exceptions=True)
+        return self._payload(finished, in_flight=len(waits))
+
+    def _start_waits(self, hook: VideoGenHook, settings: VideoGenConnectionSettings) -> dict[asyncio.Future[Any], str]:
+        """Start one poll loop per id (the trigger's interval, else the style's); return each wait with its id."""
+        interval = self.poll_interval if self.poll_interval is not None else settings.style.default_poll_interval
+        give_up_at = max(self.end_time, self._now()) + settings.timeout if self.end_time is not None else None
+        return {
+            asyncio.ensure_future(
+                PollLoop(_ItemWait(self, video_task_id), hook, settings, give_up_at, interval, POLL_SCHEDULE).run()
+            ): video_task_id
+            for video_task_id in self.video_task_ids
+        }
+
+    async def _until_the_batch_can_move_on(
+        self, waits: dict[asyncio.Future[Any], str], finished: dict[str, str]
+    ) -> None:
+        """Move each wait that ends from ``waits`` to ``finished``, until enough ended or ``wake_at`` came.
+
+        Enough is ``resume_after`` of them, or all; with no id at all, only ``wake_at`` is waited for.
+        """
+        enough = min(self.resume_after, len(waits))
+        while waits and len(finished) < max(enough, 1):
+            timeout = None if self.wake_at is None else max(self.wake_at - self._now(), 0.0)
+            done, _ = await asyncio.wait(waits, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+            for future in done:
+                finished[waits.pop(future)] = future.result()["status"]
+            if not done:
+                break  # wake_at came
+        if not waits and self.wake_at is not None and not self.video_task_ids:
+            await self._sleep(max(self.wake_at - self._now(), 0.0))  # nothing in flight: only the time
+
+    def _payload(self, finished: dict[str, str], *, in_flight: int) -> dict[str, Any]:
+        """Return the event's payload: ``done`` when no wait is in flight any more, else ``ready``; and its log line."""
         counts = _counts(finished)
-        status = "done" if not waits else "ready"
-        left = f"; {len(waits)} still in flight" if waits else ""
+        status = "done" if not in_flight else "ready"
+        left = f"; {in_flight} still in flight" if in_flight else ""
         total = len(self.video_task_ids)
         message = f"{len(finished)} of the batch's {total} video tasks in flight finished ({counts}){left}."
         if self.end_time is not None and "timeout" in finished.values():
