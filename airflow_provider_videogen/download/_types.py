@@ -44,6 +44,20 @@ class _Target:
     what: str
     authenticated: bool = False
 
+    @classmethod
+    def named(
+        cls,
+        url: str,
+        destination: ObjectStoragePath,
+        video_task_id: str,
+        kind: FileKind,
+        *,
+        authenticated: bool = False,
+    ) -> _Target:
+        """Return the file to copy, named in messages by its kind (``video`` or ``last frame``)."""
+        what = "video" if kind == "video" else "last frame"
+        return cls(url, destination, video_task_id, kind, what, authenticated=authenticated)
+
 
 def cancelled_error(target: _Target) -> VideoDownloadCancelledError:
     """Return the error a copy cancelled by ``on_kill`` ends with."""

@@ -18,12 +18,13 @@ import requests
 from airflow_provider_videogen.download._types import FileKind, StoredFile, _Target, cancelled_error, log
 from airflow_provider_videogen.download.content import _KIND_DESCRIPTIONS
 from airflow_provider_videogen.download.destination import check_destination, check_file_url, storage_uri
-from airflow_provider_videogen.download.existing import existing_copy
-from airflow_provider_videogen.download.record import _Record, _remove_orphan_record, _write_record
+from airflow_provider_videogen.download.existing import landed_copy
+from airflow_provider_videogen.download.record import _Record
 from airflow_provider_videogen.download.remote import FileHost, _Remote
 from airflow_provider_videogen.download.staging import (
     _MIN_UPLOAD_BLOCK,
-    _remove_abandoned_temporaries,
+    _landed_file,
+    _publish_with_record,
     _StagedFile,
     _storage_errors,
 )
@@ -180,19 +181,11 @@ class VideoDownloader:
         :raises VideoDownloadError: the download could not be completed within the retry policy.
         """
         target = self._target(url, destination, video_task_id, kind, authenticated)
-        if sweep:
-            _remove_abandoned_temporaries(destination)
-        if destination.fs.exists(destination.path):
-            existing = existing_copy(
-                target,
-                overwrite=overwrite,
-                probe=lambda: retrying(
-                    lambda: self.host.probe(target), target, policy=self.retry_policy, cancelled=self._cancelled
-                ),
-                chunk_size=self.chunk_size,
-            )
-            if existing is not None:
-                return existing
+        existing = landed_copy(
+            target, overwrite=overwrite, probe=lambda: self._probe(target), chunk_size=self.chunk_size, sweep=sweep
+        )
+        if existing is not None:
+            return existing
         return self._download(target)
 
     def _target(
@@ -209,13 +202,15 @@ class VideoDownloader:
                 "write into it, or name a file.",
                 video_task_id=video_task_id,
             )
-        what = "video" if kind == "video" else "last frame"
-        return _Target(url, destination, video_task_id, kind, what, authenticated=authenticated)
+        return _Target.named(url, destination, video_task_id, kind, authenticated=authenticated)
+
+    def _probe(self, target: _Target) -> _Remote:
+        """Read the remote file's size and validators, retried as the policy allows."""
+        return retrying(lambda: self.host.probe(target), target, policy=self.retry_policy, cancelled=self._cancelled)
 
     def _download(self, target: _Target) -> StoredFile:
         """Copy the file into a staged file, verify it, write its record and move it into place."""
-        destination = target.destination
-        staged = _StagedFile(destination, block_size=max(self.chunk_size, _MIN_UPLOAD_BLOCK), kind=target.kind)
+        staged = _StagedFile(target.destination, block_size=max(self.chunk_size, _MIN_UPLOAD_BLOCK), kind=target.kind)
         self._staged = staged
         try:
             with _storage_errors(target):
@@ -236,36 +231,13 @@ class VideoDownloader:
             if self._cancelled.is_set():
                 raise cancelled_error(target)
             with _storage_errors(target):
-                _publish(staged, _Record.build(target, remote, size, digest))
+                _publish_with_record(staged, _Record.build(target, remote, size, digest))
         except BaseException:
             staged.discard()
             raise
         finally:
             self._staged = None
-        uri = storage_uri(destination)
-        # The path first: it is what a reader of the log looks for, and a long line cuts its end off.
-        log.info(
-            "Landed %s (the %s of video task %s, %s bytes, sha256 %s).",
-            uri,
-            target.what,
-            target.video_task_id,
-            f"{size:,}",
-            digest,
-        )
-        return StoredFile(uri, size, digest, downloaded=True)
-
-
-def _publish(staged: _StagedFile, record: _Record) -> None:
-    """Write the record, then move the file into place (removing the record if the move fails)."""
-    destination = staged.destination
-    # The record goes first: if the move below never happens, a retry sees a record that
-    # does not match the old file (or no file) and downloads again.
-    _write_record(destination, record)
-    try:
-        staged.publish()
-    except BaseException:
-        _remove_orphan_record(destination)
-        raise
+        return _landed_file(target, size, digest)
 
 
 def _verify(target: _Target, staged: _StagedFile, remote: _Remote, digest: str, *, clean: Callable[[str], str]) -> None:

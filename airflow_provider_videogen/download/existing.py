@@ -17,11 +17,30 @@ from airflow_provider_videogen.download._types import StoredFile, _Target, log
 from airflow_provider_videogen.download.destination import storage_uri
 from airflow_provider_videogen.download.record import RECORD_SUFFIX, _hash_file, _read_record, _Record, _size
 from airflow_provider_videogen.download.remote import _Remote
+from airflow_provider_videogen.download.staging import _remove_abandoned_temporaries
 from airflow_provider_videogen.exceptions import (
     VideoDestinationExistsError,
     VideoFileKeyRefusedError,
     VideoURLExpiredError,
 )
+
+
+def landed_copy(
+    target: _Target, *, overwrite: bool, probe: Callable[[], _Remote], chunk_size: int, sweep: bool
+) -> StoredFile | None:
+    """Return the destination's file when it is already this task's; ``None`` when the file is to be copied.
+
+    First removes the temporary files a killed earlier try left for the destination (when ``sweep``),
+    then, when the destination exists, judges it by :func:`existing_copy`.
+
+    :raises VideoDestinationExistsError: the destination holds another file and ``overwrite`` is off.
+    """
+    destination = target.destination
+    if sweep:
+        _remove_abandoned_temporaries(destination)
+    if not destination.fs.exists(destination.path):
+        return None
+    return existing_copy(target, overwrite=overwrite, probe=probe, chunk_size=chunk_size)
 
 
 def existing_copy(

@@ -22,15 +22,16 @@ from typing import TYPE_CHECKING, Any
 import requests
 
 from airflow_provider_videogen import transport
-from airflow_provider_videogen.download._types import FileKind, StoredFile, _Target, log
+from airflow_provider_videogen.download._types import FileKind, StoredFile, _Target
 from airflow_provider_videogen.download.content import _KIND_DESCRIPTIONS
 from airflow_provider_videogen.download.destination import check_destination, storage_uri
-from airflow_provider_videogen.download.existing import existing_copy
-from airflow_provider_videogen.download.record import _Record, _remove_orphan_record, _write_record
+from airflow_provider_videogen.download.existing import landed_copy
+from airflow_provider_videogen.download.record import _Record
 from airflow_provider_videogen.download.remote import _Remote
 from airflow_provider_videogen.download.staging import (
     _MIN_UPLOAD_BLOCK,
-    _remove_abandoned_temporaries,
+    _landed_file,
+    _publish_with_record,
     _StagedFile,
     _storage_errors,
 )
@@ -141,17 +142,23 @@ def land_inline_file(
     :raises VideoDestinationExistsError: the destination holds another file and ``overwrite`` is off.
     """
     check_destination(storage_uri(destination))
-    what = "video" if kind == "video" else "last frame"
-    target = _Target(source.url, destination, video_task_id, kind, what, authenticated=True)
+    target = _Target.named(source.url, destination, video_task_id, kind, authenticated=True)
     # Nothing tells the size or a digest before the answer is read: a copy is known by its record.
     remote = _Remote(total=None, etag=None, last_modified=None, sha256=None)
-    if sweep:
-        _remove_abandoned_temporaries(destination)
-    if destination.fs.exists(destination.path):
-        existing = existing_copy(target, overwrite=overwrite, probe=lambda: remote, chunk_size=chunk_size)
-        if existing is not None:
-            return existing
-    staged = _StagedFile(destination, block_size=max(chunk_size, _MIN_UPLOAD_BLOCK), kind=kind)
+    existing = landed_copy(target, overwrite=overwrite, probe=lambda: remote, chunk_size=chunk_size, sweep=sweep)
+    if existing is not None:
+        return existing
+    return _land_answer(settings, source, target, remote, chunk_size)
+
+
+def _land_answer(
+    settings: VideoGenConnectionSettings, source: FileSource, target: _Target, remote: _Remote, chunk_size: int
+) -> StoredFile:
+    """Decode the file from the answer into a staged file, check it, and publish it with its record.
+
+    A failure discards the staged file: nothing is left at the destination.
+    """
+    staged = _StagedFile(target.destination, block_size=max(chunk_size, _MIN_UPLOAD_BLOCK), kind=target.kind)
     try:
         with _storage_errors(target):
             staged.open()
@@ -159,46 +166,20 @@ def land_inline_file(
         with _storage_errors(target):
             staged.close()
         size, digest = staged.written, staged.hexdigest()
-        problem = staged.content_problem()
-        if problem is not None:
-            raise VideoContentError(
-                f"The {what} held in the answer for video task {video_task_id} is not "
-                f"{_KIND_DESCRIPTIONS[kind]}: {settings.redact(problem)}. Nothing was stored.",
-                video_task_id=video_task_id,
-            )
+        _check_content(settings, target, staged)
         with _storage_errors(target):
-            _write_record(destination, _Record.build(target, remote, size, digest))
-            try:
-                staged.publish()
-            except BaseException:
-                _remove_orphan_record(destination)
-                raise
+            _publish_with_record(staged, _Record.build(target, remote, size, digest))
     except BaseException:
         staged.discard()
         raise
-    uri = storage_uri(destination)
-    log.info(
-        "Landed %s (the %s of video task %s, held inline, %s bytes, sha256 %s).",
-        uri,
-        what,
-        video_task_id,
-        f"{size:,}",
-        digest,
-    )
-    return StoredFile(uri, size, digest, downloaded=True)
+    return _landed_file(target, size, digest, held_inline=True)
 
 
 def _stream_into(
     settings: VideoGenConnectionSettings, source: FileSource, staged: _StagedFile, target: _Target
 ) -> None:
     """POST the query again and write the decoded member into ``staged`` as the answer streams in."""
-    credential: Any = settings.credential
-    body = json.dumps(source.inline_body, separators=(",", ":")).encode()
-    headers = {**credential.request_headers("query"), "Content-Type": "application/json"}
-    if getattr(credential, "signs", False):
-        headers = credential.sign("POST", source.url, body, headers)  # to the API's own origin only
-    else:
-        headers = {**headers, **credential.headers_for(source.url)}
+    body, headers = _query_request(settings, source)
     member = InlineMember(settings.style.elided_answer_members, source.inline_index)
     where = f"the {target.what} of video task {target.video_task_id}"
     session = transport.new_session()
@@ -206,12 +187,7 @@ def _stream_into(
         with session.post(
             source.url, data=body, headers=headers, stream=True, allow_redirects=False, timeout=(10.0, 60.0)
         ) as response:
-            if response.status_code != 200:
-                excerpt = settings.excerpt(response.raw.read(2000, decode_content=True).decode(errors="replace"))
-                raise VideoDownloadError(
-                    f"Could not read {where}: the service answered HTTP {response.status_code} ({excerpt}).",
-                    video_task_id=target.video_task_id,
-                )
+            _check_status(settings, response, where, target)
             for block in response.iter_content(_READ_BLOCK):
                 decoded = member.feed(block)
                 if decoded:
@@ -232,5 +208,40 @@ def _stream_into(
         raise VideoContentError(
             f"The service's answer ended before the whole of {where} (the answer was cut short, or holds no "
             "video at that place). Nothing was stored; the task may be retried.",
+            video_task_id=target.video_task_id,
+        )
+
+
+def _query_request(settings: VideoGenConnectionSettings, source: FileSource) -> tuple[bytes, dict[str, str]]:
+    """Return the body and headers of the query that answers with the file: the key for the API's own origin only."""
+    credential: Any = settings.credential
+    body = json.dumps(source.inline_body, separators=(",", ":")).encode()
+    headers = {**credential.request_headers("query"), "Content-Type": "application/json"}
+    if getattr(credential, "signs", False):
+        headers = credential.sign("POST", source.url, body, headers)  # to the API's own origin only
+    else:
+        headers = {**headers, **credential.headers_for(source.url)}
+    return body, headers
+
+
+def _check_status(
+    settings: VideoGenConnectionSettings, response: requests.Response, where: str, target: _Target
+) -> None:
+    """Raise unless the service answered 200, naming its status and the start of its answer."""
+    if response.status_code != 200:
+        excerpt = settings.excerpt(response.raw.read(2000, decode_content=True).decode(errors="replace"))
+        raise VideoDownloadError(
+            f"Could not read {where}: the service answered HTTP {response.status_code} ({excerpt}).",
+            video_task_id=target.video_task_id,
+        )
+
+
+def _check_content(settings: VideoGenConnectionSettings, target: _Target, staged: _StagedFile) -> None:
+    """Raise unless the decoded bytes are a whole file of their kind (nothing is stored then)."""
+    problem = staged.content_problem()
+    if problem is not None:
+        raise VideoContentError(
+            f"The {target.what} held in the answer for video task {target.video_task_id} is not "
+            f"{_KIND_DESCRIPTIONS[target.kind]}: {settings.redact(problem)}. Nothing was stored.",
             video_task_id=target.video_task_id,
         )

@@ -164,33 +164,13 @@ class Landing:
         settings: VideoGenConnectionSettings,
         destination: str | ObjectStoragePath,
     ) -> LandedFiles:
+        """Land the video where ``destination`` says, and its last frame (when asked for) beside a downloaded one."""
         video, frame = self._sources(task, settings)
         file_name = f"{settings.style.file_stem(task.id)}.mp4"
         video_path = resolve_destination(destination, file_name=file_name, conn_id=self.dest_conn_id)
-        if video.inline_body is not None:
-            # The service returned it inside its answer (Vertex): decoded as the answer streams in.
-            inline = land_inline_file(
-                settings,
-                video,
-                video_path,
-                video_task_id=task.id,
-                overwrite=self.overwrite,
-                chunk_size=self.chunk_size,
-                sweep=self.sweep,
-            )
-            return LandedFiles(task, inline)
-        if is_stored_object(video.url):
-            # The service wrote it into the user's object storage (Bedrock): copied, never downloaded.
-            stored_copy = copy_stored_object(
-                video.url,
-                video_path,
-                source_conn_id=video.conn_id,
-                video_task_id=task.id,
-                overwrite=self.overwrite,
-                chunk_size=self.chunk_size,
-                sweep=self.sweep,
-            )
-            return LandedFiles(task, stored_copy)
+        kept = self._land_kept(task, settings, video, video_path)
+        if kept is not None:
+            return LandedFiles(task, kept)
         stored = downloader.fetch(
             video.url,
             video_path,
@@ -211,6 +191,34 @@ class Landing:
             sweep=self.sweep,
         )
         return LandedFiles(task, stored, stored_frame)
+
+    def _land_kept(
+        self, task: VideoTask, settings: VideoGenConnectionSettings, video: FileSource, video_path: ObjectStoragePath
+    ) -> StoredFile | None:
+        """Land a video the service keeps (in its answer, or in the user's storage); ``None`` for one to download."""
+        if video.inline_body is not None:
+            # The service returned it inside its answer (Vertex): decoded as the answer streams in.
+            return land_inline_file(
+                settings,
+                video,
+                video_path,
+                video_task_id=task.id,
+                overwrite=self.overwrite,
+                chunk_size=self.chunk_size,
+                sweep=self.sweep,
+            )
+        if is_stored_object(video.url):
+            # The service wrote it into the user's object storage (Bedrock): copied, never downloaded.
+            return copy_stored_object(
+                video.url,
+                video_path,
+                source_conn_id=video.conn_id,
+                video_task_id=task.id,
+                overwrite=self.overwrite,
+                chunk_size=self.chunk_size,
+                sweep=self.sweep,
+            )
+        return None
 
     def _sources(self, task: VideoTask, settings: VideoGenConnectionSettings) -> tuple[FileSource, FileSource | None]:
         """Return the task's video and (when asked for) last frame, both checked before anything is written."""

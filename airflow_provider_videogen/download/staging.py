@@ -23,10 +23,11 @@ from typing import TYPE_CHECKING, Any
 
 import requests
 
-from airflow_provider_videogen.download._types import FileKind, _Target, log
+from airflow_provider_videogen.download._types import FileKind, StoredFile, _Target, log
 from airflow_provider_videogen.download.content import _ContentCheck
 from airflow_provider_videogen.download.destination import storage_uri
 from airflow_provider_videogen.download.pipeline import _WritePipeline
+from airflow_provider_videogen.download.record import _Record, _remove_orphan_record, _write_record
 from airflow_provider_videogen.exceptions import VideoDownloadError, VideoStorageError
 
 if TYPE_CHECKING:
@@ -136,6 +137,35 @@ class _StagedFile:
                     self.fs.rm_file(temp)
             except Exception:
                 log.warning("Could not remove the temporary file %s", temp, exc_info=True)
+
+
+def _publish_with_record(staged: _StagedFile, record: _Record) -> None:
+    """Write the record, then move the file into place (removing the record if the move fails)."""
+    destination = staged.destination
+    # The record goes first: if the move below never happens, a retry sees a record that
+    # does not match the old file (or no file) and downloads again.
+    _write_record(destination, record)
+    try:
+        staged.publish()
+    except BaseException:
+        _remove_orphan_record(destination)
+        raise
+
+
+def _landed_file(target: _Target, size: int, digest: str, *, held_inline: bool = False) -> StoredFile:
+    """Log the file just moved into place and return what is stored there (``held_inline``: it came in an answer)."""
+    uri = storage_uri(target.destination)
+    # The path first: it is what a reader of the log looks for, and a long line cuts its end off.
+    log.info(
+        "Landed %s (the %s of video task %s%s, %s bytes, sha256 %s).",
+        uri,
+        target.what,
+        target.video_task_id,
+        ", held inline" if held_inline else "",
+        f"{size:,}",
+        digest,
+    )
+    return StoredFile(uri, size, digest, downloaded=True)
 
 
 def _temporary_name(name: str, unique: str | None = None) -> str:

@@ -17,12 +17,12 @@ from typing import TYPE_CHECKING, Any
 from airflow_provider_videogen.download._types import FileKind, StoredFile, _Target, log
 from airflow_provider_videogen.download.content import _KIND_DESCRIPTIONS
 from airflow_provider_videogen.download.destination import check_destination, storage_uri
-from airflow_provider_videogen.download.existing import existing_copy
-from airflow_provider_videogen.download.record import _Record, _remove_orphan_record, _write_record
+from airflow_provider_videogen.download.existing import landed_copy
+from airflow_provider_videogen.download.record import _Record
 from airflow_provider_videogen.download.remote import _Remote
 from airflow_provider_videogen.download.staging import (
     _MIN_UPLOAD_BLOCK,
-    _remove_abandoned_temporaries,
+    _publish_with_record,
     _StagedFile,
     _storage_errors,
 )
@@ -77,70 +77,63 @@ def copy_stored_object(
 
     source = ObjectStoragePath(url, conn_id=source_conn_id)
     check_destination(storage_uri(destination))
-    what = "video" if kind == "video" else "last frame"
-    target = _Target(url, destination, video_task_id, kind, what)
+    target = _Target.named(url, destination, video_task_id, kind)
     remote = _describe(source, target)
-    if sweep:
-        _remove_abandoned_temporaries(destination)
-    if destination.fs.exists(destination.path):
-        existing = existing_copy(target, overwrite=overwrite, probe=lambda: remote, chunk_size=chunk_size)
-        if existing is not None:
-            return existing
-    staged = _StagedFile(destination, block_size=max(chunk_size, _MIN_UPLOAD_BLOCK), kind=kind)
-    size, digest = _store(source, target, remote, staged, chunk_size)
-    uri = storage_uri(destination)
+    existing = landed_copy(target, overwrite=overwrite, probe=lambda: remote, chunk_size=chunk_size, sweep=sweep)
+    if existing is not None:
+        return existing
+    return _store(source, target, remote, chunk_size)
+
+
+def _store(source: ObjectStoragePath, target: _Target, remote: _Remote, chunk_size: int) -> StoredFile:
+    """Stage the copy, check it, publish it with its record; return what is stored. A failure leaves nothing."""
+    staged = _StagedFile(target.destination, block_size=max(chunk_size, _MIN_UPLOAD_BLOCK), kind=target.kind)
+    try:
+        with _storage_errors(target):
+            _stage(source, target.destination, staged, chunk_size)
+        size, digest = staged.written, staged.hexdigest()
+        _check(target, staged, remote, size)
+        with _storage_errors(target):
+            _publish_with_record(staged, _Record.build(target, remote, size, digest))
+    except BaseException:
+        staged.discard()
+        raise
+    uri = storage_uri(target.destination)
     log.info(
         "Stored the %s of video task %s at %s from %s (%d bytes, sha256 %s).",
-        what,
-        video_task_id,
+        target.what,
+        target.video_task_id,
         uri,
-        url,
+        target.url,
         size,
         digest,
     )
     return StoredFile(uri, size, digest, downloaded=True)
 
 
-def _store(
-    source: ObjectStoragePath, target: _Target, remote: _Remote, staged: _StagedFile, chunk_size: int
-) -> tuple[int, str]:
-    """Stage the copy, check it, publish it with its record; return its size and sha256. A failure leaves nothing."""
-    try:
-        with _storage_errors(target):
-            _stage(source, target.destination, staged, chunk_size)
-        size, digest = staged.written, staged.hexdigest()
-        _check(target, staged, remote, size)
-        _publish(target, staged, _Record.build(target, remote, size, digest))
-    except BaseException:
-        staged.discard()
-        raise
-    return size, digest
-
-
 def _stage(source: ObjectStoragePath, destination: ObjectStoragePath, staged: _StagedFile, chunk_size: int) -> None:
     """Copy the source into the temporary file: server-side within one store (then read back), else streamed."""
     if _same_store(source, destination):
-        staged.open()
-        staged.close()  # an empty temporary, replaced by the server-side copy
-        source.fs.copy(source.path, staged.temporary_path)
-        staged.reread(chunk_size)
+        _copy_server_side(source, staged, chunk_size)
     else:
-        staged.open()
-        with source.open("rb") as reader:
-            while chunk := reader.read(chunk_size):
-                staged.write(chunk)
-        staged.close()
+        _copy_streamed(source, staged, chunk_size)
 
 
-def _publish(target: _Target, staged: _StagedFile, record: _Record) -> None:
-    """Write the integrity record, then move the checked temporary file into place (no record left without it)."""
-    with _storage_errors(target):
-        _write_record(target.destination, record)
-        try:
-            staged.publish()
-        except BaseException:
-            _remove_orphan_record(target.destination)
-            raise
+def _copy_server_side(source: ObjectStoragePath, staged: _StagedFile, chunk_size: int) -> None:
+    """Have the store copy the source onto the temporary file, then read it back once to hash and check it."""
+    staged.open()
+    staged.close()  # an empty temporary, replaced by the server-side copy
+    source.fs.copy(source.path, staged.temporary_path)
+    staged.reread(chunk_size)
+
+
+def _copy_streamed(source: ObjectStoragePath, staged: _StagedFile, chunk_size: int) -> None:
+    """Stream the source through the worker into the temporary file, chunk by chunk (hashed and checked as written)."""
+    staged.open()
+    with source.open("rb") as reader:
+        while chunk := reader.read(chunk_size):
+            staged.write(chunk)
+    staged.close()
 
 
 def _describe(source: ObjectStoragePath, target: _Target) -> _Remote:
