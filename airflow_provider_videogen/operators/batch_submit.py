@@ -87,10 +87,7 @@ class BatchSubmitter:
         run.flush()
 
     def submit_round(self, window: BatchWindow, end_time: float | None) -> None:
-        """Send a round's creates: settle the intents, then submit what the window allows; keep it in the record.
-
-        Past ``end_time`` (the deadline; ``None``: none) nothing is submitted: items never submitted end ``timeout``.
-        """
+        """Settle the intents, then submit what the window allows (past ``end_time``: time out the rest); save."""
         self.settle_intents(new_try=False)
         if end_time is not None and time.time() >= end_time:
             self.time_out_unsubmitted()

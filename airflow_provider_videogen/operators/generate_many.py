@@ -4,7 +4,9 @@ The operator keeps its parameters and Airflow's entry points; the rest is by con
 :mod:`~airflow_provider_videogen.operators.batch_requests` (the items and their record),
 :mod:`~airflow_provider_videogen.operators.batch_window` (in flight, creates per minute, back-off),
 :mod:`~airflow_provider_videogen.operators.batch_submit` (creates, lost answers) and
-:mod:`~airflow_provider_videogen.operators.batch_landing` (landing, manifest, summary).
+:mod:`~airflow_provider_videogen.operators.batch_landing` (landing, manifest, summary); the wait in the
+worker (``deferrable=False``) is :mod:`~airflow_provider_videogen.operators.worker_wait`'s, and a cancel
+:mod:`~airflow_provider_videogen.operators.cancel`'s, as ``GenerateVideoOperator``'s.
 """
 
 from __future__ import annotations
