@@ -80,6 +80,8 @@ SHARED_MODULES = (
     "operators/generation_arguments.py",
     "operators/generation_cost.py",
     "operators/worker_wait.py",
+    "operators/generation_finish.py",
+    "operators/cancel.py",
     "operators/batch_requests.py",
     "operators/batch_window.py",
     "operators/batch_submit.py",

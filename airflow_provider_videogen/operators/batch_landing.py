@@ -28,7 +28,8 @@ from airflow_provider_videogen.batch_record import (
 )
 from airflow_provider_videogen.download import Landing, remove_abandoned_temporaries_in
 from airflow_provider_videogen.download.destination import storage_path, storage_uri
-from airflow_provider_videogen.exceptions import VideoGenError, VideoGenNotSupportedError
+from airflow_provider_videogen.exceptions import VideoGenError
+from airflow_provider_videogen.operators.cancel import cancel_if_queued
 from airflow_provider_videogen.operators.landing_step import emit_asset_events, refuse_an_unusable_destination
 from airflow_provider_videogen.video_task import VideoTaskStatus
 
@@ -293,17 +294,6 @@ def batch_folder(destination: Any) -> str:
             f"{MANIFEST_NAME}; got {text!r}."
         )
     return text
-
-
-def cancel_if_queued(hook: VideoGenHook, log: Any, video_task_id: str, *, reason: str) -> None:
-    """Cancel a generation where the style still can (most: only a queued one); say why, or why not."""
-    try:
-        if hook.cancel_task(video_task_id):
-            log.warning("Cancelled video task %s because %s.", video_task_id, reason)
-    except VideoGenNotSupportedError as error:
-        log.info("Not cancelling video task %s: %s", video_task_id, error)
-    except VideoGenError as error:
-        log.warning("Could not cancel video task %s: %s", video_task_id, error)
 
 
 def log_round(log: Any, entries: list[BatchItemRecord], rounds: int, started_at: float) -> None:

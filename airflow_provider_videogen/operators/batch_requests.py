@@ -11,7 +11,15 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_videogen._errors import refused
-from airflow_provider_videogen.batch_record import BatchItemRecord
+from airflow_provider_videogen.batch_record import (
+    IN_FLIGHT,
+    INTENT,
+    PENDING,
+    BatchItemRecord,
+    BatchRecord,
+    Pages,
+    batch_pages,
+)
 from airflow_provider_videogen.cost import CostUnknown
 from airflow_provider_videogen.exceptions import (
     VideoGenerationNotSavedError,
@@ -21,9 +29,11 @@ from airflow_provider_videogen.exceptions import (
 from airflow_provider_videogen.generation_record import request_fingerprint
 from airflow_provider_videogen.generation_request import VideoGenerationRequest
 from airflow_provider_videogen.operators.generation_arguments import checked_generation_params
+from airflow_provider_videogen.operators.submit_once import request_identity
 
 if TYPE_CHECKING:
-    from airflow_provider_videogen.batch_record import BatchRecord
+    from airflow.sdk import Context
+
     from airflow_provider_videogen.cost import Prices
     from airflow_provider_videogen.settings import VideoGenConnectionSettings
 
@@ -133,6 +143,18 @@ class BatchRun:
     record: BatchRecord
     identity: str | None
 
+    @classmethod
+    def open(cls, context: Context, items: list[BatchItem], state_store_key: str, memory_pages: Pages) -> BatchRun:
+        """Open the run of ``items`` with its record where the task instance keeps it (see :func:`batch_pages`).
+
+        :param state_store_key: the record's key.
+        :param memory_pages: the operator's own pages, where Airflow offers no store (``execute`` called
+            outside Airflow).
+        """
+        pages = batch_pages(context, state_store_key)
+        record = BatchRecord(memory_pages if type(pages) is Pages else pages, [i.key for i in items])
+        return cls(items, record, request_identity(context))
+
     def read_record(self, settings: VideoGenConnectionSettings, log: Any) -> list[BatchItemRecord]:
         """Read the record; give every item its entry (a new one where the request changed or none was kept)."""
         kept = self.record.load()
@@ -155,6 +177,14 @@ class BatchRun:
     def entries(self) -> list[BatchItemRecord]:
         """Return every item's entry, in the items' order."""
         return [entry for entry in self.record.items if entry is not None]
+
+    def in_flight_ids(self) -> list[str]:
+        """Return the ids of the generations in flight (queued or running), in the items' order."""
+        return [e.video_task_id for e in self.entries() if e.status == IN_FLIGHT and e.video_task_id]
+
+    def has_unsubmitted(self) -> bool:
+        """Whether an item is still to be submitted (or its create's answer is still to be settled)."""
+        return any(e.status in (PENDING, INTENT) for e in self.entries())
 
     def entry(self, item: BatchItem) -> BatchItemRecord:
         """Return the entry of ``item``."""

@@ -86,6 +86,15 @@ class BatchSubmitter:
         self.settle_intents(new_try=True)
         run.flush()
 
+    def submit_round(self, window: BatchWindow, end_time: float | None) -> None:
+        """Settle the intents, then submit what the window allows (past ``end_time``: time out the rest); save."""
+        self.settle_intents(new_try=False)
+        if end_time is not None and time.time() >= end_time:
+            self.time_out_unsubmitted()
+        else:
+            self.submit(window)
+        self.run.flush()
+
     def submit(self, window: BatchWindow) -> None:
         """Submit pending items while the window and the create rate allow; a 429 pauses the window."""
         run = self.run

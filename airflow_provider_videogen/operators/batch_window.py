@@ -14,10 +14,13 @@ if TYPE_CHECKING:
     from collections.abc import Sequence
 
     from airflow_provider_videogen.batch_record import BatchItemRecord
+    from airflow_provider_videogen.styles import ApiStyle
 
 #: Defaults where the connection's style publishes no limit.
 DEFAULT_MAX_IN_FLIGHT = 10
 DEFAULT_MAX_CREATES_PER_MINUTE = 60
+# A wait for the next create shorter than this is slept on the worker: deferring costs more.
+_SLEEP_RATHER_THAN_DEFER = 5.0
 
 
 class BatchWindow:
@@ -43,6 +46,20 @@ class BatchWindow:
         self._in_flight = 0
         self._recent: deque[float] = deque()
 
+    @classmethod
+    def for_style(
+        cls,
+        style: ApiStyle,
+        max_in_flight: int | None,
+        max_creates_per_minute: int | None,
+        rate_window: float,
+        paused_until: float | None,
+    ) -> BatchWindow:
+        """Return the window of a run: the limits asked for, else the style's published limits, else the defaults."""
+        in_flight = max_in_flight or style.max_in_flight or DEFAULT_MAX_IN_FLIGHT
+        per_minute = max_creates_per_minute or style.max_creates_per_minute or DEFAULT_MAX_CREATES_PER_MINUTE
+        return cls(in_flight, per_minute, rate_window, paused_until)
+
     def next_create_at(self, entries: Sequence[BatchItemRecord], in_flight: int) -> float | None:
         """Return when the next create may go out; ``None`` when only a finished generation frees the window."""
         if in_flight >= self.max_in_flight:
@@ -52,6 +69,17 @@ class BatchWindow:
         per_window = self.max_creates_per_minute
         at = now if len(times) < per_window else times[len(times) - per_window] + self.rate_window
         return max(at, self.paused_until or 0.0)
+
+    def slept_until_next_create(self, wake_at: float | None) -> bool:
+        """Sleep here until ``wake_at``, when the next create may go out, if that is seconds away; say if it slept.
+
+        :param wake_at: when the next create may go out (see :meth:`next_create_at`); ``None``: not before a
+            finished generation frees the window (never slept on).
+        """
+        if wake_at is None or wake_at - time.time() > _SLEEP_RATHER_THAN_DEFER:
+            return False
+        time.sleep(max(wake_at - time.time(), 0.0))
+        return True
 
     def resume_after(self, in_flight: int, pending: bool) -> int:
         """How many finished generations are worth a resume: a quarter of the window while items wait, else all."""

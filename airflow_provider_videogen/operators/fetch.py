@@ -124,18 +124,7 @@ class FetchVideoOperator(BaseOperator):
         """Fetch the task; copy its files when a destination is set; return the result described above."""
         hook = VideoGenHook(self.videogen_conn_id, retry_policy=self.http_retry_policy)
         task = hook.get_task(self.video_task_id)
-        landed = self._landing_step.land(
-            self,
-            context,
-            task,
-            hook.settings,
-            destination=self.destination,
-            dest_conn_id=self.dest_conn_id,
-            include_last_frame=self.include_last_frame,
-            overwrite=self.overwrite,
-            chunk_size=self.chunk_size,
-            retry_policy=self.http_retry_policy,
-        )
+        landed = self._landing_step.land_as_configured(self, context, task, hook.settings)
         if task.cost is not None:
             self.log.info("Video task %s cost %s.", task.id, task.cost)
         if not self.include_urls:

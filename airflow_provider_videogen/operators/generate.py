@@ -6,7 +6,7 @@ import time
 from collections.abc import Mapping, Sequence
 from datetime import timedelta
 from decimal import Decimal
-from functools import cached_property
+from functools import cached_property, partial
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator
@@ -14,21 +14,16 @@ from airflow.sdk import BaseOperator
 from airflow_provider_videogen import _arguments
 from airflow_provider_videogen._compat import conf
 from airflow_provider_videogen.download import DEFAULT_CHUNK_SIZE
-from airflow_provider_videogen.events import (
-    final_event_payload,
-    raise_for_event,
-    reread_on_success,
-    validate_event,
-    without_file_urls,
-)
-from airflow_provider_videogen.exceptions import VideoGenError, VideoGenNotSupportedError
+from airflow_provider_videogen.events import final_event_payload, reread_on_success, validate_event, without_file_urls
 from airflow_provider_videogen.generation_request import VideoGenerationRequest
 from airflow_provider_videogen.hooks.videogen import RetryPolicy, VideoGenHook
 from airflow_provider_videogen.links import LandedVideoLink, VideoServiceConsoleLink, note_console_link
-from airflow_provider_videogen.operators.generation_arguments import checked_generation_params, read_max_cost
-from airflow_provider_videogen.operators.generation_cost import refuse_over_budget, with_cost
+from airflow_provider_videogen.operators.cancel import cancel_if_queued
+from airflow_provider_videogen.operators.generation_arguments import checked_generation_params, read_wait_and_cap
+from airflow_provider_videogen.operators.generation_cost import refuse_over_budget
+from airflow_provider_videogen.operators.generation_finish import finished_generation
 from airflow_provider_videogen.operators.landing_step import LandingStep, refuse_an_unusable_destination
-from airflow_provider_videogen.operators.submit_once import SubmitOnce
+from airflow_provider_videogen.operators.submit_once import SubmitOnce, request_identity
 from airflow_provider_videogen.operators.worker_wait import wait_in_worker
 from airflow_provider_videogen.triggers.videogen import VideoTaskTrigger, deferral_timeout
 from airflow_provider_videogen.video_task import VideoTask
@@ -176,12 +171,8 @@ class GenerateVideoOperator(BaseOperator):
                 "destination needs wait_for_completion=True: the video lands once the generation succeeded. "
                 "Without waiting, land it with VideoTaskSensor >> FetchVideoOperator(destination=...)."
             )
-        # Checked here, when the DAG is parsed: a value found wrong only once the trigger is built
-        # would come after the create call, which has then paid for a generation nobody waits for.
-        # (Neither is a template field, so neither can be a Jinja string.)
-        self.poll_interval = None if poll_interval is None else _arguments.seconds("poll_interval", poll_interval)
-        self.timeout = None if timeout is None else _arguments.seconds("timeout", timeout)
-        self.max_cost = None if max_cost is None else read_max_cost(max_cost)
+        # Checked here, when the DAG is parsed, before any create call (see read_wait_and_cap).
+        self.poll_interval, self.timeout, self.max_cost = read_wait_and_cap(poll_interval, timeout, max_cost)
         self.model = model
         self.prompt = prompt
         self.image_urls = image_urls
@@ -283,7 +274,7 @@ class GenerateVideoOperator(BaseOperator):
         if not self.cancel_on_kill:
             return
         if self._waiting_for is not None:
-            self._cancel_if_queued(self._waiting_for, reason="the task was killed")
+            cancel_if_queued(self.hook, self.log, self._waiting_for, reason="the task was killed")
         elif self._submit_once.submitting:
             self.log.warning("The task was killed while submitting: the generation is cancelled once it has an id.")
 
@@ -291,7 +282,7 @@ class GenerateVideoOperator(BaseOperator):
 
     def _reconnect_or_submit(self, context: Context) -> tuple[str, VideoTask | None]:
         """Return the id of this task's generation: the one an earlier try submitted, if usable, else a new one."""
-        cancel = self._cancel_if_queued if self.cancel_on_kill else None
+        cancel = partial(cancel_if_queued, self.hook, self.log) if self.cancel_on_kill else None
         return self._submit_once.reconnect_or_submit(context, self._request_within_budget, cancel)
 
     def _request_within_budget(self) -> VideoGenerationRequest:
@@ -317,74 +308,26 @@ class GenerateVideoOperator(BaseOperator):
 
     def _finish(self, event: Mapping[str, Any], started_at: float | None, context: Context) -> dict[str, Any]:
         """Log the outcome on the worker and turn the event into the return value (the landed video) or an exception."""
-        status, message = event["status"], event["message"]
-        video_task_id = event["video_task_id"]
-        waited = f"{time.time() - started_at:.0f} s" if started_at is not None else "unknown"
-        # The event's message already names the task and how it ended: one sentence, the wait added to it.
-        sentence = message[:-1] if message.endswith(".") else message
-        (self.log.info if status == "success" else self.log.warning)("%s (waited %s).", sentence, waited)
-        if status == "timeout" and self.cancel_on_kill:
-            self._cancel_if_queued(video_task_id, reason="the deadline passed")
-        finished = self._with_cost(raise_for_event(event, "operator"))
+        finished = finished_generation(
+            event,
+            started_at,
+            self.hook,
+            self.log,
+            cancel_on_kill=self.cancel_on_kill,
+            request=self.generation_request,
+            model=self.model,
+        )
         if self.destination is not None:
-            finished = self._land(context, finished)
+            # The task as the wait last read it (to_dict() keeps the fresh, signed URLs): no second read.
+            task = VideoTask.from_dict(finished)
+            finished = {**finished, **self._landing_step.land_as_configured(self, context, task, self.hook.settings)}
         self._finished = finished if self.include_urls else without_file_urls(finished)
         return self._finished
-
-    def _with_cost(self, finished: dict[str, Any]) -> dict[str, Any]:
-        """Put the cost on the finished task (estimated from the request where the answer lacks usage); log it."""
-        try:
-            request: VideoGenerationRequest | None = self.generation_request()
-        except VideoGenError:
-            request = None  # never fail a generation already paid for over its cost
-        return with_cost(finished, request, self.model, self.hook.settings.prices, self.log)
 
     def get_openlineage_facets_on_complete(self, task_instance: Any) -> Any:
         """OpenLineage: the generation made (output, named by the service's base URL and the task id) and the run facet.
 
-        Called by Airflow's OpenLineage provider when it is installed; the provider needs nothing otherwise.
+        With a ``destination``, the landed files too. Called by Airflow's OpenLineage provider when it
+        is installed; the provider needs nothing otherwise.
         """
-        if self._landing_step.landed is not None:
-            return self._landing_step.lineage(generated=True)
-        from airflow_provider_videogen.lineage import generation_lineage
-
-        return generation_lineage(self.hook.settings.base_url, self._finished)
-
-    def _land(self, context: Context, finished: dict[str, Any]) -> dict[str, Any]:
-        """Land the succeeded generation's files through the step FetchVideoOperator uses; add its keys to ours."""
-        # The task as the wait last read it (to_dict() keeps the fresh, signed URLs): no second read.
-        landed = self._landing_step.land(
-            self,
-            context,
-            VideoTask.from_dict(finished),
-            self.hook.settings,
-            destination=self.destination,
-            dest_conn_id=self.dest_conn_id,
-            include_last_frame=self.include_last_frame,
-            overwrite=self.overwrite,
-            chunk_size=self.chunk_size,
-            retry_policy=self.http_retry_policy,
-        )
-        return {**finished, **landed}
-
-    def _cancel_if_queued(self, video_task_id: str, *, reason: str) -> None:
-        try:
-            if self.hook.cancel_task(video_task_id):
-                self.log.warning("Cancelled video task %s because %s.", video_task_id, reason)
-        except VideoGenNotSupportedError as error:
-            self.log.info("Not cancelling video task %s: %s", video_task_id, error)
-        except VideoGenError as error:
-            self.log.warning("Could not cancel video task %s: %s", video_task_id, error)
-
-
-def request_identity(context: Context) -> str | None:
-    """Return the task instance's key (DAG, task, run, map index; not the try): the same for every try of it.
-
-    A create's idempotency token is derived from it and the request's body, so every try of one task
-    instance that repeats the same create gets the same generation (``None`` without a task instance).
-    """
-    ti = context.get("ti")
-    parts = [getattr(ti, name, None) for name in ("dag_id", "task_id", "run_id", "map_index")]
-    if ti is None or None in parts[:3]:
-        return None
-    return "/".join(str(part) for part in parts)
+        return self._landing_step.generation_lineage(self.hook.settings.base_url, self._finished)

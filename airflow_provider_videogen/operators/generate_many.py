@@ -4,12 +4,13 @@ The operator keeps its parameters and Airflow's entry points; the rest is by con
 :mod:`~airflow_provider_videogen.operators.batch_requests` (the items and their record),
 :mod:`~airflow_provider_videogen.operators.batch_window` (in flight, creates per minute, back-off),
 :mod:`~airflow_provider_videogen.operators.batch_submit` (creates, lost answers) and
-:mod:`~airflow_provider_videogen.operators.batch_landing` (landing, manifest, summary).
+:mod:`~airflow_provider_videogen.operators.batch_landing` (landing, manifest, summary); the wait in the
+worker (``deferrable=False``) is :mod:`~airflow_provider_videogen.operators.worker_wait`'s, and a cancel
+:mod:`~airflow_provider_videogen.operators.cancel`'s, as ``GenerateVideoOperator``'s.
 """
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import Mapping, Sequence
 from datetime import timedelta
@@ -21,21 +22,13 @@ from airflow.sdk import BaseOperator
 
 from airflow_provider_videogen import _arguments
 from airflow_provider_videogen._compat import conf
-from airflow_provider_videogen.batch_record import (
-    IN_FLIGHT,
-    INTENT,
-    PENDING,
-    BatchRecord,
-    Pages,
-    batch_pages,
-)
+from airflow_provider_videogen.batch_record import Pages
 from airflow_provider_videogen.exceptions import VideoGenError
 from airflow_provider_videogen.hooks.videogen import RetryPolicy, VideoGenHook
 from airflow_provider_videogen.operators.batch_landing import (
     MANIFEST_NAME,
     BatchLanding,
     batch_folder,
-    cancel_if_queued,
     finish_batch,
     log_round,
 )
@@ -53,8 +46,9 @@ from airflow_provider_videogen.operators.batch_window import (
     DEFAULT_MAX_IN_FLIGHT,
     BatchWindow,
 )
-from airflow_provider_videogen.operators.generate import request_identity
-from airflow_provider_videogen.operators.generation_arguments import read_max_cost
+from airflow_provider_videogen.operators.cancel import cancel_if_queued
+from airflow_provider_videogen.operators.generation_arguments import read_wait_and_cap
+from airflow_provider_videogen.operators.worker_wait import wait_as_the_trigger
 from airflow_provider_videogen.triggers.batch import VideoBatchTrigger
 from airflow_provider_videogen.triggers.videogen import deferral_timeout
 
@@ -79,8 +73,6 @@ __all__ = [
 BATCH_CHUNK_SIZE = 1024 * 1024
 # One attempt per create call: a 429 backs the whole batch off here, rather than one create inside the hook.
 _ONE_ATTEMPT = RetryPolicy(max_attempts=1)
-# A wait for the next create shorter than this is slept on the worker: deferring costs more.
-_SLEEP_RATHER_THAN_DEFER = 5.0
 
 
 class GenerateVideosOperator(BaseOperator):
@@ -190,9 +182,7 @@ class GenerateVideosOperator(BaseOperator):
         self.min_success = (
             None if min_success is None else _arguments.whole_number("min_success", min_success, minimum=0)
         )
-        self.poll_interval = None if poll_interval is None else _arguments.seconds("poll_interval", poll_interval)
-        self.timeout = None if timeout is None else _arguments.seconds("timeout", timeout)
-        self.max_cost = None if max_cost is None else read_max_cost(max_cost)
+        self.poll_interval, self.timeout, self.max_cost = read_wait_and_cap(poll_interval, timeout, max_cost)
         self.landing_threads = _arguments.whole_number("landing_threads", landing_threads)
         self.chunk_size = _arguments.whole_number("chunk_size", chunk_size)
         self.requests = requests
@@ -266,9 +256,7 @@ class GenerateVideosOperator(BaseOperator):
         """Check the rendered fields; open the record. Return the destination folder, ending in ``/``."""
         items = check_requests(self.requests)
         folder = batch_folder(self.destination)
-        pages = batch_pages(context, self.state_store_key)
-        record = BatchRecord(self._memory_pages if type(pages) is Pages else pages, [i.key for i in items])
-        self._run = BatchRun(items, record, request_identity(context))
+        self._run = BatchRun.open(context, items, self.state_store_key, self._memory_pages)
         self._landing = BatchLanding(
             self._run,
             self.hook,
@@ -298,13 +286,6 @@ class GenerateVideosOperator(BaseOperator):
         assert self._submission is not None, "a run begins with _begin"
         return self._submission
 
-    def _window(self, paused_until: float | None) -> BatchWindow:
-        """Return the window of this run: the parameters, else the style's published limits, else the defaults."""
-        style = self.hook.settings.style
-        in_flight = self.max_in_flight or style.max_in_flight or DEFAULT_MAX_IN_FLIGHT
-        per_minute = self.max_creates_per_minute or style.max_creates_per_minute or DEFAULT_MAX_CREATES_PER_MINUTE
-        return BatchWindow(in_flight, per_minute, self.rate_window, paused_until)
-
     def _advance(
         self, context: Context, folder: str, started_at: float, *, paused_until: float | None, rounds: int
     ) -> Any:
@@ -313,29 +294,25 @@ class GenerateVideosOperator(BaseOperator):
         Submitting first lets the new generations render while the finished ones land (the finished ones
         no longer count in the window), rather than after.
         """
-        run, window = self._batch, self._window(paused_until)
+        run, style = self._batch, self.hook.settings.style
+        window = BatchWindow.for_style(
+            style, self.max_in_flight, self.max_creates_per_minute, self.rate_window, paused_until
+        )
         end_time = started_at + self.timeout if self.timeout is not None else None
         while True:
             rounds += 1
             self._stop_if_killed()
-            self._submitter.settle_intents(new_try=False)
-            if end_time is not None and time.time() >= end_time:
-                self._submitter.time_out_unsubmitted()
-            else:
-                self._submitter.submit(window)
-            run.flush()
+            self._submitter.submit_round(window, end_time)
             self._lander.land_ready(folder)
             self._stop_if_killed()
             log_round(self.log, run.entries(), rounds, started_at)
-            in_flight = [e.video_task_id for e in run.entries() if e.status == IN_FLIGHT and e.video_task_id]
-            pending = [e for e in run.entries() if e.status in (PENDING, INTENT)]
+            in_flight, pending = run.in_flight_ids(), run.has_unsubmitted()
             if not in_flight and not pending:
                 return finish_batch(self, context, self._batch, folder, self.dest_conn_id, self.min_success)
             wake_at = None if not pending else window.next_create_at(run.entries(), len(in_flight))
-            if not in_flight and wake_at is not None and wake_at - time.time() <= _SLEEP_RATHER_THAN_DEFER:
-                time.sleep(max(wake_at - time.time(), 0.0))
+            if not in_flight and window.slept_until_next_create(wake_at):
                 continue
-            self._wait(window, in_flight, bool(pending), started_at, end_time, wake_at, rounds)
+            self._wait(window, in_flight, pending, started_at, end_time, wake_at, rounds)
 
     def _stop_if_killed(self) -> None:
         if self._killed:
@@ -370,21 +347,10 @@ class GenerateVideosOperator(BaseOperator):
                 kwargs={"started_at": started_at, "paused_until": window.paused_until, "rounds": rounds},
                 timeout=deferral_timeout(end_time, self.hook.settings.timeout),
             )
-        self._lander.take_event(self._wait_here(trigger, in_flight))
-
-    def _wait_here(self, trigger: VideoBatchTrigger, in_flight: list[str]) -> dict[str, Any]:
-        """Wait as the trigger would, in this worker (``deferrable=False``), with the connection already read."""
-        hook = VideoGenHook(self.videogen_conn_id, retry_policy=_ONE_ATTEMPT)
-        hook.settings  # read synchronously here: the async wait then finds it and looks nothing up  # noqa: B018
+        # Not deferrable: wait as the trigger would, in this worker; a kill meanwhile cancels what is in flight.
         self._in_flight_ids = in_flight
-
-        async def wait() -> dict[str, Any]:
-            try:
-                return await trigger.wait(hook)
-            finally:
-                await hook.aclose()
-
         try:
-            return asyncio.run(wait())
+            event = wait_as_the_trigger(trigger, VideoGenHook(self.videogen_conn_id, retry_policy=_ONE_ATTEMPT))
         finally:
             self._in_flight_ids = []
+        self._lander.take_event(event)

@@ -1,14 +1,15 @@
-"""Checks of ``GenerateVideoOperator``'s own arguments: the numeric fields of ``generation_params``, and ``max_cost``.
+"""Checks of the generate operators' own arguments: the numeric fields of ``generation_params``, the wait, ``max_cost``.
 
-Both are checked before the create call (``max_cost`` when the DAG is parsed, the rendered
-``generation_params`` when the request is built): a value found wrong only after the create has
-paid for a generation nobody then waits for. The general rules of numeric arguments are those of
+All are checked before the create call (the wait and ``max_cost`` when the DAG is parsed, the
+rendered ``generation_params`` when the request is built): a value found wrong only after the create
+has paid for a generation nobody then waits for. The general rules of numeric arguments are those of
 :mod:`~airflow_provider_videogen._arguments`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from datetime import timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -47,6 +48,22 @@ def checked_generation_params(generation_params: Mapping[str, Any] | None) -> di
         whole = isinstance(number, float) and number.is_integer() and not isinstance(value, float)
         params[name] = int(number) if whole else number
     return params
+
+
+def read_wait_and_cap(
+    poll_interval: float | None, timeout: float | timedelta | None, max_cost: float | Decimal | str | None
+) -> tuple[float | None, float | None, Decimal | None]:
+    """Read the ``poll_interval``, ``timeout`` and ``max_cost`` both generate operators take (``None`` stays ``None``).
+
+    Checked when the DAG is parsed: a value found wrong only once the trigger is built would come
+    after the create call, which has then paid for a generation nobody waits for. (None of them is
+    a template field, so none can be a Jinja string.)
+    """
+    return (
+        None if poll_interval is None else _arguments.seconds("poll_interval", poll_interval),
+        None if timeout is None else _arguments.seconds("timeout", timeout),
+        None if max_cost is None else read_max_cost(max_cost),
+    )
 
 
 def read_max_cost(value: Any) -> Decimal:

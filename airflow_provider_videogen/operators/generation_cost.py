@@ -7,11 +7,12 @@ an estimate is made from the request before it is submitted, and the finished ta
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_videogen.cost import CostUnknown
-from airflow_provider_videogen.exceptions import VideoGenerationOverBudgetError
+from airflow_provider_videogen.exceptions import VideoGenerationOverBudgetError, VideoGenError
 from airflow_provider_videogen.video_task import VideoTask
 
 if TYPE_CHECKING:
@@ -72,6 +73,18 @@ def with_cost(
         return finished
     log.info("Video task %s: its cost is not known (%s).", finished.get("id"), _why_unknown(finished, model, prices))
     return finished
+
+
+def request_for_cost(build: Callable[[], VideoGenerationRequest]) -> VideoGenerationRequest | None:
+    """Build the submitted request again, for the estimate of a finished task's cost; ``None`` where it fails.
+
+    A generation already paid for never fails over its cost: without the request, the cost is
+    priced from the answer alone (see :func:`with_cost`).
+    """
+    try:
+        return build()
+    except VideoGenError:
+        return None
 
 
 def _why_unknown(finished: dict[str, Any], model: str, prices: Prices) -> str:

@@ -9,7 +9,7 @@ retry: see :mod:`airflow_provider_videogen.download`) and the same return keys, 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol, cast
 
 from airflow_provider_videogen.download import Landing, check_destination
 from airflow_provider_videogen.download.destination import storage_uri
@@ -22,6 +22,17 @@ if TYPE_CHECKING:
     from airflow_provider_videogen.retry import RetryPolicy
     from airflow_provider_videogen.settings import VideoGenConnectionSettings
     from airflow_provider_videogen.video_task import VideoTask
+
+
+class LandingFields(Protocol):
+    """The landing parameters of an operator that lands: ``FetchVideoOperator``'s, by the same names."""
+
+    destination: str | ObjectStoragePath | None
+    dest_conn_id: str | None
+    include_last_frame: bool
+    overwrite: bool
+    chunk_size: int
+    http_retry_policy: RetryPolicy | None
 
 
 class LandingStep:
@@ -76,6 +87,28 @@ class LandingStep:
         emit_asset_events(operator, context, landed)
         return landed
 
+    def land_as_configured(
+        self, operator: BaseOperator, context: Context, task: VideoTask, settings: VideoGenConnectionSettings
+    ) -> dict[str, Any]:
+        """Land ``task``'s files as :meth:`land` does, with the (rendered) landing parameters ``operator`` holds.
+
+        :param operator: an operator with :class:`LandingFields` (``destination``, ``dest_conn_id``,
+            ``include_last_frame``, ``overwrite``, ``chunk_size``, ``http_retry_policy``).
+        """
+        fields = cast("LandingFields", operator)
+        return self.land(
+            operator,
+            context,
+            task,
+            settings,
+            destination=fields.destination,
+            dest_conn_id=fields.dest_conn_id,
+            include_last_frame=fields.include_last_frame,
+            overwrite=fields.overwrite,
+            chunk_size=fields.chunk_size,
+            retry_policy=fields.http_retry_policy,
+        )
+
     def cancel(self) -> None:
         """Stop a copy in progress and remove its temporary file (from the operator's ``on_kill``)."""
         if self._landing is not None:
@@ -91,6 +124,18 @@ class LandingStep:
 
         lineage = generate_and_land_lineage if generated else fetch_lineage
         return lineage(self.base_url or "", self.landed)
+
+    def generation_lineage(self, base_url: str, finished: Mapping[str, Any] | None) -> Any:
+        """OpenLineage of a generation the operator made: with the files it landed, else the generation alone.
+
+        :param base_url: the connection's base URL, which names the generation.
+        :param finished: the finished task (or only its id), ``None`` before the generation exists.
+        """
+        if self.landed is not None:
+            return self.lineage(generated=True)
+        from airflow_provider_videogen.lineage import generation_lineage
+
+        return generation_lineage(base_url, finished)
 
 
 def refuse_an_unusable_destination(destination: str | ObjectStoragePath | None) -> None:

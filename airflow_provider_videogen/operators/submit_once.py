@@ -241,6 +241,19 @@ class SubmitOnce:
         )
 
 
+def request_identity(context: Context) -> str | None:
+    """Return the task instance's key (DAG, task, run, map index; not the try): the same for every try of it.
+
+    A create's idempotency token is derived from it and the request's body, so every try of one task
+    instance that repeats the same create gets the same generation (``None`` without a task instance).
+    """
+    ti = context.get("ti")
+    parts = [getattr(ti, name, None) for name in ("dag_id", "task_id", "run_id", "map_index")]
+    if ti is None or None in parts[:3]:
+        return None
+    return "/".join(str(part) for part in parts)
+
+
 def _will_retry(context: Context, error: BaseException) -> bool:
     """Whether Airflow retries the task after this try fails with ``error`` (unknown: assume it does)."""
     if isinstance(error, AirflowFailException):

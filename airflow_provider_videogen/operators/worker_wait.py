@@ -3,10 +3,12 @@
 ``GenerateVideoOperator`` waits here when it is not deferrable; the triggerer's wait
 (:class:`~airflow_provider_videogen.triggers.videogen.VideoTaskTrigger`) follows the same schedule
 (:data:`~airflow_provider_videogen.retry.POLL_SCHEDULE`), with the service's poll hint and its cap.
+``GenerateVideosOperator`` runs its trigger's own wait here (:func:`wait_as_the_trigger`).
 """
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable
 from datetime import datetime, timezone
@@ -17,6 +19,7 @@ from airflow_provider_videogen.retry import POLL_SCHEDULE
 
 if TYPE_CHECKING:
     from airflow_provider_videogen.hooks.videogen import VideoGenHook
+    from airflow_provider_videogen.triggers.batch import VideoBatchTrigger
     from airflow_provider_videogen.video_task import VideoTask
 
 
@@ -42,6 +45,22 @@ def wait_in_worker(
         wait = POLL_SCHEDULE.next_wait(poll_hint=poll_hint, interval=poll_interval())
         remaining = end_time - time.time() if end_time is not None else wait
         time.sleep(max(0.0, min(wait, remaining)))
+
+
+def wait_as_the_trigger(trigger: VideoBatchTrigger, hook: VideoGenHook) -> dict[str, Any]:
+    """Wait as ``trigger`` would in the triggerer, here in the worker (``deferrable=False``); return its event.
+
+    :param hook: the hook the wait polls with, its connection read here first; closed once the wait ends.
+    """
+    hook.settings  # read synchronously here: the async wait then finds it and looks nothing up  # noqa: B018
+
+    async def wait() -> dict[str, Any]:
+        try:
+            return await trigger.wait(hook)
+        finally:
+            await hook.aclose()
+
+    return asyncio.run(wait())
 
 
 def _timeout_payload(video_task_id: str, task: VideoTask, end_time: float) -> dict[str, Any]:
