@@ -216,13 +216,7 @@ class GeminiVeo(ApiStyle):
         uri = next((u for s in samples if (u := text(mapping(s.get("video")).get("uri")))), None)
         if uri:
             return VideoTask(status=VideoTaskStatus.SUCCEEDED, video_url=uri, **common)
-        filtered = integer(result.get("raiMediaFilteredCount")) or 0
-        reasons = [r for r in (text(x) for x in result.get("raiMediaFilteredReasons") or ()) if r]
-        if filtered or reasons:
-            code, message = "RAI_MEDIA_FILTERED", "; ".join(reasons) or f"{filtered} video(s) filtered"
-        else:
-            code, message = "NO_VIDEO", "the operation finished without a video"
-        return VideoTask(status=VideoTaskStatus.FAILED, error_code=code, error_message=message, **common)
+        return no_video_failure(result, common)
 
     def file_source(self, task: VideoTask, kind: str, task_url: str) -> FileSource | None:
         """Return the sample's ``uri``, fetched with the key (to the connection's origin only); no last frame."""
@@ -232,6 +226,23 @@ class GeminiVeo(ApiStyle):
         if "://" not in url:  # a bare "files/..." name: relative to the API root
             url = f"{task_url[: -len(task.id)]}{url.lstrip('/')}"
         return FileSource(url, authenticated=True)
+
+
+def no_video_failure(result: Mapping[str, Any], common: dict[str, Any]) -> VideoTask:
+    """Return the failed task of a Veo operation that finished without a video: filtered by safety, or none made.
+
+    Veo's answer says so the same way on the Gemini API and on Vertex AI (``raiMediaFilteredCount``,
+    ``raiMediaFilteredReasons`` in the operation's result).
+
+    :param common: the task's fields every outcome shares (id, model, raw answer).
+    """
+    filtered = integer(result.get("raiMediaFilteredCount")) or 0
+    reasons = [r for r in (text(x) for x in result.get("raiMediaFilteredReasons") or ()) if r]
+    if filtered or reasons:
+        code, message = "RAI_MEDIA_FILTERED", "; ".join(reasons) or f"{filtered} video(s) filtered"
+    else:
+        code, message = "NO_VIDEO", "the operation finished without a video"
+    return VideoTask(status=VideoTaskStatus.FAILED, error_code=code, error_message=message, **common)
 
 
 def _add_image(instance: dict[str, Any], image: str | Mapping[str, Any]) -> None:

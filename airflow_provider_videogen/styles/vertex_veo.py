@@ -29,8 +29,8 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from airflow_provider_videogen._errors import refused
 from airflow_provider_videogen.google_credential import DEFAULT_GCP_CONN_ID, GoogleCredential
-from airflow_provider_videogen.styles.base import ConnectionOption, DataCenter, FileSource, flag, integer, mapping, text
-from airflow_provider_videogen.styles.gemini_veo import GeminiVeo
+from airflow_provider_videogen.styles.base import ConnectionOption, DataCenter, FileSource, flag, mapping, text
+from airflow_provider_videogen.styles.gemini_veo import GeminiVeo, no_video_failure
 from airflow_provider_videogen.video_task import VideoTask, VideoTaskStatus
 
 if TYPE_CHECKING:
@@ -273,10 +273,4 @@ def _task_of_result(result: Mapping[str, Any], common: dict[str, Any]) -> VideoT
         if INLINE_MEMBER in video:  # its value was dropped as the answer came in
             url = f"{INLINE_URL_PREFIX}{index}"
             return VideoTask(status=VideoTaskStatus.SUCCEEDED, video_url=url, format="mp4", **common)
-    filtered = integer(result.get("raiMediaFilteredCount")) or 0
-    reasons = [r for r in (text(x) for x in result.get("raiMediaFilteredReasons") or ()) if r]
-    if filtered or reasons:
-        code, message = "RAI_MEDIA_FILTERED", "; ".join(reasons) or f"{filtered} video(s) filtered"
-    else:
-        code, message = "NO_VIDEO", "the operation finished without a video"
-    return VideoTask(status=VideoTaskStatus.FAILED, error_code=code, error_message=message, **common)
+    return no_video_failure(result, common)
